@@ -1,0 +1,228 @@
+/*
+ * cli - the command table, help, and what every command shares.
+ *
+ * The command table below is the single list of commands; `volley help`
+ * and `volley help COMMAND` print from it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "store/store.h"
+
+const char cli_usage[] =
+	"usage: volley [-c FILE] COMMAND [ARGS...]\n"
+	"\n"
+	"  -c, --config FILE  configuration file (default: ./volley.cfg)\n"
+	"  -h, --help         this help; `volley help COMMAND` for a command\n"
+	"  -V, --version      print the version\n";
+
+const struct cli_command cli_commands[] = {
+	{ "init", cmd_init, "create the job store (safe to run again)",
+	  "usage: volley init\n"
+	  "\n"
+	  "Create the job store named by store.path in the configuration\n"
+	  "(default volley.db beside volley.cfg), or bring an existing one\n"
+	  "up to this version's schema.  Running it again changes nothing.\n" },
+	{ "campaign", cmd_campaign, "create and list campaigns",
+	  "usage: volley campaign create NAME [--from ADDR] [--template DIR]\n"
+	  "       volley campaign list\n"
+	  "\n"
+	  "create   a new, empty campaign.  NAME must be unique.\n"
+	  "         --from ADDR     envelope sender (a bare address, no\n"
+	  "                         display name)\n"
+	  "         --template DIR  the campaign's template folder\n"
+	  "list     every campaign with its sender and template\n" },
+	{ "import", cmd_import, "add recipients to a campaign from CSV",
+	  "usage: volley import CAMPAIGN FILE [--skip-invalid] [--rejects FILE]\n"
+	  "                    [--address-column NAME]\n"
+	  "\n"
+	  "Add recipients to CAMPAIGN from FILE, a CSV file (RFC 4180, UTF-8,\n"
+	  "with a header row naming the columns), or - for standard input.\n"
+	  "The address column is 'email' (matched ignoring case) unless\n"
+	  "--address-column or import.address_column says otherwise; every\n"
+	  "other column becomes a template variable.\n"
+	  "\n"
+	  "The import is one transaction.  By default a file with any bad\n"
+	  "row imports nothing and every bad row is printed with its line\n"
+	  "number and the reason.  An address already in the campaign\n"
+	  "(ignoring ASCII case) is counted as a duplicate, not added twice.\n"
+	  "\n"
+	  "  --skip-invalid         import the good rows; write the bad ones\n"
+	  "                         to the rejects file\n"
+	  "  --rejects FILE         where bad rows go (CSV: line, reason,\n"
+	  "                         record); default FILE.rejects.csv, or\n"
+	  "                         volley-rejects.csv for standard input\n"
+	  "  --address-column NAME  the column holding the address\n" },
+	{ "status", cmd_status, "show jobs per state for each campaign",
+	  "usage: volley status [CAMPAIGN] [--json]\n"
+	  "\n"
+	  "Counts of jobs per state (queued, sending, sent, deferred,\n"
+	  "failed) for every campaign, or for one.  Safe to run while a send\n"
+	  "is going on.  --json prints an array with one object per\n"
+	  "campaign: name, queued, sending, sent, deferred, failed, total.\n" },
+	{ "help", cmd_help, "show help for a command",
+	  "usage: volley help [COMMAND]\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct cli_command *cli_find_command(const char *name)
+{
+	for (const struct cli_command *c = cli_commands; c->name; c++) {
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("volley: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("volley: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'volley help%s%s')\n", command ? " " : "",
+		command ? command : "");
+	return EXIT_USAGE;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
+			return true;
+	}
+	return false;
+}
+
+int cli_print_help(const char *name)
+{
+	const struct cli_command *c = cli_find_command(name);
+
+	if (c == NULL)
+		return cli_usage_error(NULL, "no command '%s'", name);
+	fputs(c->help, stdout);
+	return 0;
+}
+
+void cli_print_commands(FILE *out)
+{
+	fputs(cli_usage, out);
+	fputs("\ncommands:\n", out);
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		fprintf(out, "  %-10s %s\n", c->name, c->summary);
+}
+
+int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc < 2) {
+		cli_print_commands(stdout);
+		return 0;
+	}
+	return cli_print_help(argv[1]);
+}
+
+int cli_config(struct cli *cli)
+{
+	char err[512];
+
+	if (cli->cfg_loaded)
+		return 0;
+	if (config_load(&cli->cfg, cli->config_path, err, sizeof(err)) < 0) {
+		cli_error("%s", err);
+		return -1;
+	}
+	cli->cfg_loaded = true;
+	return 0;
+}
+
+struct store *cli_open_store(struct cli *cli, bool create)
+{
+	struct store_params params = { 0 };
+	struct store *st;
+	const char *error;
+
+	if (cli_config(cli) < 0)
+		return NULL;
+	params.busy_timeout_ms = cli->cfg.store_busy_timeout_ms;
+	params.create = create;
+	if (store_open(cli->cfg.store_path, &params, &st, &error) < 0) {
+		cli_error("%s", error);
+		return NULL;
+	}
+	return st;
+}
+
+/* cli_utf8_len - length of the UTF-8 sequence at p, or 0 if invalid */
+static size_t cli_utf8_len(const unsigned char *p, size_t left)
+{
+	size_t n;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+void cli_escape(struct buf *out, const char *p, size_t len, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0, shown = len < max ? len : max;
+
+	while (i < shown) {
+		size_t n = cli_utf8_len(u + i, len - i);
+
+		if (n == 0 || u[i] < 0x20 || u[i] == 0x7f) {
+			buf_printf(out, "\\x%02X", u[i]);
+			i++;
+		} else if (u[i] == '\\') {
+			buf_append_str(out, "\\\\");
+			i++;
+		} else {
+			buf_append(out, p + i, n);
+			i += n;
+		}
+	}
+	if (shown < len)
+		buf_append_str(out, "...");
+}
+

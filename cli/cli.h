@@ -1,0 +1,77 @@
+/*
+ * cli - what volley's subcommands share: the command table, the loaded
+ * configuration, and helpers for messages.
+ *
+ * Each command is a function taking its own argv (argv[0] is the command
+ * name) and returning the process exit status: 0 on success, 1 on failure
+ * (after printing one line that says why), 2 on a usage error.
+ */
+#ifndef VOLLEY_CLI_H
+#define VOLLEY_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cli/config.h"
+
+struct buf;
+struct store;
+
+#define EXIT_USAGE 2
+
+struct cli {
+	const char *config_path;	/* -c FILE, or NULL */
+	struct config cfg;
+	bool cfg_loaded;
+};
+
+struct cli_command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;	/* one line for `volley help` */
+	const char *help;	/* the full text for `volley help NAME` */
+};
+
+extern const struct cli_command cli_commands[];
+extern const char cli_usage[];
+
+/* cli_find_command - the command named name, or NULL */
+const struct cli_command *cli_find_command(const char *name);
+/* cli_print_commands - usage and the list of commands */
+void cli_print_commands(FILE *out);
+
+/* cli_error - print "volley: <message>" on stderr; returns 1 */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_usage_error - print the error and a pointer to the help; returns 2 */
+int cli_usage_error(const char *command, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* cli_wants_help - true if argv holds -h or --help before a "--" */
+bool cli_wants_help(int argc, char **argv);
+/* cli_print_help - the help of one command; returns 0 */
+int cli_print_help(const char *name);
+
+/* cli_config - load the configuration once; 0 or -1 (already printed) */
+int cli_config(struct cli *cli);
+/*
+ * cli_open_store - open the configured store; create it if create is set.
+ * Returns NULL after printing why.
+ */
+struct store *cli_open_store(struct cli *cli, bool create);
+
+/*
+ * cli_escape - append text for a message on a terminal: control
+ * characters and invalid UTF-8 become \xNN, so data from a file can never
+ * move the cursor or forge lines.  At most max bytes of input are shown.
+ */
+void cli_escape(struct buf *out, const char *p, size_t len, size_t max);
+
+/* the commands */
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_campaign(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * cmd_campaign - `volley campaign create|list`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "common/mailaddr.h"
+#include "store/store.h"
+
+#define CAMPAIGN_NAME_MAX 200
+
+/*
+ * campaign_name_problem - why name cannot be a campaign name, or NULL.
+ * Names show up in terminals, CSV and JSON reports and file names, so
+ * control characters are out and so is a leading '-', which would read
+ * as an option.
+ */
+static const char *campaign_name_problem(const char *name)
+{
+	size_t len = strlen(name);
+	struct buf shown = BUF_INIT;
+	bool clean;
+
+	if (len == 0)
+		return "a campaign name cannot be empty";
+	if (len > CAMPAIGN_NAME_MAX)
+		return "a campaign name is at most 200 bytes";
+	if (name[0] == '-')
+		return "a campaign name cannot start with '-'";
+	/* cli_escape leaves clean UTF-8 text unchanged. */
+	cli_escape(&shown, name, len, len);
+	clean = shown.len == len && strchr(name, '\\') == NULL;
+	buf_free(&shown);
+	if (!clean)
+		return "a campaign name must be UTF-8 text without control "
+		       "characters or backslashes";
+	return NULL;
+}
+
+static int campaign_create(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "template", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *from = NULL, *template_dir = NULL, *problem, *error;
+	char template_abs[PATH_MAX];
+	struct store *st;
+	struct stat sb;
+	int64_t id;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "f:t:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			from = optarg;
+			break;
+		case 't':
+			template_dir = optarg;
+			break;
+		default:
+			return cli_usage_error("campaign", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("campaign", "campaign create takes one "
+				       "NAME");
+	problem = campaign_name_problem(argv[optind]);
+	if (problem != NULL)
+		return cli_error("%s", problem);
+	if (from != NULL &&
+	    !mailaddr_check(from, strlen(from), NULL, &problem)) {
+		struct buf shown = BUF_INIT;
+
+		cli_escape(&shown, from, strlen(from), 300);
+		cli_error("--from '%s': %s", buf_cstr(&shown), problem);
+		buf_free(&shown);
+		return 1;
+	}
+	if (template_dir != NULL) {
+		if (stat(template_dir, &sb) < 0)
+			return cli_error("--template %s: %s", template_dir,
+					 strerror(errno));
+		if (!S_ISDIR(sb.st_mode))
+			return cli_error("--template %s: not a folder",
+					 template_dir);
+		/* The campaign outlives the current folder: keep it whole. */
+		if (realpath(template_dir, template_abs) == NULL)
+			return cli_error("--template %s: %s", template_dir,
+					 strerror(errno));
+	}
+
+	st = cli_open_store(cli, false);
+	if (st == NULL)
+		return 1;
+	if (store_campaign_create(st, argv[optind], from,
+				  template_dir ? template_abs : NULL, &id,
+				  &error) < 0) {
+		cli_error("%s", error);
+		store_close(&st);
+		return 1;
+	}
+	store_close(&st);
+	printf("campaign '%s' created\n", argv[optind]);
+	return 0;
+}
+
+/* campaign_time - a store time as local "YYYY-MM-DD HH:MM" */
+static void campaign_time(char *dst, size_t size, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms == 0 || localtime_r(&t, &tm) == NULL)
+		snprintf(dst, size, "-");
+	else
+		strftime(dst, size, "%Y-%m-%d %H:%M", &tm);
+}
+
+static int campaign_list_one(void *ctx, const struct store_campaign *c,
+			     const struct store_counts *counts)
+{
+	char created[32];
+
+	(void)ctx;
+	campaign_time(created, sizeof(created), c->created_at);
+	printf("%-24s %-9s %-16s %9lld  %-30s %s\n", c->name, c->state,
+	       created, (long long)counts->total,
+	       c->sender ? c->sender : "-",
+	       c->template_ref ? c->template_ref : "-");
+	return 0;
+}
+
+static int campaign_list(struct cli *cli, int argc, char **argv)
+{
+	struct store *st;
+	const char *error;
+	int ret;
+
+	(void)argv;
+	if (argc > 1)
+		return cli_usage_error("campaign", "campaign list takes no "
+				       "arguments");
+	st = cli_open_store(cli, false);
+	if (st == NULL)
+		return 1;
+	printf("%-24s %-9s %-16s %9s  %-30s %s\n", "NAME", "STATE",
+	       "CREATED", "JOBS", "FROM", "TEMPLATE");
+	ret = store_campaign_foreach(st, campaign_list_one, NULL, &error);
+	if (ret < 0)
+		cli_error("%s", error);
+	store_close(&st);
+	return ret < 0 ? 1 : 0;
+}
+
+int cmd_campaign(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error("campaign", "campaign needs a "
+				       "subcommand: create or list");
+	if (strcmp(argv[1], "create") == 0)
+		return campaign_create(cli, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return campaign_list(cli, argc - 1, argv + 1);
+	return cli_usage_error("campaign", "no campaign subcommand '%s'",
+			       argv[1]);
+}

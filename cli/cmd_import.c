@@ -1,0 +1,93 @@
+/*
+ * cmd_import - `volley import CAMPAIGN FILE [--skip-invalid] [--rejects F]`.
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "cli/import.h"
+#include "common/buf.h"
+#include "store/store.h"
+
+/* In --skip-invalid mode the rejects file has them all; show a few. */
+#define IMPORT_SKIP_SHOWN 10
+
+int cmd_import(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "skip-invalid", no_argument, NULL, 's' },
+		{ "rejects", required_argument, NULL, 'r' },
+		{ "address-column", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct import_opts o = { .diag = stderr };
+	struct import_summary sum;
+	struct buf err = BUF_INIT;
+	struct store *st;
+	enum import_result res;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "sr:a:", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.skip_invalid = true;
+			break;
+		case 'r':
+			o.rejects_path = optarg;
+			break;
+		case 'a':
+			o.address_column = optarg;
+			break;
+		default:
+			return cli_usage_error("import", "bad option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("import", "import takes CAMPAIGN and "
+				       "FILE");
+	o.campaign = argv[optind];
+	o.path = argv[optind + 1];
+	if (cli_config(cli) < 0)
+		return 1;
+	if (o.address_column == NULL)
+		o.address_column = cli->cfg.import_address_column;
+	if (o.skip_invalid)
+		o.diag_max = IMPORT_SKIP_SHOWN;
+
+	st = cli_open_store(cli, false);
+	if (st == NULL)
+		return 1;
+	res = import_csv(st, &o, &sum, &err);
+	store_close(&st);
+
+	switch (res) {
+	case IMPORT_ERROR:
+		cli_error("%s; nothing imported", buf_cstr(&err));
+		break;
+	case IMPORT_BAD_ROWS:
+		cli_error("%lld bad row%s in %lld; nothing imported (fix them, "
+			  "or use --skip-invalid to import the other %lld)",
+			  (long long)sum.rejected, sum.rejected == 1 ? "" : "s",
+			  (long long)sum.rows,
+			  (long long)(sum.rows - sum.rejected));
+		break;
+	case IMPORT_OK:
+		if (sum.rejected > (long long)IMPORT_SKIP_SHOWN)
+			fprintf(stderr, "... and %lld more bad rows\n",
+				(long long)(sum.rejected - IMPORT_SKIP_SHOWN));
+		printf("imported %lld recipient%s into '%s' (%lld duplicate%s "
+		       "skipped, %lld bad row%s skipped) in %.2f s",
+		       (long long)sum.added, sum.added == 1 ? "" : "s",
+		       o.campaign, (long long)sum.duplicates,
+		       sum.duplicates == 1 ? "" : "s", (long long)sum.rejected,
+		       sum.rejected == 1 ? "" : "s", sum.seconds);
+		if (sum.seconds > 0 && sum.rows >= 10000)
+			printf(", %.0f rows/s", (double)sum.rows / sum.seconds);
+		putchar('\n');
+		if (sum.rejects_path[0] != '\0')
+			printf("bad rows written to %s\n", sum.rejects_path);
+		break;
+	}
+	buf_free(&err);
+	return res == IMPORT_OK ? 0 : 1;
+}

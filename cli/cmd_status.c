@@ -1,0 +1,100 @@
+/*
+ * cmd_status - `volley status [CAMPAIGN] [--json]`: jobs per state.
+ *
+ * The JSON form is a contract that scripts rely on: an array with one
+ * object per campaign and the keys name, queued, sending, sent, deferred,
+ * failed and total.  Keys may be added, never renamed.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/jsonw.h"
+#include "common/buf.h"
+#include "store/store.h"
+
+struct status_walk {
+	const char *only;	/* campaign name, or NULL for all */
+	bool json;
+	bool found;
+	struct buf out;
+};
+
+static int status_one(void *ctx, const struct store_campaign *c,
+		      const struct store_counts *n)
+{
+	struct status_walk *w = ctx;
+
+	if (w->only != NULL && strcmp(w->only, c->name) != 0)
+		return 0;
+	if (w->json) {
+		buf_append_str(&w->out, w->found ? ",\n  " : "\n  ");
+		buf_append_str(&w->out, "{\"name\": ");
+		jsonw_string(&w->out, c->name, strlen(c->name));
+		buf_printf(&w->out, ", \"queued\": %lld, \"sending\": %lld, "
+			   "\"sent\": %lld, \"deferred\": %lld, "
+			   "\"failed\": %lld, \"total\": %lld}",
+			   (long long)n->by_state[JOB_QUEUED],
+			   (long long)n->by_state[JOB_SENDING],
+			   (long long)n->by_state[JOB_SENT],
+			   (long long)n->by_state[JOB_DEFERRED],
+			   (long long)n->by_state[JOB_FAILED],
+			   (long long)n->total);
+	} else {
+		buf_printf(&w->out, "%-24s %10lld %10lld %10lld %10lld "
+			   "%10lld %10lld\n", c->name,
+			   (long long)n->by_state[JOB_QUEUED],
+			   (long long)n->by_state[JOB_SENDING],
+			   (long long)n->by_state[JOB_SENT],
+			   (long long)n->by_state[JOB_DEFERRED],
+			   (long long)n->by_state[JOB_FAILED],
+			   (long long)n->total);
+	}
+	w->found = true;
+	return 0;
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct status_walk w = { 0 };
+	struct store *st;
+	const char *error;
+	int c, ret = 0;
+
+	while ((c = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		if (c != 'j')
+			return cli_usage_error("status", "bad option");
+		w.json = true;
+	}
+	if (argc - optind > 1)
+		return cli_usage_error("status", "status takes at most one "
+				       "CAMPAIGN");
+	w.only = optind < argc ? argv[optind] : NULL;
+
+	st = cli_open_store(cli, false);
+	if (st == NULL)
+		return 1;
+	if (w.json)
+		buf_append_str(&w.out, "[");
+	else
+		buf_printf(&w.out, "%-24s %10s %10s %10s %10s %10s %10s\n",
+			   "CAMPAIGN", "QUEUED", "SENDING", "SENT", "DEFERRED",
+			   "FAILED", "TOTAL");
+	if (store_campaign_foreach(st, status_one, &w, &error) < 0) {
+		ret = cli_error("%s", error);
+	} else if (w.only != NULL && !w.found) {
+		ret = cli_error("no campaign '%s'", w.only);
+	} else {
+		if (w.json)
+			buf_append_str(&w.out, w.found ? "\n]\n" : "]\n");
+		fwrite(w.out.data, 1, w.out.len, stdout);
+	}
+	buf_free(&w.out);
+	store_close(&st);
+	return ret;
+}

@@ -1,0 +1,48 @@
+/*
+ * import - recipients from a CSV file into a campaign, all or nothing.
+ *
+ * The pipeline behind `volley import` (and bench/bench_import): read the
+ * file once, check every row (CSV shape, UTF-8, the address), pack each
+ * recipient's variables and add it to the store inside one transaction.
+ * Bad rows are reported with file:line and a reason; unless skip_invalid
+ * is set, one bad row means nothing is imported.
+ */
+#ifndef VOLLEY_IMPORT_H
+#define VOLLEY_IMPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct buf;
+struct store;
+
+struct import_opts {
+	const char *campaign;		/* campaign name */
+	const char *path;		/* CSV file, or "-" for stdin */
+	const char *address_column;	/* matched ignoring ASCII case */
+	bool skip_invalid;
+	const char *rejects_path;	/* NULL: see import_default_rejects */
+	FILE *diag;			/* bad rows are printed here, or NULL */
+	size_t diag_max;		/* print at most this many; 0: all */
+};
+
+struct import_summary {
+	int64_t rows;		/* data rows read, good and bad */
+	int64_t added;
+	int64_t duplicates;
+	int64_t rejected;
+	double seconds;
+	char rejects_path[4096];	/* "" if no rejects file was written */
+};
+
+enum import_result {
+	IMPORT_ERROR = -1,	/* nothing imported; err says why */
+	IMPORT_OK = 0,		/* committed */
+	IMPORT_BAD_ROWS = 1,	/* bad rows (printed), nothing imported */
+};
+
+enum import_result import_csv(struct store *st, const struct import_opts *o,
+			      struct import_summary *sum, struct buf *err);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * buf - the one growable byte buffer used everywhere in volley.
+ *
+ * A buf owns its storage, grows geometrically and never shrinks, so a
+ * buffer that is reset and refilled for every message stops allocating
+ * once it has seen the largest message: that is how the hot path avoids
+ * per-message allocation.  The bytes are always followed by a NUL (not
+ * counted in len) so text can be handed to C string functions directly.
+ *
+ * A zero-initialised struct buf is a valid empty buffer.
+ */
+#ifndef VOLLEY_BUF_H
+#define VOLLEY_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;	/* NULL until the first append */
+	size_t len;	/* bytes in use, excluding the trailing NUL */
+	size_t cap;	/* bytes allocated, including room for the NUL */
+};
+
+#define BUF_INIT { NULL, 0, 0 }
+
+void buf_free(struct buf *b);
+
+/* buf_reset - forget the contents, keep the storage */
+static inline void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+}
+
+/* buf_reserve - make room for extra more bytes (plus the NUL) */
+void buf_reserve(struct buf *b, size_t extra);
+
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_append_str(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/* buf_truncate - drop bytes beyond len (len must not exceed b->len) */
+void buf_truncate(struct buf *b, size_t len);
+
+/* buf_cstr - the contents as a C string; "" for an empty buffer */
+static inline const char *buf_cstr(const struct buf *b)
+{
+	return b->data != NULL ? b->data : "";
+}
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * store - the durable job store: campaigns, and one job per recipient.
+ *
+ * Every recipient of a campaign is a job whose delivery state lives in a
+ * SQLite file (WAL mode), so a send can stop at any moment - SIGKILL
+ * included - and go on later without losing or silently skipping anyone.
+ *
+ * Job life cycle (see shared/DESIGN.md, "Delivery semantics"):
+ *
+ *   queued --claim--> sending --record--> sent | deferred | failed
+ *                        |                           |
+ *                        +--lease expired or ------> deferred: due again
+ *                           owner gone (reclaim)     at next_attempt_at
+ *
+ * A claim leases a batch of due jobs to an owner (a string naming one
+ * sender process, see store_lease_owner_self()) until an expiry time.  The
+ * owner records results for the jobs it holds; a result for a job the owner
+ * no longer holds is ignored and counted as stale - except "sent", which is
+ * always kept, because the server took the message and forgetting that
+ * would only cause a duplicate.
+ *
+ * Times are milliseconds since the Unix epoch (store_now_ms()).
+ *
+ * Thread rules:
+ *   - A struct store is one SQLite connection.  Use it from one thread at a
+ *     time; it holds prepared statements and the buffers that results
+ *     returned by it point into.
+ *   - Any number of struct store - in one process, one per thread, or in
+ *     several processes - may be open on the same file at once.  Readers
+ *     (store_counts, store_campaign_foreach, store_report_foreach) never
+ *     wait for a writer.  Writers (everything else) take turns; one that
+ *     finds the file locked waits up to busy_timeout_ms, then fails with
+ *     "database is locked".
+ *   - An import holds the write lock from store_import_begin() until it
+ *     commits or aborts.
+ *
+ * Errors: functions that can fail return -1 (or a negative value) and
+ * point *error_r at a message that stays valid until the next call on the
+ * same store.  The library never prints.
+ */
+#ifndef VOLLEY_STORE_H
+#define VOLLEY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_import;
+
+enum job_state {
+	JOB_QUEUED = 0,
+	JOB_SENDING = 1,
+	JOB_SENT = 2,
+	JOB_DEFERRED = 3,
+	JOB_FAILED = 4,
+};
+#define JOB_STATE_COUNT 5
+
+/* job_state_name - "queued", "sending", ... */
+const char *job_state_name(enum job_state state);
+/* job_state_parse - the state with that name; false if none */
+bool job_state_parse(const char *name, enum job_state *state_r);
+
+/* The store's own flags on a job's address (a subset of mailaddr's). */
+#define STORE_ADDR_SMTPUTF8 (1u << 0)
+
+int64_t store_now_ms(void);
+
+/* --- opening ----------------------------------------------------------- */
+
+struct store_params {
+	int busy_timeout_ms;	/* 0: default, 5000 */
+	bool create;		/* create the file if it does not exist */
+};
+
+/*
+ * store_open - open (and with params->create, create) the store at path,
+ * migrating its schema forward to the current version.  On failure *st_r
+ * is NULL and *error_r says why (valid until the next store_open() in the
+ * same thread).
+ */
+int store_open(const char *path, const struct store_params *params,
+	       struct store **st_r, const char **error_r);
+/* store_close - close and set *stp to NULL; NULL is fine */
+void store_close(struct store **stp);
+
+/* store_schema_version - the version a store at this build migrates to */
+int store_schema_version(void);
+
+/* --- campaigns --------------------------------------------------------- */
+
+struct store_campaign {
+	int64_t id;
+	const char *name;
+	const char *sender;		/* envelope sender, or NULL */
+	const char *template_ref;	/* template folder, or NULL */
+	const char *state;		/* "ready", "sending", "finished" */
+	int64_t created_at;
+	int64_t finished_at;		/* 0 if not finished */
+};
+
+struct store_counts {
+	int64_t by_state[JOB_STATE_COUNT];
+	int64_t total;
+};
+
+/*
+ * store_campaign_create - a new campaign; its name must be unique.
+ * Returns 0 and sets *id_r, or -1 (a duplicate name included).
+ */
+int store_campaign_create(struct store *st, const char *name,
+			  const char *sender, const char *template_ref,
+			  int64_t *id_r, const char **error_r);
+
+/* store_campaign_find - 1 and *id_r if found, 0 if not, -1 on error */
+int store_campaign_find(struct store *st, const char *name, int64_t *id_r,
+			const char **error_r);
+
+/*
+ * store_campaign_foreach - call fn for every campaign, oldest first, with
+ * its job counts.  The structs are valid only during the call.  A non-zero
+ * return from fn stops the walk and is returned.
+ */
+typedef int store_campaign_fn(void *ctx, const struct store_campaign *c,
+			      const struct store_counts *counts);
+int store_campaign_foreach(struct store *st, store_campaign_fn *fn,
+			   void *ctx, const char **error_r);
+
+/* store_counts - jobs per state of one campaign, in O(states) */
+int store_counts(struct store *st, int64_t campaign_id,
+		 struct store_counts *counts_r, const char **error_r);
+
+/* --- import ------------------------------------------------------------ */
+
+struct store_import_stats {
+	int64_t import_id;
+	int64_t added;		/* new jobs */
+	int64_t duplicates;	/* addresses already in the campaign */
+};
+
+/*
+ * store_import_begin - start importing recipients into a campaign, in one
+ * transaction that nothing else sees until store_import_commit().
+ *
+ * var_names names the variables each recipient carries (the CSV header
+ * without the address column, whose name is address_column, so templates
+ * can still use it); source is a label for the import's record, such as
+ * the file name.
+ */
+int store_import_begin(struct store *st, int64_t campaign_id,
+		       const char *source, const char *address_column,
+		       const char *const *var_names, size_t nvars,
+		       struct store_import **imp_r, const char **error_r);
+
+/*
+ * store_import_add - add one recipient.  vars is the recipient's packed
+ * variables (see vars.h), in the order of var_names.  Addresses are unique
+ * per campaign, ignoring ASCII case: a repeat is not added.
+ * Returns 1 if added, 0 if a duplicate, -1 on error.
+ */
+int store_import_add(struct store_import *imp, const char *addr,
+		     size_t addr_len, unsigned addr_flags, const void *vars,
+		     size_t vars_len, const char **error_r);
+
+/*
+ * store_import_commit - make the import visible, all of it at once, and
+ * record how many rows were rejected with it.  Frees the import and sets
+ * *impp to NULL whether or not it succeeds (on failure nothing was
+ * imported).
+ */
+int store_import_commit(struct store_import **impp, int64_t rejected,
+			struct store_import_stats *stats_r,
+			const char **error_r);
+
+/* store_import_abort - roll back everything added; free; *impp = NULL */
+void store_import_abort(struct store_import **impp);
+
+/*
+ * store_import_var_names - the variable names of an import, packed as in
+ * vars.h (one string per variable), and the name of its address column.
+ * Both point into the store's buffer, valid until the next call on st.
+ */
+int store_import_var_names(struct store *st, int64_t import_id,
+			   const void **packed_r, size_t *len_r,
+			   const char **address_column_r,
+			   const char **error_r);
+
+/* --- claiming and recording -------------------------------------------- */
+
+struct store_job {
+	int64_t id;
+	int64_t campaign_id;
+	int64_t import_id;	/* names the variables: store_import_var_names */
+	const char *address;	/* NUL-terminated */
+	size_t address_len;
+	unsigned addr_flags;	/* STORE_ADDR_* */
+	const void *vars;	/* packed variables, see vars.h */
+	size_t vars_len;
+	int attempts;		/* including the one this claim starts */
+};
+
+/*
+ * A batch of claimed jobs.  Zero-initialise it, pass it to store_claim()
+ * as often as you like, and free it with store_batch_free(): its storage
+ * is reused from claim to claim.
+ */
+struct store_batch {
+	struct store_job *jobs;
+	size_t count;
+	/* private */
+	size_t cap;
+	void *arena;
+};
+void store_batch_free(struct store_batch *batch);
+
+/*
+ * store_claim - lease up to max due jobs of a campaign to owner until
+ * now + lease_ms, in one transaction; the oldest due first.  A job is due
+ * when queued or deferred and its next attempt time has come.  Each claim
+ * counts as an attempt.  batch->count is 0 when nothing is due.
+ */
+int store_claim(struct store *st, int64_t campaign_id, const char *owner,
+		int64_t now, int64_t lease_ms, size_t max,
+		struct store_batch *batch, const char **error_r);
+
+/* What a sender learned about one job; see store_record(). */
+struct store_result {
+	int64_t job_id;
+	enum job_state state;	/* SENT, DEFERRED, FAILED, or QUEUED to
+				   hand the job back untried */
+	int code;		/* SMTP reply code, 0 if none */
+	const char *enhanced;	/* "5.1.1", or NULL */
+	const char *reply;	/* reply text, or a local error; may be NULL */
+	const char *queue_id;	/* server's queue id on success, or NULL */
+	int64_t at;		/* when the result was known */
+	int64_t next_attempt_at; /* for DEFERRED: when it is due again */
+};
+
+/*
+ * store_record - record n results in one transaction.  Results for jobs
+ * that owner no longer holds are skipped and counted in *stale_r, except
+ * JOB_SENT (see the top of this file).  A QUEUED result gives back the
+ * attempt the claim counted.
+ */
+int store_record(struct store *st, const char *owner,
+		 const struct store_result *results, size_t n,
+		 size_t *stale_r, const char **error_r);
+
+/* --- leases ------------------------------------------------------------ */
+
+/*
+ * store_lease_owner_self - this process's owner name, "HOST:PID", which
+ * store_lease_owner_alive() can check.  dst should hold 300 bytes.
+ */
+void store_lease_owner_self(char *dst, size_t size);
+
+/*
+ * store_lease_owner_alive - false if owner names a process on this host
+ * that no longer runs (or this very process, which cannot be a previous
+ * owner still at work).  Owners on other hosts count as alive: their
+ * leases come back when they expire.
+ */
+bool store_lease_owner_alive(const char *owner, const char *self);
+
+/*
+ * store_release - hand every job owner holds back to the queue (used at
+ * the end of a run for jobs it claimed but never tried).  Undoes the
+ * attempt each claim counted.  *n_r (may be NULL) is the number released.
+ */
+int store_release(struct store *st, const char *owner, int64_t *n_r,
+		  const char **error_r);
+
+/*
+ * store_reclaim - what a starting sender runs first: every job whose lease
+ * has expired by now, or whose owner alive() says is gone, becomes deferred
+ * and due at once, with a note in its last reply.  Such a job may have
+ * been delivered just before its owner died, so its attempt stays counted.
+ * alive may be NULL (then only expiry counts); ctx is passed to it.
+ */
+typedef bool store_owner_alive_fn(void *ctx, const char *owner);
+int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
+		  void *ctx, int64_t *n_r, const char **error_r);
+
+/* --- reports ----------------------------------------------------------- */
+
+struct store_report_row {
+	int64_t job_id;
+	const char *address;
+	enum job_state state;
+	int attempts;
+	int last_code;			/* 0 if none */
+	const char *last_enhanced;	/* NULL if none */
+	const char *last_reply;		/* NULL if none */
+	const char *queue_id;		/* NULL if none */
+	int64_t first_attempt_at;	/* 0 if never tried */
+	int64_t last_attempt_at;	/* 0 if never tried */
+	int64_t next_attempt_at;
+	const char *lease_owner;	/* NULL unless sending */
+};
+
+/*
+ * store_report_foreach - call fn for every job of a campaign in import
+ * order, or only those in state *only if only is not NULL.  The row is
+ * valid during the call.  A non-zero return from fn stops the walk and is
+ * returned.
+ */
+typedef int store_report_fn(void *ctx, const struct store_report_row *row);
+int store_report_foreach(struct store *st, int64_t campaign_id,
+			 const enum job_state *only, store_report_fn *fn,
+			 void *ctx, const char **error_r);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * store_schema - the store's schema history (see store_schema.h).
+ *
+ * Job states are small integers (enum job_state) to keep the jobs table
+ * and its indexes compact at 10^7 rows.  Times are Unix milliseconds.
+ *
+ * Indexes, and the query each one serves:
+ *   jobs_address  UNIQUE (campaign, address ignoring ASCII case): duplicate
+ *                 detection on import.
+ *   jobs_due      partial, only queued and deferred jobs, by campaign and
+ *                 next attempt time: a claim reads exactly the rows it
+ *                 takes, so its cost is O(batch) however many jobs are
+ *                 sent, failed or not yet due.
+ *   jobs_leased   partial, only jobs being sent, by lease expiry: reclaiming
+ *                 expired leases reads only jobs in flight.
+ */
+#include "store/store_schema.h"
+
+const char *const store_migrations[] = {
+	/* 0 -> 1: campaigns, imports, jobs. */
+	"CREATE TABLE campaigns ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  sender TEXT,"
+	"  template_ref TEXT,"
+	"  state TEXT NOT NULL DEFAULT 'ready'"
+	"    CHECK (state IN ('ready', 'sending', 'finished')),"
+	"  created_at INTEGER NOT NULL,"
+	"  finished_at INTEGER"
+	");"
+	"CREATE TABLE imports ("
+	"  id INTEGER PRIMARY KEY,"
+	"  campaign_id INTEGER NOT NULL REFERENCES campaigns(id)"
+	"    ON DELETE CASCADE,"
+	"  source TEXT,"
+	"  address_column TEXT NOT NULL DEFAULT 'email',"
+	"  var_names BLOB NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER,"
+	"  added INTEGER NOT NULL DEFAULT 0,"
+	"  duplicates INTEGER NOT NULL DEFAULT 0,"
+	"  rejected INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  campaign_id INTEGER NOT NULL REFERENCES campaigns(id)"
+	"    ON DELETE CASCADE,"
+	"  import_id INTEGER NOT NULL REFERENCES imports(id)"
+	"    ON DELETE CASCADE,"
+	"  address TEXT NOT NULL,"
+	"  addr_flags INTEGER NOT NULL DEFAULT 0,"
+	"  vars BLOB,"
+	"  state INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 4),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at INTEGER NOT NULL,"
+	"  lease_owner TEXT,"
+	"  lease_expires_at INTEGER,"
+	"  last_code INTEGER,"
+	"  last_enhanced TEXT,"
+	"  last_reply TEXT,"
+	"  queue_id TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  first_attempt_at INTEGER,"
+	"  last_attempt_at INTEGER,"
+	"  done_at INTEGER"
+	");"
+	"CREATE UNIQUE INDEX jobs_address"
+	"  ON jobs(campaign_id, address COLLATE NOCASE);"
+	"CREATE INDEX jobs_due ON jobs(campaign_id, next_attempt_at)"
+	"  WHERE state IN (0, 3);"
+	"CREATE INDEX jobs_leased ON jobs(lease_expires_at) WHERE state = 1;",
+
+	/*
+	 * 1 -> 2: counts per campaign and state, so that `volley status`
+	 * costs O(campaigns) instead of a scan of every job while a send
+	 * runs.  Triggers follow state changes and deletions; inserts are
+	 * counted by the import itself, once per import, since a trigger per
+	 * inserted row would slow an import of millions by a third.
+	 */
+	"CREATE TABLE campaign_counts ("
+	"  campaign_id INTEGER NOT NULL REFERENCES campaigns(id)"
+	"    ON DELETE CASCADE,"
+	"  state INTEGER NOT NULL,"
+	"  n INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (campaign_id, state)"
+	") WITHOUT ROWID;"
+	"INSERT INTO campaign_counts (campaign_id, state, n)"
+	"  SELECT c.id, s.value, 0 FROM campaigns c,"
+	"    (SELECT 0 AS value UNION ALL SELECT 1 UNION ALL SELECT 2"
+	"     UNION ALL SELECT 3 UNION ALL SELECT 4) s;"
+	"UPDATE campaign_counts SET n = (SELECT count(*) FROM jobs j"
+	"  WHERE j.campaign_id = campaign_counts.campaign_id"
+	"    AND j.state = campaign_counts.state);"
+	"CREATE TRIGGER campaigns_counts_init AFTER INSERT ON campaigns BEGIN"
+	"  INSERT INTO campaign_counts (campaign_id, state, n) VALUES"
+	"    (new.id, 0, 0), (new.id, 1, 0), (new.id, 2, 0), (new.id, 3, 0),"
+	"    (new.id, 4, 0);"
+	"END;"
+	"CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN"
+	"  UPDATE campaign_counts SET n = n - 1"
+	"    WHERE campaign_id = old.campaign_id AND state = old.state;"
+	"END;"
+	"CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs"
+	"  WHEN old.state <> new.state BEGIN"
+	"  UPDATE campaign_counts SET n = n - 1"
+	"    WHERE campaign_id = old.campaign_id AND state = old.state;"
+	"  UPDATE campaign_counts SET n = n + 1"
+	"    WHERE campaign_id = new.campaign_id AND state = new.state;"
+	"END;",
+};
+
+const int store_migration_count =
+	(int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -1,0 +1,14 @@
+/*
+ * store_schema - the store's schema history (private to store/ and tests).
+ *
+ * store_migrations[i] takes a store from user_version i to i + 1; a new
+ * store runs them all.  Never edit a step that has shipped: add one.
+ * Tests use the steps to build a store as an older volley left it.
+ */
+#ifndef VOLLEY_STORE_SCHEMA_H
+#define VOLLEY_STORE_SCHEMA_H
+
+extern const char *const store_migrations[];
+extern const int store_migration_count;
+
+#endif

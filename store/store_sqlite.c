@@ -1,0 +1,1103 @@
+/*
+ * store_sqlite - the job store on SQLite (see store.h for the contract).
+ *
+ * The only file in volley that includes sqlite3.h.  One struct store is one
+ * connection with its prepared statements, kept for the connection's life
+ * and reset after each use, so the claim/record loop prepares nothing.
+ *
+ * Transactions: every write is one explicit transaction, started with
+ * BEGIN IMMEDIATE so that a writer that must wait does so at the start
+ * (under the busy timeout) rather than failing half way with SQLITE_BUSY
+ * on the upgrade from a read lock.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "common/vars.h"
+#include "common/xalloc.h"
+#include "store/store_schema.h"
+
+/* 'voly': tells a volley store from any other SQLite file. */
+#define STORE_APPLICATION_ID 0x766f6c79
+
+enum store_stmt_id {
+	STMT_CAMPAIGN_INSERT,
+	STMT_CAMPAIGN_FIND,
+	STMT_CAMPAIGN_EXISTS,
+	STMT_CAMPAIGN_LIST,
+	STMT_COUNTS,
+	STMT_IMPORT_INSERT,
+	STMT_IMPORT_FINISH,
+	STMT_IMPORT_COUNT,
+	STMT_IMPORT_NAMES,
+	STMT_JOB_INSERT,
+	STMT_CLAIM,
+	STMT_RECORD_DONE,
+	STMT_RECORD_GIVE_BACK,
+	STMT_RELEASE,
+	STMT_RECLAIM_EXPIRED,
+	STMT_LEASE_OWNERS,
+	STMT_RECLAIM_OWNER,
+	STMT_REPORT_ALL,
+	STMT_REPORT_STATE,
+	STMT_COUNT
+};
+
+/*
+ * The claim takes the oldest due jobs through jobs_due.  RETURNING gives
+ * the leased rows back from the same statement, so the batch is read and
+ * leased in one pass inside one transaction.
+ */
+static const char *const store_sql[STMT_COUNT] = {
+	[STMT_CAMPAIGN_INSERT] =
+		"INSERT INTO campaigns (name, sender, template_ref, created_at)"
+		" VALUES (?1, ?2, ?3, ?4)",
+	[STMT_CAMPAIGN_FIND] = "SELECT id FROM campaigns WHERE name = ?1",
+	[STMT_CAMPAIGN_EXISTS] = "SELECT 1 FROM campaigns WHERE id = ?1",
+	[STMT_CAMPAIGN_LIST] =
+		"SELECT id, name, sender, template_ref, state, created_at,"
+		" coalesce(finished_at, 0) FROM campaigns ORDER BY id",
+	[STMT_COUNTS] =
+		"SELECT state, n FROM campaign_counts WHERE campaign_id = ?1",
+	[STMT_IMPORT_INSERT] =
+		"INSERT INTO imports (campaign_id, source, var_names,"
+		" started_at, address_column) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_IMPORT_FINISH] =
+		"UPDATE imports SET finished_at = ?2, added = ?3,"
+		" duplicates = ?4, rejected = ?5 WHERE id = ?1",
+	[STMT_IMPORT_COUNT] =
+		"UPDATE campaign_counts SET n = n + ?2"
+		" WHERE campaign_id = ?1 AND state = 0",
+	[STMT_IMPORT_NAMES] =
+		"SELECT var_names, address_column FROM imports WHERE id = ?1",
+	[STMT_JOB_INSERT] =
+		"INSERT OR IGNORE INTO jobs (campaign_id, import_id, address,"
+		" addr_flags, vars, next_attempt_at, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+	[STMT_CLAIM] =
+		"UPDATE jobs SET state = 1, lease_owner = ?2,"
+		" lease_expires_at = ?3, attempts = attempts + 1,"
+		" first_attempt_at = coalesce(first_attempt_at, ?4),"
+		" last_attempt_at = ?4"
+		" WHERE id IN (SELECT id FROM jobs"
+		"  WHERE campaign_id = ?1 AND state IN (0, 3)"
+		"  AND next_attempt_at <= ?4"
+		"  ORDER BY next_attempt_at LIMIT ?5)"
+		" RETURNING id, campaign_id, import_id, address, addr_flags,"
+		" vars, attempts",
+	/*
+	 * A final or deferring result applies to a job this owner holds;
+	 * "sent" applies to any job not yet sent (see store.h).
+	 */
+	[STMT_RECORD_DONE] =
+		"UPDATE jobs SET state = ?2, last_code = ?3,"
+		" last_enhanced = ?4, last_reply = ?5,"
+		" queue_id = coalesce(?6, queue_id),"
+		" next_attempt_at = ?7,"
+		" done_at = CASE WHEN ?2 IN (2, 4) THEN ?8 END,"
+		" lease_owner = NULL, lease_expires_at = NULL"
+		" WHERE id = ?1 AND ((state = 1 AND lease_owner = ?9)"
+		"  OR (?2 = 2 AND state <> 2))",
+	/*
+	 * Giving a job back undoes the attempt its claim counted; it returns
+	 * to deferred if it had been tried before, else to queued.
+	 */
+	[STMT_RECORD_GIVE_BACK] =
+		"UPDATE jobs SET attempts = attempts - 1,"
+		" state = CASE WHEN attempts > 1 THEN 3 ELSE 0 END,"
+		" first_attempt_at = CASE WHEN attempts > 1"
+		"  THEN first_attempt_at END,"
+		" last_attempt_at = CASE WHEN attempts > 1"
+		"  THEN last_attempt_at END,"
+		" lease_owner = NULL, lease_expires_at = NULL"
+		" WHERE id = ?1 AND state = 1 AND lease_owner = ?2",
+	[STMT_RELEASE] =
+		"UPDATE jobs SET attempts = attempts - 1,"
+		" state = CASE WHEN attempts > 1 THEN 3 ELSE 0 END,"
+		" first_attempt_at = CASE WHEN attempts > 1"
+		"  THEN first_attempt_at END,"
+		" last_attempt_at = CASE WHEN attempts > 1"
+		"  THEN last_attempt_at END,"
+		" lease_owner = NULL, lease_expires_at = NULL"
+		" WHERE state = 1 AND lease_owner = ?1",
+	[STMT_RECLAIM_EXPIRED] =
+		"UPDATE jobs SET state = 3, next_attempt_at = ?1,"
+		" last_code = NULL, last_enhanced = NULL,"
+		" last_reply = 'interrupted: the lease of ' || lease_owner ||"
+		"  ' expired; the message may have been delivered',"
+		" lease_owner = NULL, lease_expires_at = NULL"
+		" WHERE state = 1 AND lease_expires_at <= ?1",
+	[STMT_LEASE_OWNERS] =
+		"SELECT DISTINCT lease_owner FROM jobs"
+		" WHERE state = 1 AND lease_expires_at IS NOT NULL",
+	[STMT_RECLAIM_OWNER] =
+		"UPDATE jobs SET state = 3, next_attempt_at = ?1,"
+		" last_code = NULL, last_enhanced = NULL,"
+		" last_reply = 'interrupted: sender ' || lease_owner ||"
+		"  ' stopped; the message may have been delivered',"
+		" lease_owner = NULL, lease_expires_at = NULL"
+		" WHERE state = 1 AND lease_owner = ?2",
+	/* "+campaign_id": walk in rowid order instead of sorting by id. */
+	[STMT_REPORT_ALL] =
+		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
+		" last_enhanced, last_reply, queue_id,"
+		" coalesce(first_attempt_at, 0), coalesce(last_attempt_at, 0),"
+		" next_attempt_at, lease_owner"
+		" FROM jobs WHERE +campaign_id = ?1 ORDER BY id",
+	[STMT_REPORT_STATE] =
+		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
+		" last_enhanced, last_reply, queue_id,"
+		" coalesce(first_attempt_at, 0), coalesce(last_attempt_at, 0),"
+		" next_attempt_at, lease_owner"
+		" FROM jobs WHERE +campaign_id = ?1 AND +state = ?2"
+		" ORDER BY id",
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[STMT_COUNT];
+	struct buf scratch;	/* results that outlive a statement reset */
+	char error[512];
+	bool importing;
+};
+
+struct store_import {
+	struct store *st;
+	int64_t campaign_id;
+	int64_t import_id;
+	int64_t started_at;
+	int64_t added;
+	int64_t duplicates;
+};
+
+static __thread char store_open_error[512];
+
+static const char *const job_state_names[JOB_STATE_COUNT] = {
+	[JOB_QUEUED] = "queued",
+	[JOB_SENDING] = "sending",
+	[JOB_SENT] = "sent",
+	[JOB_DEFERRED] = "deferred",
+	[JOB_FAILED] = "failed",
+};
+
+const char *job_state_name(enum job_state state)
+{
+	if ((unsigned)state >= JOB_STATE_COUNT)
+		return "unknown";
+	return job_state_names[state];
+}
+
+bool job_state_parse(const char *name, enum job_state *state_r)
+{
+	for (int i = 0; i < JOB_STATE_COUNT; i++) {
+		if (strcmp(name, job_state_names[i]) == 0) {
+			*state_r = (enum job_state)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+int64_t store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int store_schema_version(void)
+{
+	return store_migration_count;
+}
+
+/* store_fail - set the store's error message and return -1 */
+__attribute__((format(printf, 3, 4)))
+static int store_fail(struct store *st, const char **error_r,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->error, sizeof(st->error), fmt, ap);
+	va_end(ap);
+	if (error_r != NULL)
+		*error_r = st->error;
+	return -1;
+}
+
+/* store_fail_db - fail with what SQLite said, after what we were doing */
+static int store_fail_db(struct store *st, const char **error_r,
+			 const char *doing)
+{
+	return store_fail(st, error_r, "%s: %s: %s", st->path, doing,
+			  sqlite3_errmsg(st->db));
+}
+
+/* store_stmt - the prepared statement id, preparing it on first use */
+static sqlite3_stmt *store_stmt(struct store *st, enum store_stmt_id id,
+				const char **error_r)
+{
+	if (st->stmt[id] == NULL &&
+	    sqlite3_prepare_v3(st->db, store_sql[id], -1,
+			       SQLITE_PREPARE_PERSISTENT, &st->stmt[id],
+			       NULL) != SQLITE_OK) {
+		store_fail_db(st, error_r, "preparing a statement");
+		return NULL;
+	}
+	return st->stmt[id];
+}
+
+/* store_exec - run SQL that returns no rows */
+static int store_exec(struct store *st, const char *sql, const char *doing,
+		      const char **error_r)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, doing);
+	return 0;
+}
+
+static int store_begin(struct store *st, const char **error_r)
+{
+	return store_exec(st, "BEGIN IMMEDIATE", "starting a transaction",
+			  error_r);
+}
+
+static int store_commit(struct store *st, const char **error_r)
+{
+	return store_exec(st, "COMMIT", "committing", error_r);
+}
+
+/* store_rollback - undo the open transaction, if SQLite has not already */
+static void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* store_pragma_int - the integer value of a PRAGMA query */
+static int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
+			    const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "reading the schema");
+	rc = sqlite3_step(stmt);
+	*v_r = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "reading the schema");
+	return 0;
+}
+
+/*
+ * store_migrate - bring the schema to the current version.  The version is
+ * read again inside the write transaction, so two processes opening an old
+ * store at once migrate it once.
+ */
+static int store_migrate(struct store *st, const char **error_r)
+{
+	int64_t version, app_id, objects;
+	char sql[96];
+
+	if (store_pragma_int(st, "PRAGMA user_version", &version,
+			     error_r) < 0)
+		return -1;
+	if (version == store_migration_count)
+		goto check_app_id;
+	if (version > store_migration_count)
+		return store_fail(st, error_r,
+				  "%s: store schema version %lld is newer "
+				  "than this volley understands (%d); use a "
+				  "newer volley", st->path, (long long)version,
+				  store_migration_count);
+
+	if (store_begin(st, error_r) < 0)
+		return -1;
+	if (store_pragma_int(st, "PRAGMA user_version", &version,
+			     error_r) < 0)
+		goto out_rollback;
+	if (version == 0) {
+		if (store_pragma_int(st, "SELECT count(*) FROM sqlite_schema",
+				     &objects, error_r) < 0)
+			goto out_rollback;
+		if (objects > 0) {
+			store_fail(st, error_r, "%s: not a volley store (it "
+				   "has tables but no volley schema)",
+				   st->path);
+			goto out_rollback;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d",
+			 STORE_APPLICATION_ID);
+		if (store_exec(st, sql, "creating the store", error_r) < 0)
+			goto out_rollback;
+	}
+	for (; version < store_migration_count; version++) {
+		if (store_exec(st, store_migrations[version],
+			       "migrating the schema", error_r) < 0)
+			goto out_rollback;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 store_migration_count);
+	if (store_exec(st, sql, "migrating the schema", error_r) < 0)
+		goto out_rollback;
+	if (store_commit(st, error_r) < 0)
+		goto out_rollback;
+
+check_app_id:
+	if (store_pragma_int(st, "PRAGMA application_id", &app_id,
+			     error_r) < 0)
+		return -1;
+	if (app_id != STORE_APPLICATION_ID)
+		return store_fail(st, error_r, "%s: not a volley store",
+				  st->path);
+	return 0;
+
+out_rollback:
+	store_rollback(st);
+	return -1;
+}
+
+int store_open(const char *path, const struct store_params *params,
+	       struct store **st_r, const char **error_r)
+{
+	static const struct store_params defaults = { 0, false };
+	struct store *st;
+	struct stat sb;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	int64_t timeout;
+	char sql[64];
+
+	*st_r = NULL;
+	if (params == NULL)
+		params = &defaults;
+	if (params->create)
+		flags |= SQLITE_OPEN_CREATE;
+	else if (stat(path, &sb) < 0) {
+		snprintf(store_open_error, sizeof(store_open_error),
+			 "%s: no store there (%s); run 'volley init' first",
+			 path, strerror(errno));
+		*error_r = store_open_error;
+		return -1;
+	}
+
+	st = xcalloc(1, sizeof(*st));
+	st->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		store_fail(st, error_r, "%s: cannot open: %s", path,
+			   st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out_fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	timeout = params->busy_timeout_ms > 0 ? params->busy_timeout_ms : 5000;
+	sqlite3_busy_timeout(st->db, (int)timeout);
+
+	/*
+	 * WAL lets status and report read while a send writes.  FULL makes
+	 * every commit durable on power loss as well as on a crash: results
+	 * are committed in batches, so it costs a sync per batch, not per
+	 * message.
+	 */
+	if (store_exec(st, "PRAGMA journal_mode = WAL", "enabling WAL",
+		       error_r) < 0 ||
+	    store_exec(st, "PRAGMA foreign_keys = ON", "enabling foreign keys",
+		       error_r) < 0 ||
+	    store_exec(st, "PRAGMA synchronous = FULL", "setting sync mode",
+		       error_r) < 0)
+		goto out_fail;
+	snprintf(sql, sizeof(sql), "PRAGMA busy_timeout = %lld",
+		 (long long)timeout);
+	if (store_exec(st, sql, "setting the busy timeout", error_r) < 0)
+		goto out_fail;
+	if (store_migrate(st, error_r) < 0)
+		goto out_fail;
+	*st_r = st;
+	return 0;
+
+out_fail:
+	snprintf(store_open_error, sizeof(store_open_error), "%s", st->error);
+	*error_r = store_open_error;
+	store_close(&st);
+	return -1;
+}
+
+void store_close(struct store **stp)
+{
+	struct store *st = *stp;
+
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	buf_free(&st->scratch);
+	free(st->path);
+	free(st);
+	*stp = NULL;
+}
+
+/* --- campaigns --------------------------------------------------------- */
+
+static void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
+				    const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(stmt, col, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, col);
+}
+
+int store_campaign_create(struct store *st, const char *name,
+			  const char *sender, const char *template_ref,
+			  int64_t *id_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CAMPAIGN_INSERT, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	store_bind_text_or_null(stmt, 2, sender);
+	store_bind_text_or_null(stmt, 3, template_ref);
+	sqlite3_bind_int64(stmt, 4, store_now_ms());
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		return store_fail(st, error_r, "a campaign named '%s' "
+				  "already exists", name);
+	if (rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "creating the campaign");
+	*id_r = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int store_campaign_find(struct store *st, const char *name, int64_t *id_r,
+			const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CAMPAIGN_FIND, error_r);
+	int rc, found = 0;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*id_r = sqlite3_column_int64(stmt, 0);
+		found = 1;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "looking up a campaign");
+	return found;
+}
+
+int store_counts(struct store *st, int64_t campaign_id,
+		 struct store_counts *counts_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_COUNTS, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	memset(counts_r, 0, sizeof(*counts_r));
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int state = sqlite3_column_int(stmt, 0);
+		int64_t n = sqlite3_column_int64(stmt, 1);
+
+		if (state >= 0 && state < JOB_STATE_COUNT) {
+			counts_r->by_state[state] = n;
+			counts_r->total += n;
+		}
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "counting jobs");
+	return 0;
+}
+
+/* store_column_text - a text column, or NULL for SQL NULL */
+static const char *store_column_text(sqlite3_stmt *stmt, int col)
+{
+	return (const char *)sqlite3_column_text(stmt, col);
+}
+
+int store_campaign_foreach(struct store *st, store_campaign_fn *fn,
+			   void *ctx, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	struct store_campaign c;
+	struct store_counts counts;
+	int rc, ret = 0;
+
+	/*
+	 * A private statement: the callback may call store_counts() and
+	 * friends, which must not reset the statement being walked.
+	 */
+	if (sqlite3_prepare_v2(st->db, store_sql[STMT_CAMPAIGN_LIST], -1,
+			       &stmt, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "listing campaigns");
+	/* One read transaction, so every campaign's counts agree in time. */
+	if (store_exec(st, "BEGIN", "listing campaigns", error_r) < 0) {
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		c.id = sqlite3_column_int64(stmt, 0);
+		c.name = store_column_text(stmt, 1);
+		c.sender = store_column_text(stmt, 2);
+		c.template_ref = store_column_text(stmt, 3);
+		c.state = store_column_text(stmt, 4);
+		c.created_at = sqlite3_column_int64(stmt, 5);
+		c.finished_at = sqlite3_column_int64(stmt, 6);
+		if (store_counts(st, c.id, &counts, error_r) < 0) {
+			ret = -1;
+			break;
+		}
+		ret = fn(ctx, &c, &counts);
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_fail_db(st, error_r, "listing campaigns");
+	sqlite3_finalize(stmt);
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	return ret;
+}
+
+/* --- import ------------------------------------------------------------ */
+
+int store_import_begin(struct store *st, int64_t campaign_id,
+		       const char *source, const char *address_column,
+		       const char *const *var_names, size_t nvars,
+		       struct store_import **imp_r, const char **error_r)
+{
+	struct store_import *imp;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*imp_r = NULL;
+	if (st->importing)
+		return store_fail(st, error_r, "an import is already open "
+				  "on this store");
+	/*
+	 * A large import touches far more index pages than the default
+	 * 2 MB cache holds; spilling them to the WAL mid-transaction and
+	 * reading them back would dominate its cost.
+	 *
+	 * Foreign keys are checked here once instead of twice per row: the
+	 * campaign is looked up below and the import row is made in this
+	 * very transaction, so per-row checks could never fail.
+	 */
+	if (store_exec(st, "PRAGMA cache_size = -262144", "sizing the cache",
+		       error_r) < 0 ||
+	    store_exec(st, "PRAGMA foreign_keys = OFF", "starting the import",
+		       error_r) < 0 ||
+	    store_begin(st, error_r) < 0) {
+		sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL,
+			     NULL);
+		return -1;
+	}
+
+	imp = xcalloc(1, sizeof(*imp));
+	imp->st = st;
+	imp->campaign_id = campaign_id;
+	imp->started_at = store_now_ms();
+
+	/* Names are packed like values (vars.h), once per import. */
+	vars_pack_begin(&st->scratch);
+	for (size_t i = 0; i < nvars; i++)
+		vars_pack_str(&st->scratch, var_names[i], strlen(var_names[i]));
+
+	stmt = store_stmt(st, STMT_CAMPAIGN_EXISTS, error_r);
+	if (stmt == NULL)
+		goto out_rollback;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			store_fail(st, error_r, "no campaign with id %lld",
+				   (long long)campaign_id);
+		else
+			store_fail_db(st, error_r, "starting the import");
+		goto out_rollback;
+	}
+
+	stmt = store_stmt(st, STMT_IMPORT_INSERT, error_r);
+	if (stmt == NULL)
+		goto out_rollback;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	store_bind_text_or_null(stmt, 2, source);
+	sqlite3_bind_blob(stmt, 3, st->scratch.data, (int)st->scratch.len,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, imp->started_at);
+	sqlite3_bind_text(stmt, 5, address_column, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "starting the import");
+		goto out_rollback;
+	}
+	imp->import_id = sqlite3_last_insert_rowid(st->db);
+
+	stmt = store_stmt(st, STMT_JOB_INSERT, error_r);
+	if (stmt == NULL)
+		goto out_rollback;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	sqlite3_bind_int64(stmt, 2, imp->import_id);
+	sqlite3_bind_int64(stmt, 6, imp->started_at);
+	st->importing = true;
+	*imp_r = imp;
+	return 0;
+
+out_rollback:
+	store_rollback(st);
+	sqlite3_exec(st->db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	free(imp);
+	return -1;
+}
+
+int store_import_add(struct store_import *imp, const char *addr,
+		     size_t addr_len, unsigned addr_flags, const void *vars,
+		     size_t vars_len, const char **error_r)
+{
+	struct store *st = imp->st;
+	sqlite3_stmt *stmt = st->stmt[STMT_JOB_INSERT];
+	int rc;
+
+	/* Columns 1, 2 and 6 stay bound for the whole import. */
+	sqlite3_bind_text(stmt, 3, addr, (int)addr_len, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, (int)addr_flags);
+	sqlite3_bind_blob(stmt, 5, vars, (int)vars_len, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "adding a recipient");
+	if (sqlite3_changes(st->db) == 0) {
+		imp->duplicates++;
+		return 0;
+	}
+	imp->added++;
+	return 1;
+}
+
+/* store_import_end - forget the import's state on the store */
+static void store_import_end(struct store_import **impp)
+{
+	struct store *st = (*impp)->st;
+
+	sqlite3_clear_bindings(st->stmt[STMT_JOB_INSERT]);
+	sqlite3_exec(st->db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	st->importing = false;
+	free(*impp);
+	*impp = NULL;
+}
+
+int store_import_commit(struct store_import **impp, int64_t rejected,
+			struct store_import_stats *stats_r,
+			const char **error_r)
+{
+	struct store_import *imp = *impp;
+	struct store *st = imp->st;
+	sqlite3_stmt *stmt = store_stmt(st, STMT_IMPORT_FINISH, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		goto out_rollback;
+	sqlite3_bind_int64(stmt, 1, imp->import_id);
+	sqlite3_bind_int64(stmt, 2, store_now_ms());
+	sqlite3_bind_int64(stmt, 3, imp->added);
+	sqlite3_bind_int64(stmt, 4, imp->duplicates);
+	sqlite3_bind_int64(stmt, 5, rejected);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "finishing the import");
+		goto out_rollback;
+	}
+	stmt = store_stmt(st, STMT_IMPORT_COUNT, error_r);
+	if (stmt == NULL)
+		goto out_rollback;
+	sqlite3_bind_int64(stmt, 1, imp->campaign_id);
+	sqlite3_bind_int64(stmt, 2, imp->added);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "finishing the import");
+		goto out_rollback;
+	}
+	if (store_commit(st, error_r) < 0)
+		goto out_rollback;
+	if (stats_r != NULL) {
+		stats_r->import_id = imp->import_id;
+		stats_r->added = imp->added;
+		stats_r->duplicates = imp->duplicates;
+	}
+	store_import_end(impp);
+	return 0;
+
+out_rollback:
+	store_rollback(st);
+	store_import_end(impp);
+	return -1;
+}
+
+void store_import_abort(struct store_import **impp)
+{
+	if (*impp == NULL)
+		return;
+	store_rollback((*impp)->st);
+	store_import_end(impp);
+}
+
+int store_import_var_names(struct store *st, int64_t import_id,
+			   const void **packed_r, size_t *len_r,
+			   const char **address_column_r,
+			   const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_IMPORT_NAMES, error_r);
+	size_t names_len = 0;
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, import_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		/* names, NUL, address column: one buffer holds both */
+		buf_reset(&st->scratch);
+		buf_append(&st->scratch, sqlite3_column_blob(stmt, 0),
+			   (size_t)sqlite3_column_bytes(stmt, 0));
+		names_len = st->scratch.len;
+		buf_putc(&st->scratch, '\0');
+		buf_append_str(&st->scratch,
+			       (const char *)sqlite3_column_text(stmt, 1));
+	}
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return store_fail(st, error_r, "no import with id %lld",
+				  (long long)import_id);
+	if (rc != SQLITE_ROW)
+		return store_fail_db(st, error_r, "reading an import");
+	*packed_r = st->scratch.data;
+	*len_r = names_len;
+	*address_column_r = st->scratch.data + names_len + 1;
+	return 0;
+}
+
+/* --- claiming and recording -------------------------------------------- */
+
+void store_batch_free(struct store_batch *batch)
+{
+	if (batch->arena != NULL) {
+		buf_free(batch->arena);
+		free(batch->arena);
+	}
+	free(batch->jobs);
+	memset(batch, 0, sizeof(*batch));
+}
+
+int store_claim(struct store *st, int64_t campaign_id, const char *owner,
+		int64_t now, int64_t lease_ms, size_t max,
+		struct store_batch *batch, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	struct buf *arena;
+	int rc;
+
+	batch->count = 0;
+	if (batch->arena == NULL)
+		batch->arena = xcalloc(1, sizeof(struct buf));
+	arena = batch->arena;
+	buf_reset(arena);
+	if (batch->cap < max) {
+		batch->jobs = xrealloc(batch->jobs, max * sizeof(*batch->jobs));
+		batch->cap = max;
+	}
+	stmt = store_stmt(st, STMT_CLAIM, error_r);
+	if (stmt == NULL || store_begin(st, error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, now + lease_ms);
+	sqlite3_bind_int64(stmt, 4, now);
+	sqlite3_bind_int64(stmt, 5, (int64_t)max);
+	/*
+	 * The arena may move as it grows, so rows first record offsets into
+	 * it, and pointers are made once every row is in.
+	 */
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW &&
+	       batch->count < max) {
+		struct store_job *job = &batch->jobs[batch->count++];
+		size_t alen = (size_t)sqlite3_column_bytes(stmt, 3);
+		size_t vlen;
+
+		job->id = sqlite3_column_int64(stmt, 0);
+		job->campaign_id = sqlite3_column_int64(stmt, 1);
+		job->import_id = sqlite3_column_int64(stmt, 2);
+		job->address = (const char *)(uintptr_t)arena->len;
+		job->address_len = alen;
+		buf_append(arena, sqlite3_column_text(stmt, 3), alen);
+		buf_putc(arena, '\0');
+		job->addr_flags = (unsigned)sqlite3_column_int(stmt, 4);
+		vlen = (size_t)sqlite3_column_bytes(stmt, 5);
+		job->vars = (const void *)(uintptr_t)arena->len;
+		job->vars_len = vlen;
+		if (vlen > 0)
+			buf_append(arena, sqlite3_column_blob(stmt, 5), vlen);
+		job->attempts = sqlite3_column_int(stmt, 6);
+	}
+	sqlite3_reset(stmt);
+	sqlite3_bind_null(stmt, 2);
+	if (rc != SQLITE_DONE) {	/* LIMIT makes a row past max impossible */
+		store_fail_db(st, error_r, "claiming jobs");
+		goto out_rollback;
+	}
+	if (store_commit(st, error_r) < 0)
+		goto out_rollback;
+	for (size_t i = 0; i < batch->count; i++) {
+		struct store_job *job = &batch->jobs[i];
+
+		job->address = arena->data + (uintptr_t)job->address;
+		job->vars = arena->data + (uintptr_t)job->vars;
+	}
+	return 0;
+
+out_rollback:
+	store_rollback(st);
+	batch->count = 0;
+	return -1;
+}
+
+int store_record(struct store *st, const char *owner,
+		 const struct store_result *results, size_t n,
+		 size_t *stale_r, const char **error_r)
+{
+	sqlite3_stmt *done = store_stmt(st, STMT_RECORD_DONE, error_r);
+	sqlite3_stmt *give_back = store_stmt(st, STMT_RECORD_GIVE_BACK,
+					     error_r);
+	size_t stale = 0;
+
+	if (done == NULL || give_back == NULL || store_begin(st, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_result *r = &results[i];
+		sqlite3_stmt *stmt;
+		int rc;
+
+		if (r->state == JOB_QUEUED) {
+			stmt = give_back;
+			sqlite3_bind_int64(stmt, 1, r->job_id);
+			sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+		} else if (r->state == JOB_SENT || r->state == JOB_DEFERRED ||
+			   r->state == JOB_FAILED) {
+			stmt = done;
+			sqlite3_bind_int64(stmt, 1, r->job_id);
+			sqlite3_bind_int(stmt, 2, (int)r->state);
+			if (r->code > 0)
+				sqlite3_bind_int(stmt, 3, r->code);
+			else
+				sqlite3_bind_null(stmt, 3);
+			store_bind_text_or_null(stmt, 4, r->enhanced);
+			store_bind_text_or_null(stmt, 5, r->reply);
+			store_bind_text_or_null(stmt, 6, r->queue_id);
+			sqlite3_bind_int64(stmt, 7, r->state == JOB_DEFERRED ?
+					   r->next_attempt_at : r->at);
+			sqlite3_bind_int64(stmt, 8, r->at);
+			sqlite3_bind_text(stmt, 9, owner, -1, SQLITE_STATIC);
+		} else {
+			store_fail(st, error_r, "job %lld: a result cannot "
+				   "set state '%s'", (long long)r->job_id,
+				   job_state_name(r->state));
+			goto out_rollback;
+		}
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE) {
+			store_fail_db(st, error_r, "recording results");
+			goto out_rollback;
+		}
+		if (sqlite3_changes(st->db) == 0)
+			stale++;
+	}
+	if (store_commit(st, error_r) < 0)
+		goto out_rollback;
+	if (stale_r != NULL)
+		*stale_r = stale;
+	return 0;
+
+out_rollback:
+	store_rollback(st);
+	return -1;
+}
+
+/* --- leases ------------------------------------------------------------ */
+
+void store_lease_owner_self(char *dst, size_t size)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(dst, size, "%s:%ld", host, (long)getpid());
+}
+
+bool store_lease_owner_alive(const char *owner, const char *self)
+{
+	const char *colon = strrchr(owner, ':');
+	const char *self_colon = strrchr(self, ':');
+	char *end;
+	long pid;
+
+	if (strcmp(owner, self) == 0)
+		return false;
+	if (colon == NULL || self_colon == NULL ||
+	    colon - owner != self_colon - self ||
+	    strncmp(owner, self, (size_t)(colon - owner)) != 0)
+		return true;	/* another host: only expiry can tell */
+	errno = 0;
+	pid = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || pid <= 0)
+		return true;
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+int store_release(struct store *st, const char *owner, int64_t *n_r,
+		  const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_RELEASE, error_r);
+	int rc;
+
+	if (stmt == NULL || store_begin(st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "releasing leases");
+		store_rollback(st);
+		return -1;
+	}
+	if (n_r != NULL)
+		*n_r = sqlite3_changes(st->db);
+	return store_commit(st, error_r);
+}
+
+int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
+		  void *ctx, int64_t *n_r, const char **error_r)
+{
+	sqlite3_stmt *expired = store_stmt(st, STMT_RECLAIM_EXPIRED, error_r);
+	sqlite3_stmt *owners = store_stmt(st, STMT_LEASE_OWNERS, error_r);
+	sqlite3_stmt *by_owner = store_stmt(st, STMT_RECLAIM_OWNER, error_r);
+	int64_t n = 0;
+	int rc;
+
+	if (expired == NULL || owners == NULL || by_owner == NULL ||
+	    store_begin(st, error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(expired, 1, now);
+	rc = sqlite3_step(expired);
+	sqlite3_reset(expired);
+	if (rc != SQLITE_DONE)
+		goto out_db_error;
+	n += sqlite3_changes(st->db);
+
+	/* Owners are few (one per sender process), so collect them first. */
+	buf_reset(&st->scratch);
+	while (alive != NULL && (rc = sqlite3_step(owners)) == SQLITE_ROW) {
+		const char *owner = store_column_text(owners, 0);
+
+		if (owner != NULL && !alive(ctx, owner))
+			buf_append(&st->scratch, owner, strlen(owner) + 1);
+	}
+	sqlite3_reset(owners);
+	if (alive != NULL && rc != SQLITE_DONE)
+		goto out_db_error;
+	for (size_t off = 0; off < st->scratch.len;) {
+		const char *owner = st->scratch.data + off;
+
+		sqlite3_bind_int64(by_owner, 1, now);
+		sqlite3_bind_text(by_owner, 2, owner, -1, SQLITE_STATIC);
+		rc = sqlite3_step(by_owner);
+		sqlite3_reset(by_owner);
+		if (rc != SQLITE_DONE)
+			goto out_db_error;
+		n += sqlite3_changes(st->db);
+		off += strlen(owner) + 1;
+	}
+	sqlite3_clear_bindings(by_owner);
+	if (store_commit(st, error_r) < 0)
+		goto out_rollback;
+	if (n_r != NULL)
+		*n_r = n;
+	return 0;
+
+out_db_error:
+	store_fail_db(st, error_r, "reclaiming leases");
+out_rollback:
+	store_rollback(st);
+	return -1;
+}
+
+/* --- reports ----------------------------------------------------------- */
+
+int store_report_foreach(struct store *st, int64_t campaign_id,
+			 const enum job_state *only, store_report_fn *fn,
+			 void *ctx, const char **error_r)
+{
+	struct store_report_row row;
+	sqlite3_stmt *stmt;
+	int rc, ret = 0;
+
+	/* Private statement: fn may use the store meanwhile. */
+	if (sqlite3_prepare_v2(st->db,
+			       store_sql[only ? STMT_REPORT_STATE :
+					 STMT_REPORT_ALL], -1,
+			       &stmt, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "reading results");
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	if (only != NULL)
+		sqlite3_bind_int(stmt, 2, (int)*only);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		row.job_id = sqlite3_column_int64(stmt, 0);
+		row.address = store_column_text(stmt, 1);
+		row.state = (enum job_state)sqlite3_column_int(stmt, 2);
+		row.attempts = sqlite3_column_int(stmt, 3);
+		row.last_code = sqlite3_column_int(stmt, 4);
+		row.last_enhanced = store_column_text(stmt, 5);
+		row.last_reply = store_column_text(stmt, 6);
+		row.queue_id = store_column_text(stmt, 7);
+		row.first_attempt_at = sqlite3_column_int64(stmt, 8);
+		row.last_attempt_at = sqlite3_column_int64(stmt, 9);
+		row.next_attempt_at = sqlite3_column_int64(stmt, 10);
+		row.lease_owner = store_column_text(stmt, 11);
+		ret = fn(ctx, &row);
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_fail_db(st, error_r, "reading results");
+	sqlite3_finalize(stmt);
+	return ret;
+}

@@ -1,0 +1,96 @@
+# lib.sh - helpers for volley's integration tests (sourced, POSIX sh).
+#
+# Each test runs the real volley binary ($VOLLEY, passed by CTest) in a
+# fresh temporary folder with its own volley.cfg and store, and checks
+# what a user would see: exit status, messages and `volley status`.
+
+set -u
+VOLLEY=${1:?usage: $0 PATH-TO-VOLLEY}
+failures=0
+checks=0
+
+work=$(mktemp -d /tmp/volley-it-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+printf 'store = { path = "test.db"; };\n' > volley.cfg
+
+# ok DESCRIPTION COMMAND... - the command must succeed
+ok() {
+	desc=$1; shift
+	checks=$((checks + 1))
+	"$@" >out.txt 2>err.txt
+	got=$?
+	if [ "$got" -eq 0 ]; then
+		return 0
+	fi
+	echo "FAIL: $desc: '$*' exited $got"; sed 's/^/  stderr: /' err.txt
+	failures=$((failures + 1))
+	return 1
+}
+
+# fails STATUS DESCRIPTION COMMAND... - the command must exit with STATUS
+fails() {
+	want=$1; desc=$2; shift 2
+	checks=$((checks + 1))
+	"$@" >out.txt 2>err.txt
+	got=$?
+	if [ "$got" -eq "$want" ]; then
+		return 0
+	fi
+	echo "FAIL: $desc: '$*' exited $got, wanted $want"
+	sed 's/^/  stderr: /' err.txt
+	failures=$((failures + 1))
+	return 1
+}
+
+# has FILE TEXT DESCRIPTION - FILE must contain TEXT (fixed string)
+has() {
+	checks=$((checks + 1))
+	if grep -qF -- "$2" "$1"; then
+		return 0
+	fi
+	echo "FAIL: $3: '$2' not in $1:"; sed 's/^/  | /' "$1"
+	failures=$((failures + 1))
+	return 1
+}
+
+# lacks FILE TEXT DESCRIPTION - FILE must not contain TEXT
+lacks() {
+	checks=$((checks + 1))
+	if ! grep -qF -- "$2" "$1"; then
+		return 0
+	fi
+	echo "FAIL: $3: '$2' found in $1:"; sed 's/^/  | /' "$1"
+	failures=$((failures + 1))
+	return 1
+}
+
+# equals GOT WANT DESCRIPTION
+equals() {
+	checks=$((checks + 1))
+	if [ "$1" = "$2" ]; then
+		return 0
+	fi
+	echo "FAIL: $3: got '$1', wanted '$2'"
+	failures=$((failures + 1))
+	return 1
+}
+
+# total CAMPAIGN - the campaign's total job count from `volley status --json`
+total() {
+	"$VOLLEY" status "$1" --json |
+		sed -n 's/.*"total": \([0-9]*\).*/\1/p'
+}
+
+# count CAMPAIGN STATE - one state's count from `volley status --json`
+count() {
+	"$VOLLEY" status "$1" --json |
+		sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p"
+}
+
+# finish - print the tally the way CTest logs show it, and exit
+finish() {
+	echo "$((checks - failures)) passed, $failures failed"
+	[ "$failures" -eq 0 ]
+	exit $?
+}

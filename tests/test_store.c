@@ -1,0 +1,701 @@
+/*
+ * test_store - the job store on a real SQLite file: campaigns, import,
+ * claim, record, leases, reports, migration and concurrent handles.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "common/vars.h"
+#include "store/store.h"
+#include "store/store_schema.h"
+
+/*
+ * "now" for claims: a little after the imports, which stamp jobs with the
+ * real clock, so every imported job is due at T0.
+ */
+static int64_t T0;
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct store *st;
+	int64_t campaign;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_params p = { .create = true };
+	const char *error;
+
+	T0 = store_now_ms() + 60000;
+	strcpy(f->dir, "/tmp/volley-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/volley.db", f->dir);
+	assert_int_equal(store_open(f->path, &p, &f->st, &error), 0);
+	assert_int_equal(store_campaign_create(f->st, "news", "list@example.org",
+					       NULL, &f->campaign, &error), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	store_close(&f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* import_n - import addresses user0..user<n-1>@example.org with one var */
+static void import_n(struct fixture *f, int n)
+{
+	const char *names[] = { "first_name" };
+	struct store_import *imp;
+	struct buf vars = BUF_INIT;
+	const char *error;
+	char addr[64], name[32];
+
+	assert_int_equal(store_import_begin(f->st, f->campaign, "test",
+					    "email", names, 1, &imp, &error), 0);
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(addr, sizeof(addr), "user%d@example.org", i);
+
+		snprintf(name, sizeof(name), "Name %d", i);
+		vars_pack_begin(&vars);
+		vars_pack_str(&vars, name, strlen(name));
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars.data, vars.len, &error),
+				 1);
+	}
+	assert_int_equal(store_import_commit(&imp, 0, NULL, &error), 0);
+	assert_null(imp);
+	buf_free(&vars);
+}
+
+static void assert_counts(struct fixture *f, int64_t queued, int64_t sending,
+			  int64_t sent, int64_t deferred, int64_t failed)
+{
+	struct store_counts c;
+	const char *error;
+
+	assert_int_equal(store_counts(f->st, f->campaign, &c, &error), 0);
+	assert_int_equal(c.by_state[JOB_QUEUED], queued);
+	assert_int_equal(c.by_state[JOB_SENDING], sending);
+	assert_int_equal(c.by_state[JOB_SENT], sent);
+	assert_int_equal(c.by_state[JOB_DEFERRED], deferred);
+	assert_int_equal(c.by_state[JOB_FAILED], failed);
+	assert_int_equal(c.total, queued + sending + sent + deferred + failed);
+}
+
+static void test_open_is_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct store *again;
+	const char *error;
+	int64_t id;
+
+	store_close(&f->st);
+	assert_int_equal(store_open(f->path, NULL, &again, &error), 0);
+	assert_int_equal(store_campaign_find(again, "news", &id, &error), 1);
+	assert_int_equal(id, f->campaign);
+	assert_int_equal(store_campaign_find(again, "nope", &id, &error), 0);
+	f->st = again;
+}
+
+static void test_open_missing_without_create(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	const char *error;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/absent.db", f->dir);
+	assert_int_equal(store_open(path, NULL, &st, &error), -1);
+	assert_null(st);
+	assert_non_null(strstr(error, "volley init"));
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_open_sets_wal_and_version(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1,
+					    &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
+					    &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), store_schema_version());
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+static void test_campaign_names_are_unique(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	int64_t id;
+
+	assert_int_equal(store_campaign_create(f->st, "news", NULL, NULL, &id,
+					       &error), -1);
+	assert_non_null(strstr(error, "already exists"));
+}
+
+static void test_import_and_duplicates(void **state)
+{
+	struct fixture *f = *state;
+	struct store_import *imp;
+	struct store_import_stats stats;
+	const char *error;
+	const char *names[] = { "a" };
+	const char vars[] = { VARS_FORMAT_FLAT, 1, 'x' };
+
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1,
+					    &imp, &error), 0);
+	assert_int_equal(store_import_add(imp, "Ann@Example.org", 15, 0, vars,
+					  sizeof(vars), &error), 1);
+	/* Same address in another ASCII case: a duplicate. */
+	assert_int_equal(store_import_add(imp, "ann@example.ORG", 15, 0, vars,
+					  sizeof(vars), &error), 0);
+	assert_int_equal(store_import_add(imp, "bob@example.org", 15, 0, vars,
+					  sizeof(vars), &error), 1);
+	assert_int_equal(store_import_commit(&imp, 2, &stats, &error), 0);
+	assert_int_equal(stats.added, 2);
+	assert_int_equal(stats.duplicates, 1);
+	assert_counts(f, 2, 0, 0, 0, 0);
+
+	/* A second import sees the first one's addresses as duplicates. */
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1,
+					    &imp, &error), 0);
+	assert_int_equal(store_import_add(imp, "BOB@example.org", 15, 0, vars,
+					  sizeof(vars), &error), 0);
+	assert_int_equal(store_import_commit(&imp, 0, &stats, &error), 0);
+	assert_int_equal(stats.added, 0);
+	assert_int_equal(stats.duplicates, 1);
+	assert_counts(f, 2, 0, 0, 0, 0);
+}
+
+static void test_import_abort_keeps_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_import *imp;
+	const char *error;
+	const char *names[] = { "a" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+
+	import_n(f, 3);
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1,
+					    &imp, &error), 0);
+	assert_int_equal(store_import_add(imp, "new@example.org", 15, 0, vars,
+					  sizeof(vars), &error), 1);
+	store_import_abort(&imp);
+	assert_null(imp);
+	assert_counts(f, 3, 0, 0, 0, 0);
+}
+
+static void test_claim_oldest_first_and_vars(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	const void *names;
+	size_t names_len;
+	struct vars_iter it;
+	const char *error, *p, *addr_col;
+	size_t len;
+
+	import_n(f, 10);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 4,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 4);
+	for (size_t i = 0; i < b.count; i++) {
+		char want[64];
+		int n = -1;
+
+		/* RETURNING order is not promised; find each job's index. */
+		assert_int_equal(sscanf(b.jobs[i].address, "user%d@", &n), 1);
+		assert_in_range(n, 0, 3);
+		snprintf(want, sizeof(want), "user%d@example.org", n);
+		assert_string_equal(b.jobs[i].address, want);
+		assert_int_equal(b.jobs[i].address_len, strlen(want));
+		assert_int_equal(b.jobs[i].attempts, 1);
+		assert_int_equal(vars_iter_init(&it, b.jobs[i].vars,
+						b.jobs[i].vars_len), 0);
+		assert_int_equal(vars_next(&it, &p, &len), 1);
+		snprintf(want, sizeof(want), "Name %d", n);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(p, want, len);
+		assert_int_equal(vars_next(&it, &p, &len), 0);
+	}
+	assert_int_equal(store_import_var_names(f->st, b.jobs[0].import_id,
+						&names, &names_len, &addr_col,
+						&error), 0);
+	assert_string_equal(addr_col, "email");
+	assert_int_equal(vars_iter_init(&it, names, names_len), 0);
+	assert_int_equal(vars_next(&it, &p, &len), 1);
+	assert_int_equal(len, 10);
+	assert_memory_equal(p, "first_name", 10);
+	assert_counts(f, 6, 4, 0, 0, 0);
+
+	/* The next claim takes the next jobs, never the leased ones. */
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 100,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 6);
+	assert_counts(f, 0, 10, 0, 0, 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 100,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 0);
+	store_batch_free(&b);
+}
+
+static void test_record_results(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	struct store_result r[3];
+	const char *error;
+	size_t stale;
+
+	import_n(f, 3);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 3,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 3);
+	memset(r, 0, sizeof(r));
+	r[0] = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, "2.0.0",
+				      "OK queued", "ABC123", T0 + 10, 0 };
+	r[1] = (struct store_result){ b.jobs[1].id, JOB_DEFERRED, 451, "4.7.1",
+				      "try later", NULL, T0 + 10, T0 + 60000 };
+	r[2] = (struct store_result){ b.jobs[2].id, JOB_FAILED, 550, "5.1.1",
+				      "no such user", NULL, T0 + 10, 0 };
+	assert_int_equal(store_record(f->st, "me:1", r, 3, &stale, &error), 0);
+	assert_int_equal(stale, 0);
+	assert_counts(f, 0, 0, 1, 1, 1);
+
+	/* The deferred job is not due before its time, and is due after. */
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0 + 59999,
+				     60000, 10, &b, &error), 0);
+	assert_int_equal(b.count, 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0 + 60000,
+				     60000, 10, &b, &error), 0);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.jobs[0].id, r[1].job_id);
+	assert_int_equal(b.jobs[0].attempts, 2);
+	store_batch_free(&b);
+}
+
+static void test_record_from_non_owner_is_stale_except_sent(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	struct store_result r;
+	const char *error;
+	size_t stale;
+
+	import_n(f, 2);
+	assert_int_equal(store_claim(f->st, f->campaign, "owner:1", T0, 60000,
+				     2, &b, &error), 0);
+	r = (struct store_result){ b.jobs[0].id, JOB_FAILED, 550, NULL, "no",
+				   NULL, T0, 0 };
+	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
+				      &error), 0);
+	assert_int_equal(stale, 1);
+	assert_counts(f, 0, 2, 0, 0, 0);
+
+	/* "sent" sticks even when the lease moved on: the server has it. */
+	r = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, NULL, "ok",
+				   NULL, T0, 0 };
+	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
+				      &error), 0);
+	assert_int_equal(stale, 0);
+	assert_counts(f, 0, 1, 1, 0, 0);
+
+	/* ... and a later "deferred" from the real owner cannot undo it. */
+	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, NULL, "x",
+				   NULL, T0, T0 };
+	assert_int_equal(store_record(f->st, "owner:1", &r, 1, &stale,
+				      &error), 0);
+	assert_int_equal(stale, 1);
+	assert_counts(f, 0, 1, 1, 0, 0);
+	store_batch_free(&b);
+}
+
+struct report_rows {
+	int n;
+	struct store_report_row last;
+	char reply[256];
+	int attempts[16];
+	int states[16];
+};
+
+static int collect_row(void *ctx, const struct store_report_row *row)
+{
+	struct report_rows *rr = ctx;
+
+	if (rr->n < 16) {
+		rr->attempts[rr->n] = row->attempts;
+		rr->states[rr->n] = (int)row->state;
+	}
+	rr->n++;
+	rr->last = *row;
+	snprintf(rr->reply, sizeof(rr->reply), "%s",
+		 row->last_reply ? row->last_reply : "");
+	return 0;
+}
+
+static void test_give_back_undoes_attempt(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	struct store_result r;
+	struct report_rows rr = { 0 };
+	const char *error;
+	size_t stale;
+	int64_t n;
+
+	import_n(f, 2);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 2,
+				     &b, &error), 0);
+	r = (struct store_result){ b.jobs[0].id, JOB_QUEUED, 0, NULL, NULL,
+				   NULL, T0, 0 };
+	assert_int_equal(store_record(f->st, "me:1", &r, 1, &stale, &error), 0);
+	assert_int_equal(stale, 0);
+	assert_int_equal(store_release(f->st, "me:1", &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_counts(f, 2, 0, 0, 0, 0);
+	assert_int_equal(store_report_foreach(f->st, f->campaign, NULL,
+					      collect_row, &rr, &error), 0);
+	assert_int_equal(rr.n, 2);
+	assert_int_equal(rr.attempts[0], 0);
+	assert_int_equal(rr.attempts[1], 0);
+	assert_int_equal(rr.last.first_attempt_at, 0);
+	store_batch_free(&b);
+}
+
+static void test_lease_expiry(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	struct report_rows rr = { 0 };
+	enum job_state deferred = JOB_DEFERRED;
+	const char *error;
+	int64_t n;
+
+	import_n(f, 5);
+	assert_int_equal(store_claim(f->st, f->campaign, "gone:1", T0, 1000, 3,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 3);
+	assert_int_equal(store_reclaim(f->st, T0 + 999, NULL, NULL, &n,
+				       &error), 0);
+	assert_int_equal(n, 0);
+	assert_counts(f, 2, 3, 0, 0, 0);
+	assert_int_equal(store_reclaim(f->st, T0 + 1000, NULL, NULL, &n,
+				       &error), 0);
+	assert_int_equal(n, 3);
+	assert_counts(f, 2, 0, 0, 3, 0);
+
+	/* Reclaimed jobs keep their attempt (it may have been delivered). */
+	assert_int_equal(store_report_foreach(f->st, f->campaign, &deferred,
+					      collect_row, &rr, &error), 0);
+	assert_int_equal(rr.n, 3);
+	assert_int_equal(rr.last.attempts, 1);
+	assert_non_null(strstr(rr.reply, "may have been delivered"));
+	assert_non_null(strstr(rr.reply, "gone:1"));
+
+	/* And they are due again at once. */
+	assert_int_equal(store_claim(f->st, f->campaign, "new:2", T0 + 1000,
+				     1000, 10, &b, &error), 0);
+	assert_int_equal(b.count, 5);
+	store_batch_free(&b);
+}
+
+static bool alive_except_ghost(void *ctx, const char *owner)
+{
+	(void)ctx;
+	return strcmp(owner, "ghost:1") != 0;
+}
+
+static void test_reclaim_owner_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	const char *error;
+	int64_t n;
+
+	import_n(f, 4);
+	assert_int_equal(store_claim(f->st, f->campaign, "ghost:1", T0,
+				     3600000, 2, &b, &error), 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "alive:2", T0,
+				     3600000, 2, &b, &error), 0);
+	assert_int_equal(store_reclaim(f->st, T0 + 1, alive_except_ghost, NULL,
+				       &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_counts(f, 0, 2, 0, 2, 0);
+	store_batch_free(&b);
+}
+
+static void test_lease_owner_alive(void **state)
+{
+	char self[300], dead[320], parent[320], host[300], *colon;
+	pid_t pid;
+
+	(void)state;
+	store_lease_owner_self(self, sizeof(self));
+	colon = strrchr(self, ':');
+	assert_non_null(colon);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - self), self);
+
+	/* This process cannot be an earlier owner still at work. */
+	assert_false(store_lease_owner_alive(self, self));
+
+	snprintf(parent, sizeof(parent), "%s:%ld", host, (long)getppid());
+	assert_true(store_lease_owner_alive(parent, self));
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	snprintf(dead, sizeof(dead), "%s:%ld", host, (long)pid);
+	assert_false(store_lease_owner_alive(dead, self));
+
+	/* Another host: only the lease's expiry can tell. */
+	assert_true(store_lease_owner_alive("elsewhere.example:1", self));
+}
+
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("SQL failed: %s: %s", sql, msg);
+}
+
+/*
+ * A store left by the first schema version, with jobs in several states,
+ * must open with the counts the newer schema keeps.
+ */
+static void test_migration_from_version_1(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	const char *error;
+	char path[128];
+	sqlite3 *db;
+	int64_t id;
+	struct store_counts c;
+
+	snprintf(path, sizeof(path), "%s/old.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, "PRAGMA application_id = 1987013753");
+	exec_sql(db, store_migrations[0]);
+	exec_sql(db, "PRAGMA user_version = 1");
+	exec_sql(db, "INSERT INTO campaigns (id, name, created_at)"
+		 " VALUES (7, 'old', 1)");
+	exec_sql(db, "INSERT INTO imports (id, campaign_id, var_names,"
+		 " started_at) VALUES (1, 7, x'01', 1)");
+	exec_sql(db, "INSERT INTO jobs (campaign_id, import_id, address,"
+		 " state, next_attempt_at, created_at) VALUES"
+		 " (7, 1, 'a@x.org', 0, 1, 1), (7, 1, 'b@x.org', 0, 1, 1),"
+		 " (7, 1, 'c@x.org', 2, 1, 1), (7, 1, 'd@x.org', 4, 1, 1),"
+		 " (7, 1, 'e@x.org', 3, 1, 1)");
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path, NULL, &st, &error), 0);
+	assert_int_equal(store_campaign_find(st, "old", &id, &error), 1);
+	assert_int_equal(store_counts(st, id, &c, &error), 0);
+	assert_int_equal(c.by_state[JOB_QUEUED], 2);
+	assert_int_equal(c.by_state[JOB_SENT], 1);
+	assert_int_equal(c.by_state[JOB_FAILED], 1);
+	assert_int_equal(c.by_state[JOB_DEFERRED], 1);
+	assert_int_equal(c.total, 5);
+
+	/* The counts keep up after the migration too. */
+	{
+		struct store_batch b = { 0 };
+
+		assert_int_equal(store_claim(st, id, "me:1", T0, 1000, 10, &b,
+					     &error), 0);
+		assert_int_equal(b.count, 3);
+		assert_int_equal(store_counts(st, id, &c, &error), 0);
+		assert_int_equal(c.by_state[JOB_SENDING], 3);
+		assert_int_equal(c.by_state[JOB_QUEUED], 0);
+		store_batch_free(&b);
+	}
+	store_close(&st);
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *stmt;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version",
+						    -1, &stmt, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(stmt, 0),
+				 store_schema_version());
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_close(db);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	const char *error;
+	char sql[64];
+	sqlite3 *db;
+
+	store_close(&f->st);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 store_schema_version() + 1);
+	exec_sql(db, sql);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, NULL, &st, &error), -1);
+	assert_non_null(strstr(error, "newer"));
+}
+
+static void test_foreign_sqlite_file_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	const char *error;
+	char path[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, "CREATE TABLE t (x)");
+	sqlite3_close(db);
+	assert_int_equal(store_open(path, NULL, &st, &error), -1);
+	assert_non_null(strstr(error, "not a volley store"));
+}
+
+/*
+ * While one handle imports (holding the write lock), another can still
+ * read counts (WAL), and a writer gives up after its busy timeout with a
+ * clear error instead of hanging.
+ */
+static void test_concurrent_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct store_params p = { .busy_timeout_ms = 100 };
+	struct store *other;
+	struct store_import *imp;
+	struct store_batch b = { 0 };
+	struct store_counts c;
+	const char *error;
+	const char *names[] = { "a" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+
+	import_n(f, 2);
+	assert_int_equal(store_open(f->path, &p, &other, &error), 0);
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1,
+					    &imp, &error), 0);
+	assert_int_equal(store_import_add(imp, "z@example.org", 13, 0, vars,
+					  sizeof(vars), &error), 1);
+	assert_int_equal(store_counts(other, f->campaign, &c, &error), 0);
+	assert_int_equal(c.total, 2);	/* the import is not visible yet */
+	assert_int_equal(store_claim(other, f->campaign, "o:1", T0, 1000, 5,
+				     &b, &error), -1);
+	assert_non_null(strstr(error, "locked"));
+	assert_int_equal(store_import_commit(&imp, 0, NULL, &error), 0);
+	assert_int_equal(store_claim(other, f->campaign, "o:1", T0, 1000, 5,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 3);
+	store_batch_free(&b);
+	store_close(&other);
+}
+
+/* The claim must read jobs_due, so its cost does not grow with the table. */
+static void test_claim_uses_due_index(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	struct buf plan = BUF_INIT;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"EXPLAIN QUERY PLAN SELECT id FROM jobs"
+		" WHERE campaign_id = 1 AND state IN (0, 3)"
+		" AND next_attempt_at <= 5 ORDER BY next_attempt_at LIMIT 10",
+		-1, &stmt, NULL), SQLITE_OK);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		buf_append_str(&plan, (const char *)sqlite3_column_text(stmt, 3));
+		buf_putc(&plan, '\n');
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	assert_non_null(strstr(buf_cstr(&plan), "jobs_due"));
+	assert_null(strstr(buf_cstr(&plan), "TEMP B-TREE"));
+	buf_free(&plan);
+}
+
+static void test_job_state_names(void **state)
+{
+	enum job_state s;
+
+	(void)state;
+	for (int i = 0; i < JOB_STATE_COUNT; i++) {
+		assert_true(job_state_parse(job_state_name((enum job_state)i),
+					    &s));
+		assert_int_equal(s, i);
+	}
+	assert_false(job_state_parse("bogus", &s));
+	assert_string_equal(job_state_name(JOB_DEFERRED), "deferred");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_open_is_idempotent),
+		T(test_open_missing_without_create),
+		T(test_open_sets_wal_and_version),
+		T(test_campaign_names_are_unique),
+		T(test_import_and_duplicates),
+		T(test_import_abort_keeps_nothing),
+		T(test_claim_oldest_first_and_vars),
+		T(test_record_results),
+		T(test_record_from_non_owner_is_stale_except_sent),
+		T(test_give_back_undoes_attempt),
+		T(test_lease_expiry),
+		T(test_reclaim_owner_gone),
+		T(test_lease_owner_alive),
+		T(test_migration_from_version_1),
+		T(test_newer_schema_refused),
+		T(test_foreign_sqlite_file_refused),
+		T(test_concurrent_handles),
+		T(test_claim_uses_due_index),
+		cmocka_unit_test(test_job_state_names),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
