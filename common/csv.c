@@ -9,6 +9,11 @@
  * carrying a half-parsed state across reads, and it means fields, raw text
  * and multi-byte characters never straddle two reads.
  *
+ * Each record is checked in one pass: a byte class table stops the scan
+ * only at bytes that need a decision (separators, line ends, quotes, NUL,
+ * non-ASCII), and a NUL kept after the buffered data stops it at the end
+ * without a bounds check per byte.
+ *
  * Fields point straight into the input buffer unless they are quoted and
  * contain doubled quotes; only those are unescaped, into a scratch buffer.
  */
@@ -17,7 +22,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,25 +34,44 @@
 #define CSV_DEFAULT_MAX_FIELDS 4096
 #define CSV_DEFAULT_READ_SIZE (64 * 1024)
 
+/* Where the scan of a field must stop: outside quotes, inside them. */
+#define CSV_STOP_BARE	1
+#define CSV_STOP_QUOTED	2
+#define CSV_STOP_BOTH	(CSV_STOP_BARE | CSV_STOP_QUOTED)
+#define CSV_HI4		CSV_STOP_BOTH, CSV_STOP_BOTH, CSV_STOP_BOTH, \
+			CSV_STOP_BOTH
+#define CSV_HI16	CSV_HI4, CSV_HI4, CSV_HI4, CSV_HI4
+
+/* Inside quotes a comma and a CR are plain data. */
+static const unsigned char csv_class[256] = {
+	[0] = CSV_STOP_BOTH,
+	['\n'] = CSV_STOP_BOTH,
+	['\r'] = CSV_STOP_BARE,
+	['"'] = CSV_STOP_BOTH,
+	[','] = CSV_STOP_BARE,
+	[0x80] = CSV_HI16, CSV_HI16, CSV_HI16, CSV_HI16,
+	CSV_HI16, CSV_HI16, CSV_HI16, CSV_HI16,
+};
+
 struct csv_reader {
 	csv_read_fn *read;
 	void *ctx;
 	int fd;
 	struct csv_params p;
 
-	char *in;		/* input buffer */
+	char *in;		/* input buffer, cap + 1 bytes */
 	size_t cap;
 	size_t pos;		/* start of the next record */
-	size_t len;		/* bytes of input in the buffer */
+	size_t len;		/* bytes of input; in[len] is always NUL */
 	bool eof;
 	bool started;		/* BOM check done */
 	unsigned long line;	/* physical line at pos */
 
-	long nfields_expected;	/* -1 until the header is read */
+	bool have_header;
+	size_t nfields_expected;
 	struct csv_field *fields;
 	size_t fields_cap;
 	struct buf scratch;	/* unescaped quoted fields */
-	size_t *scratch_fields;	/* which fields point into scratch */
 
 	bool fatal;
 	struct csv_error fatal_err;
@@ -60,15 +83,14 @@ enum csv_parse {
 	CSV_PARSE_MORE,		/* the record runs past the data read */
 };
 
-/* The state of parsing one record from the input buffer. */
-struct csv_cursor {
-	const char *p;		/* next byte */
-	const char *end;	/* end of data read */
-	const char *line_start;	/* start of the current physical line */
-	const char *rec_start;
-	unsigned long line;
+/* Where csv_skip_record starts, relative to the fields. */
+enum csv_skip_from {
+	CSV_SKIP_FIELD_START,	/* a quote here opens a quoted field */
+	CSV_SKIP_IN_FIELD,
+	CSV_SKIP_IN_QUOTES,
 };
 
+/* csv_read_fd - the csv_read_fn of csv_reader_new_fd */
 static ssize_t csv_read_fd(void *ctx, void *dst, size_t len)
 {
 	const int *fd = ctx;
@@ -96,12 +118,11 @@ struct csv_reader *csv_reader_new(csv_read_fn *fn, void *ctx,
 	r->read = fn;
 	r->ctx = ctx;
 	r->cap = r->p.read_size * 2;
-	r->in = xmalloc(r->cap);
+	r->in = xmalloc(r->cap + 1);
+	r->in[0] = '\0';
 	r->line = 1;
-	r->nfields_expected = -1;
 	r->fields_cap = 16;
 	r->fields = xmalloc(r->fields_cap * sizeof(*r->fields));
-	r->scratch_fields = xmalloc(r->fields_cap * sizeof(size_t));
 	return r;
 }
 
@@ -122,7 +143,6 @@ void csv_reader_free(struct csv_reader **rp)
 		return;
 	free(r->in);
 	free(r->fields);
-	free(r->scratch_fields);
 	buf_free(&r->scratch);
 	free(r);
 	*rp = NULL;
@@ -164,14 +184,20 @@ static int csv_fill(struct csv_reader *r, struct csv_error *err)
 		memmove(r->in, r->in + r->pos, r->len - r->pos);
 		r->len -= r->pos;
 		r->pos = 0;
+		r->in[r->len] = '\0';
 	}
 	if (r->cap - r->len < r->p.read_size) {
-		r->cap = r->len + r->p.read_size;
-		r->in = xrealloc(r->in, r->cap);
+		/*
+		 * Doubling: reads shorter than read_size (a pipe) must not
+		 * cost one realloc each while a long record comes in.
+		 */
+		r->cap = r->cap * 2 > r->len + r->p.read_size ?
+			 r->cap * 2 : r->len + r->p.read_size;
+		r->in = xrealloc(r->in, r->cap + 1);
 	}
 	n = r->read(r->ctx, r->in + r->len, r->p.read_size);
 	if (n < 0) {
-		csv_set_error(err, r->line, 0, "read error: %s",
+		csv_set_error(err, r->line, 1, "read error: %s",
 			      strerror(errno));
 		return -1;
 	}
@@ -180,335 +206,350 @@ static int csv_fill(struct csv_reader *r, struct csv_error *err)
 		return 0;
 	}
 	r->len += (size_t)n;
+	r->in[r->len] = '\0';
 	return 1;
 }
 
 /*
- * csv_utf8_bad - the first byte of p[0..len) that is not well-formed
- * UTF-8, or NULL.  ASCII runs are skipped eight bytes at a time.
+ * csv_utf8_seq - the length of the well-formed UTF-8 sequence at p, whose
+ * first byte is not ASCII; 0 if it is ill-formed, -1 if the data ends
+ * before it could tell.  The ranges of the second byte are what exclude
+ * overlongs, surrogates and values above U+10FFFF (RFC 3629, table 3-7 of
+ * Unicode).
  */
-static const char *csv_utf8_bad(const char *s, size_t len)
+static int csv_utf8_seq(const unsigned char *p, const unsigned char *end)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *end = p + len;
+	unsigned c = p[0], lo = 0x80, hi = 0xbf;
+	int n;
 
-	while (p < end) {
-		unsigned c = *p;
-		size_t n;
-		unsigned cp;
-
-		if (end - p >= 8) {
-			uint64_t w;
-
-			memcpy(&w, p, 8);
-			if ((w & 0x8080808080808080ULL) == 0) {
-				p += 8;
-				continue;
-			}
-		}
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 2, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 3, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 4, cp = c & 0x07;
-		else
-			return (const char *)p;
-		if ((size_t)(end - p) < n)
-			return (const char *)p;
-		for (size_t i = 1; i < n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return (const char *)p;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return (const char *)p;
-		p += n;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
 	}
-	return NULL;
-}
-
-/* csv_column - the 1-based column of at on the cursor's line */
-static unsigned long csv_column(const struct csv_cursor *c, const char *at)
-{
-	return (unsigned long)(at - c->line_start) + 1;
-}
-
-/*
- * csv_check_span - NUL bytes and UTF-8 in a field's bytes, which may span
- * lines (a quoted field): the error points at the offending byte's line.
- */
-static bool csv_check_span(const struct csv_cursor *c, const char *s,
-			   size_t len, struct csv_error *err)
-{
-	const char *bad = memchr(s, '\0', len);
-	const char *utf8 = csv_utf8_bad(s, len);
-	const char *at, *line_start = c->line_start;
-	unsigned long line = c->line;
-
-	if (bad == NULL && utf8 == NULL)
-		return true;
-	at = bad != NULL && (utf8 == NULL || bad < utf8) ? bad : utf8;
-	/* The cursor is past the span: count lines back to the fault. */
-	for (const char *q = at; q < c->p; q++) {
-		if (*q == '\n')
-			line--;
+	for (int i = 1; i < n; i++) {
+		if (p + i >= end)
+			return -1;
+		if (p[i] < lo || p[i] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
 	}
-	for (line_start = at;
-	     line_start > c->rec_start && line_start[-1] != '\n';)
-		line_start--;
-	if (at == bad)
-		csv_set_error(err, line, (unsigned long)(at - line_start) + 1,
-			      "NUL byte");
-	else
-		csv_set_error(err, line, (unsigned long)(at - line_start) + 1,
-			      "invalid UTF-8 byte 0x%02X",
-			      (unsigned char)*at);
-	return false;
+	return n;
 }
 
-/*
- * csv_add_field - append a field, growing the arrays if needed.  A field
- * in the input buffer is (p, len); an unescaped one is (NULL, offset in
- * scratch, scratch_len), since scratch may move as it grows.
- */
-static bool csv_add_field(struct csv_reader *r, size_t *n, const char *p,
-			  size_t len, size_t scratch_len)
+/* csv_add_field - append a field, growing the array if needed */
+static inline void csv_add_field(struct csv_reader *r, size_t n,
+				 const char *p, size_t len)
 {
-	if (*n == r->p.max_fields)
-		return false;
-	if (*n == r->fields_cap) {
+	if (n == r->fields_cap) {
 		r->fields_cap *= 2;
 		r->fields = xrealloc(r->fields,
 				     r->fields_cap * sizeof(*r->fields));
-		r->scratch_fields = xrealloc(r->scratch_fields,
-					     r->fields_cap * sizeof(size_t));
 	}
-	r->fields[*n].ptr = p;
-	r->fields[*n].len = p != NULL ? len : scratch_len;
-	r->scratch_fields[*n] = p != NULL ? (size_t)-1 : len;
-	(*n)++;
-	return true;
+	r->fields[n].ptr = p;
+	r->fields[n].len = len;
 }
 
 /*
  * csv_skip_record - after a bad record, find where it ends: the next LF
- * outside quotes, starting at c->p with the given quote state.  Returns
- * false if the data read so far ends first (and the input has more).
+ * outside quotes from *pp.  Only a quote that starts a field opens a
+ * quoted field: a stray quote in the middle of one ('5" disk', the very
+ * fault often reported) must not swallow the good records after it.
+ * Returns false if the data read so far ends first (and the input has
+ * more).
  */
-static bool csv_skip_record(struct csv_cursor *c, bool in_quotes, bool eof)
+static bool csv_skip_record(const char **pp, const char *end,
+			    unsigned long *line, enum csv_skip_from from,
+			    bool eof)
 {
-	while (c->p < c->end) {
-		char ch = *c->p++;
+	const char *p = *pp;
+	bool in_quotes = from == CSV_SKIP_IN_QUOTES;
+	bool field_start = from == CSV_SKIP_FIELD_START;
 
-		if (ch == '"') {
-			in_quotes = !in_quotes;
-		} else if (ch == '\n') {
-			c->line++;
-			c->line_start = c->p;
-			if (!in_quotes)
-				return true;
+	while (p < end) {
+		char ch = *p++;
+
+		if (in_quotes) {
+			/*
+			 * A quote at the end of the data read is taken as
+			 * closing: if the input has more, the caller reads
+			 * it and starts over, so only a final one is.
+			 */
+			if (ch == '"') {
+				if (p < end && *p == '"')
+					p++;
+				else
+					in_quotes = false;
+			}
+		} else if (ch == '"' && field_start) {
+			in_quotes = true;
 		}
+		if (ch == '\n') {
+			(*line)++;
+			if (!in_quotes) {
+				*pp = p;
+				return true;
+			}
+		}
+		field_start = ch == ',';
 	}
+	*pp = p;
 	return eof;
 }
 
 /*
- * csv_parse_record - parse the record at r->pos.  On OK or BAD, c->p is
- * past the record's terminator and rec->raw_len is set.
+ * csv_parse_record - parse the record at r->pos.  On OK or BAD, *next and
+ * *next_line are where the record after it starts, and rec->raw_len is
+ * set.  The field count is checked here, where the position of the fault
+ * is known: the separator of the first field too many, or the line end
+ * that came while fields were missing.
  */
 static enum csv_parse csv_parse_record(struct csv_reader *r,
-				       struct csv_cursor *c,
 				       struct csv_record *rec,
-				       struct csv_error *err)
+				       struct csv_error *err,
+				       const char **next,
+				       unsigned long *next_line)
 {
 	const char *start = r->in + r->pos;
-	size_t nfields = 0;
-	bool in_quotes = false;
+	const char *end = r->in + r->len;
+	const char *p = start, *line_start = start;
+	unsigned long line = r->line;
+	unsigned long count_line = 0, count_col = 0;
+	size_t nfields = 0, want = r->nfields_expected;
+	bool check_count = r->have_header;
+	enum csv_skip_from skip_from = CSV_SKIP_IN_FIELD;
+	int n;
 
-	c->p = start;
-	c->end = r->in + r->len;
-	c->line_start = start;
-	c->rec_start = start;
-	c->line = r->line;
 	buf_reset(&r->scratch);
-	rec->line = r->line;
+	rec->line = line;
 	rec->raw = start;
 
 	for (;;) {
-		const char *fstart = c->p;
+		const char *fstart = p;
 
-		if (c->p < c->end && *c->p == '"') {
-			const char *q = c->p + 1, *span = q;
-			size_t soff = r->scratch.len;
-			unsigned long open_line = c->line;
-			unsigned long open_col = csv_column(c, c->p);
-			bool escaped = false;
-
-			in_quotes = true;
+		if (nfields == r->p.max_fields) {
+			csv_set_error(err, line, (unsigned long)(p - line_start)
+				      + 1, "more than %zu fields",
+				      r->p.max_fields);
+			skip_from = CSV_SKIP_FIELD_START;
+			goto bad;
+		}
+		if (*p != '"') {
 			for (;;) {
-				const char *dq = memchr(q, '"',
-							(size_t)(c->end - q));
-
-				if (dq == NULL) {
+				while (!(csv_class[(unsigned char)*p] &
+					 CSV_STOP_BARE))
+					p++;
+				if (p == end) {
 					if (!r->eof)
 						return CSV_PARSE_MORE;
-					/* count lines for the raw record */
-					for (; q < c->end; q++) {
-						if (*q == '\n') {
-							c->line++;
-							c->line_start = q + 1;
-						}
-					}
-					c->p = c->end;
-					csv_set_error(err, open_line, open_col,
-						      "unterminated quoted "
-						      "field: the quote opened "
-						      "here is never closed");
-					goto unterminated;
+					break;
 				}
-				for (const char *k = q; k < dq; k++) {
-					if (*k == '\n') {
-						c->line++;
-						c->line_start = k + 1;
-					}
+				if (*p == ',' || *p == '\n' || *p == '\r')
+					break;
+				if (*p == '"') {
+					csv_set_error(err, line,
+						      (unsigned long)(p -
+						      line_start) + 1,
+						      "quote character inside "
+						      "an unquoted field");
+					p++;
+					goto bad;
 				}
-				if (dq + 1 == c->end && !r->eof)
+				if (*p == '\0')
+					goto nul;
+				n = csv_utf8_seq((const unsigned char *)p,
+						 (const unsigned char *)end);
+				if (n < 0 && !r->eof)
 					return CSV_PARSE_MORE;
-				if (dq + 1 < c->end && dq[1] == '"') {
-					/* a doubled quote: unescape */
-					if (!escaped) {
-						buf_append(&r->scratch, span,
-							   (size_t)(dq - span));
-						escaped = true;
-					} else {
-						buf_append(&r->scratch, q,
-							   (size_t)(dq - q));
-					}
-					buf_putc(&r->scratch, '"');
-					q = dq + 2;
+				if (n <= 0)
+					goto bad_utf8;
+				p += n;
+			}
+			csv_add_field(r, nfields++, fstart,
+				      (size_t)(p - fstart));
+		} else {
+			unsigned long oline = line;
+			unsigned long ocol = (unsigned long)(p - line_start) + 1;
+			const char *seg = ++p;
+			const char *esc = NULL;
+
+			for (;;) {
+				while (!(csv_class[(unsigned char)*p] &
+					 CSV_STOP_QUOTED))
+					p++;
+				if (p == end) {
+					if (!r->eof)
+						return CSV_PARSE_MORE;
+					csv_set_error(err, oline, ocol,
+						      "unterminated quoted "
+						      "field (opened at line "
+						      "%lu, column %lu)",
+						      oline, ocol);
+					goto bad_end;
+				}
+				if (*p == '"') {
+					if (p + 1 == end && !r->eof)
+						return CSV_PARSE_MORE;
+					if (p[1] != '"')
+						break;
+					/*
+					 * Room for every byte left, so the
+					 * scratch never moves under the
+					 * fields already pointing into it.
+					 */
+					if (esc == NULL && r->scratch.len == 0)
+						buf_reserve(&r->scratch,
+							    (size_t)(end -
+							    start));
+					if (esc == NULL)
+						esc = r->scratch.data +
+						      r->scratch.len;
+					buf_append(&r->scratch, seg,
+						   (size_t)(p + 1 - seg));
+					p += 2;
+					seg = p;
 					continue;
 				}
-				if (escaped)
-					buf_append(&r->scratch, q,
-						   (size_t)(dq - q));
-				c->p = dq + 1;
-				in_quotes = false;
-				if (!csv_check_span(c, span,
-						    (size_t)(dq - span), err))
-					goto bad;
-				if (!csv_add_field(r, &nfields, escaped ? NULL :
-						   span, escaped ? soff :
-						   (size_t)(dq - span),
-						   escaped ? r->scratch.len -
-						   soff : 0))
-					goto too_many;
-				break;
+				if (*p == '\n') {
+					line++;
+					line_start = ++p;
+					continue;
+				}
+				n = *p == '\0' ? 0 :
+				    csv_utf8_seq((const unsigned char *)p,
+						 (const unsigned char *)end);
+				if (n < 0 && !r->eof)
+					return CSV_PARSE_MORE;
+				if (n <= 0) {
+					skip_from = CSV_SKIP_IN_QUOTES;
+					if (*p == '\0')
+						goto nul;
+					goto bad_utf8;
+				}
+				p += n;
 			}
-			if (c->p < c->end && *c->p != ',' && *c->p != '\n' &&
-			    *c->p != '\r') {
-				csv_set_error(err, c->line,
-					      csv_column(c, c->p),
-					      "unexpected character after "
+			if (esc == NULL) {
+				csv_add_field(r, nfields++, seg,
+					      (size_t)(p - seg));
+			} else {
+				buf_append(&r->scratch, seg,
+					   (size_t)(p - seg));
+				csv_add_field(r, nfields++, esc,
+					      (size_t)(r->scratch.data +
+					      r->scratch.len - esc));
+			}
+			p++;
+			if (p < end && *p != ',' && *p != '\n' && *p != '\r') {
+				if (*p == '\0')
+					goto nul;
+				csv_set_error(err, line,
+					      (unsigned long)(p - line_start) +
+					      1, "unexpected character after "
 					      "closing quote");
+				p++;
 				goto bad;
 			}
-		} else {
-			const char *q = c->p;
-
-			while (q < c->end && *q != ',' && *q != '\n' &&
-			       *q != '\r' && *q != '"')
-				q++;
-			if (q < c->end && *q == '"') {
-				c->p = q + 1;
-				csv_set_error(err, c->line, csv_column(c, q),
-					      "quote character inside an "
-					      "unquoted field");
-				goto bad;
-			}
-			if (q == c->end && !r->eof)
-				return CSV_PARSE_MORE;
-			c->p = q;
-			if (!csv_check_span(c, fstart, (size_t)(q - fstart),
-					    err))
-				goto bad;
-			if (!csv_add_field(r, &nfields, fstart,
-					   (size_t)(q - fstart), 0))
-				goto too_many;
 		}
 
 		/* After a field: a separator, a line end, or the end. */
-		if (c->p == c->end) {
-			rec->raw_len = (size_t)(c->p - start);
-			break;
-		}
-		if (*c->p == ',') {
-			c->p++;
+		if (p < end && *p == ',') {
+			if (check_count && nfields == want) {
+				count_line = line;
+				count_col = (unsigned long)(p - line_start) + 1;
+			}
+			p++;
 			continue;
 		}
-		if (*c->p == '\r') {
-			if (c->p + 1 == c->end && !r->eof)
+		if (p < end && *p == '\r') {
+			if (p + 1 == end && !r->eof)
 				return CSV_PARSE_MORE;
-			if (c->p + 1 == c->end || c->p[1] != '\n') {
-				csv_set_error(err, c->line,
-					      csv_column(c, c->p),
-					      "bare CR (not followed by LF)");
-				c->p++;
+			/* at the end, p[1] is the NUL after the data */
+			if (p[1] != '\n') {
+				csv_set_error(err, line,
+					      (unsigned long)(p - line_start) +
+					      1, "bare CR (not followed by LF)");
+				p++;
 				goto bad;
 			}
-			rec->raw_len = (size_t)(c->p - start);
-			c->p += 2;
-		} else {
-			rec->raw_len = (size_t)(c->p - start);
-			c->p++;
 		}
-		c->line++;
-		c->line_start = c->p;
+		rec->raw_len = (size_t)(p - start);
+		if (check_count && nfields < want) {
+			count_line = line;
+			count_col = (unsigned long)(p - line_start) + 1;
+		}
+		if (p < end) {
+			p += *p == '\r' ? 2 : 1;
+			line++;
+		}
 		break;
 	}
 
-	/* Fields into scratch may now get their final pointers. */
-	for (size_t i = 0; i < nfields; i++) {
-		if (r->scratch_fields[i] != (size_t)-1)
-			r->fields[i].ptr = r->scratch.data +
-					   r->scratch_fields[i];
+	*next = p;
+	*next_line = line;
+	if (check_count && nfields != want) {
+		csv_set_error(err, count_line, count_col,
+			      "expected %zu fields, found %zu", want, nfields);
+		return CSV_PARSE_BAD;
 	}
 	rec->fields = r->fields;
 	rec->nfields = nfields;
 	return CSV_PARSE_OK;
 
-too_many:
-	csv_set_error(err, c->line, csv_column(c, c->p),
-		      "more than %zu fields", r->p.max_fields);
-	in_quotes = false;
-	/* fall through */
+nul:
+	csv_set_error(err, line, (unsigned long)(p - line_start) + 1,
+		      "NUL byte");
+	p++;
+	goto bad;
+bad_utf8:
+	csv_set_error(err, line, (unsigned long)(p - line_start) + 1,
+		      "invalid UTF-8 byte 0x%02X", (unsigned char)*p);
+	p++;
 bad:
-	if (!csv_skip_record(c, in_quotes, r->eof))
+	if (!csv_skip_record(&p, end, &line, skip_from, r->eof))
 		return CSV_PARSE_MORE;
-	rec->raw_len = (size_t)(c->p - start);
-	/* the raw text excludes the terminator */
+bad_end:
+	*next = p;
+	*next_line = line;
+	rec->raw_len = (size_t)(p - start);
+	/* the raw text excludes the terminator (a lone CR is not one) */
 	if (rec->raw_len > 0 && start[rec->raw_len - 1] == '\n') {
 		rec->raw_len--;
 		if (rec->raw_len > 0 && start[rec->raw_len - 1] == '\r')
 			rec->raw_len--;
 	}
 	return CSV_PARSE_BAD;
-
-unterminated:
-	rec->raw_len = (size_t)(c->p - start);
-	if (rec->raw_len > 0 && start[rec->raw_len - 1] == '\n')
-		rec->raw_len--;
-	if (rec->raw_len > 0 && start[rec->raw_len - 1] == '\r')
-		rec->raw_len--;
-	return CSV_PARSE_BAD;
 }
 
-/* csv_skip_empty_lines - step over lines with nothing on them */
+/* csv_too_long - the record at r->pos exceeds max_record_bytes: fatal */
+static enum csv_status csv_too_long(struct csv_reader *r,
+				    struct csv_record *rec,
+				    struct csv_error *err)
+{
+	memset(rec, 0, sizeof(*rec));
+	csv_set_error(err, r->line, 1, "the record starting at line %lu is "
+		      "longer than %zu bytes, the limit (is a quote left "
+		      "unclosed?); giving up", r->line,
+		      r->p.max_record_bytes);
+	return csv_fail(r, err);
+}
+
+/*
+ * csv_skip_empty_lines - step over lines with nothing on them.  Returns 0,
+ * or -1 on a read error (err filled).
+ */
 static int csv_skip_empty_lines(struct csv_reader *r, struct csv_error *err)
 {
 	for (;;) {
@@ -545,8 +586,9 @@ static int csv_skip_empty_lines(struct csv_reader *r, struct csv_error *err)
 enum csv_status csv_read(struct csv_reader *r, struct csv_record *rec,
 			 struct csv_error *err)
 {
-	struct csv_cursor c;
 	enum csv_parse res;
+	const char *next = NULL;
+	unsigned long next_line = 0;
 
 	memset(rec, 0, sizeof(*rec));
 	if (r->fatal) {
@@ -568,29 +610,37 @@ enum csv_status csv_read(struct csv_reader *r, struct csv_record *rec,
 		return CSV_EOF;
 
 	for (;;) {
-		res = csv_parse_record(r, &c, rec, err);
+		size_t have;
+
+		res = csv_parse_record(r, rec, err, &next, &next_line);
 		if (res != CSV_PARSE_MORE)
 			break;
-		if (r->len - r->pos >= r->p.max_record_bytes) {
-			csv_set_error(err, r->line, 0, "a record longer than "
-				      "%zu bytes starts here (an unclosed "
-				      "quote?); giving up",
-				      r->p.max_record_bytes);
-			return csv_fail(r, err);
-		}
+		/*
+		 * All the data from r->pos is this record's raw text, but
+		 * perhaps a CR LF (its terminator, or one an unterminated
+		 * record's raw text drops): beyond that the record is too
+		 * long already, and reading on would only grow the buffer.
+		 */
+		have = r->len - r->pos;
+		if (have > 2 && have - 2 > r->p.max_record_bytes)
+			return csv_too_long(r, rec, err);
 		if (csv_fill(r, err) < 0)
 			return csv_fail(r, err);
 	}
-	r->pos = (size_t)(c.p - r->in);
-	r->line = c.line;
+	/*
+	 * The limit is on the record itself, not on the data that happened
+	 * to be buffered: the same input must give the same answer whatever
+	 * the sizes of the reads.
+	 */
+	if (rec->raw_len > r->p.max_record_bytes)
+		return csv_too_long(r, rec, err);
+	r->pos = (size_t)(next - r->in);
+	r->line = next_line;
 	if (res == CSV_PARSE_BAD)
 		return CSV_BAD_RECORD;
-	if (r->nfields_expected < 0) {
-		r->nfields_expected = (long)rec->nfields;
-	} else if ((long)rec->nfields != r->nfields_expected) {
-		csv_set_error(err, rec->line, 0, "expected %ld fields, found "
-			      "%zu", r->nfields_expected, rec->nfields);
-		return CSV_BAD_RECORD;
+	if (!r->have_header) {
+		r->have_header = true;
+		r->nfields_expected = rec->nfields;
 	}
 	return CSV_OK;
 }
@@ -598,6 +648,7 @@ enum csv_status csv_read(struct csv_reader *r, struct csv_record *rec,
 void csv_write_field(struct buf *out, const char *p, size_t len)
 {
 	bool quote = len > 0 && (p[0] == ' ' || p[len - 1] == ' ');
+	const char *q;
 
 	for (size_t i = 0; i < len && !quote; i++) {
 		if (p[i] == ',' || p[i] == '"' || p[i] == '\r' || p[i] == '\n')
@@ -608,10 +659,13 @@ void csv_write_field(struct buf *out, const char *p, size_t len)
 		return;
 	}
 	buf_putc(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '"')
-			buf_putc(out, '"');
-		buf_putc(out, p[i]);
+	/* each quote is written twice: once ending a run, once alone */
+	while ((q = memchr(p, '"', len)) != NULL) {
+		buf_append(out, p, (size_t)(q - p) + 1);
+		len -= (size_t)(q - p) + 1;
+		p = q + 1;
+		buf_putc(out, '"');
 	}
+	buf_append(out, p, len);
 	buf_putc(out, '"');
 }

@@ -1,445 +1,478 @@
 /*
- * mailaddr - RFC 5321 mailbox syntax with RFC 6531 extensions (see
- * mailaddr.h).
+ * mailaddr - RFC 5321 mailbox syntax with RFC 6531 (SMTPUTF8) extensions
+ * (see mailaddr.h).
  *
- * One pass, no allocation, a table for atext: it runs once per imported
- * row.  The grammar (RFC 5321 4.1.2, 4.1.3):
+ * It runs once per imported row, so it is a single left-to-right pass
+ * with no allocation, and ASCII classes come from one lookup table.  The
+ * grammar, from RFC 5321 4.1.2 and 4.1.3 (atext from RFC 5322 3.2.3):
  *
- *   Mailbox        = Local-part "@" ( Domain / address-literal )
- *   Local-part     = Dot-string / Quoted-string
- *   Dot-string     = Atom *("."  Atom)
- *   Quoted-string  = DQUOTE *QcontentSMTP DQUOTE
- *   QcontentSMTP   = qtextSMTP / quoted-pairSMTP
+ *   Mailbox         = Local-part "@" ( Domain / address-literal )
+ *   Local-part      = Dot-string / Quoted-string
+ *   Dot-string      = Atom *("." Atom)
+ *   Atom            = 1*atext
+ *   Quoted-string   = DQUOTE *QcontentSMTP DQUOTE
+ *   QcontentSMTP    = qtextSMTP / quoted-pairSMTP
  *   quoted-pairSMTP = %d92 %d32-126
- *   qtextSMTP      = %d32-33 / %d35-91 / %d93-126
- *   Domain         = sub-domain *("." sub-domain)
- *   sub-domain     = Let-dig [Ldh-str]
+ *   qtextSMTP       = %d32-33 / %d35-91 / %d93-126
+ *   Domain          = sub-domain *("." sub-domain)
+ *   sub-domain      = Let-dig [Ldh-str]
+ *   address-literal = "[" ( IPv4-address-literal /
+ *                           IPv6-address-literal /
+ *                           General-address-literal ) "]"
  *
- * RFC 6531 3.3 adds UTF8-non-ascii to atext, qtextSMTP and sub-domain
- * (as U-labels).
+ * RFC 6531 3.3 adds UTF8-non-ascii to atext and qtextSMTP, and U-labels
+ * to sub-domain.  UTF8-non-ascii is RFC 3629 UTF-8, so overlong forms,
+ * surrogates and code points past U+10FFFF are refused.  U-labels are
+ * checked for well-formed UTF-8, the hyphen rule and 63 octets as
+ * written; full IDNA2008 validation needs Unicode tables and belongs to
+ * whoever resolves the domain.
+ *
+ * Reasons are static strings meant for the person who typed the address.
  */
 #include "common/mailaddr.h"
 
 #include <stdint.h>
 #include <string.h>
 
-/* atext (RFC 5322 3.2.3): letters, digits and these specials. */
-static const char mailaddr_atext_specials[] = "!#$%&'*+-/=?^_`{|}~";
+/* Character classes for ASCII; bytes >= 0x80 are handled as UTF-8. */
+#define MAILADDR_C_ATEXT	0x01	/* RFC 5322 atext */
+#define MAILADDR_C_LDH		0x02	/* letter, digit or hyphen */
+#define MAILADDR_C_HEX		0x04	/* HEXDIG */
+#define MAILADDR_C_DIGIT	0x08	/* DIGIT */
+#define MAILADDR_C_QTEXT	0x10	/* qtextSMTP */
 
-static bool mailaddr_atext_table[256];
-static bool mailaddr_table_ready;
+#define NO 0
+#define QT MAILADDR_C_QTEXT
+#define SP (MAILADDR_C_ATEXT | MAILADDR_C_QTEXT)
+#define HY (MAILADDR_C_ATEXT | MAILADDR_C_QTEXT | MAILADDR_C_LDH)
+#define LT (MAILADDR_C_ATEXT | MAILADDR_C_QTEXT | MAILADDR_C_LDH)
+#define HX (LT | MAILADDR_C_HEX)
+#define DG (HX | MAILADDR_C_DIGIT)
 
-/* mailaddr_init_table - the atext lookup table, built on first use */
-static void mailaddr_init_table(void)
+static const unsigned char mailaddr_ctype[128] = {
+	/* 0x00 */ NO, NO, NO, NO, NO, NO, NO, NO,
+	/* 0x08 */ NO, NO, NO, NO, NO, NO, NO, NO,
+	/* 0x10 */ NO, NO, NO, NO, NO, NO, NO, NO,
+	/* 0x18 */ NO, NO, NO, NO, NO, NO, NO, NO,
+	/* 0x20 */ QT, SP, NO, SP, SP, SP, SP, SP,
+	/* 0x28 */ QT, QT, SP, SP, QT, HY, QT, SP,
+	/* 0x30 */ DG, DG, DG, DG, DG, DG, DG, DG,
+	/* 0x38 */ DG, DG, QT, QT, QT, SP, QT, SP,
+	/* 0x40 */ QT, HX, HX, HX, HX, HX, HX, LT,
+	/* 0x48 */ LT, LT, LT, LT, LT, LT, LT, LT,
+	/* 0x50 */ LT, LT, LT, LT, LT, LT, LT, LT,
+	/* 0x58 */ LT, LT, LT, QT, NO, QT, SP, SP,
+	/* 0x60 */ SP, HX, HX, HX, HX, HX, HX, LT,
+	/* 0x68 */ LT, LT, LT, LT, LT, LT, LT, LT,
+	/* 0x70 */ LT, LT, LT, LT, LT, LT, LT, LT,
+	/* 0x78 */ LT, LT, LT, SP, SP, SP, SP, NO,
+};
+
+#undef NO
+#undef QT
+#undef SP
+#undef HY
+#undef LT
+#undef HX
+#undef DG
+
+#define MAILADDR_DOMAIN_LABEL_MAX 63
+
+static const char mailaddr_err_brackets[] =
+	"display name or angle brackets are not allowed; give the bare address";
+static const char mailaddr_err_space[] =
+	"whitespace is not allowed in an address";
+static const char mailaddr_err_utf8[] = "invalid UTF-8";
+
+/* mailaddr_is - whether ASCII byte c is in class cls */
+static inline bool mailaddr_is(unsigned char c, unsigned cls)
 {
-	for (int c = 0; c < 256; c++) {
-		mailaddr_atext_table[c] =
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') ||
-			(c != 0 && strchr(mailaddr_atext_specials, c) != NULL);
-	}
-	/* Benign race: every thread writes the same values. */
-	mailaddr_table_ready = true;
+	return c < 0x80 && (mailaddr_ctype[c] & cls) != 0;
 }
 
 /*
- * mailaddr_utf8 - length of the well-formed UTF-8 sequence at p (a
- * non-ASCII lead byte), or 0.
+ * mailaddr_utf8 - length of the well-formed UTF-8 sequence starting with
+ * the non-ASCII byte p[0], or 0.  The second-byte ranges are those of
+ * RFC 3629 section 4, which is what rules out overlongs, surrogates and
+ * values past U+10FFFF.
  */
 static size_t mailaddr_utf8(const unsigned char *p, size_t left)
 {
+	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n;
-	uint32_t cp;
 
 	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
+		n = 2;
 	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
+		n = 3;
 	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
+		n = 4;
 	else
 		return 0;
-	if (n > left)
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (left < n || p[1] < lo || p[1] > hi)
 		return 0;
-	for (size_t i = 1; i < n; i++) {
+	for (size_t i = 2; i < n; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
 	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
 	return n;
 }
 
-static bool mailaddr_fail(const char **reason_r, const char *reason)
+/* mailaddr_bad_char - the reason for an ASCII byte that may not be here */
+static const char *mailaddr_bad_char(unsigned char c, const char *reason)
 {
-	if (reason_r != NULL)
-		*reason_r = reason;
-	return false;
+	/* Stray spaces are the commonest import error; say so plainly. */
+	if (c == ' ' || c == '\t')
+		return mailaddr_err_space;
+	return reason;
 }
 
-/* mailaddr_ipv4 - a dotted quad of 1-3 digit numbers 0..255 */
-static bool mailaddr_ipv4(const char *p, size_t len)
+/*
+ * mailaddr_dot_string - an unquoted local part ending at the first '@';
+ * *at_r is that '@'.
+ */
+static const char *mailaddr_dot_string(const unsigned char *p, size_t len,
+				       size_t *at_r, unsigned *flags)
+{
+	size_t i = 0, atom = 0;
+
+	for (;;) {
+		unsigned char c;
+
+		if (i == len)
+			return "missing @";
+		c = p[i];
+		if (c < 0x80) {
+			if (mailaddr_ctype[c] & MAILADDR_C_ATEXT) {
+				i++;
+				continue;
+			}
+			if (c == '.' || c == '@') {
+				if (i == 0 && c == '@')
+					return "empty local part";
+				if (i == atom)
+					return "empty label in local part "
+					       "(leading, trailing or double "
+					       "dot)";
+				if (c == '@')
+					break;
+				atom = ++i;
+				continue;
+			}
+			return mailaddr_bad_char(c,
+					"invalid character in local part");
+		} else {
+			size_t n = mailaddr_utf8(p + i, len - i);
+
+			if (n == 0)
+				return mailaddr_err_utf8;
+			*flags |= MAILADDR_SMTPUTF8;
+			i += n;
+		}
+	}
+	*at_r = i;
+	return NULL;
+}
+
+/*
+ * mailaddr_quoted_string - a quoted local part, p[0] being the opening
+ * quote; *at_r is the '@' that must follow the closing quote.
+ */
+static const char *mailaddr_quoted_string(const unsigned char *p,
+					  size_t len, size_t *at_r,
+					  unsigned *flags)
+{
+	size_t i = 1;
+
+	for (;;) {
+		unsigned char c;
+
+		if (i == len)
+			return "unterminated quoted local part";
+		c = p[i];
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			if (i + 1 == len)
+				return "unterminated quoted local part";
+			/* quoted-pairSMTP is ASCII only, even in RFC 6531. */
+			if (p[i + 1] < 32 || p[i + 1] > 126)
+				return "backslash in quoted local part must be "
+				       "followed by a printable ASCII "
+				       "character";
+			i += 2;
+		} else if (c >= 0x80) {
+			size_t n = mailaddr_utf8(p + i, len - i);
+
+			if (n == 0)
+				return mailaddr_err_utf8;
+			*flags |= MAILADDR_SMTPUTF8;
+			i += n;
+		} else if (mailaddr_ctype[c] & MAILADDR_C_QTEXT) {
+			i++;
+		} else {
+			return "invalid character in quoted local part";
+		}
+	}
+	*flags |= MAILADDR_QUOTED;
+	i++;
+	if (i == len)
+		return "missing @";
+	if (p[i] != '@')
+		return mailaddr_bad_char(p[i], "quoted local part must be "
+					 "followed directly by @");
+	*at_r = i;
+	return NULL;
+}
+
+/*
+ * mailaddr_domain - dot-separated labels of letters, digits and hyphens,
+ * or U-labels; p[0..len) is everything after the '@'.
+ */
+static const char *mailaddr_domain(const unsigned char *p, size_t len,
+				   unsigned *flags)
+{
+	size_t i = 0, start = 0;
+
+	for (;;) {
+		unsigned char c;
+
+		if (i == len || p[i] == '.') {
+			if (i == start)
+				return "empty label in domain (leading, "
+				       "trailing or double dot)";
+			if (i - start > MAILADDR_DOMAIN_LABEL_MAX)
+				return "domain label longer than 63 octets";
+			if (p[start] == '-' || p[i - 1] == '-')
+				return "domain label starts or ends with a "
+				       "hyphen";
+			if (i == len)
+				return NULL;
+			start = ++i;
+			continue;
+		}
+		c = p[i];
+		if (c < 0x80) {
+			if (mailaddr_ctype[c] & MAILADDR_C_LDH) {
+				i++;
+				continue;
+			}
+			if (c == '@')
+				return "more than one @ (an @ in the local "
+				       "part must be inside quotes)";
+			return mailaddr_bad_char(c,
+						 "invalid character in domain");
+		} else {
+			size_t n = mailaddr_utf8(p + i, len - i);
+
+			if (n == 0)
+				return mailaddr_err_utf8;
+			*flags |= MAILADDR_SMTPUTF8;
+			i += n;
+		}
+	}
+}
+
+/* mailaddr_ipv4 - Snum 3("." Snum), Snum being 1*3DIGIT of 0..255 */
+static bool mailaddr_ipv4(const unsigned char *p, size_t len)
 {
 	size_t i = 0;
 
 	for (int part = 0; part < 4; part++) {
-		unsigned v = 0;
-		size_t digits = 0;
+		unsigned v = 0, digits = 0;
 
 		if (part > 0) {
-			if (i >= len || p[i] != '.')
+			if (i == len || p[i] != '.')
 				return false;
 			i++;
 		}
-		while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 4) {
+		while (i < len && digits < 3 &&
+		       mailaddr_is(p[i], MAILADDR_C_DIGIT)) {
 			v = v * 10 + (unsigned)(p[i] - '0');
-			i++;
 			digits++;
+			i++;
 		}
-		if (digits == 0 || digits > 3 || v > 255)
+		if (digits == 0 || v > 255)
 			return false;
 	}
 	return i == len;
 }
 
 /*
- * mailaddr_hex_groups - parse "h:h:...:h" (1-4 hex digits each) at the
- * start of p[0..len); returns the number of groups, or -1.  An empty
- * string is zero groups.  *used_r is the bytes consumed.
+ * mailaddr_ipv6 - IPv6-addr of RFC 5321 4.1.3: IPv6-full (8 groups),
+ * IPv6-comp (at most 6 groups beside "::"), IPv6v4-full (6 groups and an
+ * IPv4 address) or IPv6v4-comp (at most 4 groups beside "::", then IPv4).
+ * These are stricter than RFC 4291: "::" may not stand for a single group.
  */
-static int mailaddr_hex_groups(const char *p, size_t len, size_t *used_r)
+static bool mailaddr_ipv6(const unsigned char *p, size_t len)
+{
+	unsigned groups = 0;
+	bool compressed = false, v4 = false;
+	size_t i = 0;
+
+	if (len >= 2 && p[0] == ':' && p[1] == ':') {
+		compressed = true;
+		i = 2;
+	}
+	while (i < len) {
+		size_t start = i;
+
+		while (i < len && mailaddr_is(p[i], MAILADDR_C_HEX))
+			i++;
+		/* A run of digits followed by a dot starts the IPv4 tail. */
+		if (i < len && p[i] == '.') {
+			if (!mailaddr_ipv4(p + start, len - start))
+				return false;
+			v4 = true;
+			break;
+		}
+		if (i == start || i - start > 4)
+			return false;
+		groups++;
+		if (i == len)
+			break;
+		if (p[i] != ':' || ++i == len)
+			return false;
+		if (p[i] == ':') {
+			if (compressed)
+				return false;
+			compressed = true;
+			i++;
+		}
+	}
+	if (compressed)
+		return groups <= (v4 ? 4u : 6u);
+	return groups == (v4 ? 6u : 8u);
+}
+
+/* mailaddr_tag_is_ipv6 - ABNF strings are case-insensitive (RFC 5234) */
+static bool mailaddr_tag_is_ipv6(const unsigned char *p, size_t len)
+{
+	return len >= 5 && (p[0] | 0x20) == 'i' && (p[1] | 0x20) == 'p' &&
+	       (p[2] | 0x20) == 'v' && p[3] == '6' && p[4] == ':';
+}
+
+/*
+ * mailaddr_literal - "[" ... "]" up to the end of the address; p[0] is
+ * the '['.
+ */
+static const char *mailaddr_literal(const unsigned char *p, size_t len,
+				    unsigned *flags)
+{
+	const unsigned char *in = p + 1;
+	size_t n;
+
+	if (len < 2 || p[len - 1] != ']') {
+		if (memchr(p, ']', len) != NULL)
+			return "text after the address literal";
+		return "unterminated address literal";
+	}
+	n = len - 2;
+	*flags |= MAILADDR_LITERAL;
+	if (mailaddr_tag_is_ipv6(in, n)) {
+		if (!mailaddr_ipv6(in + 5, n - 5))
+			return "invalid IPv6 address literal";
+		return NULL;
+	}
+	if (memchr(in, ':', n) == NULL) {
+		if (!mailaddr_ipv4(in, n))
+			return "invalid IPv4 address literal";
+		return NULL;
+	}
+	/* "[::1]" and "[2001:db8::1]" are common; point at the fix. */
+	if (mailaddr_ipv6(in, n))
+		return "IPv6 address literal needs the \"IPv6:\" prefix";
+	return "unsupported address literal tag";
+}
+
+/* mailaddr_parse - the whole mailbox; NULL or the reason it is invalid */
+static const char *mailaddr_parse(const unsigned char *p, size_t len,
+				  unsigned *flags)
+{
+	const char *reason;
+	size_t at;
+
+	if (len == 0)
+		return "empty address";
+	if (len > MAILADDR_MAX)
+		return "address longer than 254 octets";
+	if (p[0] == '"')
+		reason = mailaddr_quoted_string(p, len, &at, flags);
+	else
+		reason = mailaddr_dot_string(p, len, &at, flags);
+	if (reason != NULL)
+		return reason;
+	if (at > MAILADDR_LOCAL_MAX)
+		return "local part longer than 64 octets";
+	at++;
+	if (at == len)
+		return "empty domain";
+	if (p[at] != '[')
+		return mailaddr_domain(p + at, len - at, flags);
+	reason = mailaddr_literal(p + at, len - at, flags);
+	/*
+	 * A literal with a stray space (often a trailing one) would
+	 * otherwise read as a bad IP address or as text after the
+	 * literal; say what domains and local parts say.
+	 */
+	if (reason != NULL && (memchr(p + at, ' ', len - at) != NULL ||
+			       memchr(p + at, '\t', len - at) != NULL))
+		return mailaddr_err_space;
+	return reason;
+}
+
+/*
+ * mailaddr_has_brackets - whether '<' or '>' occurs outside a leading
+ * quoted string, where it would be legal.
+ */
+static bool mailaddr_has_brackets(const unsigned char *p, size_t len)
 {
 	size_t i = 0;
-	int groups = 0;
 
-	if (len == 0) {
-		*used_r = 0;
-		return 0;
-	}
-	for (;;) {
-		size_t digits = 0;
-
-		while (i < len && digits < 5 &&
-		       ((p[i] >= '0' && p[i] <= '9') ||
-			(p[i] >= 'a' && p[i] <= 'f') ||
-			(p[i] >= 'A' && p[i] <= 'F'))) {
-			i++;
-			digits++;
-		}
-		if (digits == 0 || digits > 4)
-			return -1;
-		groups++;
-		if (i == len || p[i] != ':')
-			break;
-		i++;
-	}
-	*used_r = i;
-	return groups;
-}
-
-/*
- * mailaddr_ipv6_part - hex groups, optionally ending in an IPv4 address
- * when v4 is allowed.  Returns the number of 16-bit groups (an IPv4
- * address counts 2), or -1.
- */
-static int mailaddr_ipv6_part(const char *p, size_t len, bool v4)
-{
-	const char *last_colon;
-	size_t used;
-	int groups;
-
+	/* addr may be NULL when len is 0, and memchr() must not see it. */
 	if (len == 0)
-		return 0;
-	/* An IPv4 tail follows the last colon and holds dots. */
-	if (v4 && memchr(p, '.', len) != NULL) {
-		size_t head;
-
-		last_colon = NULL;
-		for (size_t i = len; i > 0; i--) {
-			if (p[i - 1] == ':') {
-				last_colon = p + i - 1;
-				break;
-			}
-		}
-		if (last_colon == NULL)
-			return mailaddr_ipv4(p, len) ? 2 : -1;
-		head = (size_t)(last_colon - p);
-		if (!mailaddr_ipv4(last_colon + 1, len - head - 1))
-			return -1;
-		groups = mailaddr_hex_groups(p, head, &used);
-		if (groups < 0 || used != head || head == 0)
-			return -1;
-		return groups + 2;
-	}
-	groups = mailaddr_hex_groups(p, len, &used);
-	if (groups < 0 || used != len || p[len - 1] == ':')
-		return -1;
-	return groups;
-}
-
-/*
- * mailaddr_ipv6 - the four RFC 5321 forms: IPv6-full (8 groups),
- * IPv6-comp (at most 6 groups around "::"), IPv6v4-full (6 groups and an
- * IPv4 address), IPv6v4-comp (at most 4 groups around "::", then IPv4).
- */
-static bool mailaddr_ipv6(const char *p, size_t len)
-{
-	const char *dc = NULL;
-	int before, after;
-	bool v4;
-
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (p[i] == ':' && p[i + 1] == ':') {
-			dc = p + i;
-			break;
-		}
-	}
-	v4 = memchr(p, '.', len) != NULL;
-	if (dc == NULL) {
-		int groups = mailaddr_ipv6_part(p, len, true);
-
-		return groups == 8;
-	}
-	/* One "::" only, and no ":::". */
-	if (dc + 2 < p + len && dc[2] == ':')
 		return false;
-	for (const char *q = dc + 2; q + 1 < p + len; q++) {
-		if (q[0] == ':' && q[1] == ':')
+	if (p[0] == '"') {
+		for (i = 1; i < len && p[i] != '"'; i++) {
+			if (p[i] == '\\')
+				i++;
+		}
+		if (i >= len)
 			return false;
 	}
-	before = mailaddr_ipv6_part(p, (size_t)(dc - p), false);
-	after = mailaddr_ipv6_part(dc + 2, (size_t)(p + len - dc - 2), true);
-	if (before < 0 || after < 0)
-		return false;
-	if (v4)
-		return before + (after - 2) <= 4 && after >= 2;
-	return before + after <= 6;
-}
-
-/* mailaddr_literal - "[" ... "]" */
-static bool mailaddr_literal(const char *p, size_t len, const char **reason_r)
-{
-	const char *in = p + 1;
-	size_t n = len - 2;
-
-	if (len < 2 || p[len - 1] != ']')
-		return mailaddr_fail(reason_r, "unterminated address literal");
-	if (n >= 5 && memcmp(in, "IPv6:", 5) == 0) {
-		if (!mailaddr_ipv6(in + 5, n - 5))
-			return mailaddr_fail(reason_r,
-					     "invalid IPv6 address literal");
-		return true;
-	}
-	if (memchr(in, ':', n) != NULL)
-		return mailaddr_fail(reason_r,
-				     "unsupported address literal tag");
-	if (!mailaddr_ipv4(in, n))
-		return mailaddr_fail(reason_r, "invalid IPv4 address literal");
-	return true;
-}
-
-/* mailaddr_domain - labels of letters, digits, hyphens (or U-labels) */
-static bool mailaddr_domain(const unsigned char *p, size_t len,
-			    unsigned *flags, const char **reason_r)
-{
-	size_t label = 0;
-
-	if (len == 0)
-		return mailaddr_fail(reason_r, "empty domain");
-	for (size_t i = 0; i <= len; i++) {
-		unsigned char c = i < len ? p[i] : '.';
-
-		if (c == '.') {
-			if (label == 0)
-				return mailaddr_fail(reason_r, "empty label in "
-						     "domain (leading, "
-						     "trailing or double "
-						     "dot)");
-			if (label > 63)
-				return mailaddr_fail(reason_r, "domain label "
-						     "longer than 63 octets");
-			if (p[i - 1] == '-' || p[i - label] == '-')
-				return mailaddr_fail(reason_r, "domain label "
-						     "starts or ends with a "
-						     "hyphen");
-			label = 0;
-			continue;
-		}
-		if (c >= 0x80) {
-			size_t n = mailaddr_utf8(p + i, len - i);
-
-			if (n == 0)
-				return mailaddr_fail(reason_r,
-						     "invalid UTF-8");
-			*flags |= MAILADDR_SMTPUTF8;
-			label += n;
-			i += n - 1;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-')) {
-			if (c == ' ' || c == '\t')
-				return mailaddr_fail(reason_r, "whitespace is "
-						     "not allowed in an "
-						     "address");
-			if (c == '<' || c == '>')
-				return mailaddr_fail(reason_r, "display name "
-						     "or angle brackets are "
-						     "not allowed; give the "
-						     "bare address");
-			if (c == '@')
-				return mailaddr_fail(reason_r, "more than one "
-						     "@ outside quotes");
-			return mailaddr_fail(reason_r,
-					     "invalid character in domain");
-		}
-		label++;
-	}
-	return true;
-}
-
-/*
- * mailaddr_local - the local part, p[0..len); *flags gains QUOTED and
- * SMTPUTF8 as found.
- */
-static bool mailaddr_local(const unsigned char *p, size_t len,
-			   unsigned *flags, const char **reason_r)
-{
-	size_t atom = 0;
-
-	if (len == 0)
-		return mailaddr_fail(reason_r, "empty local part");
-	if (len > MAILADDR_LOCAL_MAX)
-		return mailaddr_fail(reason_r,
-				     "local part longer than 64 octets");
-	if (p[0] == '"') {
-		/* The caller found the closing quote right before '@'. */
-		*flags |= MAILADDR_QUOTED;
-		for (size_t i = 1; i + 1 < len; i++) {
-			unsigned char c = p[i];
-
-			if (c == '\\') {
-				if (i + 2 >= len || p[i + 1] < 32 ||
-				    p[i + 1] > 126)
-					return mailaddr_fail(reason_r,
-						"invalid quoted pair in local "
-						"part");
-				i++;
-			} else if (c >= 0x80) {
-				size_t n = mailaddr_utf8(p + i, len - 1 - i);
-
-				if (n == 0)
-					return mailaddr_fail(reason_r,
-							     "invalid UTF-8");
-				*flags |= MAILADDR_SMTPUTF8;
-				i += n - 1;
-			} else if (c < 32 || c > 126 || c == '"') {
-				return mailaddr_fail(reason_r, "invalid "
-						     "character in quoted "
-						     "local part");
-			}
-		}
-		return true;
-	}
-	for (size_t i = 0; i <= len; i++) {
-		unsigned char c = i < len ? p[i] : '.';
-
-		if (c == '.') {
-			if (atom == 0)
-				return mailaddr_fail(reason_r, "empty label in "
-						     "local part (leading, "
-						     "trailing or double "
-						     "dot)");
-			atom = 0;
-		} else if (c >= 0x80) {
-			size_t n = mailaddr_utf8(p + i, len - i);
-
-			if (n == 0)
-				return mailaddr_fail(reason_r,
-						     "invalid UTF-8");
-			*flags |= MAILADDR_SMTPUTF8;
-			atom += n;
-			i += n - 1;
-		} else if (mailaddr_atext_table[c]) {
-			atom++;
-		} else if (c == ' ' || c == '\t') {
-			return mailaddr_fail(reason_r, "whitespace is not "
-					     "allowed in an address");
-		} else if (c == '<' || c == '>') {
-			return mailaddr_fail(reason_r, "display name or angle "
-					     "brackets are not allowed; give "
-					     "the bare address");
-		} else {
-			return mailaddr_fail(reason_r,
-					     "invalid character in local part");
-		}
-	}
-	return true;
+	return memchr(p + i, '<', len - i) != NULL ||
+	       memchr(p + i, '>', len - i) != NULL;
 }
 
 bool mailaddr_check(const char *addr, size_t len, unsigned *flags_r,
 		    const char **reason_r)
 {
 	const unsigned char *p = (const unsigned char *)addr;
-	size_t at;
 	unsigned flags = 0;
+	const char *reason;
 
-	if (!mailaddr_table_ready)
-		mailaddr_init_table();
-	if (flags_r != NULL)
-		*flags_r = 0;
-	if (len == 0)
-		return mailaddr_fail(reason_r, "empty address");
-	if (memchr(addr, '<', len) != NULL || memchr(addr, '>', len) != NULL) {
-		/* '<' is legal only inside a quoted local part. */
-		if (p[0] != '"')
-			return mailaddr_fail(reason_r, "display name or angle "
-					     "brackets are not allowed; give "
-					     "the bare address");
-	}
-
-	/* Find the '@' that ends the local part: after a quoted string,
-	 * or the last one (a dot-string cannot hold '@'). */
-	if (p[0] == '"') {
-		size_t i = 1;
-
-		while (i < len && p[i] != '"') {
-			if (p[i] == '\\' && i + 1 < len)
-				i++;
-			i++;
-		}
-		if (i >= len)
-			return mailaddr_fail(reason_r,
-					     "unterminated quoted local part");
-		at = i + 1;
-		if (at >= len || p[at] != '@')
-			return mailaddr_fail(reason_r, at >= len ?
-					     "missing @" :
-					     "text after the quoted local "
-					     "part");
-	} else {
-		const char *a = memchr(addr, '@', len);
-
-		if (a == NULL)
-			return mailaddr_fail(reason_r, "missing @");
-		at = (size_t)(a - addr);
-	}
-	if (len > MAILADDR_MAX)
-		return mailaddr_fail(reason_r, "address longer than 254 "
-				     "octets");
-	if (!mailaddr_local(p, at, &flags, reason_r))
-		return false;
-	if (at + 1 < len && p[at + 1] == '[') {
-		if (!mailaddr_literal(addr + at + 1, len - at - 1, reason_r))
-			return false;
-		flags |= MAILADDR_LITERAL;
-	} else if (!mailaddr_domain(p + at + 1, len - at - 1, &flags,
-				    reason_r)) {
-		return false;
+	reason = mailaddr_parse(p, len, &flags);
+	if (reason != NULL) {
+		/*
+		 * "Name <addr>" fails wherever the parse trips first, often
+		 * on the space; the useful advice is about the brackets.
+		 * Done only on failure so valid addresses pay nothing.
+		 */
+		if (mailaddr_has_brackets(p, len))
+			reason = mailaddr_err_brackets;
+		flags = 0;
 	}
 	if (flags_r != NULL)
 		*flags_r = flags;
-	return true;
+	if (reason_r != NULL)
+		*reason_r = reason;
+	return reason == NULL;
 }

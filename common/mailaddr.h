@@ -15,9 +15,10 @@
  *     [IPv6:...] in any of the RFC 5321 4.1.3 forms; other tags refused;
  *   - the whole address at most 254 octets;
  *   - UTF-8: a non-ASCII address is accepted only when it is well-formed
- *     UTF-8, with the non-ASCII characters in atoms of the local part or in
- *     domain labels (RFC 6531 3.3); it is then flagged MAILADDR_SMTPUTF8
- *     so the sender knows it needs the SMTPUTF8 extension.
+ *     UTF-8, with the non-ASCII characters in atoms or the quoted string of
+ *     the local part or in domain labels (RFC 6531 3.3); it is then flagged
+ *     MAILADDR_SMTPUTF8 so the sender knows it needs the SMTPUTF8
+ *     extension.
  */
 #ifndef VOLLEY_MAILADDR_H
 #define VOLLEY_MAILADDR_H
