@@ -111,12 +111,12 @@ int main(int argc, char **argv)
 			 db, db);
 		if (system(cmd) != 0 ||
 		    store_open(db, &p, &st, &error) < 0 ||
-		    store_campaign_create(st, "bench", NULL, NULL, &id,
+		    store_campaign_create(st, "bench", NULL, NULL, NULL, 0, &id,
 					  &error) < 0) {
 			fprintf(stderr, "bench_import: setup failed\n");
 			return 1;
 		}
-		if (import_csv(st, &o, &sum, &err) != IMPORT_OK ||
+		if (import_file(st, &o, &sum, &err) != IMPORT_OK ||
 		    sum.added != rows) {
 			fprintf(stderr, "bench_import: import failed: %s\n",
 				buf_cstr(&err));

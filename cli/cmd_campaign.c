@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/snapshot.h"
 #include "common/buf.h"
 #include "common/mailaddr.h"
 #include "store/store.h"
@@ -54,10 +55,13 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	};
 	const char *from = NULL, *template_dir = NULL, *problem, *error;
 	char template_abs[PATH_MAX];
+	struct snapshot snap = { 0 };
+	struct message_tmpl *mt;
+	struct buf err = BUF_INIT;
 	struct store *st;
 	struct stat sb;
 	int64_t id;
-	int c;
+	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "f:t:", opts, NULL)) != -1) {
 		switch (c) {
@@ -97,21 +101,43 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		if (realpath(template_dir, template_abs) == NULL)
 			return cli_error("--template %s: %s", template_dir,
 					 strerror(errno));
+		/*
+		 * Copy the folder now and compile it now: a campaign never
+		 * changes under a send, and a broken template is reported
+		 * here rather than half way through one.
+		 */
+		if (snapshot_read_dir(&snap, template_abs, &err) < 0 ||
+		    snapshot_load(&snap, &mt, &err) < 0) {
+			cli_error("--template %s: %s", template_dir,
+				  buf_cstr(&err));
+			snapshot_free(&snap);
+			buf_free(&err);
+			return 1;
+		}
+		message_tmpl_free(&mt);
 	}
 
+	ret = 1;
 	st = cli_open_store(cli, false);
 	if (st == NULL)
-		return 1;
+		goto out;
 	if (store_campaign_create(st, argv[optind], from,
-				  template_dir ? template_abs : NULL, &id,
-				  &error) < 0) {
+				  template_dir ? template_abs : NULL,
+				  snap.files, snap.nfiles, &id, &error) < 0) {
 		cli_error("%s", error);
-		store_close(&st);
-		return 1;
+		goto out;
 	}
+	printf("campaign '%s' created", argv[optind]);
+	if (template_dir != NULL)
+		printf(" with a snapshot of %s (%zu files)", template_abs,
+		       snap.nfiles);
+	putchar('\n');
+	ret = 0;
+out:
 	store_close(&st);
-	printf("campaign '%s' created\n", argv[optind]);
-	return 0;
+	snapshot_free(&snap);
+	buf_free(&err);
+	return ret;
 }
 
 /* campaign_time - a store time as local "YYYY-MM-DD HH:MM" */

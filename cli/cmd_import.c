@@ -3,6 +3,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "cli/import.h"
@@ -18,6 +19,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		{ "skip-invalid", no_argument, NULL, 's' },
 		{ "rejects", required_argument, NULL, 'r' },
 		{ "address-column", required_argument, NULL, 'a' },
+		{ "format", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct import_opts o = { .diag = stderr };
@@ -27,7 +29,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	enum import_result res;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "sr:a:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "sr:a:f:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.skip_invalid = true;
@@ -37,6 +39,15 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			break;
 		case 'a':
 			o.address_column = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "csv") == 0)
+				o.format = IMPORT_CSV;
+			else if (strcmp(optarg, "jsonl") == 0)
+				o.format = IMPORT_JSONL;
+			else
+				return cli_usage_error("import", "--format is "
+						       "csv or jsonl");
 			break;
 		default:
 			return cli_usage_error("import", "bad option");
@@ -57,7 +68,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	st = cli_open_store(cli, false);
 	if (st == NULL)
 		return 1;
-	res = import_csv(st, &o, &sum, &err);
+	res = import_file(st, &o, &sum, &err);
 	store_close(&st);
 
 	switch (res) {

@@ -1,10 +1,13 @@
 /*
- * import - recipients from a CSV file into a campaign (see import.h).
+ * import - recipients from a CSV or JSON Lines file into a campaign (see
+ * import.h).
  *
- * Costs per row, in order: the CSV reader hands out fields that point into
- * its input buffer, the address check is one pass over the address, the
- * variables are packed into one reused buffer, and the store binds them
- * without copying.  Nothing is allocated per row.
+ * Costs per CSV row, in order: the CSV reader hands out fields that point
+ * into its input buffer, the address check is one pass over the address,
+ * the variables are packed into one reused buffer, and the store binds
+ * them without copying.  Nothing is allocated per row.  A JSON Lines row
+ * is parsed by jansson (which allocates) and packed into the same kind of
+ * blob, so that sending never parses JSON.
  */
 #include "cli/import.h"
 
@@ -16,7 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
+#include "cli/snapshot.h"
 #include "common/buf.h"
 #include "common/csv.h"
 #include "common/mailaddr.h"
@@ -24,13 +30,28 @@
 #include "common/xalloc.h"
 #include "store/store.h"
 
+/* JSON Lines: a longer line is taken for a damaged file. */
+#define IMPORT_MAX_LINE (1024 * 1024)
+
+/* A variable the campaign's template needs from every recipient. */
+struct import_need {
+	char *name;
+	char where[96];		/* "body.html:3:7" */
+};
+
 struct import_run {
 	const struct import_opts *o;
 	const char *label;	/* file name for messages */
 	struct import_summary *sum;
+	struct store *st;
+	struct store_import *imp;
 	FILE *rejects;
 	size_t printed;
 	struct buf line;	/* message and rejects scratch */
+	struct buf vars;	/* the row's packed variables */
+	struct buf reason;
+	struct import_need *needs;
+	size_t nneeds;
 };
 
 static double import_now(void)
@@ -190,25 +211,386 @@ out_fail:
 	return -1;
 }
 
-enum import_result import_csv(struct store *st, const struct import_opts *o,
-			      struct import_summary *sum, struct buf *err)
+
+/* import_need - collect one of the template's top-level names */
+static void import_need(void *ctx, const char *file, const char *name,
+			size_t len, unsigned line, unsigned column)
 {
-	struct import_run run = { .o = o, .sum = sum };
-	struct store_import *imp = NULL;
-	struct store_import_stats stats;
-	struct csv_reader *reader;
+	struct import_run *run = ctx;
+	struct import_need *n;
+
+	for (size_t i = 0; i < run->nneeds; i++) {
+		if (strlen(run->needs[i].name) == len &&
+		    memcmp(run->needs[i].name, name, len) == 0)
+			return;
+	}
+	run->needs = xrealloc(run->needs,
+			      (run->nneeds + 1) * sizeof(*run->needs));
+	n = &run->needs[run->nneeds++];
+	n->name = xstrndup(name, len);
+	snprintf(n->where, sizeof(n->where), "%s:%u:%u", file, line, column);
+}
+
+/*
+ * import_load_needs - the names the campaign's template uses outside
+ * sections, which every recipient must have (a template in the store was
+ * compiled when the campaign was made, so it compiles now).
+ */
+static int import_load_needs(struct import_run *run, int64_t campaign_id,
+			     struct buf *err)
+{
+	struct snapshot snap;
+	struct message_tmpl *mt;
+	int ret = 0;
+
+	if (snapshot_read_store(&snap, run->st, campaign_id, err) < 0)
+		return -1;
+	if (snap.nfiles > 0) {
+		if (snapshot_load(&snap, &mt, err) < 0) {
+			ret = -1;
+		} else {
+			message_tmpl_top_names(mt, import_need, run);
+			message_tmpl_free(&mt);
+		}
+	}
+	snapshot_free(&snap);
+	return ret;
+}
+
+/* import_is_address_name - does the template name mean the address? */
+static bool import_is_address_name(const struct import_run *run,
+				   const char *name)
+{
+	return strcasecmp(name, run->o->address_column) == 0 ||
+	       strcmp(name, "email") == 0;
+}
+
+/*
+ * import_add - add one checked row: check its address, then hand it to
+ * the store.  Returns 0 (added, duplicate or rejected) or -1 (fatal).
+ */
+static int import_add(struct import_run *run, const char *addr,
+		      size_t addr_len, unsigned long line, const char *raw,
+		      size_t raw_len, struct buf *err)
+{
+	const char *why, *error;
+	unsigned flags;
+	int ret;
+
+	import_trim(&addr, &addr_len);
+	if (!mailaddr_check(addr, addr_len, &flags, &why)) {
+		buf_reset(&run->reason);
+		buf_append_str(&run->reason, "invalid address '");
+		cli_escape(&run->reason, addr, addr_len, 100);
+		buf_printf(&run->reason, "': %s", why);
+		return import_reject(run, line, 0, buf_cstr(&run->reason), raw,
+				     raw_len, err);
+	}
+	/* Once a row is bad nothing will be kept: just keep checking. */
+	if (run->sum->rejected > 0 && !run->o->skip_invalid)
+		return 0;
+	ret = store_import_add(run->imp, addr, addr_len,
+			       (flags & MAILADDR_SMTPUTF8) ?
+			       STORE_ADDR_SMTPUTF8 : 0, run->vars.data,
+			       run->vars.len, &error);
+	if (ret < 0) {
+		buf_printf(err, "%s:%lu: %s", run->label, line, error);
+		return -1;
+	}
+	return 0;
+}
+
+/* import_csv_rows - the header, then every row of a CSV file */
+static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
+			   struct buf *err)
+{
+	struct csv_reader *reader = csv_reader_new_fd(fd, NULL);
 	struct csv_record rec;
 	struct csv_error cerr;
-	struct buf vars = BUF_INIT;
 	enum csv_status cs;
-	enum import_result result = IMPORT_ERROR;
 	char **names = NULL;
 	size_t nnames = 0;
 	const char *error;
-	int64_t campaign_id;
 	long addr_col;
+	int ret = -1;
+
+	cs = csv_read(reader, &rec, &cerr);
+	if (cs == CSV_EOF) {
+		buf_printf(err, "%s: empty file: a header row naming the "
+			   "columns is needed", run->label);
+		goto out;
+	}
+	if (cs != CSV_OK) {
+		buf_printf(err, "%s:%lu:%lu: in the header row: %s",
+			   run->label, cerr.line, cerr.column, cerr.reason);
+		goto out;
+	}
+	addr_col = import_header(run, &rec, &names, err);
+	if (addr_col < 0)
+		goto out;
+	while (names[nnames] != NULL)
+		nnames++;
+
+	/* A column the template needs is missing for every recipient. */
+	for (size_t i = 0; i < run->nneeds; i++) {
+		bool have = import_is_address_name(run, run->needs[i].name);
+
+		for (size_t k = 0; k < nnames && !have; k++)
+			have = strcmp(names[k], run->needs[i].name) == 0;
+		if (!have) {
+			buf_printf(err, "%s: the template uses {{%s}} (%s) but "
+				   "the file has no column '%s'", run->label,
+				   run->needs[i].name, run->needs[i].where,
+				   run->needs[i].name);
+			goto out;
+		}
+	}
+
+	if (store_import_begin(run->st, campaign, run->label,
+			       run->o->address_column,
+			       (const char *const *)names, nnames, &run->imp,
+			       &error) < 0) {
+		buf_append_str(err, error);
+		goto out;
+	}
+	while ((cs = csv_read(reader, &rec, &cerr)) != CSV_EOF) {
+		if (cs == CSV_FATAL) {
+			buf_printf(err, "%s:%lu:%lu: %s", run->label,
+				   cerr.line, cerr.column, cerr.reason);
+			goto out;
+		}
+		run->sum->rows++;
+		if (cs == CSV_BAD_RECORD) {
+			if (import_reject(run, cerr.line, cerr.column,
+					  cerr.reason, rec.raw, rec.raw_len,
+					  err) < 0)
+				goto out;
+			continue;
+		}
+		vars_pack_begin(&run->vars);
+		for (size_t i = 0; i < rec.nfields; i++) {
+			if ((long)i != addr_col)
+				vars_pack_str(&run->vars, rec.fields[i].ptr,
+					      rec.fields[i].len);
+		}
+		if (import_add(run, rec.fields[addr_col].ptr,
+			       rec.fields[addr_col].len, rec.line, rec.raw,
+			       rec.raw_len, err) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	csv_reader_free(&reader);
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	return ret;
+}
+
+/* import_number - a JSON number as the shortest text that reads back */
+static void import_number(struct buf *out, const json_t *v)
+{
+	char tmp[40];
+
+	if (json_is_integer(v)) {
+		snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
+	} else {
+		double d = json_real_value(v);
+
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+			if (strtod(tmp, NULL) == d)
+				break;
+		}
+	}
+	vars_put_scalar(out, VARS_NUMBER, tmp, strlen(tmp));
+}
+
+/* import_pack_json - a JSON value into the packed tree form (vars.h) */
+static void import_pack_json(struct buf *out, const json_t *v)
+{
+	const char *key;
+	json_t *member;
+	size_t mark, i;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		mark = vars_open(out, VARS_OBJECT);
+		json_object_foreach((json_t *)v, key, member) {
+			vars_put_name(out, key, strlen(key));
+			import_pack_json(out, member);
+		}
+		vars_close(out, mark, (uint32_t)json_object_size(v));
+		break;
+	case JSON_ARRAY:
+		mark = vars_open(out, VARS_LIST);
+		for (i = 0; i < json_array_size(v); i++)
+			import_pack_json(out, json_array_get(v, i));
+		vars_close(out, mark, (uint32_t)json_array_size(v));
+		break;
+	case JSON_STRING:
+		vars_put_scalar(out, VARS_STRING, json_string_value(v),
+				json_string_length(v));
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		import_number(out, v);
+		break;
+	case JSON_TRUE:
+		vars_put_scalar(out, VARS_TRUE, NULL, 0);
+		break;
+	case JSON_FALSE:
+		vars_put_scalar(out, VARS_FALSE, NULL, 0);
+		break;
+	case JSON_NULL:
+		vars_put_scalar(out, VARS_NULL, NULL, 0);
+		break;
+	}
+}
+
+/* import_jsonl_row - check and add one line of JSON Lines */
+static int import_jsonl_row(struct import_run *run, const char *line,
+			    size_t len, unsigned long lineno, struct buf *err)
+{
+	const char *want = run->o->address_column;
+	json_error_t jerr;
+	json_t *obj, *addr;
+	int ret;
+
+	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL)
+		return import_reject(run, lineno, (unsigned long)jerr.column,
+				     jerr.text, line, len, err);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return import_reject(run, lineno, 0, "a line must hold one "
+				     "JSON object", line, len, err);
+	}
+	addr = json_object_get(obj, want);
+	if (addr == NULL || !json_is_string(addr)) {
+		json_decref(obj);
+		buf_reset(&run->reason);
+		buf_printf(&run->reason, "no \"%s\" string in the object", want);
+		return import_reject(run, lineno, 0, buf_cstr(&run->reason),
+				     line, len, err);
+	}
+	for (size_t i = 0; i < run->nneeds; i++) {
+		if (json_object_get(obj, run->needs[i].name) == NULL &&
+		    !import_is_address_name(run, run->needs[i].name)) {
+			json_decref(obj);
+			buf_reset(&run->reason);
+			buf_printf(&run->reason, "no \"%s\", which the "
+				   "template uses at %s", run->needs[i].name,
+				   run->needs[i].where);
+			return import_reject(run, lineno, 0,
+					     buf_cstr(&run->reason), line, len,
+					     err);
+		}
+	}
+	vars_tree_begin(&run->vars);
+	import_pack_json(&run->vars, obj);
+	ret = import_add(run, json_string_value(addr), json_string_length(addr),
+			 lineno, line, len, err);
+	json_decref(obj);
+	return ret;
+}
+
+/* import_jsonl_rows - every line of a JSON Lines file */
+static int import_jsonl_rows(struct import_run *run, int fd,
+			     int64_t campaign, struct buf *err)
+{
+	struct buf in = BUF_INIT;
+	const char *error;
+	unsigned long lineno = 1;
+	size_t start = 0;
+	bool eof = false;
+	int ret = -1;
+
+	if (store_import_begin(run->st, campaign, run->label,
+			       run->o->address_column, NULL, 0, &run->imp,
+			       &error) < 0) {
+		buf_append_str(err, error);
+		return -1;
+	}
+	for (;;) {
+		char *nl = memchr(in.data ? in.data + start : "", '\n',
+				  in.len - start);
+		size_t len;
+		ssize_t n;
+
+		if (nl == NULL && !eof) {
+			/* Keep the partial line, read more after it. */
+			if (start > 0) {
+				memmove(in.data, in.data + start,
+					in.len - start);
+				buf_truncate(&in, in.len - start);
+				start = 0;
+			}
+			if (in.len > IMPORT_MAX_LINE) {
+				buf_printf(err, "%s:%lu: a line longer than "
+					   "%d bytes", run->label, lineno,
+					   IMPORT_MAX_LINE);
+				goto out;
+			}
+			buf_reserve(&in, 65536);
+			do {
+				n = read(fd, in.data + in.len, 65536);
+			} while (n < 0 && errno == EINTR);
+			if (n < 0) {
+				buf_printf(err, "%s: %s", run->label,
+					   strerror(errno));
+				goto out;
+			}
+			if (n == 0)
+				eof = true;
+			in.len += (size_t)n;
+			continue;
+		}
+		if (nl == NULL && start == in.len)
+			break;
+		len = nl ? (size_t)(nl - (in.data + start)) : in.len - start;
+		if (len > 0 && in.data[start + len - 1] == '\r')
+			len--;
+		if (len > 0) {
+			run->sum->rows++;
+			if (import_jsonl_row(run, in.data + start, len, lineno,
+					     err) < 0)
+				goto out;
+		}
+		lineno++;
+		start += (nl ? (size_t)(nl - (in.data + start)) + 1 :
+			  in.len - start);
+	}
+	ret = 0;
+out:
+	buf_free(&in);
+	return ret;
+}
+
+/* import_format - the format asked for, or the one the name says */
+static enum import_format import_format(const struct import_opts *o)
+{
+	const char *dot = strrchr(o->path, '.');
+
+	if (o->format != IMPORT_AUTO)
+		return o->format;
+	if (dot != NULL && (strcasecmp(dot, ".jsonl") == 0 ||
+			    strcasecmp(dot, ".ndjson") == 0))
+		return IMPORT_JSONL;
+	return IMPORT_CSV;
+}
+
+enum import_result import_file(struct store *st, const struct import_opts *o,
+			       struct import_summary *sum, struct buf *err)
+{
+	struct import_run run = { .o = o, .sum = sum, .st = st };
+	struct store_import_stats stats;
+	enum import_result result = IMPORT_ERROR;
+	const char *error;
+	int64_t campaign_id;
 	double start = import_now();
-	int fd, found;
+	int fd = -1, found, rc;
 
 	memset(sum, 0, sizeof(*sum));
 	run.label = strcmp(o->path, "-") == 0 ? "<stdin>" : o->path;
@@ -223,6 +605,8 @@ enum import_result import_csv(struct store *st, const struct import_opts *o,
 			   "campaign create')", o->campaign);
 		return IMPORT_ERROR;
 	}
+	if (import_load_needs(&run, campaign_id, err) < 0)
+		goto out;
 
 	if (strcmp(o->path, "-") == 0) {
 		fd = STDIN_FILENO;
@@ -230,89 +614,16 @@ enum import_result import_csv(struct store *st, const struct import_opts *o,
 		fd = open(o->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			buf_printf(err, "%s: %s", o->path, strerror(errno));
-			return IMPORT_ERROR;
+			goto out;
 		}
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
-	reader = csv_reader_new_fd(fd, NULL);
-
-	cs = csv_read(reader, &rec, &cerr);
-	if (cs == CSV_EOF) {
-		buf_printf(err, "%s: empty file: a header row naming the "
-			   "columns is needed", run.label);
+	if (import_format(o) == IMPORT_JSONL)
+		rc = import_jsonl_rows(&run, fd, campaign_id, err);
+	else
+		rc = import_csv_rows(&run, fd, campaign_id, err);
+	if (rc < 0)
 		goto out;
-	}
-	if (cs != CSV_OK) {
-		buf_printf(err, "%s:%lu:%lu: in the header row: %s", run.label,
-			   cerr.line, cerr.column, cerr.reason);
-		goto out;
-	}
-	addr_col = import_header(&run, &rec, &names, err);
-	if (addr_col < 0)
-		goto out;
-	while (names[nnames] != NULL)
-		nnames++;
-
-	if (store_import_begin(st, campaign_id, run.label,
-			       o->address_column, (const char *const *)names,
-			       nnames, &imp, &error) < 0) {
-		buf_append_str(err, error);
-		goto out;
-	}
-
-	while ((cs = csv_read(reader, &rec, &cerr)) != CSV_EOF) {
-		const char *addr, *why;
-		size_t addr_len;
-		unsigned flags;
-
-		if (cs == CSV_FATAL) {
-			buf_printf(err, "%s:%lu:%lu: %s", run.label, cerr.line,
-				   cerr.column, cerr.reason);
-			goto out;
-		}
-		sum->rows++;
-		if (cs == CSV_BAD_RECORD) {
-			if (import_reject(&run, cerr.line, cerr.column,
-					  cerr.reason, rec.raw, rec.raw_len,
-					  err) < 0)
-				goto out;
-			continue;
-		}
-		addr = rec.fields[addr_col].ptr;
-		addr_len = rec.fields[addr_col].len;
-		import_trim(&addr, &addr_len);
-		if (!mailaddr_check(addr, addr_len, &flags, &why)) {
-			struct buf reason = BUF_INIT;
-
-			buf_append_str(&reason, "invalid address '");
-			cli_escape(&reason, addr, addr_len, 100);
-			buf_printf(&reason, "': %s", why);
-			found = import_reject(&run, rec.line, 0,
-					      buf_cstr(&reason), rec.raw,
-					      rec.raw_len, err);
-			buf_free(&reason);
-			if (found < 0)
-				goto out;
-			continue;
-		}
-		/* Once a row is bad nothing will be kept: just keep checking. */
-		if (sum->rejected > 0 && !o->skip_invalid)
-			continue;
-		vars_pack_begin(&vars);
-		for (size_t i = 0; i < rec.nfields; i++) {
-			if ((long)i != addr_col)
-				vars_pack_str(&vars, rec.fields[i].ptr,
-					      rec.fields[i].len);
-		}
-		if (store_import_add(imp, addr, addr_len,
-				     (flags & MAILADDR_SMTPUTF8) ?
-				     STORE_ADDR_SMTPUTF8 : 0,
-				     vars.data, vars.len, &error) < 0) {
-			buf_printf(err, "%s:%lu: %s", run.label, rec.line,
-				   error);
-			goto out;
-		}
-	}
 
 	if (sum->rejected > 0 && !o->skip_invalid) {
 		result = IMPORT_BAD_ROWS;
@@ -328,7 +639,8 @@ enum import_result import_csv(struct store *st, const struct import_opts *o,
 			goto out;
 		}
 	}
-	if (store_import_commit(&imp, sum->rejected, &stats, &error) < 0) {
+	if (store_import_commit(&run.imp, sum->rejected, &stats,
+				&error) < 0) {
 		buf_append_str(err, error);
 		goto out;
 	}
@@ -336,16 +648,16 @@ enum import_result import_csv(struct store *st, const struct import_opts *o,
 	sum->duplicates = stats.duplicates;
 	result = IMPORT_OK;
 out:
-	store_import_abort(&imp);
+	store_import_abort(&run.imp);
 	if (run.rejects != NULL)
 		fclose(run.rejects);
-	csv_reader_free(&reader);
-	if (fd != STDIN_FILENO)
+	if (fd > STDIN_FILENO)
 		close(fd);
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
-	buf_free(&vars);
+	for (size_t i = 0; i < run.nneeds; i++)
+		free(run.needs[i].name);
+	free(run.needs);
+	buf_free(&run.vars);
+	buf_free(&run.reason);
 	buf_free(&run.line);
 	sum->seconds = import_now() - start;
 	return result;

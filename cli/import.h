@@ -1,11 +1,18 @@
 /*
- * import - recipients from a CSV file into a campaign, all or nothing.
+ * import - recipients from a CSV or JSON Lines file into a campaign, all
+ * or nothing.
  *
  * The pipeline behind `volley import` (and bench/bench_import): read the
- * file once, check every row (CSV shape, UTF-8, the address), pack each
- * recipient's variables and add it to the store inside one transaction.
- * Bad rows are reported with file:line and a reason; unless skip_invalid
- * is set, one bad row means nothing is imported.
+ * file once, check every row (CSV shape or JSON syntax, UTF-8, the
+ * address, and the variables the campaign's template uses outside
+ * sections), pack each recipient's variables and add it to the store
+ * inside one transaction.  Bad rows are reported with file:line and a
+ * reason; unless skip_invalid is set, one bad row means nothing is
+ * imported.
+ *
+ * JSON Lines: one object per line (nested objects and lists allowed), the
+ * address a string under the address column's name ("email"); blank
+ * lines are skipped.
  */
 #ifndef VOLLEY_IMPORT_H
 #define VOLLEY_IMPORT_H
@@ -17,9 +24,16 @@
 struct buf;
 struct store;
 
+enum import_format {
+	IMPORT_AUTO,	/* JSON Lines for *.jsonl and *.ndjson, else CSV */
+	IMPORT_CSV,
+	IMPORT_JSONL,
+};
+
 struct import_opts {
 	const char *campaign;		/* campaign name */
-	const char *path;		/* CSV file, or "-" for stdin */
+	const char *path;		/* the file, or "-" for stdin */
+	enum import_format format;
 	const char *address_column;	/* matched ignoring ASCII case */
 	bool skip_invalid;
 	const char *rejects_path;	/* NULL: see import_default_rejects */
@@ -42,7 +56,7 @@ enum import_result {
 	IMPORT_BAD_ROWS = 1,	/* bad rows (printed), nothing imported */
 };
 
-enum import_result import_csv(struct store *st, const struct import_opts *o,
-			      struct import_summary *sum, struct buf *err);
+enum import_result import_file(struct store *st, const struct import_opts *o,
+			       struct import_summary *sum, struct buf *err);
 
 #endif

@@ -31,7 +31,7 @@ void buf_reserve(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
-void buf_append(struct buf *b, const void *data, size_t len)
+void buf_append_slow(struct buf *b, const void *data, size_t len)
 {
 	buf_reserve(b, len);
 	if (len > 0)
@@ -43,13 +43,6 @@ void buf_append(struct buf *b, const void *data, size_t len)
 void buf_append_str(struct buf *b, const char *s)
 {
 	buf_append(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-	buf_reserve(b, 1);
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
 }
 
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)

@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
 	char *data;	/* NULL until the first append */
@@ -36,9 +37,30 @@ static inline void buf_reset(struct buf *b)
 /* buf_reserve - make room for extra more bytes (plus the NUL) */
 void buf_reserve(struct buf *b, size_t extra);
 
-void buf_append(struct buf *b, const void *data, size_t len);
+void buf_append_slow(struct buf *b, const void *data, size_t len);
+
+/*
+ * buf_append - append len bytes.  Inline, since rendering a message makes
+ * hundreds of small appends; only growing the buffer is out of line.
+ */
+static inline void buf_append(struct buf *b, const void *data, size_t len)
+{
+	if (b->len + len < b->cap) {
+		if (len > 0)
+			memcpy(b->data + b->len, data, len);
+		b->len += len;
+		b->data[b->len] = '\0';
+		return;
+	}
+	buf_append_slow(b, data, len);
+}
+
+static inline void buf_putc(struct buf *b, char c)
+{
+	buf_append(b, &c, 1);
+}
+
 void buf_append_str(struct buf *b, const char *s);
-void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)

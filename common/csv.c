@@ -250,6 +250,27 @@ static int csv_utf8_seq(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/*
+ * csv_scan - the first byte from p of a class in stop.  The NUL after the
+ * buffered data stops it, and a byte is only looked at once the one
+ * before it did not stop the scan, so it never reads past that NUL.
+ */
+static inline const char *csv_scan(const char *p, unsigned stop)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	for (;; u += 4) {
+		if (csv_class[u[0]] & stop)
+			return (const char *)u;
+		if (csv_class[u[1]] & stop)
+			return (const char *)u + 1;
+		if (csv_class[u[2]] & stop)
+			return (const char *)u + 2;
+		if (csv_class[u[3]] & stop)
+			return (const char *)u + 3;
+	}
+}
+
 /* csv_add_field - append a field, growing the array if needed */
 static inline void csv_add_field(struct csv_reader *r, size_t n,
 				 const char *p, size_t len)
@@ -349,9 +370,7 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 		}
 		if (*p != '"') {
 			for (;;) {
-				while (!(csv_class[(unsigned char)*p] &
-					 CSV_STOP_BARE))
-					p++;
+				p = csv_scan(p, CSV_STOP_BARE);
 				if (p == end) {
 					if (!r->eof)
 						return CSV_PARSE_MORE;
@@ -387,9 +406,7 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 			const char *esc = NULL;
 
 			for (;;) {
-				while (!(csv_class[(unsigned char)*p] &
-					 CSV_STOP_QUOTED))
-					p++;
+				p = csv_scan(p, CSV_STOP_QUOTED);
 				if (p == end) {
 					if (!r->eof)
 						return CSV_PARSE_MORE;

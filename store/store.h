@@ -105,13 +105,39 @@ struct store_counts {
 	int64_t total;
 };
 
+/* One file of a campaign's template snapshot. */
+struct store_file {
+	const char *name;	/* a file name, no folders */
+	const void *data;
+	size_t len;
+};
+
 /*
- * store_campaign_create - a new campaign; its name must be unique.
- * Returns 0 and sets *id_r, or -1 (a duplicate name included).
+ * store_campaign_create - a new campaign, with its template snapshot
+ * (nfiles files, which may be 0), in one transaction.  The name must be
+ * unique.  Returns 0 and sets *id_r, or -1 (a duplicate name included).
  */
 int store_campaign_create(struct store *st, const char *name,
 			  const char *sender, const char *template_ref,
+			  const struct store_file *files, size_t nfiles,
 			  int64_t *id_r, const char **error_r);
+
+/*
+ * store_campaign_get - the campaign named name: 1 if found (the strings
+ * in *c point into the store's buffer, valid until the next call on st),
+ * 0 if there is none, -1 on error.
+ */
+int store_campaign_get(struct store *st, const char *name,
+		       struct store_campaign *c, const char **error_r);
+
+/*
+ * store_campaign_files - call fn for each file of the campaign's template
+ * snapshot, in name order.  The file is valid during the call; a non-zero
+ * return from fn stops the walk and is returned.
+ */
+typedef int store_file_fn(void *ctx, const struct store_file *file);
+int store_campaign_files(struct store *st, int64_t campaign_id,
+			 store_file_fn *fn, void *ctx, const char **error_r);
 
 /* store_campaign_find - 1 and *id_r if found, 0 if not, -1 on error */
 int store_campaign_find(struct store *st, const char *name, int64_t *id_r,
@@ -281,6 +307,18 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 typedef bool store_owner_alive_fn(void *ctx, const char *owner);
 int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
 		  void *ctx, int64_t *n_r, const char **error_r);
+
+/*
+ * store_job_foreach - call fn with the jobs of a campaign in import order,
+ * whatever their state: every job, or only the one whose address equals
+ * address ignoring ASCII case, and at most limit of them (0: no limit).
+ * The job is valid during the call; a non-zero return from fn stops the
+ * walk and is returned.  (For previews and checks, not the send path.)
+ */
+typedef int store_job_fn(void *ctx, const struct store_job *job);
+int store_job_foreach(struct store *st, int64_t campaign_id,
+		      const char *address, size_t limit, store_job_fn *fn,
+		      void *ctx, const char **error_r);
 
 /* --- reports ----------------------------------------------------------- */
 

@@ -107,6 +107,20 @@ const char *const store_migrations[] = {
 	"  UPDATE campaign_counts SET n = n + 1"
 	"    WHERE campaign_id = new.campaign_id AND state = new.state;"
 	"END;",
+
+	/*
+	 * 2 -> 3: a campaign's template folder, copied into the store when
+	 * the campaign is made, so editing the folder later cannot change a
+	 * campaign half sent.
+	 */
+	"CREATE TABLE campaign_files ("
+	"  id INTEGER PRIMARY KEY,"
+	"  campaign_id INTEGER NOT NULL REFERENCES campaigns(id)"
+	"    ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  content BLOB NOT NULL,"
+	"  UNIQUE (campaign_id, name)"
+	");",
 };
 
 const int store_migration_count =

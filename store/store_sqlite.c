@@ -36,6 +36,8 @@ enum store_stmt_id {
 	STMT_CAMPAIGN_INSERT,
 	STMT_CAMPAIGN_FIND,
 	STMT_CAMPAIGN_EXISTS,
+	STMT_CAMPAIGN_GET,
+	STMT_FILE_INSERT,
 	STMT_CAMPAIGN_LIST,
 	STMT_COUNTS,
 	STMT_IMPORT_INSERT,
@@ -66,6 +68,12 @@ static const char *const store_sql[STMT_COUNT] = {
 		" VALUES (?1, ?2, ?3, ?4)",
 	[STMT_CAMPAIGN_FIND] = "SELECT id FROM campaigns WHERE name = ?1",
 	[STMT_CAMPAIGN_EXISTS] = "SELECT 1 FROM campaigns WHERE id = ?1",
+	[STMT_CAMPAIGN_GET] =
+		"SELECT id, name, sender, template_ref, state, created_at,"
+		" coalesce(finished_at, 0) FROM campaigns WHERE name = ?1",
+	[STMT_FILE_INSERT] =
+		"INSERT INTO campaign_files (campaign_id, name, content)"
+		" VALUES (?1, ?2, ?3)",
 	[STMT_CAMPAIGN_LIST] =
 		"SELECT id, name, sender, template_ref, state, created_at,"
 		" coalesce(finished_at, 0) FROM campaigns ORDER BY id",
@@ -453,6 +461,13 @@ void store_close(struct store **stp)
 
 /* --- campaigns --------------------------------------------------------- */
 
+/* store_column_text - a text column, or NULL for SQL NULL */
+static const char *store_column_text(sqlite3_stmt *stmt, int col)
+{
+	return (const char *)sqlite3_column_text(stmt, col);
+}
+
+
 static void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
 				    const char *s)
 {
@@ -464,12 +479,15 @@ static void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
 
 int store_campaign_create(struct store *st, const char *name,
 			  const char *sender, const char *template_ref,
+			  const struct store_file *files, size_t nfiles,
 			  int64_t *id_r, const char **error_r)
 {
 	sqlite3_stmt *stmt = store_stmt(st, STMT_CAMPAIGN_INSERT, error_r);
+	sqlite3_stmt *file = store_stmt(st, STMT_FILE_INSERT, error_r);
+	int64_t id;
 	int rc;
 
-	if (stmt == NULL)
+	if (stmt == NULL || file == NULL || store_begin(st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	store_bind_text_or_null(stmt, 2, sender);
@@ -478,13 +496,103 @@ int store_campaign_create(struct store *st, const char *name,
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE)
-		return store_fail(st, error_r, "a campaign named '%s' "
-				  "already exists", name);
-	if (rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "creating the campaign");
-	*id_r = sqlite3_last_insert_rowid(st->db);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		store_fail(st, error_r, "a campaign named '%s' already exists",
+			   name);
+		goto out_rollback;
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "creating the campaign");
+		goto out_rollback;
+	}
+	id = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = 0; i < nfiles; i++) {
+		sqlite3_bind_int64(file, 1, id);
+		sqlite3_bind_text(file, 2, files[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_blob64(file, 3, files[i].data,
+				    (sqlite3_uint64)files[i].len,
+				    SQLITE_STATIC);
+		rc = sqlite3_step(file);
+		sqlite3_reset(file);
+		sqlite3_clear_bindings(file);
+		if (rc != SQLITE_DONE) {
+			store_fail_db(st, error_r, "storing the template");
+			goto out_rollback;
+		}
+	}
+	if (store_commit(st, error_r) < 0)
+		goto out_rollback;
+	*id_r = id;
 	return 0;
+
+out_rollback:
+	store_rollback(st);
+	return -1;
+}
+
+int store_campaign_get(struct store *st, const char *name,
+		       struct store_campaign *c, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CAMPAIGN_GET, error_r);
+	size_t off[4];
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		/* Copy out: the statement is reset before we return. */
+		buf_reset(&st->scratch);
+		for (int i = 0; i < 4; i++) {
+			const char *v = store_column_text(stmt, i + 1);
+
+			off[i] = v != NULL ? st->scratch.len : (size_t)-1;
+			if (v != NULL)
+				buf_append(&st->scratch, v, strlen(v) + 1);
+		}
+		c->id = sqlite3_column_int64(stmt, 0);
+		c->created_at = sqlite3_column_int64(stmt, 5);
+		c->finished_at = sqlite3_column_int64(stmt, 6);
+	}
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_fail_db(st, error_r, "reading a campaign");
+	c->name = st->scratch.data + off[0];
+	c->sender = off[1] != (size_t)-1 ? st->scratch.data + off[1] : NULL;
+	c->template_ref = off[2] != (size_t)-1 ?
+			  st->scratch.data + off[2] : NULL;
+	c->state = st->scratch.data + off[3];
+	return 1;
+}
+
+int store_campaign_files(struct store *st, int64_t campaign_id,
+			 store_file_fn *fn, void *ctx, const char **error_r)
+{
+	struct store_file f;
+	sqlite3_stmt *stmt;
+	int rc, ret = 0;
+
+	/* Private statement: fn may use the store meanwhile. */
+	if (sqlite3_prepare_v2(st->db, "SELECT name, content FROM"
+			       " campaign_files WHERE campaign_id = ?1"
+			       " ORDER BY name", -1, &stmt, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "reading the template");
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		f.name = store_column_text(stmt, 0);
+		f.data = sqlite3_column_blob(stmt, 1);
+		f.len = (size_t)sqlite3_column_bytes(stmt, 1);
+		ret = fn(ctx, &f);
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_fail_db(st, error_r, "reading the template");
+	sqlite3_finalize(stmt);
+	return ret;
 }
 
 int store_campaign_find(struct store *st, const char *name, int64_t *id_r,
@@ -530,12 +638,6 @@ int store_counts(struct store *st, int64_t campaign_id,
 	if (rc != SQLITE_DONE)
 		return store_fail_db(st, error_r, "counting jobs");
 	return 0;
-}
-
-/* store_column_text - a text column, or NULL for SQL NULL */
-static const char *store_column_text(sqlite3_stmt *stmt, int col)
-{
-	return (const char *)sqlite3_column_text(stmt, col);
 }
 
 int store_campaign_foreach(struct store *st, store_campaign_fn *fn,
@@ -1058,6 +1160,48 @@ out_db_error:
 out_rollback:
 	store_rollback(st);
 	return -1;
+}
+
+int store_job_foreach(struct store *st, int64_t campaign_id,
+		      const char *address, size_t limit, store_job_fn *fn,
+		      void *ctx, const char **error_r)
+{
+	struct store_job job;
+	sqlite3_stmt *stmt;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(st->db, address != NULL ?
+			       "SELECT id, campaign_id, import_id, address,"
+			       " addr_flags, vars, attempts FROM jobs"
+			       " WHERE campaign_id = ?1"
+			       " AND address = ?2 COLLATE NOCASE LIMIT ?3" :
+			       "SELECT id, campaign_id, import_id, address,"
+			       " addr_flags, vars, attempts FROM jobs"
+			       " WHERE +campaign_id = ?1 ORDER BY id LIMIT ?3",
+			       -1, &stmt, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "reading jobs");
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	if (address != NULL)
+		sqlite3_bind_text(stmt, 2, address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, limit > 0 ? (int64_t)limit : -1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		job.id = sqlite3_column_int64(stmt, 0);
+		job.campaign_id = sqlite3_column_int64(stmt, 1);
+		job.import_id = sqlite3_column_int64(stmt, 2);
+		job.address = store_column_text(stmt, 3);
+		job.address_len = (size_t)sqlite3_column_bytes(stmt, 3);
+		job.addr_flags = (unsigned)sqlite3_column_int(stmt, 4);
+		job.vars = sqlite3_column_blob(stmt, 5);
+		job.vars_len = (size_t)sqlite3_column_bytes(stmt, 5);
+		job.attempts = sqlite3_column_int(stmt, 6);
+		ret = fn(ctx, &job);
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_fail_db(st, error_r, "reading jobs");
+	sqlite3_finalize(stmt);
+	return ret;
 }
 
 /* --- reports ----------------------------------------------------------- */

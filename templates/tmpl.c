@@ -718,14 +718,17 @@ static void tmpl_collect_top(struct tmpl *t, size_t unit, bool *seen,
 		switch (op->type) {
 		case TMPL_OP_VAR_HTML:
 		case TMPL_OP_VAR_RAW:
-		case TMPL_OP_SECTION:
-		case TMPL_OP_INVERTED:
 			if (depth == 0 && op->nseg > 0)
 				tmpl_add_top(t, &t->segs[op->seg], at->line,
 					     at->column);
-			if (op->type == TMPL_OP_SECTION ||
-			    op->type == TMPL_OP_INVERTED)
-				depth++;
+			break;
+		case TMPL_OP_SECTION:
+		case TMPL_OP_INVERTED:
+			/*
+			 * A section over a missing name is how Mustache
+			 * says "optional", so its name is not required.
+			 */
+			depth++;
 			break;
 		case TMPL_OP_END:
 			depth--;

@@ -120,11 +120,13 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		struct buf *out);
 
 /*
- * tmpl_top_names - call fn for each distinct name the template looks up
- * in the root context outside every section (the first part of a dotted
- * name), with the line and column of its first use.  These are the
- * variables every recipient must have; names used inside sections follow
- * Mustache's rules for missing names instead.
+ * tmpl_top_names - call fn for each distinct name the template
+ * interpolates ({{x}}, {{{x}}}, {{&x}}) outside every section (the first
+ * part of a dotted name), with the line and column of its first use.
+ * These are the variables every recipient must have.  Section names are
+ * not among them, since a section over a missing name is Mustache's way
+ * of saying "optional"; names inside sections follow Mustache's rules for
+ * missing names.
  */
 typedef void tmpl_name_fn(void *ctx, const char *name, size_t len,
 			  unsigned line, unsigned column);

@@ -36,6 +36,8 @@ fails 1 "template that is not a folder" \
 	"$VOLLEY" campaign create other --template /nonexistent/x
 fails 1 "empty campaign name" "$VOLLEY" campaign create ""
 mkdir tpl
+printf 'subject = "Hi";\nfrom = "a@example.org";\n' > tpl/message.cfg
+printf 'Hi\n' > tpl/body.txt
 ok "campaign with template" "$VOLLEY" campaign create other --template tpl
 ok "campaign list" "$VOLLEY" campaign list
 has out.txt "list@example.org" "list shows the sender"

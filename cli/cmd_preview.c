@@ -1,0 +1,192 @@
+/*
+ * cmd_preview - `volley preview CAMPAIGN [--recipient ADDR | --limit N]
+ * --out DIR`: the exact bytes volley would send, one .eml file per
+ * recipient, to open in a mail client before sending.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/recipient.h"
+#include "cli/snapshot.h"
+#include "common/buf.h"
+#include "store/store.h"
+#include "templates/message.h"
+
+#define PREVIEW_DEFAULT_LIMIT 10
+
+struct preview {
+	struct store *st;
+	const struct store_campaign *campaign;
+	const struct message_tmpl *mt;
+	const char *out_dir;
+	struct recipient_names names;
+	struct message_bufs bufs;
+	struct buf msg;
+	struct buf err;
+	struct buf path;
+	size_t written;
+	size_t failed;
+	bool stopped;		/* preview_one gave up (and said why) */
+};
+
+/* preview_file_name - DIR/NNNN-address.eml, the address made file-safe */
+static void preview_file_name(struct preview *pv, const char *addr)
+{
+	buf_reset(&pv->path);
+	buf_printf(&pv->path, "%s/%04zu-", pv->out_dir, pv->written + 1);
+	for (const char *p = addr; *p && p - addr < 100; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		buf_putc(&pv->path, (c >= 0x80 || (c >= '0' && c <= '9') ||
+				     (c >= 'a' && c <= 'z') ||
+				     (c >= 'A' && c <= 'Z') || c == '@' ||
+				     c == '.' || c == '-' || c == '+') ?
+				    (char)c : '_');
+	}
+	buf_append_str(&pv->path, ".eml");
+}
+
+static int preview_one(void *ctx, const struct store_job *job)
+{
+	struct preview *pv = ctx;
+	struct vars_data vd;
+	struct message_job mj = {
+		.to = job->address, .to_len = job->address_len,
+		.campaign_id = job->campaign_id, .job_id = job->id,
+		.campaign_created = pv->campaign->created_at,
+		.date = time(NULL),
+	};
+	FILE *f;
+
+	buf_reset(&pv->msg);
+	buf_reset(&pv->err);
+	if (recipient_data(&pv->names, pv->st, job, &vd, &pv->err) < 0 ||
+	    message_render(pv->mt, &vd.data, &mj, &pv->bufs, &pv->msg,
+			   &pv->err) < 0) {
+		fprintf(stderr, "volley: %s: %s\n", job->address,
+			buf_cstr(&pv->err));
+		pv->failed++;
+		return 0;
+	}
+	preview_file_name(pv, job->address);
+	f = fopen(buf_cstr(&pv->path), "wb");
+	if (f == NULL || fwrite(pv->msg.data, 1, pv->msg.len, f) !=
+			 pv->msg.len || fclose(f) != 0) {
+		cli_error("%s: %s", buf_cstr(&pv->path), strerror(errno));
+		pv->stopped = true;
+		return -1;
+	}
+	pv->written++;
+	return 0;
+}
+
+int cmd_preview(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "recipient", required_argument, NULL, 'r' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct preview pv = { 0 };
+	struct store_campaign campaign;
+	struct snapshot snap = { 0 };
+	struct message_tmpl *mt = NULL;
+	const char *recipient = NULL, *error;
+	long limit = PREVIEW_DEFAULT_LIMIT;
+	char *end, *name = NULL;
+	int c, found, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "r:n:o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			recipient = optarg;
+			break;
+		case 'n':
+			limit = strtol(optarg, &end, 10);
+			if (*end != '\0' || limit < 1)
+				return cli_usage_error("preview", "--limit "
+						       "takes a number above "
+						       "0");
+			break;
+		case 'o':
+			pv.out_dir = optarg;
+			break;
+		default:
+			return cli_usage_error("preview", "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("preview", "preview takes one CAMPAIGN");
+	if (pv.out_dir == NULL)
+		return cli_usage_error("preview", "preview needs --out DIR");
+	if (mkdir(pv.out_dir, 0777) < 0 && errno != EEXIST)
+		return cli_error("%s: %s", pv.out_dir, strerror(errno));
+
+	pv.st = cli_open_store(cli, false);
+	if (pv.st == NULL)
+		return 1;
+	found = store_campaign_get(pv.st, argv[optind], &campaign, &error);
+	if (found <= 0) {
+		if (found < 0)
+			cli_error("%s", error);
+		else
+			cli_error("no campaign '%s'", argv[optind]);
+		goto out;
+	}
+	/* The next store call reuses the buffer campaign points into. */
+	name = strdup(campaign.name);
+	campaign.name = name;
+	campaign.sender = campaign.template_ref = campaign.state = NULL;
+	if (snapshot_read_store(&snap, pv.st, campaign.id, &pv.err) < 0) {
+		cli_error("%s", buf_cstr(&pv.err));
+		goto out;
+	}
+	if (snap.nfiles == 0) {
+		cli_error("campaign '%s' has no template (create it with "
+			  "--template DIR)", name);
+		goto out;
+	}
+	if (snapshot_load(&snap, &mt, &pv.err) < 0) {
+		cli_error("campaign '%s': %s", name, buf_cstr(&pv.err));
+		goto out;
+	}
+	pv.campaign = &campaign;
+	pv.mt = mt;
+	if (store_job_foreach(pv.st, campaign.id, recipient,
+			      recipient ? 0 : (size_t)limit, preview_one, &pv,
+			      &error) != 0) {
+		if (!pv.stopped)
+			cli_error("%s", error);
+		goto out;
+	}
+	if (recipient != NULL && pv.written + pv.failed == 0) {
+		cli_error("campaign '%s' has no recipient '%s'", name,
+			  recipient);
+		goto out;
+	}
+	printf("wrote %zu message%s to %s", pv.written,
+	       pv.written == 1 ? "" : "s", pv.out_dir);
+	if (pv.failed > 0)
+		printf(" (%zu recipient%s failed, see above)", pv.failed,
+		       pv.failed == 1 ? "" : "s");
+	putchar('\n');
+	ret = pv.failed > 0 ? 1 : 0;
+out:
+	message_tmpl_free(&mt);
+	snapshot_free(&snap);
+	recipient_names_free(&pv.names);
+	message_bufs_free(&pv.bufs);
+	buf_free(&pv.msg);
+	buf_free(&pv.err);
+	buf_free(&pv.path);
+	store_close(&pv.st);
+	free(name);
+	return ret;
+}

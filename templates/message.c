@@ -1,0 +1,874 @@
+/*
+ * message - a campaign's message template, and one finished RFC 5322
+ * message per recipient (see message.h).
+ *
+ * Boundaries are "=_volley_<job>_<level>".  They cannot occur in a
+ * quoted-printable part (which encodes '=' as =3D) or a base64 part
+ * (which has no '-' and no '_'), so the one place a collision could hide
+ * is a 7bit part: any part that holds "=_" goes quoted-printable instead.
+ */
+#include "templates/message.h"
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/mailaddr.h"
+#include "common/xalloc.h"
+#include "templates/mime_enc.h"
+
+struct message_header {
+	char *name;
+	struct tmpl *value;
+};
+
+struct message_attachment {
+	char *name;
+	bool is_inline;
+	struct buf part;	/* its MIME headers, blank line and base64 */
+};
+
+struct message_tmpl {
+	struct tmpl *subject;
+	struct tmpl *from;
+	struct tmpl *reply_to;		/* or NULL */
+	struct tmpl *list_unsubscribe;	/* or NULL */
+	struct tmpl *list_unsubscribe_mailto;	/* or NULL */
+	struct message_header *headers;
+	size_t nheaders;
+	struct tmpl *text;		/* body.txt, or NULL */
+	struct tmpl *html;		/* body.html, or NULL */
+	struct message_attachment *att;
+	size_t natt;
+	size_t ninline;
+};
+
+/* Headers volley writes itself, which message.cfg may not override. */
+static const char *const message_own_headers[] = {
+	"Date", "Message-ID", "From", "To", "Cc", "Bcc", "Subject",
+	"Reply-To", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "List-Unsubscribe",
+	"List-Unsubscribe-Post", "Return-Path",
+};
+
+static const struct {
+	const char *ext;
+	const char *type;
+} message_types[] = {
+	{ "pdf", "application/pdf" }, { "png", "image/png" },
+	{ "jpg", "image/jpeg" }, { "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" }, { "webp", "image/webp" },
+	{ "svg", "image/svg+xml" }, { "txt", "text/plain" },
+	{ "csv", "text/csv" }, { "ics", "text/calendar" },
+	{ "html", "text/html" }, { "zip", "application/zip" },
+	{ "json", "application/json" },
+};
+
+struct message_load {
+	message_file_fn *files;
+	void *ctx;
+	struct buf *err;
+};
+
+/* message_partial - {{> NAME}} loads NAME.mustache from the template */
+static int message_partial(void *ctx, const char *name, struct buf *src)
+{
+	struct message_load *ld = ctx;
+	const void *data;
+	size_t len;
+	char file[300];
+
+	snprintf(file, sizeof(file), "%s.mustache", name);
+	if (strchr(name, '/') != NULL || ld->files(ld->ctx, file, &data,
+						   &len) != 1)
+		return 0;
+	buf_append(src, data, len);
+	return 1;
+}
+
+/* message_compile - one template string; label names it in errors */
+static int message_compile(struct message_load *ld, const char *label,
+			   const char *src, size_t len,
+			   enum tmpl_escape escape, struct tmpl **t_r)
+{
+	struct tmpl_params p = {
+		.file = label, .escape = escape,
+		.partial = message_partial, .partial_ctx = ld,
+	};
+	struct tmpl_error terr;
+
+	if (tmpl_compile(src, len, &p, t_r, &terr) < 0) {
+		buf_append_str(ld->err, terr.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* message_content_type - a MIME type from a file name's extension */
+static const char *message_content_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (dot != NULL) {
+		for (size_t i = 0;
+		     i < sizeof(message_types) / sizeof(message_types[0]); i++) {
+			if (strcasecmp(dot + 1, message_types[i].ext) == 0)
+				return message_types[i].type;
+		}
+	}
+	return "application/octet-stream";
+}
+
+/*
+ * message_file_name_ok - a name safe to put in quotes in a MIME header
+ * and in a cid: URL: printable ASCII without quotes, backslashes, spaces
+ * or folders.
+ */
+static bool message_file_name_ok(const char *name)
+{
+	if (*name == '\0' || *name == '.')
+		return false;
+	for (const char *p = name; *p; p++) {
+		if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\' ||
+		    *p == '/' || *p == '<' || *p == '>')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * message_load_attachment - read a file once and keep its whole MIME
+ * part, base64 and all, for every message to copy.
+ */
+static int message_load_attachment(struct message_load *ld,
+				   struct message_tmpl *mt, const char *name,
+				   bool is_inline, int line)
+{
+	struct message_attachment *a;
+	const void *data;
+	size_t len;
+
+	if (!message_file_name_ok(name)) {
+		buf_printf(ld->err, "message.cfg:%d: '%s' is not a usable "
+			   "file name (use printable ASCII without spaces, "
+			   "quotes or folders)", line, name);
+		return -1;
+	}
+	if (ld->files(ld->ctx, name, &data, &len) != 1) {
+		buf_printf(ld->err, "message.cfg:%d: no file '%s' in the "
+			   "template folder", line, name);
+		return -1;
+	}
+	mt->att = xrealloc(mt->att, (mt->natt + 1) * sizeof(*mt->att));
+	a = &mt->att[mt->natt++];
+	memset(a, 0, sizeof(*a));
+	a->name = xstrdup(name);
+	a->is_inline = is_inline;
+	buf_printf(&a->part, "Content-Type: %s; name=\"%s\"\r\n",
+		   message_content_type(name), name);
+	buf_printf(&a->part, "Content-Disposition: %s; filename=\"%s\"\r\n",
+		   is_inline ? "inline" : "attachment", name);
+	if (is_inline)
+		buf_printf(&a->part, "Content-ID: <%s>\r\n", name);
+	buf_append_str(&a->part, "Content-Transfer-Encoding: base64\r\n\r\n");
+	mime_base64_encode(&a->part, data, len);
+	if (is_inline)
+		mt->ninline++;
+	return 0;
+}
+
+/* message_load_list - attachments = [ ... ] or inline = [ ... ] */
+static int message_load_list(struct message_load *ld, struct message_tmpl *mt,
+			     const config_setting_t *list, bool is_inline)
+{
+	int n = config_setting_length(list);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		const char *name = config_setting_get_string(e);
+
+		if (name == NULL) {
+			buf_printf(ld->err, "message.cfg:%d: '%s' must list "
+				   "file names as strings",
+				   config_setting_source_line(list),
+				   config_setting_name(list));
+			return -1;
+		}
+		if (message_load_attachment(ld, mt, name, is_inline,
+					    config_setting_source_line(e)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * message_header_name_problem - why name cannot be a header of ours, or
+ * NULL: it must be an RFC 5322 field name volley does not write itself.
+ */
+static const char *message_header_name_problem(const char *name)
+{
+	if (*name == '\0')
+		return "is empty";
+	for (const char *p = name; *p; p++) {
+		if (*p < 33 || *p > 126 || *p == ':')
+			return "is not a valid header name";
+	}
+	for (size_t i = 0; i < sizeof(message_own_headers) /
+			       sizeof(message_own_headers[0]); i++) {
+		if (strcasecmp(name, message_own_headers[i]) == 0)
+			return "is written by volley itself";
+	}
+	return NULL;
+}
+
+/* message_load_cfg - the settings of message.cfg */
+static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
+			    config_t *lc)
+{
+	config_setting_t *root = config_root_setting(lc);
+	int n = config_setting_length(root);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(root, i);
+		const char *name = config_setting_name(s);
+		int line = config_setting_source_line(s);
+		int type = config_setting_type(s);
+		struct tmpl **slot = NULL;
+		char label[64];
+
+		if (strcmp(name, "subject") == 0)
+			slot = &mt->subject;
+		else if (strcmp(name, "from") == 0)
+			slot = &mt->from;
+		else if (strcmp(name, "reply_to") == 0)
+			slot = &mt->reply_to;
+		else if (strcmp(name, "list_unsubscribe") == 0)
+			slot = &mt->list_unsubscribe;
+		else if (strcmp(name, "list_unsubscribe_mailto") == 0)
+			slot = &mt->list_unsubscribe_mailto;
+
+		if (slot != NULL) {
+			const char *v = config_setting_get_string(s);
+
+			if (type != CONFIG_TYPE_STRING) {
+				buf_printf(ld->err, "message.cfg:%d: setting "
+					   "'%s' must be a string", line, name);
+				return -1;
+			}
+			snprintf(label, sizeof(label), "message.cfg:%d: %s",
+				 line, name);
+			if (message_compile(ld, label, v, strlen(v),
+					    TMPL_ESCAPE_NONE, slot) < 0)
+				return -1;
+		} else if (strcmp(name, "headers") == 0) {
+			int nh;
+
+			if (type != CONFIG_TYPE_GROUP) {
+				buf_printf(ld->err, "message.cfg:%d: 'headers' "
+					   "must be a group { Name = \"value\"; "
+					   "}", line);
+				return -1;
+			}
+			nh = config_setting_length(s);
+			mt->headers = xcalloc((size_t)nh + 1,
+					      sizeof(*mt->headers));
+			for (int k = 0; k < nh; k++) {
+				config_setting_t *h =
+					config_setting_get_elem(s, k);
+				const char *hn = config_setting_name(h);
+				const char *hv = config_setting_get_string(h);
+				const char *why = message_header_name_problem(hn);
+				struct message_header *mh;
+
+				line = config_setting_source_line(h);
+				if (why != NULL || hv == NULL) {
+					buf_printf(ld->err, "message.cfg:%d: "
+						   "header '%s' %s", line, hn,
+						   why ? why :
+						   "must be a string");
+					return -1;
+				}
+				mh = &mt->headers[mt->nheaders++];
+				mh->name = xstrdup(hn);
+				snprintf(label, sizeof(label),
+					 "message.cfg:%d: %s", line, hn);
+				if (message_compile(ld, label, hv, strlen(hv),
+						    TMPL_ESCAPE_NONE,
+						    &mh->value) < 0)
+					return -1;
+			}
+		} else if (strcmp(name, "attachments") == 0 ||
+			   strcmp(name, "inline") == 0) {
+			if (type != CONFIG_TYPE_ARRAY &&
+			    type != CONFIG_TYPE_LIST) {
+				buf_printf(ld->err, "message.cfg:%d: '%s' must "
+					   "be a list of file names [ \"a.pdf\""
+					   " ]", line, name);
+				return -1;
+			}
+		} else {
+			buf_printf(ld->err, "message.cfg:%d: unknown setting "
+				   "'%s'", line, name);
+			return -1;
+		}
+	}
+	if (mt->subject == NULL || mt->from == NULL) {
+		buf_printf(ld->err, "message.cfg: '%s' is required",
+			   mt->subject == NULL ? "subject" : "from");
+		return -1;
+	}
+	return 0;
+}
+
+int message_tmpl_load(message_file_fn *files, void *ctx,
+		      struct message_tmpl **mt_r, struct buf *err)
+{
+	struct message_load ld = { files, ctx, err };
+	struct message_tmpl *mt = xcalloc(1, sizeof(*mt));
+	config_setting_t *list;
+	const void *data;
+	size_t len;
+	char *cfg_text;
+	config_t lc;
+	int ret = -1;
+
+	*mt_r = NULL;
+	config_init(&lc);
+	if (files(ctx, "message.cfg", &data, &len) != 1) {
+		buf_append_str(err, "the template has no message.cfg");
+		goto out;
+	}
+	cfg_text = xstrndup(data, len);
+	if (config_read_string(&lc, cfg_text) != CONFIG_TRUE) {
+		buf_printf(err, "message.cfg:%d: %s", config_error_line(&lc),
+			   config_error_text(&lc));
+		free(cfg_text);
+		goto out;
+	}
+	free(cfg_text);
+	if (message_load_cfg(&ld, mt, &lc) < 0)
+		goto out;
+
+	if (files(ctx, "body.txt", &data, &len) == 1 &&
+	    message_compile(&ld, "body.txt", data, len, TMPL_ESCAPE_NONE,
+			    &mt->text) < 0)
+		goto out;
+	if (files(ctx, "body.html", &data, &len) == 1 &&
+	    message_compile(&ld, "body.html", data, len, TMPL_ESCAPE_HTML,
+			    &mt->html) < 0)
+		goto out;
+	if (mt->text == NULL && mt->html == NULL) {
+		buf_append_str(err, "the template has neither body.txt nor "
+			       "body.html");
+		goto out;
+	}
+
+	list = config_lookup(&lc, "inline");
+	if (list != NULL) {
+		if (mt->html == NULL && config_setting_length(list) > 0) {
+			buf_printf(err, "message.cfg:%d: inline images need "
+				   "body.html to show them",
+				   config_setting_source_line(list));
+			goto out;
+		}
+		if (message_load_list(&ld, mt, list, true) < 0)
+			goto out;
+	}
+	list = config_lookup(&lc, "attachments");
+	if (list != NULL && message_load_list(&ld, mt, list, false) < 0)
+		goto out;
+	*mt_r = mt;
+	mt = NULL;
+	ret = 0;
+out:
+	config_destroy(&lc);
+	message_tmpl_free(&mt);
+	return ret;
+}
+
+void message_tmpl_free(struct message_tmpl **mtp)
+{
+	struct message_tmpl *mt = *mtp;
+
+	if (mt == NULL)
+		return;
+	tmpl_free(&mt->subject);
+	tmpl_free(&mt->from);
+	tmpl_free(&mt->reply_to);
+	tmpl_free(&mt->list_unsubscribe);
+	tmpl_free(&mt->list_unsubscribe_mailto);
+	for (size_t i = 0; i < mt->nheaders; i++) {
+		free(mt->headers[i].name);
+		tmpl_free(&mt->headers[i].value);
+	}
+	free(mt->headers);
+	tmpl_free(&mt->text);
+	tmpl_free(&mt->html);
+	for (size_t i = 0; i < mt->natt; i++) {
+		free(mt->att[i].name);
+		buf_free(&mt->att[i].part);
+	}
+	free(mt->att);
+	free(mt);
+	*mtp = NULL;
+}
+
+void message_bufs_free(struct message_bufs *b)
+{
+	buf_free(&b->text);
+	buf_free(&b->html);
+	buf_free(&b->value);
+	buf_free(&b->tmp);
+}
+
+/* --- names every recipient needs --------------------------------------- */
+
+struct message_names {
+	message_name_fn *fn;
+	void *ctx;
+	const char *file;
+};
+
+static void message_name(void *ctx, const char *name, size_t len,
+			 unsigned line, unsigned column)
+{
+	struct message_names *mn = ctx;
+
+	mn->fn(mn->ctx, mn->file, name, len, line, column);
+}
+
+void message_tmpl_top_names(const struct message_tmpl *mt,
+			    message_name_fn *fn, void *ctx)
+{
+	struct message_names mn = { fn, ctx, "message.cfg" };
+
+	tmpl_top_names(mt->subject, message_name, &mn);
+	tmpl_top_names(mt->from, message_name, &mn);
+	if (mt->reply_to)
+		tmpl_top_names(mt->reply_to, message_name, &mn);
+	if (mt->list_unsubscribe)
+		tmpl_top_names(mt->list_unsubscribe, message_name, &mn);
+	if (mt->list_unsubscribe_mailto)
+		tmpl_top_names(mt->list_unsubscribe_mailto, message_name, &mn);
+	for (size_t i = 0; i < mt->nheaders; i++)
+		tmpl_top_names(mt->headers[i].value, message_name, &mn);
+	mn.file = "body.txt";
+	if (mt->text)
+		tmpl_top_names(mt->text, message_name, &mn);
+	mn.file = "body.html";
+	if (mt->html)
+		tmpl_top_names(mt->html, message_name, &mn);
+}
+
+/* --- rendering --------------------------------------------------------- */
+
+/* message_value - render a header template into bufs->value */
+static int message_value(const struct tmpl *t, const struct tmpl_data *data,
+			 struct message_bufs *bufs, const char *what,
+			 struct buf *err)
+{
+	buf_reset(&bufs->value);
+	if (tmpl_render(t, data, &bufs->value) < 0) {
+		buf_printf(err, "%s: sections nest too deep", what);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * message_split_mailbox - "Name <addr>", "\"Name\" <addr>" or "addr"
+ * into the display name and the address, checking the address.
+ */
+static int message_split_mailbox(const char *v, size_t len,
+				 struct buf *display, const char **addr_r,
+				 size_t *addr_len_r, const char *what,
+				 struct buf *err)
+{
+	const char *lt, *why;
+	size_t dlen;
+
+	while (len > 0 && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	buf_reset(display);
+	lt = len > 0 && v[len - 1] == '>' ? memrchr(v, '<', len) : NULL;
+	if (lt == NULL) {
+		*addr_r = v;
+		*addr_len_r = len;
+	} else {
+		*addr_r = lt + 1;
+		*addr_len_r = (size_t)(v + len - 1 - lt - 1);
+		dlen = (size_t)(lt - v);
+		while (dlen > 0 && (v[dlen - 1] == ' ' || v[dlen - 1] == '\t'))
+			dlen--;
+		if (dlen >= 2 && v[0] == '"' && v[dlen - 1] == '"') {
+			/* a quoted display name: unquote \" and \\ */
+			for (size_t i = 1; i + 1 < dlen; i++) {
+				if (v[i] == '\\' && i + 2 < dlen)
+					i++;
+				buf_putc(display, v[i]);
+			}
+		} else {
+			buf_append(display, v, dlen);
+		}
+	}
+	if (!mailaddr_check(*addr_r, *addr_len_r, NULL, &why)) {
+		buf_printf(err, "%s: '%.*s' is not an address: %s", what,
+			   (int)(*addr_len_r > 200 ? 200 : *addr_len_r),
+			   *addr_r, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* message_mailbox_header - From or Reply-To from its template */
+static int message_mailbox_header(const struct tmpl *t, const char *name,
+				  const struct tmpl_data *data,
+				  struct message_bufs *bufs, struct buf *out,
+				  struct buf *err)
+{
+	const char *addr;
+	size_t addr_len;
+
+	if (message_value(t, data, bufs, name, err) < 0 ||
+	    message_split_mailbox(bufs->value.data, bufs->value.len,
+				  &bufs->tmp, &addr, &addr_len, name,
+				  err) < 0)
+		return -1;
+	if (mime_header_mailbox(out, name, bufs->tmp.data ? bufs->tmp.data :
+				"", bufs->tmp.len, addr, addr_len) < 0) {
+		buf_printf(err, "%s: a variable put a line break or invalid "
+			   "UTF-8 into the header", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* message_date - RFC 5322 date-time, always in UTC, locale-free */
+static void message_date(struct buf *out, struct message_bufs *bufs,
+			 time_t t)
+{
+	static const char days[][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+	};
+	static const char months[][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec",
+	};
+	struct tm tm;
+
+	if (bufs->date[0] == '\0' || bufs->date_time != t) {
+		gmtime_r(&t, &tm);
+		snprintf(bufs->date, sizeof(bufs->date),
+			 "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
+			 days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		bufs->date_time = t;
+	}
+	buf_append_str(out, bufs->date);
+}
+
+/* message_put_uint - v in decimal or hex, without printf's cost */
+static void message_put_uint(struct buf *out, uint64_t v, unsigned base)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = digits[v % base];
+		v /= base;
+	} while (v != 0);
+	buf_append(out, tmp + n, sizeof(tmp) - n);
+}
+
+/*
+ * message_url - append <url> for List-Unsubscribe: bytes outside printable
+ * ASCII (a UTF-8 address in the URL, say) are percent-encoded, as RFC 3986
+ * has it; anything that could end the bracket or the header is refused.
+ */
+static int message_url(struct buf *out, const char *prefix, const char *p,
+		       size_t len, const char *scheme)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t slen = strlen(scheme);
+
+	if (len <= slen || strncasecmp(p, scheme, slen) != 0)
+		return -1;
+	buf_putc(out, '<');
+	buf_append_str(out, prefix);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '<' || c == '>' || c == '\r' || c == '\n' || c == 0)
+			return -1;
+		if (c <= ' ' || c > '~') {
+			buf_putc(out, '%');
+			buf_putc(out, hex[c >> 4]);
+			buf_putc(out, hex[c & 15]);
+		} else {
+			buf_putc(out, (char)c);
+		}
+	}
+	buf_putc(out, '>');
+	return 0;
+}
+
+/* message_list_unsubscribe - RFC 2369 and RFC 8058 headers */
+static int message_list_unsubscribe(const struct message_tmpl *mt,
+				    const struct tmpl_data *data,
+				    struct message_bufs *bufs,
+				    struct buf *out, struct buf *err)
+{
+	buf_reset(&bufs->tmp);
+	if (mt->list_unsubscribe != NULL) {
+		if (message_value(mt->list_unsubscribe, data, bufs,
+				  "list_unsubscribe", err) < 0)
+			return -1;
+		if (message_url(&bufs->tmp, "", bufs->value.data,
+				bufs->value.len, "https://") < 0) {
+			buf_append_str(err, "list_unsubscribe: the rendered "
+				       "value is not an https URL, or holds "
+				       "a bracket or line break");
+			return -1;
+		}
+	}
+	if (mt->list_unsubscribe_mailto != NULL) {
+		if (message_value(mt->list_unsubscribe_mailto, data, bufs,
+				  "list_unsubscribe_mailto", err) < 0)
+			return -1;
+		if (bufs->tmp.len > 0)
+			buf_append_str(&bufs->tmp, ", ");
+		/* "mailto:" is optional in message.cfg */
+		if (message_url(&bufs->tmp,
+				strncasecmp(buf_cstr(&bufs->value), "mailto:",
+					    7) == 0 ? "" : "mailto:",
+				bufs->value.data, bufs->value.len, "") < 0) {
+			buf_append_str(err, "list_unsubscribe_mailto: the "
+				       "rendered value holds a bracket or "
+				       "line break");
+			return -1;
+		}
+	}
+	if (bufs->tmp.len == 0)
+		return 0;
+	if (mime_header_raw(out, "List-Unsubscribe", bufs->tmp.data,
+			    bufs->tmp.len) < 0) {
+		buf_append_str(err, "List-Unsubscribe: cannot be encoded");
+		return -1;
+	}
+	if (mt->list_unsubscribe != NULL)
+		buf_append_str(out, "List-Unsubscribe-Post: "
+			       "List-Unsubscribe=One-Click\r\n");
+	return 0;
+}
+
+/* message_has_boundary_start - does p hold "=_"?  (memchr is fast.) */
+static bool message_has_boundary_start(const char *p, size_t len)
+{
+	const char *end = p + len, *eq;
+
+	while ((eq = memchr(p, '=', (size_t)(end - p))) != NULL) {
+		if (eq + 1 < end && eq[1] == '_')
+			return true;
+		p = eq + 1;
+	}
+	return false;
+}
+
+/*
+ * message_text_part - a text part's headers and body; 7bit when the text
+ * allows it (see the top of this file), quoted-printable otherwise.
+ */
+static void message_text_part(struct buf *out, const char *type,
+			      const struct buf *text)
+{
+	bool seven = mime_is_7bit(buf_cstr(text), text->len) &&
+		     !message_has_boundary_start(buf_cstr(text), text->len);
+
+	buf_append_str(out, "Content-Type: ");
+	buf_append_str(out, type);
+	buf_append_str(out, seven ? "; charset=utf-8\r\n"
+		       "Content-Transfer-Encoding: 7bit\r\n\r\n" :
+		       "; charset=utf-8\r\n"
+		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	if (seven) {
+		mime_crlf(out, buf_cstr(text), text->len);
+		if (text->len > 0 && text->data[text->len - 1] != '\n' &&
+		    text->data[text->len - 1] != '\r')
+			buf_append_str(out, "\r\n");
+	} else {
+		mime_qp_encode(out, buf_cstr(text), text->len);
+	}
+}
+
+static void message_boundary(struct buf *out, const struct message_job *job,
+			     int level)
+{
+	buf_append_str(out, "=_volley_");
+	message_put_uint(out, (uint64_t)job->job_id, 16);
+	buf_putc(out, '_');
+	buf_putc(out, (char)('0' + level));
+}
+
+/* message_multipart_open - the Content-Type of a multipart, then "--b" */
+static void message_multipart_open(struct buf *out, const char *subtype,
+				   const struct message_job *job, int level)
+{
+	buf_append_str(out, "Content-Type: multipart/");
+	buf_append_str(out, subtype);
+	buf_append_str(out, ";\r\n boundary=\"");
+	message_boundary(out, job, level);
+	buf_append_str(out, "\"\r\n\r\n--");
+	message_boundary(out, job, level);
+	buf_append_str(out, "\r\n");
+}
+
+/*
+ * message_multipart_next - end a child part and start the next one (or
+ * close the multipart when last).  Each child's body already ends in
+ * CRLF; the CRLF before "--" belongs to the delimiter, so the child keeps
+ * its final line break.
+ */
+static void message_multipart_next(struct buf *out,
+				   const struct message_job *job, int level,
+				   bool last)
+{
+	buf_append_str(out, "\r\n--");
+	message_boundary(out, job, level);
+	buf_append_str(out, last ? "--\r\n" : "\r\n");
+}
+
+/* message_html_part - HTML, inside multipart/related with inline images */
+static void message_html_part(const struct message_tmpl *mt,
+			      const struct message_job *job,
+			      struct message_bufs *bufs, struct buf *out)
+{
+	if (mt->ninline == 0) {
+		message_text_part(out, "text/html", &bufs->html);
+		return;
+	}
+	message_multipart_open(out, "related", job, 2);
+	message_text_part(out, "text/html", &bufs->html);
+	for (size_t i = 0; i < mt->natt; i++) {
+		if (!mt->att[i].is_inline)
+			continue;
+		message_multipart_next(out, job, 2, false);
+		buf_append(out, mt->att[i].part.data, mt->att[i].part.len);
+	}
+	message_multipart_next(out, job, 2, true);
+}
+
+/* message_body_part - text, HTML or both as multipart/alternative */
+static void message_body_part(const struct message_tmpl *mt,
+			      const struct message_job *job,
+			      struct message_bufs *bufs, struct buf *out)
+{
+	if (mt->text != NULL && mt->html != NULL) {
+		message_multipart_open(out, "alternative", job, 1);
+		message_text_part(out, "text/plain", &bufs->text);
+		message_multipart_next(out, job, 1, false);
+		message_html_part(mt, job, bufs, out);
+		message_multipart_next(out, job, 1, true);
+	} else if (mt->text != NULL) {
+		message_text_part(out, "text/plain", &bufs->text);
+	} else {
+		message_html_part(mt, job, bufs, out);
+	}
+}
+
+int message_render(const struct message_tmpl *mt,
+		   const struct tmpl_data *data, const struct message_job *job,
+		   struct message_bufs *bufs, struct buf *out, struct buf *err)
+{
+	const char *at;
+	size_t nattach = mt->natt - mt->ninline;
+
+	/* The bodies first: their failure is the likeliest. */
+	buf_reset(&bufs->text);
+	buf_reset(&bufs->html);
+	if ((mt->text != NULL && tmpl_render(mt->text, data,
+					     &bufs->text) < 0) ||
+	    (mt->html != NULL && tmpl_render(mt->html, data,
+					     &bufs->html) < 0)) {
+		buf_append_str(err, "body: sections nest too deep");
+		return -1;
+	}
+
+	message_date(out, bufs, job->date);
+	if (message_mailbox_header(mt->from, "From", data, bufs, out,
+				   err) < 0)
+		return -1;
+	/* From's address is in bufs->value still: its domain names us. */
+	at = memrchr(bufs->value.data, '@', bufs->value.len);
+	buf_append_str(out, "Message-ID: <volley.");
+	message_put_uint(out, (uint64_t)job->campaign_id, 10);
+	buf_putc(out, '.');
+	message_put_uint(out, (uint64_t)job->job_id, 10);
+	buf_putc(out, '.');
+	message_put_uint(out, (uint64_t)job->campaign_created, 16);
+	buf_putc(out, '@');
+	if (at != NULL) {
+		const char *end = bufs->value.data + bufs->value.len;
+
+		while (end > at && (end[-1] == '>' || end[-1] == ' ' ||
+				    end[-1] == '\t'))
+			end--;
+		buf_append(out, at + 1, (size_t)(end - at - 1));
+	} else {
+		buf_append_str(out, "volley.invalid");
+	}
+	buf_append_str(out, ">\r\n");
+	if (mime_header_mailbox(out, "To", "", 0, job->to, job->to_len) < 0) {
+		buf_append_str(err, "To: the address cannot be a header");
+		return -1;
+	}
+	if (message_value(mt->subject, data, bufs, "subject", err) < 0)
+		return -1;
+	if (mime_header_text(out, "Subject", bufs->value.data,
+			     bufs->value.len) < 0) {
+		buf_append_str(err, "subject: a variable put a line break, "
+			       "NUL or invalid UTF-8 into the header");
+		return -1;
+	}
+	if (mt->reply_to != NULL &&
+	    message_mailbox_header(mt->reply_to, "Reply-To", data, bufs, out,
+				   err) < 0)
+		return -1;
+	if (message_list_unsubscribe(mt, data, bufs, out, err) < 0)
+		return -1;
+	for (size_t i = 0; i < mt->nheaders; i++) {
+		const struct message_header *h = &mt->headers[i];
+
+		if (message_value(h->value, data, bufs, h->name, err) < 0)
+			return -1;
+		if (mime_header_text(out, h->name, bufs->value.data,
+				     bufs->value.len) < 0) {
+			buf_printf(err, "%s: a variable put a line break, NUL "
+				   "or invalid UTF-8 into the header",
+				   h->name);
+			return -1;
+		}
+	}
+	buf_append_str(out, "MIME-Version: 1.0\r\n");
+
+	if (nattach == 0) {
+		message_body_part(mt, job, bufs, out);
+		return 0;
+	}
+	message_multipart_open(out, "mixed", job, 0);
+	message_body_part(mt, job, bufs, out);
+	for (size_t i = 0; i < mt->natt; i++) {
+		if (mt->att[i].is_inline)
+			continue;
+		message_multipart_next(out, job, 0, false);
+		buf_append(out, mt->att[i].part.data, mt->att[i].part.len);
+	}
+	message_multipart_next(out, job, 0, true);
+	return 0;
+}

@@ -1,0 +1,104 @@
+/*
+ * message - a campaign's message template, and one finished RFC 5322
+ * message per recipient.
+ *
+ * A template is a folder (copied into the store when the campaign is
+ * made):
+ *
+ *   message.cfg        libconfig: subject, from, reply_to, headers { },
+ *                      list_unsubscribe, list_unsubscribe_mailto,
+ *                      attachments [ ], inline [ ]
+ *   body.txt           the text part (a Mustache template), and/or
+ *   body.html          the HTML part ({{var}} is HTML-escaped here)
+ *   NAME.mustache      partials, {{> NAME}}
+ *   other files        attachments and inline images named in message.cfg
+ *
+ * Loading compiles every part once and reads and base64-encodes every
+ * attachment and inline image once; rendering a recipient then walks the
+ * compiled parts into the caller's buffers and copies the pre-encoded
+ * attachments, allocating nothing once the buffers have grown.
+ *
+ * The MIME structure follows what the template has:
+ *   text only: text/plain; HTML only: text/html; both:
+ *   multipart/alternative (text first); inline images:
+ *   multipart/related around the HTML; attachments: multipart/mixed
+ *   outermost.
+ * Text parts go 7bit when they can (ASCII, lines <= 998) and
+ * quoted-printable otherwise, always declared charset=utf-8.
+ *
+ * A value that would break a header (CR, LF, NUL, or an address header
+ * that does not hold an address) fails that recipient with a reason; it
+ * never reaches the message.
+ *
+ * Thread rules: a loaded struct message_tmpl is immutable; any number of
+ * threads may render it at once, each with its own buffers.
+ */
+#ifndef VOLLEY_MESSAGE_H
+#define VOLLEY_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "templates/tmpl.h"
+
+struct message_tmpl;
+
+/*
+ * The template's files: returns 1 and points *data, *len at the file's
+ * bytes (which must stay valid until message_tmpl_load returns), or 0 if
+ * there is no such file.
+ */
+typedef int message_file_fn(void *ctx, const char *name, const void **data,
+			    size_t *len);
+
+/*
+ * message_tmpl_load - read message.cfg and the parts through files() and
+ * compile them.  Returns 0, or -1 with one line in err naming the file,
+ * line and column when it can ("body.html:3:1: unclosed section 'x'").
+ */
+int message_tmpl_load(message_file_fn *files, void *ctx,
+		      struct message_tmpl **mt_r, struct buf *err);
+void message_tmpl_free(struct message_tmpl **mtp);
+
+/* The names every recipient must have: see tmpl_top_names(). */
+typedef void message_name_fn(void *ctx, const char *file, const char *name,
+			     size_t len, unsigned line, unsigned column);
+void message_tmpl_top_names(const struct message_tmpl *mt,
+			    message_name_fn *fn, void *ctx);
+
+/* What a message says about its recipient and job, besides variables. */
+struct message_job {
+	const char *to;		/* the recipient's address */
+	size_t to_len;
+	int64_t campaign_id;
+	int64_t job_id;
+	int64_t campaign_created;	/* ms; makes Message-IDs unique */
+	time_t date;		/* the Date header */
+};
+
+/* Reusable buffers for rendering; zero-initialise, free when done. */
+struct message_bufs {
+	struct buf text;
+	struct buf html;
+	struct buf value;
+	struct buf tmp;
+	/* the Date header of the second last rendered, kept: a send renders
+	 * thousands of messages in one second */
+	time_t date_time;
+	char date[48];
+};
+void message_bufs_free(struct message_bufs *b);
+
+/*
+ * message_render - append the whole message for one recipient to out:
+ * headers, a blank line, the body; every line ends in CRLF.  Returns 0, or
+ * -1 with the reason in err (for example "subject: the value of
+ * {{name}} holds a line break"), out then holding a partial message.
+ */
+int message_render(const struct message_tmpl *mt,
+		   const struct tmpl_data *data, const struct message_job *job,
+		   struct message_bufs *bufs, struct buf *out, struct buf *err);
+
+#endif

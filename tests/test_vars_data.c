@@ -1,0 +1,140 @@
+/*
+ * test_vars_data - stored variables (flat CSV rows and JSON trees) as
+ * template data, through the real renderer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/vars.h"
+#include "templates/tmpl.h"
+#include "templates/vars_data.h"
+
+/* render - src rendered with vd into a fresh string (static buffer) */
+static const char *render(const char *src, struct vars_data *vd)
+{
+	static struct buf out;
+	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL };
+	struct tmpl_error err;
+	struct tmpl *t;
+
+	if (tmpl_compile(src, strlen(src), &p, &t, &err) < 0)
+		fail_msg("%s", err.message);
+	buf_reset(&out);
+	assert_int_equal(tmpl_render(t, &vd->data, &out), 0);
+	tmpl_free(&t);
+	return buf_cstr(&out);
+}
+
+static void test_flat_row(void **state)
+{
+	struct buf names = BUF_INIT, vals = BUF_INIT;
+	struct vars_data vd;
+
+	(void)state;
+	vars_pack_begin(&names);
+	vars_pack_str(&names, "first_name", 10);
+	vars_pack_str(&names, "city", 4);
+	vars_pack_str(&names, "empty", 5);
+	vars_pack_begin(&vals);
+	vars_pack_str(&vals, "Ada", 3);
+	vars_pack_str(&vals, "London", 6);
+	vars_pack_str(&vals, "", 0);
+	assert_int_equal(vars_data_init(&vd, names.data, names.len, "Mail",
+					"ada@example.org", 15, vals.data,
+					vals.len), 0);
+	assert_string_equal(render("{{first_name}} of {{city}}", &vd),
+			    "Ada of London");
+	/* The address is a variable under its column's name and "email". */
+	assert_string_equal(render("{{MAIL}} {{email}}", &vd),
+			    "ada@example.org ada@example.org");
+	/* Empty is false; missing is empty. */
+	assert_string_equal(render("[{{#empty}}x{{/empty}}{{^empty}}y{{/empty}}]"
+				   "[{{nope}}]", &vd), "[y][]");
+	buf_free(&names);
+	buf_free(&vals);
+}
+
+static void test_tree_row(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct vars_data vd;
+	size_t root, order, items, item;
+
+	(void)state;
+	vars_tree_begin(&b);
+	root = vars_open(&b, VARS_OBJECT);
+	vars_put_name(&b, "email", 5);
+	vars_put_scalar(&b, VARS_STRING, "amy@example.org", 15);
+	vars_put_name(&b, "order", 5);
+	order = vars_open(&b, VARS_OBJECT);
+	vars_put_name(&b, "id", 2);
+	vars_put_scalar(&b, VARS_STRING, "A-1", 3);
+	vars_put_name(&b, "total", 5);
+	vars_put_scalar(&b, VARS_NUMBER, "12.5", 4);
+	vars_close(&b, order, 2);
+	vars_put_name(&b, "items", 5);
+	items = vars_open(&b, VARS_LIST);
+	for (int i = 0; i < 3; i++) {
+		char title[8];
+
+		snprintf(title, sizeof(title), "t%d", i);
+		item = vars_open(&b, VARS_OBJECT);
+		vars_put_name(&b, "title", 5);
+		vars_put_scalar(&b, VARS_STRING, title, strlen(title));
+		vars_put_name(&b, "gift", 4);
+		vars_put_scalar(&b, i == 1 ? VARS_TRUE : VARS_FALSE, NULL, 0);
+		vars_close(&b, item, 2);
+	}
+	vars_close(&b, items, 3);
+	vars_put_name(&b, "none", 4);
+	vars_put_scalar(&b, VARS_NULL, NULL, 0);
+	vars_close(&b, root, 4);
+
+	assert_int_equal(vars_data_init(&vd, NULL, 0, NULL,
+					"amy@example.org", 15, b.data, b.len),
+			 0);
+	assert_string_equal(render("{{order.id}}={{order.total}} {{email}}",
+				   &vd), "A-1=12.5 amy@example.org");
+	assert_string_equal(render("{{#items}}{{title}}{{#gift}}*{{/gift}}"
+				   "{{order.id}},{{/items}}", &vd),
+			    "t0A-1,t1*A-1,t2A-1,");
+	/* Walking the list twice (and nested) gives the same items. */
+	assert_string_equal(render("{{#items}}{{#items}}{{title}}{{/items}}|"
+				   "{{/items}}", &vd),
+			    "t0t1t2|t0t1t2|t0t1t2|");
+	assert_string_equal(render("[{{none}}]{{^none}}n{{/none}}", &vd),
+			    "[]n");
+	buf_free(&b);
+}
+
+static void test_damaged_blobs(void **state)
+{
+	static const unsigned char unknown[] = { 0x09, 1, 2 };
+	static const unsigned char cut[] = { VARS_FORMAT_TREE, 'o', 1, 0, 0,
+					     0, 200, 0, 0, 0 };
+	struct vars_data vd;
+
+	(void)state;
+	assert_int_equal(vars_data_init(&vd, NULL, 0, NULL, "a@b.c", 5,
+					unknown, sizeof(unknown)), -1);
+	assert_int_equal(vars_data_init(&vd, NULL, 0, NULL, "a@b.c", 5,
+					cut, sizeof(cut)), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flat_row),
+		cmocka_unit_test(test_tree_row),
+		cmocka_unit_test(test_damaged_blobs),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
