@@ -284,21 +284,30 @@ static inline void csv_add_field(struct csv_reader *r, size_t n,
 	r->fields[n].len = len;
 }
 
+/* A place in the input buffer, for the slow path of a bad record. */
+struct csv_pos {
+	const char *p;
+	const char *line_start;
+	unsigned long line;
+};
+
 /*
  * csv_skip_record - after a bad record, find where it ends: the next LF
- * outside quotes from *pp.  Only a quote that starts a field opens a
+ * outside quotes from pos.  Only a quote that starts a field opens a
  * quoted field: a stray quote in the middle of one ('5" disk', the very
  * fault often reported) must not swallow the good records after it.
- * Returns false if the data read so far ends first (and the input has
- * more).
+ * Returns 1 at the record's end, 0 if the data read so far ends first
+ * (and the input has more), -1 if the input ends inside a quoted field:
+ * then *oline and *ocol are where it opened.
  */
-static bool csv_skip_record(const char **pp, const char *end,
-			    unsigned long *line, enum csv_skip_from from,
-			    bool eof)
+static int csv_skip_record(struct csv_pos *pos, const char *end,
+			   enum csv_skip_from from, unsigned long *oline,
+			   unsigned long *ocol, bool eof)
 {
-	const char *p = *pp;
+	const char *p = pos->p;
 	bool in_quotes = from == CSV_SKIP_IN_QUOTES;
 	bool field_start = from == CSV_SKIP_FIELD_START;
+	int ret = 0;
 
 	while (p < end) {
 		char ch = *p++;
@@ -317,18 +326,23 @@ static bool csv_skip_record(const char **pp, const char *end,
 			}
 		} else if (ch == '"' && field_start) {
 			in_quotes = true;
+			*oline = pos->line;
+			*ocol = (unsigned long)(p - 1 - pos->line_start) + 1;
 		}
 		if (ch == '\n') {
-			(*line)++;
+			pos->line++;
+			pos->line_start = p;
 			if (!in_quotes) {
-				*pp = p;
-				return true;
+				ret = 1;
+				break;
 			}
 		}
 		field_start = ch == ',';
 	}
-	*pp = p;
-	return eof;
+	pos->p = p;
+	if (ret == 0 && eof)
+		ret = in_quotes ? -1 : 1;
+	return ret;
 }
 
 /*
@@ -352,6 +366,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 	size_t nfields = 0, want = r->nfields_expected;
 	bool check_count = r->have_header;
 	enum csv_skip_from skip_from = CSV_SKIP_IN_FIELD;
+	unsigned long oline = 0, ocol = 0;
+	struct csv_pos pos;
 	int n;
 
 	buf_reset(&r->scratch);
@@ -400,22 +416,18 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 			csv_add_field(r, nfields++, fstart,
 				      (size_t)(p - fstart));
 		} else {
-			unsigned long oline = line;
-			unsigned long ocol = (unsigned long)(p - line_start) + 1;
-			const char *seg = ++p;
+			const char *seg = p + 1;
 			const char *esc = NULL;
 
+			oline = line;
+			ocol = (unsigned long)(p - line_start) + 1;
+			p = seg;
 			for (;;) {
 				p = csv_scan(p, CSV_STOP_QUOTED);
 				if (p == end) {
 					if (!r->eof)
 						return CSV_PARSE_MORE;
-					csv_set_error(err, oline, ocol,
-						      "unterminated quoted "
-						      "field (opened at line "
-						      "%lu, column %lu)",
-						      oline, ocol);
-					goto bad_end;
+					goto unterminated;
 				}
 				if (*p == '"') {
 					if (p + 1 == end && !r->eof)
@@ -535,8 +547,23 @@ bad_utf8:
 		      "invalid UTF-8 byte 0x%02X", (unsigned char)*p);
 	p++;
 bad:
-	if (!csv_skip_record(&p, end, &line, skip_from, r->eof))
+	pos.p = p;
+	pos.line_start = line_start;
+	pos.line = line;
+	n = csv_skip_record(&pos, end, skip_from, &oline, &ocol, r->eof);
+	if (n == 0)
 		return CSV_PARSE_MORE;
+	p = pos.p;
+	line = pos.line;
+	/*
+	 * A quote left open swallowed the rest of the input: that, not
+	 * the fault before it, is what the reader has to hear about.
+	 */
+	if (n > 0)
+		goto bad_end;
+unterminated:
+	csv_set_error(err, oline, ocol, "unterminated quoted field (opened "
+		      "at line %lu, column %lu)", oline, ocol);
 bad_end:
 	*next = p;
 	*next_line = line;

@@ -98,6 +98,7 @@ static int message_compile(struct message_load *ld, const char *label,
 	struct tmpl_params p = {
 		.file = label, .escape = escape,
 		.partial = message_partial, .partial_ctx = ld,
+		.crlf = true,
 	};
 	struct tmpl_error terr;
 
@@ -688,8 +689,9 @@ static bool message_has_boundary_start(const char *p, size_t len)
 static void message_text_part(struct buf *out, const char *type,
 			      const struct buf *text)
 {
-	bool seven = mime_is_7bit(buf_cstr(text), text->len) &&
-		     !message_has_boundary_start(buf_cstr(text), text->len);
+	const char *p = buf_cstr(text);
+	bool seven = mime_is_7bit(p, text->len) &&
+		     !message_has_boundary_start(p, text->len);
 
 	buf_append_str(out, "Content-Type: ");
 	buf_append_str(out, type);
@@ -697,14 +699,18 @@ static void message_text_part(struct buf *out, const char *type,
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n" :
 		       "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	if (seven) {
-		mime_crlf(out, buf_cstr(text), text->len);
-		if (text->len > 0 && text->data[text->len - 1] != '\n' &&
-		    text->data[text->len - 1] != '\r')
-			buf_append_str(out, "\r\n");
-	} else {
-		mime_qp_encode(out, buf_cstr(text), text->len);
+	if (!seven) {
+		mime_qp_encode(out, p, text->len);
+		return;
 	}
+	/* Template text is CRLF already (tmpl_params.crlf); values rarely
+	 * hold line breaks, so the body can usually be copied as it is. */
+	if (mime_is_7bit_crlf(p, text->len))
+		buf_append(out, p, text->len);
+	else
+		mime_crlf(out, p, text->len);
+	if (text->len > 0 && p[text->len - 1] != '\n')
+		buf_append_str(out, "\r\n");
 }
 
 static void message_boundary(struct buf *out, const struct message_job *job,

@@ -147,29 +147,66 @@ static inline void mime_buf_done(struct buf *b, char *o)
 	b->data[b->len] = '\0';
 }
 
-bool mime_is_7bit(const char *src, size_t len)
+/*
+ * mime_7bit_word_ok - no byte of the 8 at p has the high bit set or is
+ * NUL or CR: the common case, tested a word at a time.
+ */
+static inline bool mime_7bit_word_ok(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t w, cr;
+
+	memcpy(&w, p, 8);
+	cr = w ^ (ones * '\r');
+	return ((w | ((w - ones) & ~w) | ((cr - ones) & ~cr)) & highs) == 0;
+}
+
+/* mime_7bit_scan - mime_is_7bit(), and whether every line end is CRLF */
+static bool mime_7bit_scan(const char *src, size_t len, bool *crlf_r)
 {
 	const unsigned char *p = (const unsigned char *)src;
 	const unsigned char *end = p + len;
-	const unsigned char *line = p;
+	bool crlf = true;
 
-	for (; p < end; p++) {
-		unsigned char k = mime_hdr_class[*p];
+	/* One line at a time: its length, then its bytes. */
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		const unsigned char *stop = nl != NULL ? nl : end;
+		const unsigned char *q = p;
 
-		if (!(k & (H_BAD | H_8BIT)))
-			continue;
-		if ((k & H_8BIT) || *p == '\0')
+		if (stop > p && stop[-1] == '\r' && nl != NULL)
+			stop--;	/* CRLF: the CR is the line end */
+		else if (nl != NULL)
+			crlf = false;
+		if ((size_t)(stop - p) > MIME_7BIT_LINE_MAX)
 			return false;
-		if ((size_t)(p - line) > MIME_7BIT_LINE_MAX)
-			return false;
-		if (*p == '\r') {
-			if (p + 1 == end || p[1] != '\n')
+		while (stop - q >= 8 && mime_7bit_word_ok(q))
+			q += 8;
+		for (; q < stop; q++) {
+			if (*q >= 0x80 || *q == '\0' || *q == '\r')
 				return false;
-			p++;
 		}
-		line = p + 1;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
 	}
-	return (size_t)(end - line) <= MIME_7BIT_LINE_MAX;
+	*crlf_r = crlf;
+	return true;
+}
+
+bool mime_is_7bit(const char *src, size_t len)
+{
+	bool crlf;
+
+	return mime_7bit_scan(src, len, &crlf);
+}
+
+bool mime_is_7bit_crlf(const char *src, size_t len)
+{
+	bool crlf;
+
+	return mime_7bit_scan(src, len, &crlf) && crlf;
 }
 
 void mime_crlf(struct buf *out, const char *src, size_t len)
@@ -246,6 +283,37 @@ static inline char *mime_qp_escape(char *o, char **line, unsigned char c,
 }
 
 /*
+ * mime_qp_copy8 - copy blocks of 8 bytes that need no encoding, up to lim.
+ * The byte after a block must exist and not end the line, or a space at
+ * the block's end might have to be encoded.
+ */
+static inline const unsigned char *
+mime_qp_copy8(const unsigned char *p, const unsigned char *lim,
+	      const unsigned char *end, char **op, bool line_start)
+{
+	const unsigned char *k = mime_qp_class;
+	char *o = *op;
+
+	if (line_start && *p == '.')
+		return p;
+	while (lim - p >= 8 && end - p > 8) {
+		/* The first byte alone first: cheap way out for 8-bit text. */
+		if (k[p[0]] & QP_STOP)
+			break;
+		if ((k[p[1]] | k[p[2]] | k[p[3]] | k[p[4]] | k[p[5]] |
+		     k[p[6]] | k[p[7]]) & QP_STOP)
+			break;
+		if (p[8] == '\r' || p[8] == '\n')
+			break;
+		memcpy(o, p, 8);
+		o += 8;
+		p += 8;
+	}
+	*op = o;
+	return p;
+}
+
+/*
  * Output is at most 3 bytes per input byte, plus a 3-byte soft break per
  * at least 73 of those, plus the final CRLF: 3n + 9n/73 + 2.
  */
@@ -276,24 +344,7 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 			const unsigned char *lim =
 				(size_t)(end - p) > room ? p + room : end;
 
-			/*
-			 * Eight at a time while none needs encoding; the byte
-			 * after the block must exist and not end the line, or
-			 * a space at the block's end might have to be encoded.
-			 */
-			while (lim - p >= 8 && end - p > 8) {
-				const unsigned char *c8 = mime_qp_class;
-
-				if ((c8[p[0]] & QP_STOP) ||
-				    ((c8[p[1]] | c8[p[2]] | c8[p[3]] | c8[p[4]] |
-				      c8[p[5]] | c8[p[6]] | c8[p[7]]) & QP_STOP) ||
-				    p[8] == '\r' || p[8] == '\n' ||
-				    (o == line && p[0] == '.'))
-					break;
-				memcpy(o, p, 8);
-				o += 8;
-				p += 8;
-			}
+			p = mime_qp_copy8(p, lim, end, &o, o == line);
 			while (p < lim) {
 				k = mime_qp_class[*p];
 				if (k != QP_LIT &&

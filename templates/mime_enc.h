@@ -31,6 +31,12 @@
 bool mime_is_7bit(const char *p, size_t len);
 
 /*
+ * mime_is_7bit_crlf - true if mime_is_7bit() and every line end is CRLF
+ * already, so the text can be copied as it is.
+ */
+bool mime_is_7bit_crlf(const char *p, size_t len);
+
+/*
  * mime_crlf - append text with every line end (LF, CRLF, or a lone CR)
  * made CRLF; used for 7bit parts.
  */

@@ -103,6 +103,8 @@ struct tmpl {
 	struct tmpl_top *top;
 	size_t ntop;
 	size_t top_cap;
+	char **owned;		/* CRLF copies of text ops (params->crlf) */
+	size_t nowned;
 };
 
 /* What one tmpl_compile call shares between the units it compiles. */
@@ -745,12 +747,56 @@ static void tmpl_collect_top(struct tmpl *t, size_t unit, bool *seen,
 	}
 }
 
+/*
+ * tmpl_text_crlf - give every text op with a bare LF or CR a copy whose
+ * line ends are CRLF (see tmpl_params.crlf).
+ */
+static void tmpl_text_crlf(struct tmpl *t)
+{
+	for (size_t u = 0; u < t->nunits; u++) {
+		for (size_t i = 0; i < t->units[u].nops; i++) {
+			struct tmpl_op *op = &t->units[u].ops[i];
+			struct buf b = BUF_INIT;
+			bool bare = false;
+
+			if (op->type != TMPL_OP_TEXT)
+				continue;
+			for (size_t k = 0; k < op->len && !bare; k++) {
+				if ((op->text[k] == '\n' &&
+				     (k == 0 || op->text[k - 1] != '\r')) ||
+				    (op->text[k] == '\r' &&
+				     (k + 1 == op->len || op->text[k + 1] != '\n')))
+					bare = true;
+			}
+			if (!bare)
+				continue;
+			for (size_t k = 0; k < op->len; k++) {
+				char c = op->text[k];
+
+				if (c == '\r' && k + 1 < op->len &&
+				    op->text[k + 1] == '\n')
+					continue;	/* the LF adds the pair */
+				if (c == '\n' || c == '\r')
+					buf_append(&b, "\r\n", 2);
+				else
+					buf_putc(&b, c);
+			}
+			t->owned = xrealloc(t->owned, (t->nowned + 1) *
+					    sizeof(*t->owned));
+			t->owned[t->nowned++] = b.data;
+			op->text = b.data;
+			op->len = b.len;
+		}
+	}
+}
+
 /* tmpl_compile - compile the template and, through it, its partials */
 int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 		 struct tmpl **t_r, struct tmpl_error *err)
 {
-	static const struct tmpl_params defaults = { NULL, TMPL_ESCAPE_NONE,
-						     NULL, NULL };
+	static const struct tmpl_params defaults = {
+		.file = NULL, .escape = TMPL_ESCAPE_NONE,
+	};
 	struct tmpl_cc cc;
 	struct tmpl *t;
 	bool *seen;
@@ -780,6 +826,8 @@ int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 	seen = xcalloc(t->nunits, sizeof(*seen));
 	tmpl_collect_top(t, 0, seen, NULL);
 	free(seen);
+	if (p->crlf)
+		tmpl_text_crlf(t);
 	*t_r = t;
 	return 0;
 }
@@ -800,6 +848,9 @@ void tmpl_free(struct tmpl **tp)
 		free(t->sources[i].name);
 		buf_free(&t->sources[i].text);
 	}
+	for (i = 0; i < t->nowned; i++)
+		free(t->owned[i]);
+	free(t->owned);
 	free(t->units);
 	free(t->sources);
 	free(t->segs);

@@ -89,6 +89,13 @@ struct tmpl_params {
 	enum tmpl_escape escape;
 	tmpl_partial_fn *partial;	/* NULL: no partials */
 	void *partial_ctx;
+	/*
+	 * crlf: the template's own line ends (LF, or a lone CR) come out as
+	 * CRLF, converted once here, so a mail body made only of template
+	 * text and values without line breaks needs no conversion per
+	 * message.  Values are never changed.
+	 */
+	bool crlf;
 };
 
 struct tmpl_error {

@@ -102,7 +102,8 @@ static bool vars_data_flat_get(struct vars_data *vd, const char *name,
 	if (vd->nflat == -1)
 		vars_data_flat_decode(vd);
 	for (int i = 0; i < vd->nflat; i++) {
-		if (vd->flat[i].name_len == len &&
+		if (vd->flat[i].name_len == len && len > 0 &&
+		    vd->flat[i].name[0] == name[0] &&
 		    memcmp(vd->flat[i].name, name, len) == 0) {
 			vars_data_string(vd->flat[i].value,
 					 vd->flat[i].value_len, out);

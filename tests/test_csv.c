@@ -905,6 +905,69 @@ static void test_utf8_invalid(void **state)
 	}
 }
 
+/* An error inside quotes: the rest of that quoted field is skipped too. */
+static void test_error_inside_quotes_resync(void **state)
+{
+	struct run *run;
+
+	(void)state;
+	run = parse(S("a,b\n\"\xFF,\nx\",y\nc,d\n"), NULL);
+	want_bad(run, 1, 2, S("\"\xFF,\nx\",y"), 2, 2,
+		 "invalid UTF-8 byte 0xFF");
+	want_ok(run, 2, 4, "c,d", 2, "c", "d");
+	want_end(run, 3, CSV_EOF);
+	run_free(run);
+
+	/* a doubled quote after the fault does not close the field */
+	run = parse(S("a,b\n\"p\0\nq\"\"\n,r\",s\nc,d\n"), NULL);
+	want_bad(run, 1, 2, S("\"p\0\nq\"\"\n,r\",s"), 2, 3, "NUL byte");
+	want_ok(run, 2, 5, "c,d", 2, "c", "d");
+	want_end(run, 3, CSV_EOF);
+	run_free(run);
+
+	/* a NUL right after the closing quote is named as such */
+	run = parse(S("a,b\n\"x\"\0,y\nc,d\n"), NULL);
+	want_bad(run, 1, 2, S("\"x\"\0,y"), 2, 4, "NUL byte");
+	want_ok(run, 2, 3, "c,d", 2, "c", "d");
+	run_free(run);
+
+	/* a truncated character at the very end of a quoted field */
+	run = parse(S("a,b\n\"x\xC3\",y\nc,d\n"), NULL);
+	want_bad(run, 1, 2, S("\"x\xC3\",y"), 2, 3,
+		 "invalid UTF-8 byte 0xC3");
+	want_ok(run, 2, 3, "c,d", 2, "c", "d");
+	run_free(run);
+}
+
+/* The reasons are meant for people: check them word for word. */
+static void test_exact_reasons(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *reason;
+	} cases[] = {
+		{ S("a,b\nx,y,z\n"), "expected 2 fields, found 3" },
+		{ S("a,b\nx\n"), "expected 2 fields, found 1" },
+		{ S("a,b\nx\"y,z\n"), "quote character inside an unquoted field" },
+		{ S("a,b\n\"x\"y,z\n"), "unexpected character after closing quote" },
+		{ S("a,b\nx\ry,z\n"), "bare CR (not followed by LF)" },
+		{ S("a,b\nx\0,z\n"), "NUL byte" },
+		{ S("a,b\nx\xC3,z\n"), "invalid UTF-8 byte 0xC3" },
+		{ S("a,b\nx,\"y\n"),
+		  "unterminated quoted field (opened at line 2, column 3)" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run *run = parse(cases[i].in, cases[i].len, NULL);
+
+		assert_int_equal(run->g[1].st, CSV_BAD_RECORD);
+		assert_string_equal(run->g[1].err.reason, cases[i].reason);
+		run_free(run);
+	}
+}
+
 /* The first fault of a field is the one reported. */
 static void test_first_fault_wins(void **state)
 {
@@ -928,24 +991,43 @@ static void test_unterminated_quote(void **state)
 	want_ok(run, 0, 1, "a,b", 2, "a", "b");
 	want_ok(run, 1, 2, "c,d", 2, "c", "d");
 	/* the error points at the opening quote */
-	want_bad(run, 2, 3, S("e,\"fg\nh,i"), 3, 3, "unterminated");
+	want_bad(run, 2, 3, S("e,\"fg\nh,i"), 3, 3,
+		 "unterminated quoted field (opened at line 3, column 3)");
 	want_end(run, 3, CSV_EOF);
 	run_free(run);
 
 	run = parse(S("a,b\r\n\"x\r\n"), NULL);
-	want_bad(run, 1, 2, S("\"x"), 2, 1, "unterminated");
+	want_bad(run, 1, 2, S("\"x"), 2, 1,
+		 "unterminated quoted field (opened at line 2, column 1)");
 	want_end(run, 2, CSV_EOF);
 	run_free(run);
 
 	/* no line end at all; a doubled quote does not close it */
 	run = parse(S("a,b\n1,\"x\"\"y\"\""), NULL);
-	want_bad(run, 1, 2, S("1,\"x\"\"y\"\""), 2, 3, "unterminated");
+	want_bad(run, 1, 2, S("1,\"x\"\"y\"\""), 2, 3,
+		 "unterminated quoted field (opened at line 2, column 3)");
+	want_end(run, 2, CSV_EOF);
+	run_free(run);
+
+	/*
+	 * An open quote that swallows the rest of the input outranks an
+	 * earlier fault in the record: it is why the record is so long.
+	 */
+	run = parse(S("a,b\n\"\xC3x,y\nc,d\n"), NULL);
+	want_bad(run, 1, 2, S("\"\xC3x,y\nc,d"), 2, 1,
+		 "unterminated quoted field (opened at line 2, column 1)");
+	want_end(run, 2, CSV_EOF);
+	run_free(run);
+	run = parse(S("a,b\nx\"y,\"z\r\nc,d\r\n"), NULL);
+	want_bad(run, 1, 2, S("x\"y,\"z\r\nc,d"), 2, 5,
+		 "unterminated quoted field (opened at line 2, column 5)");
 	want_end(run, 2, CSV_EOF);
 	run_free(run);
 
 	/* a quote opened on a later line of a multi-line record */
 	run = parse(S("a,b\n\"1\n2\",\"3\n"), NULL);
-	want_bad(run, 1, 2, S("\"1\n2\",\"3"), 3, 4, "unterminated");
+	want_bad(run, 1, 2, S("\"1\n2\",\"3"), 3, 4,
+		 "unterminated quoted field (opened at line 3, column 4)");
 	want_end(run, 2, CSV_EOF);
 	run_free(run);
 }
@@ -1013,6 +1095,7 @@ static void test_max_record_bytes(void **state)
 	run = parse(S("a,b\nc,d\n0123456789,abcdef\ne,f\n"), &p);
 	want_ok(run, 1, 2, "c,d", 2, "c", "d");
 	want_fatal(run, 2, 3, "16 bytes");
+	want_fatal(run, 2, 3, "record starting at line 3 is longer");
 	assert_int_equal(run->g[2].err.column, 1);
 	run_free(run);
 
@@ -1172,6 +1255,107 @@ static void test_defaults_null_params(void **state)
 	csv_reader_free(&r);	/* freeing NULL is harmless */
 }
 
+/*
+ * Fields without doubled quotes point into the record's raw bytes (no
+ * copy); one record after another reuses the same buffers.
+ */
+static void test_zero_copy_and_reuse(void **state)
+{
+	struct csv_params p = { 0, 0, 4096 };
+	struct buf in = BUF_INIT;
+	struct mem_src m;
+	struct csv_reader *r;
+	struct csv_record rec;
+	struct csv_error err;
+	const char *lo = NULL, *hi = NULL;
+	const struct csv_field *fields;
+
+	(void)state;
+	buf_append_str(&in, "plain,\"quoted, no escapes\",\"say \"\"hi\"\"\"\n");
+	for (int i = 0; i < 20000; i++)
+		buf_printf(&in, "row%d,\"q%d\",\"\"\"%d\"\"\"\r\n", i, i, i);
+	m = (struct mem_src){ in.data, in.len, 0, 65536, (size_t)-1, 0 };
+	r = csv_reader_new(mem_read, &m, &p);
+
+	assert_int_equal(csv_read(r, &rec, &err), CSV_OK);
+	assert_int_equal(rec.nfields, 3);
+	assert_ptr_equal(rec.fields[0].ptr, rec.raw);
+	assert_ptr_equal(rec.fields[1].ptr, rec.raw + 7);
+	assert_int_equal(rec.fields[1].len, 18);
+	/* an unescaped field is a copy, outside the raw bytes */
+	assert_int_equal(rec.fields[2].len, 8);
+	assert_memory_equal(rec.fields[2].ptr, "say \"hi\"", 8);
+	assert_true(rec.fields[2].ptr < rec.raw ||
+		    rec.fields[2].ptr >= rec.raw + rec.raw_len);
+	fields = rec.fields;
+
+	for (int i = 0; i < 20000; i++) {
+		char want[32];
+		int wlen;
+
+		assert_int_equal(csv_read(r, &rec, &err), CSV_OK);
+		assert_ptr_equal(rec.fields, fields);
+		assert_true(rec.fields[0].ptr == rec.raw);
+		assert_ptr_equal(rec.fields[1].ptr,
+				 rec.raw + rec.fields[0].len + 2);
+		wlen = snprintf(want, sizeof(want), "\"%d\"", i);
+		assert_int_equal(rec.fields[2].len, (size_t)wlen);
+		assert_memory_equal(rec.fields[2].ptr, want, (size_t)wlen);
+		if (lo == NULL || rec.raw < lo)
+			lo = rec.raw;
+		if (hi == NULL || rec.raw + rec.raw_len > hi)
+			hi = rec.raw + rec.raw_len;
+	}
+	assert_int_equal(csv_read(r, &rec, &err), CSV_EOF);
+	/* ~500 KB of input went through one buffer of a few reads */
+	assert_true((size_t)(hi - lo) <= 3 * 4096);
+	csv_reader_free(&r);
+	buf_free(&in);
+}
+
+/* A record far larger than one read makes the buffer grow to hold it. */
+static void test_long_record_grows_buffer(void **state)
+{
+	static const size_t read_sizes_long[] = { 4096, 0 };
+	static const size_t ks[] = { 1000, 4093, 65536 };
+	struct buf in = BUF_INIT, big = BUF_INIT;
+
+	(void)state;
+	/* 300 KB of quoted text: multi-byte characters, escapes, lines */
+	for (int i = 0; i < 20000; i++)
+		buf_append_str(&big, i % 7 ? "\xC3\xA9\xE2\x82\xAC-" :
+					     "\"\"\xF0\x9F\x98\x80\n");
+	buf_append_str(&in, "id,text\n1,\"");
+	for (size_t i = 0; i < big.len; i++) {
+		buf_putc(&in, big.data[i]);
+		if (big.data[i] == '"')
+			buf_putc(&in, '"');
+	}
+	buf_append_str(&in, "\"\r\n2,end\n");
+	for (size_t i = 0; i < sizeof(read_sizes_long) / sizeof(size_t); i++) {
+		for (size_t k = 0; k < sizeof(ks) / sizeof(ks[0]); k++) {
+			struct csv_params p = { 0, 0, read_sizes_long[i] };
+			struct run *run = read_mem(in.data, in.len, &p, ks[k],
+						   (size_t)-1);
+			unsigned long lines = 0;
+
+			for (size_t j = 0; j < big.len; j++)
+				lines += big.data[j] == '\n';
+			assert_int_equal(run->g[1].st, CSV_OK);
+			assert_int_equal(run->g[1].line, 2);
+			assert_int_equal(run->g[1].fields[1].len, big.len);
+			assert_memory_equal(run->g[1].fields[1].data,
+					    big.data, big.len);
+			want_ok(run, 2, 2 + lines + 1, "2,end", 2, "2",
+				"end");
+			want_end(run, 3, CSV_EOF);
+			run_free(run);
+		}
+	}
+	buf_free(&in);
+	buf_free(&big);
+}
+
 /* ---- csv_write_field ------------------------------------------------ */
 
 static void check_written(const char *field, const char *want)
@@ -1328,6 +1512,35 @@ static void test_fd_pipe_large(void **state)
 	buf_free(&in);
 }
 
+/* A regular file, read with small reads. */
+static void test_fd_tmpfile(void **state)
+{
+	static const char in[] = "email,name\nann@x.org,\"Ann, A.\"\n"
+				 "bob@y.org\n\"\xC3\xA9l\xC3\xA9\",x\n";
+	struct csv_params p = { 0, 0, 5 };
+	FILE *f = tmpfile();
+	struct csv_reader *r;
+	struct run *run;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(fwrite(in, 1, sizeof(in) - 1, f), sizeof(in) - 1);
+	assert_int_equal(fflush(f), 0);
+	assert_int_equal(lseek(fileno(f), 0, SEEK_SET), 0);
+	r = csv_reader_new_fd(fileno(f), &p);
+	run = read_reader(r);
+	csv_reader_free(&r);
+	want_ok(run, 0, 1, "email,name", 2, "email", "name");
+	want_ok(run, 1, 2, "ann@x.org,\"Ann, A.\"", 2, "ann@x.org",
+		"Ann, A.");
+	want_bad(run, 2, 3, S("bob@y.org"), 3, 10, "expected 2 fields, found 1");
+	want_ok(run, 3, 4, "\"\xC3\xA9l\xC3\xA9\",x", 2, "\xC3\xA9l\xC3\xA9",
+		"x");
+	want_end(run, 4, CSV_EOF);
+	run_free(run);
+	fclose(f);
+}
+
 static void test_fd_read_error(void **state)
 {
 	struct csv_reader *r = csv_reader_new_fd(-1, NULL);
@@ -1360,6 +1573,8 @@ int main(void)
 		cmocka_unit_test(test_bare_cr),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_utf8_invalid),
+		cmocka_unit_test(test_error_inside_quotes_resync),
+		cmocka_unit_test(test_exact_reasons),
 		cmocka_unit_test(test_first_fault_wins),
 		cmocka_unit_test(test_unterminated_quote),
 		cmocka_unit_test(test_every_bad_record_reported),
@@ -1370,10 +1585,13 @@ int main(void)
 		cmocka_unit_test(test_fatal_is_final),
 		cmocka_unit_test(test_max_fields),
 		cmocka_unit_test(test_defaults_null_params),
+		cmocka_unit_test(test_zero_copy_and_reuse),
+		cmocka_unit_test(test_long_record_grows_buffer),
 		cmocka_unit_test(test_write_field_quoting),
 		cmocka_unit_test(test_write_field_round_trip),
 		cmocka_unit_test(test_fd_pipe),
 		cmocka_unit_test(test_fd_pipe_large),
+		cmocka_unit_test(test_fd_tmpfile),
 		cmocka_unit_test(test_fd_read_error),
 	};
 

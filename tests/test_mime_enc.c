@@ -115,7 +115,7 @@ static bool t_utf8_valid(const unsigned char *s, size_t n)
  * Bodies.
  */
 
-/* norm_lines - input as a QP decoder returns it: CRLF line ends, last one too */
+/* norm_lines - the input as QP decodes: CRLF line ends, the last one too */
 static void norm_lines(const char *s, size_t n, struct buf *o)
 {
 	size_t i;
@@ -170,7 +170,8 @@ static void qp_decode(const char *s, size_t n, struct buf *dec)
 						     hexval(line[j + 2])));
 				j += 2;
 			} else {
-				assert_true(c == '\t' || (c >= 0x20 && c < 0x7F));
+				assert_true(c == '\t' ||
+					    (c >= 0x20 && c < 0x7F));
 				buf_putc(dec, (char)c);
 			}
 		}
@@ -550,8 +551,9 @@ static void hdr_unfold(const char *s, size_t n, const char *name, size_t max,
 			assert_true(len <= 76);
 		if (i > 0) {
 			assert_true(line[0] == ' ' || line[0] == '\t');
-			for (j = 0; j < len && (line[j] == ' ' || line[j] == '\t'); j++)
-				;
+			j = 0;
+			while (j < len && (line[j] == ' ' || line[j] == '\t'))
+				j++;
 			assert_true(j < len);
 		}
 		buf_append(val, line + (i == 0 ? nl + 2 : 0),
@@ -1016,7 +1018,8 @@ static void test_mailbox_forms(void **state)
 	mailbox_expect("=?x?= Administrator Account", "a@b.example",
 		       "From: =?UTF-8?Q?=3D=3Fx=3F=3D_Administrator_Account?= "
 		       "<a@b.example>\r\n");
-	mailbox_expect("a\tb", "a@b.example", "From: \"a\tb\" <a@b.example>\r\n");
+	mailbox_expect("a\tb", "a@b.example",
+		       "From: \"a\tb\" <a@b.example>\r\n");
 	/* An SMTPUTF8 address goes as it is. */
 	mailbox_expect("Bob", "b\xc3\xb6" "b@example.de",
 		       "From: Bob <b\xc3\xb6" "b@example.de>\r\n");

@@ -243,7 +243,7 @@ static int render_json(const char *tmpl_src, const char *json,
 		       enum tmpl_escape esc, const json_t *partials,
 		       struct buf *out, struct tmpl_error *err)
 {
-	struct tmpl_params p = { "test.html", esc, jpartial, NULL };
+	struct tmpl_params p = { "test.html", esc, jpartial, NULL, false };
 	struct jpartials jp = { partials, 0 };
 	struct tmpl *t;
 	struct jdata jd;
@@ -316,7 +316,7 @@ static void run_spec_file(const char *file)
 		const json_t *tj = json_object_get(tc, "template");
 		const json_t *ej = json_object_get(tc, "expected");
 		struct jpartials jp = { json_object_get(tc, "partials"), 0 };
-		struct tmpl_params p = { name, TMPL_ESCAPE_HTML, jpartial, &jp };
+		struct tmpl_params p = { name, TMPL_ESCAPE_HTML, jpartial, &jp, false };
 		struct tmpl_error err;
 		struct tmpl *t;
 		struct jdata jd;
@@ -425,7 +425,7 @@ static void test_compile_errors(void **state)
 		{ "{{{ }}}", "body.html:1:1: empty tag name", 1, 1 },
 		{ "{{> }}", "body.html:1:1: empty tag name", 1, 1 },
 	};
-	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, NULL, NULL };
+	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, NULL, NULL, false };
 	struct tmpl_error err;
 	struct tmpl *t;
 	size_t i;
@@ -451,7 +451,7 @@ static void test_compile_errors(void **state)
 static void test_partial_errors(void **state)
 {
 	struct jpartials jp = { NULL, 0 };
-	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, jpartial, &jp };
+	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, jpartial, &jp, false };
 	struct tmpl_error err;
 	struct tmpl *t;
 	json_t *parts;
@@ -618,7 +618,7 @@ static void test_recursive_partials(void **state)
 static void test_partial_indentation(void **state)
 {
 	struct jpartials jp = { NULL, 0 };
-	struct tmpl_params p = { "x", TMPL_ESCAPE_NONE, jpartial, &jp };
+	struct tmpl_params p = { "x", TMPL_ESCAPE_NONE, jpartial, &jp, false };
 	struct tmpl_error err;
 	struct buf out = BUF_INIT;
 	struct jdata jd;
@@ -674,7 +674,7 @@ static void test_partial_indentation(void **state)
 static void test_render_no_alloc(void **state)
 {
 	struct jpartials jp = { NULL, 0 };
-	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, jpartial, &jp };
+	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, jpartial, &jp, false };
 	struct tmpl_error err;
 	struct buf out = BUF_INIT, first = BUF_INIT;
 	struct jdata jd;
@@ -734,7 +734,7 @@ static void collect_name(void *ctx, const char *name, size_t len,
 static void test_top_names(void **state)
 {
 	struct jpartials jp = { NULL, 0 };
-	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, jpartial, &jp };
+	struct tmpl_params p = { "body.html", TMPL_ESCAPE_HTML, jpartial, &jp, false };
 	struct tmpl_error err;
 	struct buf names = BUF_INIT;
 	struct tmpl *t;

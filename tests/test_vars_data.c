@@ -20,7 +20,7 @@
 static const char *render(const char *src, struct vars_data *vd)
 {
 	static struct buf out;
-	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL };
+	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL, false };
 	struct tmpl_error err;
 	struct tmpl *t;
 
@@ -114,6 +114,33 @@ static void test_tree_row(void **state)
 	buf_free(&b);
 }
 
+/* crlf: template line ends become CRLF once; values stay as they are. */
+static void test_crlf_template_text(void **state)
+{
+	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL, true };
+	struct buf names = BUF_INIT, vals = BUF_INIT, out = BUF_INIT;
+	const char *src = "a\nb {{v}}\r\nc\rd\n{{#v}}\nin\n{{/v}}\n";
+	struct tmpl_error err;
+	struct vars_data vd;
+	struct tmpl *t;
+
+	(void)state;
+	vars_pack_begin(&names);
+	vars_pack_str(&names, "v", 1);
+	vars_pack_begin(&vals);
+	vars_pack_str(&vals, "x\ny", 3);
+	assert_int_equal(vars_data_init(&vd, names.data, names.len, "email",
+					"a@b.c", 5, vals.data, vals.len), 0);
+	assert_int_equal(tmpl_compile(src, strlen(src), &p, &t, &err), 0);
+	assert_int_equal(tmpl_render(t, &vd.data, &out), 0);
+	/* The standalone section lines still vanish; the value keeps its LF. */
+	assert_string_equal(buf_cstr(&out), "a\r\nb x\ny\r\nc\r\nd\r\nin\r\n");
+	tmpl_free(&t);
+	buf_free(&names);
+	buf_free(&vals);
+	buf_free(&out);
+}
+
 static void test_damaged_blobs(void **state)
 {
 	static const unsigned char unknown[] = { 0x09, 1, 2 };
@@ -133,6 +160,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flat_row),
 		cmocka_unit_test(test_tree_row),
+		cmocka_unit_test(test_crlf_template_text),
 		cmocka_unit_test(test_damaged_blobs),
 	};
 
