@@ -80,7 +80,8 @@ int mime_header_text(struct buf *out, const char *name, const char *value,
  * with specials, or RFC 2047 encoded-words if it is not ASCII.  addr must
  * already be a valid mailbox; it is never encoded (an SMTPUTF8 address
  * goes as UTF-8, RFC 6532).  Returns 0, or -1 if either part holds CR,
- * LF or NUL, or the display name is invalid UTF-8.
+ * LF or NUL, the display name is invalid UTF-8, or the header cannot fit
+ * 998-byte lines even encoded (an address of some 990 bytes).
  */
 int mime_header_mailbox(struct buf *out, const char *name,
 			const char *display, size_t display_len,
@@ -90,7 +91,8 @@ int mime_header_mailbox(struct buf *out, const char *name,
  * mime_header_raw - append "Name: value" CRLF for a structured value the
  * caller built (Content-Type, Message-ID, List-Unsubscribe), folded at
  * whitespace where lines would pass 78 columns.  Returns -1 (appending
- * nothing) if value holds CR, LF, NUL or a non-ASCII byte.
+ * nothing) if value holds CR, LF, NUL or a non-ASCII byte, or a single
+ * token too long for a 998-byte line.
  */
 int mime_header_raw(struct buf *out, const char *name, const char *value,
 		    size_t len);

@@ -489,6 +489,31 @@ static void test_is_7bit(void **state)
 	assert_true(mime_is_7bit("\t\x01\x7f", 3));
 }
 
+/* The word-at-a-time scan must see a fault in any of the 8 positions. */
+static void test_is_7bit_crlf(void **state)
+{
+	static const char bad[] = { '\x80', '\0', '\r', '\xff' };
+	char in[64];
+
+	(void)state;
+	assert_true(mime_is_7bit_crlf("", 0));
+	assert_true(mime_is_7bit_crlf("a\r\nb\r\n", 6));
+	assert_true(mime_is_7bit_crlf("no line end", 11));
+	assert_false(mime_is_7bit_crlf("a\nb", 3));
+	assert_true(mime_is_7bit("a\nb", 3));
+	assert_false(mime_is_7bit_crlf("a\r\nb\n", 5));
+	for (size_t pos = 0; pos < 40; pos++) {
+		for (size_t k = 0; k < sizeof(bad); k++) {
+			memset(in, 'x', sizeof(in));
+			in[pos] = bad[k];
+			assert_false(mime_is_7bit_crlf(in, 48));
+			assert_false(mime_is_7bit(in, 48));
+		}
+	}
+	memset(in, 'x', sizeof(in));
+	assert_true(mime_is_7bit_crlf(in, sizeof(in)));
+}
+
 static void test_crlf(void **state)
 {
 	struct buf out = BUF_INIT;
@@ -1191,6 +1216,7 @@ int main(void)
 		cmocka_unit_test(test_base64_lines),
 		cmocka_unit_test(test_base64_random_round_trip),
 		cmocka_unit_test(test_is_7bit),
+		cmocka_unit_test(test_is_7bit_crlf),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_text_ascii),
 		cmocka_unit_test(test_text_ascii_folding),
