@@ -148,6 +148,7 @@ void csv_reader_free(struct csv_reader **rp)
 	*rp = NULL;
 }
 
+/* csv_set_error - fill err; a reason too long for it is cut short */
 __attribute__((format(printf, 4, 5)))
 static void csv_set_error(struct csv_error *err, unsigned long line,
 			  unsigned long column, const char *fmt, ...)
@@ -271,6 +272,25 @@ static inline const char *csv_scan(const char *p, unsigned stop)
 	}
 }
 
+/* csv_col - the 1-based byte column of at on the line starting there */
+static inline unsigned long csv_col(const char *at, const char *line_start)
+{
+	return (unsigned long)(at - line_start) + 1;
+}
+
+/*
+ * csv_scratch_start - where the next unescaped field begins in scratch.
+ * The first one of a record reserves room for all the bytes the record
+ * can span, so the scratch never moves under the fields already pointing
+ * into it.
+ */
+static char *csv_scratch_start(struct csv_reader *r)
+{
+	if (r->scratch.len == 0)
+		buf_reserve(&r->scratch, r->len - r->pos);
+	return r->scratch.data + r->scratch.len;
+}
+
 /* csv_add_field - append a field, growing the array if needed */
 static inline void csv_add_field(struct csv_reader *r, size_t n,
 				 const char *p, size_t len)
@@ -327,7 +347,7 @@ static int csv_skip_record(struct csv_pos *pos, const char *end,
 		} else if (ch == '"' && field_start) {
 			in_quotes = true;
 			*oline = pos->line;
-			*ocol = (unsigned long)(p - 1 - pos->line_start) + 1;
+			*ocol = csv_col(p - 1, pos->line_start);
 		}
 		if (ch == '\n') {
 			pos->line++;
@@ -378,9 +398,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 		const char *fstart = p;
 
 		if (nfields == r->p.max_fields) {
-			csv_set_error(err, line, (unsigned long)(p - line_start)
-				      + 1, "more than %zu fields",
-				      r->p.max_fields);
+			csv_set_error(err, line, csv_col(p, line_start),
+				      "more than %zu fields", r->p.max_fields);
 			skip_from = CSV_SKIP_FIELD_START;
 			goto bad;
 		}
@@ -396,8 +415,7 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 					break;
 				if (*p == '"') {
 					csv_set_error(err, line,
-						      (unsigned long)(p -
-						      line_start) + 1,
+						      csv_col(p, line_start),
 						      "quote character inside "
 						      "an unquoted field");
 					p++;
@@ -420,7 +438,7 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 			const char *esc = NULL;
 
 			oline = line;
-			ocol = (unsigned long)(p - line_start) + 1;
+			ocol = csv_col(p, line_start);
 			p = seg;
 			for (;;) {
 				p = csv_scan(p, CSV_STOP_QUOTED);
@@ -434,18 +452,9 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 						return CSV_PARSE_MORE;
 					if (p[1] != '"')
 						break;
-					/*
-					 * Room for every byte left, so the
-					 * scratch never moves under the
-					 * fields already pointing into it.
-					 */
-					if (esc == NULL && r->scratch.len == 0)
-						buf_reserve(&r->scratch,
-							    (size_t)(end -
-							    start));
+					/* a doubled quote: unescape */
 					if (esc == NULL)
-						esc = r->scratch.data +
-						      r->scratch.len;
+						esc = csv_scratch_start(r);
 					buf_append(&r->scratch, seg,
 						   (size_t)(p + 1 - seg));
 					p += 2;
@@ -484,9 +493,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 			if (p < end && *p != ',' && *p != '\n' && *p != '\r') {
 				if (*p == '\0')
 					goto nul;
-				csv_set_error(err, line,
-					      (unsigned long)(p - line_start) +
-					      1, "unexpected character after "
+				csv_set_error(err, line, csv_col(p, line_start),
+					      "unexpected character after "
 					      "closing quote");
 				p++;
 				goto bad;
@@ -497,7 +505,7 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 		if (p < end && *p == ',') {
 			if (check_count && nfields == want) {
 				count_line = line;
-				count_col = (unsigned long)(p - line_start) + 1;
+				count_col = csv_col(p, line_start);
 			}
 			p++;
 			continue;
@@ -507,9 +515,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 				return CSV_PARSE_MORE;
 			/* at the end, p[1] is the NUL after the data */
 			if (p[1] != '\n') {
-				csv_set_error(err, line,
-					      (unsigned long)(p - line_start) +
-					      1, "bare CR (not followed by LF)");
+				csv_set_error(err, line, csv_col(p, line_start),
+					      "bare CR (not followed by LF)");
 				p++;
 				goto bad;
 			}
@@ -517,7 +524,7 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 		rec->raw_len = (size_t)(p - start);
 		if (check_count && nfields < want) {
 			count_line = line;
-			count_col = (unsigned long)(p - line_start) + 1;
+			count_col = csv_col(p, line_start);
 		}
 		if (p < end) {
 			p += *p == '\r' ? 2 : 1;
@@ -538,12 +545,11 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 	return CSV_PARSE_OK;
 
 nul:
-	csv_set_error(err, line, (unsigned long)(p - line_start) + 1,
-		      "NUL byte");
+	csv_set_error(err, line, csv_col(p, line_start), "NUL byte");
 	p++;
 	goto bad;
 bad_utf8:
-	csv_set_error(err, line, (unsigned long)(p - line_start) + 1,
+	csv_set_error(err, line, csv_col(p, line_start),
 		      "invalid UTF-8 byte 0x%02X", (unsigned char)*p);
 	p++;
 bad:

@@ -204,7 +204,8 @@ static struct run *read_reader(struct csv_reader *r)
 		memset(&rec, 0xa5, sizeof(rec));
 		assert_int_equal(csv_read(r, &rec, &again), st);
 		if (st == CSV_FATAL)
-			assert_true(same_error(&again, &run->g[run->n - 1].err));
+			assert_true(same_error(&again,
+					       &run->g[run->n - 1].err));
 	}
 	return run;
 }
@@ -949,8 +950,10 @@ static void test_exact_reasons(void **state)
 	} cases[] = {
 		{ S("a,b\nx,y,z\n"), "expected 2 fields, found 3" },
 		{ S("a,b\nx\n"), "expected 2 fields, found 1" },
-		{ S("a,b\nx\"y,z\n"), "quote character inside an unquoted field" },
-		{ S("a,b\n\"x\"y,z\n"), "unexpected character after closing quote" },
+		{ S("a,b\nx\"y,z\n"),
+		  "quote character inside an unquoted field" },
+		{ S("a,b\n\"x\"y,z\n"),
+		  "unexpected character after closing quote" },
 		{ S("a,b\nx\ry,z\n"), "bare CR (not followed by LF)" },
 		{ S("a,b\nx\0,z\n"), "NUL byte" },
 		{ S("a,b\nx\xC3,z\n"), "invalid UTF-8 byte 0xC3" },
@@ -1124,6 +1127,31 @@ static void test_max_record_bytes(void **state)
 	run_free(run);
 }
 
+/* An unclosed quote early in a big input: give up without reading it all. */
+static void test_max_record_stops_reading(void **state)
+{
+	struct csv_params p = { 100, 0, 64 };
+	struct buf in = BUF_INIT;
+	struct mem_src m;
+	struct csv_reader *r;
+	struct csv_record rec;
+	struct csv_error err;
+
+	(void)state;
+	buf_append_str(&in, "a,b\n\"oops,1\n");
+	for (int i = 0; i < 100000; i++)
+		buf_append_str(&in, "c,d\n");
+	m = (struct mem_src){ in.data, in.len, 0, 65536, (size_t)-1, 0 };
+	r = csv_reader_new(mem_read, &m, &p);
+	assert_int_equal(csv_read(r, &rec, &err), CSV_OK);
+	assert_int_equal(csv_read(r, &rec, &err), CSV_FATAL);
+	assert_int_equal(err.line, 2);
+	assert_non_null(strstr(err.reason, "longer than 100 bytes"));
+	assert_true(m.pos <= 100 + 4 + 3 * 64);
+	csv_reader_free(&r);
+	buf_free(&in);
+}
+
 static void test_max_record_default_reads(void **state)
 {
 	struct csv_params p = { 100, 0, 0 };
@@ -1235,7 +1263,7 @@ static void test_max_fields(void **state)
 	run_free(run);
 }
 
-/* The fields and raw of CSV_OK point into the reader, not at copies. */
+/* NULL params mean the defaults; freeing twice is harmless. */
 static void test_defaults_null_params(void **state)
 {
 	static const char in[] = "a,b\n";
@@ -1271,7 +1299,8 @@ static void test_zero_copy_and_reuse(void **state)
 	const struct csv_field *fields;
 
 	(void)state;
-	buf_append_str(&in, "plain,\"quoted, no escapes\",\"say \"\"hi\"\"\"\n");
+	buf_append_str(&in,
+		       "plain,\"quoted, no escapes\",\"say \"\"hi\"\"\"\n");
 	for (int i = 0; i < 20000; i++)
 		buf_printf(&in, "row%d,\"q%d\",\"\"\"%d\"\"\"\r\n", i, i, i);
 	m = (struct mem_src){ in.data, in.len, 0, 65536, (size_t)-1, 0 };
@@ -1533,7 +1562,8 @@ static void test_fd_tmpfile(void **state)
 	want_ok(run, 0, 1, "email,name", 2, "email", "name");
 	want_ok(run, 1, 2, "ann@x.org,\"Ann, A.\"", 2, "ann@x.org",
 		"Ann, A.");
-	want_bad(run, 2, 3, S("bob@y.org"), 3, 10, "expected 2 fields, found 1");
+	want_bad(run, 2, 3, S("bob@y.org"), 3, 10,
+		 "expected 2 fields, found 1");
 	want_ok(run, 3, 4, "\"\xC3\xA9l\xC3\xA9\",x", 2, "\xC3\xA9l\xC3\xA9",
 		"x");
 	want_end(run, 4, CSV_EOF);
@@ -1580,6 +1610,7 @@ int main(void)
 		cmocka_unit_test(test_every_bad_record_reported),
 		cmocka_unit_test(test_bom_columns),
 		cmocka_unit_test(test_max_record_bytes),
+		cmocka_unit_test(test_max_record_stops_reading),
 		cmocka_unit_test(test_max_record_default_reads),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_fatal_is_final),
