@@ -449,6 +449,21 @@ static void import_pack_json(struct buf *out, const json_t *v)
 	}
 }
 
+/* import_json_get_nocase - a member by name ignoring ASCII case, as CSV */
+static json_t *import_json_get_nocase(json_t *obj, const char *name)
+{
+	const char *key;
+	json_t *v, *exact = json_object_get(obj, name);
+
+	if (exact != NULL)
+		return exact;
+	json_object_foreach(obj, key, v) {
+		if (strcasecmp(key, name) == 0)
+			return v;
+	}
+	return NULL;
+}
+
 /* import_jsonl_row - check and add one line of JSON Lines */
 static int import_jsonl_row(struct import_run *run, const char *line,
 			    size_t len, unsigned long lineno, struct buf *err)
@@ -459,15 +474,19 @@ static int import_jsonl_row(struct import_run *run, const char *line,
 	int ret;
 
 	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (obj == NULL)
+	if (obj == NULL) {
+		/* jansson quotes input bytes in its text: escape them. */
+		buf_reset(&run->reason);
+		cli_escape(&run->reason, jerr.text, strlen(jerr.text), 200);
 		return import_reject(run, lineno, (unsigned long)jerr.column,
-				     jerr.text, line, len, err);
+				     buf_cstr(&run->reason), line, len, err);
+	}
 	if (!json_is_object(obj)) {
 		json_decref(obj);
 		return import_reject(run, lineno, 0, "a line must hold one "
 				     "JSON object", line, len, err);
 	}
-	addr = json_object_get(obj, want);
+	addr = import_json_get_nocase(obj, want);
 	if (addr == NULL || !json_is_string(addr)) {
 		json_decref(obj);
 		buf_reset(&run->reason);

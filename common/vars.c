@@ -158,7 +158,11 @@ bool vars_value_next(const unsigned char **pos, const unsigned char *end,
 		out->count = vars_get_u32(p);
 		size = vars_get_u32(p + 4);
 		p += 8;
-		if (size > (size_t)(end - p))
+		/* Every item takes a byte, every member two: a count above
+		 * that is damage, and must not make a section repeat. */
+		if (size > (size_t)(end - p) ||
+		    (uint64_t)out->count * (out->tag == VARS_LIST ? 1 : 2) >
+		    size)
 			return false;
 		out->body = p;
 		out->end = p + size;

@@ -314,20 +314,42 @@ static int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
 }
 
 /*
+ * store_identify - refuse a file that is not a volley store before
+ * changing anything in it (not even its journal mode): it must carry
+ * volley's application_id, or be an empty database to become one.
+ */
+static int store_identify(struct store *st, const char **error_r)
+{
+	int64_t app_id, objects;
+
+	if (store_pragma_int(st, "PRAGMA application_id", &app_id,
+			     error_r) < 0 ||
+	    store_pragma_int(st, "SELECT count(*) FROM sqlite_schema",
+			     &objects, error_r) < 0)
+		return -1;
+	if (app_id == STORE_APPLICATION_ID || (app_id == 0 && objects == 0))
+		return 0;
+	return store_fail(st, error_r, "%s: not a volley store (%s)",
+			  st->path, app_id != 0 ?
+			  "another program's SQLite file" :
+			  "it has tables but no volley schema");
+}
+
+/*
  * store_migrate - bring the schema to the current version.  The version is
  * read again inside the write transaction, so two processes opening an old
  * store at once migrate it once.
  */
 static int store_migrate(struct store *st, const char **error_r)
 {
-	int64_t version, app_id, objects;
+	int64_t version;
 	char sql[96];
 
 	if (store_pragma_int(st, "PRAGMA user_version", &version,
 			     error_r) < 0)
 		return -1;
 	if (version == store_migration_count)
-		goto check_app_id;
+		return 0;
 	if (version > store_migration_count)
 		return store_fail(st, error_r,
 				  "%s: store schema version %lld is newer "
@@ -341,15 +363,6 @@ static int store_migrate(struct store *st, const char **error_r)
 			     error_r) < 0)
 		goto out_rollback;
 	if (version == 0) {
-		if (store_pragma_int(st, "SELECT count(*) FROM sqlite_schema",
-				     &objects, error_r) < 0)
-			goto out_rollback;
-		if (objects > 0) {
-			store_fail(st, error_r, "%s: not a volley store (it "
-				   "has tables but no volley schema)",
-				   st->path);
-			goto out_rollback;
-		}
 		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d",
 			 STORE_APPLICATION_ID);
 		if (store_exec(st, sql, "creating the store", error_r) < 0)
@@ -366,14 +379,6 @@ static int store_migrate(struct store *st, const char **error_r)
 		goto out_rollback;
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
-
-check_app_id:
-	if (store_pragma_int(st, "PRAGMA application_id", &app_id,
-			     error_r) < 0)
-		return -1;
-	if (app_id != STORE_APPLICATION_ID)
-		return store_fail(st, error_r, "%s: not a volley store",
-				  st->path);
 	return 0;
 
 out_rollback:
@@ -415,6 +420,8 @@ int store_open(const char *path, const struct store_params *params,
 	timeout = params->busy_timeout_ms > 0 ? params->busy_timeout_ms : 5000;
 	sqlite3_busy_timeout(st->db, (int)timeout);
 
+	if (store_identify(st, error_r) < 0)
+		goto out_fail;
 	/*
 	 * WAL lets status and report read while a send writes.  FULL makes
 	 * every commit durable on power loss as well as on a crash: results
@@ -712,6 +719,8 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 	    store_exec(st, "PRAGMA foreign_keys = OFF", "starting the import",
 		       error_r) < 0 ||
 	    store_begin(st, error_r) < 0) {
+		sqlite3_exec(st->db, "PRAGMA cache_size = -2000", NULL, NULL,
+			     NULL);
 		sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL,
 			     NULL);
 		return -1;
@@ -1089,6 +1098,7 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 		  const char **error_r)
 {
 	sqlite3_stmt *stmt = store_stmt(st, STMT_RELEASE, error_r);
+	int64_t n;
 	int rc;
 
 	if (stmt == NULL || store_begin(st, error_r) < 0)
@@ -1101,9 +1111,14 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 		store_rollback(st);
 		return -1;
 	}
+	n = sqlite3_changes(st->db);
+	if (store_commit(st, error_r) < 0) {
+		store_rollback(st);
+		return -1;
+	}
 	if (n_r != NULL)
-		*n_r = sqlite3_changes(st->db);
-	return store_commit(st, error_r);
+		*n_r = n;
+	return 0;
 }
 
 int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,

@@ -61,6 +61,20 @@ static void vars_data_string(const char *p, size_t len,
 	out->len = len;
 }
 
+/*
+ * vars_data_is_address_name - the names under which a recipient's address
+ * is a variable: the import's address column (ignoring ASCII case) and
+ * "email".  The stored address (checked and trimmed at import) is what
+ * they give, whatever the row said.
+ */
+static bool vars_data_is_address_name(const struct vars_data *vd,
+				      const char *name, size_t len)
+{
+	return (strlen(vd->address_column) == len &&
+		strncasecmp(vd->address_column, name, len) == 0) ||
+	       (len == 5 && memcmp(name, "email", 5) == 0);
+}
+
 /* vars_data_flat_decode - fill vd->flat from the row; false if too wide */
 static bool vars_data_flat_decode(struct vars_data *vd)
 {
@@ -121,9 +135,7 @@ static bool vars_data_flat_get(struct vars_data *vd, const char *name,
 			}
 		}
 	}
-	if ((strlen(vd->address_column) == len &&
-	     strncasecmp(vd->address_column, name, len) == 0) ||
-	    (len == 5 && memcmp(name, "email", 5) == 0)) {
+	if (vars_data_is_address_name(vd, name, len)) {
 		vars_data_string(vd->address, vd->address_len, out);
 		return true;
 	}
@@ -139,6 +151,11 @@ static bool vars_data_get(const struct tmpl_data *d,
 
 	if (obj->ref == &vars_data_flat_root)
 		return vars_data_flat_get(vd, name, len, out);
+	if (obj->ref == vd->tree_root.at &&
+	    vars_data_is_address_name(vd, name, len)) {
+		vars_data_string(vd->address, vd->address_len, out);
+		return true;
+	}
 	if (obj->kind != TMPL_OBJECT || !vars_data_decode(vd, obj->ref, &o) ||
 	    !vars_object_get(&o, name, len, &v))
 		return false;

@@ -580,6 +580,7 @@ static void test_newer_schema_refused(void **state)
 	assert_non_null(strstr(error, "newer"));
 }
 
+/* A SQLite file of another program is refused, and left as it was. */
 static void test_foreign_sqlite_file_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -587,13 +588,35 @@ static void test_foreign_sqlite_file_refused(void **state)
 	const char *error;
 	char path[128];
 	sqlite3 *db;
+	sqlite3_stmt *stmt;
 
 	snprintf(path, sizeof(path), "%s/other.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	exec_sql(db, "CREATE TABLE t (x)");
+	exec_sql(db, "CREATE TABLE t (x); PRAGMA user_version = 2");
 	sqlite3_close(db);
 	assert_int_equal(store_open(path, NULL, &st, &error), -1);
 	assert_non_null(strstr(error, "not a volley store"));
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT user_version"
+		" FROM pragma_user_version), (SELECT journal_mode FROM"
+		" pragma_journal_mode), (SELECT count(*) FROM sqlite_schema)",
+		-1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 1),
+			    "delete");
+	assert_int_equal(sqlite3_column_int(stmt, 2), 1);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+
+	/* Another program's application_id is refused even with no tables. */
+	snprintf(path, sizeof(path), "%s/app.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, "PRAGMA application_id = 42");
+	sqlite3_close(db);
+	assert_int_equal(store_open(path, NULL, &st, &error), -1);
+	assert_non_null(strstr(error, "another program"));
 }
 
 /*

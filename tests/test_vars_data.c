@@ -141,6 +141,55 @@ static void test_crlf_template_text(void **state)
 	buf_free(&out);
 }
 
+/*
+ * For a JSON row, {{email}} (and the address column's name) is the stored
+ * address, checked and trimmed at import, not the row's raw value.
+ */
+static void test_tree_address_names(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct vars_data vd;
+	size_t root;
+
+	(void)state;
+	vars_tree_begin(&b);
+	root = vars_open(&b, VARS_OBJECT);
+	vars_put_name(&b, "addr", 4);
+	vars_put_scalar(&b, VARS_STRING, " amy@example.org\t", 17);
+	vars_close(&b, root, 1);
+	assert_int_equal(vars_data_init(&vd, NULL, 0, "addr",
+					"amy@example.org", 15, b.data, b.len),
+			 0);
+	assert_string_equal(render("[{{email}}][{{addr}}][{{ADDR}}]", &vd),
+			    "[amy@example.org][amy@example.org]"
+			    "[amy@example.org]");
+	buf_free(&b);
+}
+
+/* A damaged list count never makes a section repeat beyond the data. */
+static void test_damaged_list_count(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct vars_data vd;
+	size_t root, list;
+
+	(void)state;
+	vars_tree_begin(&b);
+	root = vars_open(&b, VARS_OBJECT);
+	vars_put_name(&b, "items", 5);
+	list = vars_open(&b, VARS_LIST);
+	vars_put_scalar(&b, VARS_NUMBER, "1", 1);
+	vars_close(&b, list, 1);
+	vars_close(&b, root, 1);
+	/* count = 0x100000 for a list holding one byte-sized item */
+	b.data[list] = 0;
+	b.data[list + 2] = 0x10;
+	assert_int_equal(vars_data_init(&vd, NULL, 0, NULL, "k@example.org",
+					13, b.data, b.len), 0);
+	assert_string_equal(render("[{{#items}}x{{/items}}]", &vd), "[]");
+	buf_free(&b);
+}
+
 static void test_damaged_blobs(void **state)
 {
 	static const unsigned char unknown[] = { 0x09, 1, 2 };
@@ -161,6 +210,8 @@ int main(void)
 		cmocka_unit_test(test_flat_row),
 		cmocka_unit_test(test_tree_row),
 		cmocka_unit_test(test_crlf_template_text),
+		cmocka_unit_test(test_tree_address_names),
+		cmocka_unit_test(test_damaged_list_count),
 		cmocka_unit_test(test_damaged_blobs),
 	};
 

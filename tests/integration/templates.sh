@@ -137,8 +137,20 @@ has err.txt "bad.jsonl:3: a line must hold one JSON object" "not an object"
 has err.txt "bad.jsonl:4: no \"name\"" "missing variable per row"
 has err.txt "bad.jsonl:5: invalid address" "bad address"
 equals "$(total receipts)" "2" "nothing imported from the bad file"
+# jansson quotes bad input in its messages: it reaches the terminal escaped.
+printf '{"email": 5\033]0;pwned\007}\n' > esc.jsonl
+fails 1 "escape sequence in bad JSON" "$VOLLEY" import receipts esc.jsonl
+has err.txt "esc.jsonl:1:" "the bad line is located"
+checks=$((checks + 1))
+if grep -q "$(printf '\033')" err.txt; then
+	echo "FAIL: a raw ESC byte reached stderr"; failures=$((failures + 1))
+fi
+# The address key matches ignoring case, as a CSV header does.
+printf '{"EMAIL": "up@example.org", "name": "U", "order": {"id": 9, "total": 1}, "items": []}\n' \
+	> upper.jsonl
+ok "address key in capitals" "$VOLLEY" import receipts upper.jsonl
 ok "--format jsonl on stdin" "$VOLLEY" import receipts - --format jsonl \
 	--skip-invalid < bad.jsonl
-equals "$(total receipts)" "3" "the one good row imported"
+equals "$(total receipts)" "4" "the one good row imported"
 
 finish
