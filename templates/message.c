@@ -421,7 +421,6 @@ void message_tmpl_free(struct message_tmpl **mtp)
 void message_bufs_free(struct message_bufs *b)
 {
 	buf_free(&b->text);
-	buf_free(&b->html);
 	buf_free(&b->value);
 	buf_free(&b->tmp);
 }
@@ -683,34 +682,53 @@ static bool message_has_boundary_start(const char *p, size_t len)
 }
 
 /*
- * message_text_part - a text part's headers and body; 7bit when the text
- * allows it (see the top of this file), quoted-printable otherwise.
+ * message_text_part - a text part's headers and body, rendered from t.
+ *
+ * The body is rendered straight into out under a "7bit" header, and
+ * tmpl_render_mail() says whether that was right; it nearly always is for
+ * ASCII mail, and then the body is never copied or scanned again.
+ * Otherwise the rendering is taken back out and sent 7bit after line-end
+ * repair, or quoted-printable.
  */
-static void message_text_part(struct buf *out, const char *type,
-			      const struct buf *text)
+static int message_text_part(struct buf *out, const char *type,
+			     const struct tmpl *t, const struct tmpl_data *data,
+			     struct message_bufs *bufs)
 {
-	const char *p = buf_cstr(text);
-	bool seven = mime_is_7bit(p, text->len) &&
-		     !message_has_boundary_start(p, text->len);
+	size_t head = out->len, body;
+	const char *p;
+	bool clean, seven;
 
 	buf_append_str(out, "Content-Type: ");
 	buf_append_str(out, type);
-	buf_append_str(out, seven ? "; charset=utf-8\r\n"
-		       "Content-Transfer-Encoding: 7bit\r\n\r\n" :
-		       "; charset=utf-8\r\n"
-		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	if (!seven) {
-		mime_qp_encode(out, p, text->len);
-		return;
+	buf_append_str(out, "; charset=utf-8\r\n"
+		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
+	body = out->len;
+	if (tmpl_render_mail(t, data, out, &clean) < 0)
+		return -1;
+	if (!clean) {
+		buf_reset(&bufs->text);
+		buf_append(&bufs->text, out->data + body, out->len - body);
+		buf_truncate(out, head);
+		p = buf_cstr(&bufs->text);
+		seven = mime_is_7bit(p, bufs->text.len) &&
+			!message_has_boundary_start(p, bufs->text.len);
+		buf_append_str(out, "Content-Type: ");
+		buf_append_str(out, type);
+		buf_append_str(out, seven ? "; charset=utf-8\r\n"
+			       "Content-Transfer-Encoding: 7bit\r\n\r\n" :
+			       "; charset=utf-8\r\n"
+			       "Content-Transfer-Encoding: quoted-printable"
+			       "\r\n\r\n");
+		if (!seven) {
+			mime_qp_encode(out, p, bufs->text.len);
+			return 0;
+		}
+		body = out->len;
+		mime_crlf(out, p, bufs->text.len);
 	}
-	/* Template text is CRLF already (tmpl_params.crlf); values rarely
-	 * hold line breaks, so the body can usually be copied as it is. */
-	if (mime_is_7bit_crlf(p, text->len))
-		buf_append(out, p, text->len);
-	else
-		mime_crlf(out, p, text->len);
-	if (text->len > 0 && p[text->len - 1] != '\n')
+	if (out->len > body && out->data[out->len - 1] != '\n')
 		buf_append_str(out, "\r\n");
+	return 0;
 }
 
 static void message_boundary(struct buf *out, const struct message_job *job,
@@ -751,16 +769,17 @@ static void message_multipart_next(struct buf *out,
 }
 
 /* message_html_part - HTML, inside multipart/related with inline images */
-static void message_html_part(const struct message_tmpl *mt,
-			      const struct message_job *job,
-			      struct message_bufs *bufs, struct buf *out)
+static int message_html_part(const struct message_tmpl *mt,
+			     const struct tmpl_data *data,
+			     const struct message_job *job,
+			     struct message_bufs *bufs, struct buf *out)
 {
-	if (mt->ninline == 0) {
-		message_text_part(out, "text/html", &bufs->html);
-		return;
-	}
+	if (mt->ninline == 0)
+		return message_text_part(out, "text/html", mt->html, data,
+					 bufs);
 	message_multipart_open(out, "related", job, 2);
-	message_text_part(out, "text/html", &bufs->html);
+	if (message_text_part(out, "text/html", mt->html, data, bufs) < 0)
+		return -1;
 	for (size_t i = 0; i < mt->natt; i++) {
 		if (!mt->att[i].is_inline)
 			continue;
@@ -768,24 +787,30 @@ static void message_html_part(const struct message_tmpl *mt,
 		buf_append(out, mt->att[i].part.data, mt->att[i].part.len);
 	}
 	message_multipart_next(out, job, 2, true);
+	return 0;
 }
 
 /* message_body_part - text, HTML or both as multipart/alternative */
-static void message_body_part(const struct message_tmpl *mt,
-			      const struct message_job *job,
-			      struct message_bufs *bufs, struct buf *out)
+static int message_body_part(const struct message_tmpl *mt,
+			     const struct tmpl_data *data,
+			     const struct message_job *job,
+			     struct message_bufs *bufs, struct buf *out)
 {
 	if (mt->text != NULL && mt->html != NULL) {
 		message_multipart_open(out, "alternative", job, 1);
-		message_text_part(out, "text/plain", &bufs->text);
+		if (message_text_part(out, "text/plain", mt->text, data,
+				      bufs) < 0)
+			return -1;
 		message_multipart_next(out, job, 1, false);
-		message_html_part(mt, job, bufs, out);
+		if (message_html_part(mt, data, job, bufs, out) < 0)
+			return -1;
 		message_multipart_next(out, job, 1, true);
-	} else if (mt->text != NULL) {
-		message_text_part(out, "text/plain", &bufs->text);
-	} else {
-		message_html_part(mt, job, bufs, out);
+		return 0;
 	}
+	if (mt->text != NULL)
+		return message_text_part(out, "text/plain", mt->text, data,
+					 bufs);
+	return message_html_part(mt, data, job, bufs, out);
 }
 
 int message_render(const struct message_tmpl *mt,
@@ -794,17 +819,6 @@ int message_render(const struct message_tmpl *mt,
 {
 	const char *at;
 	size_t nattach = mt->natt - mt->ninline;
-
-	/* The bodies first: their failure is the likeliest. */
-	buf_reset(&bufs->text);
-	buf_reset(&bufs->html);
-	if ((mt->text != NULL && tmpl_render(mt->text, data,
-					     &bufs->text) < 0) ||
-	    (mt->html != NULL && tmpl_render(mt->html, data,
-					     &bufs->html) < 0)) {
-		buf_append_str(err, "body: sections nest too deep");
-		return -1;
-	}
 
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
@@ -864,11 +878,13 @@ int message_render(const struct message_tmpl *mt,
 	buf_append_str(out, "MIME-Version: 1.0\r\n");
 
 	if (nattach == 0) {
-		message_body_part(mt, job, bufs, out);
+		if (message_body_part(mt, data, job, bufs, out) < 0)
+			goto out_too_deep;
 		return 0;
 	}
 	message_multipart_open(out, "mixed", job, 0);
-	message_body_part(mt, job, bufs, out);
+	if (message_body_part(mt, data, job, bufs, out) < 0)
+		goto out_too_deep;
 	for (size_t i = 0; i < mt->natt; i++) {
 		if (mt->att[i].is_inline)
 			continue;
@@ -877,4 +893,8 @@ int message_render(const struct message_tmpl *mt,
 	}
 	message_multipart_next(out, job, 0, true);
 	return 0;
+
+out_too_deep:
+	buf_append_str(err, "body: sections nest too deep");
+	return -1;
 }

@@ -80,8 +80,7 @@ struct message_job {
 
 /* Reusable buffers for rendering; zero-initialise, free when done. */
 struct message_bufs {
-	struct buf text;
-	struct buf html;
+	struct buf text;	/* a body that had to be re-encoded */
 	struct buf value;
 	struct buf tmp;
 	/* the Date header of the second last rendered, kept: a send renders

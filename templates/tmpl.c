@@ -36,6 +36,9 @@
 
 #include "common/xalloc.h"
 
+/* RFC 5322 2.1.1: a line of mail is at most 998 bytes before its CRLF. */
+#define TMPL_MAIL_LINE_MAX 998
+
 /* Deeper than this, partial loading is taken to be runaway recursion. */
 #define TMPL_MAX_PARTIAL_NESTING 64
 
@@ -58,6 +61,17 @@ struct tmpl_op {
 	size_t seg;		/* first name segment in tmpl.segs */
 	size_t nseg;		/* 0 for the implicit iterator "." */
 	size_t jump;
+	/*
+	 * TEXT ops of a crlf template, for tmpl_render_mail(): is the text
+	 * clean 7bit mail text by itself, and how long are its first and
+	 * last lines (head and tail: the bytes before the first CRLF and
+	 * after the last), so a render can tell whether the whole message
+	 * is clean without scanning the template's text again.
+	 */
+	bool mail_ok;
+	bool has_crlf;
+	size_t head;
+	size_t tail;
 };
 
 /* one part of a dotted name, split at compile time */
@@ -105,6 +119,7 @@ struct tmpl {
 	size_t top_cap;
 	char **owned;		/* CRLF copies of text ops (params->crlf) */
 	size_t nowned;
+	bool crlf;
 };
 
 /* What one tmpl_compile call shares between the units it compiles. */
@@ -747,6 +762,39 @@ static void tmpl_collect_top(struct tmpl *t, size_t unit, bool *seen,
 	}
 }
 
+/* tmpl_text_mail - the TEXT op's facts for tmpl_render_mail() */
+static void tmpl_text_mail(struct tmpl_op *op)
+{
+	const unsigned char *p = (const unsigned char *)op->text;
+	size_t line = 0;
+	bool first = true;
+
+	op->mail_ok = true;
+	op->has_crlf = false;
+	for (size_t k = 0; k < op->len; k++) {
+		unsigned char c = p[k];
+
+		if (c == '\r' && k + 1 < op->len && p[k + 1] == '\n') {
+			if (first)
+				op->head = line;
+			else if (line > TMPL_MAIL_LINE_MAX)
+				op->mail_ok = false;
+			first = false;
+			op->has_crlf = true;
+			line = 0;
+			k++;
+			continue;
+		}
+		if (c >= 0x80 || c == 0 || c == '\r' || c == '\n' ||
+		    (c == '=' && k + 1 < op->len && p[k + 1] == '_'))
+			op->mail_ok = false;
+		line++;
+	}
+	if (first)
+		op->head = line;
+	op->tail = line;
+}
+
 /*
  * tmpl_text_crlf - give every text op with a bare LF or CR a copy whose
  * line ends are CRLF (see tmpl_params.crlf).
@@ -788,6 +836,13 @@ static void tmpl_text_crlf(struct tmpl *t)
 			op->len = b.len;
 		}
 	}
+	for (size_t u = 0; u < t->nunits; u++) {
+		for (size_t i = 0; i < t->units[u].nops; i++) {
+			if (t->units[u].ops[i].type == TMPL_OP_TEXT)
+				tmpl_text_mail(&t->units[u].ops[i]);
+		}
+	}
+	t->crlf = true;
 }
 
 /* tmpl_compile - compile the template and, through it, its partials */
@@ -996,9 +1051,57 @@ static void tmpl_put(struct buf *out, const struct tmpl_value *v, bool html)
 	}
 }
 
-/* tmpl_render - run the ops of unit 0, and of the partials it calls */
-int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
-		struct buf *out)
+/*
+ * What tmpl_render_mail() learns while rendering: the output is clean
+ * mail text until a byte or a line says otherwise.
+ */
+struct tmpl_mail {
+	bool clean;
+	bool prev_eq;		/* the last byte out was '=' */
+	size_t line;		/* bytes on the current line so far */
+};
+
+/* tmpl_mail_text - account for a TEXT op just appended */
+static void tmpl_mail_text(struct tmpl_mail *m, const struct tmpl_op *op)
+{
+	if (!op->mail_ok || (m->prev_eq && op->len > 0 && op->text[0] == '_'))
+		m->clean = false;
+	if (op->has_crlf) {
+		if (m->line + op->head > TMPL_MAIL_LINE_MAX)
+			m->clean = false;
+		m->line = op->tail;
+	} else {
+		m->line += op->len;
+	}
+	if (op->len > 0)
+		m->prev_eq = op->text[op->len - 1] == '=';
+}
+
+/* tmpl_mail_value - account for a value just appended at out[from..] */
+static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
+			    size_t from)
+{
+	const unsigned char *p = (const unsigned char *)out->data + from;
+	size_t n = out->len - from;
+
+	if (n == 0)
+		return;
+	if (m->prev_eq && p[0] == '_')
+		m->clean = false;
+	for (size_t k = 0; k < n && m->clean; k++) {
+		unsigned char c = p[k];
+
+		if (c >= 0x80 || c == 0 || c == '\r' || c == '\n' ||
+		    (c == '=' && k + 1 < n && p[k + 1] == '_'))
+			m->clean = false;
+	}
+	m->line += n;
+	m->prev_eq = p[n - 1] == '=';
+}
+
+/* tmpl_run - run the ops of unit 0, and of the partials it calls */
+static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
+		    struct buf *out, struct tmpl_mail *m)
 {
 	/*
 	 * The context stack holds the root and one value per entered
@@ -1032,14 +1135,21 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		switch (op->type) {
 		case TMPL_OP_TEXT:
 			buf_append(out, op->text, op->len);
+			if (m != NULL)
+				tmpl_mail_text(m, op);
 			pc++;
 			break;
 		case TMPL_OP_VAR_HTML:
-		case TMPL_OP_VAR_RAW:
+		case TMPL_OP_VAR_RAW: {
+			size_t from = out->len;
+
 			tmpl_lookup(t, data, ctx, nctx, op, &v);
 			tmpl_put(out, &v, op->type == TMPL_OP_VAR_HTML);
+			if (m != NULL)
+				tmpl_mail_value(m, out, from);
 			pc++;
 			break;
+		}
 		case TMPL_OP_SECTION:
 			tmpl_lookup(t, data, ctx, nctx, op, &v);
 			if (!tmpl_truthy(data, &v, &n)) {
@@ -1096,4 +1206,20 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 			break;
 		}
 	}
+}
+
+int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
+		struct buf *out)
+{
+	return tmpl_run(t, data, out, NULL);
+}
+
+int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
+		     struct buf *out, bool *clean_r)
+{
+	struct tmpl_mail m = { .clean = t->crlf, .prev_eq = false, .line = 0 };
+	int ret = tmpl_run(t, data, out, &m);
+
+	*clean_r = m.clean && m.line <= TMPL_MAIL_LINE_MAX;
+	return ret;
 }

@@ -127,6 +127,17 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		struct buf *out);
 
 /*
+ * tmpl_render_mail - tmpl_render(), and *clean_r tells whether the bytes
+ * it appended are clean 7bit mail text: ASCII without NUL, CRLF line ends
+ * only, no line over 998 bytes, and no "=_" (see templates/message.c).
+ * It learns this from facts about the template's text gathered at compile
+ * time and a look at each value, so a caller need not scan the output
+ * again.  Only a template compiled with crlf can be clean.
+ */
+int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
+		     struct buf *out, bool *clean_r);
+
+/*
  * tmpl_top_names - call fn for each distinct name the template
  * interpolates ({{x}}, {{{x}}}, {{&x}}) outside every section (the first
  * part of a dotted name), with the line and column of its first use.

@@ -190,6 +190,57 @@ static void test_damaged_list_count(void **state)
 	buf_free(&b);
 }
 
+/* mail_clean - is src rendered with v = value clean 7bit mail text? */
+static bool mail_clean(const char *src, const char *value, bool crlf)
+{
+	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL, crlf };
+	struct buf names = BUF_INIT, vals = BUF_INIT, out = BUF_INIT;
+	struct tmpl_error err;
+	struct vars_data vd;
+	struct tmpl *t;
+	bool clean;
+
+	vars_pack_begin(&names);
+	vars_pack_str(&names, "v", 1);
+	vars_pack_begin(&vals);
+	vars_pack_str(&vals, value, strlen(value));
+	assert_int_equal(vars_data_init(&vd, names.data, names.len, "email",
+					"a@b.c", 5, vals.data, vals.len), 0);
+	if (tmpl_compile(src, strlen(src), &p, &t, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(tmpl_render_mail(t, &vd.data, &out, &clean), 0);
+	tmpl_free(&t);
+	buf_free(&names);
+	buf_free(&vals);
+	buf_free(&out);
+	return clean;
+}
+
+/* tmpl_render_mail's verdict decides 7bit without a second scan. */
+static void test_render_mail_clean(void **state)
+{
+	char longv[1200];
+
+	(void)state;
+	assert_true(mail_clean("Hi {{v}},\nbye\n", "Ann", true));
+	assert_false(mail_clean("Hi {{v}},\nbye\n", "Ann", false));
+	assert_false(mail_clean("Hi {{v}}\n", "Zürich", true));
+	assert_false(mail_clean("Hi {{v}}\n", "two\nlines", true));
+	assert_false(mail_clean("Hi {{v}}\n", "cr\r", true));
+	assert_false(mail_clean("Hi =\xc3\xa9\n", "", true));
+	/* "=_" may start a MIME boundary: not even across a join. */
+	assert_false(mail_clean("Hi ={{v}}\n", "_x", true));
+	assert_false(mail_clean("Hi {{v}}_\n", "a=", true));
+	assert_false(mail_clean("a=_b {{v}}\n", "", true));
+	assert_true(mail_clean("a=b {{v}}\n", "_", true));
+	/* Lines: 998 bytes fit, 999 do not, whoever made them. */
+	memset(longv, 'x', sizeof(longv));
+	longv[998 - 3] = '\0';
+	assert_true(mail_clean("ab {{v}}\nnext\n", longv, true));
+	assert_false(mail_clean("abc {{v}}\nnext\n", longv, true));
+	assert_false(mail_clean("abc\n{{v}}xxxx", longv, true));
+}
+
 static void test_damaged_blobs(void **state)
 {
 	static const unsigned char unknown[] = { 0x09, 1, 2 };
@@ -211,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_tree_row),
 		cmocka_unit_test(test_crlf_template_text),
 		cmocka_unit_test(test_tree_address_names),
+		cmocka_unit_test(test_render_mail_clean),
 		cmocka_unit_test(test_damaged_list_count),
 		cmocka_unit_test(test_damaged_blobs),
 	};
