@@ -24,6 +24,11 @@ has out.txt "wrote 11 messages" "one .eml per recipient"
 ok "preview one" "$VOLLEY" preview news --recipient ADA@example.org \
 	--out one
 equals "$(ls one | wc -l | tr -d ' ')" "1" "--recipient writes one file"
+# One Message-ID per job, the same on every rendering (every attempt).
+equals "$(grep -h '^Message-ID:' one/*.eml)" \
+	"$(grep -h '^Message-ID:' eml/0001-*.eml)" "the Message-ID is stable"
+equals "$(grep -h '^Message-ID:' eml/*.eml | sort -u | wc -l | tr -d ' ')" \
+	"11" "and unique per recipient"
 
 cat > expect.json <<EOF
 {"headers_present": ["Date", "Message-ID", "List-Unsubscribe",
