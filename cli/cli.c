@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "common/utf8.h"
 #include "store/store.h"
 
 const char cli_usage[] =
@@ -195,42 +196,13 @@ struct store *cli_open_store(struct cli *cli, bool create)
 	return st;
 }
 
-/* cli_utf8_len - length of the UTF-8 sequence at p, or 0 if invalid */
-static size_t cli_utf8_len(const unsigned char *p, size_t left)
-{
-	size_t n;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 void cli_escape(struct buf *out, const char *p, size_t len, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)p;
 	size_t i = 0, shown = len < max ? len : max;
 
 	while (i < shown) {
-		size_t n = cli_utf8_len(u + i, len - i);
+		size_t n = utf8_char_len(u + i, len - i);
 
 		if (n == 0 || u[i] < 0x20 || u[i] == 0x7f) {
 			buf_printf(out, "\\x%02X", u[i]);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/utf8.h"
 #include "common/xalloc.h"
 
 #define CSV_DEFAULT_MAX_RECORD (1024 * 1024)
@@ -212,46 +213,6 @@ static int csv_fill(struct csv_reader *r, struct csv_error *err)
 }
 
 /*
- * csv_utf8_seq - the length of the well-formed UTF-8 sequence at p, whose
- * first byte is not ASCII; 0 if it is ill-formed, -1 if the data ends
- * before it could tell.  The ranges of the second byte are what exclude
- * overlongs, surrogates and values above U+10FFFF (RFC 3629, table 3-7 of
- * Unicode).
- */
-static int csv_utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	unsigned c = p[0], lo = 0x80, hi = 0xbf;
-	int n;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if (p + i >= end)
-			return -1;
-		if (p[i] < lo || p[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
-
-/*
  * csv_scan - the first byte from p of a class in stop.  The NUL after the
  * buffered data stops it, and a byte is only looked at once the one
  * before it did not stop the scan, so it never reads past that NUL.
@@ -423,8 +384,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 				}
 				if (*p == '\0')
 					goto nul;
-				n = csv_utf8_seq((const unsigned char *)p,
-						 (const unsigned char *)end);
+				n = utf8_seq((const unsigned char *)p,
+					     (size_t)(end - p));
 				if (n < 0 && !r->eof)
 					return CSV_PARSE_MORE;
 				if (n <= 0)
@@ -467,8 +428,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 					continue;
 				}
 				n = *p == '\0' ? 0 :
-				    csv_utf8_seq((const unsigned char *)p,
-						 (const unsigned char *)end);
+				    utf8_seq((const unsigned char *)p,
+					     (size_t)(end - p));
 				if (n < 0 && !r->eof)
 					return CSV_PARSE_MORE;
 				if (n <= 0) {

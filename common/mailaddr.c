@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 /* Character classes for ASCII; bytes >= 0x80 are handled as UTF-8. */
 #define MAILADDR_C_ATEXT	0x01	/* RFC 5322 atext */
 #define MAILADDR_C_LDH		0x02	/* letter, digit or hyphen */
@@ -90,42 +92,6 @@ static inline bool mailaddr_is(unsigned char c, unsigned cls)
 	return c < 0x80 && (mailaddr_ctype[c] & cls) != 0;
 }
 
-/*
- * mailaddr_utf8 - length of the well-formed UTF-8 sequence starting with
- * the non-ASCII byte p[0], or 0.  The second-byte ranges are those of
- * RFC 3629 section 4, which is what rules out overlongs, surrogates and
- * values past U+10FFFF.
- */
-static size_t mailaddr_utf8(const unsigned char *p, size_t left)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (p[0] == 0xe0)
-		lo = 0xa0;
-	else if (p[0] == 0xed)
-		hi = 0x9f;
-	else if (p[0] == 0xf0)
-		lo = 0x90;
-	else if (p[0] == 0xf4)
-		hi = 0x8f;
-	if (left < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	}
-	return n;
-}
-
 /* mailaddr_bad_char - the reason for an ASCII byte that may not be here */
 static const char *mailaddr_bad_char(unsigned char c, const char *reason)
 {
@@ -170,7 +136,7 @@ static const char *mailaddr_dot_string(const unsigned char *p, size_t len,
 			return mailaddr_bad_char(c,
 					"invalid character in local part");
 		} else {
-			size_t n = mailaddr_utf8(p + i, len - i);
+			size_t n = utf8_char_len(p + i, len - i);
 
 			if (n == 0)
 				return mailaddr_err_utf8;
@@ -210,7 +176,7 @@ static const char *mailaddr_quoted_string(const unsigned char *p,
 				       "character";
 			i += 2;
 		} else if (c >= 0x80) {
-			size_t n = mailaddr_utf8(p + i, len - i);
+			size_t n = utf8_char_len(p + i, len - i);
 
 			if (n == 0)
 				return mailaddr_err_utf8;
@@ -271,7 +237,7 @@ static const char *mailaddr_domain(const unsigned char *p, size_t len,
 			return mailaddr_bad_char(c,
 						 "invalid character in domain");
 		} else {
-			size_t n = mailaddr_utf8(p + i, len - i);
+			size_t n = utf8_char_len(p + i, len - i);
 
 			if (n == 0)
 				return mailaddr_err_utf8;

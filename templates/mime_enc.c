@@ -13,8 +13,11 @@
  */
 #include "templates/mime_enc.h"
 
+
 #include <stdint.h>
 #include <string.h>
+
+#include "common/utf8.h"
 
 /* A line broken by a soft break: 75 characters and the '='. */
 #define MIME_QP_SOFT (MIME_LINE_MAX - 1)
@@ -463,42 +466,6 @@ static inline bool mime_is_wsp(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
-/* mime_utf8_len - length of the valid UTF-8 character at p, or 0 */
-static size_t mime_utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	/* No overlong forms, surrogates or code points past U+10FFFF. */
-	if (c < 0xC2)
-		return 0;
-	if (c < 0xE0) {
-		len = 2;
-	} else if (c < 0xF0) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c < 0xF5) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
 
 /* mime_scan - gather s's byte classes; -1 on CR, LF, NUL or bad UTF-8 */
 static int mime_scan(const unsigned char *s, size_t n, unsigned char *seen)
@@ -511,7 +478,7 @@ static int mime_scan(const unsigned char *s, size_t n, unsigned char *seen)
 
 		acc |= k;
 		if (k & H_8BIT) {
-			size_t clen = mime_utf8_len(s + i, n - i);
+			size_t clen = utf8_char_len(s + i, n - i);
 
 			if (clen == 0)
 				return -1;
