@@ -1,0 +1,645 @@
+/*
+ * smtp_session - the client side of one SMTP connection, without I/O (see
+ * smtp_session.h).
+ *
+ * Two queues drive everything:
+ *   - outstanding commands, oldest first: each reply is matched to the
+ *     oldest and checked against its verb (smtp_session_on_reply);
+ *   - submitted messages (slots), oldest first, each with a cursor over
+ *     its commands: MAIL, RCPT 1..n, DATA, then its body.
+ *
+ * The invariant that makes pipelining across messages safe: at most one
+ * message has commands written whose DATA reply has not come yet, and
+ * the next message's MAIL is written only after that message's body.  So
+ * DATA always ends a group, as RFC 2920 3.1 requires, and the body with
+ * its end of data may lead the next group, as 3.1 allows.
+ */
+#include "engine/smtp_session.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "engine/dotstuff.h"
+
+enum smtp_state {
+	SMTP_S_GREETING,	/* waiting for 220 */
+	SMTP_S_EHLO,		/* EHLO (or HELO) sent */
+	SMTP_S_READY,
+	SMTP_S_QUIT,		/* QUIT sent */
+	SMTP_S_CLOSED,
+	SMTP_S_FAILED,
+};
+
+enum smtp_verb {
+	SMTP_V_GREETING, SMTP_V_EHLO, SMTP_V_HELO, SMTP_V_MAIL, SMTP_V_RCPT,
+	SMTP_V_DATA, SMTP_V_DOT, SMTP_V_RSET, SMTP_V_QUIT,
+};
+
+struct smtp_cmd {
+	enum smtp_verb verb;
+	size_t slot;		/* MAIL, RCPT, DATA, DOT: the message's slot */
+	size_t rcpt;		/* RCPT: the recipient's index */
+};
+
+struct smtp_slot {
+	struct smtp_message m;
+	size_t cursor;		/* next command: 0 MAIL, 1..n RCPT, n+1 DATA */
+	bool mail_ok;
+	size_t rcpts_ok;
+	bool body_written;	/* the body (or a lone ".") is on its way */
+	bool empty_body;	/* only "." went: nothing to deliver */
+	struct smtp_reply failure;	/* why it was not sent, if so */
+	bool failed;
+};
+
+struct smtp_session {
+	struct smtp_session_params p;
+	enum smtp_state state;
+	struct smtp_caps caps;
+	bool pipelining;	/* offered and allowed */
+	bool need_rset;		/* a transaction failed: RSET before MAIL */
+	bool quit_asked;
+
+	struct smtp_reply_parser parser;
+	struct buf out;
+	size_t out_sent;
+
+	struct smtp_cmd *cmds;	/* ring */
+	size_t cmd_cap, cmd_head, ncmds;
+
+	struct smtp_slot slots[SMTP_SESSION_WINDOW];	/* ring */
+	size_t slot_head, nslots;
+	size_t writing;		/* slots whose commands are all written */
+
+	struct smtp_event *events;	/* queue */
+	size_t ev_cap, ev_head, nevents;
+	struct buf arena;		/* text the events point into */
+	char error[256];
+};
+
+/* --- small helpers ----------------------------------------------------- */
+
+static struct smtp_slot *smtp_slot_at(struct smtp_session *s, size_t i)
+{
+	return &s->slots[(s->slot_head + i) % SMTP_SESSION_WINDOW];
+}
+
+static size_t smtp_slot_index(struct smtp_session *s,
+			      const struct smtp_slot *slot)
+{
+	return (size_t)(slot - s->slots);
+}
+
+static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
+			  size_t slot, size_t rcpt)
+{
+	if (s->ncmds == s->cmd_cap) {
+		struct smtp_cmd *n;
+		size_t cap = s->cmd_cap ? s->cmd_cap * 2 : 64;
+
+		/* Unroll the ring into the new array, oldest first. */
+		n = xmalloc(cap * sizeof(*n));
+		for (size_t i = 0; i < s->ncmds; i++)
+			n[i] = s->cmds[(s->cmd_head + i) % s->cmd_cap];
+		free(s->cmds);
+		s->cmds = n;
+		s->cmd_cap = cap;
+		s->cmd_head = 0;
+	}
+	s->cmds[(s->cmd_head + s->ncmds++) % s->cmd_cap] =
+		(struct smtp_cmd){ verb, slot, rcpt };
+}
+
+/*
+ * smtp_arena_str - keep a copy of str for an event; returns its offset
+ * plus one, so that no string is ever at "offset" 0, which reads as NULL.
+ */
+static size_t smtp_arena_str(struct smtp_session *s, const char *str)
+{
+	size_t off = s->arena.len;
+
+	buf_append(&s->arena, str, strlen(str) + 1);
+	return off + 1;
+}
+
+/* smtp_arena_ptr - the string an event field's offset names, or NULL */
+static const char *smtp_arena_ptr(struct smtp_session *s, const char *field)
+{
+	uintptr_t off = (uintptr_t)field;
+
+	return off != 0 ? s->arena.data + off - 1 : NULL;
+}
+
+/*
+ * smtp_event_push - queue an event.  Its strings are kept as offsets into
+ * the arena until handed out, since the arena may move as it grows.
+ */
+static void smtp_event_push(struct smtp_session *s, enum smtp_event_kind kind,
+			    void *ctx, size_t rcpt, const struct smtp_reply *r,
+			    bool local, bool sent, const char *error)
+{
+	struct smtp_event *ev;
+
+	if (s->nevents == s->ev_cap) {
+		struct smtp_event *n;
+		size_t cap = s->ev_cap ? s->ev_cap * 2 : 64;
+
+		n = xmalloc(cap * sizeof(*n));
+		for (size_t i = 0; i < s->nevents; i++)
+			n[i] = s->events[(s->ev_head + i) % s->ev_cap];
+		free(s->events);
+		s->events = n;
+		s->ev_cap = cap;
+		s->ev_head = 0;
+	}
+	ev = &s->events[(s->ev_head + s->nevents++) % s->ev_cap];
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->ctx = ctx;
+	ev->rcpt = rcpt;
+	ev->local = local;
+	ev->sent = sent;
+	if (r != NULL) {
+		ev->code = r->code;
+		ev->enhanced = (const char *)(uintptr_t)smtp_arena_str(s,
+							r->enhanced);
+		ev->text = (const char *)(uintptr_t)smtp_arena_str(s,
+						buf_cstr(&r->text));
+	}
+	if (error != NULL)
+		ev->error = (const char *)(uintptr_t)smtp_arena_str(s, error);
+}
+
+/* smtp_reply_copy - keep a reply (for a message's failure) */
+static void smtp_reply_copy(struct smtp_reply *dst, const struct smtp_reply *r)
+{
+	dst->code = r->code;
+	memcpy(dst->enhanced, r->enhanced, sizeof(dst->enhanced));
+	buf_reset(&dst->text);
+	buf_append(&dst->text, r->text.data ? r->text.data : "",
+		   r->text.len);
+	dst->lines = r->lines;
+}
+
+/* smtp_local_reply - a reply volley makes up, e.g. for a lost session */
+static void smtp_local_reply(struct smtp_reply *r, int code,
+			     const char *enhanced, const char *text)
+{
+	r->code = code;
+	snprintf(r->enhanced, sizeof(r->enhanced), "%s", enhanced);
+	buf_reset(&r->text);
+	buf_append_str(&r->text, text);
+	r->lines = 1;
+}
+
+/* smtp_set_state - the one writer of s->state */
+static void smtp_set_state(struct smtp_session *s, enum smtp_state to)
+{
+	s->state = to;
+}
+
+/* --- writing commands -------------------------------------------------- */
+
+static void smtp_write_line(struct smtp_session *s, const char *verb,
+			    const char *arg)
+{
+	buf_append_str(&s->out, verb);
+	buf_append_str(&s->out, arg);
+	buf_append_str(&s->out, "\r\n");
+}
+
+/*
+ * smtp_write_commands - write the next command of the message being
+ * written, or all of them when pipelining.  Returns true once its DATA
+ * is written.
+ */
+static bool smtp_write_commands(struct smtp_session *s, struct smtp_slot *slot)
+{
+	size_t idx = smtp_slot_index(s, slot);
+	size_t n = slot->m.nrcpts;
+
+	do {
+		if (slot->cursor == 0) {
+			if (s->need_rset) {
+				smtp_write_line(s, "RSET", "");
+				smtp_push_cmd(s, SMTP_V_RSET, idx, 0);
+				s->need_rset = false;
+				/* Lock-step: MAIL waits for RSET's reply. */
+				if (!s->pipelining)
+					return false;
+			}
+			buf_append_str(&s->out, "MAIL FROM:<");
+			buf_append_str(&s->out, slot->m.from);
+			buf_append_str(&s->out, ">\r\n");
+			smtp_push_cmd(s, SMTP_V_MAIL, idx, 0);
+		} else if (slot->cursor <= n) {
+			buf_append_str(&s->out, "RCPT TO:<");
+			buf_append_str(&s->out, slot->m.rcpts[slot->cursor - 1]);
+			buf_append_str(&s->out, ">\r\n");
+			smtp_push_cmd(s, SMTP_V_RCPT, idx, slot->cursor - 1);
+		} else {
+			smtp_write_line(s, "DATA", "");
+			smtp_push_cmd(s, SMTP_V_DATA, idx, 0);
+		}
+		slot->cursor++;
+	} while (s->pipelining && slot->cursor <= n + 1);
+	return slot->cursor > n + 1;
+}
+
+static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
+			   const struct smtp_reply *r, bool sent);
+
+/*
+ * smtp_lockstep_verdict - without pipelining, volley sees each reply
+ * before the next command: stop a message whose MAIL was refused, and
+ * send no DATA when no recipient was accepted.  Returns true if the
+ * message was finished here.
+ */
+static bool smtp_lockstep_verdict(struct smtp_session *s,
+				  struct smtp_slot *slot)
+{
+	struct smtp_reply none = { 0 };
+
+	if (slot->cursor > 0 && !slot->mail_ok) {
+		smtp_slot_done(s, slot, &slot->failure, false);
+		return true;
+	}
+	if (slot->cursor == slot->m.nrcpts + 1 && slot->rcpts_ok == 0) {
+		smtp_local_reply(&none, 550, "5.5.1", "no recipient was "
+				 "accepted");
+		smtp_slot_done(s, slot, &none, false);
+		buf_free(&none.text);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * smtp_pump - write what may be written now: the next message's commands
+ * (pipelined: once no other message waits for its 354; lock-step: once
+ * nothing is outstanding), and QUIT once everything is done.
+ */
+static void smtp_pump(struct smtp_session *s)
+{
+	while (s->state == SMTP_S_READY && s->writing < s->nslots) {
+		struct smtp_slot *slot = smtp_slot_at(s, s->writing);
+
+		if (s->pipelining) {
+			/* The message before must have its body out. */
+			if (s->writing > 0 &&
+			    !smtp_slot_at(s, s->writing - 1)->body_written)
+				return;
+		} else {
+			if (s->ncmds > 0)
+				return;
+			if (smtp_lockstep_verdict(s, slot))
+				continue;
+		}
+		if (!smtp_write_commands(s, slot))
+			return;
+		s->writing++;
+	}
+	if (s->state == SMTP_S_READY && s->quit_asked && s->nslots == 0 &&
+	    s->ncmds == 0) {
+		smtp_write_line(s, "QUIT", "");
+		smtp_push_cmd(s, SMTP_V_QUIT, 0, 0);
+		smtp_set_state(s, SMTP_S_QUIT);
+	}
+}
+
+/* --- finishing messages and sessions ---------------------------------- */
+
+/* smtp_slot_done - report the oldest message finished and free its slot */
+static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
+			   const struct smtp_reply *r, bool sent)
+{
+	/* Replies come in order, so only the oldest slot can finish. */
+	smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0, r, false, sent, NULL);
+	if (!sent)
+		s->need_rset = true;
+	s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
+	s->nslots--;
+	/* Slots are written in order: a counted one is the oldest. */
+	if (s->writing > 0)
+		s->writing--;
+}
+
+/*
+ * smtp_fail - end the session: every unfinished message is reported not
+ * sent (with the server's 421 if that is what ended it, else a local
+ * 4.4.2), then FAILED.
+ */
+__attribute__((format(printf, 3, 4)))
+static void smtp_fail(struct smtp_session *s, const struct smtp_reply *r421,
+		      const char *fmt, ...)
+{
+	struct smtp_reply local = { 0 };
+	va_list ap;
+
+	if (s->state == SMTP_S_FAILED || s->state == SMTP_S_CLOSED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->error, sizeof(s->error), fmt, ap);
+	va_end(ap);
+	smtp_local_reply(&local, 451, "4.4.2", s->error);
+	while (s->nslots > 0) {
+		struct smtp_slot *slot = smtp_slot_at(s, 0);
+
+		smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0,
+				r421 ? r421 : &local, r421 == NULL, false,
+				NULL);
+		s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
+		s->nslots--;
+	}
+	s->writing = 0;
+	s->ncmds = 0;
+	buf_reset(&s->out);
+	s->out_sent = 0;
+	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0, r421, false, false,
+			s->error);
+	smtp_set_state(s, SMTP_S_FAILED);
+	buf_free(&local.text);
+}
+
+/* --- replies ----------------------------------------------------------- */
+
+static void smtp_on_greeting(struct smtp_session *s, const struct smtp_reply *r)
+{
+	if (r->code / 100 != 2) {
+		smtp_fail(s, r->code == 421 ? r : NULL, "the server refused "
+			  "the connection: %s", buf_cstr(&r->text));
+		return;
+	}
+	buf_append_str(&s->out, "EHLO ");
+	buf_append_str(&s->out, s->p.helo_name);
+	buf_append_str(&s->out, "\r\n");
+	smtp_push_cmd(s, SMTP_V_EHLO, 0, 0);
+	smtp_set_state(s, SMTP_S_EHLO);
+}
+
+static void smtp_on_ehlo(struct smtp_session *s, const struct smtp_reply *r,
+			 bool helo)
+{
+	if (r->code == 250) {
+		if (!helo)
+			smtp_caps_parse(&s->caps, r);
+		s->pipelining = s->p.pipelining && s->caps.pipelining;
+		smtp_set_state(s, SMTP_S_READY);
+		smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, false, false,
+				NULL);
+		return;
+	}
+	/* A server that does not know EHLO says 5xx: try HELO once. */
+	if (!helo && r->code / 100 == 5) {
+		buf_append_str(&s->out, "HELO ");
+		buf_append_str(&s->out, s->p.helo_name);
+		buf_append_str(&s->out, "\r\n");
+		smtp_push_cmd(s, SMTP_V_HELO, 0, 0);
+		return;
+	}
+	smtp_fail(s, r->code == 421 ? r : NULL, "%s", "the server refused "
+		  "EHLO and HELO");
+}
+
+/*
+ * smtp_on_data_go - 354: send the body, or a lone "." when the server
+ * says go although nothing was accepted (a pipelined DATA after refused
+ * MAIL or RCPTs): the message must not be delivered to anyone.
+ */
+static void smtp_on_data_go(struct smtp_session *s, struct smtp_slot *slot)
+{
+	if (slot->mail_ok && slot->rcpts_ok > 0) {
+		dotstuff_data(&s->out, slot->m.data, slot->m.len);
+	} else {
+		buf_append_str(&s->out, ".\r\n");
+		slot->empty_body = true;
+	}
+	slot->body_written = true;
+	smtp_push_cmd(s, SMTP_V_DOT, smtp_slot_index(s, slot), 0);
+}
+
+/* smtp_on_reply - match a reply to the oldest command and act on it */
+static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
+{
+	struct smtp_cmd cmd;
+	struct smtp_slot *slot;
+	int class = r->code / 100;
+
+	if (s->ncmds == 0) {
+		smtp_fail(s, NULL, "out of step: a reply (%s) with no command "
+			  "outstanding", buf_cstr(&r->text));
+		return;
+	}
+	cmd = s->cmds[s->cmd_head];
+	s->cmd_head = (s->cmd_head + 1) % s->cmd_cap;
+	s->ncmds--;
+	slot = &s->slots[cmd.slot];
+
+	/* 421 ends the session whatever it answers (RFC 5321 3.8). */
+	if (r->code == 421 && cmd.verb != SMTP_V_QUIT) {
+		smtp_fail(s, r, "the server closed the session: %s",
+			  buf_cstr(&r->text));
+		return;
+	}
+	/* 3xx answers only DATA; anything else with it is out of step. */
+	if ((class == 3) != (cmd.verb == SMTP_V_DATA && r->code == 354) &&
+	    cmd.verb != SMTP_V_QUIT) {
+		smtp_fail(s, NULL, "out of step: reply '%s' does not fit the "
+			  "command it answers", buf_cstr(&r->text));
+		return;
+	}
+
+	switch (cmd.verb) {
+	case SMTP_V_GREETING:
+		smtp_on_greeting(s, r);
+		break;
+	case SMTP_V_EHLO:
+	case SMTP_V_HELO:
+		smtp_on_ehlo(s, r, cmd.verb == SMTP_V_HELO);
+		break;
+	case SMTP_V_MAIL:
+		if (class == 2) {
+			slot->mail_ok = true;
+		} else {
+			slot->failed = true;
+			smtp_reply_copy(&slot->failure, r);
+		}
+		break;
+	case SMTP_V_RCPT:
+		/* After a refused MAIL, its reason is every RCPT's. */
+		smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, cmd.rcpt,
+				slot->mail_ok ? r : &slot->failure, false,
+				false, NULL);
+		if (class == 2 && slot->mail_ok)
+			slot->rcpts_ok++;
+		break;
+	case SMTP_V_DATA:
+		if (class == 2) {
+			smtp_fail(s, NULL, "out of step: %s", "DATA answered "
+				  "with 2xx");
+			return;
+		}
+		if (r->code == 354) {
+			smtp_on_data_go(s, slot);
+			break;
+		}
+		smtp_slot_done(s, slot, slot->failed ? &slot->failure : r,
+			       false);
+		break;
+	case SMTP_V_DOT:
+		if (slot->empty_body) {
+			struct smtp_reply none = { 0 };
+
+			smtp_local_reply(&none, 550, "5.5.1", "no recipient "
+					 "was accepted");
+			smtp_slot_done(s, slot, slot->failed ? &slot->failure :
+				       &none, false);
+			buf_free(&none.text);
+		} else {
+			smtp_slot_done(s, slot, r, class == 2);
+		}
+		break;
+	case SMTP_V_RSET:
+		if (class != 2)
+			smtp_fail(s, NULL, "the server refused RSET: %s",
+				  buf_cstr(&r->text));
+		break;
+	case SMTP_V_QUIT:
+		smtp_set_state(s, SMTP_S_CLOSED);
+		smtp_event_push(s, SMTP_EV_CLOSED, NULL, 0, r, false, false,
+				NULL);
+		break;
+	}
+}
+
+/* --- the public face --------------------------------------------------- */
+
+struct smtp_session *smtp_session_new(const struct smtp_session_params *p)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+
+	s->p = *p;
+	if (s->p.helo_name == NULL || *s->p.helo_name == '\0')
+		s->p.helo_name = "localhost";
+	smtp_reply_parser_init(&s->parser, 0, 0);
+	s->state = SMTP_S_GREETING;
+	smtp_push_cmd(s, SMTP_V_GREETING, 0, 0);
+	return s;
+}
+
+void smtp_session_free(struct smtp_session **sp)
+{
+	struct smtp_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	smtp_reply_parser_free(&s->parser);
+	for (size_t i = 0; i < SMTP_SESSION_WINDOW; i++)
+		buf_free(&s->slots[i].failure.text);
+	buf_free(&s->out);
+	buf_free(&s->arena);
+	free(s->cmds);
+	free(s->events);
+	free(s);
+	*sp = NULL;
+}
+
+/* smtp_session_enter - at each call: forget handed-out event text */
+static void smtp_session_enter(struct smtp_session *s)
+{
+	if (s->nevents == 0)
+		buf_reset(&s->arena);
+}
+
+void smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
+{
+	const struct smtp_reply *r;
+	const char *error;
+	int rc;
+
+	smtp_session_enter(s);
+	while (len > 0 && s->state != SMTP_S_FAILED &&
+	       s->state != SMTP_S_CLOSED) {
+		rc = smtp_reply_parse(&s->parser, &data, &len, &r, &error);
+		if (rc < 0) {
+			smtp_fail(s, NULL, "%s", error);
+			return;
+		}
+		if (rc == 0)
+			break;
+		smtp_on_reply(s, r);
+		smtp_pump(s);
+	}
+}
+
+void smtp_session_output(struct smtp_session *s, const char **data,
+			 size_t *len)
+{
+	*data = s->out.data ? s->out.data + s->out_sent : "";
+	*len = s->out.len - s->out_sent;
+}
+
+void smtp_session_sent(struct smtp_session *s, size_t n)
+{
+	s->out_sent += n;
+	if (s->out_sent >= s->out.len) {
+		buf_reset(&s->out);
+		s->out_sent = 0;
+	}
+}
+
+int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
+{
+	struct smtp_slot *slot;
+
+	smtp_session_enter(s);
+	if (s->state != SMTP_S_READY || s->quit_asked ||
+	    s->nslots == SMTP_SESSION_WINDOW || m->nrcpts == 0 ||
+	    m->nrcpts > SMTP_SESSION_MAX_RCPTS)
+		return -1;
+	slot = smtp_slot_at(s, s->nslots++);
+	slot->m = *m;
+	slot->cursor = 0;
+	slot->mail_ok = false;
+	slot->rcpts_ok = 0;
+	slot->body_written = false;
+	slot->empty_body = false;
+	slot->failed = false;
+	smtp_pump(s);
+	return 0;
+}
+
+void smtp_session_quit(struct smtp_session *s)
+{
+	smtp_session_enter(s);
+	s->quit_asked = true;
+	smtp_pump(s);
+}
+
+bool smtp_session_event(struct smtp_session *s, struct smtp_event *ev)
+{
+	if (s->nevents == 0)
+		return false;
+	*ev = s->events[s->ev_head];
+	s->ev_head = (s->ev_head + 1) % s->ev_cap;
+	s->nevents--;
+	/* Offsets become pointers now that the arena holds still. */
+	ev->enhanced = smtp_arena_ptr(s, ev->enhanced);
+	ev->text = smtp_arena_ptr(s, ev->text);
+	ev->error = smtp_arena_ptr(s, ev->error);
+	return true;
+}
+
+const struct smtp_caps *smtp_session_caps(const struct smtp_session *s)
+{
+	return &s->caps;
+}
+
+bool smtp_session_idle(const struct smtp_session *s)
+{
+	return s->state == SMTP_S_READY && s->nslots == 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * fuzz_smtp_session - libFuzzer target for the SMTP session: the input is
+ * everything a server says, fed in pieces whose sizes come from the input
+ * itself.  On READY two messages are submitted.  Whatever the server
+ * says, the session must never report a message sent unless one of its
+ * recipients was accepted, never report a message twice, and never write
+ * a body before a 354.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/smtp_session.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *rcpts[] = { "a@x.example", "b@x.example" };
+	struct smtp_session_params p = { "fuzz.example", true };
+	struct smtp_message m[2] = {
+		{ "s@x.example", rcpts, 2, "BODY-ONE\r\n", 10, (void *)1 },
+		{ "s@x.example", rcpts, 1, "BODY-TWO\r\n", 10, (void *)2 },
+	};
+	struct smtp_session *s = smtp_session_new(&p);
+	bool accepted[3] = { false, false, false };
+	int done[3] = { 0, 0, 0 };
+	size_t pos = 0;
+
+	while (pos < size) {
+		size_t n = (size_t)data[pos] % 64 + 1;
+		const char *out;
+		size_t outlen;
+		struct smtp_event ev;
+
+		pos++;
+		if (n > size - pos)
+			n = size - pos;
+		smtp_session_feed(s, (const char *)data + pos, n);
+		pos += n;
+		while (smtp_session_event(s, &ev)) {
+			intptr_t k = (intptr_t)ev.ctx;
+
+			if (ev.kind == SMTP_EV_READY) {
+				smtp_session_submit(s, &m[0]);
+				smtp_session_submit(s, &m[1]);
+			} else if (ev.kind == SMTP_EV_RCPT) {
+				if (ev.code / 100 == 2)
+					accepted[k] = true;
+			} else if (ev.kind == SMTP_EV_DONE) {
+				if (++done[k] > 1 || (ev.sent && !accepted[k]))
+					abort();
+			}
+		}
+		smtp_session_output(s, &out, &outlen);
+		smtp_session_sent(s, outlen);
+	}
+	smtp_session_free(&s);
+	return 0;
+}

@@ -1,0 +1,374 @@
+/*
+ * test_smtp_session - conversations with the session, byte strings in
+ * and out: pipelined and lock-step transactions, refusals, the course
+ * corrections at DATA, 421, and replies that do not fit their command.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/smtp_session.h"
+
+static const char *rcpts_bc[] = { "b@y.example", "c@y.example" };
+static const char *rcpts_d[] = { "d@y.example" };
+
+/* out_is - the session must want to send exactly want; mark it sent */
+static void out_is(struct smtp_session *s, const char *want)
+{
+	const char *data;
+	size_t len;
+
+	smtp_session_output(s, &data, &len);
+	if (len != strlen(want) || memcmp(data, want, len) != 0)
+		fail_msg("output\n%.*s\nwanted\n%s", (int)len, data, want);
+	smtp_session_sent(s, len);
+}
+
+static void feed(struct smtp_session *s, const char *server)
+{
+	smtp_session_feed(s, server, strlen(server));
+}
+
+/* next_event - the next event must be of kind; returns it */
+static struct smtp_event next_event(struct smtp_session *s,
+				    enum smtp_event_kind kind)
+{
+	struct smtp_event ev;
+
+	if (!smtp_session_event(s, &ev))
+		fail_msg("no event, wanted kind %d", (int)kind);
+	if (ev.kind != kind)
+		fail_msg("event kind %d, wanted %d (%s)", (int)ev.kind,
+			 (int)kind, ev.error ? ev.error : "");
+	return ev;
+}
+
+static void no_event(struct smtp_session *s)
+{
+	struct smtp_event ev;
+
+	if (smtp_session_event(s, &ev))
+		fail_msg("unexpected event kind %d", (int)ev.kind);
+}
+
+static struct smtp_session *ready(const char *ehlo_reply)
+{
+	struct smtp_session_params p = { "client.example", true };
+	struct smtp_session *s = smtp_session_new(&p);
+
+	out_is(s, "");
+	feed(s, "220 mx.example ESMTP\r\n");
+	out_is(s, "EHLO client.example\r\n");
+	feed(s, ehlo_reply);
+	next_event(s, SMTP_EV_READY);
+	return s;
+}
+
+static const char pipelining_ehlo[] =
+	"250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+
+static struct smtp_message msg(const char **rcpts, size_t n, const char *data,
+			       void *ctx)
+{
+	struct smtp_message m = { "a@x.example", rcpts, n, data,
+				  strlen(data), ctx };
+	return m;
+}
+
+static void test_pipelined_across_messages(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m1 = msg(rcpts_bc, 2, "Subject: 1\r\n\r\nhi\r\n"
+				     ".dot\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_d, 1, "Subject: 2\r\n\r\nyo\r\n",
+				     (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_true(smtp_session_caps(s)->pipelining);
+	assert_int_equal(smtp_session_submit(s, &m1), 0);
+	assert_int_equal(smtp_session_submit(s, &m2), 0);
+	/* One group, ending with DATA; the second message waits. */
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+		  "RCPT TO:<c@y.example>\r\nDATA\r\n");
+	feed(s, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n"
+		"354 go ahead\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 0);
+	assert_int_equal(ev.code, 250);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 1);
+	assert_int_equal(ev.code, 550);
+	assert_string_equal(ev.enhanced, "5.1.1");
+	assert_string_equal(ev.text, "no such user");
+	no_event(s);
+	/* Body, end of data and the next message's group: one write. */
+	out_is(s, "Subject: 1\r\n\r\nhi\r\n..dot\r\n.\r\n"
+		  "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 2.0.0 Ok: queued as ABC\r\n250 Ok\r\n250 Ok\r\n"
+		"354 go\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)1);
+	assert_true(ev.sent);
+	assert_string_equal(ev.text, "Ok: queued as ABC");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	out_is(s, "Subject: 2\r\n\r\nyo\r\n.\r\n");
+	feed(s, "250 Ok\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_true(ev.sent);
+	assert_true(smtp_session_idle(s));
+	smtp_session_quit(s);
+	out_is(s, "QUIT\r\n");
+	feed(s, "221 2.0.0 Bye\r\n");
+	next_event(s, SMTP_EV_CLOSED);
+	smtp_session_free(&s);
+}
+
+/*
+ * Every RCPT refused, yet the server answers the pipelined DATA with 354:
+ * only the end of data goes, never the body, and the message is not sent.
+ */
+static void test_354_without_recipients(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m1 = msg(rcpts_d, 1, "secret body\r\n", NULL);
+	struct smtp_message m2 = msg(rcpts_d, 1, "two\r\n", NULL);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m1);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 Ok\r\n550 5.1.1 nope\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, ".\r\n");
+	feed(s, "250 2.0.0 Ok\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_int_equal(ev.code, 550);
+	/* The next transaction starts with RSET. */
+	smtp_session_submit(s, &m2);
+	out_is(s, "RSET\r\nMAIL FROM:<a@x.example>\r\n"
+		  "RCPT TO:<d@y.example>\r\nDATA\r\n");
+	smtp_session_free(&s);
+}
+
+static void test_mail_refused_pipelined(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m1 = msg(rcpts_bc, 2, "x\r\n", NULL);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m1);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+		  "RCPT TO:<c@y.example>\r\nDATA\r\n");
+	feed(s, "553 5.7.1 sender rejected\r\n503 5.5.1 need MAIL\r\n"
+		"503 5.5.1 need MAIL\r\n503 5.5.1 no valid recipients\r\n");
+	/* The recipients are told why: the MAIL refusal, not "503". */
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.code, 553);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.code, 553);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_int_equal(ev.code, 553);
+	assert_string_equal(ev.text, "sender rejected");
+	smtp_session_free(&s);
+}
+
+static void test_lockstep(void **state)
+{
+	struct smtp_session *s = ready("250-mx.example\r\n250 SIZE 1000\r\n");
+	struct smtp_message m1 = msg(rcpts_bc, 2, "body\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_d, 1, "two\r\n", (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_false(smtp_session_caps(s)->pipelining);
+	smtp_session_submit(s, &m1);
+	smtp_session_submit(s, &m2);
+	out_is(s, "MAIL FROM:<a@x.example>\r\n");
+	feed(s, "250 Ok\r\n");
+	out_is(s, "RCPT TO:<b@y.example>\r\n");
+	feed(s, "450 4.2.0 busy\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "RCPT TO:<c@y.example>\r\n");
+	feed(s, "550 5.1.1 no\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	/* No recipient accepted: no DATA; RSET, then the next message. */
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)1);
+	assert_false(ev.sent);
+	out_is(s, "RSET\r\n");
+	feed(s, "250 Ok\r\n");
+	out_is(s, "MAIL FROM:<a@x.example>\r\n");
+	feed(s, "250 Ok\r\n");
+	out_is(s, "RCPT TO:<d@y.example>\r\n");
+	feed(s, "250 Ok\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "DATA\r\n");
+	feed(s, "354 go\r\n");
+	out_is(s, "two\r\n.\r\n");
+	feed(s, "250 Ok\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+}
+
+static void test_helo_fallback(void **state)
+{
+	struct smtp_session_params p = { "client.example", true };
+	struct smtp_session *s = smtp_session_new(&p);
+
+	(void)state;
+	feed(s, "220 old.example\r\n");
+	out_is(s, "EHLO client.example\r\n");
+	feed(s, "502 5.5.2 what?\r\n");
+	out_is(s, "HELO client.example\r\n");
+	feed(s, "250 old.example\r\n");
+	next_event(s, SMTP_EV_READY);
+	assert_false(smtp_session_caps(s)->pipelining);
+	smtp_session_free(&s);
+}
+
+static void test_refused_greeting(void **state)
+{
+	struct smtp_session_params p = { "client.example", true };
+	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "554 5.7.1 go away\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_non_null(strstr(ev.error, "go away"));
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* 421 mid-transaction: every unfinished message comes back unsent. */
+static void test_421(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_d, 1, "two\r\n", (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m1);
+	smtp_session_submit(s, &m2);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 Ok\r\n421 4.7.0 too many messages, bye\r\n");
+	for (int i = 1; i <= 2; i++) {
+		ev = next_event(s, SMTP_EV_DONE);
+		assert_ptr_equal(ev.ctx, (void *)(intptr_t)i);
+		assert_false(ev.sent);
+		assert_int_equal(ev.code, 421);
+	}
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_non_null(strstr(ev.error, "too many messages"));
+	assert_int_equal(smtp_session_submit(s, &m1), -1);
+	smtp_session_free(&s);
+}
+
+/* Replies that do not fit: the session stops; nothing counts as sent. */
+static void test_out_of_step(void **state)
+{
+	static const char *const bad[] = {
+		"354 go\r\n",			/* 354 for MAIL */
+		"250 Ok\r\n250 Ok\r\n250 Ok\r\n",	/* 2xx for DATA */
+		"250 Ok\r\n250 Ok\r\n354 go\r\n354 again\r\n", /* 354 for "." */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct smtp_session *s = ready(pipelining_ehlo);
+		struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
+		struct smtp_event ev;
+
+		smtp_session_submit(s, &m1);
+		smtp_session_sent(s, 1000);
+		feed(s, bad[i]);
+		while (smtp_session_event(s, &ev)) {
+			if (ev.kind == SMTP_EV_DONE) {
+				assert_false(ev.sent);
+				assert_true(ev.local);
+				assert_int_equal(ev.code / 100, 4);
+			}
+			if (ev.kind == SMTP_EV_FAILED)
+				break;
+		}
+		assert_int_equal(ev.kind, SMTP_EV_FAILED);
+		assert_non_null(strstr(ev.error, "out of step"));
+		smtp_session_free(&s);
+	}
+}
+
+static void test_reply_with_nothing_outstanding(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "250 surprise\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_non_null(strstr(ev.error, "no command outstanding"));
+	smtp_session_free(&s);
+}
+
+/* The server's bytes one at a time, greeting and all: same outcome. */
+static void test_byte_by_byte(void **state)
+{
+	struct smtp_session_params p = { "c", true };
+	const char *all = "220 hi\r\n250-x\r\n250 PIPELINING\r\n"
+			  "250 Ok\r\n250 Ok\r\n354 go\r\n250 queued\r\n";
+	struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
+	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_event ev;
+	int done = 0;
+
+	(void)state;
+	for (const char *q = all; *q; q++) {
+		smtp_session_feed(s, q, 1);
+		while (smtp_session_event(s, &ev)) {
+			if (ev.kind == SMTP_EV_READY)
+				assert_int_equal(smtp_session_submit(s, &m1),
+						 0);
+			if (ev.kind == SMTP_EV_DONE) {
+				assert_true(ev.sent);
+				done++;
+			}
+			assert_int_not_equal(ev.kind, SMTP_EV_FAILED);
+		}
+	}
+	assert_int_equal(done, 1);
+	smtp_session_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelined_across_messages),
+		cmocka_unit_test(test_354_without_recipients),
+		cmocka_unit_test(test_mail_refused_pipelined),
+		cmocka_unit_test(test_lockstep),
+		cmocka_unit_test(test_helo_fallback),
+		cmocka_unit_test(test_refused_greeting),
+		cmocka_unit_test(test_421),
+		cmocka_unit_test(test_out_of_step),
+		cmocka_unit_test(test_reply_with_nothing_outstanding),
+		cmocka_unit_test(test_byte_by_byte),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
