@@ -22,12 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/xalloc.h"
 #include "engine/dotstuff.h"
 
 enum smtp_state {
 	SMTP_S_GREETING,	/* waiting for 220 */
 	SMTP_S_EHLO,		/* EHLO (or HELO) sent */
+	SMTP_S_STARTTLS,	/* STARTTLS sent */
+	SMTP_S_HANDSHAKE,	/* 220 came: the transport does TLS now */
+	SMTP_S_AUTH,		/* AUTH under way */
 	SMTP_S_READY,
 	SMTP_S_QUIT,		/* QUIT sent */
 	SMTP_S_CLOSED,
@@ -35,8 +39,13 @@ enum smtp_state {
 };
 
 enum smtp_verb {
-	SMTP_V_GREETING, SMTP_V_EHLO, SMTP_V_HELO, SMTP_V_MAIL, SMTP_V_RCPT,
-	SMTP_V_DATA, SMTP_V_DOT, SMTP_V_RSET, SMTP_V_QUIT,
+	SMTP_V_GREETING, SMTP_V_EHLO, SMTP_V_HELO, SMTP_V_STARTTLS,
+	SMTP_V_AUTH,		/* AUTH with an initial response */
+	SMTP_V_AUTH_LOGIN,	/* AUTH LOGIN: 334 asks for the user name */
+	SMTP_V_AUTH_USER,	/* 334 asks for the password */
+	SMTP_V_AUTH_PASS,	/* 235 at last */
+	SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_DATA, SMTP_V_DOT, SMTP_V_RSET,
+	SMTP_V_QUIT,
 };
 
 struct smtp_cmd {
@@ -61,6 +70,7 @@ struct smtp_session {
 	enum smtp_state state;
 	struct smtp_caps caps;
 	bool pipelining;	/* offered and allowed */
+	bool secure;		/* TLS is up (implicit, or after STARTTLS) */
 	bool need_rset;		/* a transaction failed: RSET before MAIL */
 	bool quit_asked;
 
@@ -333,18 +343,15 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
  * sent (with the server's 421 if that is what ended it, else a local
  * 4.4.2), then FAILED.
  */
-__attribute__((format(printf, 3, 4)))
-static void smtp_fail(struct smtp_session *s, const struct smtp_reply *r421,
-		      const char *fmt, ...)
+__attribute__((format(printf, 4, 0)))
+static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
+		       bool permanent, const char *fmt, va_list ap)
 {
 	struct smtp_reply local = { 0 };
-	va_list ap;
 
 	if (s->state == SMTP_S_FAILED || s->state == SMTP_S_CLOSED)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(s->error, sizeof(s->error), fmt, ap);
-	va_end(ap);
 	smtp_local_reply(&local, 451, "4.4.2", s->error);
 	while (s->nslots > 0) {
 		struct smtp_slot *slot = smtp_slot_at(s, 0);
@@ -361,8 +368,33 @@ static void smtp_fail(struct smtp_session *s, const struct smtp_reply *r421,
 	s->out_sent = 0;
 	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0, r421, false, false,
 			s->error);
+	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].permanent =
+		permanent;
 	smtp_set_state(s, SMTP_S_FAILED);
 	buf_free(&local.text);
+}
+
+/* smtp_fail - end the session; a retry later may succeed */
+__attribute__((format(printf, 3, 4)))
+static void smtp_fail(struct smtp_session *s, const struct smtp_reply *r421,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vfail(s, r421, false, fmt, ap);
+	va_end(ap);
+}
+
+/* smtp_fail_permanent - end the session; retrying cannot help */
+__attribute__((format(printf, 2, 3)))
+static void smtp_fail_permanent(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vfail(s, NULL, true, fmt, ap);
+	va_end(ap);
 }
 
 /* --- replies ----------------------------------------------------------- */
@@ -381,16 +413,92 @@ static void smtp_on_greeting(struct smtp_session *s, const struct smtp_reply *r)
 	smtp_set_state(s, SMTP_S_EHLO);
 }
 
+/* smtp_write_auth_line - "VERB base64(data)" CRLF */
+static void smtp_write_auth_line(struct smtp_session *s, const char *prefix,
+				 const struct buf *data)
+{
+	buf_append_str(&s->out, prefix);
+	base64_encode(&s->out, data->data ? data->data : "", data->len);
+	buf_append_str(&s->out, "\r\n");
+}
+
+/*
+ * smtp_start_auth - AUTH with the best mechanism both sides have:
+ * XOAUTH2 when a token is configured, else PLAIN, else LOGIN.
+ */
+static void smtp_start_auth(struct smtp_session *s)
+{
+	const char *user = s->p.username;
+	const char *pass = s->p.password ? s->p.password : "";
+	struct buf b = BUF_INIT;
+
+	if (!s->secure && !s->p.allow_plaintext_auth) {
+		smtp_fail_permanent(s, "refusing to send credentials without "
+				    "TLS (set allow_plaintext_auth to allow "
+				    "it)");
+		return;
+	}
+	if (s->p.xoauth2_token != NULL && (s->caps.auth & SMTP_AUTH_XOAUTH2)) {
+		buf_printf(&b, "user=%s\001auth=Bearer %s\001\001", user,
+			   s->p.xoauth2_token);
+		smtp_write_auth_line(s, "AUTH XOAUTH2 ", &b);
+		smtp_push_cmd(s, SMTP_V_AUTH, 0, 0);
+	} else if (s->caps.auth & SMTP_AUTH_PLAIN) {
+		buf_putc(&b, '\0');
+		buf_append_str(&b, user);
+		buf_putc(&b, '\0');
+		buf_append_str(&b, pass);
+		smtp_write_auth_line(s, "AUTH PLAIN ", &b);
+		smtp_push_cmd(s, SMTP_V_AUTH, 0, 0);
+	} else if (s->caps.auth & SMTP_AUTH_LOGIN) {
+		smtp_write_line(s, "AUTH LOGIN", "");
+		smtp_push_cmd(s, SMTP_V_AUTH_LOGIN, 0, 0);
+	} else {
+		smtp_fail_permanent(s, "the server offers no AUTH mechanism "
+				    "volley can use (PLAIN, LOGIN%s)",
+				    s->p.xoauth2_token ? ", XOAUTH2" : "");
+		buf_free(&b);
+		return;
+	}
+	/* The credentials do not outlive the line that carries them. */
+	if (b.data != NULL)
+		memset(b.data, 0, b.cap);
+	buf_free(&b);
+	smtp_set_state(s, SMTP_S_AUTH);
+}
+
+/* smtp_ready - greeted, secured and authenticated as asked */
+static void smtp_ready(struct smtp_session *s, const struct smtp_reply *r)
+{
+	s->pipelining = s->p.pipelining && s->caps.pipelining;
+	smtp_set_state(s, SMTP_S_READY);
+	smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, false, false, NULL);
+}
+
 static void smtp_on_ehlo(struct smtp_session *s, const struct smtp_reply *r,
 			 bool helo)
 {
 	if (r->code == 250) {
 		if (!helo)
 			smtp_caps_parse(&s->caps, r);
-		s->pipelining = s->p.pipelining && s->caps.pipelining;
-		smtp_set_state(s, SMTP_S_READY);
-		smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, false, false,
-				NULL);
+		if (s->p.tls == SMTP_TLS_STARTTLS && !s->secure) {
+			if (!s->caps.starttls) {
+				smtp_fail_permanent(s, "the server does not "
+						    "offer STARTTLS, which "
+						    "tls = \"starttls\" "
+						    "requires");
+				return;
+			}
+			smtp_write_line(s, "STARTTLS", "");
+			smtp_push_cmd(s, SMTP_V_STARTTLS, 0, 0);
+			smtp_set_state(s, SMTP_S_STARTTLS);
+			return;
+		}
+		if (s->p.username != NULL) {
+			smtp_start_auth(s);
+			return;
+		}
+		smtp_ready(s, r);
 		return;
 	}
 	/* A server that does not know EHLO says 5xx: try HELO once. */
@@ -422,6 +530,66 @@ static void smtp_on_data_go(struct smtp_session *s, struct smtp_slot *slot)
 	smtp_push_cmd(s, SMTP_V_DOT, smtp_slot_index(s, slot), 0);
 }
 
+static bool smtp_verb_is_auth(enum smtp_verb v)
+{
+	return v == SMTP_V_AUTH || v == SMTP_V_AUTH_LOGIN ||
+	       v == SMTP_V_AUTH_USER || v == SMTP_V_AUTH_PASS;
+}
+
+/*
+ * smtp_on_starttls - 220: hand over to the transport for the handshake.
+ * Anything else ends the session: "starttls" never falls back.
+ */
+static void smtp_on_starttls(struct smtp_session *s, const struct smtp_reply *r)
+{
+	if (r->code == 220) {
+		/* The STARTTLS event waits for smtp_session_feed's check
+		 * that nothing came after this reply. */
+		smtp_set_state(s, SMTP_S_HANDSHAKE);
+		return;
+	}
+	if (r->code / 100 == 5)
+		smtp_fail_permanent(s, "the server refused STARTTLS: %d %s",
+				    r->code, buf_cstr(&r->text));
+	else
+		smtp_fail(s, NULL, "the server refused STARTTLS: %d %s",
+			  r->code, buf_cstr(&r->text));
+}
+
+/* smtp_on_auth - the steps of AUTH; 235 makes the session ready */
+static void smtp_on_auth(struct smtp_session *s, enum smtp_verb verb,
+			 const struct smtp_reply *r)
+{
+	struct buf b = BUF_INIT;
+
+	if (r->code == 235) {
+		smtp_ready(s, r);
+		return;
+	}
+	if (r->code == 334 && verb == SMTP_V_AUTH_LOGIN) {
+		buf_append_str(&b, s->p.username);
+		smtp_write_auth_line(s, "", &b);
+		smtp_push_cmd(s, SMTP_V_AUTH_USER, 0, 0);
+	} else if (r->code == 334 && verb == SMTP_V_AUTH_USER) {
+		buf_append_str(&b, s->p.password ? s->p.password : "");
+		smtp_write_auth_line(s, "", &b);
+		smtp_push_cmd(s, SMTP_V_AUTH_PASS, 0, 0);
+	} else if (r->code == 334) {
+		/* XOAUTH2 says why in a 334; an empty line gets the 535. */
+		smtp_write_line(s, "", "");
+		smtp_push_cmd(s, SMTP_V_AUTH_PASS, 0, 0);
+	} else if (r->code / 100 == 4) {
+		smtp_fail(s, NULL, "authentication failed for now: %d %s",
+			  r->code, buf_cstr(&r->text));
+	} else {
+		smtp_fail_permanent(s, "authentication failed: %d %s",
+				    r->code, buf_cstr(&r->text));
+	}
+	if (b.data != NULL)
+		memset(b.data, 0, b.cap);
+	buf_free(&b);
+}
+
 /* smtp_on_reply - match a reply to the oldest command and act on it */
 static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 {
@@ -445,8 +613,9 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 			  buf_cstr(&r->text));
 		return;
 	}
-	/* 3xx answers only DATA; anything else with it is out of step. */
-	if ((class == 3) != (cmd.verb == SMTP_V_DATA && r->code == 354) &&
+	/* 3xx answers only DATA (354) and AUTH (334); else out of step. */
+	if ((class == 3) != ((cmd.verb == SMTP_V_DATA && r->code == 354) ||
+			     (smtp_verb_is_auth(cmd.verb) && r->code == 334)) &&
 	    cmd.verb != SMTP_V_QUIT) {
 		smtp_fail(s, NULL, "out of step: reply '%s' does not fit the "
 			  "command it answers", buf_cstr(&r->text));
@@ -460,6 +629,15 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	case SMTP_V_EHLO:
 	case SMTP_V_HELO:
 		smtp_on_ehlo(s, r, cmd.verb == SMTP_V_HELO);
+		break;
+	case SMTP_V_STARTTLS:
+		smtp_on_starttls(s, r);
+		break;
+	case SMTP_V_AUTH:
+	case SMTP_V_AUTH_LOGIN:
+	case SMTP_V_AUTH_USER:
+	case SMTP_V_AUTH_PASS:
+		smtp_on_auth(s, cmd.verb, r);
 		break;
 	case SMTP_V_MAIL:
 		if (class == 2) {
@@ -525,6 +703,7 @@ struct smtp_session *smtp_session_new(const struct smtp_session_params *p)
 	s->p = *p;
 	if (s->p.helo_name == NULL || *s->p.helo_name == '\0')
 		s->p.helo_name = "localhost";
+	s->secure = p->tls == SMTP_TLS_IMPLICIT;
 	smtp_reply_parser_init(&s->parser, 0, 0);
 	s->state = SMTP_S_GREETING;
 	smtp_push_cmd(s, SMTP_V_GREETING, 0, 0);
@@ -562,6 +741,12 @@ void smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 	int rc;
 
 	smtp_session_enter(s);
+	if (s->state == SMTP_S_HANDSHAKE && len > 0) {
+		smtp_fail_permanent(s, "plaintext bytes after the STARTTLS 220 "
+				    "and before the TLS handshake: an "
+				    "injection attempt; closing");
+		return;
+	}
 	while (len > 0 && s->state != SMTP_S_FAILED &&
 	       s->state != SMTP_S_CLOSED) {
 		rc = smtp_reply_parse(&s->parser, &data, &len, &r, &error);
@@ -572,6 +757,23 @@ void smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 		if (rc == 0)
 			break;
 		smtp_on_reply(s, r);
+		/*
+		 * Bytes after STARTTLS's 220, in this read or half a line in
+		 * the parser, were sent before the handshake: an attacker's
+		 * replies waiting to be read as if they came over TLS.
+		 */
+		if (s->state == SMTP_S_HANDSHAKE) {
+			if (len > 0 || s->parser.line.len > 0)
+				smtp_fail_permanent(s, "plaintext bytes after "
+						    "the STARTTLS 220 and "
+						    "before the TLS handshake:"
+						    " an injection attempt; "
+						    "closing");
+			else
+				smtp_event_push(s, SMTP_EV_STARTTLS, NULL, 0,
+						r, false, false, NULL);
+			return;
+		}
 		smtp_pump(s);
 	}
 }
@@ -611,6 +813,23 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
 	slot->failed = false;
 	smtp_pump(s);
 	return 0;
+}
+
+void smtp_session_tls_done(struct smtp_session *s)
+{
+	smtp_session_enter(s);
+	if (s->state != SMTP_S_HANDSHAKE)
+		return;
+	/* Nothing learned in plaintext survives: caps and parser anew. */
+	s->secure = true;
+	memset(&s->caps, 0, sizeof(s->caps));
+	smtp_reply_parser_free(&s->parser);
+	smtp_reply_parser_init(&s->parser, 0, 0);
+	buf_append_str(&s->out, "EHLO ");
+	buf_append_str(&s->out, s->p.helo_name);
+	buf_append_str(&s->out, "\r\n");
+	smtp_push_cmd(s, SMTP_V_EHLO, 0, 0);
+	smtp_set_state(s, SMTP_S_EHLO);
 }
 
 void smtp_session_quit(struct smtp_session *s)

@@ -8,11 +8,22 @@
  * out as events (smtp_session_event).
  *
  * So far (issue 4 in progress): greeting, EHLO with a HELO fallback,
- * capabilities, and any number of transactions per connection, pipelined
- * when the server offers PIPELINING (MAIL, every RCPT and DATA in one
- * write; after 354, the body, the end of data and the next message's
- * MAIL/RCPT/DATA in one write), lock-step otherwise; QUIT.  Not yet:
- * STARTTLS, AUTH, CHUNKING, SIZE and SMTPUTF8 parameters.
+ * capabilities, STARTTLS, AUTH PLAIN, LOGIN and XOAUTH2, and any number of
+ * transactions per connection, pipelined when the server offers
+ * PIPELINING (MAIL, every RCPT and DATA in one write; after 354, the body,
+ * the end of data and the next message's MAIL/RCPT/DATA in one write),
+ * lock-step otherwise; QUIT.  Not yet: CHUNKING, SIZE and SMTPUTF8
+ * parameters, timeouts (the caller's, with the transport).
+ *
+ * STARTTLS is never pipelined and "starttls" means required: no
+ * STARTTLS capability, a refusal or a failed handshake ends the session
+ * before AUTH or MAIL.  Any byte after the 220 that answers STARTTLS and
+ * before the handshake is an injection attempt and ends the session; it
+ * is never read as a reply.  After the handshake every capability is
+ * forgotten and EHLO is sent again.  Credentials go only over TLS unless
+ * allow_plaintext_auth is set; 535 is a permanent failure.  The AUTH
+ * lines of smtp_session_output() hold credentials: a transcript must
+ * mask every line that follows "AUTH".
  *
  * Every reply is matched to the oldest outstanding command and checked
  * against it (354 only for DATA, never 3xx for MAIL, RCPT or the end of
@@ -36,9 +47,20 @@ struct smtp_session;
 #define SMTP_SESSION_MAX_RCPTS 1000	/* per message */
 #define SMTP_SESSION_WINDOW 64		/* messages submitted, not done */
 
+enum smtp_tls {
+	SMTP_TLS_NONE,		/* plaintext (then no AUTH without the flag) */
+	SMTP_TLS_STARTTLS,	/* required: STARTTLS before anything else */
+	SMTP_TLS_IMPLICIT,	/* the transport speaks TLS from the start */
+};
+
 struct smtp_session_params {
 	const char *helo_name;	/* our name for EHLO/HELO */
 	bool pipelining;	/* use PIPELINING when the server offers it */
+	enum smtp_tls tls;
+	const char *username;	/* NULL: no AUTH */
+	const char *password;
+	const char *xoauth2_token;	/* preferred when set and offered */
+	bool allow_plaintext_auth;
 };
 
 /* One message to send; the session keeps pointers, not copies. */
@@ -57,6 +79,7 @@ enum smtp_event_kind {
 	SMTP_EV_DONE,	/* a message is finished: see reply and sent */
 	SMTP_EV_FAILED,	/* the session is over; error says why */
 	SMTP_EV_CLOSED,	/* QUIT answered: the connection may close */
+	SMTP_EV_STARTTLS, /* do the TLS handshake, then smtp_session_tls_done */
 };
 
 struct smtp_event {
@@ -70,6 +93,9 @@ struct smtp_event {
 	bool local;
 	bool sent;			/* DONE: the server took the message */
 	const char *error;		/* FAILED */
+	/* FAILED: retrying cannot help (credentials refused, TLS required
+	 * but not offered): stop the run rather than hammer the server */
+	bool permanent;
 };
 
 struct smtp_session *smtp_session_new(const struct smtp_session_params *p);
@@ -92,6 +118,9 @@ void smtp_session_sent(struct smtp_session *s, size_t n);
  * recipients); the caller keeps it.
  */
 int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m);
+
+/* smtp_session_tls_done - the handshake asked for by STARTTLS succeeded */
+void smtp_session_tls_done(struct smtp_session *s);
 
 /* smtp_session_quit - say QUIT once every submitted message is done */
 void smtp_session_quit(struct smtp_session *s);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/utf8.h"
 
 /* A line broken by a soft break: 75 characters and the '='. */
@@ -43,9 +44,6 @@
 #define MIME_EW_MIN_ROOM 16
 
 static const char mime_hex[] = "0123456789ABCDEF";
-static const char mime_b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /*
  * Quoted-printable classes: literal, '.' (literal except first on a line),
  * space or tab (literal except before a line end), always =XX, CR, LF.
@@ -408,30 +406,6 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 	mime_buf_done(out, o);
 }
 
-/* mime_b64_block - base64 of n bytes, padded, with no line breaks */
-static char *mime_b64_block(char *o, const unsigned char *p, size_t n)
-{
-	for (; n >= 3; n -= 3, p += 3, o += 4) {
-		uint32_t v = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-
-		o[0] = mime_b64[v >> 18];
-		o[1] = mime_b64[v >> 12 & 63];
-		o[2] = mime_b64[v >> 6 & 63];
-		o[3] = mime_b64[v & 63];
-	}
-	if (n > 0) {
-		uint32_t v = (uint32_t)p[0] << 16 |
-			     (n > 1 ? (uint32_t)p[1] << 8 : 0);
-
-		o[0] = mime_b64[v >> 18];
-		o[1] = mime_b64[v >> 12 & 63];
-		o[2] = n > 1 ? mime_b64[v >> 6 & 63] : '=';
-		o[3] = '=';
-		o += 4;
-	}
-	return o;
-}
-
 void mime_base64_encode(struct buf *out, const void *src, size_t len)
 {
 	const unsigned char *p = src;
@@ -443,13 +417,13 @@ void mime_base64_encode(struct buf *out, const void *src, size_t len)
 			 (len + MIME_B64_LINE_IN - 1) / MIME_B64_LINE_IN * 2);
 	o = mime_buf_end(out);
 	for (; len >= MIME_B64_LINE_IN; len -= MIME_B64_LINE_IN) {
-		o = mime_b64_block(o, p, MIME_B64_LINE_IN);
+		o = base64_block(o, p, MIME_B64_LINE_IN);
 		p += MIME_B64_LINE_IN;
 		*o++ = '\r';
 		*o++ = '\n';
 	}
 	if (len > 0) {
-		o = mime_b64_block(o, p, len);
+		o = base64_block(o, p, len);
 		*o++ = '\r';
 		*o++ = '\n';
 	}
@@ -725,7 +699,7 @@ static void mime_ew_put(struct mime_fold *f, const struct mime_ew *ew,
 	memcpy(o, ew->b ? "=?UTF-8?B?" : "=?UTF-8?Q?", 10);
 	o += 10;
 	if (ew->b) {
-		o = mime_b64_block(o, s, n);
+		o = base64_block(o, s, n);
 	} else {
 		for (i = 0; i < n; i++) {
 			unsigned char c = s[i];

@@ -58,7 +58,8 @@ static void no_event(struct smtp_session *s)
 
 static struct smtp_session *ready(const char *ehlo_reply)
 {
-	struct smtp_session_params p = { "client.example", true };
+	struct smtp_session_params p = { .helo_name = "client.example",
+					 .pipelining = true };
 	struct smtp_session *s = smtp_session_new(&p);
 
 	out_is(s, "");
@@ -227,7 +228,8 @@ static void test_lockstep(void **state)
 
 static void test_helo_fallback(void **state)
 {
-	struct smtp_session_params p = { "client.example", true };
+	struct smtp_session_params p = { .helo_name = "client.example",
+					 .pipelining = true };
 	struct smtp_session *s = smtp_session_new(&p);
 
 	(void)state;
@@ -243,7 +245,8 @@ static void test_helo_fallback(void **state)
 
 static void test_refused_greeting(void **state)
 {
-	struct smtp_session_params p = { "client.example", true };
+	struct smtp_session_params p = { .helo_name = "client.example",
+					 .pipelining = true };
 	struct smtp_session *s = smtp_session_new(&p);
 	struct smtp_event ev;
 
@@ -329,7 +332,8 @@ static void test_reply_with_nothing_outstanding(void **state)
 /* The server's bytes one at a time, greeting and all: same outcome. */
 static void test_byte_by_byte(void **state)
 {
-	struct smtp_session_params p = { "c", true };
+	struct smtp_session_params p = { .helo_name = "c",
+					 .pipelining = true };
 	const char *all = "220 hi\r\n250-x\r\n250 PIPELINING\r\n"
 			  "250 Ok\r\n250 Ok\r\n354 go\r\n250 queued\r\n";
 	struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
@@ -355,6 +359,155 @@ static void test_byte_by_byte(void **state)
 	smtp_session_free(&s);
 }
 
+/* session_with - a session with these TLS and AUTH settings, greeted */
+static struct smtp_session *session_with(enum smtp_tls tls, const char *user,
+					 bool plaintext_ok)
+{
+	struct smtp_session_params p = {
+		.helo_name = "client.example", .pipelining = true, .tls = tls,
+		.username = user, .password = "secret",
+		.allow_plaintext_auth = plaintext_ok,
+	};
+	struct smtp_session *s = smtp_session_new(&p);
+
+	feed(s, "220 mx.example ESMTP\r\n");
+	out_is(s, "EHLO client.example\r\n");
+	return s;
+}
+
+static void test_starttls(void **state)
+{
+	struct smtp_session *s = session_with(SMTP_TLS_STARTTLS, NULL, false);
+
+	(void)state;
+	feed(s, "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+	out_is(s, "STARTTLS\r\n");
+	feed(s, "220 2.0.0 Ready to start TLS\r\n");
+	next_event(s, SMTP_EV_STARTTLS);
+	out_is(s, "");
+	smtp_session_tls_done(s);
+	/* Everything learned before the handshake is forgotten. */
+	assert_false(smtp_session_caps(s)->pipelining);
+	out_is(s, "EHLO client.example\r\n");
+	feed(s, "250-mx.example\r\n250 8BITMIME\r\n");
+	next_event(s, SMTP_EV_READY);
+	assert_false(smtp_session_caps(s)->pipelining);
+	smtp_session_free(&s);
+}
+
+/* Bytes after the 220, before the handshake: never read as replies. */
+static void test_starttls_injection(void **state)
+{
+	struct smtp_session *s;
+	struct smtp_event ev;
+
+	(void)state;
+	/* in the same read as the 220 */
+	s = session_with(SMTP_TLS_STARTTLS, NULL, false);
+	feed(s, "250-mx.example\r\n250 STARTTLS\r\n");
+	out_is(s, "STARTTLS\r\n");
+	feed(s, "220 go ahead\r\n250-injected\r\n250 PIPELINING\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_non_null(strstr(ev.error, "injection"));
+	assert_true(ev.permanent);
+	out_is(s, "");
+	smtp_session_free(&s);
+
+	/* in a later read, before the handshake finished */
+	s = session_with(SMTP_TLS_STARTTLS, NULL, false);
+	feed(s, "250-mx.example\r\n250 STARTTLS\r\n");
+	out_is(s, "STARTTLS\r\n");
+	feed(s, "220 go ahead\r\n");
+	next_event(s, SMTP_EV_STARTTLS);
+	feed(s, "250 ok\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_non_null(strstr(ev.error, "injection"));
+	smtp_session_tls_done(s);
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* "starttls" means required: never a plaintext fallback. */
+static void test_starttls_required(void **state)
+{
+	struct smtp_session *s;
+	struct smtp_event ev;
+
+	(void)state;
+	s = session_with(SMTP_TLS_STARTTLS, "alice", false);
+	feed(s, "250-mx.example\r\n250 AUTH PLAIN\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_non_null(strstr(ev.error, "does not offer STARTTLS"));
+	out_is(s, "");
+	smtp_session_free(&s);
+
+	s = session_with(SMTP_TLS_STARTTLS, "alice", false);
+	feed(s, "250-mx.example\r\n250 STARTTLS\r\n");
+	out_is(s, "STARTTLS\r\n");
+	feed(s, "454 4.7.0 TLS not available\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_false(ev.permanent);
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+static void test_auth_plain_needs_tls(void **state)
+{
+	struct smtp_session *s = session_with(SMTP_TLS_NONE, "alice", false);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_non_null(strstr(ev.error, "without TLS"));
+	out_is(s, "");
+	smtp_session_free(&s);
+
+	/* ... unless the user says plaintext is fine */
+	s = session_with(SMTP_TLS_NONE, "alice", true);
+	feed(s, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n");
+	out_is(s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	feed(s, "235 2.7.0 Authentication successful\r\n");
+	next_event(s, SMTP_EV_READY);
+	smtp_session_free(&s);
+}
+
+static void test_auth_login_and_535(void **state)
+{
+	struct smtp_session *s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "250-mx.example\r\n250 AUTH LOGIN\r\n");
+	out_is(s, "AUTH LOGIN\r\n");
+	feed(s, "334 VXNlcm5hbWU6\r\n");
+	out_is(s, "YWxpY2U=\r\n");
+	feed(s, "334 UGFzc3dvcmQ6\r\n");
+	out_is(s, "c2VjcmV0\r\n");
+	feed(s, "535 5.7.8 Error: authentication failed\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_non_null(strstr(ev.error, "authentication failed"));
+	smtp_session_free(&s);
+
+	/* 454 is for now, not for good */
+	s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	feed(s, "250-mx.example\r\n250 AUTH PLAIN\r\n");
+	out_is(s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	feed(s, "454 4.7.0 Temporary authentication failure\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_false(ev.permanent);
+	smtp_session_free(&s);
+
+	/* a 334 for MAIL is out of step */
+	s = session_with(SMTP_TLS_IMPLICIT, NULL, false);
+	feed(s, "250 mx.example\r\n");
+	next_event(s, SMTP_EV_READY);
+	smtp_session_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +521,11 @@ int main(void)
 		cmocka_unit_test(test_out_of_step),
 		cmocka_unit_test(test_reply_with_nothing_outstanding),
 		cmocka_unit_test(test_byte_by_byte),
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_starttls_injection),
+		cmocka_unit_test(test_starttls_required),
+		cmocka_unit_test(test_auth_plain_needs_tls),
+		cmocka_unit_test(test_auth_login_and_535),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,9 @@
  * everything a server says, fed in pieces whose sizes come from the input
  * itself.  On READY two messages are submitted.  Whatever the server
  * says, the session must never report a message sent unless one of its
- * recipients was accepted, never report a message twice, and never write
- * a body before a 354.
+ * recipients was accepted, never report a message twice, and - with
+ * STARTTLS and AUTH configured, chosen by the first byte - never write
+ * a credential before the TLS handshake.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,16 +19,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *rcpts[] = { "a@x.example", "b@x.example" };
-	struct smtp_session_params p = { "fuzz.example", true };
+	struct smtp_session_params p = { .helo_name = "fuzz.example",
+					 .pipelining = true };
+	bool secure = false, with_tls = size > 0 && (data[0] & 1);
 	struct smtp_message m[2] = {
 		{ "s@x.example", rcpts, 2, "BODY-ONE\r\n", 10, (void *)1 },
 		{ "s@x.example", rcpts, 1, "BODY-TWO\r\n", 10, (void *)2 },
 	};
-	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_session *s;
 	bool accepted[3] = { false, false, false };
 	int done[3] = { 0, 0, 0 };
 	size_t pos = 0;
 
+	if (with_tls) {
+		p.tls = SMTP_TLS_STARTTLS;
+		p.username = "user";
+		p.password = "SECRET-PASSWORD";
+	}
+	s = smtp_session_new(&p);
 	while (pos < size) {
 		size_t n = (size_t)data[pos] % 64 + 1;
 		const char *out;
@@ -42,7 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (smtp_session_event(s, &ev)) {
 			intptr_t k = (intptr_t)ev.ctx;
 
-			if (ev.kind == SMTP_EV_READY) {
+			if (ev.kind == SMTP_EV_STARTTLS) {
+				smtp_session_tls_done(s);
+				secure = true;
+			} else if (ev.kind == SMTP_EV_READY) {
 				smtp_session_submit(s, &m[0]);
 				smtp_session_submit(s, &m[1]);
 			} else if (ev.kind == SMTP_EV_RCPT) {
@@ -54,6 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		smtp_session_output(s, &out, &outlen);
+		/* base64 of "\0user\0SECRET-PASSWORD" starts "AHVzZXIAU0VD" */
+		if (!secure && outlen > 0 &&
+		    (memmem(out, outlen, "AUTH", 4) != NULL ||
+		     memmem(out, outlen, "AHVzZXIAU0VD", 12) != NULL))
+			abort();
 		smtp_session_sent(s, outlen);
 	}
 	smtp_session_free(&s);
