@@ -36,6 +36,9 @@
 
 #include "common/xalloc.h"
 
+/* Distinct root-level names a render remembers the values of. */
+#define TMPL_NAME_CACHE 64
+
 /* RFC 5322 2.1.1: a line of mail is at most 998 bytes before its CRLF. */
 #define TMPL_MAIL_LINE_MAX 998
 
@@ -72,6 +75,12 @@ struct tmpl_op {
 	bool has_crlf;
 	size_t head;
 	size_t tail;
+	/*
+	 * The first name segment's number among the template's distinct
+	 * first segments (-1 past TMPL_NAME_CACHE): a render looks each
+	 * root-level name up once, however often the template uses it.
+	 */
+	int name_id;
 };
 
 /* one part of a dotted name, split at compile time */
@@ -845,6 +854,42 @@ static void tmpl_text_crlf(struct tmpl *t)
 	t->crlf = true;
 }
 
+/*
+ * tmpl_number_names - give each op that looks a name up the number of its
+ * first segment among the distinct ones (see tmpl_op.name_id).
+ */
+static void tmpl_number_names(struct tmpl *t)
+{
+	const struct tmpl_seg *names[TMPL_NAME_CACHE];
+	int nnames = 0;
+
+	for (size_t u = 0; u < t->nunits; u++) {
+		for (size_t i = 0; i < t->units[u].nops; i++) {
+			struct tmpl_op *op = &t->units[u].ops[i];
+			const struct tmpl_seg *seg;
+			int id;
+
+			op->name_id = -1;
+			if (op->type == TMPL_OP_TEXT || op->type == TMPL_OP_END ||
+			    op->type == TMPL_OP_PARTIAL || op->nseg == 0)
+				continue;
+			seg = &t->segs[op->seg];
+			for (id = 0; id < nnames; id++) {
+				if (names[id]->len == seg->len &&
+				    memcmp(names[id]->name, seg->name,
+					   seg->len) == 0)
+					break;
+			}
+			if (id == nnames) {
+				if (nnames == TMPL_NAME_CACHE)
+					continue;
+				names[nnames++] = seg;
+			}
+			op->name_id = id;
+		}
+	}
+}
+
 /* tmpl_compile - compile the template and, through it, its partials */
 int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 		 struct tmpl **t_r, struct tmpl_error *err)
@@ -881,6 +926,7 @@ int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 	seen = xcalloc(t->nunits, sizeof(*seen));
 	tmpl_collect_top(t, 0, seen, NULL);
 	free(seen);
+	tmpl_number_names(t);
 	if (p->crlf)
 		tmpl_text_crlf(t);
 	*t_r = t;
@@ -942,9 +988,19 @@ struct tmpl_frame {
 };
 
 /* tmpl_lookup - resolve op's name on the context stack, as the spec says */
+/*
+ * What one render remembers of root-level lookups: outside sections the
+ * context is the root alone, so a name's value cannot change.
+ */
+struct tmpl_root_cache {
+	uint64_t have;
+	struct tmpl_value v[TMPL_NAME_CACHE];
+};
+
 static void tmpl_lookup(const struct tmpl *t, const struct tmpl_data *d,
 			const struct tmpl_value *ctx, size_t nctx,
-			const struct tmpl_op *op, struct tmpl_value *v)
+			const struct tmpl_op *op, struct tmpl_value *v,
+			struct tmpl_root_cache *rc)
 {
 	const struct tmpl_seg *seg = &t->segs[op->seg];
 	struct tmpl_value obj;
@@ -954,15 +1010,26 @@ static void tmpl_lookup(const struct tmpl *t, const struct tmpl_data *d,
 		*v = ctx[nctx - 1];
 		return;
 	}
+	if (nctx == 1 && op->name_id >= 0 &&
+	    (rc->have & (1ULL << op->name_id))) {
+		*v = rc->v[op->name_id];
+		i = 1;
+		goto rest;
+	}
 	/* The first part is searched for outward; the rest only within it. */
 	for (i = nctx; i > 0; i--)
 		if (ctx[i - 1].kind == TMPL_OBJECT &&
 		    d->get(d, &ctx[i - 1], seg[0].name, seg[0].len, v))
 			break;
-	if (i == 0) {
+	if (i == 0)
 		v->kind = TMPL_MISSING;
-		return;
+	if (nctx == 1 && op->name_id >= 0) {
+		rc->v[op->name_id] = *v;
+		rc->have |= 1ULL << op->name_id;
 	}
+	if (i == 0)
+		return;
+rest:
 	for (k = 1; k < op->nseg; k++) {
 		obj = *v;
 		if (obj.kind != TMPL_OBJECT ||
@@ -1077,6 +1144,15 @@ static void tmpl_mail_text(struct tmpl_mail *m, const struct tmpl_op *op)
 		m->prev_eq = op->text[op->len - 1] == '=';
 }
 
+/*
+ * tmpl_mail_special - bytes a value may not hold in clean mail text (or,
+ * for '=', only when "_" follows): one table lookup per byte.
+ */
+static const bool tmpl_mail_special[256] = {
+	[0] = true, ['\r'] = true, ['\n'] = true, ['='] = true,
+	[0x80 ... 0xff] = true,
+};
+
 /* tmpl_mail_value - account for a value just appended at out[from..] */
 static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 			    size_t from)
@@ -1089,10 +1165,9 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 	if (m->prev_eq && p[0] == '_')
 		m->clean = false;
 	for (size_t k = 0; k < n && m->clean; k++) {
-		unsigned char c = p[k];
-
-		if (c >= 0x80 || c == 0 || c == '\r' || c == '\n' ||
-		    (c == '=' && k + 1 < n && p[k + 1] == '_'))
+		if (!tmpl_mail_special[p[k]])
+			continue;
+		if (p[k] != '=' || (k + 1 < n && p[k + 1] == '_'))
 			m->clean = false;
 	}
 	m->line += n;
@@ -1110,12 +1185,14 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 	 */
 	struct tmpl_value ctx[TMPL_MAX_DEPTH + 1];
 	struct tmpl_frame fr[2 * TMPL_MAX_DEPTH];
+	struct tmpl_root_cache rc;
 	size_t nctx = 1, nfr = 0, ncalls = 0;
 	size_t unit = 0, pc = 0, n = 0;
 	const struct tmpl_unit *u = &t->units[0];
 	struct tmpl_value v;
 
 	ctx[0] = data->root;
+	rc.have = 0;
 	for (;;) {
 		const struct tmpl_op *op;
 		struct tmpl_frame *f;
@@ -1143,7 +1220,7 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 		case TMPL_OP_VAR_RAW: {
 			size_t from = out->len;
 
-			tmpl_lookup(t, data, ctx, nctx, op, &v);
+			tmpl_lookup(t, data, ctx, nctx, op, &v, &rc);
 			tmpl_put(out, &v, op->type == TMPL_OP_VAR_HTML);
 			if (m != NULL)
 				tmpl_mail_value(m, out, from);
@@ -1151,7 +1228,7 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 			break;
 		}
 		case TMPL_OP_SECTION:
-			tmpl_lookup(t, data, ctx, nctx, op, &v);
+			tmpl_lookup(t, data, ctx, nctx, op, &v, &rc);
 			if (!tmpl_truthy(data, &v, &n)) {
 				pc = op->jump + 1;
 				break;
@@ -1173,7 +1250,7 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 			pc++;
 			break;
 		case TMPL_OP_INVERTED:
-			tmpl_lookup(t, data, ctx, nctx, op, &v);
+			tmpl_lookup(t, data, ctx, nctx, op, &v, &rc);
 			pc = tmpl_truthy(data, &v, &n) ? op->jump + 1 : pc + 1;
 			break;
 		case TMPL_OP_END:

@@ -166,6 +166,43 @@ static void test_tree_address_names(void **state)
 	buf_free(&b);
 }
 
+/*
+ * The renderer remembers root-level values within one render; inside a
+ * section the innermost context must still win, and the next render
+ * (another recipient) must see its own values.
+ */
+static void test_root_cache_scopes(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct vars_data vd;
+	size_t root, items, item;
+	const char *names[] = { "R", "S" };
+
+	(void)state;
+	for (int r = 0; r < 2; r++) {
+		vars_tree_begin(&b);
+		root = vars_open(&b, VARS_OBJECT);
+		vars_put_name(&b, "name", 4);
+		vars_put_scalar(&b, VARS_STRING, names[r], 1);
+		vars_put_name(&b, "items", 5);
+		items = vars_open(&b, VARS_LIST);
+		for (int i = 0; i < 2; i++) {
+			item = vars_open(&b, VARS_OBJECT);
+			vars_put_name(&b, "name", 4);
+			vars_put_scalar(&b, VARS_STRING, i ? "B" : "A", 1);
+			vars_close(&b, item, 1);
+		}
+		vars_close(&b, items, 2);
+		vars_close(&b, root, 2);
+		assert_int_equal(vars_data_init(&vd, NULL, 0, NULL, "a@b.c", 5,
+						b.data, b.len), 0);
+		assert_string_equal(render("{{name}}|{{#items}}{{name}}|"
+					   "{{/items}}{{name}}", &vd),
+				    r == 0 ? "R|A|B|R" : "S|A|B|S");
+	}
+	buf_free(&b);
+}
+
 /* A damaged list count never makes a section repeat beyond the data. */
 static void test_damaged_list_count(void **state)
 {
@@ -263,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_crlf_template_text),
 		cmocka_unit_test(test_tree_address_names),
 		cmocka_unit_test(test_render_mail_clean),
+		cmocka_unit_test(test_root_cache_scopes),
 		cmocka_unit_test(test_damaged_list_count),
 		cmocka_unit_test(test_damaged_blobs),
 	};
