@@ -104,22 +104,32 @@ static size_t smtp_slot_index(struct smtp_session *s,
 	return (size_t)(slot - s->slots);
 }
 
+/*
+ * smtp_ring_grow - double a full ring of n elements of size elem,
+ * unrolled oldest first into the new array (head becomes 0).  Rings grow
+ * to the largest pipeline a connection has seen, then stay.
+ */
+static void *smtp_ring_grow(void *ring, size_t *cap, size_t *head, size_t n,
+			    size_t elem)
+{
+	size_t newcap = *cap ? *cap * 2 : 64;
+	char *fresh = xmalloc(newcap * elem);
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(fresh + i * elem,
+		       (char *)ring + ((*head + i) % *cap) * elem, elem);
+	free(ring);
+	*cap = newcap;
+	*head = 0;
+	return fresh;
+}
+
 static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
 			  size_t slot, size_t rcpt)
 {
-	if (s->ncmds == s->cmd_cap) {
-		struct smtp_cmd *n;
-		size_t cap = s->cmd_cap ? s->cmd_cap * 2 : 64;
-
-		/* Unroll the ring into the new array, oldest first. */
-		n = xmalloc(cap * sizeof(*n));
-		for (size_t i = 0; i < s->ncmds; i++)
-			n[i] = s->cmds[(s->cmd_head + i) % s->cmd_cap];
-		free(s->cmds);
-		s->cmds = n;
-		s->cmd_cap = cap;
-		s->cmd_head = 0;
-	}
+	if (s->ncmds == s->cmd_cap)
+		s->cmds = smtp_ring_grow(s->cmds, &s->cmd_cap, &s->cmd_head,
+					 s->ncmds, sizeof(*s->cmds));
 	s->cmds[(s->cmd_head + s->ncmds++) % s->cmd_cap] =
 		(struct smtp_cmd){ verb, slot, rcpt };
 }
@@ -154,18 +164,9 @@ static void smtp_event_push(struct smtp_session *s, enum smtp_event_kind kind,
 {
 	struct smtp_event *ev;
 
-	if (s->nevents == s->ev_cap) {
-		struct smtp_event *n;
-		size_t cap = s->ev_cap ? s->ev_cap * 2 : 64;
-
-		n = xmalloc(cap * sizeof(*n));
-		for (size_t i = 0; i < s->nevents; i++)
-			n[i] = s->events[(s->ev_head + i) % s->ev_cap];
-		free(s->events);
-		s->events = n;
-		s->ev_cap = cap;
-		s->ev_head = 0;
-	}
+	if (s->nevents == s->ev_cap)
+		s->events = smtp_ring_grow(s->events, &s->ev_cap, &s->ev_head,
+					   s->nevents, sizeof(*s->events));
 	ev = &s->events[(s->ev_head + s->nevents++) % s->ev_cap];
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = kind;
