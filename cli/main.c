@@ -4,6 +4,7 @@
  *   volley [-c FILE] COMMAND [ARGS...]
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,9 @@ int main(int argc, char **argv)
 	struct cli cli = { 0 };
 	const struct cli_command *cmd;
 	int c, first, ret;
+
+	/* A relay that hangs up must fail one write, not end the run. */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* "+": stop at the command; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {

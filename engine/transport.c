@@ -41,6 +41,7 @@ struct transport {
 	char *tls_name;
 	int fd;
 	SSL *ssl;
+	bool ssl_broken;	/* a fatal TLS error: no shutdown alert */
 	struct transport_tls *tls;
 };
 
@@ -74,13 +75,17 @@ static int transport_wait(int fd, short events, long deadline)
 	}
 }
 
-/* transport_ssl_error - the reason of OpenSSL's last error, into err */
+/*
+ * transport_ssl_error - the reason of OpenSSL's last error, into err; with
+ * no OpenSSL error queued, errno's (a reset) or else a plain close.
+ */
 static void transport_ssl_error(char *err, size_t errsize, const char *what)
 {
 	unsigned long e = ERR_get_error();
 
 	snprintf(err, errsize, "%s: %s", what,
-		 e ? ERR_reason_error_string(e) : "connection closed");
+		 e ? ERR_reason_error_string(e) :
+		 errno ? strerror(errno) : "connection closed");
 	ERR_clear_error();
 }
 
@@ -189,7 +194,9 @@ int transport_connect(const struct transport_params *p,
 		t->p.io_timeout_ms = TRANSPORT_IO_TIMEOUT_MS;
 	t->host = xstrdup(p->host);
 	t->p.host = t->host;
-	t->tls_name = xstrdup(p->tls_name ? p->tls_name : p->host);
+	/* An empty name would switch the name check off: it means "host". */
+	t->tls_name = xstrdup(p->tls_name != NULL && *p->tls_name != '\0' ?
+			      p->tls_name : p->host);
 	t->fd = -1;
 	deadline = transport_now_ms() + t->p.connect_timeout_ms;
 
@@ -224,7 +231,8 @@ void transport_close(struct transport **tp)
 	if (t == NULL)
 		return;
 	if (t->ssl != NULL) {
-		SSL_shutdown(t->ssl);
+		if (!t->ssl_broken)
+			SSL_shutdown(t->ssl);
 		SSL_free(t->ssl);
 	}
 	if (t->fd >= 0)
@@ -247,13 +255,17 @@ bool transport_is_tls(const struct transport *t)
 static int transport_ssl_wait(struct transport *t, int rc, long deadline,
 			      const char *what, char *err, size_t errsize)
 {
-	int e = SSL_get_error(t->ssl, rc), w;
+	int e, w;
 
+	errno = 0;
+	e = SSL_get_error(t->ssl, rc);
 	if (e == SSL_ERROR_WANT_READ)
 		w = transport_wait(t->fd, POLLIN, deadline);
 	else if (e == SSL_ERROR_WANT_WRITE)
 		w = transport_wait(t->fd, POLLOUT, deadline);
 	else {
+		/* No close_notify on a broken connection (see close). */
+		t->ssl_broken = true;
 		transport_ssl_error(err, errsize, what);
 		return -1;
 	}
@@ -284,13 +296,22 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 
 		/* An address literal must match an IP SAN; a name, a DNS
 		 * name (a wildcard only as a whole label). */
+		int ok;
+
 		if (inet_pton(AF_INET, t->tls_name, ip) == 1 ||
 		    inet_pton(AF_INET6, t->tls_name, ip) == 1) {
-			X509_VERIFY_PARAM_set1_ip_asc(vp, t->tls_name);
+			ok = X509_VERIFY_PARAM_set1_ip_asc(vp, t->tls_name);
 		} else {
 			SSL_set_hostflags(t->ssl,
 					  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-			SSL_set1_host(t->ssl, t->tls_name);
+			ok = *t->tls_name != '\0' &&
+			     SSL_set1_host(t->ssl, t->tls_name);
+		}
+		/* Never go on with a check that did not take. */
+		if (ok != 1) {
+			snprintf(err, errsize, "TLS: cannot check the "
+				 "certificate for the name '%s'", t->tls_name);
+			return -1;
 		}
 	}
 	pthread_mutex_lock(&tls->lock);

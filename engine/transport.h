@@ -16,6 +16,10 @@
  * connection to the same relay is offered for resumption.
  *
  * Errors: functions return -1 and write one line into err.
+ *
+ * The process must ignore SIGPIPE (volley's main does): OpenSSL writes to
+ * the socket with write(), and a server that has closed the connection
+ * would otherwise kill the whole run with the next write.
  */
 #ifndef VOLLEY_TRANSPORT_H
 #define VOLLEY_TRANSPORT_H
