@@ -86,6 +86,10 @@ const struct cli_command cli_commands[] = {
 	  "failed) for every campaign, or for one.  Safe to run while a send\n"
 	  "is going on.  --json prints an array with one object per\n"
 	  "campaign: name, queued, sending, sent, deferred, failed, total.\n" },
+	{ "send-one", cmd_send_one,
+	  "send one message through the configured server (for debugging)",
+	  cmd_send_one_help },
+	{ "sink", cmd_sink, "run the built-in SMTP test server", cmd_sink_help },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: volley help [COMMAND]\n" },
 	{ NULL, NULL, NULL, NULL },
