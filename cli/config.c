@@ -4,6 +4,8 @@
 #include "cli/config.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,30 @@ static const struct config_setting_spec config_specs[] = {
 	{ "store.busy_timeout_ms", KIND_INT },
 	{ "import", KIND_GROUP },
 	{ "import.address_column", KIND_STRING },
+	{ "smtp", KIND_GROUP },
+	{ "smtp.host", KIND_STRING },
+	{ "smtp.port", KIND_INT },
+	{ "smtp.tls", KIND_STRING },
+	{ "smtp.tls_verify", KIND_BOOL },
+	{ "smtp.tls_name", KIND_STRING },
+	{ "smtp.ca_file", KIND_STRING },
+	{ "smtp.username", KIND_STRING },
+	{ "smtp.password_env", KIND_STRING },
+	{ "smtp.password_file", KIND_STRING },
+	{ "smtp.xoauth2_token_env", KIND_STRING },
+	{ "smtp.xoauth2_token_file", KIND_STRING },
+	{ "smtp.allow_plaintext_auth", KIND_BOOL },
+	{ "smtp.helo_name", KIND_STRING },
+	{ "smtp.connections", KIND_INT },
+	{ "smtp.pipelining", KIND_BOOL },
+	{ "smtp.chunking", KIND_BOOL },
+	{ "smtp.chunking_window", KIND_INT },
+	{ "smtp.max_messages_per_connection", KIND_INT },
+	{ "smtp.timeouts", KIND_GROUP },
+	{ "smtp.timeouts.connect", KIND_INT },
+	{ "smtp.timeouts.greeting", KIND_INT },
+	{ "smtp.timeouts.command", KIND_INT },
+	{ "smtp.timeouts.data_end", KIND_INT },
 };
 
 static const char *const config_kind_names[] = {
@@ -127,6 +153,195 @@ static int config_int(const config_t *lc, const char *path, int def,
 	return 0;
 }
 
+/* config_bool - a boolean setting, or def */
+static bool config_bool(const config_t *lc, const char *path, bool def)
+{
+	int v;
+
+	if (config_lookup_bool(lc, path, &v) == CONFIG_TRUE)
+		return v != 0;
+	return def;
+}
+
+/* config_line - "FILE:LINE" of a setting, for errors */
+static int config_line(const config_t *lc, const char *path)
+{
+	config_setting_t *s = config_lookup(lc, path);
+
+	return s != NULL ? config_setting_source_line(s) : 0;
+}
+
+/* config_load_smtp - the smtp group, checked */
+static int config_load_smtp(struct config *cfg, const config_t *lc,
+			    const char *file, char *err, size_t errsize)
+{
+	struct config_smtp *c = &cfg->smtp;
+	static const struct {
+		const char *path;
+		int def, max;
+		size_t offset;
+	} ints[] = {
+		{ "smtp.connections", 8, 1024,
+		  offsetof(struct config_smtp, connections) },
+		{ "smtp.chunking_window", 8, 64,
+		  offsetof(struct config_smtp, chunking_window) },
+		{ "smtp.timeouts.connect", 30, 3600,
+		  offsetof(struct config_smtp, timeout_connect) },
+		{ "smtp.timeouts.greeting", 300, 3600,
+		  offsetof(struct config_smtp, timeout_greeting) },
+		{ "smtp.timeouts.command", 300, 3600,
+		  offsetof(struct config_smtp, timeout_command) },
+		{ "smtp.timeouts.data_end", 600, 3600,
+		  offsetof(struct config_smtp, timeout_data_end) },
+	};
+	char *ca_file;
+	int def_port;
+
+	c->host = config_string(lc, "smtp.host", "localhost");
+	c->tls = config_string(lc, "smtp.tls", "starttls");
+	if (strcmp(c->tls, "starttls") == 0) {
+		def_port = 587;
+	} else if (strcmp(c->tls, "implicit") == 0) {
+		def_port = 465;
+	} else if (strcmp(c->tls, "none") == 0) {
+		def_port = 25;
+	} else {
+		snprintf(err, errsize, "%s:%d: setting 'smtp.tls' must be "
+			 "\"starttls\", \"implicit\" or \"none\", not \"%s\"",
+			 file, config_line(lc, "smtp.tls"), c->tls);
+		return -1;
+	}
+	if (config_int(lc, "smtp.port", def_port, 1, 65535, file, err,
+		       errsize, &c->port) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		if (config_int(lc, ints[i].path, ints[i].def, 1, ints[i].max,
+			       file, err, errsize,
+			       (int *)((char *)c + ints[i].offset)) < 0)
+			return -1;
+	}
+	if (config_int(lc, "smtp.max_messages_per_connection", 1000, 0,
+		       INT32_MAX, file, err, errsize,
+		       &c->max_messages_per_connection) < 0)
+		return -1;
+	c->tls_verify = config_bool(lc, "smtp.tls_verify", true);
+	c->tls_name = config_string(lc, "smtp.tls_name", NULL);
+	ca_file = config_string(lc, "smtp.ca_file", NULL);
+	if (ca_file != NULL) {
+		c->ca_file = config_resolve_path(cfg, ca_file);
+		free(ca_file);
+	}
+	c->username = config_string(lc, "smtp.username", NULL);
+	c->password_env = config_string(lc, "smtp.password_env", NULL);
+	c->password_file = config_string(lc, "smtp.password_file", NULL);
+	c->xoauth2_token_env = config_string(lc, "smtp.xoauth2_token_env",
+					     NULL);
+	c->xoauth2_token_file = config_string(lc, "smtp.xoauth2_token_file",
+					      NULL);
+	if ((c->password_env && c->password_file) ||
+	    (c->xoauth2_token_env && c->xoauth2_token_file)) {
+		snprintf(err, errsize, "%s: set %s_env or %s_file, not both",
+			 file, c->password_env && c->password_file ?
+			 "smtp.password" : "smtp.xoauth2_token",
+			 c->password_env && c->password_file ?
+			 "password" : "xoauth2_token");
+		return -1;
+	}
+	if (c->password_file != NULL) {
+		char *p = config_resolve_path(cfg, c->password_file);
+
+		free(c->password_file);
+		c->password_file = p;
+	}
+	if (c->xoauth2_token_file != NULL) {
+		char *p = config_resolve_path(cfg, c->xoauth2_token_file);
+
+		free(c->xoauth2_token_file);
+		c->xoauth2_token_file = p;
+	}
+	if (c->username == NULL &&
+	    (c->password_env || c->password_file || c->xoauth2_token_env ||
+	     c->xoauth2_token_file)) {
+		snprintf(err, errsize, "%s: a password or token is set but "
+			 "smtp.username is not", file);
+		return -1;
+	}
+	c->allow_plaintext_auth = config_bool(lc, "smtp.allow_plaintext_auth",
+					      false);
+	c->helo_name = config_string(lc, "smtp.helo_name", NULL);
+	c->pipelining = config_bool(lc, "smtp.pipelining", true);
+	c->chunking = config_bool(lc, "smtp.chunking", true);
+	return 0;
+}
+
+/* config_read_secret - the first line of a file, without its line end */
+static int config_read_secret(const char *path, const char *setting,
+			      char **secret_r, char *err, size_t errsize)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errsize, "%s %s: %s", setting, path,
+			 strerror(errno));
+		return -1;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n == 0) {
+		snprintf(err, errsize, "%s %s: the file is empty", setting,
+			 path);
+		return -1;
+	}
+	*secret_r = xstrdup(line);
+	memset(line, 0, sizeof(line));
+	return 0;
+}
+
+int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
+		       char *err, size_t errsize)
+{
+	const char *env = which ? cfg->smtp.xoauth2_token_env :
+				  cfg->smtp.password_env;
+	const char *file = which ? cfg->smtp.xoauth2_token_file :
+				   cfg->smtp.password_file;
+	const char *name = which ? "smtp.xoauth2_token" : "smtp.password";
+	const char *v;
+
+	*secret_r = NULL;
+	if (env != NULL) {
+		v = getenv(env);
+		if (v == NULL || *v == '\0') {
+			snprintf(err, errsize, "%s_env names %s, which is "
+				 "not set", name, env);
+			return -1;
+		}
+		*secret_r = xstrdup(v);
+		return 0;
+	}
+	if (file != NULL) {
+		char setting[64];
+
+		snprintf(setting, sizeof(setting), "%s_file", name);
+		return config_read_secret(file, setting, secret_r, err,
+					  errsize);
+	}
+	return 0;
+}
+
+void config_secret_free(char **secretp)
+{
+	if (*secretp != NULL) {
+		memset(*secretp, 0, strlen(*secretp));
+		free(*secretp);
+		*secretp = NULL;
+	}
+}
+
 char *config_resolve_path(const struct config *cfg, const char *path)
 {
 	struct buf b = BUF_INIT;
@@ -193,6 +408,8 @@ int config_load(struct config *cfg, const char *path, char *err,
 		goto out;
 	cfg->import_address_column =
 		config_string(&lc, "import.address_column", "email");
+	if (config_load_smtp(cfg, &lc, file, err, errsize) < 0)
+		goto out;
 	ret = 0;
 out:
 	config_destroy(&lc);
@@ -207,5 +424,15 @@ void config_free(struct config *cfg)
 	free(cfg->dir);
 	free(cfg->store_path);
 	free(cfg->import_address_column);
+	free(cfg->smtp.host);
+	free(cfg->smtp.tls);
+	free(cfg->smtp.tls_name);
+	free(cfg->smtp.ca_file);
+	free(cfg->smtp.username);
+	free(cfg->smtp.password_env);
+	free(cfg->smtp.password_file);
+	free(cfg->smtp.xoauth2_token_env);
+	free(cfg->smtp.xoauth2_token_file);
+	free(cfg->smtp.helo_name);
 	memset(cfg, 0, sizeof(*cfg));
 }

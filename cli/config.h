@@ -24,6 +24,33 @@ struct config {
 
 	/* import */
 	char *import_address_column;
+
+	/* smtp: the relay every send goes through */
+	struct config_smtp {
+		char *host;
+		int port;		/* default by tls: 587, 465, 25 */
+		char *tls;		/* "starttls", "implicit" or "none" */
+		bool tls_verify;
+		char *tls_name;		/* name checked in the certificate */
+		char *ca_file;		/* resolved against dir */
+		char *username;
+		char *password_env;	/* names, not the secret itself */
+		char *password_file;
+		char *xoauth2_token_env;
+		char *xoauth2_token_file;
+		bool allow_plaintext_auth;
+		char *helo_name;	/* NULL: this host's name */
+		int connections;
+		bool pipelining;
+		bool chunking;
+		int chunking_window;
+		int max_messages_per_connection;	/* 0: no limit */
+		/* seconds (RFC 5321 4.5.3.2) */
+		int timeout_connect;
+		int timeout_greeting;
+		int timeout_command;
+		int timeout_data_end;
+	} smtp;
 };
 
 /*
@@ -38,5 +65,18 @@ void config_free(struct config *cfg);
 
 /* config_resolve_path - path made relative to the configuration's folder */
 char *config_resolve_path(const struct config *cfg, const char *path);
+
+/*
+ * config_smtp_secret - the password (which is 0) or XOAUTH2 token
+ * (which is 1) from the environment variable or file the configuration
+ * names: the first line of the file, without its line end.  Read only
+ * when a command sends, so that commands that do not send never need
+ * it.  *secret_r is NULL when none is configured; free it with
+ * config_secret_free, which wipes it.  Returns -1 with a reason in err
+ * ("smtp.password_env names VOLLEY_PW, which is not set").
+ */
+int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
+		       char *err, size_t errsize);
+void config_secret_free(char **secretp);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "engine/dotstuff.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 /* dotstuff_next_eol - the first CR or LF in p[0..len), or NULL */
@@ -19,9 +20,15 @@ static const char *dotstuff_next_eol(const char *p, size_t len)
 	return cr != NULL ? cr : lf;
 }
 
-void dotstuff_data(struct buf *out, const char *body, size_t len)
+/*
+ * dotstuff_body - the body with CRLF line ends, each line start doubled
+ * when stuff is set and it is a dot.  Returns the bytes added.
+ */
+static size_t dotstuff_body(struct buf *out, const char *body, size_t len,
+			    bool stuff)
 {
 	const char *p = body, *end = body + len;
+	size_t start;
 	char *o;
 
 	/*
@@ -29,13 +36,14 @@ void dotstuff_data(struct buf *out, const char *body, size_t len)
 	 * each becoming two bytes; then CRLF "." CRLF.
 	 */
 	buf_reserve(out, 2 * len + 5);
+	start = out->len;
 	o = out->data + out->len;
 	while (p < end) {
 		const char *eol;
 		size_t run;
 
 		/* at a line start */
-		if (*p == '.')
+		if (*p == '.' && stuff)
 			*o++ = '.';
 		eol = dotstuff_next_eol(p, (size_t)(end - p));
 		run = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
@@ -56,8 +64,18 @@ void dotstuff_data(struct buf *out, const char *body, size_t len)
 		*o++ = '\r';
 		*o++ = '\n';
 	}
-	memcpy(o, ".\r\n", 3);
-	o += 3;
 	out->len = (size_t)(o - out->data);
 	out->data[out->len] = '\0';
+	return out->len - start;
+}
+
+void dotstuff_data(struct buf *out, const char *body, size_t len)
+{
+	dotstuff_body(out, body, len, true);
+	buf_append(out, ".\r\n", 3);
+}
+
+size_t dotstuff_crlf(struct buf *out, const char *body, size_t len)
+{
+	return dotstuff_body(out, body, len, false);
 }

@@ -20,4 +20,11 @@
 /* dotstuff_data - append body as DATA content, end-of-data line included */
 void dotstuff_data(struct buf *out, const char *body, size_t len);
 
+/*
+ * dotstuff_crlf - append body with every line end made CRLF and a final
+ * CRLF if it lacks one, dots untouched: content for BDAT (RFC 3030),
+ * whose length is counted, not ended by a dot.  Returns the bytes added.
+ */
+size_t dotstuff_crlf(struct buf *out, const char *body, size_t len);
+
 #endif

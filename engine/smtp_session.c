@@ -12,7 +12,9 @@
  * message has commands written whose DATA reply has not come yet, and
  * the next message's MAIL is written only after that message's body.  So
  * DATA always ends a group, as RFC 2920 3.1 requires, and the body with
- * its end of data may lead the next group, as 3.1 allows.
+ * its end of data may lead the next group, as 3.1 allows.  BDAT needs no
+ * go-ahead, so with CHUNKING a window of whole messages (commands and
+ * body) is written ahead of their replies.
  */
 #include "engine/smtp_session.h"
 
@@ -44,8 +46,9 @@ enum smtp_verb {
 	SMTP_V_AUTH_LOGIN,	/* AUTH LOGIN: 334 asks for the user name */
 	SMTP_V_AUTH_USER,	/* 334 asks for the password */
 	SMTP_V_AUTH_PASS,	/* 235 at last */
-	SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_DATA, SMTP_V_DOT, SMTP_V_RSET,
-	SMTP_V_QUIT,
+	SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_DATA, SMTP_V_DOT,
+	SMTP_V_BDAT,		/* BDAT n LAST: the end of data */
+	SMTP_V_RSET, SMTP_V_QUIT,
 };
 
 struct smtp_cmd {
@@ -61,6 +64,7 @@ struct smtp_slot {
 	size_t rcpts_ok;
 	bool body_written;	/* the body (or a lone ".") is on its way */
 	bool empty_body;	/* only "." went: nothing to deliver */
+	bool utf8;		/* needs SMTPUTF8 */
 	struct smtp_reply failure;	/* why it was not sent, if so */
 	bool failed;
 };
@@ -70,6 +74,11 @@ struct smtp_session {
 	enum smtp_state state;
 	struct smtp_caps caps;
 	bool pipelining;	/* offered and allowed */
+	bool chunking;		/* BDAT: offered, allowed, and pipelining */
+	unsigned window;	/* messages written ahead with BDAT */
+	unsigned max_messages;	/* min(params, MAILMAX); 0: no limit */
+	unsigned transactions;	/* begun in this session */
+	bool out_of_step;	/* why it failed: a reply did not fit */
 	bool secure;		/* TLS is up (implicit, or after STARTTLS) */
 	bool need_rset;		/* a transaction failed: RSET before MAIL */
 	bool quit_asked;
@@ -88,6 +97,7 @@ struct smtp_session {
 	struct smtp_event *events;	/* queue */
 	size_t ev_cap, ev_head, nevents;
 	struct buf arena;		/* text the events point into */
+	struct buf scratch;		/* a BDAT body, to count it */
 	char error[256];
 };
 
@@ -223,12 +233,95 @@ static void smtp_write_line(struct smtp_session *s, const char *verb,
 	buf_append_str(&s->out, "\r\n");
 }
 
+/* smtp_has_8bit - a byte outside ASCII in str */
+static bool smtp_has_8bit(const char *str)
+{
+	for (; *str != '\0'; str++) {
+		if ((unsigned char)*str >= 0x80)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * smtp_rcpt_refusal - why a recipient cannot be sent in this session, as
+ * the reply a server would give, or NULL: beyond the server's RCPTMAX
+ * (retry in another transaction), or a UTF-8 address the server cannot
+ * take.
+ */
+static const char *smtp_rcpt_refusal(struct smtp_session *s,
+				     const struct smtp_slot *slot, size_t i,
+				     int *code, const char **enhanced)
+{
+	if (s->caps.rcptmax > 0 && i >= s->caps.rcptmax) {
+		*code = 452;
+		*enhanced = "4.5.3";
+		return "more recipients than the server's LIMITS RCPTMAX "
+		       "allows in one transaction";
+	}
+	if (!s->caps.smtputf8 && smtp_has_8bit(slot->m.rcpts[i])) {
+		*code = 553;
+		*enhanced = "5.6.7";
+		return "the address needs SMTPUTF8, which the server does not "
+		       "offer";
+	}
+	return NULL;
+}
+
+/* smtp_rcpt_refuse_local - the RCPT event for a recipient never sent */
+static void smtp_rcpt_refuse_local(struct smtp_session *s,
+				   const struct smtp_slot *slot, size_t i,
+				   int code, const char *enhanced,
+				   const char *why)
+{
+	struct smtp_reply r = { 0 };
+
+	smtp_local_reply(&r, code, enhanced, why);
+	smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i, &r, true, false,
+			NULL);
+	buf_free(&r.text);
+}
+
+/* smtp_write_mail - MAIL FROM with the parameters the message needs */
+static void smtp_write_mail(struct smtp_session *s, const struct smtp_slot *slot)
+{
+	buf_append_str(&s->out, "MAIL FROM:<");
+	buf_append_str(&s->out, slot->m.from);
+	buf_append_str(&s->out, ">");
+	if (s->caps.size)
+		buf_printf(&s->out, " SIZE=%zu", slot->m.len);
+	if (slot->utf8)
+		buf_append_str(&s->out, " SMTPUTF8");
+	else if (slot->m.eightbit)
+		buf_append_str(&s->out, " BODY=8BITMIME");
+	buf_append_str(&s->out, "\r\n");
+}
+
+/* smtp_write_bdat - the whole body as one last chunk (RFC 3030) */
+static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
+{
+	size_t n;
+
+	buf_reset(&s->scratch);
+	n = dotstuff_crlf(&s->scratch, slot->m.data, slot->m.len);
+	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
+	buf_append(&s->out, s->scratch.data, n);
+	slot->body_written = true;
+}
+
+enum smtp_written {
+	SMTP_WROTE_ALL,		/* every command, DATA or BDAT last */
+	SMTP_WROTE_ONE,		/* lock-step: one, wait for its reply */
+	SMTP_WROTE_NONE,	/* lock-step: a recipient refused locally */
+};
+
 /*
  * smtp_write_commands - write the next command of the message being
- * written, or all of them when pipelining.  Returns true once its DATA
- * is written.
+ * written, or all of them when pipelining.  A recipient the server
+ * cannot take is reported at once and never sent.
  */
-static bool smtp_write_commands(struct smtp_session *s, struct smtp_slot *slot)
+static enum smtp_written smtp_write_commands(struct smtp_session *s,
+					     struct smtp_slot *slot)
 {
 	size_t idx = smtp_slot_index(s, slot);
 	size_t n = slot->m.nrcpts;
@@ -241,24 +334,38 @@ static bool smtp_write_commands(struct smtp_session *s, struct smtp_slot *slot)
 				s->need_rset = false;
 				/* Lock-step: MAIL waits for RSET's reply. */
 				if (!s->pipelining)
-					return false;
+					return SMTP_WROTE_ONE;
 			}
-			buf_append_str(&s->out, "MAIL FROM:<");
-			buf_append_str(&s->out, slot->m.from);
-			buf_append_str(&s->out, ">\r\n");
+			smtp_write_mail(s, slot);
 			smtp_push_cmd(s, SMTP_V_MAIL, idx, 0);
 		} else if (slot->cursor <= n) {
+			size_t i = slot->cursor - 1;
+			const char *enhanced, *why;
+			int code;
+
+			why = smtp_rcpt_refusal(s, slot, i, &code, &enhanced);
+			if (why != NULL) {
+				smtp_rcpt_refuse_local(s, slot, i, code,
+						       enhanced, why);
+				slot->cursor++;
+				if (!s->pipelining)
+					return SMTP_WROTE_NONE;
+				continue;
+			}
 			buf_append_str(&s->out, "RCPT TO:<");
-			buf_append_str(&s->out, slot->m.rcpts[slot->cursor - 1]);
+			buf_append_str(&s->out, slot->m.rcpts[i]);
 			buf_append_str(&s->out, ">\r\n");
-			smtp_push_cmd(s, SMTP_V_RCPT, idx, slot->cursor - 1);
+			smtp_push_cmd(s, SMTP_V_RCPT, idx, i);
+		} else if (s->chunking) {
+			smtp_write_bdat(s, slot);
+			smtp_push_cmd(s, SMTP_V_BDAT, idx, 0);
 		} else {
 			smtp_write_line(s, "DATA", "");
 			smtp_push_cmd(s, SMTP_V_DATA, idx, 0);
 		}
 		slot->cursor++;
 	} while (s->pipelining && slot->cursor <= n + 1);
-	return slot->cursor > n + 1;
+	return slot->cursor > n + 1 ? SMTP_WROTE_ALL : SMTP_WROTE_ONE;
 }
 
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
@@ -299,7 +406,13 @@ static void smtp_pump(struct smtp_session *s)
 	while (s->state == SMTP_S_READY && s->writing < s->nslots) {
 		struct smtp_slot *slot = smtp_slot_at(s, s->writing);
 
-		if (s->pipelining) {
+		enum smtp_written w;
+
+		if (s->chunking) {
+			/* Whole messages go ahead, up to the window. */
+			if (s->writing >= s->window)
+				return;
+		} else if (s->pipelining) {
 			/* The message before must have its body out. */
 			if (s->writing > 0 &&
 			    !smtp_slot_at(s, s->writing - 1)->body_written)
@@ -310,9 +423,11 @@ static void smtp_pump(struct smtp_session *s)
 			if (smtp_lockstep_verdict(s, slot))
 				continue;
 		}
-		if (!smtp_write_commands(s, slot))
+		w = smtp_write_commands(s, slot);
+		if (w == SMTP_WROTE_ONE)
 			return;
-		s->writing++;
+		if (w == SMTP_WROTE_ALL)
+			s->writing++;
 	}
 	if (s->state == SMTP_S_READY && s->quit_asked && s->nslots == 0 &&
 	    s->ncmds == 0) {
@@ -371,6 +486,8 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 			s->error);
 	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].permanent =
 		permanent;
+	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].out_of_step =
+		s->out_of_step;
 	smtp_set_state(s, SMTP_S_FAILED);
 	buf_free(&local.text);
 }
@@ -472,6 +589,14 @@ static void smtp_start_auth(struct smtp_session *s)
 static void smtp_ready(struct smtp_session *s, const struct smtp_reply *r)
 {
 	s->pipelining = s->p.pipelining && s->caps.pipelining;
+	s->chunking = s->pipelining && s->p.chunking && s->caps.chunking;
+	s->window = s->p.chunking_window ? s->p.chunking_window : 8;
+	if (s->window > SMTP_SESSION_WINDOW)
+		s->window = SMTP_SESSION_WINDOW;
+	s->max_messages = s->p.max_messages;
+	if (s->caps.mailmax > 0 &&
+	    (s->max_messages == 0 || s->caps.mailmax < s->max_messages))
+		s->max_messages = s->caps.mailmax;
 	smtp_set_state(s, SMTP_S_READY);
 	smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, false, false, NULL);
 }
@@ -599,6 +724,7 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	int class = r->code / 100;
 
 	if (s->ncmds == 0) {
+		s->out_of_step = true;
 		smtp_fail(s, NULL, "out of step: a reply (%s) with no command "
 			  "outstanding", buf_cstr(&r->text));
 		return;
@@ -618,6 +744,7 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	if ((class == 3) != ((cmd.verb == SMTP_V_DATA && r->code == 354) ||
 			     (smtp_verb_is_auth(cmd.verb) && r->code == 334)) &&
 	    cmd.verb != SMTP_V_QUIT) {
+		s->out_of_step = true;
 		smtp_fail(s, NULL, "out of step: reply '%s' does not fit the "
 			  "command it answers", buf_cstr(&r->text));
 		return;
@@ -643,6 +770,19 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	case SMTP_V_MAIL:
 		if (class == 2) {
 			slot->mail_ok = true;
+		} else if (r->code == 503) {
+			/*
+			 * "Bad sequence": the server still holds a transaction
+			 * volley thought over (a pipelined MAIL behind a failed
+			 * BDAT, say).  Nothing is wrong with the message: retry
+			 * it, and RSET first.
+			 */
+			slot->failed = true;
+			smtp_local_reply(&slot->failure, 451, "4.5.0", "");
+			buf_reset(&slot->failure.text);
+			buf_printf(&slot->failure.text, "the server answered "
+				   "MAIL with %d %s; will retry", r->code,
+				   buf_cstr(&r->text));
 		} else {
 			slot->failed = true;
 			smtp_reply_copy(&slot->failure, r);
@@ -658,6 +798,7 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 		break;
 	case SMTP_V_DATA:
 		if (class == 2) {
+			s->out_of_step = true;
 			smtp_fail(s, NULL, "out of step: %s", "DATA answered "
 				  "with 2xx");
 			return;
@@ -668,6 +809,12 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 		}
 		smtp_slot_done(s, slot, slot->failed ? &slot->failure : r,
 			       false);
+		break;
+	case SMTP_V_BDAT:
+		/* RFC 3030: a refused BDAT ends the transaction. */
+		smtp_slot_done(s, slot, slot->failed ? &slot->failure : r,
+			       class == 2 && slot->mail_ok &&
+			       slot->rcpts_ok > 0);
 		break;
 	case SMTP_V_DOT:
 		if (slot->empty_body) {
@@ -722,6 +869,7 @@ void smtp_session_free(struct smtp_session **sp)
 		buf_free(&s->slots[i].failure.text);
 	buf_free(&s->out);
 	buf_free(&s->arena);
+	buf_free(&s->scratch);
 	free(s->cmds);
 	free(s->events);
 	free(s);
@@ -795,17 +943,84 @@ void smtp_session_sent(struct smtp_session *s, size_t n)
 	}
 }
 
+/*
+ * smtp_refuse_local - finish a message volley will not send in this
+ * session, every recipient and the message with the same reply.
+ */
+static void smtp_refuse_local(struct smtp_session *s,
+			      const struct smtp_message *m, int code,
+			      const char *enhanced, const char *why)
+{
+	struct smtp_reply r = { 0 };
+
+	smtp_local_reply(&r, code, enhanced, why);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		smtp_event_push(s, SMTP_EV_RCPT, m->ctx, i, &r, true, false,
+				NULL);
+	smtp_event_push(s, SMTP_EV_DONE, m->ctx, 0, &r, true, false, NULL);
+	buf_free(&r.text);
+}
+
+/*
+ * smtp_check_message - refuse now what the server said it cannot take.
+ * Returns true if the message was refused (and its events queued).
+ */
+static bool smtp_check_message(struct smtp_session *s,
+			       const struct smtp_message *m, bool utf8)
+{
+	bool any_rcpt = false;
+	char why[160];
+
+	if (s->caps.size && s->caps.size_max > 0 &&
+	    m->len > s->caps.size_max) {
+		snprintf(why, sizeof(why), "the message (%zu bytes) is over "
+			 "the server's SIZE limit of %llu bytes", m->len,
+			 (unsigned long long)s->caps.size_max);
+		smtp_refuse_local(s, m, 552, "5.3.4", why);
+		return true;
+	}
+	if (utf8 && !s->caps.smtputf8) {
+		for (size_t i = 0; i < m->nrcpts && !any_rcpt; i++)
+			any_rcpt = !smtp_has_8bit(m->rcpts[i]);
+		/* Only some recipients need it: they are refused one by
+		 * one as their RCPT comes up. */
+		if (m->smtputf8 || smtp_has_8bit(m->from) || !any_rcpt) {
+			smtp_refuse_local(s, m, 553, "5.6.7", "the message "
+					  "needs SMTPUTF8, which the server "
+					  "does not offer");
+			return true;
+		}
+	}
+	if (m->eightbit && !utf8 && !s->caps.eightbitmime) {
+		smtp_refuse_local(s, m, 554, "5.6.3", "the message has 8-bit "
+				  "content and the server does not offer "
+				  "8BITMIME");
+		return true;
+	}
+	return false;
+}
+
 int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
 {
 	struct smtp_slot *slot;
+	bool utf8;
 
 	smtp_session_enter(s);
 	if (s->state != SMTP_S_READY || s->quit_asked ||
 	    s->nslots == SMTP_SESSION_WINDOW || m->nrcpts == 0 ||
-	    m->nrcpts > SMTP_SESSION_MAX_RCPTS)
+	    m->nrcpts > SMTP_SESSION_MAX_RCPTS || smtp_session_spent(s))
 		return -1;
+	utf8 = m->smtputf8 || smtp_has_8bit(m->from);
+	for (size_t i = 0; i < m->nrcpts && !utf8; i++)
+		utf8 = smtp_has_8bit(m->rcpts[i]);
+	if (smtp_check_message(s, m, utf8))
+		return 0;
+	/* Recipients needing it are refused one by one without it. */
+	utf8 = utf8 && s->caps.smtputf8;
+	s->transactions++;
 	slot = smtp_slot_at(s, s->nslots++);
 	slot->m = *m;
+	slot->utf8 = utf8;
 	slot->cursor = 0;
 	slot->mail_ok = false;
 	slot->rcpts_ok = 0;
@@ -862,4 +1077,25 @@ const struct smtp_caps *smtp_session_caps(const struct smtp_session *s)
 bool smtp_session_idle(const struct smtp_session *s)
 {
 	return s->state == SMTP_S_READY && s->nslots == 0;
+}
+
+bool smtp_session_spent(const struct smtp_session *s)
+{
+	return s->max_messages > 0 && s->transactions >= s->max_messages;
+}
+
+enum smtp_wait smtp_session_waiting(const struct smtp_session *s)
+{
+	if (s->ncmds == 0 || s->state == SMTP_S_FAILED ||
+	    s->state == SMTP_S_CLOSED)
+		return SMTP_WAIT_NONE;
+	switch (s->cmds[s->cmd_head].verb) {
+	case SMTP_V_GREETING:
+		return SMTP_WAIT_GREETING;
+	case SMTP_V_DOT:
+	case SMTP_V_BDAT:
+		return SMTP_WAIT_DATA_END;
+	default:
+		return SMTP_WAIT_COMMAND;
+	}
 }

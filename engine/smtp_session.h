@@ -7,14 +7,26 @@
  * protocol behaviour is testable with byte strings.  What happened comes
  * out as events (smtp_session_event).
  *
- * So far (issue 4 in progress): greeting, EHLO with a HELO fallback,
- * capabilities, STARTTLS, AUTH PLAIN, LOGIN and XOAUTH2, and any number of
- * transactions per connection, pipelined when the server offers
- * PIPELINING (MAIL, every RCPT and DATA in one write; after 354, the body,
- * the end of data and the next message's MAIL/RCPT/DATA in one write),
- * lock-step otherwise; QUIT.  Not yet: CHUNKING, SIZE and SMTPUTF8
- * parameters, timeouts (the caller's, with the transport).
- *
+ * It speaks: greeting, EHLO with a HELO fallback, capabilities, STARTTLS,
+ * AUTH PLAIN, LOGIN and XOAUTH2, and any number of transactions per
+ * connection:
+ *   - with CHUNKING (and PIPELINING): MAIL, every RCPT and "BDAT n LAST"
+ *     with the body in one write, and up to chunking_window messages in
+ *     flight at once - no 354 to wait for;
+ *   - with PIPELINING: MAIL, every RCPT and DATA in one write; after 354,
+ *     the body, the end of data and the next message's MAIL/RCPT/DATA in
+ *     one write (RFC 2920 3.1);
+ *   - otherwise lock-step, one command per reply.
+ * MAIL carries SIZE= when the server offers SIZE, SMTPUTF8 when an
+ * address (or the caller) needs it, BODY=8BITMIME for 8-bit bodies.
+ * What the server announced is honoured before anything is sent: a
+ * message over its SIZE, a message needing SMTPUTF8 or 8BITMIME that the
+ * server lacks, recipients beyond its RCPTMAX (RFC 9422) are refused
+ * locally with the reply a server would give (552 5.3.4, 553 5.6.7,
+ * 554 5.6.3, 452 4.5.3), and MAILMAX or max_messages caps the
+ * transactions of the session (smtp_session_spent).  Timeouts are the
+ * caller's: smtp_session_waiting says which one applies.
+
  * STARTTLS is never pipelined and "starttls" means required: no
  * STARTTLS capability, a refusal or a failed handshake ends the session
  * before AUTH or MAIL.  Any byte after the 220 that answers STARTTLS and
@@ -61,6 +73,10 @@ struct smtp_session_params {
 	const char *password;
 	const char *xoauth2_token;	/* preferred when set and offered */
 	bool allow_plaintext_auth;
+	bool chunking;		/* use BDAT when CHUNKING and PIPELINING are
+				 * offered and pipelining is on */
+	unsigned chunking_window;	/* BDAT messages in flight; 0: 8 */
+	unsigned max_messages;	/* transactions per session; 0: no limit */
 };
 
 /* One message to send; the session keeps pointers, not copies. */
@@ -71,6 +87,10 @@ struct smtp_message {
 	const char *data;		/* the message, CRLF line ends */
 	size_t len;
 	void *ctx;			/* the caller's, given back in events */
+	/* the message has UTF-8 headers (non-ASCII addresses in from or
+	 * rcpts are found by the session itself) */
+	bool smtputf8;
+	bool eightbit;			/* the body has 8-bit bytes */
 };
 
 enum smtp_event_kind {
@@ -96,6 +116,9 @@ struct smtp_event {
 	/* FAILED: retrying cannot help (credentials refused, TLS required
 	 * but not offered): stop the run rather than hammer the server */
 	bool permanent;
+	/* FAILED: a reply did not fit its command: do not pipeline to
+	 * this server again in this run (smtp_session_params.pipelining) */
+	bool out_of_step;
 };
 
 struct smtp_session *smtp_session_new(const struct smtp_session_params *p);
@@ -114,8 +137,11 @@ void smtp_session_sent(struct smtp_session *s, size_t n);
 
 /*
  * smtp_session_submit - queue a message (after READY).  Returns -1 if the
- * session cannot take it now (not ready, failed, window full, too many
- * recipients); the caller keeps it.
+ * session cannot take it now (not ready, failed, window full, spent, no
+ * or too many recipients); the caller keeps it.  DONE events come in the
+ * order messages were submitted, except for a message refused locally at
+ * once (over SIZE, SMTPUTF8 or 8BITMIME missing), whose RCPT and DONE
+ * events are queued before submit returns 0.
  */
 int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m);
 
@@ -136,5 +162,22 @@ const struct smtp_caps *smtp_session_caps(const struct smtp_session *s);
 
 /* smtp_session_idle - ready, with nothing submitted still in flight */
 bool smtp_session_idle(const struct smtp_session *s);
+
+/*
+ * smtp_session_spent - the session has begun as many transactions as
+ * max_messages or the server's MAILMAX allow: finish, QUIT and connect
+ * again for more.
+ */
+bool smtp_session_spent(const struct smtp_session *s);
+
+/* What the oldest outstanding command waits for: picks the timeout
+ * (RFC 5321 4.5.3.2). */
+enum smtp_wait {
+	SMTP_WAIT_NONE,		/* nothing outstanding */
+	SMTP_WAIT_GREETING,	/* the 220 (5 minutes) */
+	SMTP_WAIT_COMMAND,	/* a reply to a command (5 minutes) */
+	SMTP_WAIT_DATA_END,	/* the reply to the end of data (10 min) */
+};
+enum smtp_wait smtp_session_waiting(const struct smtp_session *s);
 
 #endif

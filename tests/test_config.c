@@ -173,6 +173,158 @@ static void test_example_config_loads(void **state)
 	config_free(&cfg);
 }
 
+/* The smtp group: defaults that follow tls, and every setting read. */
+static void test_smtp_settings(void **state)
+{
+	struct config cfg;
+	char err[256], want[160];
+	const char *path;
+
+	(void)state;
+	path = write_cfg("s1.cfg", "store = { path = \"x.db\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_string_equal(cfg.smtp.host, "localhost");
+	assert_string_equal(cfg.smtp.tls, "starttls");
+	assert_int_equal(cfg.smtp.port, 587);
+	assert_true(cfg.smtp.tls_verify);
+	assert_true(cfg.smtp.pipelining);
+	assert_true(cfg.smtp.chunking);
+	assert_int_equal(cfg.smtp.connections, 8);
+	assert_int_equal(cfg.smtp.chunking_window, 8);
+	assert_int_equal(cfg.smtp.timeout_connect, 30);
+	assert_int_equal(cfg.smtp.timeout_greeting, 300);
+	assert_int_equal(cfg.smtp.timeout_command, 300);
+	assert_int_equal(cfg.smtp.timeout_data_end, 600);
+	assert_null(cfg.smtp.username);
+	config_free(&cfg);
+
+	path = write_cfg("s2.cfg", "smtp = { tls = \"implicit\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.smtp.port, 465);
+	config_free(&cfg);
+
+	path = write_cfg("s3.cfg",
+			 "smtp = {\n  host = \"relay.example\"; port = 2525;\n"
+			 "  tls = \"none\"; tls_verify = false;\n"
+			 "  ca_file = \"certs/ca.pem\"; tls_name = \"mx\";\n"
+			 "  username = \"u\"; password_env = \"PW\";\n"
+			 "  allow_plaintext_auth = true; helo_name = \"me\";\n"
+			 "  connections = 3; pipelining = false;\n"
+			 "  chunking = false; chunking_window = 2;\n"
+			 "  max_messages_per_connection = 0;\n"
+			 "  timeouts = { connect = 1; greeting = 2;\n"
+			 "               command = 3; data_end = 4; };\n};\n");
+	if (config_load(&cfg, path, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.smtp.host, "relay.example");
+	assert_int_equal(cfg.smtp.port, 2525);
+	assert_false(cfg.smtp.tls_verify);
+	snprintf(want, sizeof(want), "%s/certs/ca.pem", dir);
+	assert_string_equal(cfg.smtp.ca_file, want);
+	assert_string_equal(cfg.smtp.tls_name, "mx");
+	assert_string_equal(cfg.smtp.username, "u");
+	assert_string_equal(cfg.smtp.password_env, "PW");
+	assert_true(cfg.smtp.allow_plaintext_auth);
+	assert_string_equal(cfg.smtp.helo_name, "me");
+	assert_int_equal(cfg.smtp.connections, 3);
+	assert_false(cfg.smtp.pipelining);
+	assert_false(cfg.smtp.chunking);
+	assert_int_equal(cfg.smtp.chunking_window, 2);
+	assert_int_equal(cfg.smtp.max_messages_per_connection, 0);
+	assert_int_equal(cfg.smtp.timeout_connect, 1);
+	assert_int_equal(cfg.smtp.timeout_greeting, 2);
+	assert_int_equal(cfg.smtp.timeout_command, 3);
+	assert_int_equal(cfg.smtp.timeout_data_end, 4);
+	config_free(&cfg);
+}
+
+/* Mistakes in the smtp group name the setting (and line). */
+static void test_smtp_errors(void **state)
+{
+	struct config cfg;
+	char err[256];
+	const char *path;
+
+	(void)state;
+	path = write_cfg("e1.cfg", "smtp = {\n  tls = \"ssl\";\n};\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: setting 'smtp.tls' must be "
+			       "\"starttls\", \"implicit\" or \"none\""));
+
+	path = write_cfg("e2.cfg", "smtp = { port = 70000; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "'smtp.port' must be between 1 and 65535"));
+
+	path = write_cfg("e3.cfg", "smtp = {\n timeouts = {\n  data = 5;\n"
+			 " };\n};\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":3: unknown setting "
+			       "'smtp.timeouts.data'"));
+
+	path = write_cfg("e4.cfg", "smtp = { username = \"u\";\n"
+			 " password_env = \"A\"; password_file = \"b\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "password_env or password_file, not both"));
+
+	path = write_cfg("e5.cfg", "smtp = { password_env = \"A\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "smtp.username is not"));
+
+	/* a password in the file itself is no setting volley knows */
+	path = write_cfg("e6.cfg", "smtp = {\n password = \"hunter2\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: unknown setting 'smtp.password'"));
+	assert_null(strstr(err, "hunter2"));
+}
+
+/* Secrets come from the environment or the first line of a file. */
+static void test_smtp_secret(void **state)
+{
+	struct config cfg;
+	char err[256], *secret;
+	const char *path;
+
+	(void)state;
+	write_cfg("pw.txt", "s3cret pass\nsecond line\n");
+	path = write_cfg("p1.cfg", "smtp = { username = \"u\";\n"
+			 " password_file = \"pw.txt\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
+					    sizeof(err)), 0);
+	assert_string_equal(secret, "s3cret pass");
+	config_secret_free(&secret);
+	assert_null(secret);
+	/* no token configured: none, and no error */
+	assert_int_equal(config_smtp_secret(&cfg, 1, &secret, err,
+					    sizeof(err)), 0);
+	assert_null(secret);
+	config_free(&cfg);
+
+	path = write_cfg("p2.cfg", "smtp = { username = \"u\";\n"
+			 " password_env = \"VOLLEY_TEST_CONFIG_PW\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	unsetenv("VOLLEY_TEST_CONFIG_PW");
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
+					    sizeof(err)), -1);
+	assert_non_null(strstr(err, "VOLLEY_TEST_CONFIG_PW, which is not "
+			       "set"));
+	setenv("VOLLEY_TEST_CONFIG_PW", "from-env", 1);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
+					    sizeof(err)), 0);
+	assert_string_equal(secret, "from-env");
+	config_secret_free(&secret);
+	config_free(&cfg);
+
+	path = write_cfg("p3.cfg", "smtp = { username = \"u\";\n"
+			 " password_file = \"missing.txt\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
+					    sizeof(err)), -1);
+	assert_non_null(strstr(err, "smtp.password_file"));
+	assert_non_null(strstr(err, "missing.txt"));
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +335,9 @@ int main(void)
 		cmocka_unit_test(test_wrong_type_names_line),
 		cmocka_unit_test(test_syntax_error_names_line),
 		cmocka_unit_test(test_example_config_loads),
+		cmocka_unit_test(test_smtp_settings),
+		cmocka_unit_test(test_smtp_errors),
+		cmocka_unit_test(test_smtp_secret),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

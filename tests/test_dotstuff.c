@@ -127,6 +127,17 @@ static void test_random_bodies(void **state)
 		assert_int_equal(unstuff(out, got, &end_lines), w);
 		assert_int_equal(end_lines, 1);
 		assert_memory_equal(got, want, w);
+
+		/* BDAT content: the same line ends, dots left alone */
+		{
+			struct buf b = BUF_INIT;
+
+			assert_int_equal(dotstuff_crlf(&b, in, len), w);
+			assert_int_equal(b.len, w);
+			if (w > 0)
+				assert_memory_equal(b.data, want, w);
+			buf_free(&b);
+		}
 	}
 }
 

@@ -76,8 +76,9 @@ static const char pipelining_ehlo[] =
 static struct smtp_message msg(const char **rcpts, size_t n, const char *data,
 			       void *ctx)
 {
-	struct smtp_message m = { "a@x.example", rcpts, n, data,
-				  strlen(data), ctx };
+	struct smtp_message m = { .from = "a@x.example", .rcpts = rcpts,
+				  .nrcpts = n, .data = data,
+				  .len = strlen(data), .ctx = ctx };
 	return m;
 }
 
@@ -197,7 +198,7 @@ static void test_lockstep(void **state)
 	assert_false(smtp_session_caps(s)->pipelining);
 	smtp_session_submit(s, &m1);
 	smtp_session_submit(s, &m2);
-	out_is(s, "MAIL FROM:<a@x.example>\r\n");
+	out_is(s, "MAIL FROM:<a@x.example> SIZE=6\r\n");
 	feed(s, "250 Ok\r\n");
 	out_is(s, "RCPT TO:<b@y.example>\r\n");
 	feed(s, "450 4.2.0 busy\r\n");
@@ -211,7 +212,7 @@ static void test_lockstep(void **state)
 	assert_false(ev.sent);
 	out_is(s, "RSET\r\n");
 	feed(s, "250 Ok\r\n");
-	out_is(s, "MAIL FROM:<a@x.example>\r\n");
+	out_is(s, "MAIL FROM:<a@x.example> SIZE=5\r\n");
 	feed(s, "250 Ok\r\n");
 	out_is(s, "RCPT TO:<d@y.example>\r\n");
 	feed(s, "250 Ok\r\n");
@@ -280,6 +281,7 @@ static void test_421(void **state)
 	}
 	ev = next_event(s, SMTP_EV_FAILED);
 	assert_non_null(strstr(ev.error, "too many messages"));
+	assert_false(ev.out_of_step);
 	assert_int_equal(smtp_session_submit(s, &m1), -1);
 	smtp_session_free(&s);
 }
@@ -313,6 +315,7 @@ static void test_out_of_step(void **state)
 		}
 		assert_int_equal(ev.kind, SMTP_EV_FAILED);
 		assert_non_null(strstr(ev.error, "out of step"));
+		assert_true(ev.out_of_step);
 		smtp_session_free(&s);
 	}
 }
@@ -508,6 +511,314 @@ static void test_auth_login_and_535(void **state)
 	smtp_session_free(&s);
 }
 
+/* ready_with - a session with params p, greeted with ehlo_reply */
+static struct smtp_session *ready_with(struct smtp_session_params p,
+				       const char *ehlo_reply)
+{
+	struct smtp_session *s;
+
+	p.helo_name = "c";
+	s = smtp_session_new(&p);
+	feed(s, "220 mx\r\n");
+	out_is(s, "EHLO c\r\n");
+	feed(s, ehlo_reply);
+	next_event(s, SMTP_EV_READY);
+	return s;
+}
+
+/* SIZE: announced on MAIL; a message over the limit never leaves. */
+static void test_size(void **state)
+{
+	struct smtp_session *s = ready(
+		"250-mx\r\n250-PIPELINING\r\n250 SIZE 40\r\n");
+	struct smtp_message small = msg(rcpts_d, 1, "Subject: s\r\n\r\nhi\r\n",
+					(void *)1);
+	struct smtp_message big = msg(rcpts_bc, 2, "Subject: big\r\n\r\n"
+				      "0123456789012345678901234567890\r\n",
+				      (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &big), 0);
+	for (size_t i = 0; i < 2; i++) {
+		ev = next_event(s, SMTP_EV_RCPT);
+		assert_int_equal(ev.rcpt, i);
+		assert_int_equal(ev.code, 552);
+		assert_true(ev.local);
+	}
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_false(ev.sent);
+	assert_string_equal(ev.enhanced, "5.3.4");
+	assert_non_null(strstr(ev.text, "SIZE limit of 40"));
+	out_is(s, "");
+	assert_true(smtp_session_idle(s));
+
+	assert_int_equal(smtp_session_submit(s, &small), 0);
+	out_is(s, "MAIL FROM:<a@x.example> SIZE=18\r\n"
+		  "RCPT TO:<d@y.example>\r\nDATA\r\n");
+	smtp_session_free(&s);
+}
+
+/*
+ * SMTPUTF8 only when an address needs it; without it, a UTF-8 recipient
+ * is refused alone and the others still get the message.
+ */
+static void test_smtputf8(void **state)
+{
+	static const char *mixed[] = { "j\xc3\xbcrgen@y.example",
+				       "d@y.example" };
+	static const char *only_utf8[] = { "j\xc3\xbcrgen@y.example" };
+	struct smtp_message m = msg(mixed, 2, "x\r\n", (void *)1);
+	struct smtp_message u = msg(only_utf8, 1, "x\r\n", (void *)2);
+	struct smtp_session *s;
+	struct smtp_event ev;
+
+	(void)state;
+	s = ready("250-mx\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n");
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example> SMTPUTF8\r\n"
+		  "RCPT TO:<j\xc3\xbcrgen@y.example>\r\n"
+		  "RCPT TO:<d@y.example>\r\nDATA\r\n");
+	smtp_session_free(&s);
+
+	s = ready(pipelining_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 0);
+	assert_int_equal(ev.code, 553);
+	assert_string_equal(ev.enhanced, "5.6.7");
+	assert_true(ev.local);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 1);
+	assert_int_equal(ev.code, 250);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+
+	/* nobody it could go to: refused at once, nothing written */
+	assert_int_equal(smtp_session_submit(s, &u), 0);
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_false(ev.sent);
+	assert_int_equal(ev.code, 553);
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* 8-bit bodies: BODY=8BITMIME when offered, refused when not. */
+static void test_8bitmime(void **state)
+{
+	struct smtp_message m = msg(rcpts_d, 1, "caf\xc3\xa9\r\n", (void *)1);
+	struct smtp_session *s;
+	struct smtp_event ev;
+
+	(void)state;
+	m.eightbit = true;
+	s = ready(pipelining_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example> BODY=8BITMIME\r\n"
+		  "RCPT TO:<d@y.example>\r\nDATA\r\n");
+	smtp_session_free(&s);
+
+	s = ready("250-mx\r\n250 PIPELINING\r\n");
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 554);
+	assert_string_equal(ev.enhanced, "5.6.3");
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* LIMITS RCPTMAX: the recipients over it are deferred, not sent. */
+static void test_limits_rcptmax(void **state)
+{
+	struct smtp_session *s = ready(
+		"250-mx\r\n250-PIPELINING\r\n250 LIMITS RCPTMAX=1\r\n");
+	struct smtp_message m = msg(rcpts_bc, 2, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 1);
+	assert_int_equal(ev.code, 452);
+	assert_string_equal(ev.enhanced, "4.5.3");
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+		  "DATA\r\n");
+	smtp_session_free(&s);
+}
+
+/* LIMITS MAILMAX and max_messages: the session is spent. */
+static void test_spent(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .max_messages = 3 };
+	struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+	struct smtp_session *s;
+
+	(void)state;
+	s = ready_with(p, "250-mx\r\n250-PIPELINING\r\n"
+		       "250 LIMITS MAILMAX=2\r\n");
+	assert_false(smtp_session_spent(s));
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	assert_true(smtp_session_spent(s));
+	assert_int_equal(smtp_session_submit(s, &m), -1);
+	smtp_session_free(&s);
+
+	p.max_messages = 1;
+	s = ready_with(p, pipelining_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	assert_true(smtp_session_spent(s));
+	assert_int_equal(smtp_session_submit(s, &m), -1);
+	smtp_session_free(&s);
+}
+
+static const char chunking_ehlo[] =
+	"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+
+/*
+ * CHUNKING: whole messages go out ahead of their replies, up to the
+ * window; the BDAT body is counted, CRLF-only, and not dot-stuffed.
+ */
+static void test_bdat_window(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true,
+					 .chunking_window = 2 };
+	struct smtp_session *s = ready_with(p, chunking_ehlo);
+	struct smtp_message m1 = msg(rcpts_d, 1, ".a\nb\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_bc, 2, "two", (void *)2);
+	struct smtp_message m3 = msg(rcpts_d, 1, "3\r\n", (void *)3);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m1), 0);
+	assert_int_equal(smtp_session_submit(s, &m2), 0);
+	assert_int_equal(smtp_session_submit(s, &m3), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "BDAT 7 LAST\r\n.a\r\nb\r\n"
+		  "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+		  "RCPT TO:<c@y.example>\r\nBDAT 5 LAST\r\ntwo\r\n");
+	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_COMMAND);
+	feed(s, "250 ok\r\n250 ok\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_DATA_END);
+	out_is(s, "");
+	feed(s, "250 2.0.0 queued as 1\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)1);
+	assert_true(ev.sent);
+	/* a slot in the window is free: the third message goes */
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "BDAT 3 LAST\r\n3\r\n");
+	/* every recipient of the second refused: BDAT refused, not sent */
+	feed(s, "250 ok\r\n550 no\r\n550 no\r\n554 5.5.1 no valid "
+		"recipients\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_false(ev.sent);
+	assert_int_equal(ev.code, 554);
+	feed(s, "250 ok\r\n250 ok\r\n250 queued as 3\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)3);
+	assert_true(ev.sent);
+	/* after a failed transaction, RSET leads the next one */
+	assert_int_equal(smtp_session_submit(s, &m1), 0);
+	out_is(s, "RSET\r\nMAIL FROM:<a@x.example>\r\n"
+		  "RCPT TO:<d@y.example>\r\nBDAT 7 LAST\r\n.a\r\nb\r\n");
+	smtp_session_free(&s);
+}
+
+/*
+ * A MAIL answered 503 (the server still in a transaction volley thought
+ * over) is a reason to retry, never a permanent failure.
+ */
+static void test_mail_503_retried(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "503 5.5.1 nested MAIL command\r\n503 need MAIL\r\n"
+		"503 need RCPT\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.code, 451);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_int_equal(ev.code, 451);
+	assert_non_null(strstr(ev.text, "nested MAIL"));
+	smtp_session_free(&s);
+}
+
+/* BDAT replies split at every byte give the same outcome. */
+static void test_bdat_split_everywhere(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	const char *replies = "250 ok\r\n250 ok\r\n250 q1\r\n"
+			      "250 ok\r\n550-no\r\n550 really\r\n250 ok\r\n"
+			      "250 q2\r\n";
+
+	(void)state;
+	for (size_t cut = 0; cut <= strlen(replies); cut++) {
+		struct smtp_session *s = ready_with(p, chunking_ehlo);
+		struct smtp_message m1 = msg(rcpts_d, 1, "1\r\n", (void *)1);
+		struct smtp_message m2 = msg(rcpts_bc, 2, "2\r\n", (void *)2);
+		struct smtp_event ev;
+		int sent = 0, rcpts = 0;
+
+		smtp_session_submit(s, &m1);
+		smtp_session_submit(s, &m2);
+		smtp_session_sent(s, 10000);
+		smtp_session_feed(s, replies, cut);
+		smtp_session_feed(s, replies + cut, strlen(replies) - cut);
+		while (smtp_session_event(s, &ev)) {
+			assert_int_not_equal(ev.kind, SMTP_EV_FAILED);
+			rcpts += ev.kind == SMTP_EV_RCPT;
+			sent += ev.kind == SMTP_EV_DONE && ev.sent;
+		}
+		assert_int_equal(rcpts, 3);
+		assert_int_equal(sent, 2);
+		assert_true(smtp_session_idle(s));
+		smtp_session_free(&s);
+	}
+}
+
+/* What a caller's timeout is for: greeting, commands, end of data. */
+static void test_waiting(void **state)
+{
+	struct smtp_session_params p = { .helo_name = "c" };
+	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+
+	(void)state;
+	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_GREETING);
+	feed(s, "220 mx\r\n");
+	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_COMMAND);
+	feed(s, "250 mx\r\n");
+	next_event(s, SMTP_EV_READY);
+	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_NONE);
+	smtp_session_submit(s, &m);
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_DATA_END);
+	smtp_session_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +837,15 @@ int main(void)
 		cmocka_unit_test(test_starttls_required),
 		cmocka_unit_test(test_auth_plain_needs_tls),
 		cmocka_unit_test(test_auth_login_and_535),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_smtputf8),
+		cmocka_unit_test(test_8bitmime),
+		cmocka_unit_test(test_limits_rcptmax),
+		cmocka_unit_test(test_spent),
+		cmocka_unit_test(test_bdat_window),
+		cmocka_unit_test(test_mail_503_retried),
+		cmocka_unit_test(test_bdat_split_everywhere),
+		cmocka_unit_test(test_waiting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * fuzz_smtp_session - libFuzzer target for the SMTP session: the input is
  * everything a server says, fed in pieces whose sizes come from the input
- * itself.  On READY two messages are submitted.  Whatever the server
+ * itself.  On READY two messages are submitted, with BDAT when the first
+ * byte says so and the server offers CHUNKING.  Whatever the server
  * says, the session must never report a message sent unless one of its
  * recipients was accepted, never report a message twice, and - with
  * STARTTLS and AUTH configured, chosen by the first byte - never write
@@ -23,14 +24,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					 .pipelining = true };
 	bool secure = false, with_tls = size > 0 && (data[0] & 1);
 	struct smtp_message m[2] = {
-		{ "s@x.example", rcpts, 2, "BODY-ONE\r\n", 10, (void *)1 },
-		{ "s@x.example", rcpts, 1, "BODY-TWO\r\n", 10, (void *)2 },
+		{ .from = "s@x.example", .rcpts = rcpts, .nrcpts = 2,
+		  .data = "BODY-ONE\r\n", .len = 10, .ctx = (void *)1 },
+		{ .from = "s@x.example", .rcpts = rcpts, .nrcpts = 1,
+		  .data = "BODY-TWO\r\n", .len = 10, .ctx = (void *)2 },
 	};
 	struct smtp_session *s;
 	bool accepted[3] = { false, false, false };
 	int done[3] = { 0, 0, 0 };
 	size_t pos = 0;
 
+	p.chunking = size > 0 && (data[0] & 2);
+	p.chunking_window = 1 + (size > 0 ? (data[0] >> 2) % 3 : 0);
 	if (with_tls) {
 		p.tls = SMTP_TLS_STARTTLS;
 		p.username = "user";
