@@ -98,6 +98,8 @@ struct smtp_session {
 	size_t ev_cap, ev_head, nevents;
 	struct buf arena;		/* text the events point into */
 	struct buf scratch;		/* a BDAT body, to count it */
+	struct buf transcript;		/* params.transcript: "C: " lines */
+	size_t traced;			/* s->out up to here is in it */
 	char error[256];
 };
 
@@ -134,9 +136,52 @@ static void *smtp_ring_grow(void *ring, size_t *cap, size_t *head, size_t n,
 	return fresh;
 }
 
+/*
+ * smtp_trace_cmd - the command just written (s->out from s->traced on)
+ * into the transcript, with what must not be shown replaced.
+ */
+static void smtp_trace_cmd(struct smtp_session *s, enum smtp_verb verb)
+{
+	const char *line = s->out.data + s->traced;
+	size_t len = s->out.len - s->traced;
+	const char *eol = memchr(line, '\r', len);
+	size_t first = eol != NULL ? (size_t)(eol - line) : len;
+
+	switch (verb) {
+	case SMTP_V_AUTH: {
+		/* "AUTH PLAIN <secret>": the verb and mechanism only */
+		const char *sp = first > 5 ? memchr(line + 5, ' ', first - 5) :
+					     NULL;
+
+		buf_printf(&s->transcript, "C: %.*s ****\n",
+			   (int)(sp != NULL ? (size_t)(sp - line) : first),
+			   line);
+		break;
+	}
+	case SMTP_V_AUTH_USER:
+	case SMTP_V_AUTH_PASS:
+		buf_append_str(&s->transcript, "C: ****\n");
+		break;
+	case SMTP_V_DOT:
+		buf_printf(&s->transcript, "C: <message, %zu bytes, then "
+			   "\".\">\n", len - 3);
+		break;
+	case SMTP_V_BDAT:
+		buf_printf(&s->transcript, "C: %.*s\nC: <message, %zu "
+			   "bytes>\n", (int)first, line, len - first - 2);
+		break;
+	default:
+		buf_printf(&s->transcript, "C: %.*s\n", (int)first, line);
+		break;
+	}
+	s->traced = s->out.len;
+}
+
 static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
 			  size_t slot, size_t rcpt)
 {
+	if (s->p.transcript && verb != SMTP_V_GREETING)
+		smtp_trace_cmd(s, verb);
 	if (s->ncmds == s->cmd_cap)
 		s->cmds = smtp_ring_grow(s->cmds, &s->cmd_cap, &s->cmd_head,
 					 s->ncmds, sizeof(*s->cmds));
@@ -482,6 +527,7 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	s->ncmds = 0;
 	buf_reset(&s->out);
 	s->out_sent = 0;
+	s->traced = 0;
 	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0, r421, false, false,
 			s->error);
 	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].permanent =
@@ -870,6 +916,7 @@ void smtp_session_free(struct smtp_session **sp)
 	buf_free(&s->out);
 	buf_free(&s->arena);
 	buf_free(&s->scratch);
+	buf_free(&s->transcript);
 	free(s->cmds);
 	free(s->events);
 	free(s);
@@ -937,9 +984,11 @@ void smtp_session_output(struct smtp_session *s, const char **data,
 void smtp_session_sent(struct smtp_session *s, size_t n)
 {
 	s->out_sent += n;
+	/* Every write is traced before a call returns: the mark resets. */
 	if (s->out_sent >= s->out.len) {
 		buf_reset(&s->out);
 		s->out_sent = 0;
+		s->traced = 0;
 	}
 }
 
@@ -1077,6 +1126,25 @@ const struct smtp_caps *smtp_session_caps(const struct smtp_session *s)
 bool smtp_session_idle(const struct smtp_session *s)
 {
 	return s->state == SMTP_S_READY && s->nslots == 0;
+}
+
+void smtp_session_transcript(struct smtp_session *s, struct buf *out)
+{
+	if (s->transcript.len > 0)
+		buf_append(out, s->transcript.data, s->transcript.len);
+	buf_reset(&s->transcript);
+}
+
+void smtp_session_abort(struct smtp_session *s, const char *why)
+{
+	smtp_session_enter(s);
+	smtp_fail(s, NULL, "%s", why);
+}
+
+bool smtp_session_can_submit(const struct smtp_session *s)
+{
+	return s->state == SMTP_S_READY && !s->quit_asked &&
+	       s->nslots < SMTP_SESSION_WINDOW && !smtp_session_spent(s);
 }
 
 bool smtp_session_spent(const struct smtp_session *s)

@@ -51,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "engine/smtp_caps.h"
 #include "engine/smtp_reply.h"
 
@@ -77,6 +78,8 @@ struct smtp_session_params {
 				 * offered and pipelining is on */
 	unsigned chunking_window;	/* BDAT messages in flight; 0: 8 */
 	unsigned max_messages;	/* transactions per session; 0: no limit */
+	/* keep a transcript of what is sent (smtp_session_transcript) */
+	bool transcript;
 };
 
 /* One message to send; the session keeps pointers, not copies. */
@@ -144,6 +147,28 @@ void smtp_session_sent(struct smtp_session *s, size_t n);
  * events are queued before submit returns 0.
  */
 int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m);
+
+/*
+ * smtp_session_transcript - append what was written since the last call,
+ * one "C: ..." line per command, and clear it.  Credentials are masked
+ * ("C: AUTH PLAIN ****") and a body is one line ("C: <message, 4123
+ * bytes>"), so a transcript is safe to print.  Empty unless
+ * params.transcript is set.
+ */
+void smtp_session_transcript(struct smtp_session *s, struct buf *out);
+
+/*
+ * smtp_session_abort - the connection is gone (closed, timed out, TLS
+ * failed): every unfinished message gets its DONE (not sent, local 4xx),
+ * then FAILED with why.
+ */
+void smtp_session_abort(struct smtp_session *s, const char *why);
+
+/*
+ * smtp_session_can_submit - would smtp_session_submit take a message now
+ * (ready, window not full, not spent, QUIT not asked)?
+ */
+bool smtp_session_can_submit(const struct smtp_session *s);
 
 /* smtp_session_tls_done - the handshake asked for by STARTTLS succeeded */
 void smtp_session_tls_done(struct smtp_session *s);

@@ -819,6 +819,71 @@ static void test_waiting(void **state)
 	smtp_session_free(&s);
 }
 
+/* The transcript: commands as sent, secrets and bodies never. */
+static void test_transcript(void **state)
+{
+	struct smtp_session_params p = {
+		.helo_name = "c", .pipelining = true,
+		.tls = SMTP_TLS_IMPLICIT, .username = "alice",
+		.password = "secret", .transcript = true,
+	};
+	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_message m = msg(rcpts_d, 1, "Subject: x\r\n\r\nbody\r\n",
+				    (void *)1);
+	struct buf t = BUF_INIT;
+
+	(void)state;
+	feed(s, "220 mx\r\n");
+	feed(s, "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n");
+	feed(s, "235 2.7.0 ok\r\n");
+	next_event(s, SMTP_EV_READY);
+	smtp_session_submit(s, &m);
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	smtp_session_transcript(s, &t);
+	assert_string_equal(buf_cstr(&t),
+			    "C: EHLO c\n"
+			    "C: AUTH PLAIN ****\n"
+			    "C: MAIL FROM:<a@x.example>\n"
+			    "C: RCPT TO:<d@y.example>\n"
+			    "C: DATA\n"
+			    "C: <message, 20 bytes, then \".\">\n");
+	buf_reset(&t);
+	smtp_session_transcript(s, &t);
+	assert_int_equal(t.len, 0);
+	smtp_session_free(&s);
+
+	/* AUTH LOGIN: both answers masked */
+	s = smtp_session_new(&p);
+	feed(s, "220 mx\r\n250-mx\r\n250 AUTH LOGIN\r\n");
+	feed(s, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n");
+	smtp_session_transcript(s, &t);
+	assert_string_equal(buf_cstr(&t), "C: EHLO c\nC: AUTH LOGIN\n"
+			    "C: ****\nC: ****\n");
+	assert_null(strstr(buf_cstr(&t), "c2VjcmV0"));
+	buf_free(&t);
+	smtp_session_free(&s);
+}
+
+/* A lost connection: the unfinished messages come back, then FAILED. */
+static void test_abort(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_true(smtp_session_can_submit(s));
+	smtp_session_submit(s, &m);
+	smtp_session_abort(s, "the server closed the connection");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_int_equal(ev.code, 451);
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_string_equal(ev.error, "the server closed the connection");
+	assert_false(smtp_session_can_submit(s));
+	smtp_session_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +911,8 @@ int main(void)
 		cmocka_unit_test(test_mail_503_retried),
 		cmocka_unit_test(test_bdat_split_everywhere),
 		cmocka_unit_test(test_waiting),
+		cmocka_unit_test(test_transcript),
+		cmocka_unit_test(test_abort),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
