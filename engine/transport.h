@@ -12,14 +12,23 @@
  * system store (or ca_file) and the host name against the certificate,
  * with SNI, unless verify is false - which the caller should say loudly.
  * A failed handshake says why ("certificate verify failed: self-signed
- * certificate", "hostname mismatch").  A session from an earlier
- * connection to the same relay is offered for resumption.
+ * certificate", "hostname mismatch").
+ *
+ * Resumption (TLS 1.2 and 1.3): each transport_tls keeps the latest
+ * session of every relay it talked to, keyed by the name checked
+ * (tls_name or host), the host and the port, and offers it on the next
+ * connection to the same; never to another name, and never across
+ * contexts, so never with other verification settings.  TLS 1.3 servers
+ * send their tickets after the handshake: they are taken in by the first
+ * transport_read (the greeting for implicit TLS, the EHLO reply after
+ * STARTTLS), so a connection closed before reading anything leaves none.
  *
  * Errors: functions return -1 and write one line into err.
  *
- * The process must ignore SIGPIPE (volley's main does): OpenSSL writes to
- * the socket with write(), and a server that has closed the connection
- * would otherwise kill the whole run with the next write.
+ * Writes cannot raise SIGPIPE (send() with MSG_NOSIGNAL, for TLS too,
+ * through a socket BIO of our own): a server that has closed the
+ * connection makes a write fail with an error, whatever the process does
+ * with SIGPIPE.
  */
 #ifndef VOLLEY_TRANSPORT_H
 #define VOLLEY_TRANSPORT_H
@@ -65,6 +74,19 @@ void transport_close(struct transport **tp);
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			char *err, size_t errsize);
 bool transport_is_tls(const struct transport *t);
+
+/*
+ * transport_tls_resumed - whether the TLS handshake resumed an earlier
+ * session (an abbreviated handshake, no certificate sent: it was checked
+ * when the session was made); false without TLS
+ */
+bool transport_tls_resumed(const struct transport *t);
+
+/*
+ * transport_set_io_timeout - the deadline for each later read or write
+ * (ms; 0: the default), as what is awaited changes (RFC 5321 4.5.3.2)
+ */
+void transport_set_io_timeout(struct transport *t, int ms);
 
 /* transport_write - all n bytes, or -1 */
 int transport_write(struct transport *t, const void *data, size_t n,

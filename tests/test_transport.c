@@ -15,7 +15,11 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <cmocka.h>
 
@@ -23,8 +27,10 @@
 
 static char dir[64];
 static char cert[128];
-static char port[16];
-static pid_t server = -1;
+static char key[128];
+static char port[16];		/* s_server, TLS 1.3 (its default) */
+static char port12[16];		/* s_server -tls1_2 */
+static pid_t server = -1, server12 = -1;
 
 /* free_port - a loopback port nobody listens on right now */
 static int free_port(void)
@@ -41,12 +47,50 @@ static int free_port(void)
 	return p;
 }
 
+/*
+ * start_server - openssl s_server -rev on a free loopback port (into
+ * port_r), with one more option if extra is not NULL; waits until it
+ * listens.  Each line sent comes back reversed; "CLOSE" closes.
+ */
+static pid_t start_server(char *port_r, size_t portsize, const char *extra)
+{
+	char accept[64], err[256];
+	struct transport_params p = { "127.0.0.1", port_r, NULL, 1000, 1000 };
+	struct transport *t = NULL;
+	pid_t pid;
+
+	snprintf(port_r, portsize, "%d", free_port());
+	snprintf(accept, sizeof(accept), "127.0.0.1:%s", port_r);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", 1);
+
+#ifdef __linux__
+		/* Gone with the test, even when a crash skips teardown. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execlp("openssl", "openssl", "s_server", "-quiet", "-rev",
+		       "-accept", accept, "-cert", cert, "-key", key,
+		       extra, (char *)NULL);
+		_exit(127);
+	}
+	/* Wait until it listens. */
+	for (int i = 0; i < 100; i++) {
+		if (transport_connect(&p, &t, err, sizeof(err)) == 0)
+			break;
+		usleep(50000);
+	}
+	assert_non_null(t);
+	transport_close(&t);
+	return pid;
+}
+
 static int setup(void **state)
 {
-	char cmd[512], key[128], accept[64];
-	struct transport_params p = { "127.0.0.1", port, NULL, 1000, 1000 };
-	struct transport *t = NULL;
-	char err[256];
+	char cmd[512];
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);	/* as volley's main does */
@@ -59,28 +103,8 @@ static int setup(void **state)
 		 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
 		 ">/dev/null 2>&1", key, cert);
 	assert_int_equal(system(cmd), 0);
-	snprintf(port, sizeof(port), "%d", free_port());
-	snprintf(accept, sizeof(accept), "127.0.0.1:%s", port);
-	server = fork();
-	assert_true(server >= 0);
-	if (server == 0) {
-		int devnull = open("/dev/null", 1);
-
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		execlp("openssl", "openssl", "s_server", "-quiet", "-rev",
-		       "-accept", accept, "-cert", cert, "-key", key,
-		       (char *)NULL);
-		_exit(127);
-	}
-	/* Wait until it listens. */
-	for (int i = 0; i < 100; i++) {
-		if (transport_connect(&p, &t, err, sizeof(err)) == 0)
-			break;
-		usleep(50000);
-	}
-	assert_non_null(t);
-	transport_close(&t);
+	server = start_server(port, sizeof(port), NULL);
+	server12 = start_server(port12, sizeof(port12), "-tls1_2");
 	return 0;
 }
 
@@ -92,6 +116,10 @@ static int teardown(void **state)
 	if (server > 0) {
 		kill(server, SIGTERM);
 		waitpid(server, NULL, 0);
+	}
+	if (server12 > 0) {
+		kill(server12, SIGTERM);
+		waitpid(server12, NULL, 0);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd);
@@ -227,6 +255,249 @@ static void test_read_deadline(void **state)
 	close(lfd);
 }
 
+/*
+ * try_tls - connect to host:srv_port, TLS with tls checking name, and
+ * one line there and back (which takes in TLS 1.3 tickets); whether the
+ * handshake resumed a session into *resumed.  No cmocka asserts: worker
+ * threads call it.  Returns 0, or -1 with err filled.
+ */
+static int try_tls(struct transport_tls *tls, const char *host,
+		   const char *srv_port, const char *name, bool *resumed,
+		   char *err, size_t errsize)
+{
+	struct transport_params p = { host, srv_port, name, 2000, 2000 };
+	struct transport *t;
+	char got[64];
+	size_t have = 0;
+	ssize_t n = 0;
+	int ret = -1;
+
+	if (transport_connect(&p, &t, err, errsize) < 0)
+		return -1;
+	if (transport_tls_resumed(t)) {		/* no TLS yet */
+		snprintf(err, errsize, "resumed before TLS");
+		goto out;
+	}
+	if (transport_start_tls(t, tls, err, errsize) < 0)
+		goto out;
+	*resumed = transport_tls_resumed(t);
+	if (transport_write(t, "ping\n", 5, err, errsize) < 0)
+		goto out;
+	while (have < 5 && (n = transport_read(t, got + have,
+					       sizeof(got) - have, err,
+					       errsize)) > 0)
+		have += (size_t)n;
+	if (have < 5 || memcmp(got, "gnip\n", 5) != 0) {
+		if (n >= 0)
+			snprintf(err, errsize, "no echo");
+		goto out;
+	}
+	ret = 0;
+out:
+	transport_close(&t);
+	return ret;
+}
+
+/* connect_tls - try_tls, failing the test on any error */
+static bool connect_tls(struct transport_tls *tls, const char *host,
+			const char *srv_port, const char *name)
+{
+	char err[256];
+	bool resumed = false;
+
+	if (try_tls(tls, host, srv_port, name, &resumed, err,
+		    sizeof(err)) < 0)
+		fail_msg("TLS with %s: %s", name ? name : host, err);
+	return resumed;
+}
+
+static struct transport_tls *new_tls(bool verify)
+{
+	struct transport_tls_params tp = { verify, verify ? cert : NULL };
+	struct transport_tls *tls;
+	char err[256];
+
+	if (transport_tls_new(&tp, &tls, err, sizeof(err)) < 0)
+		fail_msg("transport_tls_new: %s", err);
+	return tls;
+}
+
+/* The second connection to a relay resumes the first one's session. */
+static void resumption(const char *srv_port)
+{
+	struct transport_tls *tls = new_tls(true);
+
+	assert_false(connect_tls(tls, "127.0.0.1", srv_port, "localhost"));
+	assert_true(connect_tls(tls, "127.0.0.1", srv_port, "localhost"));
+	assert_true(connect_tls(tls, "127.0.0.1", srv_port, "localhost"));
+	transport_tls_free(&tls);
+}
+
+static void test_tls13_resumption(void **state)
+{
+	(void)state;
+	resumption(port);
+}
+
+static void test_tls12_resumption(void **state)
+{
+	(void)state;
+	resumption(port12);
+}
+
+/* A session made for one name is never offered for another. */
+static void no_cross_name(const char *srv_port, bool verify,
+			  const char *name_a, const char *name_b)
+{
+	struct transport_tls *tls = new_tls(verify);
+
+	assert_false(connect_tls(tls, "127.0.0.1", srv_port, name_a));
+	assert_false(connect_tls(tls, "127.0.0.1", srv_port, name_b));
+	assert_true(connect_tls(tls, "127.0.0.1", srv_port, name_a));
+	assert_true(connect_tls(tls, "127.0.0.1", srv_port, name_b));
+	transport_tls_free(&tls);
+}
+
+static void test_tls_no_cross_name_resumption(void **state)
+{
+	(void)state;
+	/* Both names are in the certificate (NULL: the host, 127.0.0.1). */
+	no_cross_name(port, true, "localhost", NULL);
+	no_cross_name(port12, true, "localhost", NULL);
+	/* Not checked at all, yet still kept apart. */
+	no_cross_name(port, false, "localhost", "mail.example.com");
+	no_cross_name(port12, false, "localhost", "mail.example.com");
+}
+
+/* Nor across contexts, so never with other verification settings. */
+static void test_tls_no_cross_context_resumption(void **state)
+{
+	struct transport_tls *unchecked = new_tls(false);
+	struct transport_tls *checked = new_tls(true);
+
+	(void)state;
+	assert_false(connect_tls(unchecked, "127.0.0.1", port, "localhost"));
+	assert_false(connect_tls(checked, "127.0.0.1", port, "localhost"));
+	assert_true(connect_tls(unchecked, "127.0.0.1", port, "localhost"));
+	transport_tls_free(&unchecked);
+	transport_tls_free(&checked);
+}
+
+/* Many workers, one context: the cache under its lock (and ASan). */
+static struct transport_tls *shared_tls;
+
+struct worker {
+	const char *port;
+	int failed;
+	char err[256];
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	bool resumed;
+
+	for (int i = 0; i < 5; i++)
+		if (try_tls(shared_tls, "127.0.0.1", w->port, "localhost",
+			    &resumed, w->err, sizeof(w->err)) < 0)
+			w->failed++;
+	return NULL;
+}
+
+static void test_tls_shared_by_threads(void **state)
+{
+	pthread_t th[4];
+	struct worker w[4];
+
+	(void)state;
+	shared_tls = new_tls(true);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .port = i % 2 ? port : port12 };
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &w[i]),
+				 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++)
+		if (w[i].failed)
+			fail_msg("worker %d: %d failed, last: %s", i,
+				 w[i].failed, w[i].err);
+	/* Whatever the interleaving, both relays' sessions are there now. */
+	assert_true(connect_tls(shared_tls, "127.0.0.1", port, "localhost"));
+	assert_true(connect_tls(shared_tls, "127.0.0.1", port12,
+				"localhost"));
+	transport_tls_free(&shared_tls);
+}
+
+/*
+ * write_until_error - write to a connection whose peer has gone until a
+ * write fails (the first ones may still land in the socket buffer, the
+ * peer's RST comes back after them); a SIGPIPE would end the test here.
+ */
+static void write_until_error(struct transport *t)
+{
+	char err[256] = "";
+	int rc = 0;
+
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		rc = transport_write(t, "data\n", 5, err, sizeof(err));
+		if (rc == 0)
+			usleep(10000);
+	}
+	assert_int_equal(rc, -1);
+	assert_true(err[0] != '\0');
+}
+
+static void test_write_to_closed_peer(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct transport_params p = { "127.0.0.1", NULL, NULL, 1000, 1000 };
+	struct transport *t;
+	char err[256], lport[16];
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), afd;
+
+	(void)state;
+	signal(SIGPIPE, SIG_DFL);	/* what the transport must not need */
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	snprintf(lport, sizeof(lport), "%d", ntohs(a.sin_port));
+	p.port = lport;
+	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), 0);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	close(afd);
+	close(lfd);
+	write_until_error(t);
+	transport_close(&t);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void test_tls_write_to_closed_peer(void **state)
+{
+	struct transport_params p = { "127.0.0.1", port, "localhost", 2000,
+				      2000 };
+	struct transport_tls *tls = new_tls(true);
+	struct transport *t;
+	char err[256], buf[64];
+
+	(void)state;
+	signal(SIGPIPE, SIG_DFL);
+	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), 0);
+	assert_int_equal(transport_start_tls(t, tls, err, sizeof(err)), 0);
+	/* s_server -rev closes the connection on "CLOSE". */
+	assert_int_equal(transport_write(t, "CLOSE\n", 6, err, sizeof(err)),
+			 0);
+	while (transport_read(t, buf, sizeof(buf), err, sizeof(err)) > 0)
+		;
+	write_until_error(t);
+	transport_close(&t);	/* its close_notify must not kill us either */
+	transport_tls_free(&tls);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +507,13 @@ int main(void)
 		cmocka_unit_test(test_tls_empty_name),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_read_deadline),
+		cmocka_unit_test(test_tls13_resumption),
+		cmocka_unit_test(test_tls12_resumption),
+		cmocka_unit_test(test_tls_no_cross_name_resumption),
+		cmocka_unit_test(test_tls_no_cross_context_resumption),
+		cmocka_unit_test(test_tls_shared_by_threads),
+		cmocka_unit_test(test_write_to_closed_peer),
+		cmocka_unit_test(test_tls_write_to_closed_peer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
