@@ -1,0 +1,84 @@
+/*
+ * relay - the configured SMTP relay made ready to connect to (see
+ * relay.h).
+ */
+#include "cli/relay.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int relay_open(const struct config *cfg, struct relay *r, char *err,
+	       size_t errsize, char *warn, size_t warnsize)
+{
+	const struct config_smtp *c = &cfg->smtp;
+	struct smtp_conn_params *p = &r->params;
+	enum smtp_tls tls = strcmp(c->tls, "implicit") == 0 ?
+			    SMTP_TLS_IMPLICIT :
+			    strcmp(c->tls, "none") == 0 ? SMTP_TLS_NONE :
+			    SMTP_TLS_STARTTLS;
+
+	memset(r, 0, sizeof(*r));
+	warn[0] = '\0';
+	snprintf(r->port, sizeof(r->port), "%d", c->port);
+	if (c->helo_name != NULL) {
+		snprintf(r->helo, sizeof(r->helo), "%s", c->helo_name);
+	} else if (gethostname(r->helo, sizeof(r->helo) - 1) < 0 ||
+		   r->helo[0] == '\0') {
+		snprintf(r->helo, sizeof(r->helo), "localhost");
+	}
+	if (c->username != NULL) {
+		if (config_smtp_secret(cfg, 0, &r->password, err,
+				       errsize) < 0 ||
+		    config_smtp_secret(cfg, 1, &r->token, err, errsize) < 0)
+			goto fail;
+		if (r->password == NULL && r->token == NULL) {
+			snprintf(err, errsize, "smtp.username is set but "
+				 "neither smtp.password_env nor "
+				 "smtp.password_file (nor an XOAUTH2 token)");
+			goto fail;
+		}
+	}
+	if (tls != SMTP_TLS_NONE) {
+		struct transport_tls_params tp = { .verify = c->tls_verify,
+						   .ca_file = c->ca_file };
+
+		if (transport_tls_new(&tp, &r->tls, err, errsize) < 0)
+			goto fail;
+		if (!c->tls_verify)
+			snprintf(warn, warnsize, "tls_verify = false: the "
+				 "server's certificate is NOT checked; anyone "
+				 "on the path can read this mail%s",
+				 c->username ? " and the password" : "");
+	}
+	p->transport = (struct transport_params){
+		.host = c->host, .port = r->port, .tls_name = c->tls_name,
+		.connect_timeout_ms = c->timeout_connect * 1000,
+		.io_timeout_ms = c->timeout_command * 1000,
+	};
+	p->tls = r->tls;
+	p->session = (struct smtp_session_params){
+		.helo_name = r->helo, .pipelining = c->pipelining,
+		.tls = tls, .username = c->username, .password = r->password,
+		.xoauth2_token = r->token,
+		.allow_plaintext_auth = c->allow_plaintext_auth,
+		.chunking = c->chunking,
+		.chunking_window = (unsigned)c->chunking_window,
+		.max_messages = (unsigned)c->max_messages_per_connection,
+	};
+	p->greeting_timeout_ms = c->timeout_greeting * 1000;
+	p->command_timeout_ms = c->timeout_command * 1000;
+	p->data_end_timeout_ms = c->timeout_data_end * 1000;
+	return 0;
+fail:
+	relay_close(r);
+	return -1;
+}
+
+void relay_close(struct relay *r)
+{
+	config_secret_free(&r->password);
+	config_secret_free(&r->token);
+	transport_tls_free(&r->tls);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,296 @@
+/*
+ * smtp_conn - one SMTP connection driven from connect to QUIT (see
+ * smtp_conn.h).
+ *
+ * The loop keeps one rule: the session is always asked for output after
+ * anything that may have produced some (a submit, a feed, the end of a
+ * handshake), and everything it produced is written before the next
+ * read.  So no command ever sits unsent while volley waits for a reply
+ * to it.
+ */
+#include "engine/smtp_conn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+
+#define SMTP_CONN_READ_SIZE 16384
+
+enum smtp_conn_state {
+	SMTP_CONN_RUNNING,
+	SMTP_CONN_DRAINING,	/* no more messages: QUIT when done */
+	SMTP_CONN_OVER,		/* CLOSED or FAILED came */
+};
+
+struct smtp_conn {
+	const struct smtp_conn_params *p;
+	const struct smtp_conn_source *src;
+	struct smtp_conn_result *res;
+	struct transport *t;
+	struct smtp_session *s;
+	enum smtp_conn_state state;
+	bool ready;
+	struct buf trace;	/* the session's transcript, and S: lines */
+	struct buf partial;	/* a server line not yet ended, for trace */
+	char err[256];
+};
+
+/* smtp_conn_trace_lines - hand each "X: line\n" of text to the tracer */
+static void smtp_conn_trace_lines(struct smtp_conn *c, const struct buf *b)
+{
+	const char *p = b->data, *end = b->data + b->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		/* "C: " is three bytes before the line itself */
+		if (len >= 3)
+			c->src->trace(c->src->ctx, p[0], p + 3, len - 3);
+		p += len + 1;
+	}
+}
+
+/* smtp_conn_note - a '*' line for the trace */
+static void smtp_conn_note(struct smtp_conn *c, const char *what)
+{
+	if (c->src->trace != NULL)
+		c->src->trace(c->src->ctx, '*', what, strlen(what));
+}
+
+/* smtp_conn_flush_transcript - the session's "C:" lines, if tracing */
+static void smtp_conn_flush_transcript(struct smtp_conn *c)
+{
+	if (c->src->trace == NULL)
+		return;
+	buf_reset(&c->trace);
+	smtp_session_transcript(c->s, &c->trace);
+	smtp_conn_trace_lines(c, &c->trace);
+}
+
+/*
+ * smtp_conn_trace_server - the server's bytes as "S:" lines, control
+ * bytes escaped so that no reply can forge a line of the trace
+ */
+static void smtp_conn_trace_server(struct smtp_conn *c, const char *data,
+				   size_t len)
+{
+	if (c->src->trace == NULL)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)data[i];
+
+		if (ch == '\r' && i + 1 < len && data[i + 1] == '\n')
+			continue;
+		if (ch == '\n') {
+			c->src->trace(c->src->ctx, 'S', c->partial.data ?
+				      c->partial.data : "", c->partial.len);
+			buf_reset(&c->partial);
+		} else if (ch >= 0x20 && ch != 0x7f) {
+			buf_putc(&c->partial, (char)ch);
+		} else {
+			buf_printf(&c->partial, "\\x%02x", ch);
+		}
+	}
+}
+
+/* smtp_conn_drain - pass on the session's events; act on the rest */
+static void smtp_conn_drain(struct smtp_conn *c)
+{
+	struct smtp_event ev;
+
+	while (smtp_session_event(c->s, &ev)) {
+		switch (ev.kind) {
+		case SMTP_EV_READY:
+			c->ready = true;
+			break;
+		case SMTP_EV_RCPT:
+		case SMTP_EV_DONE:
+			c->src->event(c->src->ctx, &ev);
+			break;
+		case SMTP_EV_STARTTLS:
+			smtp_conn_flush_transcript(c);
+			if (transport_start_tls(c->t, c->p->tls, c->err,
+						sizeof(c->err)) < 0) {
+				smtp_session_abort(c->s, c->err);
+				break;
+			}
+			smtp_conn_note(c, "TLS handshake done");
+			smtp_session_tls_done(c->s);
+			break;
+		case SMTP_EV_FAILED:
+			snprintf(c->res->error, sizeof(c->res->error), "%s",
+				 ev.error ? ev.error : "the session failed");
+			c->res->permanent = ev.permanent;
+			c->res->out_of_step = ev.out_of_step;
+			c->state = SMTP_CONN_OVER;
+			break;
+		case SMTP_EV_CLOSED:
+			c->res->closed = true;
+			c->state = SMTP_CONN_OVER;
+			break;
+		}
+	}
+}
+
+/*
+ * smtp_conn_submit - take messages while the session can: every one
+ * taken is submitted, or finished here if the session will not have it
+ */
+static void smtp_conn_submit(struct smtp_conn *c)
+{
+	while (c->state == SMTP_CONN_RUNNING && c->ready) {
+		const struct smtp_message *m;
+
+		if (!smtp_session_can_submit(c->s)) {
+			if (smtp_session_spent(c->s) &&
+			    smtp_session_idle(c->s)) {
+				c->res->spent = true;
+				c->state = SMTP_CONN_DRAINING;
+				smtp_session_quit(c->s);
+			}
+			return;
+		}
+		m = c->src->next(c->src->ctx);
+		if (m == NULL) {
+			c->state = SMTP_CONN_DRAINING;
+			smtp_session_quit(c->s);
+			return;
+		}
+		c->res->messages++;
+		if (smtp_session_submit(c->s, m) < 0) {
+			/* can_submit said yes: the message itself is bad */
+			struct smtp_event ev = {
+				.kind = SMTP_EV_DONE, .ctx = m->ctx,
+				.code = 554, .enhanced = "5.5.4",
+				.text = m->nrcpts == 0 ? "no recipient" :
+					"too many recipients for one message",
+				.local = true,
+			};
+
+			c->src->event(c->src->ctx, &ev);
+		}
+		smtp_conn_drain(c);
+	}
+}
+
+/* smtp_conn_write - everything the session has to send */
+static int smtp_conn_write(struct smtp_conn *c)
+{
+	const char *out;
+	size_t len;
+
+	smtp_conn_flush_transcript(c);
+	smtp_session_output(c->s, &out, &len);
+	if (len == 0)
+		return 0;
+	if (transport_write(c->t, out, len, c->err, sizeof(c->err)) < 0) {
+		smtp_session_abort(c->s, c->err);
+		smtp_conn_drain(c);
+		return -1;
+	}
+	smtp_session_sent(c->s, len);
+	return 0;
+}
+
+/* smtp_conn_timeout - the deadline for what the session awaits */
+static int smtp_conn_timeout(const struct smtp_conn *c, const char **what)
+{
+	const struct smtp_conn_params *p = c->p;
+
+	switch (smtp_session_waiting(c->s)) {
+	case SMTP_WAIT_GREETING:
+		*what = "the greeting";
+		return p->greeting_timeout_ms ? p->greeting_timeout_ms : 300000;
+	case SMTP_WAIT_DATA_END:
+		*what = "the end of a message";
+		return p->data_end_timeout_ms ? p->data_end_timeout_ms : 600000;
+	default:
+		*what = "a command";
+		return p->command_timeout_ms ? p->command_timeout_ms : 300000;
+	}
+}
+
+/* smtp_conn_read - one read from the server, fed to the session */
+static void smtp_conn_read(struct smtp_conn *c)
+{
+	char buf[SMTP_CONN_READ_SIZE];
+	const char *what;
+	int timeout = smtp_conn_timeout(c, &what);
+	ssize_t n;
+
+	transport_set_io_timeout(c->t, timeout);
+	n = transport_read(c->t, buf, sizeof(buf), c->err, sizeof(c->err));
+	if (n > 0) {
+		smtp_conn_trace_server(c, buf, (size_t)n);
+		smtp_session_feed(c->s, buf, (size_t)n);
+		return;
+	}
+	if (n == 0)
+		snprintf(c->err, sizeof(c->err), "the server closed the "
+			 "connection while volley waited for the reply to %s",
+			 what);
+	else if (strstr(c->err, "no reply within") != NULL)
+		snprintf(c->err, sizeof(c->err), "no reply to %s within %d s",
+			 what, timeout / 1000);
+	smtp_session_abort(c->s, c->err);
+}
+
+int smtp_conn_run(const struct smtp_conn_params *p,
+		  const struct smtp_conn_source *source,
+		  struct smtp_conn_result *result)
+{
+	struct smtp_conn c = { .p = p, .src = source, .res = result };
+	char note[300];
+
+	memset(result, 0, sizeof(*result));
+	if (p->session.tls != SMTP_TLS_NONE && p->tls == NULL) {
+		snprintf(result->error, sizeof(result->error), "TLS is asked "
+			 "for but no TLS context was given");
+		result->permanent = true;
+		return -1;
+	}
+	if (transport_connect(&p->transport, &c.t, result->error,
+			      sizeof(result->error)) < 0)
+		return -1;
+	snprintf(note, sizeof(note), "connected to %s port %s",
+		 p->transport.host, p->transport.port);
+	smtp_conn_note(&c, note);
+	if (p->session.tls == SMTP_TLS_IMPLICIT) {
+		if (transport_start_tls(c.t, p->tls, result->error,
+					sizeof(result->error)) < 0) {
+			transport_close(&c.t);
+			return -1;
+		}
+		smtp_conn_note(&c, "TLS handshake done");
+	}
+	c.s = smtp_session_new(&p->session);
+
+	while (c.state != SMTP_CONN_OVER) {
+		smtp_conn_drain(&c);
+		smtp_conn_submit(&c);
+		if (c.state == SMTP_CONN_OVER)
+			break;
+		if (smtp_conn_write(&c) < 0)
+			break;
+		if (smtp_session_waiting(c.s) == SMTP_WAIT_NONE) {
+			/* Nothing awaited: more to submit, or a stall. */
+			if (c.state == SMTP_CONN_RUNNING && c.ready &&
+			    smtp_session_can_submit(c.s))
+				continue;
+			smtp_session_abort(c.s, "internal error: the session "
+					   "awaits nothing and can take "
+					   "nothing");
+			smtp_conn_drain(&c);
+			break;
+		}
+		smtp_conn_read(&c);
+	}
+	smtp_conn_flush_transcript(&c);
+	smtp_session_free(&c.s);
+	transport_close(&c.t);
+	buf_free(&c.trace);
+	buf_free(&c.partial);
+	return result->closed ? 0 : -1;
+}
