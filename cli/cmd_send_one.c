@@ -30,6 +30,8 @@ const char cmd_send_one_help[] =
 	"usage: volley send-one --to ADDR [--to ADDR ...] [--from ADDR]\n"
 	"                       [--subject TEXT] [--body-file FILE]\n"
 	"                       [--save FILE] [-v]\n"
+	"       volley send-one --to ADDR [--to ADDR ...] [--from ADDR]\n"
+	"                       --eml FILE [-v]\n"
 	"\n"
 	"Send one plain-text message through the relay configured in the\n"
 	"smtp group of volley.cfg, exactly as a campaign would (TLS, AUTH,\n"
@@ -47,6 +49,9 @@ const char cmd_send_one_help[] =
 	"  --body-file FILE the text of the message (UTF-8), - for standard\n"
 	"                   input; default a line saying what this is\n"
 	"  --save FILE      also write the exact message volley sent\n"
+	"  --eml FILE       send FILE, a whole RFC 5322 message (a .eml\n"
+	"                   from `volley preview`, say), as it is; line ends\n"
+	"                   are made CRLF, nothing else changes\n"
 	"  -v, --verbose    show the SMTP conversation on standard error:\n"
 	"                   C: volley, S: the server, *: what happened.\n"
 	"                   Credentials are masked; bodies are shown as\n"
@@ -203,6 +208,16 @@ static bool send_one_utf8(const char *p, size_t len)
 	return true;
 }
 
+/* send_one_ascii - no byte of p outside ASCII */
+static bool send_one_ascii(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)p[i] >= 0x80)
+			return false;
+	}
+	return true;
+}
+
 /* send_one_check_addr - 0 if addr is a mailbox volley can send to */
 static int send_one_check_addr(const char *what, const char *addr,
 			       unsigned *flags)
@@ -302,12 +317,14 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 		{ "body-file", required_argument, NULL, 'b' },
 		{ "save", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "eml", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *rcpts[SEND_ONE_MAX_RCPTS];
 	static struct send_one so;
 	const char *from = NULL, *subject = "volley send-one test";
-	const char *body_file = NULL, *save = NULL;
+	const char *body_file = NULL, *save = NULL, *eml = NULL;
+	bool subject_set = false;
 	struct buf body = BUF_INIT, msg = BUF_INIT, from_buf = BUF_INIT;
 	struct smtp_conn_source source = {
 		.next = send_one_next, .event = send_one_event, .ctx = &so,
@@ -334,6 +351,10 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			subject = optarg;
+			subject_set = true;
+			break;
+		case 'e':
+			eml = optarg;
 			break;
 		case 'b':
 			body_file = optarg;
@@ -353,6 +374,9 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 				       argv[optind]);
 	if (nrcpts == 0)
 		return cli_usage_error("send-one", "send-one needs --to ADDR");
+	if (eml != NULL && (body_file != NULL || subject_set || save != NULL))
+		return cli_usage_error("send-one", "--eml sends the file as it "
+				       "is: no --subject, --body-file or --save");
 	for (size_t i = 0; i < nrcpts; i++) {
 		if (send_one_check_addr("--to", rcpts[i], &flags) != 0)
 			return EXIT_USAGE;
@@ -381,18 +405,27 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
-	if (body_file != NULL) {
-		if (send_one_read(body_file, &body) != 0)
+	if (eml != NULL) {
+		if (send_one_read(eml, &msg) != 0)
 			goto out;
+		if (msg.len == 0) {
+			cli_error("%s: the file is empty", eml);
+			goto out;
+		}
 	} else {
-		buf_append_str(&body, "This is a test message sent with volley "
-				      "send-one.\r\n");
-	}
-	c = send_one_build(&msg, from, rcpts, nrcpts, subject, &body,
-			   relay.helo);
-	if (c != 0) {
-		ret = c;
-		goto out;
+		if (body_file != NULL) {
+			if (send_one_read(body_file, &body) != 0)
+				goto out;
+		} else {
+			buf_append_str(&body, "This is a test message sent with "
+					      "volley send-one.\r\n");
+		}
+		c = send_one_build(&msg, from, rcpts, nrcpts, subject, &body,
+				   relay.helo);
+		if (c != 0) {
+			ret = c;
+			goto out;
+		}
 	}
 	if (save != NULL && send_one_save(save, &msg) != 0)
 		goto out;
@@ -403,6 +436,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 		.from = from, .rcpts = rcpts, .nrcpts = nrcpts,
 		.data = msg.data, .len = msg.len, .ctx = &so,
 		.smtputf8 = (flags & MAILADDR_SMTPUTF8) != 0,
+		.eightbit = !send_one_ascii(msg.data, msg.len),
 	};
 	if (verbose) {
 		source.trace = send_one_trace;
