@@ -373,7 +373,14 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 
 	do {
 		if (slot->cursor == 0) {
-			if (s->need_rset) {
+			/*
+			 * With BDAT, this MAIL goes before the messages ahead
+			 * of it are answered; if one of them fails, the server
+			 * may still hold its transaction (RFC 3030 has it
+			 * discard chunks until told otherwise), and a bare MAIL
+			 * would get 503.  A pipelined RSET costs no round trip.
+			 */
+			if (s->need_rset || (s->chunking && s->writing > 0)) {
 				smtp_write_line(s, "RSET", "");
 				smtp_push_cmd(s, SMTP_V_RSET, idx, 0);
 				s->need_rset = false;
@@ -782,7 +789,8 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 
 	/* 421 ends the session whatever it answers (RFC 5321 3.8). */
 	if (r->code == 421 && cmd.verb != SMTP_V_QUIT) {
-		smtp_fail(s, r, "the server closed the session: %s",
+		smtp_fail(s, r, "the server closed the session: %d%s%s %s",
+			  r->code, r->enhanced[0] ? " " : "", r->enhanced,
 			  buf_cstr(&r->text));
 		return;
 	}
