@@ -728,11 +728,13 @@ static void smtp_on_starttls(struct smtp_session *s, const struct smtp_reply *r)
 		return;
 	}
 	if (r->code / 100 == 5)
-		smtp_fail_permanent(s, "the server refused STARTTLS: %d %s",
-				    r->code, buf_cstr(&r->text));
+		smtp_fail_permanent(s, "the server refused STARTTLS: %d%s%s %s",
+				    r->code, r->enhanced[0] ? " " : "",
+			  r->enhanced, buf_cstr(&r->text));
 	else
-		smtp_fail(s, NULL, "the server refused STARTTLS: %d %s",
-			  r->code, buf_cstr(&r->text));
+		smtp_fail(s, NULL, "the server refused STARTTLS: %d%s%s %s",
+			  r->code, r->enhanced[0] ? " " : "",
+			  r->enhanced, buf_cstr(&r->text));
 }
 
 /* smtp_on_auth - the steps of AUTH; 235 makes the session ready */
@@ -758,11 +760,13 @@ static void smtp_on_auth(struct smtp_session *s, enum smtp_verb verb,
 		smtp_write_line(s, "", "");
 		smtp_push_cmd(s, SMTP_V_AUTH_PASS, 0, 0);
 	} else if (r->code / 100 == 4) {
-		smtp_fail(s, NULL, "authentication failed for now: %d %s",
-			  r->code, buf_cstr(&r->text));
+		smtp_fail(s, NULL, "authentication failed for now: %d%s%s %s",
+			  r->code, r->enhanced[0] ? " " : "",
+			  r->enhanced, buf_cstr(&r->text));
 	} else {
-		smtp_fail_permanent(s, "authentication failed: %d %s",
-				    r->code, buf_cstr(&r->text));
+		smtp_fail_permanent(s, "authentication failed: %d%s%s %s",
+				    r->code, r->enhanced[0] ? " " : "",
+			  r->enhanced, buf_cstr(&r->text));
 	}
 	if (b.data != NULL)
 		memset(b.data, 0, b.cap);

@@ -1,0 +1,322 @@
+#!/bin/sh
+# postfix.sh - `volley send-one` against a real Postfix on loopback, with
+# STARTTLS, SASL AUTH (Dovecot) and delivery to Maildirs (see
+# postfix_env.sh): the delivered bytes must be the bytes volley meant to
+# send, per-recipient results must be what Postfix said, and TLS and AUTH
+# failures must stop the message, without ever printing the password.
+# Needs root and the Debian packages postfix, dovecot-core and openssl
+# (scripts/install-deps --tests); exits 77 (CTest: skipped) without them,
+# except under CI=true, where that is a failure.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/postfix_env.sh"
+
+# CI must run it: there a missing piece is a failure, not a skip.
+skip=77
+[ "${CI:-}" = true ] && skip=1
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: the private Postfix and Dovecot need root"; exit $skip
+fi
+PATH=$PATH:/usr/sbin:/sbin
+for cmd in postfix dovecot openssl; do
+	command -v "$cmd" >/dev/null 2>&1 ||
+		{ echo "SKIP: no $cmd (run scripts/install-deps --tests)"; exit $skip; }
+done
+
+# The servers are stopped and every temp folder removed however the test
+# ends.
+trap 'postfix_env_stop; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+postfix_env_start || exit 1
+VOLLEY_TEST_PW=$POSTFIX_PASSWORD
+export VOLLEY_TEST_PW
+MD=$POSTFIX_MAILDIR_ROOT
+FROM=sender@client.example.test
+
+# cfg FILE [SETTING...] - an smtp group for the test server with STARTTLS,
+# verification with the test CA and AUTH as alice; each SETTING
+# ("name = value;") replaces the line for that name, or is added;
+# "name = -;" removes it
+cfg() {
+	f=$1; shift
+	cat > "$f" <<EOF
+smtp = {
+  host = "127.0.0.1";
+  port = $POSTFIX_PORT;
+  tls = "starttls";
+  tls_verify = true;
+  ca_file = "$POSTFIX_CA";
+  tls_name = "localhost";
+  username = "$POSTFIX_USER";
+  password_env = "VOLLEY_TEST_PW";
+  allow_plaintext_auth = false;
+  helo_name = "client.example.test";
+  timeouts = { connect = 5; command = 10; data_end = 20; };
+};
+EOF
+	for s in "$@"; do
+		name=${s%% *}
+		grep -v "^  $name = " "$f" | sed '$d' > "$f.new"
+		case $s in *"= -;") ;; *) printf '  %s\n' "$s" >> "$f.new";; esac
+		echo "};" >> "$f.new"
+		mv "$f.new" "$f"
+	done
+}
+
+# matches FILE ERE DESCRIPTION - FILE must match the extended regexp
+# (case-insensitive)
+matches() {
+	checks=$((checks + 1))
+	if grep -Eiq -- "$2" "$1"; then
+		return 0
+	fi
+	echo "FAIL: $3: /$2/ not in $1:"; sed 's/^/  | /' "$1"
+	failures=$((failures + 1))
+	return 1
+}
+
+# queue_id - the Postfix queue id in out.txt's "queued as ID"
+queue_id() {
+	sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' out.txt | head -n 1
+}
+
+# delivered USER QUEUEID - print the Maildir file of USER whose
+# Received: header names QUEUEID, waiting up to 10 s for the delivery
+delivered() {
+	i=0
+	while [ $i -lt 200 ]; do
+		file=$(grep -lF " id $2" "$MD/$1/Maildir/new/"* 2>/dev/null |
+			head -n 1)
+		[ -n "$file" ] && { echo "$file"; return 0; }
+		sleep 0.05; i=$((i + 1))
+	done
+	return 1
+}
+
+# settle - wait (up to 10 s) until Postfix's queue is empty, so that a
+# count of Maildir files is final
+settle() {
+	i=0
+	while [ $i -lt 200 ]; do
+		[ -z "$(find "$POSTFIX_ENV_DIR/queue/incoming" \
+			"$POSTFIX_ENV_DIR/queue/active" \
+			"$POSTFIX_ENV_DIR/queue/deferred" -type f 2>/dev/null)" ] &&
+			return 0
+		sleep 0.05; i=$((i + 1))
+	done
+	echo "FAIL: Postfix's queue is not empty after 10 s"
+	failures=$((failures + 1))
+}
+
+# mails USER - how many messages USER has
+mails() {
+	find "$MD/$1/Maildir/new" -type f | wc -l | tr -d ' '
+}
+
+# same_message SAVED USER DESCRIPTION - the message USER got (queue id
+# in out.txt) is SAVED, once Postfix's own header lines at the top
+# (Return-Path, X-Original-To, Delivered-To, Received) are taken off and
+# CRLF is read as LF, byte for byte
+same_message() {
+	checks=$((checks + 1))
+	qid=$(queue_id)
+	if [ -z "$qid" ]; then
+		echo "FAIL: $3: no 'queued as' in volley's output:"
+		sed 's/^/  | /' out.txt; failures=$((failures + 1)); return 1
+	fi
+	if ! file=$(delivered "$2" "$qid"); then
+		echo "FAIL: $3: message $qid not in $2's Maildir after 10 s"
+		failures=$((failures + 1)); return 1
+	fi
+	cp "$file" "$2.delivered"
+	LC_ALL=C awk '
+		top && /^(Return-Path|X-Original-To|Delivered-To|Received):/ {
+			ours = 1; next }
+		top && ours && /^[ \t]/ { next }
+		{ top = 0; print }' top=1 "$file" > "$2.got"
+	LC_ALL=C sed 's/\r$//' "$1" > "$2.want"
+	if ! cmp -s "$2.got" "$2.want"; then
+		echo "FAIL: $3: delivered message differs from --save:"
+		diff -u "$2.want" "$2.got" | head -n 40 | cut -c1-200 |
+			sed "s/^/  /"
+		failures=$((failures + 1)); return 1
+	fi
+	return 0
+}
+
+# no_secret FILE... - neither the password nor any base64 form of the
+# credentials appears in the files
+no_secret() {
+	for f in "$@"; do
+		for secret in "$POSTFIX_PASSWORD" \
+			"$(printf '\0%s\0%s' "$POSTFIX_USER" "$POSTFIX_PASSWORD" |
+				base64 -w0)" \
+			"$(printf '%s' "$POSTFIX_PASSWORD" | base64 -w0)" \
+			"$(printf '%s\0%s\0%s' "$POSTFIX_USER" "$POSTFIX_USER" \
+				"$POSTFIX_PASSWORD" | base64 -w0)"; do
+			lacks "$f" "$secret" "no credentials in $f"
+		done
+	done
+}
+
+# --- message bodies ----------------------------------------------------
+# ASCII with short lines goes 7bit, so the dot lines reach the wire as
+# they are (and must be dot-stuffed); 998 bytes is the longest line 7bit
+# allows.  UTF-8 and longer lines go quoted-printable.
+l998=$(printf '%0998d' 0 | tr 0 x)
+l2000=$(printf '%02000d' 0 | tr 0 y)
+printf '%s\n' "Hello Alice," "" "." ".leading dot" "..two dots" "..." \
+	". dot space" "$l998" "" "-- " "the end" > ascii.txt
+printf '%s\n' "Grüße aus Köln, 日本語, ✓ 🎉" "." "..two dots" \
+	"$l2000" "=3D not an escape, = at the end =" "the end" > utf8.txt
+
+# --- STARTTLS + AUTH, delivered bytes = --save bytes (CHUNKING port) -----
+cfg good.cfg
+ok "send STARTTLS+AUTH to alice" "$VOLLEY" -c good.cfg send-one \
+	--to alice@example.test --from "$FROM" --subject "ASCII dots" \
+	--body-file ascii.txt --save ascii.eml
+has out.txt "alice@example.test: sent 250" "alice's line says sent 250"
+no_secret out.txt err.txt
+checks=$((checks + 1))
+if [ ! -s ascii.eml ] || LC_ALL=C grep -qv "$(printf '\r')\$" ascii.eml
+then
+	echo "FAIL: --save wrote no file, or lines without CRLF"
+	failures=$((failures + 1))
+fi
+if same_message ascii.eml alice "delivered bytes equal --save"; then
+	has alice.delivered "Return-Path: <$FROM>" "envelope sender is --from"
+	has alice.delivered "Delivered-To: alice@example.test" "delivered to alice"
+	has alice.delivered "with ESMTPSA id" "Postfix saw TLS and AUTH"
+	has alice.got "$l998" "the 998-byte line arrived in one piece"
+	has alice.got "..two dots" "dot lines arrived unstuffed"
+fi
+ok "UTF-8 subject and body" "$VOLLEY" -c good.cfg send-one \
+	--to alice@example.test --from "$FROM" --subject "Grüße ✓ test" \
+	--body-file utf8.txt --save utf8.eml
+same_message utf8.eml alice "UTF-8: delivered bytes equal --save"
+
+# --- one unknown recipient: refused at RCPT, the other one delivered ---
+fails 1 "one recipient unknown" "$VOLLEY" -c good.cfg send-one \
+	--to bob@example.test --to other@example.test --from "$FROM" \
+	--subject "two recipients" --body-file ascii.txt --save two.eml
+has out.txt "other@example.test: refused 550 5.1.1" "unknown user refused"
+has out.txt "bob@example.test: sent 250" "bob's line says sent"
+same_message two.eml bob "bob got the message"
+
+# --- a deferred recipient ----------------------------------------------
+fails 1 "deferred recipient" "$VOLLEY" -c good.cfg send-one \
+	--to defer@example.test --to carol@example.test --from "$FROM" \
+	--subject "deferred" --body-file ascii.txt --save defer.eml
+has out.txt "defer@example.test: deferred 451 4.3.0" "451 reported as deferred"
+has out.txt "carol@example.test: sent 250" "carol's line says sent"
+same_message defer.eml carol "carol got the message"
+
+# --- implicit TLS (like port 465), DATA: dot-stuffing on the wire -------
+cfg implicit.cfg "port = $POSTFIX_SMTPS_PORT;" 'tls = "implicit";'
+ok "implicit TLS, ASCII dots" "$VOLLEY" -c implicit.cfg send-one \
+	--to carol@example.test --from "$FROM" --subject "implicit" \
+	--body-file ascii.txt --save implicit.eml
+has out.txt "carol@example.test: sent 250" "implicit TLS: sent"
+same_message implicit.eml carol "implicit TLS, DATA: delivered bytes equal"
+ok "implicit TLS, UTF-8" "$VOLLEY" -c implicit.cfg send-one \
+	--to carol@example.test --from "$FROM" --subject "Grüße ✓ DATA" \
+	--body-file utf8.txt --save implicit8.eml
+same_message implicit8.eml carol "DATA, UTF-8: delivered bytes equal"
+
+# --- --eml: a whole message of our own, 8bit, sent as it is -------------
+if "$VOLLEY" send-one --help 2>&1 | grep -q -- "--eml"; then
+	{
+		printf 'From: <%s>\r\nTo: <bob@example.test>\r\n' "$FROM"
+		printf 'Subject: eml\r\nDate: Sun, 1 Mar 2026 10:00:00 +0000\r\n'
+		printf 'Message-ID: <eml.1@client.example.test>\r\n'
+		printf 'MIME-Version: 1.0\r\n'
+		printf 'Content-Type: text/plain; charset=utf-8\r\n'
+		printf 'Content-Transfer-Encoding: 8bit\r\n\r\n'
+		printf '.\r\n..\r\n.x\r\nGrüße ✓\r\n%s\r\n' "$l998"
+	} > own.eml
+	for c in good.cfg implicit.cfg; do
+		ok "--eml through $c" "$VOLLEY" -c "$c" send-one \
+			--to bob@example.test --from "$FROM" --eml own.eml
+		same_message own.eml bob "--eml through $c: bytes equal"
+	done
+fi
+
+settle
+alice_before=$(mails alice)
+
+# --- wrong password: 535, nothing sent, no password printed --------------
+bad="wrong-$POSTFIX_PASSWORD-x"
+fails 1 "wrong password" env VOLLEY_TEST_PW="$bad" \
+	"$VOLLEY" -c good.cfg send-one --to alice@example.test \
+	--from "$FROM" --subject "bad pw" --body-file ascii.txt
+has err.txt "535" "the 535 reply is shown"
+has err.txt "authentication failed" "with Postfix's text"
+cat out.txt err.txt > both.txt
+fails 1 "wrong password, -v" env VOLLEY_TEST_PW="$bad" \
+	"$VOLLEY" -c good.cfg send-one -v --to alice@example.test \
+	--from "$FROM" --subject "bad pw" --body-file ascii.txt
+has err.txt "S: 535 5.7.8" "-v shows the 535 reply"
+lacks err.txt "C: MAIL" "no MAIL after a failed AUTH"
+cat out.txt err.txt >> both.txt
+for secret in "$bad" "$(printf '%s' "$bad" | base64 -w0)" \
+	"$(printf '\0%s\0%s' "$POSTFIX_USER" "$bad" | base64 -w0)"; do
+	lacks both.txt "$secret" "the wrong password is not shown, in any form"
+done
+no_secret both.txt
+
+# --- tls = "none" with a username: credentials never sent in clear -------
+cfg plain.cfg 'tls = "none";'
+fails 1 "AUTH without TLS is refused" "$VOLLEY" -c plain.cfg send-one -v \
+	--to alice@example.test --from "$FROM" --subject "plain" \
+	--body-file ascii.txt
+lacks err.txt "C: AUTH" "no AUTH command sent without TLS"
+lacks err.txt "C: DATA" "no DATA without AUTH"
+checks=$((checks + 1))
+[ -s err.txt ] || { echo "FAIL: no reason on stderr for tls=none+AUTH";
+	failures=$((failures + 1)); }
+no_secret out.txt err.txt
+
+# --- a CA that did not sign the server's certificate ---------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout other-ca.key -out other-ca.pem -days 2 \
+	-subj "/CN=some other CA" >/dev/null 2>&1
+cfg wrongca.cfg "ca_file = \"$work/other-ca.pem\";"
+fails 1 "wrong CA" "$VOLLEY" -c wrongca.cfg send-one \
+	--to alice@example.test --from "$FROM" --subject "wrong CA" \
+	--body-file ascii.txt
+cat out.txt err.txt > both.txt
+has both.txt "certificate verify failed" "wrong CA: verify failed"
+no_secret both.txt
+
+# --- a tls_name the certificate does not have ----------------------------
+cfg wrongname.cfg 'tls_name = "wrong.example";'
+fails 1 "wrong tls_name" "$VOLLEY" -c wrongname.cfg send-one \
+	--to alice@example.test --from "$FROM" --subject "wrong name" \
+	--body-file ascii.txt
+cat out.txt err.txt > both.txt
+matches both.txt "host ?-?name mismatch" "wrong tls_name: host-name mismatch"
+no_secret both.txt
+
+settle
+equals "$(mails alice)" "$alice_before" "the failed sends delivered nothing"
+
+# --- -v shows the conversation, never the credentials --------------------
+ok "send with -v" "$VOLLEY" -c good.cfg send-one -v \
+	--to alice@example.test --from "$FROM" --subject "verbose" \
+	--body-file ascii.txt --save verbose.eml
+has err.txt "S: 220" "-v shows the greeting"
+has err.txt "C: STARTTLS" "-v shows STARTTLS"
+has err.txt "C: AUTH" "-v shows that AUTH was sent"
+has err.txt "S: 235" "-v shows AUTH's success"
+no_secret out.txt err.txt
+same_message verbose.eml alice "-v: delivered bytes equal"
+settle
+equals "$(mails alice)" "$((alice_before + 1))" "alice has one more message"
+
+# Secrets never reach the server's log either (e.g. in a command echo).
+no_secret "$POSTFIX_LOG"
+
+if [ "$failures" -ne 0 ]; then
+	postfix_env_logs
+fi
+finish
