@@ -909,7 +909,7 @@ static size_t rand_text(char *v, size_t max)
 {
 	static const char *const pieces[] = {
 		"a", "word", "Volley", "x", "=?", "?=", "_", "?", "=", "\"q\"",
-		" ", " ", " ", "  ", "\t", "\xc3\xbc", "Gr\xc3\xbc\xc3\x9f" "e",
+		" ", " ", " ", "  ", "\t", "\xc3\xbc", "Gr\303\274\303\237e",
 		"\xe2\x80\x94", "\xe6\x9d\xb1\xe4\xba\xac", "\xf0\x9f\x9a\x80",
 		"\x01", "(c)", "<a@b>", "e\xcc\x81", "0123456789",
 	};
