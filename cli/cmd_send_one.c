@@ -406,12 +406,21 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (eml != NULL) {
-		if (send_one_read(eml, &msg) != 0)
+		const char *end;
+
+		if (send_one_read(eml, &body) != 0)
 			goto out;
-		if (msg.len == 0) {
+		if (body.len == 0) {
 			cli_error("%s: the file is empty", eml);
 			goto out;
 		}
+		/* CRLF now, so SIZE= counts what goes on the wire */
+		mime_crlf(&msg, body.data, body.len);
+		/* UTF-8 in the headers needs SMTPUTF8 (RFC 6532) */
+		end = memmem(msg.data, msg.len, "\r\n\r\n", 4);
+		if (!send_one_ascii(msg.data, end != NULL ?
+				    (size_t)(end - msg.data) : msg.len))
+			flags |= MAILADDR_SMTPUTF8;
 	} else {
 		if (body_file != NULL) {
 			if (send_one_read(body_file, &body) != 0)

@@ -269,6 +269,16 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 	c->allow_plaintext_auth = config_bool(lc, "smtp.allow_plaintext_auth",
 					      false);
 	c->helo_name = config_string(lc, "smtp.helo_name", NULL);
+	if (c->helo_name != NULL &&
+	    (c->helo_name[0] == '\0' ||
+	     strspn(c->helo_name, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") !=
+	     strlen(c->helo_name))) {
+		snprintf(err, errsize, "%s:%d: setting 'smtp.helo_name' must "
+			 "be a host name or an address literal", file,
+			 config_line(lc, "smtp.helo_name"));
+		return -1;
+	}
 	c->pipelining = config_bool(lc, "smtp.pipelining", true);
 	c->chunking = config_bool(lc, "smtp.chunking", true);
 	return 0;
@@ -279,26 +289,30 @@ static int config_read_secret(const char *path, const char *setting,
 			      char **secret_r, char *err, size_t errsize)
 {
 	FILE *f = fopen(path, "r");
-	char line[4096];
-	size_t n;
+	char *line = NULL;
+	size_t cap = 0, n;
+	ssize_t got;
 
 	if (f == NULL) {
 		snprintf(err, errsize, "%s %s: %s", setting, path,
 			 strerror(errno));
 		return -1;
 	}
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
+	/* no stdio buffer to hold a copy of the secret after we are done */
+	setvbuf(f, NULL, _IONBF, 0);
+	got = getline(&line, &cap, f);
 	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
+	n = got > 0 ? strcspn(line, "\r\n") : 0;
 	if (n == 0) {
 		snprintf(err, errsize, "%s %s: the file is empty", setting,
 			 path);
+		if (line != NULL)
+			memset(line, 0, cap);
+		free(line);
 		return -1;
 	}
-	*secret_r = xstrdup(line);
-	memset(line, 0, sizeof(line));
+	line[n] = '\0';
+	*secret_r = line;
 	return 0;
 }
 

@@ -12,10 +12,13 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 
 #define SMTP_CONN_READ_SIZE 16384
+/* QUIT's reply is a courtesy: everything is done when it is awaited */
+#define SMTP_CONN_QUIT_TIMEOUT_MS 10000
 
 enum smtp_conn_state {
 	SMTP_CONN_RUNNING,
@@ -31,6 +34,10 @@ struct smtp_conn {
 	struct smtp_session *s;
 	enum smtp_conn_state state;
 	bool ready;
+	/* the deadline for the reply awaited, reset by each reply parsed */
+	long deadline_ms;
+	unsigned long replies_seen;
+	enum smtp_wait waiting_for;
 	struct buf trace;	/* the session's transcript, and S: lines */
 	struct buf partial;	/* a server line not yet ended, for trace */
 	char err[256];
@@ -113,7 +120,8 @@ static void smtp_conn_drain(struct smtp_conn *c)
 			smtp_conn_flush_transcript(c);
 			if (transport_start_tls(c->t, c->p->tls, c->err,
 						sizeof(c->err)) < 0) {
-				smtp_session_abort(c->s, c->err);
+				smtp_session_abort(c->s, c->err,
+						   transport_verify_failed(c->t));
 				break;
 			}
 			smtp_conn_note(c, "TLS handshake done");
@@ -186,7 +194,7 @@ static int smtp_conn_write(struct smtp_conn *c)
 	if (len == 0)
 		return 0;
 	if (transport_write(c->t, out, len, c->err, sizeof(c->err)) < 0) {
-		smtp_session_abort(c->s, c->err);
+		smtp_session_abort(c->s, c->err, false);
 		smtp_conn_drain(c);
 		return -1;
 	}
@@ -194,37 +202,82 @@ static int smtp_conn_write(struct smtp_conn *c)
 	return 0;
 }
 
-/* smtp_conn_timeout - the deadline for what the session awaits */
-static int smtp_conn_timeout(const struct smtp_conn *c, const char **what)
+/* smtp_conn_timeout - how long the reply awaited may take (ms) */
+static int smtp_conn_timeout(const struct smtp_conn *c, enum smtp_wait wait,
+			     const char **what)
 {
 	const struct smtp_conn_params *p = c->p;
+	int ms;
 
-	switch (smtp_session_waiting(c->s)) {
+	switch (wait) {
 	case SMTP_WAIT_GREETING:
 		*what = "the greeting";
 		return p->greeting_timeout_ms ? p->greeting_timeout_ms : 300000;
 	case SMTP_WAIT_DATA_END:
 		*what = "the end of a message";
 		return p->data_end_timeout_ms ? p->data_end_timeout_ms : 600000;
+	case SMTP_WAIT_QUIT:
+		*what = "QUIT";
+		ms = p->command_timeout_ms ? p->command_timeout_ms : 300000;
+		return ms < SMTP_CONN_QUIT_TIMEOUT_MS ? ms :
+			    SMTP_CONN_QUIT_TIMEOUT_MS;
 	default:
 		*what = "a command";
 		return p->command_timeout_ms ? p->command_timeout_ms : 300000;
 	}
 }
 
-/* smtp_conn_read - one read from the server, fed to the session */
+static long smtp_conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * smtp_conn_read - one read from the server, fed to the session.  The
+ * timeout runs from the last reply parsed (or from when the kind of
+ * reply awaited changed), so a server sending a byte now and then cannot
+ * hold a connection past it (RFC 5321 4.5.3.2 times replies, not reads).
+ */
 static void smtp_conn_read(struct smtp_conn *c)
 {
 	char buf[SMTP_CONN_READ_SIZE];
+	enum smtp_wait wait = smtp_session_waiting(c->s);
 	const char *what;
-	int timeout = smtp_conn_timeout(c, &what);
+	int timeout = smtp_conn_timeout(c, wait, &what);
+	unsigned long replies = smtp_session_replies(c->s);
+	long now = smtp_conn_now_ms(), left;
 	ssize_t n;
 
-	transport_set_io_timeout(c->t, timeout);
-	n = transport_read(c->t, buf, sizeof(buf), c->err, sizeof(c->err));
+	if (replies != c->replies_seen || wait != c->waiting_for ||
+	    c->deadline_ms == 0) {
+		c->replies_seen = replies;
+		c->waiting_for = wait;
+		c->deadline_ms = now + timeout;
+	}
+	left = c->deadline_ms - now;
+	if (left <= 0) {
+		n = -1;
+		snprintf(c->err, sizeof(c->err), "no reply within");
+	} else {
+		transport_set_io_timeout(c->t, (int)left);
+		n = transport_read(c->t, buf, sizeof(buf), c->err,
+				   sizeof(c->err));
+	}
 	if (n > 0) {
 		smtp_conn_trace_server(c, buf, (size_t)n);
 		smtp_session_feed(c->s, buf, (size_t)n);
+		return;
+	}
+	if (wait == SMTP_WAIT_QUIT) {
+		/* Everything was done: a server that hangs up (or says
+		 * nothing) instead of answering QUIT loses nothing. */
+		smtp_conn_note(c, n == 0 ? "the server closed the connection "
+			       "without answering QUIT" : "no reply to QUIT");
+		c->res->closed = true;
+		c->state = SMTP_CONN_OVER;
 		return;
 	}
 	if (n == 0)
@@ -234,7 +287,7 @@ static void smtp_conn_read(struct smtp_conn *c)
 	else if (strstr(c->err, "no reply within") != NULL)
 		snprintf(c->err, sizeof(c->err), "no reply to %s within %d s",
 			 what, timeout / 1000);
-	smtp_session_abort(c->s, c->err);
+	smtp_session_abort(c->s, c->err, false);
 }
 
 int smtp_conn_run(const struct smtp_conn_params *p,
@@ -260,6 +313,7 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 	if (p->session.tls == SMTP_TLS_IMPLICIT) {
 		if (transport_start_tls(c.t, p->tls, result->error,
 					sizeof(result->error)) < 0) {
+			result->permanent = transport_verify_failed(c.t);
 			transport_close(&c.t);
 			return -1;
 		}
@@ -281,7 +335,7 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 				continue;
 			smtp_session_abort(c.s, "internal error: the session "
 					   "awaits nothing and can take "
-					   "nothing");
+					   "nothing", false);
 			smtp_conn_drain(&c);
 			break;
 		}

@@ -65,8 +65,14 @@ struct smtp_slot {
 	bool body_written;	/* the body (or a lone ".") is on its way */
 	bool empty_body;	/* only "." went: nothing to deliver */
 	bool utf8;		/* needs SMTPUTF8 */
-	struct smtp_reply failure;	/* why it was not sent, if so */
+	/* MAIL refused (or 503): the reason for every recipient */
+	struct smtp_reply failure;
 	bool failed;
+	bool failure_local;
+	/* the first recipient refused: the reason when none was accepted */
+	struct smtp_reply rcpt_failure;
+	bool rcpt_refused;
+	bool rcpt_failure_local;
 };
 
 struct smtp_session {
@@ -79,6 +85,8 @@ struct smtp_session {
 	unsigned max_messages;	/* min(params, MAILMAX); 0: no limit */
 	unsigned transactions;	/* begun in this session */
 	bool out_of_step;	/* why it failed: a reply did not fit */
+	bool out_secret;	/* s->out holds credentials: wipe it */
+	unsigned long replies;	/* parsed so far: progress, for timeouts */
 	bool secure;		/* TLS is up (implicit, or after STARTTLS) */
 	bool need_rset;		/* a transaction failed: RSET before MAIL */
 	bool quit_asked;
@@ -288,34 +296,61 @@ static bool smtp_has_8bit(const char *str)
 	return false;
 }
 
+/* smtp_bad_bytes - a control byte (CR, LF, NUL ...) in str */
+static bool smtp_bad_bytes(const char *str)
+{
+	for (; *str != '\0'; str++) {
+		if ((unsigned char)*str < 0x20 || *str == 0x7f)
+			return true;
+	}
+	return false;
+}
+
 /*
- * smtp_rcpt_refusal - why a recipient cannot be sent in this session, as
- * the reply a server would give, or NULL: beyond the server's RCPTMAX
- * (retry in another transaction), or a UTF-8 address the server cannot
- * take.
+ * smtp_rcpt_refusal - why recipient i of m cannot be sent in this
+ * session, as the reply a server would give, or NULL: a control byte
+ * (which would end the command line and start another), a UTF-8 address
+ * the server cannot take, or beyond the server's RCPTMAX (retry in
+ * another transaction).
  */
-static const char *smtp_rcpt_refusal(struct smtp_session *s,
-				     const struct smtp_slot *slot, size_t i,
+static const char *smtp_rcpt_refusal(const struct smtp_session *s,
+				     const struct smtp_message *m, size_t i,
 				     int *code, const char **enhanced)
 {
+	if (smtp_bad_bytes(m->rcpts[i])) {
+		*code = 553;
+		*enhanced = "5.1.3";
+		return "the address holds a control character";
+	}
+	if (!s->caps.smtputf8 && smtp_has_8bit(m->rcpts[i])) {
+		*code = 553;
+		*enhanced = "5.6.7";
+		return "the address needs SMTPUTF8, which the server does not "
+		       "offer";
+	}
 	if (s->caps.rcptmax > 0 && i >= s->caps.rcptmax) {
 		*code = 452;
 		*enhanced = "4.5.3";
 		return "more recipients than the server's LIMITS RCPTMAX "
 		       "allows in one transaction";
 	}
-	if (!s->caps.smtputf8 && smtp_has_8bit(slot->m.rcpts[i])) {
-		*code = 553;
-		*enhanced = "5.6.7";
-		return "the address needs SMTPUTF8, which the server does not "
-		       "offer";
-	}
 	return NULL;
+}
+
+/* smtp_rcpt_failed - keep the first refusal of a message's recipient */
+static void smtp_rcpt_failed(struct smtp_slot *slot,
+			     const struct smtp_reply *r, bool local)
+{
+	if (slot->rcpt_refused)
+		return;
+	smtp_reply_copy(&slot->rcpt_failure, r);
+	slot->rcpt_refused = true;
+	slot->rcpt_failure_local = local;
 }
 
 /* smtp_rcpt_refuse_local - the RCPT event for a recipient never sent */
 static void smtp_rcpt_refuse_local(struct smtp_session *s,
-				   const struct smtp_slot *slot, size_t i,
+				   struct smtp_slot *slot, size_t i,
 				   int code, const char *enhanced,
 				   const char *why)
 {
@@ -324,6 +359,7 @@ static void smtp_rcpt_refuse_local(struct smtp_session *s,
 	smtp_local_reply(&r, code, enhanced, why);
 	smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i, &r, true, false,
 			NULL);
+	smtp_rcpt_failed(slot, &r, true);
 	buf_free(&r.text);
 }
 
@@ -395,7 +431,8 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 			const char *enhanced, *why;
 			int code;
 
-			why = smtp_rcpt_refusal(s, slot, i, &code, &enhanced);
+			why = smtp_rcpt_refusal(s, &slot->m, i, &code,
+						&enhanced);
 			if (why != NULL) {
 				smtp_rcpt_refuse_local(s, slot, i, code,
 						       enhanced, why);
@@ -421,7 +458,9 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 }
 
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
-			   const struct smtp_reply *r, bool sent);
+			   const struct smtp_reply *r, bool sent, bool local);
+static void smtp_slot_fail(struct smtp_session *s, struct smtp_slot *slot,
+			   const struct smtp_reply *r);
 
 /*
  * smtp_lockstep_verdict - without pipelining, volley sees each reply
@@ -432,17 +471,17 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 static bool smtp_lockstep_verdict(struct smtp_session *s,
 				  struct smtp_slot *slot)
 {
-	struct smtp_reply none = { 0 };
-
 	if (slot->cursor > 0 && !slot->mail_ok) {
-		smtp_slot_done(s, slot, &slot->failure, false);
+		/* As when pipelined: every recipient hears why. */
+		for (size_t i = 0; i < slot->m.nrcpts; i++)
+			smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i,
+					&slot->failure, slot->failure_local,
+					false, NULL);
+		smtp_slot_fail(s, slot, NULL);
 		return true;
 	}
 	if (slot->cursor == slot->m.nrcpts + 1 && slot->rcpts_ok == 0) {
-		smtp_local_reply(&none, 550, "5.5.1", "no recipient was "
-				 "accepted");
-		smtp_slot_done(s, slot, &none, false);
-		buf_free(&none.text);
+		smtp_slot_fail(s, slot, NULL);
 		return true;
 	}
 	return false;
@@ -493,10 +532,10 @@ static void smtp_pump(struct smtp_session *s)
 
 /* smtp_slot_done - report the oldest message finished and free its slot */
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
-			   const struct smtp_reply *r, bool sent)
+			   const struct smtp_reply *r, bool sent, bool local)
 {
 	/* Replies come in order, so only the oldest slot can finish. */
-	smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0, r, false, sent, NULL);
+	smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0, r, local, sent, NULL);
 	if (!sent)
 		s->need_rset = true;
 	s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
@@ -504,6 +543,34 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 	/* Slots are written in order: a counted one is the oldest. */
 	if (s->writing > 0)
 		s->writing--;
+}
+
+/*
+ * smtp_slot_fail - the oldest message is not sent; its DONE carries the
+ * most telling reason: MAIL's refusal; else, when no recipient was
+ * accepted, the first recipient's refusal (a single-recipient message
+ * thus ends with exactly what its recipient was told: 550 5.1.1, or a
+ * greylisting 451 to retry); else the server's reply r.
+ */
+static void smtp_slot_fail(struct smtp_session *s, struct smtp_slot *slot,
+			   const struct smtp_reply *r)
+{
+	struct smtp_reply none = { 0 };
+
+	if (slot->failed) {
+		smtp_slot_done(s, slot, &slot->failure, false,
+			       slot->failure_local);
+	} else if (slot->rcpts_ok == 0 && slot->rcpt_refused) {
+		smtp_slot_done(s, slot, &slot->rcpt_failure, false,
+			       slot->rcpt_failure_local);
+	} else if (slot->rcpts_ok == 0 || r == NULL) {
+		smtp_local_reply(&none, 550, "5.5.1", "no recipient was "
+				 "accepted");
+		smtp_slot_done(s, slot, &none, false, true);
+		buf_free(&none.text);
+	} else {
+		smtp_slot_done(s, slot, r, false, false);
+	}
 }
 
 /*
@@ -591,6 +658,7 @@ static void smtp_write_auth_line(struct smtp_session *s, const char *prefix,
 	buf_append_str(&s->out, prefix);
 	base64_encode(&s->out, data->data ? data->data : "", data->len);
 	buf_append_str(&s->out, "\r\n");
+	s->out_secret = true;
 }
 
 /*
@@ -607,6 +675,12 @@ static void smtp_start_auth(struct smtp_session *s)
 		smtp_fail_permanent(s, "refusing to send credentials without "
 				    "TLS (set allow_plaintext_auth to allow "
 				    "it)");
+		return;
+	}
+	if (s->p.xoauth2_token != NULL && !(s->caps.auth & SMTP_AUTH_XOAUTH2) &&
+	    s->p.password == NULL) {
+		smtp_fail_permanent(s, "an XOAUTH2 token is configured but the "
+				    "server does not offer AUTH XOAUTH2");
 		return;
 	}
 	if (s->p.xoauth2_token != NULL && (s->caps.auth & SMTP_AUTH_XOAUTH2)) {
@@ -755,6 +829,9 @@ static void smtp_on_auth(struct smtp_session *s, enum smtp_verb verb,
 		buf_append_str(&b, s->p.password ? s->p.password : "");
 		smtp_write_auth_line(s, "", &b);
 		smtp_push_cmd(s, SMTP_V_AUTH_PASS, 0, 0);
+	} else if (r->code == 334 && verb != SMTP_V_AUTH) {
+		smtp_fail_permanent(s, "authentication failed: the server "
+				    "asked for more after the credentials");
 	} else if (r->code == 334) {
 		/* XOAUTH2 says why in a 334; an empty line gets the 535. */
 		smtp_write_line(s, "", "");
@@ -780,6 +857,16 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	struct smtp_slot *slot;
 	int class = r->code / 100;
 
+	s->replies++;
+	/* 421 ends the session whatever it answers (RFC 5321 3.8), even
+	 * when it answers nothing: a server closing after its last reply. */
+	if (r->code == 421 && (s->ncmds == 0 ||
+			       s->cmds[s->cmd_head].verb != SMTP_V_QUIT)) {
+		smtp_fail(s, r, "the server closed the session: %d%s%s %s",
+			  r->code, r->enhanced[0] ? " " : "", r->enhanced,
+			  buf_cstr(&r->text));
+		return;
+	}
 	if (s->ncmds == 0) {
 		s->out_of_step = true;
 		smtp_fail(s, NULL, "out of step: a reply (%s) with no command "
@@ -791,10 +878,15 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	s->ncmds--;
 	slot = &s->slots[cmd.slot];
 
-	/* 421 ends the session whatever it answers (RFC 5321 3.8). */
-	if (r->code == 421 && cmd.verb != SMTP_V_QUIT) {
-		smtp_fail(s, r, "the server closed the session: %d%s%s %s",
-			  r->code, r->enhanced[0] ? " " : "", r->enhanced,
+	/*
+	 * A 2.1.x status (MAIL's or RCPT's) on an end of data is a reply
+	 * shifted by one: never let it count as delivery.
+	 */
+	if (class == 2 && (cmd.verb == SMTP_V_DOT || cmd.verb == SMTP_V_BDAT) &&
+	    s->caps.enhancedstatuscodes && strncmp(r->enhanced, "2.1.", 4) == 0) {
+		s->out_of_step = true;
+		smtp_fail(s, NULL, "out of step: the end of a message answered "
+			  "with '%s %s', a reply to MAIL or RCPT", r->enhanced,
 			  buf_cstr(&r->text));
 		return;
 	}
@@ -836,6 +928,7 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 			 * it, and RSET first.
 			 */
 			slot->failed = true;
+			slot->failure_local = true;
 			smtp_local_reply(&slot->failure, 451, "4.5.0", "");
 			buf_reset(&slot->failure.text);
 			buf_printf(&slot->failure.text, "the server answered "
@@ -843,16 +936,20 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 				   buf_cstr(&r->text));
 		} else {
 			slot->failed = true;
+			slot->failure_local = false;
 			smtp_reply_copy(&slot->failure, r);
 		}
 		break;
 	case SMTP_V_RCPT:
 		/* After a refused MAIL, its reason is every RCPT's. */
 		smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, cmd.rcpt,
-				slot->mail_ok ? r : &slot->failure, false,
+				slot->mail_ok ? r : &slot->failure,
+				slot->mail_ok ? false : slot->failure_local,
 				false, NULL);
 		if (class == 2 && slot->mail_ok)
 			slot->rcpts_ok++;
+		else if (slot->mail_ok)
+			smtp_rcpt_failed(slot, r, false);
 		break;
 	case SMTP_V_DATA:
 		if (class == 2) {
@@ -865,27 +962,22 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 			smtp_on_data_go(s, slot);
 			break;
 		}
-		smtp_slot_done(s, slot, slot->failed ? &slot->failure : r,
-			       false);
+		smtp_slot_fail(s, slot, r);
 		break;
 	case SMTP_V_BDAT:
 		/* RFC 3030: a refused BDAT ends the transaction. */
-		smtp_slot_done(s, slot, slot->failed ? &slot->failure : r,
-			       class == 2 && slot->mail_ok &&
-			       slot->rcpts_ok > 0);
+		if (class == 2 && slot->mail_ok && slot->rcpts_ok > 0)
+			smtp_slot_done(s, slot, r, true, false);
+		else
+			smtp_slot_fail(s, slot, r);
 		break;
 	case SMTP_V_DOT:
-		if (slot->empty_body) {
-			struct smtp_reply none = { 0 };
-
-			smtp_local_reply(&none, 550, "5.5.1", "no recipient "
-					 "was accepted");
-			smtp_slot_done(s, slot, slot->failed ? &slot->failure :
-				       &none, false);
-			buf_free(&none.text);
-		} else {
-			smtp_slot_done(s, slot, r, class == 2);
-		}
+		if (slot->empty_body)
+			smtp_slot_fail(s, slot, NULL);
+		else if (class == 2)
+			smtp_slot_done(s, slot, r, true, false);
+		else
+			smtp_slot_fail(s, slot, r);
 		break;
 	case SMTP_V_RSET:
 		if (class != 2)
@@ -907,7 +999,9 @@ struct smtp_session *smtp_session_new(const struct smtp_session_params *p)
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 
 	s->p = *p;
-	if (s->p.helo_name == NULL || *s->p.helo_name == '\0')
+	/* The name goes on the EHLO line: nothing that could end it. */
+	if (s->p.helo_name == NULL || *s->p.helo_name == '\0' ||
+	    smtp_bad_bytes(s->p.helo_name) || strchr(s->p.helo_name, ' '))
 		s->p.helo_name = "localhost";
 	s->secure = p->tls == SMTP_TLS_IMPLICIT;
 	smtp_reply_parser_init(&s->parser, 0, 0);
@@ -923,8 +1017,13 @@ void smtp_session_free(struct smtp_session **sp)
 	if (s == NULL)
 		return;
 	smtp_reply_parser_free(&s->parser);
+	if (s->out_secret && s->out.data != NULL)
+		memset(s->out.data, 0, s->out.len);
 	for (size_t i = 0; i < SMTP_SESSION_WINDOW; i++)
+	{
 		buf_free(&s->slots[i].failure.text);
+		buf_free(&s->slots[i].rcpt_failure.text);
+	}
 	buf_free(&s->out);
 	buf_free(&s->arena);
 	buf_free(&s->scratch);
@@ -998,6 +1097,9 @@ void smtp_session_sent(struct smtp_session *s, size_t n)
 	s->out_sent += n;
 	/* Every write is traced before a call returns: the mark resets. */
 	if (s->out_sent >= s->out.len) {
+		if (s->out_secret && s->out.data != NULL)
+			memset(s->out.data, 0, s->out.len);
+		s->out_secret = false;
 		buf_reset(&s->out);
 		s->out_sent = 0;
 		s->traced = 0;
@@ -1029,9 +1131,16 @@ static void smtp_refuse_local(struct smtp_session *s,
 static bool smtp_check_message(struct smtp_session *s,
 			       const struct smtp_message *m, bool utf8)
 {
+	const char *first_why = NULL, *first_enh = NULL, *why_i, *enh;
 	bool any_rcpt = false;
+	int first_code = 0, code;
 	char why[160];
 
+	if (smtp_bad_bytes(m->from)) {
+		smtp_refuse_local(s, m, 553, "5.1.7", "the sender address "
+				  "holds a control character");
+		return true;
+	}
 	if (s->caps.size && s->caps.size_max > 0 &&
 	    m->len > s->caps.size_max) {
 		snprintf(why, sizeof(why), "the message (%zu bytes) is over "
@@ -1040,19 +1149,30 @@ static bool smtp_check_message(struct smtp_session *s,
 		smtp_refuse_local(s, m, 552, "5.3.4", why);
 		return true;
 	}
-	if (utf8 && !s->caps.smtputf8) {
-		for (size_t i = 0; i < m->nrcpts && !any_rcpt; i++)
-			any_rcpt = !smtp_has_8bit(m->rcpts[i]);
-		/* Only some recipients need it: they are refused one by
-		 * one as their RCPT comes up. */
-		if (m->smtputf8 || smtp_has_8bit(m->from) || !any_rcpt) {
-			smtp_refuse_local(s, m, 553, "5.6.7", "the message "
-					  "needs SMTPUTF8, which the server "
-					  "does not offer");
-			return true;
+	if (utf8 && !s->caps.smtputf8 &&
+	    (m->smtputf8 || smtp_has_8bit(m->from))) {
+		smtp_refuse_local(s, m, 553, "5.6.7", "the message needs "
+				  "SMTPUTF8, which the server does not offer");
+		return true;
+	}
+	/* Some recipients may not be sendable: they are refused one by one
+	 * as their RCPT comes up; none at all refuses the message now. */
+	for (size_t i = 0; i < m->nrcpts && !any_rcpt; i++) {
+		why_i = smtp_rcpt_refusal(s, m, i, &code, &enh);
+		any_rcpt = why_i == NULL;
+		if (why_i != NULL && first_why == NULL) {
+			first_why = why_i;
+			first_enh = enh;
+			first_code = code;
 		}
 	}
-	if (m->eightbit && !utf8 && !s->caps.eightbitmime) {
+	if (!any_rcpt) {
+		smtp_refuse_local(s, m, first_code, first_enh, first_why);
+		return true;
+	}
+	/* With SMTPUTF8 the body may be 8-bit anyway (RFC 6531 3.1). */
+	if (m->eightbit && !(utf8 && s->caps.smtputf8) &&
+	    !s->caps.eightbitmime) {
 		smtp_refuse_local(s, m, 554, "5.6.3", "the message has 8-bit "
 				  "content and the server does not offer "
 				  "8BITMIME");
@@ -1088,6 +1208,9 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
 	slot->body_written = false;
 	slot->empty_body = false;
 	slot->failed = false;
+	slot->failure_local = false;
+	slot->rcpt_refused = false;
+	slot->rcpt_failure_local = false;
 	smtp_pump(s);
 	return 0;
 }
@@ -1147,10 +1270,19 @@ void smtp_session_transcript(struct smtp_session *s, struct buf *out)
 	buf_reset(&s->transcript);
 }
 
-void smtp_session_abort(struct smtp_session *s, const char *why)
+void smtp_session_abort(struct smtp_session *s, const char *why,
+			bool permanent)
 {
 	smtp_session_enter(s);
-	smtp_fail(s, NULL, "%s", why);
+	if (permanent)
+		smtp_fail_permanent(s, "%s", why);
+	else
+		smtp_fail(s, NULL, "%s", why);
+}
+
+unsigned long smtp_session_replies(const struct smtp_session *s)
+{
+	return s->replies;
 }
 
 bool smtp_session_can_submit(const struct smtp_session *s)
@@ -1175,6 +1307,8 @@ enum smtp_wait smtp_session_waiting(const struct smtp_session *s)
 	case SMTP_V_DOT:
 	case SMTP_V_BDAT:
 		return SMTP_WAIT_DATA_END;
+	case SMTP_V_QUIT:
+		return SMTP_WAIT_QUIT;
 	default:
 		return SMTP_WAIT_COMMAND;
 	}

@@ -82,7 +82,12 @@ struct smtp_session_params {
 	bool transcript;
 };
 
-/* One message to send; the session keeps pointers, not copies. */
+/*
+ * One message to send; the session keeps pointers, not copies.  An
+ * address with a control byte (CR, LF, NUL ...) is refused locally (553),
+ * never written.  data should have CRLF line ends already (bare ones are
+ * repaired on the way) for SIZE= to be exact.
+ */
 struct smtp_message {
 	const char *from;		/* envelope sender, may be "" */
 	const char *const *rcpts;
@@ -109,7 +114,9 @@ struct smtp_event {
 	enum smtp_event_kind kind;
 	void *ctx;			/* the message's, for RCPT and DONE */
 	size_t rcpt;
-	/* the server's reply, or a local one (code 4xx, local = true) */
+	/* the server's reply, or one volley made up (local = true): for a
+	 * DONE not sent, MAIL's refusal, else - no recipient accepted - the
+	 * first recipient's refusal, else the reply to the end of data */
 	int code;
 	const char *enhanced;
 	const char *text;
@@ -160,9 +167,15 @@ void smtp_session_transcript(struct smtp_session *s, struct buf *out);
 /*
  * smtp_session_abort - the connection is gone (closed, timed out, TLS
  * failed): every unfinished message gets its DONE (not sent, local 4xx),
- * then FAILED with why.
+ * then FAILED with why, permanent when retrying cannot help (a
+ * certificate that does not verify).
  */
-void smtp_session_abort(struct smtp_session *s, const char *why);
+void smtp_session_abort(struct smtp_session *s, const char *why,
+			bool permanent);
+
+/* smtp_session_replies - replies parsed so far: the caller's timeouts
+ * run per reply, not per read (a server dribbling bytes gains nothing) */
+unsigned long smtp_session_replies(const struct smtp_session *s);
 
 /*
  * smtp_session_can_submit - would smtp_session_submit take a message now
@@ -202,6 +215,7 @@ enum smtp_wait {
 	SMTP_WAIT_GREETING,	/* the 220 (5 minutes) */
 	SMTP_WAIT_COMMAND,	/* a reply to a command (5 minutes) */
 	SMTP_WAIT_DATA_END,	/* the reply to the end of data (10 min) */
+	SMTP_WAIT_QUIT,		/* QUIT's: everything else is done */
 };
 enum smtp_wait smtp_session_waiting(const struct smtp_session *s);
 

@@ -68,6 +68,7 @@ struct transport {
 	int fd;
 	SSL *ssl;
 	bool ssl_broken;	/* a fatal TLS error: no shutdown alert */
+	bool verify_failed;	/* the certificate did not verify */
 	struct transport_tls *tls;
 };
 
@@ -538,6 +539,11 @@ bool transport_is_tls(const struct transport *t)
 	return t->ssl != NULL;
 }
 
+bool transport_verify_failed(const struct transport *t)
+{
+	return t->verify_failed;
+}
+
 bool transport_tls_resumed(const struct transport *t)
 {
 	return t->ssl != NULL && SSL_session_reused((SSL *)t->ssl) == 1;
@@ -660,6 +666,7 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 				 X509_verify_cert_error_string(verify));
 			ERR_clear_error();
 			t->ssl_broken = true;
+			t->verify_failed = true;
 			break;
 		}
 		if (transport_ssl_wait(t, rc, deadline, "TLS handshake", err,

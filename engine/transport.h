@@ -83,6 +83,12 @@ bool transport_is_tls(const struct transport *t);
 bool transport_tls_resumed(const struct transport *t);
 
 /*
+ * transport_verify_failed - the last handshake failed because the
+ * certificate did not verify (chain or name): retrying will not help.
+ */
+bool transport_verify_failed(const struct transport *t);
+
+/*
  * transport_set_io_timeout - the deadline for each later read or write
  * (ms; 0: the default), as what is awaited changes (RFC 5321 4.5.3.2)
  */

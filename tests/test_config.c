@@ -270,6 +270,11 @@ static void test_smtp_errors(void **state)
 	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "smtp.username is not"));
 
+	path = write_cfg("e7.cfg", "smtp = {\n helo_name = \"me\\r\\nQUIT\"; };\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: setting 'smtp.helo_name' must be a "
+			       "host name"));
+
 	/* a password in the file itself is no setting volley knows */
 	path = write_cfg("e6.cfg", "smtp = {\n password = \"hunter2\"; };\n");
 	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
@@ -314,6 +319,23 @@ static void test_smtp_secret(void **state)
 	assert_string_equal(secret, "from-env");
 	config_secret_free(&secret);
 	config_free(&cfg);
+
+	/* a long token is read whole */
+	{
+		static char token[6001];
+
+		memset(token, 'T', sizeof(token) - 2);
+		token[sizeof(token) - 2] = '\n';
+		write_cfg("tok.txt", token);
+		path = write_cfg("p4.cfg", "smtp = { username = \"u\";\n"
+				 " xoauth2_token_file = \"tok.txt\"; };\n");
+		assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+		assert_int_equal(config_smtp_secret(&cfg, 1, &secret, err,
+						    sizeof(err)), 0);
+		assert_int_equal(strlen(secret), 5999);
+		config_secret_free(&secret);
+		config_free(&cfg);
+	}
 
 	path = write_cfg("p3.cfg", "smtp = { username = \"u\";\n"
 			 " password_file = \"missing.txt\"; };\n");

@@ -757,9 +757,37 @@ static void test_implicit_tls(void **state)
 	assert_int_equal(conn(&p, &r, &res), -1);
 	assert_int_equal(r.next, 0);
 	assert_non_null(strstr(res.error, "certificate"));
+	/* a certificate that does not verify will not verify next time */
+	assert_true(res.permanent);
 	assert_int_equal(stored(), 1);
 	stop_sink();
 	transport_tls_free(&tls);
+}
+
+/*
+ * A server that hangs up, or says nothing, instead of answering QUIT:
+ * everything was done, so the connection still counts as a clean end,
+ * and it does not wait the whole command timeout for it.
+ */
+static void test_quit_unanswered(void **state)
+{
+	static const char *const faults[] = { "quit drop\n", "quit silent\n" };
+	struct smtp_conn_params p;
+	struct smtp_conn_result res;
+	static struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		memset(&r, 0, sizeof(r));
+		start_sink(faults[i], NULL);
+		add(&r, to_a, "Subject: q\r\n\r\nquit\r\n");
+		p = params(SMTP_TLS_NONE);
+		p.command_timeout_ms = 800;
+		assert_int_equal(conn(&p, &r, &res), 0);
+		assert_true(res.closed);
+		assert_true(r.sent[0]);
+		stop_sink();
+	}
 }
 
 /* --- setup ---------------------------------------------------------------- */
@@ -817,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_auth),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_implicit_tls),
+		cmocka_unit_test(test_quit_unanswered),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -730,7 +730,8 @@ static void test_bdat_window(void **state)
 	ev = next_event(s, SMTP_EV_DONE);
 	assert_ptr_equal(ev.ctx, (void *)2);
 	assert_false(ev.sent);
-	assert_int_equal(ev.code, 554);
+	/* the first recipient's refusal says more than "no valid ..." */
+	assert_int_equal(ev.code, 550);
 	feed(s, "250 reset\r\n250 ok\r\n250 ok\r\n250 queued as 3\r\n");
 	next_event(s, SMTP_EV_RCPT);
 	ev = next_event(s, SMTP_EV_DONE);
@@ -877,13 +878,232 @@ static void test_abort(void **state)
 	(void)state;
 	assert_true(smtp_session_can_submit(s));
 	smtp_session_submit(s, &m);
-	smtp_session_abort(s, "the server closed the connection");
+	smtp_session_abort(s, "the server closed the connection", false);
 	ev = next_event(s, SMTP_EV_DONE);
 	assert_false(ev.sent);
 	assert_int_equal(ev.code, 451);
 	ev = next_event(s, SMTP_EV_FAILED);
 	assert_string_equal(ev.error, "the server closed the connection");
 	assert_false(smtp_session_can_submit(s));
+	smtp_session_free(&s);
+}
+
+/* A control byte in an address never reaches the wire. */
+static void test_injection_refused(void **state)
+{
+	static const char *evil[] = { "a@x.example>\r\nRCPT TO:<evil@y.example",
+				      "d@y.example" };
+	static const char *all_evil[] = { "e@x\r\nQUIT" };
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(evil, 2, "x\r\n", (void *)1);
+	struct smtp_message all = msg(all_evil, 1, "x\r\n", (void *)2);
+	struct smtp_message bad_from = msg(rcpts_d, 1, "x\r\n", (void *)3);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 0);
+	assert_int_equal(ev.code, 553);
+	assert_string_equal(ev.enhanced, "5.1.3");
+	assert_true(ev.local);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	assert_true(next_event(s, SMTP_EV_DONE).sent);
+
+	/* no recipient left: refused at once */
+	assert_int_equal(smtp_session_submit(s, &all), 0);
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 553);
+	out_is(s, "");
+
+	bad_from.from = "a@x.example>\r\nRSET";
+	assert_int_equal(smtp_session_submit(s, &bad_from), 0);
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_string_equal(ev.enhanced, "5.1.7");
+	out_is(s, "");
+	smtp_session_free(&s);
+
+	/* nor does a helo name that would end the EHLO line */
+	{
+		struct smtp_session_params p = {
+			.helo_name = "me\r\nMAIL FROM:<x@y>" };
+
+		s = smtp_session_new(&p);
+		feed(s, "220 mx\r\n");
+		out_is(s, "EHLO localhost\r\n");
+		smtp_session_free(&s);
+	}
+}
+
+/* 8-bit body, a UTF-8 recipient, neither SMTPUTF8 nor 8BITMIME. */
+static void test_8bit_without_either(void **state)
+{
+	static const char *mixed[] = { "\xc3\xbc@x.example", "a@x.example" };
+	struct smtp_session *s = ready("250-mx\r\n250 PIPELINING\r\n");
+	struct smtp_message m = msg(mixed, 2, "caf\xc3\xa9\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	m.eightbit = true;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	next_event(s, SMTP_EV_RCPT);
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 554);
+	assert_string_equal(ev.enhanced, "5.6.3");
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* A 421 after the last reply, with nothing outstanding: not out of step. */
+static void test_421_when_idle(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m);
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	feed(s, "250 queued\r\n421 4.3.2 shutting down\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	assert_true(next_event(s, SMTP_EV_DONE).sent);
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_false(ev.out_of_step);
+	assert_int_equal(ev.code, 421);
+	smtp_session_free(&s);
+}
+
+/*
+ * One reply too many shifts the rest: with enhanced status codes, a
+ * RCPT's 2.1.5 arriving for an end of data is caught, and the message
+ * behind it is not reported sent.
+ */
+static void test_shifted_reply_caught(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s = ready_with(p, "250-mx\r\n250-PIPELINING\r\n"
+					    "250-ENHANCEDSTATUSCODES\r\n"
+					    "250 CHUNKING\r\n");
+	struct smtp_message a = msg(rcpts_d, 1, "A\r\n", (void *)1);
+	struct smtp_message b = msg(rcpts_d, 1, "B\r\n", (void *)2);
+	struct smtp_event ev;
+	bool b_sent = false, failed = false;
+
+	(void)state;
+	smtp_session_submit(s, &a);
+	smtp_session_submit(s, &b);
+	smtp_session_sent(s, 10000);
+	/* A: MAIL, RCPT, BDAT answered twice; then B's replies shift */
+	feed(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.0.0 A queued\r\n"
+		"250 2.0.0 A again\r\n"		/* extra: eaten by RSET */
+		"250 2.0.0 reset\r\n"		/* taken as B's MAIL */
+		"250 2.1.0 mail B\r\n"		/* taken as B's RCPT */
+		"250 2.1.5 rcpt B\r\n"		/* taken as B's BDAT */
+		"554 5.7.1 B rejected\r\n");
+	while (smtp_session_event(s, &ev)) {
+		if (ev.kind == SMTP_EV_DONE && ev.ctx == (void *)2)
+			b_sent = ev.sent;
+		if (ev.kind == SMTP_EV_FAILED) {
+			failed = true;
+			assert_true(ev.out_of_step);
+		}
+	}
+	assert_true(failed);
+	assert_false(b_sent);
+	smtp_session_free(&s);
+}
+
+/*
+ * A message whose only recipient was refused ends with that refusal:
+ * 550 5.1.1 stays permanent, a greylisting 451 stays temporary - with
+ * BDAT and DATA alike.
+ */
+static void test_done_carries_rcpt_refusal(void **state)
+{
+	static const char *replies[] = { "550 5.1.1 no such user\r\n",
+					 "451 4.7.1 greylisted\r\n" };
+	struct smtp_session_params p = { .pipelining = true };
+	struct smtp_event ev;
+
+	(void)state;
+	for (int chunking = 0; chunking < 2; chunking++) {
+		for (int i = 0; i < 2; i++) {
+			struct smtp_session *s;
+			struct smtp_message m = msg(rcpts_d, 1, "x\r\n",
+						    (void *)1);
+
+			p.chunking = chunking;
+			s = ready_with(p, chunking_ehlo);
+			smtp_session_submit(s, &m);
+			smtp_session_sent(s, 1000);
+			feed(s, "250 2.1.0 ok\r\n");
+			feed(s, replies[i]);
+			/* BDAT's or DATA's refusal */
+			feed(s, "554 5.5.1 no valid recipients\r\n");
+			next_event(s, SMTP_EV_RCPT);
+			ev = next_event(s, SMTP_EV_DONE);
+			assert_false(ev.sent);
+			assert_int_equal(ev.code, i == 0 ? 550 : 451);
+			assert_false(ev.local);
+			smtp_session_free(&s);
+		}
+	}
+}
+
+/* Lock-step, MAIL refused: every recipient still hears why. */
+static void test_lockstep_mail_refused(void **state)
+{
+	struct smtp_session *s = ready("250 mx\r\n");
+	struct smtp_message m = msg(rcpts_bc, 2, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m);
+	out_is(s, "MAIL FROM:<a@x.example>\r\n");
+	feed(s, "550 5.7.1 sender refused\r\n");
+	for (size_t i = 0; i < 2; i++) {
+		ev = next_event(s, SMTP_EV_RCPT);
+		assert_int_equal(ev.rcpt, i);
+		assert_int_equal(ev.code, 550);
+	}
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 550);
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* AUTH: a token the server cannot take, and a server that keeps asking. */
+static void test_auth_edges(void **state)
+{
+	struct smtp_session_params p = {
+		.helo_name = "c", .tls = SMTP_TLS_IMPLICIT,
+		.username = "alice", .xoauth2_token = "tok",
+	};
+	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "220 mx\r\n250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_non_null(strstr(ev.error, "XOAUTH2"));
+	out_is(s, "");
+	smtp_session_free(&s);
+
+	s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	feed(s, "250-mx.example\r\n250 AUTH LOGIN\r\n");
+	feed(s, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n334 more?\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
 	smtp_session_free(&s);
 }
 
@@ -916,6 +1136,13 @@ int main(void)
 		cmocka_unit_test(test_waiting),
 		cmocka_unit_test(test_transcript),
 		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_injection_refused),
+		cmocka_unit_test(test_8bit_without_either),
+		cmocka_unit_test(test_421_when_idle),
+		cmocka_unit_test(test_shifted_reply_caught),
+		cmocka_unit_test(test_done_carries_rcpt_refusal),
+		cmocka_unit_test(test_lockstep_mail_refused),
+		cmocka_unit_test(test_auth_edges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
