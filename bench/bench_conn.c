@@ -37,10 +37,11 @@ struct worker {
 	pthread_t thread;
 };
 
-static const struct smtp_message *bench_next(void *ctx)
+static const struct smtp_message *bench_next(void *ctx, bool *later)
 {
 	struct bench *b = ctx;
 
+	(void)later;	/* no "later": when there is none, QUIT */
 	if (atomic_fetch_sub(&b->left, 1) <= 0)
 		return NULL;
 	return &b->msg;

@@ -72,10 +72,11 @@ struct send_one {
 	bool all_sent;
 };
 
-static const struct smtp_message *send_one_next(void *ctx)
+static const struct smtp_message *send_one_next(void *ctx, bool *later)
 {
 	struct send_one *so = ctx;
 
+	(void)later;	/* no "later": when there is none, QUIT */
 	if (so->taken)
 		return NULL;
 	so->taken = true;

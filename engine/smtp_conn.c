@@ -34,6 +34,9 @@ struct smtp_conn {
 	struct smtp_session *s;
 	enum smtp_conn_state state;
 	bool ready;
+	bool later;		/* the source has none now, but will */
+	unsigned in_flight;	/* taken, no DONE yet */
+	long started_ms;
 	/* the deadline for the reply awaited, reset by each reply parsed */
 	long deadline_ms;
 	unsigned long replies_seen;
@@ -42,6 +45,8 @@ struct smtp_conn {
 	struct buf partial;	/* a server line not yet ended, for trace */
 	char err[256];
 };
+
+static long smtp_conn_now_ms(void);
 
 /* smtp_conn_trace_lines - hand each "X: line\n" of text to the tracer */
 static void smtp_conn_trace_lines(struct smtp_conn *c, const struct buf *b)
@@ -111,9 +116,15 @@ static void smtp_conn_drain(struct smtp_conn *c)
 		switch (ev.kind) {
 		case SMTP_EV_READY:
 			c->ready = true;
+			c->res->connect_ms = smtp_conn_now_ms() - c->started_ms;
 			break;
 		case SMTP_EV_RCPT:
+			c->src->event(c->src->ctx, &ev);
+			break;
 		case SMTP_EV_DONE:
+			if (c->in_flight > 0)
+				c->in_flight--;
+			c->later = false;	/* a slot is free: ask again */
 			c->src->event(c->src->ctx, &ev);
 			break;
 		case SMTP_EV_STARTTLS:
@@ -160,13 +171,24 @@ static void smtp_conn_submit(struct smtp_conn *c)
 			}
 			return;
 		}
-		m = c->src->next(c->src->ctx);
+		if (c->src->max_in_flight > 0 &&
+		    c->in_flight >= c->src->max_in_flight)
+			return;
+		/* "none now": ask again after a reply, unless idle */
+		if (c->later && c->in_flight > 0)
+			return;
+		c->later = false;
+		m = c->src->next(c->src->ctx, &c->later);
 		if (m == NULL) {
+			if (c->later)
+				return;
 			c->state = SMTP_CONN_DRAINING;
 			smtp_session_quit(c->s);
 			return;
 		}
+		c->later = false;
 		c->res->messages++;
+		c->in_flight++;
 		if (smtp_session_submit(c->s, m) < 0) {
 			/* can_submit said yes: the message itself is bad */
 			struct smtp_event ev = {
@@ -177,6 +199,8 @@ static void smtp_conn_submit(struct smtp_conn *c)
 				.local = true,
 			};
 
+			if (c->in_flight > 0)
+				c->in_flight--;
 			c->src->event(c->src->ctx, &ev);
 		}
 		smtp_conn_drain(c);
@@ -265,6 +289,7 @@ static void smtp_conn_read(struct smtp_conn *c)
 		transport_set_io_timeout(c->t, (int)left);
 		n = transport_read(c->t, buf, sizeof(buf), c->err,
 				   sizeof(c->err));
+		c->res->wait_ms += smtp_conn_now_ms() - now;
 	}
 	if (n > 0) {
 		smtp_conn_trace_server(c, buf, (size_t)n);
@@ -298,6 +323,7 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 	char note[300];
 
 	memset(result, 0, sizeof(*result));
+	c.started_ms = smtp_conn_now_ms();
 	if (p->session.tls != SMTP_TLS_NONE && p->tls == NULL) {
 		snprintf(result->error, sizeof(result->error), "TLS is asked "
 			 "for but no TLS context was given");
@@ -331,8 +357,10 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 		if (smtp_session_waiting(c.s) == SMTP_WAIT_NONE) {
 			/* Nothing awaited: more to submit, or a stall. */
 			if (c.state == SMTP_CONN_RUNNING && c.ready &&
-			    smtp_session_can_submit(c.s))
+			    smtp_session_can_submit(c.s)) {
+				c.later = false;	/* idle: next may block */
 				continue;
+			}
 			smtp_session_abort(c.s, "internal error: the session "
 					   "awaits nothing and can take "
 					   "nothing", false);

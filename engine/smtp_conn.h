@@ -43,10 +43,13 @@ struct smtp_conn_source {
 	/*
 	 * next - the next message for this connection, or NULL when there
 	 * is none: the connection then finishes what is in flight and
-	 * QUITs.  The message (and what it points to) must stay valid until
-	 * its DONE event.
+	 * QUITs - unless next set *later, which means "none now, keep the
+	 * connection": next is asked again once a reply has come in, or at
+	 * once when nothing is in flight (it may then block until work
+	 * comes).  The message (and what it points to) must stay valid
+	 * until its DONE event.
 	 */
-	const struct smtp_message *(*next)(void *ctx);
+	const struct smtp_message *(*next)(void *ctx, bool *later);
 	/* event - a message's RCPT and DONE events, in order */
 	void (*event)(void *ctx, const struct smtp_event *ev);
 	/*
@@ -57,6 +60,9 @@ struct smtp_conn_source {
 	 */
 	void (*trace)(void *ctx, char dir, const char *line, size_t len);
 	void *ctx;
+	/* at most this many messages taken and not DONE (0: as many as the
+	 * session takes): what the caller keeps buffers for */
+	unsigned max_in_flight;
 };
 
 struct smtp_conn_result {
@@ -65,6 +71,8 @@ struct smtp_conn_result {
 	bool out_of_step;	/* stop pipelining to this server */
 	bool spent;		/* ended because the session was spent */
 	unsigned messages;	/* messages taken from source->next */
+	long connect_ms;	/* connect, TLS, greeting, EHLO, AUTH */
+	long wait_ms;		/* blocked reading the server's replies */
 	char error[512];	/* why it ended, when not closed */
 };
 

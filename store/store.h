@@ -224,6 +224,7 @@ struct store_job {
 	const void *vars;	/* packed variables, see vars.h */
 	size_t vars_len;
 	int attempts;		/* including the one this claim starts */
+	int64_t first_attempt_at;	/* ms; this claim's time if first */
 };
 
 /*

@@ -104,7 +104,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		"  AND next_attempt_at <= ?4"
 		"  ORDER BY next_attempt_at LIMIT ?5)"
 		" RETURNING id, campaign_id, import_id, address, addr_flags,"
-		" vars, attempts",
+		" vars, attempts, first_attempt_at",
 	/*
 	 * A final or deferring result applies to a job this owner holds;
 	 * "sent" applies to any job not yet sent (see store.h).
@@ -977,6 +977,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		if (vlen > 0)
 			buf_append(arena, sqlite3_column_blob(stmt, 5), vlen);
 		job->attempts = sqlite3_column_int(stmt, 6);
+		job->first_attempt_at = sqlite3_column_int64(stmt, 7);
 	}
 	sqlite3_reset(stmt);
 	sqlite3_bind_null(stmt, 2);
@@ -1181,7 +1182,7 @@ int store_job_foreach(struct store *st, int64_t campaign_id,
 		      const char *address, size_t limit, store_job_fn *fn,
 		      void *ctx, const char **error_r)
 {
-	struct store_job job;
+	struct store_job job = { 0 };
 	sqlite3_stmt *stmt;
 	int rc, ret = 0;
 

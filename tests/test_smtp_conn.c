@@ -187,10 +187,11 @@ struct run {
 	bool rcpt_local[MAX_MSGS][4];
 };
 
-static const struct smtp_message *run_next(void *ctx)
+static const struct smtp_message *run_next(void *ctx, bool *later)
 {
 	struct run *r = ctx;
 
+	(void)later;	/* no "later": when there is none, QUIT */
 	return r->next < r->n ? &r->m[r->next++] : NULL;
 }
 
