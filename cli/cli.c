@@ -86,6 +86,8 @@ const struct cli_command cli_commands[] = {
 	  "failed) for every campaign, or for one.  Safe to run while a send\n"
 	  "is going on.  --json prints an array with one object per\n"
 	  "campaign: name, queued, sending, sent, deferred, failed, total.\n" },
+	{ "send", cmd_send, "deliver campaigns through the relay",
+	  cmd_send_help },
 	{ "send-one", cmd_send_one,
 	  "send one message through the configured server (for debugging)",
 	  cmd_send_one_help },

@@ -58,6 +58,22 @@ static const struct config_setting_spec config_specs[] = {
 	{ "smtp.timeouts.greeting", KIND_INT },
 	{ "smtp.timeouts.command", KIND_INT },
 	{ "smtp.timeouts.data_end", KIND_INT },
+	{ "send", KIND_GROUP },
+	{ "send.batch_size", KIND_INT },
+	{ "send.lease_seconds", KIND_INT },
+	{ "send.commit_interval_ms", KIND_INT },
+	{ "send.commit_batch", KIND_INT },
+	{ "send.stop_timeout", KIND_INT },
+	{ "send.rate_per_second", KIND_INT },
+	{ "send.rate_per_hour", KIND_INT },
+	{ "send.rate_burst", KIND_INT },
+	{ "send.throttle_backoff", KIND_INT },
+	{ "send.retry", KIND_GROUP },
+	{ "send.retry.first_delay", KIND_INT },
+	{ "send.retry.max_delay", KIND_INT },
+	{ "send.retry.backoff_factor", KIND_INT },
+	{ "send.retry.max_attempts", KIND_INT },
+	{ "send.retry.max_age", KIND_INT },
 };
 
 static const char *const config_kind_names[] = {
@@ -284,6 +300,51 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 	return 0;
 }
 
+/* config_load_send - the send group, checked */
+static int config_load_send(struct config *cfg, const config_t *lc,
+			    const char *file, char *err, size_t errsize)
+{
+	static const struct {
+		const char *path;
+		int def, min, max;
+		size_t offset;
+	} ints[] = {
+#define SEND_INT(path, def, min, max, field) \
+	{ path, def, min, max, offsetof(struct config_send, field) }
+		SEND_INT("send.batch_size", 500, 1, 100000, batch_size),
+		SEND_INT("send.lease_seconds", 600, 10, 86400, lease_seconds),
+		SEND_INT("send.commit_interval_ms", 100, 1, 60000,
+			 commit_interval_ms),
+		SEND_INT("send.commit_batch", 1000, 1, 100000, commit_batch),
+		SEND_INT("send.stop_timeout", 30, 1, 3600, stop_timeout),
+		SEND_INT("send.rate_per_second", 0, 0, 1000000,
+			 rate_per_second),
+		SEND_INT("send.rate_per_hour", 0, 0, INT32_MAX, rate_per_hour),
+		SEND_INT("send.rate_burst", 0, 0, 1000000, rate_burst),
+		SEND_INT("send.throttle_backoff", 60, 1, 86400,
+			 throttle_backoff),
+		SEND_INT("send.retry.first_delay", 60, 1, 86400 * 7,
+			 retry_first_delay),
+		SEND_INT("send.retry.max_delay", 6 * 3600, 1, 86400 * 7,
+			 retry_max_delay),
+		SEND_INT("send.retry.backoff_factor", 2, 1, 100,
+			 retry_backoff_factor),
+		SEND_INT("send.retry.max_attempts", 8, 1, 1000,
+			 retry_max_attempts),
+		SEND_INT("send.retry.max_age", 3 * 86400, 60, 86400 * 365,
+			 retry_max_age),
+#undef SEND_INT
+	};
+
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		if (config_int(lc, ints[i].path, ints[i].def, ints[i].min,
+			       ints[i].max, file, err, errsize,
+			       (int *)((char *)&cfg->send + ints[i].offset)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* config_read_secret - the first line of a file, without its line end */
 static int config_read_secret(const char *path, const char *setting,
 			      char **secret_r, char *err, size_t errsize)
@@ -422,7 +483,8 @@ int config_load(struct config *cfg, const char *path, char *err,
 		goto out;
 	cfg->import_address_column =
 		config_string(&lc, "import.address_column", "email");
-	if (config_load_smtp(cfg, &lc, file, err, errsize) < 0)
+	if (config_load_smtp(cfg, &lc, file, err, errsize) < 0 ||
+	    config_load_send(cfg, &lc, file, err, errsize) < 0)
 		goto out;
 	ret = 0;
 out:

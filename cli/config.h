@@ -51,6 +51,24 @@ struct config {
 		int timeout_command;
 		int timeout_data_end;
 	} smtp;
+
+	/* send: how `volley send` runs (times in seconds unless _ms) */
+	struct config_send {
+		int batch_size;		/* jobs per claim */
+		int lease_seconds;
+		int commit_interval_ms;
+		int commit_batch;
+		int stop_timeout;
+		int rate_per_second;	/* 0: no limit */
+		int rate_per_hour;
+		int rate_burst;		/* 0: the limiter's default */
+		int retry_first_delay;
+		int retry_max_delay;
+		int retry_backoff_factor;
+		int retry_max_attempts;
+		int retry_max_age;
+		int throttle_backoff;	/* pool pause on a throttling reply */
+	} send;
 };
 
 /*

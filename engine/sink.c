@@ -449,6 +449,39 @@ static ssize_t sink_conn_read(struct sink_conn *c, char *p, size_t n)
 	}
 }
 
+/*
+ * sink_log_records - append the session's records to the log, each
+ * stamped with the wall-clock time it was written ("t": ms since the
+ * epoch), so tests can count what arrived per second
+ */
+static void sink_log_records(struct sink *s, const char *p, size_t n)
+{
+	struct buf b = BUF_INIT;
+	struct timespec ts;
+	long long ms;
+	ssize_t w;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t len = nl != NULL ? (size_t)(nl - p) + 1 : n;
+
+		if (len > 1 && p[0] == '{')
+			buf_printf(&b, "{\"t\":%lld,%.*s", ms, (int)(len - 1),
+				   p + 1);
+		else
+			buf_append(&b, p, len);
+		p += len;
+		n -= len;
+	}
+	pthread_mutex_lock(&s->log_lock);
+	w = write(s->log_fd, b.data, b.len);
+	pthread_mutex_unlock(&s->log_lock);
+	(void)w;
+	buf_free(&b);
+}
+
 /* sink_conn_flush - send the session's output, log its records */
 static int sink_conn_flush(struct sink_conn *c, struct sink_session *ss)
 {
@@ -459,14 +492,8 @@ static int sink_conn_flush(struct sink_conn *c, struct sink_session *ss)
 
 	sink_session_records(ss, &p, &n);
 	if (n > 0) {
-		if (s->log_fd >= 0) {
-			ssize_t w;
-
-			pthread_mutex_lock(&s->log_lock);
-			w = write(s->log_fd, p, n);
-			pthread_mutex_unlock(&s->log_lock);
-			(void)w;
-		}
+		if (s->log_fd >= 0)
+			sink_log_records(s, p, n);
 		sink_session_records_taken(ss);
 	}
 	sink_session_output(ss, &p, &n);

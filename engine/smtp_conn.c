@@ -153,6 +153,8 @@ static void smtp_conn_drain(struct smtp_conn *c)
 	}
 }
 
+static int smtp_conn_write(struct smtp_conn *c);
+
 /*
  * smtp_conn_submit - take messages while the session can: every one
  * taken is submitted, or finished here if the session will not have it
@@ -178,6 +180,13 @@ static void smtp_conn_submit(struct smtp_conn *c)
 		if (c->later && c->in_flight > 0)
 			return;
 		c->later = false;
+		/*
+		 * What is ready goes out first: next may block (a rate
+		 * limit, an empty queue), and a message must not sit unsent
+		 * meanwhile - nor leave in a burst after.
+		 */
+		if (c->in_flight > 0 && smtp_conn_write(c) < 0)
+			return;
 		m = c->src->next(c->src->ctx, &c->later);
 		if (m == NULL) {
 			if (c->later)

@@ -1,0 +1,409 @@
+/*
+ * cmd_send - `volley send CAMPAIGN...`: deliver every due recipient of
+ * the campaigns through the configured relay (engine/send.h does the
+ * work), with a progress line, a summary, and signals that stop it
+ * without losing anything.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/relay.h"
+#include "cli/snapshot.h"
+#include "common/xalloc.h"
+#include "engine/send.h"
+#include "store/store.h"
+
+const char cmd_send_help[] =
+	"usage: volley send CAMPAIGN... [--connections N] [--rate R]\n"
+	"                   [--follow] [--quiet]\n"
+	"\n"
+	"Deliver every due recipient of the campaigns through the relay in\n"
+	"the smtp group of volley.cfg: N connections (default\n"
+	"smtp.connections), each rendering its recipients' messages and\n"
+	"pipelining them; results are committed to the store as they come.\n"
+	"\n"
+	"  --connections N  parallel connections to the relay\n"
+	"  --rate R         at most R messages per second; also \"R/s\",\n"
+	"                   \"R/m\" or \"R/h\" (default send.rate_per_second,\n"
+	"                   send.rate_per_hour)\n"
+	"  --follow         keep running: deliver jobs added later (by\n"
+	"                   `volley import` from another process) within a\n"
+	"                   second, until stopped\n"
+	"  --quiet          no progress line\n"
+	"\n"
+	"A 2xx to the end of a message makes a recipient sent; a 4xx (or a\n"
+	"lost connection) defers it, to be tried again after a growing\n"
+	"delay (send.retry); a 5xx fails it.  The run ends when nothing is\n"
+	"due and nothing is in flight: run it again later for the deferred.\n"
+	"\n"
+	"Ctrl-C (SIGINT) or SIGTERM stops claiming, lets the messages in\n"
+	"flight finish (at most send.stop_timeout seconds), records every\n"
+	"result and gives the untried recipients back; a second signal\n"
+	"exits at once.  After a crash or kill -9, the next `volley send`\n"
+	"takes back what the dead run held: those recipients are tried\n"
+	"again (one may get the message twice if the server took it just\n"
+	"before the crash).\n"
+	"\n"
+	"Exit status: 0 when the run ended (whatever the recipients'\n"
+	"fates; see `volley status` and `volley report`), 1 when it had to\n"
+	"stop (credentials refused, certificate, relay unreachable).\n";
+
+static atomic_bool send_stop;
+
+static void send_on_signal(int sig)
+{
+	static const char msg[] = "\nvolley: stopping: finishing the messages "
+				  "in flight (again to quit at once)\n";
+
+	if (atomic_exchange(&send_stop, true)) {
+		/* the second signal: leases expire, the next run goes on */
+		_exit(128 + sig);
+	}
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing to do: we are stopping anyway */
+	}
+}
+
+struct send_progress {
+	bool tty;
+	bool quiet;
+	int64_t last_ms;
+};
+
+/* send_fmt_duration - "1:02:03" or "4:05" */
+static void send_fmt_duration(char *dst, size_t size, int64_t ms)
+{
+	int64_t s = ms / 1000;
+
+	if (s >= 3600)
+		snprintf(dst, size, "%lld:%02lld:%02lld", (long long)(s / 3600),
+			 (long long)(s / 60 % 60), (long long)(s % 60));
+	else
+		snprintf(dst, size, "%lld:%02lld", (long long)(s / 60),
+			 (long long)(s % 60));
+}
+
+static void send_progress_line(void *ctx, const struct send_stats *st,
+			       bool last)
+{
+	struct send_progress *pr = ctx;
+	uint64_t done = st->sent + st->deferred + st->failed;
+	double rate = st->elapsed_ms > 0 ?
+		      (double)done * 1000.0 / (double)st->elapsed_ms : 0;
+	char eta[32] = "-";
+
+	if (pr->quiet)
+		return;
+	if (!pr->tty && !last && st->elapsed_ms - pr->last_ms < 5000)
+		return;
+	pr->last_ms = st->elapsed_ms;
+	if (rate > 0 && st->remaining > 0)
+		send_fmt_duration(eta, sizeof(eta),
+				  (int64_t)((double)st->remaining / rate *
+					    1000.0));
+	fprintf(stderr, "%ssent %llu  deferred %llu  failed %llu  "
+		"remaining %lld  %.0f msg/s  ETA %s%s",
+		pr->tty ? "\r" : "", (unsigned long long)st->sent,
+		(unsigned long long)st->deferred,
+		(unsigned long long)st->failed, (long long)st->remaining,
+		rate, eta, pr->tty ? "\033[K" : "\n");
+	if (pr->tty && last)
+		fputc('\n', stderr);
+}
+
+/* send_summary - what happened, and where the time went */
+static void send_summary(const struct send_stats *st)
+{
+	uint64_t done = st->sent + st->deferred + st->failed;
+	char elapsed[32];
+	double secs = (double)st->elapsed_ms / 1000.0;
+
+	send_fmt_duration(elapsed, sizeof(elapsed), st->elapsed_ms);
+	printf("sent %llu, deferred %llu, failed %llu in %s (%.1f s, "
+	       "%.0f messages/s) over %llu connection%s\n",
+	       (unsigned long long)st->sent, (unsigned long long)st->deferred,
+	       (unsigned long long)st->failed, elapsed, secs,
+	       secs > 0 ? (double)done / secs : 0.0,
+	       (unsigned long long)st->connections,
+	       st->connections == 1 ? "" : "s");
+	if (st->reclaimed > 0)
+		printf("taken back from an earlier run that did not finish: "
+		       "%llu\n", (unsigned long long)st->reclaimed);
+	if (st->remaining > 0)
+		printf("still due or deferred: %lld (run `volley send` again "
+		       "later for them)\n", (long long)st->remaining);
+	if (st->pipelining_off)
+		printf("the server's replies went out of step once: "
+		       "pipelining was turned off for the rest of the run\n");
+	if (st->learned_cap > 0)
+		printf("the relay closed connections with 421 after %u "
+		       "messages: the run sent at most %u per connection from "
+		       "then on\n", st->learned_cap, st->learned_cap);
+	for (int i = 0; i < SEND_TOP_REASONS; i++) {
+		if (st->top[i].count == 0)
+			continue;
+		if (i == 0)
+			printf("most frequent reasons (deferred or failed):\n");
+		printf("  %6llu  %s\n", (unsigned long long)st->top[i].count,
+		       st->top[i].reply);
+	}
+	printf("time spent, summed over connections: waiting for replies "
+	       "%.1f s, connecting/TLS/AUTH %.1f s, rendering %.1f s, rate "
+	       "limit %.1f s; committing to the store %.1f s\n",
+	       (double)st->server_wait_ms / 1000.0,
+	       (double)st->connect_ms / 1000.0,
+	       (double)st->render_ms / 1000.0,
+	       (double)st->rate_wait_ms / 1000.0,
+	       (double)st->commit_ms / 1000.0);
+}
+
+/* send_parse_rate - "R", "R/s", "R/m", "R/h" into per second/hour */
+static int send_parse_rate(const char *s, double *per_s, double *per_h)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || !(v > 0) || !isfinite(v))
+		return -1;
+	if (*end == '\0' || strcmp(end, "/s") == 0) {
+		*per_s = v;
+	} else if (strcmp(end, "/m") == 0) {
+		*per_s = v / 60.0;
+	} else if (strcmp(end, "/h") == 0) {
+		*per_h = v;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+struct send_loaded {
+	struct send_campaign *c;
+	char **names, **senders;
+	struct message_tmpl **tmpls;
+	size_t n;
+};
+
+static void send_loaded_free(struct send_loaded *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->names[i]);
+		free(l->senders[i]);
+		message_tmpl_free(&l->tmpls[i]);
+	}
+	free(l->c);
+	free(l->names);
+	free(l->senders);
+	free(l->tmpls);
+}
+
+/* send_load - each campaign's id, sender and compiled template */
+static int send_load(struct store *st, char **names, size_t n,
+		     struct send_loaded *l)
+{
+	struct buf err = BUF_INIT;
+	int ret = -1;
+
+	l->c = xcalloc(n, sizeof(*l->c));
+	l->names = xcalloc(n, sizeof(*l->names));
+	l->senders = xcalloc(n, sizeof(*l->senders));
+	l->tmpls = xcalloc(n, sizeof(*l->tmpls));
+	for (size_t i = 0; i < n; i++) {
+		struct store_campaign c;
+		struct snapshot snap = { 0 };
+		const char *error;
+		int found;
+
+		l->n = i + 1;
+		found = store_campaign_get(st, names[i], &c, &error);
+		if (found <= 0) {
+			if (found < 0)
+				cli_error("%s", error);
+			else
+				cli_error("no campaign '%s'", names[i]);
+			goto out;
+		}
+		l->names[i] = xstrdup(c.name);
+		if (c.sender == NULL || *c.sender == '\0') {
+			cli_error("campaign '%s' has no envelope sender (make "
+				  "it with `campaign create NAME --from "
+				  "ADDR`)", names[i]);
+			goto out;
+		}
+		l->senders[i] = xstrdup(c.sender);
+		l->c[i].id = c.id;
+		l->c[i].created = c.created_at;
+		l->c[i].name = l->names[i];
+		l->c[i].sender = l->senders[i];
+		buf_reset(&err);
+		if (snapshot_read_store(&snap, st, c.id, &err) < 0) {
+			cli_error("%s", buf_cstr(&err));
+			goto out;
+		}
+		if (snap.nfiles == 0) {
+			snapshot_free(&snap);
+			cli_error("campaign '%s' has no template (create it "
+				  "with --template DIR)", names[i]);
+			goto out;
+		}
+		if (snapshot_load(&snap, &l->tmpls[i], &err) < 0) {
+			snapshot_free(&snap);
+			cli_error("campaign '%s': %s", names[i],
+				  buf_cstr(&err));
+			goto out;
+		}
+		snapshot_free(&snap);
+		l->c[i].tmpl = l->tmpls[i];
+	}
+	ret = 0;
+out:
+	buf_free(&err);
+	return ret;
+}
+
+int cmd_send(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "connections", required_argument, NULL, 'c' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct send_progress progress = { .tty = isatty(STDERR_FILENO) };
+	struct send_loaded loaded = { 0 };
+	struct send_params sp = { 0 };
+	struct send_stats stats;
+	struct ratelimit_params rp = { 0 };
+	struct ratelimit *rate = NULL;
+	struct relay relay;
+	struct store *st;
+	struct sigaction sa;
+	double per_s = -1, per_h = -1;
+	long connections = 0;
+	char err[1024], warn[256], *end;
+	bool follow = false, relay_open_ok = false;
+	int c, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			connections = strtol(optarg, &end, 10);
+			if (*end != '\0' || connections < 1 ||
+			    connections > 1024)
+				return cli_usage_error("send", "--connections "
+						       "takes 1 to 1024");
+			break;
+		case 'r':
+			per_s = per_h = 0;
+			if (send_parse_rate(optarg, &per_s, &per_h) < 0)
+				return cli_usage_error("send", "--rate takes "
+						       "R, R/s, R/m or R/h "
+						       "with R above 0");
+			break;
+		case 'f':
+			follow = true;
+			break;
+		case 'q':
+			progress.quiet = true;
+			break;
+		default:
+			return cli_usage_error("send", "bad option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("send", "send needs a CAMPAIGN");
+	if (cli_config(cli) < 0)
+		return 1;
+	st = cli_open_store(cli, false);
+	if (st == NULL)
+		return 1;
+	if (send_load(st, argv + optind, (size_t)(argc - optind), &loaded)
+	    < 0) {
+		store_close(&st);
+		goto out;
+	}
+	store_close(&st);
+
+	if (relay_open(&cli->cfg, &relay, err, sizeof(err), warn,
+		       sizeof(warn)) < 0) {
+		cli_error("%s", err);
+		goto out;
+	}
+	relay_open_ok = true;
+	if (warn[0] != '\0')
+		fprintf(stderr, "volley: warning: %s\n", warn);
+
+	if (per_s < 0) {
+		per_s = cli->cfg.send.rate_per_second;
+		per_h = cli->cfg.send.rate_per_hour;
+	}
+	if (per_s > 0 || per_h > 0) {
+		rp.per_second = per_s;
+		rp.per_hour = per_h;
+		rp.burst = (unsigned)cli->cfg.send.rate_burst;
+	}
+	/* a limiter even without a rate: the pool-wide pause uses it */
+	if (ratelimit_new(&rp, &rate) < 0) {
+		cli_error("cannot set up the rate limiter");
+		goto out;
+	}
+
+	sp.store_path = cli->cfg.store_path;
+	sp.store.busy_timeout_ms = cli->cfg.store_busy_timeout_ms;
+	sp.campaigns = loaded.c;
+	sp.ncampaigns = loaded.n;
+	sp.conn = relay.params;
+	sp.connections = connections > 0 ? (unsigned)connections :
+			 (unsigned)cli->cfg.smtp.connections;
+	retry_policy_defaults(&sp.retry);
+	sp.retry.first_delay_ms = (int64_t)cli->cfg.send.retry_first_delay *
+				  1000;
+	sp.retry.max_delay_ms = (int64_t)cli->cfg.send.retry_max_delay * 1000;
+	sp.retry.factor = cli->cfg.send.retry_backoff_factor;
+	sp.retry.max_attempts = cli->cfg.send.retry_max_attempts;
+	sp.retry.max_age_ms = (int64_t)cli->cfg.send.retry_max_age * 1000;
+	sp.retry.pool_backoff_ms =
+		(int64_t)cli->cfg.send.throttle_backoff * 1000;
+	sp.rate = rate;
+	sp.claim_batch = (size_t)cli->cfg.send.batch_size;
+	sp.lease_ms = (int64_t)cli->cfg.send.lease_seconds * 1000;
+	sp.commit_interval_ms = cli->cfg.send.commit_interval_ms;
+	sp.commit_batch = (size_t)cli->cfg.send.commit_batch;
+	sp.stop_timeout_ms = (int64_t)cli->cfg.send.stop_timeout * 1000;
+	sp.follow = follow;
+	sp.stop = &send_stop;
+	sp.progress = send_progress_line;
+	sp.progress_ctx = &progress;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = send_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	if (send_run(&sp, &stats, err, sizeof(err)) < 0) {
+		send_summary(&stats);
+		cli_error("%s", err);
+		goto out;
+	}
+	send_summary(&stats);
+	if (atomic_load(&send_stop))
+		printf("stopped on request; the rest waits for the next "
+		       "`volley send`\n");
+	ret = 0;
+out:
+	ratelimit_free(&rate);
+	if (relay_open_ok)
+		relay_close(&relay);
+	send_loaded_free(&loaded);
+	return ret;
+}

@@ -1,0 +1,263 @@
+#!/bin/sh
+# send.sh - `volley send` end to end against the real `volley sink`:
+# every recipient ends in exactly the state its server reply calls for
+# (sent, deferred with a retry, failed), with the right attempt counts;
+# a relay that closes with 421 after a few messages loses nobody; the
+# rate limit holds, counted from the server's side; SIGTERM leaves no job
+# in `sending`; kill -9 at random moments and resuming loses nobody and
+# duplicates no more than the messages in flight; --follow picks up a
+# recipient imported during the run.
+. "$(dirname "$0")/lib.sh"
+
+# check_eq DESCRIPTION GOT WANT
+check_eq() { equals "$2" "$3" "$1"; }
+
+# check DESCRIPTION COMMAND... - the command must succeed; its output is
+# shown either way (it may say what it measured)
+check() {
+	desc=$1; shift
+	checks=$((checks + 1))
+	if "$@" >chk.out 2>&1; then
+		sed 's/^/  /' chk.out
+		return 0
+	fi
+	echo "FAIL: $desc"; sed 's/^/  | /' chk.out
+	failures=$((failures + 1))
+	return 1
+}
+
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+
+# start_sink NAME ARGS... - a sink on a free port, its maildir NAME.md and
+# log NAME.log; sets $port and $sink_pid
+start_sink() {
+	name=$1
+	shift
+	"$VOLLEY" sink -q --listen 127.0.0.1:0 --maildir "$name.md" \
+		--log "$name.log" "$@" >"$name.out" 2>"$name.err" &
+	sink_pid=$!
+	pids="$pids $sink_pid"
+	i=0
+	until grep -q "listening on" "$name.out" 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -gt 200 ] || ! kill -0 "$sink_pid" 2>/dev/null; then
+			echo "FAIL: sink $name did not start"
+			cat "$name.err"
+			exit 1
+		fi
+		sleep 0.05
+	done
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+		"$name.out" | head -1)
+}
+
+stop_sink() {
+	kill "$sink_pid" 2>/dev/null
+	wait "$sink_pid" 2>/dev/null
+}
+
+# config NAME [EXTRA] - volley.cfg for the store NAME.db and the sink
+config() {
+	cat > volley.cfg <<CFG
+store = { path = "$1.db"; };
+smtp = { host = "127.0.0.1"; port = $port; tls = "none";
+         connections = 4; };
+send = { commit_interval_ms = 50; retry = { first_delay = 1; }; ${2:-} };
+CFG
+}
+
+# state_of ADDR - the job state of one recipient, from the report
+state_of() {
+	sqlite3 "$store" "SELECT CASE state WHEN 0 THEN 'queued'
+		WHEN 1 THEN 'sending' WHEN 2 THEN 'sent' WHEN 3 THEN 'deferred'
+		ELSE 'failed' END || ' ' || attempts || ' ' ||
+		coalesce(last_code, 0) FROM jobs WHERE address = '$1'"
+}
+
+# json_count KEY - from `volley status --json`, the first campaign's KEY
+json_count() {
+	"$VOLLEY" status --json | python3 -c \
+		"import json,sys; print(json.load(sys.stdin)[0]['$1'])"
+}
+
+# recipients N FILE [EXTRA...] - a CSV of N good recipients and EXTRA
+recipients() {
+	n=$1
+	f=$2
+	shift 2
+	python3 - "$n" "$f" "$@" <<'PY'
+import sys
+n, f = int(sys.argv[1]), sys.argv[2]
+with open(f, "w") as out:
+    out.write("email,first_name,last_name,city,plan\n")
+    for i in range(n):
+        out.write(f"r{i}@example.org,First{i},Last{i},City,pro\n")
+    for a in sys.argv[3:]:
+        out.write(f"{a},X,Y,Z,free\n")
+PY
+}
+
+campaign() {
+	"$VOLLEY" init >/dev/null &&
+	"$VOLLEY" campaign create news --from news@example.org \
+		--template "$SRC/examples/newsletter" >/dev/null &&
+	"$VOLLEY" import news "$1" >/dev/null
+}
+
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+
+# --- 1. replies decide each recipient's state ------------------------------
+cat > faults.txt <<'F'
+rcpt *@defer.test 451 4.3.0 try again later
+rcpt *@bad.test 550 5.1.1 no such user
+rcpt *@full.test 452 4.2.2 mailbox full
+F
+start_sink one --faults faults.txt
+config one
+store=one.db
+recipients 50 one.csv later@defer.test nobody@bad.test full@full.test
+campaign one.csv
+ok "send a campaign with faults" "$VOLLEY" send news --quiet
+check "the summary counts" grep -q "sent 50, deferred 2, failed 1" out.txt
+check_eq "50 messages stored" "$(ls one.md/new | wc -l)" 50
+check_eq "a good recipient is sent once" "$(state_of r7@example.org)" \
+	"sent 1 250"
+check_eq "451 defers" "$(state_of later@defer.test)" "deferred 1 451"
+check_eq "452 4.2.2 defers" "$(state_of full@full.test)" "deferred 1 452"
+check_eq "550 fails" "$(state_of nobody@bad.test)" "failed 1 550"
+check_eq "nothing left sending" "$(json_count sending)" 0
+check_eq "the queue id is kept" \
+	"$(sqlite3 one.db "SELECT count(*) FROM jobs WHERE queue_id LIKE 'new/%'")" 50
+# the deferred come back after their delay; the failed never
+sleep 1.2
+ok "a second run tries the deferred again" "$VOLLEY" send news --quiet
+check_eq "451 again: attempt 2" "$(state_of later@defer.test)" \
+	"deferred 2 451"
+check_eq "the failed one is not retried" "$(state_of nobody@bad.test)" \
+	"failed 1 550"
+check_eq "no new message stored" "$(ls one.md/new | wc -l)" 50
+stop_sink
+
+# --- 2. 421 after 3 messages per connection: nobody lost ------------------
+printf 'close-after 3\n' > two.faults
+start_sink two --faults two.faults
+config two
+store=two.db
+recipients 40 two.csv
+campaign two.csv
+runs=0
+while [ "$(json_count sent)" -lt 40 ] && [ $runs -lt 10 ]; do
+	"$VOLLEY" send news --quiet >two.out.txt 2>&1
+	runs=$((runs + 1))
+	[ "$(json_count sent)" -lt 40 ] && sleep 1.1
+done
+check_eq "421 relay: all 40 sent in the end" "$(json_count sent)" 40
+check_eq "421 relay: 40 stored, none twice" "$(ls two.md/new | wc -l)" 40
+check_eq "421 relay: one run was enough" "$runs" 1
+check "421 relay: the summary says the cap was learned" \
+	grep -q "closed connections with 421 after 3 messages" two.out.txt
+stop_sink
+
+# --- 3. the rate limit, counted by the server ---------------------------
+start_sink three
+config three
+store=three.db
+recipients 60 three.csv
+campaign three.csv
+ok "send at 20 messages per second" "$VOLLEY" send news --quiet --rate 20
+check_eq "60 stored" "$(ls three.md/new | wc -l)" 60
+check "no second holds more than 20 (+burst)" python3 - three.log <<'PY'
+import json, sys
+ts = sorted(json.loads(l)["t"] for l in open(sys.argv[1]) if '"code":250' in l)
+worst = 0
+for i, t in enumerate(ts):
+    j = i
+    while j < len(ts) and ts[j] < t + 1000:
+        j += 1
+    worst = max(worst, j - i)
+span = (ts[-1] - ts[0]) / 1000
+print("busiest second:", worst, "span:", span)
+sys.exit(0 if worst <= 22 and span >= 2.5 else 1)
+PY
+stop_sink
+
+# --- 4. SIGTERM: stop cleanly, nothing left in sending ---------------------
+printf 'message delay 20\n' > four.faults
+start_sink four --faults four.faults
+config four
+store=four.db
+recipients 2000 four.csv
+campaign four.csv
+"$VOLLEY" send news --quiet >four.send.out 2>&1 &
+send_pid=$!
+sleep 1
+kill -TERM "$send_pid"
+wait "$send_pid"
+check_eq "SIGTERM: exit 0" $? 0
+check_eq "SIGTERM: no job left sending" "$(json_count sending)" 0
+sent4=$(json_count sent)
+check "SIGTERM: some were sent, not all" test "$sent4" -gt 0 -a "$sent4" -lt 2000
+check_eq "SIGTERM: every stored message is recorded sent" \
+	"$(ls four.md/new | wc -l)" "$sent4"
+stop_sink
+
+# --- 5. kill -9 at random moments, then resume: nobody lost ----------------
+start_sink five
+config five "lease_seconds = 10;"
+store=five.db
+recipients 20000 five.csv
+campaign five.csv
+for delay in 0.7 1.3 0.4 2.1; do
+	"$VOLLEY" send news --quiet >/dev/null 2>&1 &
+	send_pid=$!
+	sleep "$delay"
+	kill -9 "$send_pid"
+	wait "$send_pid" 2>/dev/null
+done
+ok "the run after the crashes finishes" "$VOLLEY" send news --quiet
+check_eq "crash: all 20000 sent" "$(json_count sent)" 20000
+check "crash: every recipient accepted at least once, few twice" \
+	python3 - five.log <<'PY'
+import json, sys, collections
+seen = collections.Counter()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("code") == 250 and r.get("file"):
+        for rc in r["rcpts"]:
+            if rc["code"] == 250:
+                seen[rc["to"]] += 1
+missing = [f"r{i}@example.org" for i in range(20000) if seen[f"r{i}@example.org"] == 0]
+dups = sum(c - 1 for c in seen.values() if c > 1)
+print(f"accepted {len(seen)} distinct, missing {len(missing)}, duplicates {dups}")
+# each kill may duplicate what the sink accepted but the store had not
+# committed yet: the messages of one commit interval and one commit,
+# plus those in flight - here up to ~20,000 msg/s x (50 + ~50) ms each
+sys.exit(0 if not missing and dups <= 4 * 2000 else 1)
+PY
+stop_sink
+
+# --- 6. --follow delivers a recipient imported during the run -------------
+start_sink six
+config six
+store=six.db
+recipients 5 six.csv
+campaign six.csv
+"$VOLLEY" send news --follow --quiet >six.out 2>&1 &
+send_pid=$!
+sleep 1
+recipients 0 late.csv late@example.org
+"$VOLLEY" import news late.csv >/dev/null
+i=0
+while [ "$(state_of late@example.org | cut -d' ' -f1)" != sent ] && [ $i -lt 30 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check_eq "--follow: a late recipient is sent within 3 s" \
+	"$(state_of late@example.org | cut -d' ' -f1)" sent
+kill -TERM "$send_pid"
+wait "$send_pid"
+check_eq "--follow: SIGTERM ends it with 0" $? 0
+stop_sink
+
+finish
