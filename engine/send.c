@@ -69,6 +69,7 @@ struct send_run {
 	pthread_cond_t results;		/* done got enough, or a worker left */
 	struct send_job *free, *ready, *ready_tail, *done;
 	size_t nready, ndone, in_flight;
+	size_t low_water;		/* claim more when nready falls to it */
 	size_t workers_running;
 	bool stopping;			/* no more claims, workers drain */
 	bool fatal;
@@ -172,6 +173,10 @@ static struct send_job *send_pop(struct send_run *run, int64_t wait_ms)
 		if (run->ready == NULL)
 			run->ready_tail = NULL;
 		run->nready--;
+		/* running low: the main thread claims more now, not at its
+		 * next commit interval */
+		if (run->nready == run->low_water)
+			pthread_cond_signal(&run->results);
 	}
 	pthread_mutex_unlock(&run->lock);
 	return job;
@@ -690,11 +695,13 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	int64_t stop_deadline = 0;
 	uint64_t rng = (uint64_t)send_now_ms() | 1;
 	bool idle_done = false, detached = false;
+	bool claimable = true;	/* the last claim found jobs */
 	int ret = -1;
 
 	memset(stats, 0, sizeof(*stats));
 	err[0] = '\0';
 	runp->p = p;
+	runp->low_water = (p->claim_batch ? p->claim_batch : 500) / 2;
 	pthread_mutex_init(&runp->lock, NULL);
 	pthread_cond_init(&runp->work, NULL);
 	pthread_cond_init(&runp->results, NULL);
@@ -751,7 +758,9 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		until.tv_nsec %= 1000000000;
 		pthread_mutex_lock(&runp->lock);
 		if (runp->ndone < (p->commit_batch ? p->commit_batch : 1000) &&
-		    runp->workers_running > 0)
+		    runp->workers_running > 0 &&
+		    (runp->nready > runp->low_water || runp->stopping ||
+		     !claimable))
 			pthread_cond_timedwait(&runp->results, &runp->lock, &until);
 		if (send_stop_asked(runp) && !runp->stopping) {
 			runp->stopping = true;
@@ -817,6 +826,9 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		} else if (nready < (p->claim_batch ? p->claim_batch : 500)) {
 			long got = send_claim(runp, st, owner, &batch, &names,
 					      &next_campaign, &error);
+
+			/* nothing due: wait the interval before asking again */
+			claimable = got > 0;
 
 			if (got < 0) {
 				snprintf(err, errsize, "claiming jobs: %s",
