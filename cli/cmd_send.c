@@ -291,6 +291,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	long connections = 0;
 	char err[1024], warn[256], *end;
 	bool follow = false, relay_open_ok = false;
+	FILE *accounting = NULL;
 	int c, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
@@ -380,6 +381,15 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.commit_batch = (size_t)cli->cfg.send.commit_batch;
 	sp.stop_timeout_ms = (int64_t)cli->cfg.send.stop_timeout * 1000;
 	sp.follow = follow;
+	if (cli->cfg.send.accounting_log != NULL) {
+		accounting = fopen(cli->cfg.send.accounting_log, "a");
+		if (accounting == NULL) {
+			cli_error("%s: %s", cli->cfg.send.accounting_log,
+				  strerror(errno));
+			goto out;
+		}
+		sp.accounting = accounting;
+	}
 	sp.stop = &send_stop;
 	sp.progress = send_progress_line;
 	sp.progress_ctx = &progress;
@@ -401,6 +411,8 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		       "`volley send`\n");
 	ret = 0;
 out:
+	if (accounting != NULL)
+		fclose(accounting);
 	ratelimit_free(&rate);
 	if (relay_open_ok)
 		relay_close(&relay);

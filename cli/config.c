@@ -68,6 +68,7 @@ static const struct config_setting_spec config_specs[] = {
 	{ "send.rate_per_hour", KIND_INT },
 	{ "send.rate_burst", KIND_INT },
 	{ "send.throttle_backoff", KIND_INT },
+	{ "send.accounting_log", KIND_STRING },
 	{ "send.retry", KIND_GROUP },
 	{ "send.retry.first_delay", KIND_INT },
 	{ "send.retry.max_delay", KIND_INT },
@@ -336,11 +337,18 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 #undef SEND_INT
 	};
 
+	char *log;
+
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (config_int(lc, ints[i].path, ints[i].def, ints[i].min,
 			       ints[i].max, file, err, errsize,
 			       (int *)((char *)&cfg->send + ints[i].offset)) < 0)
 			return -1;
+	}
+	log = config_string(lc, "send.accounting_log", NULL);
+	if (log != NULL) {
+		cfg->send.accounting_log = config_resolve_path(cfg, log);
+		free(log);
 	}
 	return 0;
 }
@@ -510,5 +518,6 @@ void config_free(struct config *cfg)
 	free(cfg->smtp.xoauth2_token_env);
 	free(cfg->smtp.xoauth2_token_file);
 	free(cfg->smtp.helo_name);
+	free(cfg->send.accounting_log);
 	memset(cfg, 0, sizeof(*cfg));
 }

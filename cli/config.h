@@ -68,6 +68,7 @@ struct config {
 		int retry_max_attempts;
 		int retry_max_age;
 		int throttle_backoff;	/* pool pause on a throttling reply */
+		char *accounting_log;	/* resolved against dir, or NULL */
 	} send;
 };
 

@@ -487,6 +487,60 @@ static const char *send_queue_id(const char *text, char *dst, size_t size)
 	return dst;
 }
 
+/* send_csv_field - a CSV field (RFC 4180): quoted when it must be */
+static void send_csv_field(FILE *f, const char *v)
+{
+	if (v == NULL || strpbrk(v, ",\"\r\n") == NULL) {
+		fputs(v ? v : "", f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v != '\0'; v++) {
+		if (*v == '"')
+			fputc('"', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+/* send_account - one accounting line per attempt just committed */
+static void send_account(const struct send_params *p,
+			 const struct send_job *done,
+			 const struct store_result *results, size_t n)
+{
+	const struct send_job *job = done;
+	char when[40];
+	struct tm tm;
+
+	for (size_t i = 0; i < n && job != NULL; i++, job = job->next) {
+		const struct store_result *r = &results[i];
+		time_t t = (time_t)(r->at / 1000);
+		char num[32];
+
+		if (r->state == JOB_QUEUED)	/* handed back untried */
+			continue;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(p->accounting, "%s.%03dZ,", when, (int)(r->at % 1000));
+		send_csv_field(p->accounting,
+			       p->campaigns[job->campaign].name);
+		fputc(',', p->accounting);
+		send_csv_field(p->accounting, job->addr.data);
+		fprintf(p->accounting, ",%s,%d,", job_state_name(r->state),
+			job->attempts);
+		snprintf(num, sizeof(num), "%d", r->code);
+		fputs(r->code ? num : "", p->accounting);
+		fputc(',', p->accounting);
+		send_csv_field(p->accounting, r->enhanced);
+		fputc(',', p->accounting);
+		send_csv_field(p->accounting, r->reply);
+		fputc(',', p->accounting);
+		send_csv_field(p->accounting, r->queue_id);
+		fputs("\r\n", p->accounting);
+	}
+	fflush(p->accounting);
+}
+
 /* send_tally - count a deferred or failed reply among the top reasons */
 static void send_tally(struct send_stats *st, struct buf *reasons_seen,
 		       const struct send_job *job)
@@ -574,6 +628,8 @@ static int send_commit(struct send_run *run, struct store *st,
 	}
 	rc = store_record(st, owner, results, n, &stale, error_r);
 	stats->commit_ms += send_mono_ms() - t0;
+	if (rc == 0 && p->accounting != NULL)
+		send_account(p, done, results, n);
 	/* the job objects go back to the pool */
 	pthread_mutex_lock(&run->lock);
 	while (done != NULL) {

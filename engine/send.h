@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "engine/ratelimit.h"
 #include "engine/retry.h"
@@ -73,6 +74,13 @@ struct send_params {
 	size_t commit_batch;		/* 0: 1000 */
 	int64_t stop_timeout_ms;	/* 0: 30 s */
 	bool follow;			/* keep polling for new jobs */
+	/*
+	 * accounting - when not NULL, one CSV line per delivery attempt is
+	 * appended to it as results commit (the accounting files bulk MTAs
+	 * write): time, campaign, address, result, attempt, code, enhanced
+	 * code, reply, queue id.  Flushed after each commit.
+	 */
+	FILE *accounting;
 
 	atomic_bool *stop;		/* set to stop (signal handler) */
 	/* progress, called from the main thread about once a second and at

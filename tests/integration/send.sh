@@ -114,7 +114,7 @@ rcpt *@bad.test 550 5.1.1 no such user
 rcpt *@full.test 452 4.2.2 mailbox full
 F
 start_sink one --faults faults.txt
-config one
+config one 'accounting_log = "acct.csv";' 
 store=one.db
 recipients 50 one.csv later@defer.test nobody@bad.test full@full.test
 campaign one.csv
@@ -137,6 +137,19 @@ check_eq "451 again: attempt 2" "$(state_of later@defer.test)" \
 check_eq "the failed one is not retried" "$(state_of nobody@bad.test)" \
 	"failed 1 550"
 check_eq "no new message stored" "$(ls one.md/new | wc -l)" 50
+check "the accounting log has one line per attempt" python3 - acct.csv <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert len(rows) == 55, len(rows)          # 53 attempts, then 2 more
+assert all(len(r) == 9 for r in rows), rows[0]
+bad = [r for r in rows if r[2] == "nobody@bad.test"]
+assert bad == [bad[0]] and bad[0][3:7] == ["failed", "1", "550", "5.1.1"], bad
+later = [r[3:6] for r in rows if r[2] == "later@defer.test"]
+assert later == [["deferred", "1", "451"], ["deferred", "2", "451"]], later
+sent = [r for r in rows if r[3] == "sent"]
+assert len(sent) == 50 and all(r[8].startswith("new/") for r in sent)
+print("accounting lines:", len(rows))
+PY
 stop_sink
 
 # --- 2. 421 after 3 messages per connection: nobody lost ------------------
