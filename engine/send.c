@@ -304,7 +304,8 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 	 * the recipient; another connection takes it now, a few times at
 	 * most, rather than deferring it for minutes.
 	 */
-	if (!ev->sent && (ev->code == 421 || (ev->local && ev->code == 451)) &&
+	if (!ev->sent && !ev->in_doubt &&
+	    (ev->code == 421 || (ev->local && ev->code == 451)) &&
 	    job->requeues < SEND_REQUEUES_MAX) {
 		struct send_run *run = w->run;
 
@@ -330,6 +331,10 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 		 ev->enhanced ? ev->enhanced : "");
 	buf_reset(&job->reply);
 	buf_append_str(&job->reply, ev->text ? ev->text : "");
+	if (ev->in_doubt)
+		buf_append_str(&job->reply, " (in doubt: the whole message "
+			       "went but no reply came; the server may have "
+			       "taken it)");
 	send_finish(w->run, job);
 }
 

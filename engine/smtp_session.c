@@ -594,6 +594,12 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 		smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0,
 				r421 ? r421 : &local, r421 == NULL, false,
 				NULL);
+		/*
+		 * The whole message went and no reply came: the server may
+		 * have taken it.  (A 421 is a reply: it took nothing.)
+		 */
+		s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].in_doubt =
+			r421 == NULL && slot->body_written && !slot->empty_body;
 		s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
 		s->nslots--;
 	}

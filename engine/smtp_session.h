@@ -122,6 +122,9 @@ struct smtp_event {
 	const char *text;
 	bool local;
 	bool sent;			/* DONE: the server took the message */
+	/* DONE, not sent: the message went whole but its reply never came
+	 * (connection lost, timeout): the server may have taken it */
+	bool in_doubt;
 	const char *error;		/* FAILED */
 	/* FAILED: retrying cannot help (credentials refused, TLS required
 	 * but not offered): stop the run rather than hammer the server */

@@ -882,9 +882,31 @@ static void test_abort(void **state)
 	ev = next_event(s, SMTP_EV_DONE);
 	assert_false(ev.sent);
 	assert_int_equal(ev.code, 451);
+	/* only its commands went: certainly not taken */
+	assert_false(ev.in_doubt);
 	ev = next_event(s, SMTP_EV_FAILED);
 	assert_string_equal(ev.error, "the server closed the connection");
 	assert_false(smtp_session_can_submit(s));
+	smtp_session_free(&s);
+
+	/* the whole message went, then silence: in doubt */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m);
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	smtp_session_abort(s, "no reply to the end of a message", false);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_true(ev.in_doubt);
+	smtp_session_free(&s);
+
+	/* a 421 is a reply: the server took nothing */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m);
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n421 4.3.2 bye\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.in_doubt);
 	smtp_session_free(&s);
 }
 
