@@ -88,6 +88,8 @@ const struct cli_command cli_commands[] = {
 	  "campaign: name, queued, sending, sent, deferred, failed, total.\n" },
 	{ "send", cmd_send, "deliver campaigns through the relay",
 	  cmd_send_help },
+	{ "report", cmd_report, "one row per recipient: state and last reply",
+	  cmd_report_help },
 	{ "send-one", cmd_send_one,
 	  "send one message through the configured server (for debugging)",
 	  cmd_send_one_help },
