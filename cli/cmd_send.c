@@ -60,6 +60,8 @@ static atomic_bool send_stop;
 
 static void send_on_signal(int sig)
 {
+	int saved = errno;
+
 	static const char msg[] = "\nvolley: stopping: finishing the messages "
 				  "in flight (again to quit at once)\n";
 
@@ -70,6 +72,7 @@ static void send_on_signal(int sig)
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing to do: we are stopping anyway */
 	}
+	errno = saved;
 }
 
 struct send_progress {
@@ -376,6 +379,21 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		(int64_t)cli->cfg.send.throttle_backoff * 1000;
 	sp.rate = rate;
 	sp.claim_batch = (size_t)cli->cfg.send.batch_size;
+	/*
+	 * Under a rate limit, claim no more than half a lease's worth, so no
+	 * claimed job waits in the queue until its lease expires (and
+	 * another run takes it too).
+	 */
+	{
+		double lease_s = cli->cfg.send.lease_seconds, cap = 0;
+
+		if (per_s > 0)
+			cap = per_s * lease_s / 2;
+		if (per_h > 0 && (cap == 0 || per_h * lease_s / 7200 < cap))
+			cap = per_h * lease_s / 7200;
+		if (cap > 0 && cap < (double)sp.claim_batch)
+			sp.claim_batch = cap < 1 ? 1 : (size_t)cap;
+	}
 	sp.lease_ms = (int64_t)cli->cfg.send.lease_seconds * 1000;
 	sp.commit_interval_ms = cli->cfg.send.commit_interval_ms;
 	sp.commit_batch = (size_t)cli->cfg.send.commit_batch;
@@ -403,6 +421,11 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	if (send_run(&sp, &stats, err, sizeof(err)) < 0) {
 		send_summary(&stats);
 		cli_error("%s", err);
+		if (stats.detached) {
+			/* workers still use what we would free: leave now */
+			fflush(NULL);
+			_exit(1);
+		}
 		goto out;
 	}
 	send_summary(&stats);

@@ -199,6 +199,34 @@ static int64_t rl_reserve(struct ratelimit *rl, int64_t now)
 	return slot;
 }
 
+bool ratelimit_try(struct ratelimit *rl)
+{
+	int64_t now, slot, t;
+	bool ok;
+
+	if (rl == NULL)
+		return true;
+	now = rl_clamp_ms(rl->now_ms(rl->ctx));
+	pthread_mutex_lock(&rl->lock);
+	/* the slot rl_reserve would give, without taking it */
+	slot = now;
+	if (rl->pause_until > slot)
+		slot = rl->pause_until;
+	t = rl_bucket_earliest(&rl->second);
+	if (t > slot)
+		slot = t;
+	t = rl_bucket_earliest(&rl->hour);
+	if (t > slot)
+		slot = t;
+	ok = slot <= now;
+	if (ok) {
+		rl_bucket_take(&rl->second, now);
+		rl_bucket_take(&rl->hour, now);
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return ok;
+}
+
 int64_t ratelimit_acquire(struct ratelimit *rl, const atomic_bool *stop)
 {
 	int64_t t0, now, slot, nap;

@@ -79,6 +79,13 @@ int64_t ratelimit_acquire(struct ratelimit *rl, const atomic_bool *stop);
  */
 void ratelimit_pause(struct ratelimit *rl, int64_t until_ms);
 
+/*
+ * ratelimit_try - take a slot only if one is free now (true), never
+ * waiting: for a caller with other work (replies to read) meanwhile.
+ * rl NULL: true.
+ */
+bool ratelimit_try(struct ratelimit *rl);
+
 /* ratelimit_now - the limiter's clock, in ms */
 int64_t ratelimit_now(struct ratelimit *rl);
 

@@ -75,6 +75,7 @@ struct send_run {
 	bool fatal;
 	char fatal_msg[1024];
 	atomic_bool pipelining_off;
+	atomic_bool halt;		/* stopping, for waits outside the lock */
 	/* the relay closes connections after this many messages: keep
 	 * under it (0: no cap learned); and the last cap seen, to confirm */
 	atomic_uint learned_cap, last_cap_seen;
@@ -125,6 +126,7 @@ static void send_fatal(struct send_run *run, const char *msg)
 		snprintf(run->fatal_msg, sizeof(run->fatal_msg), "%s", msg);
 	}
 	run->stopping = true;
+	atomic_store(&run->halt, true);
 	pthread_cond_broadcast(&run->work);
 	pthread_cond_broadcast(&run->results);
 	pthread_mutex_unlock(&run->lock);
@@ -167,7 +169,7 @@ static struct send_job *send_pop(struct send_run *run, int64_t wait_ms)
 		    ETIMEDOUT)
 			break;
 	}
-	if (run->ready != NULL && !run->stopping) {
+	if (run->ready != NULL && !run->stopping && !send_stop_asked(run)) {
 		job = run->ready;
 		run->ready = job->next;
 		if (run->ready == NULL)
@@ -246,6 +248,15 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 		*later = true;
 		return NULL;
 	}
+	/*
+	 * With messages in flight, their replies must not wait for the rate
+	 * limiter: take a slot only if one is free now, else come back after
+	 * the next reply (smtp_conn asks again), blocking only when idle.
+	 */
+	if (busy > 0 && run->p->rate != NULL && !ratelimit_try(run->p->rate)) {
+		*later = true;
+		return NULL;
+	}
 	for (;;) {
 		struct send_job *job;
 		int64_t t0, waited;
@@ -264,8 +275,8 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 			*later = busy > 0 && !stopping;
 			return NULL;
 		}
-		if (run->p->rate != NULL) {
-			waited = ratelimit_acquire(run->p->rate, run->p->stop);
+		if (run->p->rate != NULL && busy == 0) {
+			waited = ratelimit_acquire(run->p->rate, &run->halt);
 			if (waited < 0) {
 				/* stopping: the job goes back untried */
 				job->tried = false;
@@ -302,10 +313,15 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 	/*
 	 * Lost with its connection (a 421, a drop): nothing was wrong with
 	 * the recipient; another connection takes it now, a few times at
-	 * most, rather than deferring it for minutes.
+	 * most, rather than deferring it for minutes.  Not when the relay
+	 * asks us to slow down - unless this connection delivered first:
+	 * then the 421 is a per-connection cap ("too many messages on this
+	 * connection"), which the run learns (learned_cap).
 	 */
 	if (!ev->sent && !ev->in_doubt &&
 	    (ev->code == 421 || (ev->local && ev->code == 451)) &&
+	    (w->sent_on_conn > 0 ||
+	     !retry_throttled(ev->code, ev->enhanced, ev->text)) &&
 	    job->requeues < SEND_REQUEUES_MAX) {
 		struct send_run *run = w->run;
 
@@ -564,12 +580,10 @@ static void send_tally(struct send_stats *st, struct buf *reasons_seen,
 		if (st->top[i].count < st->top[min].count)
 			min = i;
 	}
-	/* a new reason replaces the rarest (an approximate top list) */
-	if (st->top[min].count <= 1) {
-		snprintf(st->top[min].reply, sizeof(st->top[min].reply), "%s",
-			 key);
-		st->top[min].count = 1;
-	}
+	/* a new reason replaces the rarest, inheriting its count (the
+	 * space-saving count: a reason that comes to dominate gets in) */
+	snprintf(st->top[min].reply, sizeof(st->top[min].reply), "%s", key);
+	st->top[min].count++;
 }
 
 /*
@@ -699,7 +713,13 @@ static long send_claim(struct send_run *run, struct store *st,
 			if (sj->vars_len > 0)
 				buf_append(&j->vars, sj->vars, sj->vars_len);
 			j->addr_flags = sj->addr_flags;
+			j->requeues = 0;
 			j->tried = false;
+			j->sent = false;
+			j->local = false;
+			j->code = 0;
+			j->enhanced[0] = '\0';
+			buf_reset(&j->reply);
 			pthread_mutex_lock(&run->lock);
 			if (run->ready_tail != NULL)
 				run->ready_tail->next = j;
@@ -757,6 +777,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	uint64_t rng = (uint64_t)send_now_ms() | 1;
 	bool idle_done = false, detached = false;
 	bool claimable = true;	/* the last claim found jobs */
+	unsigned nstarted = 0;
 	int ret = -1;
 
 	memset(stats, 0, sizeof(*stats));
@@ -801,8 +822,15 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		workers[i].nslots = (unsigned)window + 1;
 		workers[i].slots = xcalloc(workers[i].nslots,
 					   sizeof(*workers[i].slots));
-		pthread_create(&workers[i].thread, NULL, send_worker_main,
-			       &workers[i]);
+		if (pthread_create(&workers[i].thread, NULL, send_worker_main,
+				   &workers[i]) != 0) {
+			pthread_mutex_lock(&runp->lock);
+			runp->workers_running -= p->connections - i;
+			pthread_mutex_unlock(&runp->lock);
+			send_fatal(runp, "cannot start the worker threads");
+			break;
+		}
+		nstarted = i + 1;
 	}
 
 	for (;;) {
@@ -825,6 +853,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 			pthread_cond_timedwait(&runp->results, &runp->lock, &until);
 		if (send_stop_asked(runp) && !runp->stopping) {
 			runp->stopping = true;
+			atomic_store(&runp->halt, true);
 			pthread_cond_broadcast(&runp->work);
 		}
 		done = runp->done;
@@ -900,6 +929,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 					idle_done = true;
 					pthread_mutex_lock(&runp->lock);
 					runp->stopping = true;
+					atomic_store(&runp->halt, true);
 					pthread_cond_broadcast(&runp->work);
 					pthread_mutex_unlock(&runp->lock);
 				}
@@ -916,7 +946,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 			p->progress(p->progress_ctx, stats, false);
 		}
 	}
-	for (unsigned i = 0; i < p->connections; i++)
+	for (unsigned i = 0; i < nstarted; i++)
 		pthread_join(workers[i].thread, NULL);
 	/* a last commit: what the workers finished while stopping */
 	if (runp->ndone > 0 &&
@@ -925,6 +955,10 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		snprintf(err, errsize, "recording results: %s", error);
 	runp->done = NULL;
 	runp->ndone = 0;
+	/* nothing is in flight now: any lease still held (a claim cut short
+	 * by an error) goes back, untried */
+	if (store_release(st, owner, NULL, &error) < 0 && err[0] == '\0')
+		snprintf(err, errsize, "giving back leases: %s", error);
 	if (runp->fatal && err[0] == '\0')
 		snprintf(err, errsize, "%s", runp->fatal_msg);
 	ret = runp->fatal || err[0] != '\0' ? -1 : 0;
@@ -949,9 +983,26 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	goto out;
 
 out_detached:
-	/* Workers still hold connections and runp: the process exits soon
-	 * after, the leases of what they hold expire. */
+	/*
+	 * Workers still hold connections and what they point to: what they
+	 * finished is committed now; what they hold keeps its lease, which
+	 * the next run takes back.  The caller must exit at once, freeing
+	 * nothing (stats->detached).
+	 */
 	detached = true;
+	stats->detached = true;
+	pthread_mutex_lock(&runp->lock);
+	{
+		struct send_job *done = runp->done;
+		size_t ndone = runp->ndone;
+
+		runp->done = NULL;
+		runp->ndone = 0;
+		pthread_mutex_unlock(&runp->lock);
+		if (ndone > 0)
+			send_commit(runp, st, owner, done, ndone, results, qids,
+				    stats, &rng, &error);
+	}
 	ret = -1;
 out:
 	stats->elapsed_ms = send_mono_ms() - started;
@@ -966,7 +1017,7 @@ out:
 		stats->remaining = send_remaining(st, p);
 	if (p->progress != NULL)
 		p->progress(p->progress_ctx, stats, true);
-	while (names != NULL) {
+	while (names != NULL && !detached) {
 		struct send_names *n = names->next;
 
 		buf_free(&names->packed);

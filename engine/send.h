@@ -105,6 +105,9 @@ struct send_stats {
 	int64_t server_wait_ms;		/* waiting for replies */
 	int64_t commit_ms;		/* committing results (main thread) */
 	bool pipelining_off;		/* a server went out of step */
+	/* the stop deadline passed with messages in flight: worker threads
+	 * still run; the caller must exit without freeing anything */
+	bool detached;
 	unsigned learned_cap;		/* the relay closes connections after
 					 * this many messages: the run kept
 					 * under it (0: none seen) */

@@ -227,6 +227,20 @@ static int smtp_conn_write(struct smtp_conn *c)
 	if (len == 0)
 		return 0;
 	if (transport_write(c->t, out, len, c->err, sizeof(c->err)) < 0) {
+		char buf[4096], err2[64];
+		ssize_t n;
+
+		/*
+		 * A server that hung up may have said why first (a 421 to a
+		 * RCPT while the rest of the pipeline was on its way): read
+		 * it, so the replies count, not a local "in doubt".
+		 */
+		transport_set_io_timeout(c->t, 200);
+		n = transport_read(c->t, buf, sizeof(buf), err2, sizeof(err2));
+		if (n > 0) {
+			smtp_conn_trace_server(c, buf, (size_t)n);
+			smtp_session_feed(c->s, buf, (size_t)n);
+		}
 		smtp_session_abort(c->s, c->err, false);
 		smtp_conn_drain(c);
 		return -1;
