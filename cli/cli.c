@@ -85,9 +85,12 @@ const struct cli_command cli_commands[] = {
 	  "Counts of jobs per state (queued, sending, sent, deferred,\n"
 	  "failed) for every campaign, or for one.  Safe to run while a send\n"
 	  "is going on.  --json prints an array with one object per\n"
-	  "campaign: name, queued, sending, sent, deferred, failed, total.\n" },
+	  "campaign: name, queued, sending, sent, deferred, failed, total,\n"
+	  "in_doubt (deferred and held in doubt, see `volley release`).\n" },
 	{ "send", cmd_send, "deliver campaigns through the relay",
 	  cmd_send_help },
+	{ "release", cmd_release, "send again or drop recipients held in doubt",
+	  cmd_release_help },
 	{ "report", cmd_report, "one row per recipient: state and last reply",
 	  cmd_report_help },
 	{ "send-one", cmd_send_one,

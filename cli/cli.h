@@ -78,11 +78,13 @@ int cmd_sink(struct cli *cli, int argc, char **argv);
 int cmd_send_one(struct cli *cli, int argc, char **argv);
 int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
+int cmd_release(struct cli *cli, int argc, char **argv);
 
 /* help texts kept beside their commands */
 extern const char cmd_sink_help[];
 extern const char cmd_send_one_help[];
 extern const char cmd_report_help[];
 extern const char cmd_send_help[];
+extern const char cmd_release_help[];
 
 #endif

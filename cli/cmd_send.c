@@ -399,6 +399,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.commit_batch = (size_t)cli->cfg.send.commit_batch;
 	sp.stop_timeout_ms = (int64_t)cli->cfg.send.stop_timeout * 1000;
 	sp.follow = follow;
+	sp.hold_in_doubt = cli->cfg.send.in_doubt_hold;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
 		if (accounting == NULL) {

@@ -19,28 +19,41 @@ struct status_walk {
 	bool json;
 	bool found;
 	struct buf out;
+	struct buf notes;	/* held in doubt, said under the table */
+	struct store *st;
 };
 
 static int status_one(void *ctx, const struct store_campaign *c,
 		      const struct store_counts *n)
 {
 	struct status_walk *w = ctx;
+	const char *error;
+	int64_t held = 0;
 
 	if (w->only != NULL && strcmp(w->only, c->name) != 0)
 		return 0;
+	if (store_in_doubt(w->st, c->id, STORE_DOUBT_COUNT, 0, &held,
+			   &error) < 0)
+		held = 0;
+	if (held > 0 && !w->json)
+		buf_printf(&w->notes, "%s: %lld deferred in doubt, held (the "
+			   "server may have taken them): `volley release %s "
+			   "--in-doubt` sends them, --drop fails them\n",
+			   c->name, (long long)held, c->name);
 	if (w->json) {
 		buf_append_str(&w->out, w->found ? ",\n  " : "\n  ");
 		buf_append_str(&w->out, "{\"name\": ");
 		jsonw_string(&w->out, c->name, strlen(c->name));
 		buf_printf(&w->out, ", \"queued\": %lld, \"sending\": %lld, "
 			   "\"sent\": %lld, \"deferred\": %lld, "
-			   "\"failed\": %lld, \"total\": %lld}",
+			   "\"failed\": %lld, \"total\": %lld, "
+			   "\"in_doubt\": %lld}",
 			   (long long)n->by_state[JOB_QUEUED],
 			   (long long)n->by_state[JOB_SENDING],
 			   (long long)n->by_state[JOB_SENT],
 			   (long long)n->by_state[JOB_DEFERRED],
 			   (long long)n->by_state[JOB_FAILED],
-			   (long long)n->total);
+			   (long long)n->total, (long long)held);
 	} else {
 		buf_printf(&w->out, "%-24s %10lld %10lld %10lld %10lld "
 			   "%10lld %10lld\n", c->name,
@@ -79,6 +92,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	st = cli_open_store(cli, false);
 	if (st == NULL)
 		return 1;
+	w.st = st;
 	if (w.json)
 		buf_append_str(&w.out, "[");
 	else
@@ -92,9 +106,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	} else {
 		if (w.json)
 			buf_append_str(&w.out, w.found ? "\n]\n" : "]\n");
+		else if (w.notes.len > 0)
+			buf_append(&w.out, w.notes.data, w.notes.len);
 		fwrite(w.out.data, 1, w.out.len, stdout);
 	}
 	buf_free(&w.out);
+	buf_free(&w.notes);
 	store_close(&st);
 	return ret;
 }

@@ -69,6 +69,7 @@ static const struct config_setting_spec config_specs[] = {
 	{ "send.rate_burst", KIND_INT },
 	{ "send.throttle_backoff", KIND_INT },
 	{ "send.accounting_log", KIND_STRING },
+	{ "send.in_doubt", KIND_STRING },
 	{ "send.retry", KIND_GROUP },
 	{ "send.retry.first_delay", KIND_INT },
 	{ "send.retry.max_delay", KIND_INT },
@@ -345,6 +346,16 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 			       (int *)((char *)&cfg->send + ints[i].offset)) < 0)
 			return -1;
 	}
+	log = config_string(lc, "send.in_doubt", "resend");
+	if (strcmp(log, "hold") != 0 && strcmp(log, "resend") != 0) {
+		snprintf(err, errsize, "%s:%d: setting 'send.in_doubt' must be "
+			 "\"resend\" or \"hold\"", file,
+			 config_line(lc, "send.in_doubt"));
+		free(log);
+		return -1;
+	}
+	cfg->send.in_doubt_hold = strcmp(log, "hold") == 0;
+	free(log);
 	log = config_string(lc, "send.accounting_log", NULL);
 	if (log != NULL) {
 		cfg->send.accounting_log = config_resolve_path(cfg, log);

@@ -69,6 +69,7 @@ struct config {
 		int retry_max_age;
 		int throttle_backoff;	/* pool pause on a throttling reply */
 		char *accounting_log;	/* resolved against dir, or NULL */
+		bool in_doubt_hold;	/* in_doubt = "hold" (else "resend") */
 	} send;
 };
 

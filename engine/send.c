@@ -21,6 +21,9 @@
 
 #define SEND_CONNECT_FAILURES_MAX 3	/* per connection slot, in a row */
 #define SEND_REQUEUES_MAX 3		/* per job and run, lost connections */
+/* ... and when the connection had delivered first: a per-connection cap
+ * the run is still learning; the cap, once learned, ends the 421s */
+#define SEND_REQUEUES_CAPPED 20
 
 /* The names of one import's variables, read once per run. */
 struct send_names {
@@ -40,6 +43,7 @@ struct send_job {
 	struct buf addr;		/* NUL-terminated */
 	struct buf vars;
 	unsigned addr_flags;
+	bool in_doubt;			/* sent whole, no reply came */
 	int requeues;			/* lost with its connection, retried
 					 * at once in this run */
 	/* the result */
@@ -322,7 +326,8 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 	    (ev->code == 421 || (ev->local && ev->code == 451)) &&
 	    (w->sent_on_conn > 0 ||
 	     !retry_throttled(ev->code, ev->enhanced, ev->text)) &&
-	    job->requeues < SEND_REQUEUES_MAX) {
+	    job->requeues < (w->sent_on_conn > 0 ? SEND_REQUEUES_CAPPED :
+			     SEND_REQUEUES_MAX)) {
 		struct send_run *run = w->run;
 
 		job->requeues++;
@@ -341,6 +346,7 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 	}
 	job->tried = true;
 	job->sent = ev->sent;
+	job->in_doubt = ev->in_doubt;
 	job->local = ev->local;
 	job->code = ev->code;
 	snprintf(job->enhanced, sizeof(job->enhanced), "%s",
@@ -635,6 +641,9 @@ static int send_commit(struct send_run *run, struct store *st,
 		case RETRY_DEFER:
 			r->state = JOB_DEFERRED;
 			r->next_attempt_at = out.next_attempt_ms;
+			/* held until the user says: `volley release` */
+			if (job->in_doubt && p->hold_in_doubt)
+				r->next_attempt_at = STORE_HELD;
 			stats->deferred++;
 			send_tally(stats, NULL, job);
 			break;
@@ -714,6 +723,7 @@ static long send_claim(struct send_run *run, struct store *st,
 				buf_append(&j->vars, sj->vars, sj->vars_len);
 			j->addr_flags = sj->addr_flags;
 			j->requeues = 0;
+			j->in_doubt = false;
 			j->tried = false;
 			j->sent = false;
 			j->local = false;
@@ -793,7 +803,8 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		goto out;
 	}
 	store_lease_owner_self(owner, sizeof(owner));
-	if (store_reclaim(st, send_now_ms(), send_owner_alive, owner,
+	if (store_reclaim(st, send_now_ms(), p->hold_in_doubt,
+			  send_owner_alive, owner,
 			  &reclaimed, &error) < 0) {
 		snprintf(err, errsize, "%s", error);
 		goto out;

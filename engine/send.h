@@ -74,6 +74,9 @@ struct send_params {
 	size_t commit_batch;		/* 0: 1000 */
 	int64_t stop_timeout_ms;	/* 0: 30 s */
 	bool follow;			/* keep polling for new jobs */
+	/* in doubt (sent whole without a reply, or held by a dead run):
+	 * hold for the user instead of sending again (store_in_doubt) */
+	bool hold_in_doubt;
 	/*
 	 * accounting - when not NULL, one CSV line per delivery attempt is
 	 * appended to it as results commit (the accounting files bulk MTAs

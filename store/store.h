@@ -301,13 +301,32 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 /*
  * store_reclaim - what a starting sender runs first: every job whose lease
  * has expired by now, or whose owner alive() says is gone, becomes deferred
- * and due at once, with a note in its last reply.  Such a job may have
+ * and due at once (held in doubt, see below, when hold is set), with a
+ * note in its last reply.  Such a job may have
  * been delivered just before its owner died, so its attempt stays counted.
  * alive may be NULL (then only expiry counts); ctx is passed to it.
  */
 typedef bool store_owner_alive_fn(void *ctx, const char *owner);
-int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
-		  void *ctx, int64_t *n_r, const char **error_r);
+int store_reclaim(struct store *st, int64_t now, bool hold,
+		  store_owner_alive_fn *alive, void *ctx, int64_t *n_r,
+		  const char **error_r);
+
+/*
+ * Jobs in doubt: the server may have taken the message (its lease ended
+ * with the sender's death, or the end of data got no reply).  By default
+ * they are simply deferred; with hold (send.in_doubt = "hold") they are
+ * deferred until STORE_HELD - the end of time - so no claim takes them,
+ * until the user releases them (due now) or drops them (failed).
+ */
+#define STORE_HELD INT64_MAX
+enum store_doubt_action {
+	STORE_DOUBT_COUNT,	/* *n_r: how many are held */
+	STORE_DOUBT_RELEASE,	/* due at now again; *n_r released */
+	STORE_DOUBT_DROP,	/* failed for good; *n_r dropped */
+};
+int store_in_doubt(struct store *st, int64_t campaign_id,
+		   enum store_doubt_action action, int64_t now, int64_t *n_r,
+		   const char **error_r);
 
 /*
  * store_job_foreach - call fn with the jobs of a campaign in import order,

@@ -52,6 +52,9 @@ enum store_stmt_id {
 	STMT_RECLAIM_EXPIRED,
 	STMT_LEASE_OWNERS,
 	STMT_RECLAIM_OWNER,
+	STMT_DOUBT_COUNT,
+	STMT_DOUBT_RELEASE,
+	STMT_DOUBT_DROP,
 	STMT_REPORT_ALL,
 	STMT_REPORT_STATE,
 	STMT_COUNT
@@ -141,7 +144,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE state = 1 AND lease_owner = ?1",
 	[STMT_RECLAIM_EXPIRED] =
-		"UPDATE jobs SET state = 3, next_attempt_at = ?1,"
+		"UPDATE jobs SET state = 3, next_attempt_at = ?2,"
 		" last_code = NULL, last_enhanced = NULL,"
 		" last_reply = 'interrupted: the lease of ' || lease_owner ||"
 		"  ' expired; the message may have been delivered',"
@@ -157,6 +160,18 @@ static const char *const store_sql[STMT_COUNT] = {
 		"  ' stopped; the message may have been delivered',"
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE state = 1 AND lease_owner = ?2",
+	/* held in doubt: deferred, due at the end of time (STORE_HELD) */
+	[STMT_DOUBT_COUNT] =
+		"SELECT count(*) FROM jobs WHERE campaign_id = ?1"
+		" AND state = 3 AND next_attempt_at = ?2",
+	[STMT_DOUBT_RELEASE] =
+		"UPDATE jobs SET next_attempt_at = ?3 WHERE campaign_id = ?1"
+		" AND state = 3 AND next_attempt_at = ?2",
+	[STMT_DOUBT_DROP] =
+		"UPDATE jobs SET state = 4, next_attempt_at = ?3,"
+		" last_reply = coalesce(last_reply, '') ||"
+		"  ' (dropped while in doubt: it may have been delivered)'"
+		" WHERE campaign_id = ?1 AND state = 3 AND next_attempt_at = ?2",
 	/* "+campaign_id": walk in rowid order instead of sorting by id. */
 	[STMT_REPORT_ALL] =
 		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
@@ -1122,8 +1137,42 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 	return 0;
 }
 
-int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
-		  void *ctx, int64_t *n_r, const char **error_r)
+int store_in_doubt(struct store *st, int64_t campaign_id,
+		   enum store_doubt_action action, int64_t now, int64_t *n_r,
+		   const char **error_r)
+{
+	static const int stmts[] = {
+		[STORE_DOUBT_COUNT] = STMT_DOUBT_COUNT,
+		[STORE_DOUBT_RELEASE] = STMT_DOUBT_RELEASE,
+		[STORE_DOUBT_DROP] = STMT_DOUBT_DROP,
+	};
+	sqlite3_stmt *stmt = store_stmt(st, stmts[action], error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	sqlite3_bind_int64(stmt, 2, STORE_HELD);
+	if (action != STORE_DOUBT_COUNT)
+		sqlite3_bind_int64(stmt, 3, now);
+	rc = sqlite3_step(stmt);
+	if (action == STORE_DOUBT_COUNT && rc == SQLITE_ROW) {
+		*n_r = sqlite3_column_int64(stmt, 0);
+		rc = SQLITE_DONE;
+	} else if (rc == SQLITE_DONE && n_r != NULL) {
+		*n_r = sqlite3_changes(st->db);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "jobs in doubt");
+		return -1;
+	}
+	return 0;
+}
+
+int store_reclaim(struct store *st, int64_t now, bool hold,
+		  store_owner_alive_fn *alive, void *ctx, int64_t *n_r,
+		  const char **error_r)
 {
 	sqlite3_stmt *expired = store_stmt(st, STMT_RECLAIM_EXPIRED, error_r);
 	sqlite3_stmt *owners = store_stmt(st, STMT_LEASE_OWNERS, error_r);
@@ -1135,6 +1184,7 @@ int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
 	    store_begin(st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(expired, 1, now);
+	sqlite3_bind_int64(expired, 2, hold ? STORE_HELD : now);
 	rc = sqlite3_step(expired);
 	sqlite3_reset(expired);
 	if (rc != SQLITE_DONE)
@@ -1155,7 +1205,7 @@ int store_reclaim(struct store *st, int64_t now, store_owner_alive_fn *alive,
 	for (size_t off = 0; off < st->scratch.len;) {
 		const char *owner = st->scratch.data + off;
 
-		sqlite3_bind_int64(by_owner, 1, now);
+		sqlite3_bind_int64(by_owner, 1, hold ? STORE_HELD : now);
 		sqlite3_bind_text(by_owner, 2, owner, -1, SQLITE_STATIC);
 		rc = sqlite3_step(by_owner);
 		sqlite3_reset(by_owner);

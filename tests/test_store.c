@@ -409,11 +409,11 @@ static void test_lease_expiry(void **state)
 	assert_int_equal(store_claim(f->st, f->campaign, "gone:1", T0, 1000, 3,
 				     &b, &error), 0);
 	assert_int_equal(b.count, 3);
-	assert_int_equal(store_reclaim(f->st, T0 + 999, NULL, NULL, &n,
+	assert_int_equal(store_reclaim(f->st, T0 + 999, false, NULL, NULL, &n,
 				       &error), 0);
 	assert_int_equal(n, 0);
 	assert_counts(f, 2, 3, 0, 0, 0);
-	assert_int_equal(store_reclaim(f->st, T0 + 1000, NULL, NULL, &n,
+	assert_int_equal(store_reclaim(f->st, T0 + 1000, false, NULL, NULL, &n,
 				       &error), 0);
 	assert_int_equal(n, 3);
 	assert_counts(f, 2, 0, 0, 3, 0);
@@ -451,10 +451,70 @@ static void test_reclaim_owner_gone(void **state)
 				     3600000, 2, &b, &error), 0);
 	assert_int_equal(store_claim(f->st, f->campaign, "alive:2", T0,
 				     3600000, 2, &b, &error), 0);
-	assert_int_equal(store_reclaim(f->st, T0 + 1, alive_except_ghost, NULL,
-				       &n, &error), 0);
+	assert_int_equal(store_reclaim(f->st, T0 + 1, false, alive_except_ghost,
+				       NULL, &n, &error), 0);
 	assert_int_equal(n, 2);
 	assert_counts(f, 0, 2, 0, 2, 0);
+	store_batch_free(&b);
+}
+
+/*
+ * Held in doubt: a dead run's jobs, reclaimed with hold, are deferred
+ * but never due until released; dropping fails them.
+ */
+static void test_reclaim_hold_in_doubt(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	const char *error;
+	int64_t n;
+
+	import_n(f, 4);
+	assert_int_equal(store_claim(f->st, f->campaign, "ghost:1", T0,
+				     3600000, 3, &b, &error), 0);
+	assert_int_equal(store_reclaim(f->st, T0 + 1, true, alive_except_ghost,
+				       NULL, &n, &error), 0);
+	assert_int_equal(n, 3);
+	assert_counts(f, 1, 0, 0, 3, 0);
+	assert_int_equal(store_in_doubt(f->st, f->campaign, STORE_DOUBT_COUNT,
+					0, &n, &error), 0);
+	assert_int_equal(n, 3);
+	/* far in the future, still nothing held is due */
+	assert_int_equal(store_claim(f->st, f->campaign, "me:2",
+				     T0 + 86400000LL * 365 * 100, 3600000, 10,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 1);
+	/* released: due now, all three claimed again */
+	assert_int_equal(store_in_doubt(f->st, f->campaign,
+					STORE_DOUBT_RELEASE, T0 + 5, &n,
+					&error), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_in_doubt(f->st, f->campaign, STORE_DOUBT_COUNT,
+					0, &n, &error), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:2", T0 + 5,
+				     3600000, 10, &b, &error), 0);
+	assert_int_equal(b.count, 3);
+	store_batch_free(&b);
+}
+
+/* Dropping what is held fails it for good. */
+static void test_drop_in_doubt(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	const char *error;
+	int64_t n;
+
+	import_n(f, 2);
+	assert_int_equal(store_claim(f->st, f->campaign, "ghost:1", T0,
+				     3600000, 2, &b, &error), 0);
+	assert_int_equal(store_reclaim(f->st, T0 + 1, true, alive_except_ghost,
+				       NULL, &n, &error), 0);
+	assert_int_equal(store_in_doubt(f->st, f->campaign, STORE_DOUBT_DROP,
+					T0 + 2, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_counts(f, 0, 0, 0, 0, 2);
 	store_batch_free(&b);
 }
 
@@ -711,6 +771,8 @@ int main(void)
 		T(test_give_back_undoes_attempt),
 		T(test_lease_expiry),
 		T(test_reclaim_owner_gone),
+		T(test_reclaim_hold_in_doubt),
+		T(test_drop_in_doubt),
 		T(test_lease_owner_alive),
 		T(test_migration_from_version_1),
 		T(test_newer_schema_refused),

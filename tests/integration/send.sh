@@ -273,4 +273,29 @@ wait "$send_pid"
 check_eq "--follow: SIGTERM ends it with 0" $? 0
 stop_sink
 
+# --- 7. in doubt: held for the user with send.in_doubt = "hold" ----------
+printf 'message *@doubt.test drop\n' > seven.faults
+start_sink seven --faults seven.faults
+config seven 'in_doubt = "hold";'
+store=seven.db
+recipients 3 seven.csv maybe@doubt.test
+campaign seven.csv
+"$VOLLEY" send news --quiet >seven.out 2>&1
+check_eq "in doubt: the others are sent" "$(json_count sent)" 3
+check_eq "in doubt: held, counted by status" "$(json_count in_doubt)" 1
+check "in doubt: the reply says why" grep -q "in doubt" seven.out
+check "in doubt: status says how to release it" sh -c \
+	"'$VOLLEY' status | grep -q 'release news --in-doubt'"
+"$VOLLEY" send news --quiet >/dev/null 2>&1
+check_eq "in doubt: a later run leaves it held" "$(json_count in_doubt)" 1
+stop_sink
+start_sink seven2
+config seven 'in_doubt = "hold";'
+ok "release it" "$VOLLEY" release news --in-doubt
+has out.txt "released 1 recipient" "release says how many"
+check_eq "released: nothing held" "$(json_count in_doubt)" 0
+ok "the next send takes it" "$VOLLEY" send news --quiet
+check_eq "released: now sent" "$(state_of maybe@doubt.test | cut -d' ' -f1)" sent
+stop_sink
+
 finish
