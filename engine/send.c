@@ -2,9 +2,10 @@
  * send - a campaign run (see send.h).
  *
  * One mutex (run->lock) guards the three lists jobs move through - free,
- * ready, done - and the counters beside them.  A worker holds it only to
- * pop a job or push a result: rendering and all network I/O happen
- * outside it, so the pool never waits on one lock while it sends.
+ * ready, done - and the counters beside them.  A worker takes it once per
+ * several jobs: it pops a handful into a queue of its own and hands its
+ * results back in batches (SEND_FLUSH_RESULTS, or whenever it would wait);
+ * rendering and all network I/O happen outside the lock.
  */
 #include "engine/send.h"
 
@@ -21,6 +22,7 @@
 
 #define SEND_CONNECT_FAILURES_MAX 3	/* per connection slot, in a row */
 #define SEND_REQUEUES_MAX 3		/* per job and run, lost connections */
+#define SEND_FLUSH_RESULTS 8		/* results a worker holds at most */
 /* ... and when the connection had delivered first: a per-connection cap
  * the run is still learning; the cap, once learned, ends the 421s */
 #define SEND_REQUEUES_CAPPED 20
@@ -92,6 +94,10 @@ struct send_run {
 struct send_worker {
 	struct send_run *run;
 	pthread_t thread;
+	struct send_job *local;		/* popped, not yet taken */
+	unsigned nlocal;
+	struct send_job *results;	/* finished, not yet handed back */
+	unsigned nresults;
 	unsigned sent_on_conn;		/* this connection's deliveries */
 	unsigned nslots;
 	struct send_slot *slots;
@@ -138,28 +144,68 @@ static void send_fatal(struct send_run *run, const char *msg)
 
 /* --- the worker side ---------------------------------------------------- */
 
-/* send_finish - a job's result goes to the main thread */
-static void send_finish(struct send_run *run, struct send_job *job)
+/* send_flush - the worker's results go to the main thread, one lock */
+static void send_flush(struct send_worker *w)
 {
+	struct send_run *run = w->run;
+	struct send_job *last = w->results;
+
+	if (w->nresults == 0)
+		return;
+	while (last->next != NULL)
+		last = last->next;
 	pthread_mutex_lock(&run->lock);
-	job->next = run->done;
-	run->done = job;
-	run->ndone++;
+	last->next = run->done;
+	run->done = w->results;
+	run->ndone += w->nresults;
 	if (run->ndone >= (run->p->commit_batch ? run->p->commit_batch :
 			   1000))
 		pthread_cond_signal(&run->results);
 	pthread_mutex_unlock(&run->lock);
+	w->results = NULL;
+	w->nresults = 0;
+}
+
+/* send_finish - a job's result, handed back in batches (send_flush) */
+static void send_finish(struct send_worker *w, struct send_job *job)
+{
+	job->next = w->results;
+	w->results = job;
+	if (++w->nresults >= SEND_FLUSH_RESULTS)
+		send_flush(w);
+}
+
+/* send_give_back - the jobs popped but not taken go back untried */
+static void send_give_back(struct send_worker *w)
+{
+	while (w->local != NULL) {
+		struct send_job *job = w->local;
+
+		w->local = job->next;
+		job->tried = false;
+		send_finish(w, job);
+	}
+	w->nlocal = 0;
+	send_flush(w);
 }
 
 /*
  * send_pop - the next ready job; blocks up to wait_ms when there is none
  * (0: not at all).  NULL when none came or the run is stopping.
  */
-static struct send_job *send_pop(struct send_run *run, int64_t wait_ms)
+static struct send_job *send_pop(struct send_worker *w, int64_t wait_ms,
+				  unsigned max)
 {
-	struct send_job *job = NULL;
+	struct send_run *run = w->run;
+	struct send_job *job = NULL, **tail = &w->local;
 	struct timespec until;
 
+	if (w->local != NULL) {
+		job = w->local;
+		w->local = job->next;
+		w->nlocal--;
+		return job;
+	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += wait_ms / 1000;
 	until.tv_nsec += (wait_ms % 1000) * 1000000;
@@ -173,9 +219,12 @@ static struct send_job *send_pop(struct send_run *run, int64_t wait_ms)
 		    ETIMEDOUT)
 			break;
 	}
-	if (run->ready != NULL && !run->stopping && !send_stop_asked(run)) {
-		job = run->ready;
-		run->ready = job->next;
+	/* a handful at once: one lock for several messages */
+	while (run->ready != NULL && !run->stopping && !send_stop_asked(run) &&
+	       w->nlocal < max) {
+		struct send_job *j = run->ready;
+
+		run->ready = j->next;
 		if (run->ready == NULL)
 			run->ready_tail = NULL;
 		run->nready--;
@@ -183,8 +232,17 @@ static struct send_job *send_pop(struct send_run *run, int64_t wait_ms)
 		 * next commit interval */
 		if (run->nready == run->low_water)
 			pthread_cond_signal(&run->results);
+		j->next = NULL;
+		*tail = j;
+		tail = &j->next;
+		w->nlocal++;
 	}
 	pthread_mutex_unlock(&run->lock);
+	if (w->local != NULL) {
+		job = w->local;
+		w->local = job->next;
+		w->nlocal--;
+	}
 	return job;
 }
 
@@ -269,14 +327,19 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 		 * Messages in flight: do not block, their replies wait.
 		 * Idle: wait a while for work, then let the connection go.
 		 */
-		job = send_pop(run, busy > 0 ? 0 : 5000);
+		if (atomic_load(&run->halt) || send_stop_asked(run)) {
+			/* stopping: what this worker popped goes back */
+			send_give_back(w);
+			*later = false;
+			return NULL;
+		}
+		/* about to wait (for work or for replies): results first */
+		if (busy == 0 && w->local == NULL)
+			send_flush(w);
+		job = send_pop(w, busy > 0 ? 0 : 5000, 2 * w->nslots);
 		if (job == NULL) {
-			bool stopping;
-
-			pthread_mutex_lock(&run->lock);
-			stopping = run->stopping;
-			pthread_mutex_unlock(&run->lock);
-			*later = busy > 0 && !stopping;
+			send_flush(w);
+			*later = busy > 0 && !atomic_load(&run->halt);
 			return NULL;
 		}
 		if (run->p->rate != NULL && busy == 0) {
@@ -284,7 +347,8 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 			if (waited < 0) {
 				/* stopping: the job goes back untried */
 				job->tried = false;
-				send_finish(run, job);
+				send_finish(w, job);
+				send_give_back(w);
 				*later = false;
 				return NULL;
 			}
@@ -296,7 +360,7 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 			slot->busy = true;
 			return &slot->m;
 		}
-		send_finish(run, job);
+		send_finish(w, job);
 	}
 }
 
@@ -357,14 +421,17 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 		buf_append_str(&job->reply, " (in doubt: the whole message "
 			       "went but no reply came; the server may have "
 			       "taken it)");
-	send_finish(w->run, job);
+	send_finish(w, job);
 }
 
 /* send_wait_for_work - block until a job is ready; false: run over */
-static bool send_wait_for_work(struct send_run *run)
+static bool send_wait_for_work(struct send_worker *w)
 {
+	struct send_run *run = w->run;
 	bool go;
 
+	if (w->local != NULL && !atomic_load(&run->halt))
+		return true;
 	pthread_mutex_lock(&run->lock);
 	while (run->ready == NULL && !run->stopping)
 		pthread_cond_wait(&run->work, &run->lock);
@@ -402,7 +469,7 @@ static void *send_worker_main(void *arg)
 	};
 	int64_t backoff = 1000;
 
-	while (send_wait_for_work(run)) {
+	while (send_wait_for_work(w)) {
 		struct smtp_conn_params cp = run->p->conn;
 		struct smtp_conn_result res;
 		int rc;
@@ -417,6 +484,7 @@ static void *send_worker_main(void *arg)
 		atomic_fetch_add(&run->connections, 1);
 		w->sent_on_conn = 0;
 		rc = smtp_conn_run(&cp, &src, &res);
+		send_flush(w);	/* every DONE of the connection is in */
 		/*
 		 * Closed with 421 after N messages, twice with the same N:
 		 * the relay caps messages per connection.  Stay under it.
@@ -460,6 +528,7 @@ static void *send_worker_main(void *arg)
 		if (backoff < 30000)
 			backoff *= 2;
 	}
+	send_give_back(w);
 	pthread_mutex_lock(&run->lock);
 	run->workers_running--;
 	pthread_cond_broadcast(&run->results);
