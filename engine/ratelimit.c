@@ -178,11 +178,9 @@ static void rl_bucket_take(struct rl_bucket *b, int64_t slot_ms)
 	b->tat = base + b->interval;
 }
 
-/*
- * rl_reserve - the next slot at or after now (ms), taken from both
- * buckets.  Called with the lock held.
- */
-static int64_t rl_reserve(struct ratelimit *rl, int64_t now)
+/* rl_earliest - the first slot at or after now (ms) that both buckets
+ * and any pause allow.  Called with the lock held. */
+static int64_t rl_earliest(const struct ratelimit *rl, int64_t now)
 {
 	int64_t slot = rl_clamp_ms(now), t;
 
@@ -194,6 +192,17 @@ static int64_t rl_reserve(struct ratelimit *rl, int64_t now)
 	t = rl_bucket_earliest(&rl->hour);
 	if (t > slot)
 		slot = t;
+	return slot;
+}
+
+/*
+ * rl_reserve - the next slot at or after now (ms), taken from both
+ * buckets.  Called with the lock held.
+ */
+static int64_t rl_reserve(struct ratelimit *rl, int64_t now)
+{
+	int64_t slot = rl_earliest(rl, now);
+
 	rl_bucket_take(&rl->second, slot);
 	rl_bucket_take(&rl->hour, slot);
 	return slot;
@@ -201,24 +210,14 @@ static int64_t rl_reserve(struct ratelimit *rl, int64_t now)
 
 bool ratelimit_try(struct ratelimit *rl)
 {
-	int64_t now, slot, t;
+	int64_t now;
 	bool ok;
 
 	if (rl == NULL)
 		return true;
 	now = rl_clamp_ms(rl->now_ms(rl->ctx));
 	pthread_mutex_lock(&rl->lock);
-	/* the slot rl_reserve would give, without taking it */
-	slot = now;
-	if (rl->pause_until > slot)
-		slot = rl->pause_until;
-	t = rl_bucket_earliest(&rl->second);
-	if (t > slot)
-		slot = t;
-	t = rl_bucket_earliest(&rl->hour);
-	if (t > slot)
-		slot = t;
-	ok = slot <= now;
+	ok = rl_earliest(rl, now) <= now;
 	if (ok) {
 		rl_bucket_take(&rl->second, now);
 		rl_bucket_take(&rl->hour, now);

@@ -202,6 +202,38 @@ static void test_spacing(void **state)
 	fake_destroy(&c);
 }
 
+/*
+ * ratelimit_try takes a slot only when one is free now and never waits;
+ * what it takes counts against the rate like an acquire.
+ */
+static void test_try(void **state)
+{
+	struct fake_clock c;
+	struct ratelimit *rl;
+
+	(void)state;
+	fake_init(&c, 5000, 1);
+	rl = new_rl(&c, 10, 0, 1);
+	assert_true(ratelimit_try(rl));
+	assert_false(ratelimit_try(rl));	/* next slot at 5100 */
+	assert_int_equal(ratelimit_now(rl), 5000);
+	fake_sleep(&c, 99);
+	assert_false(ratelimit_try(rl));
+	fake_sleep(&c, 1);
+	assert_true(ratelimit_try(rl));
+	/* a blocking acquire waits for the slot after the one try took */
+	assert_int_equal(ratelimit_acquire(rl, NULL), 100);
+	/* a pause holds try back too */
+	ratelimit_pause(rl, ratelimit_now(rl) + 1000);
+	fake_sleep(&c, 500);
+	assert_false(ratelimit_try(rl));
+	fake_sleep(&c, 500);
+	assert_true(ratelimit_try(rl));
+	assert_true(ratelimit_try(NULL));
+	ratelimit_free(&rl);
+	fake_destroy(&c);
+}
+
 /* the default burst is ceil(per_second / 10): 100/s lets 10 go at once */
 static void test_default_burst(void **state)
 {
@@ -594,6 +626,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spacing),
+		cmocka_unit_test(test_try),
 		cmocka_unit_test(test_default_burst),
 		cmocka_unit_test(test_any_window),
 		cmocka_unit_test(test_per_hour),
