@@ -182,7 +182,7 @@ def c_deliver(port, maildir, log):
               "%d bytes vs %d" % (len(got), len(MESSAGE)))
         check(os.listdir(os.path.join(maildir, "tmp")) == [],
               "DATA: nothing left in tmp/")
-    rec = read_log(log)[-1]
+    rec = [x for x in read_log(log) if x.get("end") != "closed"][-1]
     check(rec["from"] == "a@x.test" and rec["body"] == "DATA" and
           rec["accepted"] == 2 and rec["code"] == 250 and
           rec["size"] == len(MESSAGE) and fresh and
@@ -268,7 +268,7 @@ def c_starttls(port, cafile, maildir, log):
         s.sendmail("a@x.test", ["b@y.test"], MESSAGE)
     fresh = newest(maildir, before)
     check(len(fresh) == 1, "STARTTLS: message stored")
-    rec = read_log(log)[-1]
+    rec = [x for x in read_log(log) if x.get("end") != "closed"][-1]
     check(rec["tls"] is True and rec["auth"] is True,
           "log says TLS and AUTH", json.dumps(rec))
 
@@ -342,7 +342,7 @@ def c_faults(port, maildir, log):
     code, lines = r.reply()
     check(lines == [b"554 5.7.1 content refused"],
           "message pattern: 554 at the end of data", repr(lines))
-    rec = read_log(log)[-1]
+    rec = [x for x in read_log(log) if x.get("end") != "closed"][-1]
     check([x["code"] for x in rec["rcpts"]] == [451, 452, 550, 552, 250]
           and rec["code"] == 554 and rec["file"] is None,
           "log: each recipient's code and the final 554", json.dumps(rec))
@@ -396,9 +396,12 @@ def c_faults(port, maildir, log):
     fresh = newest(maildir, before)
     check(len(fresh) == 1, "drop: only the first message stored",
           repr(fresh))
+    # an earlier connection's "closed" record may land after this one:
+    # the sink sees that client go in its own time
     recs = read_log(log)
-    check(recs[-1]["end"] == "dropped" and recs[-1]["msg"] == 2,
-          "drop: logged as dropped", json.dumps(recs[-1]))
+    dropped = [x for x in recs if x.get("end") == "dropped"]
+    check(len(dropped) == 1 and dropped[0]["msg"] == 2,
+          "drop: logged as dropped", json.dumps(recs[-3:]))
 
 
 def c_conn_faults(port, mode):
