@@ -198,17 +198,6 @@ static int send_one_read(const char *path, struct buf *out)
 	return 0;
 }
 
-/* send_one_utf8 - is the whole of p well-formed UTF-8? */
-static bool send_one_utf8(const char *p, size_t len)
-{
-	for (size_t i = 0, n; i < len; i += n) {
-		n = utf8_char_len((const unsigned char *)p + i, len - i);
-		if (n == 0)
-			return false;
-	}
-	return true;
-}
-
 /* send_one_ascii - no byte of p outside ASCII */
 static bool send_one_ascii(const char *p, size_t len)
 {
@@ -277,7 +266,7 @@ static int send_one_build(struct buf *msg, const char *from,
 	buf_free(&value);
 	buf_append_str(msg, "MIME-Version: 1.0\r\n"
 			    "Content-Type: text/plain; charset=utf-8\r\n");
-	if (!send_one_utf8(body_data, body->len))
+	if (!utf8_valid(body_data, body->len))
 		return cli_error("the body is not valid UTF-8");
 	mime_crlf(&crlf, body_data, body->len);
 	if (crlf.len > 0 && mime_is_7bit_crlf(crlf.data, crlf.len)) {

@@ -59,4 +59,15 @@ static inline size_t utf8_char_len(const unsigned char *p, size_t left)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/* utf8_valid - is all of p[0..len) well-formed UTF-8? */
+static inline int utf8_valid(const char *p, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n) {
+		n = utf8_char_len((const unsigned char *)p + i, len - i);
+		if (n == 0)
+			return 0;
+	}
+	return 1;
+}
+
 #endif

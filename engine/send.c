@@ -638,13 +638,11 @@ static void send_account(const struct send_params *p,
 }
 
 /* send_tally - count a deferred or failed reply among the top reasons */
-static void send_tally(struct send_stats *st, struct buf *reasons_seen,
-		       const struct send_job *job)
+static void send_tally(struct send_stats *st, const struct send_job *job)
 {
 	char key[160];
 	size_t i, min = 0;
 
-	(void)reasons_seen;
 	snprintf(key, sizeof(key), "%d %s%s%.120s", job->code, job->enhanced,
 		 job->enhanced[0] ? " " : "", buf_cstr(&job->reply));
 	for (i = 0; i < SEND_TOP_REASONS; i++) {
@@ -714,12 +712,12 @@ static int send_commit(struct send_run *run, struct store *st,
 			if (job->in_doubt && p->hold_in_doubt)
 				r->next_attempt_at = STORE_HELD;
 			stats->deferred++;
-			send_tally(stats, NULL, job);
+			send_tally(stats, job);
 			break;
 		case RETRY_FAIL:
 			r->state = JOB_FAILED;
 			stats->failed++;
-			send_tally(stats, NULL, job);
+			send_tally(stats, job);
 			break;
 		}
 	}
@@ -854,7 +852,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	int64_t started = send_mono_ms(), last_progress = 0, reclaimed = 0;
 	int64_t stop_deadline = 0;
 	uint64_t rng = (uint64_t)send_now_ms() | 1;
-	bool idle_done = false, detached = false;
+	bool detached = false;
 	bool claimable = true;	/* the last claim found jobs */
 	unsigned nstarted = 0;
 	int ret = -1;
@@ -1006,7 +1004,6 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 				send_fatal(runp, err);
 			} else if (got == 0 && nready == 0 && in_flight == 0) {
 				if (!p->follow) {
-					idle_done = true;
 					pthread_mutex_lock(&runp->lock);
 					runp->stopping = true;
 					atomic_store(&runp->halt, true);
@@ -1042,7 +1039,6 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	if (runp->fatal && err[0] == '\0')
 		snprintf(err, errsize, "%s", runp->fatal_msg);
 	ret = runp->fatal || err[0] != '\0' ? -1 : 0;
-	(void)idle_done;
 	for (unsigned i = 0; i < p->connections; i++) {
 		for (unsigned k = 0; k < workers[i].nslots; k++)
 			buf_free(&workers[i].slots[k].msg);

@@ -88,6 +88,33 @@ count() {
 		sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p"
 }
 
+# start_sink NAME ARGS... - run a sink listening on a free loopback port
+# (and whatever ARGS add); sets $pid (also $sink_pid) and $port (the
+# first listener's), and adds the PID to $pids for the caller's trap
+start_sink() {
+	name=$1
+	shift
+	"$VOLLEY" sink -q --listen 127.0.0.1:0 "$@" >"$name.out" \
+		2>"$name.err" &
+	pid=$!
+	sink_pid=$pid
+	pids="${pids:-} $pid"
+	i=0
+	until grep -q "listening on" "$name.out" 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -gt 200 ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "FAIL: sink $name did not start"
+			sed 's/^/  stderr: /' "$name.err"
+			failures=$((failures + 1))
+			port=1
+			return 1
+		fi
+		sleep 0.05
+	done
+	port=$(sed -n '1s/.*:\([0-9][0-9]*\)$/\1/p' "$name.out")
+	echo "started sink $name on port $port"
+}
+
 # finish - print the tally the way CTest logs show it, and exit
 finish() {
 	echo "$((checks - failures)) passed, $failures failed"

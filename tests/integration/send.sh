@@ -29,27 +29,13 @@ check() {
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 
-# start_sink NAME ARGS... - a sink on a free port, its maildir NAME.md and
-# log NAME.log; sets $port and $sink_pid
-start_sink() {
+# start_sink_md NAME ARGS... - start_sink (lib.sh) with the maildir
+# NAME.md and the log NAME.log
+start_sink_md() {
 	name=$1
 	shift
-	"$VOLLEY" sink -q --listen 127.0.0.1:0 --maildir "$name.md" \
-		--log "$name.log" "$@" >"$name.out" 2>"$name.err" &
-	sink_pid=$!
-	pids="$pids $sink_pid"
-	i=0
-	until grep -q "listening on" "$name.out" 2>/dev/null; do
-		i=$((i + 1))
-		if [ "$i" -gt 200 ] || ! kill -0 "$sink_pid" 2>/dev/null; then
-			echo "FAIL: sink $name did not start"
-			cat "$name.err"
-			exit 1
-		fi
-		sleep 0.05
-	done
-	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-		"$name.out" | head -1)
+	start_sink "$name" --maildir "$name.md" --log "$name.log" "$@" ||
+		exit 1
 }
 
 stop_sink() {
@@ -113,7 +99,7 @@ rcpt *@defer.test 451 4.3.0 try again later
 rcpt *@bad.test 550 5.1.1 no such user
 rcpt *@full.test 452 4.2.2 mailbox full
 F
-start_sink one --faults faults.txt
+start_sink_md one --faults faults.txt
 config one 'accounting_log = "acct.csv";' 
 store=one.db
 recipients 50 one.csv later@defer.test nobody@bad.test full@full.test
@@ -154,7 +140,7 @@ stop_sink
 
 # --- 2. 421 after 3 messages per connection: nobody lost ------------------
 printf 'close-after 3\n' > two.faults
-start_sink two --faults two.faults
+start_sink_md two --faults two.faults
 config two
 store=two.db
 recipients 40 two.csv
@@ -173,7 +159,7 @@ check "421 relay: the summary says the cap was learned" \
 stop_sink
 
 # --- 3. the rate limit, counted by the server ---------------------------
-start_sink three
+start_sink_md three
 config three
 store=three.db
 recipients 60 three.csv
@@ -197,7 +183,7 @@ stop_sink
 
 # --- 4. SIGTERM: stop cleanly, nothing left in sending ---------------------
 printf 'message delay 20\n' > four.faults
-start_sink four --faults four.faults
+start_sink_md four --faults four.faults
 config four
 store=four.db
 recipients 2000 four.csv
@@ -216,7 +202,7 @@ check_eq "SIGTERM: every stored message is recorded sent" \
 stop_sink
 
 # --- 5. kill -9 at random moments, then resume: nobody lost ----------------
-start_sink five
+start_sink_md five
 config five "lease_seconds = 10;"
 store=five.db
 recipients 20000 five.csv
@@ -251,7 +237,7 @@ PY
 stop_sink
 
 # --- 6. --follow delivers a recipient imported during the run -------------
-start_sink six
+start_sink_md six
 config six
 store=six.db
 recipients 5 six.csv
@@ -275,7 +261,7 @@ stop_sink
 
 # --- 7. in doubt: held for the user with send.in_doubt = "hold" ----------
 printf 'message *@doubt.test drop\n' > seven.faults
-start_sink seven --faults seven.faults
+start_sink_md seven --faults seven.faults
 config seven 'in_doubt = "hold";'
 store=seven.db
 recipients 3 seven.csv maybe@doubt.test
@@ -289,7 +275,7 @@ check "in doubt: status says how to release it" sh -c \
 "$VOLLEY" send news --quiet >/dev/null 2>&1
 check_eq "in doubt: a later run leaves it held" "$(json_count in_doubt)" 1
 stop_sink
-start_sink seven2
+start_sink_md seven2
 config seven 'in_doubt = "hold";'
 ok "release it" "$VOLLEY" release news --in-doubt
 has out.txt "released 1 recipient" "release says how many"

@@ -12,31 +12,6 @@
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 
-# start_sink NAME ARGS... - run a sink listening on a free loopback port
-# (and whatever ARGS add); sets $pid and $port (the first listener's)
-start_sink() {
-	name=$1
-	shift
-	"$VOLLEY" sink -q --listen 127.0.0.1:0 "$@" >"$name.out" \
-		2>"$name.err" &
-	pid=$!
-	pids="$pids $pid"
-	i=0
-	until grep -q "listening on" "$name.out" 2>/dev/null; do
-		i=$((i + 1))
-		if [ "$i" -gt 200 ] || ! kill -0 "$pid" 2>/dev/null; then
-			echo "FAIL: sink $name did not start"
-			sed 's/^/  stderr: /' "$name.err"
-			failures=$((failures + 1))
-			port=1
-			return 1
-		fi
-		sleep 0.05
-	done
-	port=$(sed -n '1s/.*:\([0-9][0-9]*\)$/\1/p' "$name.out")
-	echo "started sink $name on port $port"
-}
-
 # stop_sink NAME - SIGTERM; it must exit 0 and print its totals
 stop_sink() {
 	kill -TERM "$pid"
