@@ -5,14 +5,15 @@
  * and its indexes compact at 10^7 rows.  Times are Unix milliseconds.
  *
  * Indexes, and the query each one serves:
- *   jobs_address  UNIQUE (campaign, address ignoring ASCII case): duplicate
- *                 detection on import.
  *   jobs_due      partial, only queued and deferred jobs, by campaign and
  *                 next attempt time: a claim reads exactly the rows it
  *                 takes, so its cost is O(batch) however many jobs are
  *                 sent, failed or not yet due.
  *   jobs_leased   partial, only jobs being sent, by lease expiry: reclaiming
  *                 expired leases reads only jobs in flight.
+ *   address_keys_campaign  the rows of address keys of one campaign.
+ * None is on the address: an import finds duplicates in memory from the
+ * campaign's address_keys (see migration 3 -> 4).
  */
 #include "store/store_schema.h"
 
@@ -121,7 +122,38 @@ const char *const store_migrations[] = {
 	"  content BLOB NOT NULL,"
 	"  UNIQUE (campaign_id, name)"
 	");",
+
+	/*
+	 * 3 -> 4: duplicates are found in memory, from address_keys, instead
+	 * of through a unique index on the address text.  That index was
+	 * updated at a random place for every imported row, which was most
+	 * of an import's cost; address_keys grows by one row per 65,536
+	 * imported jobs.  A row holds the keys (store_addrset.h) of
+	 * consecutive jobs from first_job_id on, 8 bytes each.  Jobs made
+	 * before it get a row each (volley_addr_key is the store's own SQL
+	 * function).
+	 */
+	"CREATE TABLE address_keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  campaign_id INTEGER NOT NULL REFERENCES campaigns(id)"
+	"    ON DELETE CASCADE,"
+	"  first_job_id INTEGER NOT NULL,"
+	"  keys BLOB NOT NULL"
+	");"
+	"CREATE INDEX address_keys_campaign ON address_keys(campaign_id);"
+	"INSERT INTO address_keys (campaign_id, first_job_id, keys)"
+	"  SELECT campaign_id, id, volley_addr_key(address) FROM jobs"
+	"  ORDER BY id;"
+	"DROP INDEX jobs_address;",
 };
+
+/* These must stay the definitions of the latest step that made them. */
+const char store_job_indexes_drop[] =
+	"DROP INDEX jobs_due; DROP INDEX jobs_leased;";
+const char store_job_indexes_create[] =
+	"CREATE INDEX jobs_due ON jobs(campaign_id, next_attempt_at)"
+	"  WHERE state IN (0, 3);"
+	"CREATE INDEX jobs_leased ON jobs(lease_expires_at) WHERE state = 1;";
 
 const int store_migration_count =
 	(int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -11,4 +11,12 @@
 extern const char *const store_migrations[];
 extern const int store_migration_count;
 
+/*
+ * The jobs indexes a large import drops and builds again at its end
+ * (store_import_add): SQL that drops them, and SQL that makes them as the
+ * current schema defines them.
+ */
+extern const char store_job_indexes_drop[];
+extern const char store_job_indexes_create[];
+
 #endif

@@ -27,6 +27,7 @@
 #include "common/buf.h"
 #include "common/vars.h"
 #include "common/xalloc.h"
+#include "store/store_addrset.h"
 #include "store/store_schema.h"
 
 /* 'voly': tells a volley store from any other SQLite file. */
@@ -45,6 +46,10 @@ enum store_stmt_id {
 	STMT_IMPORT_COUNT,
 	STMT_IMPORT_NAMES,
 	STMT_JOB_INSERT,
+	STMT_JOB_ADDRESS,
+	STMT_KEYS_OF_CAMPAIGN,
+	STMT_JOB_COUNT,
+	STMT_KEYS_INSERT,
 	STMT_CLAIM,
 	STMT_RECORD_DONE,
 	STMT_RECORD_GIVE_BACK,
@@ -94,9 +99,17 @@ static const char *const store_sql[STMT_COUNT] = {
 	[STMT_IMPORT_NAMES] =
 		"SELECT var_names, address_column FROM imports WHERE id = ?1",
 	[STMT_JOB_INSERT] =
-		"INSERT OR IGNORE INTO jobs (campaign_id, import_id, address,"
+		"INSERT INTO jobs (campaign_id, import_id, address,"
 		" addr_flags, vars, next_attempt_at, created_at)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+	[STMT_JOB_ADDRESS] = "SELECT address FROM jobs WHERE id = ?1",
+	[STMT_KEYS_OF_CAMPAIGN] =
+		"SELECT first_job_id, keys FROM address_keys"
+		" WHERE campaign_id = ?1",
+	[STMT_JOB_COUNT] = "SELECT coalesce(sum(n), 0) FROM campaign_counts",
+	[STMT_KEYS_INSERT] =
+		"INSERT INTO address_keys (campaign_id, first_job_id, keys)"
+		" VALUES (?1, ?2, ?3)",
 	[STMT_CLAIM] =
 		"UPDATE jobs SET state = 1, lease_owner = ?2,"
 		" lease_expires_at = ?3, attempts = attempts + 1,"
@@ -204,7 +217,31 @@ struct store_import {
 	int64_t started_at;
 	int64_t added;
 	int64_t duplicates;
+	/* Every address of the campaign, its earlier ones included. */
+	struct store_addrset addrs;
+	/* The address_keys row being filled: keys of consecutive jobs. */
+	struct buf keys;
+	int64_t keys_first_job;
+	size_t keys_count;
+	/* Past this many rows the jobs indexes are dropped, to be built
+	 * again at commit (see store_import_add). */
+	int64_t rebuild_after;
+	bool indexes_dropped;
 };
+
+/*
+ * An import drops the jobs indexes once it has added a quarter as many
+ * rows as the store held, and at least this many: building an index
+ * sorts every row once, which costs about as much as adding a quarter
+ * of them to it one by one.
+ */
+#define STORE_REBUILD_MIN_ROWS 20000
+
+/*
+ * Keys per address_keys row: 512 KB blobs, far below SQLite's limit on a
+ * value and few enough rows that loading a campaign's keys is a scan.
+ */
+#define STORE_KEYS_PER_ROW 65536
 
 static __thread char store_open_error[512];
 
@@ -329,6 +366,47 @@ static int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
 }
 
 /*
+ * Address keys are kept in blobs, 8 bytes each, little-endian so a store
+ * means the same on any machine.
+ */
+static void store_put_key(unsigned char *p, int64_t key)
+{
+	uint64_t v = (uint64_t)key;
+
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static int64_t store_get_key(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return (int64_t)v;
+}
+
+/*
+ * volley_addr_key(address) in SQL: the address's key as an address_keys
+ * blob of one, for the migration that made that table.
+ */
+static void store_sql_addr_key(sqlite3_context *ctx, int argc,
+			       sqlite3_value **argv)
+{
+	const unsigned char *addr = sqlite3_value_text(argv[0]);
+	unsigned char key[8];
+
+	(void)argc;
+	if (addr == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	store_put_key(key, store_addr_key((const char *)addr,
+			(size_t)sqlite3_value_bytes(argv[0])));
+	sqlite3_result_blob(ctx, key, sizeof(key), SQLITE_TRANSIENT);
+}
+
+/*
  * store_identify - refuse a file that is not a volley store before
  * changing anything in it (not even its journal mode): it must carry
  * volley's application_id, or be an empty database to become one.
@@ -434,6 +512,13 @@ int store_open(const char *path, const struct store_params *params,
 	sqlite3_extended_result_codes(st->db, 1);
 	timeout = params->busy_timeout_ms > 0 ? params->busy_timeout_ms : 5000;
 	sqlite3_busy_timeout(st->db, (int)timeout);
+	if (sqlite3_create_function(st->db, "volley_addr_key", 1,
+				    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				    store_sql_addr_key, NULL, NULL) !=
+	    SQLITE_OK) {
+		store_fail_db(st, error_r, "opening the store");
+		goto out_fail;
+	}
 
 	if (store_identify(st, error_r) < 0)
 		goto out_fail;
@@ -790,6 +875,41 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 	sqlite3_bind_int64(stmt, 1, campaign_id);
 	sqlite3_bind_int64(stmt, 2, imp->import_id);
 	sqlite3_bind_int64(stmt, 6, imp->started_at);
+
+	stmt = store_stmt(st, STMT_JOB_COUNT, error_r);
+	if (stmt == NULL)
+		goto out_rollback;
+	rc = sqlite3_step(stmt);
+	imp->rebuild_after = rc == SQLITE_ROW ?
+		sqlite3_column_int64(stmt, 0) / 4 : 0;
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW) {
+		store_fail_db(st, error_r, "starting the import");
+		goto out_rollback;
+	}
+	if (imp->rebuild_after < STORE_REBUILD_MIN_ROWS)
+		imp->rebuild_after = STORE_REBUILD_MIN_ROWS;
+
+	/* Duplicates of earlier imports are found in memory too. */
+	stmt = store_stmt(st, STMT_KEYS_OF_CAMPAIGN, error_r);
+	if (stmt == NULL)
+		goto out_rollback;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t first = sqlite3_column_int64(stmt, 0);
+		const unsigned char *keys = sqlite3_column_blob(stmt, 1);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, 1) / 8;
+
+		for (size_t i = 0; i < n; i++)
+			store_addrset_add(&imp->addrs,
+					  store_get_key(keys + 8 * i),
+					  first + (int64_t)i);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail_db(st, error_r, "starting the import");
+		goto out_rollback;
+	}
 	st->importing = true;
 	*imp_r = imp;
 	return 0;
@@ -798,8 +918,90 @@ out_rollback:
 	store_rollback(st);
 	sqlite3_exec(st->db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
 	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	store_addrset_free(&imp->addrs);
 	free(imp);
 	return -1;
+}
+
+/* store_same_address - equal ignoring ASCII case, as COLLATE NOCASE */
+static bool store_same_address(const unsigned char *a, size_t a_len,
+			       const char *b, size_t b_len)
+{
+	if (a_len != b_len)
+		return false;
+	for (size_t i = 0; i < a_len; i++) {
+		unsigned char x = a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x + ('a' - 'A'));
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y + ('a' - 'A'));
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * store_import_seen - whether the campaign already has this address:
+ * 1 yes, 0 no, -1 error.  Keys only narrow the search (store_addrset.h);
+ * the addresses behind them decide.
+ */
+static int store_import_seen(struct store_import *imp, int64_t key,
+			     const char *addr, size_t addr_len,
+			     const char **error_r)
+{
+	struct store *st = imp->st;
+	sqlite3_stmt *stmt;
+	size_t cursor = 0;
+	int64_t job_id;
+	bool same;
+	int rc;
+
+	while ((job_id = store_addrset_next(&imp->addrs, key, &cursor)) > 0) {
+		stmt = store_stmt(st, STMT_JOB_ADDRESS, error_r);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, job_id);
+		rc = sqlite3_step(stmt);
+		same = rc == SQLITE_ROW &&
+			store_same_address(sqlite3_column_text(stmt, 0),
+				(size_t)sqlite3_column_bytes(stmt, 0),
+				addr, addr_len);
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return store_fail_db(st, error_r, "adding a recipient");
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
+/* store_import_flush_keys - write the address_keys row being filled */
+static int store_import_flush_keys(struct store_import *imp,
+				   const char **error_r)
+{
+	struct store *st = imp->st;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (imp->keys_count == 0)
+		return 0;
+	stmt = store_stmt(st, STMT_KEYS_INSERT, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, imp->campaign_id);
+	sqlite3_bind_int64(stmt, 2, imp->keys_first_job);
+	sqlite3_bind_blob(stmt, 3, imp->keys.data, (int)imp->keys.len,
+			  SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "indexing the addresses");
+	buf_reset(&imp->keys);
+	imp->keys_count = 0;
+	return 0;
 }
 
 int store_import_add(struct store_import *imp, const char *addr,
@@ -808,8 +1010,16 @@ int store_import_add(struct store_import *imp, const char *addr,
 {
 	struct store *st = imp->st;
 	sqlite3_stmt *stmt = st->stmt[STMT_JOB_INSERT];
+	int64_t key = store_addr_key(addr, addr_len), job_id;
 	int rc;
 
+	rc = store_import_seen(imp, key, addr, addr_len, error_r);
+	if (rc < 0)
+		return -1;
+	if (rc > 0) {
+		imp->duplicates++;
+		return 0;
+	}
 	/* Columns 1, 2 and 6 stay bound for the whole import. */
 	sqlite3_bind_text(stmt, 3, addr, (int)addr_len, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, (int)addr_flags);
@@ -818,10 +1028,35 @@ int store_import_add(struct store_import *imp, const char *addr,
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail_db(st, error_r, "adding a recipient");
-	if (sqlite3_changes(st->db) == 0) {
-		imp->duplicates++;
-		return 0;
+	job_id = sqlite3_last_insert_rowid(st->db);
+	store_addrset_add(&imp->addrs, key, job_id);
+	/*
+	 * Adding each row to the jobs indexes costs a B-tree search per row
+	 * and index, more than the row itself; past rebuild_after rows,
+	 * building them again from a sort at commit is cheaper.  It all
+	 * stays inside the import's transaction: a rollback or a crash
+	 * brings the indexes back as they were, and other connections never
+	 * see the store without them.
+	 */
+	if (!imp->indexes_dropped && imp->added + 1 >= imp->rebuild_after) {
+		if (store_exec(st, store_job_indexes_drop, "adding a recipient",
+			       error_r) < 0)
+			return -1;
+		imp->indexes_dropped = true;
 	}
+	/* A row of keys covers consecutive jobs, as one import's are. */
+	if (imp->keys_count == STORE_KEYS_PER_ROW ||
+	    (imp->keys_count > 0 &&
+	     job_id != imp->keys_first_job + (int64_t)imp->keys_count)) {
+		if (store_import_flush_keys(imp, error_r) < 0)
+			return -1;
+	}
+	if (imp->keys_count == 0)
+		imp->keys_first_job = job_id;
+	buf_reserve(&imp->keys, 8);
+	store_put_key((unsigned char *)imp->keys.data + imp->keys.len, key);
+	imp->keys.len += 8;
+	imp->keys_count++;
 	imp->added++;
 	return 1;
 }
@@ -832,6 +1067,8 @@ static void store_import_end(struct store_import **impp)
 	struct store *st = (*impp)->st;
 
 	sqlite3_clear_bindings(st->stmt[STMT_JOB_INSERT]);
+	store_addrset_free(&(*impp)->addrs);
+	buf_free(&(*impp)->keys);
 	sqlite3_exec(st->db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
 	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	st->importing = false;
@@ -848,7 +1085,11 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 	sqlite3_stmt *stmt = store_stmt(st, STMT_IMPORT_FINISH, error_r);
 	int rc;
 
-	if (stmt == NULL)
+	if (stmt == NULL || store_import_flush_keys(imp, error_r) < 0)
+		goto out_rollback;
+	if (imp->indexes_dropped &&
+	    store_exec(st, store_job_indexes_create, "indexing the jobs",
+		       error_r) < 0)
 		goto out_rollback;
 	sqlite3_bind_int64(stmt, 1, imp->import_id);
 	sqlite3_bind_int64(stmt, 2, store_now_ms());
@@ -1228,6 +1469,42 @@ out_rollback:
 	return -1;
 }
 
+/*
+ * store_jobs_with_key - the ids of the campaign's jobs whose address has
+ * this key, as a JSON array in st->scratch (for json_each in SQL).
+ */
+static int store_jobs_with_key(struct store *st, int64_t campaign_id,
+			       int64_t key, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_KEYS_OF_CAMPAIGN, error_r);
+	const char *sep = "";
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	buf_reset(&st->scratch);
+	buf_putc(&st->scratch, '[');
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t first = sqlite3_column_int64(stmt, 0);
+		const unsigned char *keys = sqlite3_column_blob(stmt, 1);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, 1) / 8;
+
+		for (size_t i = 0; i < n; i++) {
+			if (store_get_key(keys + 8 * i) != key)
+				continue;
+			buf_printf(&st->scratch, "%s%lld", sep,
+				   (long long)(first + (int64_t)i));
+			sep = ",";
+		}
+	}
+	sqlite3_reset(stmt);
+	buf_putc(&st->scratch, ']');
+	if (rc != SQLITE_DONE)
+		return store_fail_db(st, error_r, "reading jobs");
+	return 0;
+}
+
 int store_job_foreach(struct store *st, int64_t campaign_id,
 		      const char *address, size_t limit, store_job_fn *fn,
 		      void *ctx, const char **error_r)
@@ -1236,19 +1513,29 @@ int store_job_foreach(struct store *st, int64_t campaign_id,
 	sqlite3_stmt *stmt;
 	int rc, ret = 0;
 
+	if (address != NULL &&
+	    store_jobs_with_key(st, campaign_id,
+				store_addr_key(address, strlen(address)),
+				error_r) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(st->db, address != NULL ?
 			       "SELECT id, campaign_id, import_id, address,"
 			       " addr_flags, vars, attempts FROM jobs"
-			       " WHERE campaign_id = ?1"
-			       " AND address = ?2 COLLATE NOCASE LIMIT ?3" :
+			       " WHERE id IN (SELECT value FROM json_each(?4))"
+			       " AND campaign_id = ?1"
+			       " AND address = ?2 COLLATE NOCASE"
+			       " ORDER BY id LIMIT ?3" :
 			       "SELECT id, campaign_id, import_id, address,"
 			       " addr_flags, vars, attempts FROM jobs"
 			       " WHERE +campaign_id = ?1 ORDER BY id LIMIT ?3",
 			       -1, &stmt, NULL) != SQLITE_OK)
 		return store_fail_db(st, error_r, "reading jobs");
 	sqlite3_bind_int64(stmt, 1, campaign_id);
-	if (address != NULL)
+	if (address != NULL) {
 		sqlite3_bind_text(stmt, 2, address, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 4, st->scratch.data,
+				  (int)st->scratch.len, SQLITE_STATIC);
+	}
 	sqlite3_bind_int64(stmt, 3, limit > 0 ? (int64_t)limit : -1);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		job.id = sqlite3_column_int64(stmt, 0);

@@ -18,6 +18,7 @@
 #include "common/buf.h"
 #include "common/vars.h"
 #include "store/store.h"
+#include "store/store_addrset.h"
 #include "store/store_schema.h"
 
 /*
@@ -217,6 +218,203 @@ static void test_import_abort_keeps_nothing(void **state)
 	store_import_abort(&imp);
 	assert_null(imp);
 	assert_counts(f, 3, 0, 0, 0, 0);
+}
+
+/* index_sql - the CREATE statements of the jobs indexes, in one string */
+static char *index_sql(const char *path)
+{
+	struct buf out = BUF_INIT;
+	sqlite3_stmt *stmt;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name, sql FROM"
+		" sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs'"
+		" ORDER BY name", -1, &stmt, NULL), SQLITE_OK);
+	while (sqlite3_step(stmt) == SQLITE_ROW)
+		buf_printf(&out, "%s: %s\n", sqlite3_column_text(stmt, 0),
+			   sqlite3_column_text(stmt, 1));
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return out.data;
+}
+
+static int count_job(void *ctx, const struct store_job *job)
+{
+	int64_t *last = ctx;
+
+	*last = job->id;
+	return 0;
+}
+
+/* job_with_address - the id of the job with this address, or 0 */
+static int64_t job_with_address(struct fixture *f, const char *addr)
+{
+	const char *error;
+	int64_t id = 0;
+
+	assert_int_equal(store_job_foreach(f->st, f->campaign, addr, 0,
+					   count_job, &id, &error), 0);
+	return id;
+}
+
+/*
+ * A large import drops the jobs indexes and builds them again at its end:
+ * afterwards they are defined exactly as before, the claim still uses
+ * jobs_due, and its many address keys (more than one address_keys row)
+ * all count for the next import's duplicates.
+ */
+static void test_large_import_rebuilds_indexes(void **state)
+{
+	struct fixture *f = *state;
+	char *before = index_sql(f->path), *after;
+	struct store_import *imp;
+	struct store_import_stats stats;
+	const char *names[] = { "first_name" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+	const char *error;
+	struct store_batch b = { 0 };
+	char addr[64];
+
+	import_n(f, 70000);
+	after = index_sql(f->path);
+	assert_non_null(strstr(before, "jobs_due"));
+	assert_string_equal(before, after);
+	assert_counts(f, 70000, 0, 0, 0, 0);
+
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1, &imp, &error), 0);
+	for (int i = 0; i < 70010; i++) {
+		int len = snprintf(addr, sizeof(addr), "USER%d@example.org",
+				   i);
+
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 i >= 70000 ? 1 : 0);
+	}
+	assert_int_equal(store_import_commit(&imp, 0, &stats, &error), 0);
+	assert_int_equal(stats.added, 10);
+	assert_int_equal(stats.duplicates, 70000);
+	assert_counts(f, 70010, 0, 0, 0, 0);
+	assert_true(job_with_address(f, "user69999@EXAMPLE.org") > 0);
+	assert_int_equal(job_with_address(f, "user70010@example.org"), 0);
+
+	/* Oldest first, through the rebuilt index. */
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 1000, 3,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 3);
+	assert_string_equal(b.jobs[0].address, "user0@example.org");
+	assert_string_equal(b.jobs[2].address, "user2@example.org");
+	store_batch_free(&b);
+	free(before);
+	free(after);
+}
+
+/* An import rolled back after dropping the indexes leaves them in place. */
+static void test_large_import_abort_keeps_indexes(void **state)
+{
+	struct fixture *f = *state;
+	char *before, *after;
+	struct store_import *imp;
+	const char *names[] = { "first_name" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+	const char *error;
+	char addr[64];
+
+	import_n(f, 5);
+	before = index_sql(f->path);
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1, &imp, &error), 0);
+	for (int i = 0; i < 30000; i++) {
+		int len = snprintf(addr, sizeof(addr), "x%d@example.org", i);
+
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 1);
+	}
+	store_import_abort(&imp);
+	after = index_sql(f->path);
+	assert_string_equal(before, after);
+	assert_counts(f, 5, 0, 0, 0, 0);
+	assert_int_equal(job_with_address(f, "x1@example.org"), 0);
+	free(before);
+	free(after);
+}
+
+/*
+ * Two addresses whose keys collide are still two recipients: a key only
+ * points at candidates, the addresses decide.  The collision is made by
+ * hand, giving a's job the key of b.
+ */
+static void test_key_collision_is_not_a_duplicate(void **state)
+{
+	struct fixture *f = *state;
+	struct store_import *imp;
+	const char *names[] = { "first_name" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+	const char *error;
+	uint64_t key = (uint64_t)store_addr_key("b@x.org", 7);
+	unsigned char blob[8];
+	sqlite3_stmt *stmt;
+	sqlite3 *db;
+	int64_t a_id;
+
+	for (int i = 0; i < 8; i++)
+		blob[i] = (unsigned char)(key >> (8 * i));
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1, &imp, &error), 0);
+	assert_int_equal(store_import_add(imp, "a@x.org", 7, 0, vars,
+					  sizeof(vars), &error), 1);
+	assert_int_equal(store_import_commit(&imp, 0, NULL, &error), 0);
+	a_id = job_with_address(f, "a@x.org");
+	assert_true(a_id > 0);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO address_keys"
+		" (campaign_id, first_job_id, keys) VALUES (?1, ?2, ?3)", -1,
+		&stmt, NULL), SQLITE_OK);
+	sqlite3_bind_int64(stmt, 1, f->campaign);
+	sqlite3_bind_int64(stmt, 2, a_id);
+	sqlite3_bind_blob(stmt, 3, blob, sizeof(blob), SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1, &imp, &error), 0);
+	assert_int_equal(store_import_add(imp, "b@x.org", 7, 0, vars,
+					  sizeof(vars), &error), 1);
+	/* Within one import: A is a, and B is b though a shares its key. */
+	assert_int_equal(store_import_add(imp, "A@X.org", 7, 0, vars,
+					  sizeof(vars), &error), 0);
+	assert_int_equal(store_import_add(imp, "B@X.ORG", 7, 0, vars,
+					  sizeof(vars), &error), 0);
+	assert_int_equal(store_import_commit(&imp, 0, NULL, &error), 0);
+	assert_counts(f, 2, 0, 0, 0, 0);
+	assert_true(job_with_address(f, "b@x.org") > a_id);
+	assert_int_equal(job_with_address(f, "A@x.org"), a_id);
+}
+
+/* The set returns every job of a key, and only those. */
+static void test_addrset(void **state)
+{
+	struct store_addrset set = { 0 };
+	size_t cursor = 0;
+	int64_t k = store_addr_key("Ann@Example.org", 15);
+
+	(void)state;
+	assert_int_equal(k, store_addr_key("ann@example.ORG", 15));
+	assert_true(k != store_addr_key("ann@example.org.", 16));
+	assert_int_equal(store_addrset_next(&set, k, &cursor), 0);
+	for (int64_t id = 1; id <= 5000; id++)
+		store_addrset_add(&set, id == 7 || id == 4000 ? k :
+				  store_addr_key((const char *)&id,
+						 sizeof(id)), id);
+	assert_int_equal(set.count, 5000);
+	assert_int_equal(store_addrset_next(&set, k, &cursor), 7);
+	assert_int_equal(store_addrset_next(&set, k, &cursor), 4000);
+	assert_int_equal(store_addrset_next(&set, k, &cursor), 0);
+	store_addrset_free(&set);
 }
 
 static void test_claim_oldest_first_and_vars(void **state)
@@ -594,6 +792,23 @@ static void test_migration_from_version_1(void **state)
 	assert_int_equal(c.by_state[JOB_DEFERRED], 1);
 	assert_int_equal(c.total, 5);
 
+	/* Addresses from before address_keys still count as duplicates. */
+	{
+		struct store_import *imp;
+		struct store_import_stats stats;
+		const char *names[] = { "a" };
+		const char vars[] = { VARS_FORMAT_FLAT, 0 };
+
+		assert_int_equal(store_import_begin(st, id, "t", "email",
+						    names, 1, &imp, &error),
+				 0);
+		assert_int_equal(store_import_add(imp, "C@X.org", 7, 0, vars,
+						  sizeof(vars), &error), 0);
+		assert_int_equal(store_import_commit(&imp, 0, &stats, &error),
+				 0);
+		assert_int_equal(stats.duplicates, 1);
+	}
+
 	/* The counts keep up after the migration too. */
 	{
 		struct store_batch b = { 0 };
@@ -765,6 +980,10 @@ int main(void)
 		T(test_campaign_names_are_unique),
 		T(test_import_and_duplicates),
 		T(test_import_abort_keeps_nothing),
+		T(test_large_import_rebuilds_indexes),
+		T(test_large_import_abort_keeps_indexes),
+		T(test_key_collision_is_not_a_duplicate),
+		cmocka_unit_test(test_addrset),
 		T(test_claim_oldest_first_and_vars),
 		T(test_record_results),
 		T(test_record_from_non_owner_is_stale_except_sent),
