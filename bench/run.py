@@ -1,0 +1,879 @@
+#!/usr/bin/env python3
+"""bench/run - every performance figure volley claims, from one command.
+
+    bench/run [--quick] [--only SECTIONS] [--out DIR]
+
+Builds volley in release mode (build-release/) if needed, then runs:
+
+  micro    bench_render, bench_mime, bench_session, bench_store, bench_import
+  e2e      loopback, Postfix's smtp-sink as the one sink: smtp-source,
+           Python smtplib, Nodemailer (pool), volley send (store + per
+           recipient rendering + results recorded) and a raw replay of
+           pre-built pipelined streams; 4 KB and 64 KB; 1, 8, 32
+           connections; messages/s and client CPU per 1,000 messages
+  insn     CPU instructions per message of volley send (perf stat)
+  tls      STARTTLS + AUTH PLAIN against volley sink: volley, Python,
+           Nodemailer, and volley in plaintext on the same sink
+  latency  two network namespaces, 10 ms each way through
+           bench/delay_relay (this kernel has no netem), 8 connections
+  memory   peak RSS of volley send of 1,000,000 recipients (full run only)
+
+It writes bench/results/<date>.md and .json (and latest.md, latest.json)
+with the machine's core count and the date, and prints the Markdown.
+Every server is started here, on loopback or in the namespaces made here,
+and stopped by its PID.  --quick runs one round of smaller counts (under
+two minutes); the full run takes medians of 3 rounds (under fifteen).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build-release")
+VOLLEY = os.path.join(BUILD, "cli", "volley")
+PEERS = os.path.join(ROOT, "bench", "peers")
+SBIN = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+SINK_PASSWORD = "bench-secret"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def which(name):
+    for d in os.environ.get("PATH", "").split(":") + SBIN:
+        p = os.path.join(d, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, netns=None, timeout=10.0):
+    """Wait until something listens on host:port (inside netns if given)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if netns is None:
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    return
+            except OSError:
+                pass
+        else:
+            r = subprocess.run(["ip", "netns", "exec", netns, "python3", "-c",
+                                "import socket,sys; socket.create_connection"
+                                "((sys.argv[1], int(sys.argv[2])), 0.5)",
+                                host, str(port)], capture_output=True)
+            if r.returncode == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+class Servers:
+    """Background processes started here, stopped by their PID."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, cmd, **kw):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in list(self.procs):
+            self.stop(p)
+
+
+def run_client(cmd, cwd=None, env=None, netns=None, timeout=900):
+    """Run one client; return (wall seconds, CPU seconds, stdout, rc)."""
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    # wait4 gives this child's own CPU time, whatever else runs.
+    out_chunks, err_chunks = [], []
+    t1 = threading.Thread(target=lambda: out_chunks.append(p.stdout.read()))
+    t2 = threading.Thread(target=lambda: err_chunks.append(p.stderr.read()))
+    t1.start()
+    t2.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+        time.sleep(0.005)
+    wall = time.monotonic() - start
+    t1.join()
+    t2.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out = out_chunks[0].decode(errors="replace") if out_chunks else ""
+    err = err_chunks[0].decode(errors="replace") if err_chunks else ""
+    if p.returncode != 0:
+        log(f"  ! {' '.join(cmd[:6])}... exited {p.returncode}: "
+            f"{err.strip()[-300:]}")
+    return wall, ru.ru_utime + ru.ru_stime, out, p.returncode, ru.ru_maxrss
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def stats(values):
+    if not values:
+        return None
+    return {"median": med(values), "min": min(values), "max": max(values),
+            "runs": len(values)}
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "-"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_range(s, digits=0):
+    if s is None:
+        return "-"
+    if s["runs"] == 1:
+        return fmt(s["median"], digits)
+    return (f"{fmt(s['median'], digits)} ({fmt(s['min'], digits)}-"
+            f"{fmt(s['max'], digits)})")
+
+
+# --- build -----------------------------------------------------------------
+
+def build():
+    log("building release (build-release/)")
+    subprocess.run(["cmake", "-S", ROOT, "-B", BUILD,
+                    "-DCMAKE_BUILD_TYPE=Release"], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", BUILD, "-j", str(os.cpu_count())],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def ensure_nodemailer():
+    if not which("node"):
+        return "node is not installed"
+    if os.path.isdir(os.path.join(PEERS, "node_modules", "nodemailer")):
+        return None
+    if not which("npm"):
+        return "npm is not installed"
+    log("installing nodemailer (npm ci in bench/peers)")
+    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEERS,
+                       capture_output=True)
+    if r.returncode != 0:
+        return "npm ci failed: " + r.stderr.decode(errors="replace")[-200:]
+    return None
+
+
+# --- message content shared by the clients ----------------------------------
+
+def write_template(directory, size):
+    """A text template that renders to about `size` bytes per message."""
+    os.makedirs(directory, exist_ok=True)
+    line = ("We are writing to you in {{city}} about your {{plan}} plan; "
+            "this line gives the message its size.\n")
+    head = "Hello {{first_name}} {{last_name}},\n\n"
+    # ~420 bytes of headers; the rendered line is about as long as the
+    # template line (short values replace the tags).
+    body_len = max(size - 420 - len(head), 0)
+    n = max(body_len // (len(line) - 4), 1)
+    with open(os.path.join(directory, "body.txt"), "w") as f:
+        f.write(head + line * n)
+    with open(os.path.join(directory, "message.cfg"), "w") as f:
+        f.write('subject = "Your update, {{first_name}}";\n'
+                'from = "Volley Bench <bench@example.org>";\n')
+
+
+def write_recipients(path, n):
+    with open(path, "w") as f:
+        f.write("email,first_name,last_name,city,plan\n")
+        for i in range(n):
+            f.write(f"rcpt{i}@example.org,First{i},Last{i},"
+                    f"City{i % 97},pro\n")
+
+
+class VolleyCampaign:
+    """A store with one campaign of n recipients, ready to send."""
+
+    def __init__(self, work, size, n, smtp_cfg, name="bench"):
+        self.dir = tempfile.mkdtemp(prefix="volley-", dir=work)
+        tdir = os.path.join(work, f"template-{size}")
+        if not os.path.isdir(tdir):
+            write_template(tdir, size)
+        csv = os.path.join(work, f"recipients-{n}.csv")
+        if not os.path.exists(csv):
+            write_recipients(csv, n)
+        with open(os.path.join(self.dir, "volley.cfg"), "w") as f:
+            f.write('store = { path = "bench.db"; };\n')
+            f.write("smtp = { " + smtp_cfg + " };\n")
+        self.name = name
+        for args in (["init"],
+                     ["campaign", "create", name, "--from",
+                      "bench@example.org", "--template", tdir],
+                     ["import", name, csv]):
+            subprocess.run([VOLLEY] + args, cwd=self.dir, check=True,
+                           stdout=subprocess.DEVNULL)
+
+    def sent(self):
+        out = subprocess.run([VOLLEY, "status", "--json"], cwd=self.dir,
+                             check=True, capture_output=True).stdout
+        return json.loads(out)[0]["sent"]
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- the runs ---------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.rounds = 1 if args.quick else 3
+        self.work = tempfile.mkdtemp(prefix="volley-bench-")
+        self.servers = Servers()
+        self.results = {"micro": {}, "e2e": [], "tls": [], "latency": {},
+                        "insn": {}, "memory": {}, "notes": []}
+        self.node_problem = ensure_nodemailer()
+        if self.node_problem:
+            self.note(f"Nodemailer rows skipped: {self.node_problem}")
+        self.smtp_sink = which("smtp-sink")
+        self.smtp_source = which("smtp-source")
+        if not self.smtp_sink:
+            self.note("Postfix (smtp-sink, smtp-source) is not installed: "
+                      "apt-get install postfix")
+
+    def note(self, text):
+        log("note: " + text)
+        self.results["notes"].append(text)
+
+    # clients: each returns (msgs ok, wall, cpu)
+    def client_cmd(self, client, host, port, conns, n, size, tls=None,
+                   netns=None):
+        if client == "smtp-source":
+            if not self.smtp_source:
+                return None
+            # -d: one connection for many messages; -N: distinct recipients
+            return [self.smtp_source, "-d", "-N", "-s", str(conns), "-m",
+                    str(n), "-l", str(size), "-f", "bench@example.org",
+                    "-t", "rcpt@example.org", f"{host}:{port}"]
+        if client == "python-smtplib":
+            cmd = [sys.executable, os.path.join(PEERS, "smtplib_client.py")]
+        elif client == "nodemailer":
+            if self.node_problem:
+                return None
+            cmd = ["node", os.path.join(PEERS, "nodemailer_client.js")]
+        elif client.startswith("raw-replay"):
+            cmd = [os.path.join(BUILD, "bench", "raw_replay"), "--server",
+                   f"{host}:{port}", "--connections", str(conns), "--count",
+                   str(n), "--size", str(size)]
+            if client == "raw-replay-bdat":
+                cmd.append("--bdat")
+            elif client == "raw-replay-354":
+                cmd.append("--wait-354")
+            return cmd
+        else:
+            raise ValueError(client)
+        cmd += ["--host", host, "--port", str(port), "--connections",
+                str(conns), "--count", str(n), "--size", str(size)]
+        if tls:
+            cmd += ["--starttls", "--user", "bench", "--password-env",
+                    "BENCH_PASSWORD", "--cafile", tls]
+        return cmd
+
+    def run_peer(self, client, host, port, conns, n, size, tls=None,
+                 netns=None):
+        cmd = self.client_cmd(client, host, port, conns, n, size, tls, netns)
+        if cmd is None:
+            return None
+        env = dict(os.environ, BENCH_PASSWORD=SINK_PASSWORD)
+        wall, cpu, out, rc, _ = run_client(cmd, env=env, netns=netns)
+        ok = n if rc == 0 else 0
+        m = re.search(r"^\{.*\}\s*$", out, re.M)
+        if m:
+            try:
+                j = json.loads(m.group(0))
+                ok = j.get("ok", ok)
+                if "seconds" in j and client != "smtp-source":
+                    # the client's own timing of its send phase; process
+                    # start-up (node, python) is left out, to their favour
+                    wall = j["seconds"]
+            except ValueError:
+                pass
+        if ok != n:
+            log(f"  ! {client}: {ok} of {n} delivered")
+            return None
+        return ok, wall, cpu
+
+    def run_volley(self, host, port, conns, n, size, extra="", netns=None,
+                   sink_chunking=True):
+        cfg = (f'host = "{host}"; port = {port}; tls = "none"; '
+               f"connections = {conns}; {extra}")
+        camp = VolleyCampaign(self.work, size, n, cfg)
+        try:
+            wall, cpu, out, rc, _ = run_client(
+                [VOLLEY, "send", camp.name, "--quiet"], cwd=camp.dir,
+                netns=netns)
+            sent = camp.sent()
+        finally:
+            camp.cleanup()
+        if rc != 0 or sent != n:
+            log(f"  ! volley send: {sent} of {n} sent")
+            return None
+        return sent, wall, cpu
+
+    def repeat(self, fn, *a, **kw):
+        rates, cpus = [], []
+        for _ in range(self.rounds):
+            r = fn(*a, **kw)
+            if r is None:
+                continue
+            ok, wall, cpu = r
+            rates.append(ok / wall)
+            cpus.append(cpu * 1000.0 / ok)
+        return stats(rates), stats(cpus)
+
+    def start_smtp_sink(self, host="127.0.0.1", netns=None):
+        port = free_port() if netns is None else 2526
+        cmd = [self.smtp_sink, "-u", "nobody", "-c", f"{host}:{port}",
+               "1000"]
+        if os.geteuid() != 0:
+            cmd = [self.smtp_sink, "-c", f"{host}:{port}", "1000"]
+        if netns:
+            cmd = ["ip", "netns", "exec", netns] + cmd
+        p = self.servers.start(cmd)
+        wait_port(host, port, netns)
+        return p, port
+
+    def start_volley_sink(self, host="127.0.0.1", tls=None, netns=None,
+                          port=None):
+        port = port or free_port()
+        cmd = [VOLLEY, "sink", "-q", "--listen", f"{host}:{port}"]
+        if tls:
+            cmd += ["--tls-cert", tls[0], "--tls-key", tls[1], "--auth",
+                    f"bench:{SINK_PASSWORD}"]
+        if netns:
+            cmd = ["ip", "netns", "exec", netns] + cmd
+        p = self.servers.start(cmd)
+        wait_port(host, port, netns)
+        return p, port
+
+    # --- sections -----------------------------------------------------------
+
+    def micro(self):
+        log("micro benchmarks")
+        m = self.results["micro"]
+        b = os.path.join(BUILD, "bench")
+        secs = "1" if self.quick else "2"
+        out = subprocess.run([os.path.join(b, "bench_render"), "-s", secs],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            g = re.match(r"\s*(\S+): median ([\d.]+) messages/s.*?"
+                         r"\(([\d.]+)-([\d.]+)\)", line)
+            if g:
+                m["render_" + g.group(1)] = {
+                    "median": float(g.group(2)), "min": float(g.group(3)),
+                    "max": float(g.group(4)), "unit": "messages/s"}
+        m["render_raw"] = out
+        for prog in ("bench_mime", "bench_session"):
+            path = os.path.join(b, prog)
+            if not os.path.exists(path):
+                self.note(f"{prog} is not built")
+                continue
+            out = subprocess.run([path], capture_output=True,
+                                 text=True).stdout
+            for line in out.splitlines():
+                g = re.match(r"RESULT (\S+) ([\d.e+-]+) (.+)$", line)
+                if g:
+                    m[g.group(1)] = {"median": float(g.group(2)),
+                                     "unit": g.group(3).strip()}
+        out = subprocess.run([os.path.join(b, "bench_store")],
+                             capture_output=True, text=True).stdout
+        m["store_raw"] = out
+        rows = "200000" if self.quick else "1000000"
+        out = subprocess.run([os.path.join(b, "bench_import"), "--rows",
+                              rows, "--runs", str(self.rounds)],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            g = re.match(r"(import|store only|SQLite only): (\d+) rows.*"
+                         r"median (\d+) rows/s \(min (\d+), max (\d+)", line)
+            if g:
+                m["import_" + g.group(1).replace(" ", "_")] = {
+                    "rows": int(g.group(2)), "median": int(g.group(3)),
+                    "min": int(g.group(4)), "max": int(g.group(5)),
+                    "unit": "rows/s"}
+
+    def e2e(self):
+        if not self.smtp_sink:
+            return
+        log("end to end on loopback, Postfix smtp-sink")
+        sink, port = self.start_smtp_sink()
+        sizes = [(4096, 10000 if self.quick else 50000),
+                 (65536, 2000 if self.quick else 10000)]
+        conn_list = [8] if self.quick else [1, 8, 32]
+        clients = ["smtp-source", "python-smtplib", "nodemailer", "volley",
+                   "raw-replay"]
+        try:
+            for size, n in sizes:
+                for conns in conn_list:
+                    for client in clients:
+                        log(f"  {client}: {size} B x {n}, {conns} conn")
+                        if client == "volley":
+                            rate, cpu = self.repeat(
+                                self.run_volley, "127.0.0.1", port, conns,
+                                n, size)
+                        else:
+                            rate, cpu = self.repeat(
+                                self.run_peer, client, "127.0.0.1", port,
+                                conns, n, size)
+                        self.results["e2e"].append({
+                            "size": size, "messages": n,
+                            "connections": conns, "client": client,
+                            "sink": "smtp-sink", "rate": rate,
+                            "cpu_s_per_1000": cpu})
+        finally:
+            self.servers.stop(sink)
+
+    def insn(self):
+        perf = which("perf")
+        if not perf or not self.smtp_sink:
+            self.note("instructions per message skipped (needs perf)")
+            return
+        log("instructions per message (perf stat)")
+        sink, port = self.start_smtp_sink()
+        n = 10000 if self.quick else 50000
+        try:
+            cfg = (f'host = "127.0.0.1"; port = {port}; tls = "none"; '
+                   "connections = 8;")
+            camp = VolleyCampaign(self.work, 4096, n, cfg)
+            r = subprocess.run([perf, "stat", "-x,", "-e", "instructions:u,"
+                                "instructions:k", VOLLEY, "send", camp.name,
+                                "--quiet"], cwd=camp.dir,
+                               capture_output=True, text=True)
+            camp.cleanup()
+            counts = self.perf_counts(r.stderr)
+            if counts:
+                self.results["insn"]["volley"] = {
+                    k: v / n for k, v in counts.items()}
+            if self.smtp_source:
+                r = subprocess.run([perf, "stat", "-x,", "-e",
+                                    "instructions:u,instructions:k"] +
+                                   self.client_cmd("smtp-source",
+                                                   "127.0.0.1", port, 8, n,
+                                                   4096),
+                                   capture_output=True, text=True)
+                counts = self.perf_counts(r.stderr)
+                if counts:
+                    self.results["insn"]["smtp-source"] = {
+                        k: v / n for k, v in counts.items()}
+        finally:
+            self.servers.stop(sink)
+        if not self.results["insn"]:
+            self.note("perf stat gave no instruction counts here")
+
+    @staticmethod
+    def perf_counts(text):
+        counts = {}
+        for line in text.splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2].startswith("instructions") and \
+                    f[0].replace(".", "").isdigit():
+                counts["user" if f[2].endswith(":u") else "kernel"] = \
+                    float(f[0])
+        return counts
+
+    def make_cert(self):
+        cert = os.path.join(self.work, "cert.pem")
+        key = os.path.join(self.work, "key.pem")
+        if not os.path.exists(cert):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "2",
+                            "-subj", "/CN=localhost", "-addext",
+                            "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                           check=True, capture_output=True)
+        return cert, key
+
+    def tls(self):
+        log("TLS: STARTTLS + AUTH PLAIN, volley sink")
+        cert, key = self.make_cert()
+        sink, port = self.start_volley_sink(tls=(cert, key))
+        # MAIL before AUTH is refused there: plaintext gets its own sink
+        plain, plain_port = self.start_volley_sink()
+        n = 10000 if self.quick else 50000
+        conns = 8
+        try:
+            auth = (f'tls = "starttls"; tls_name = "localhost"; '
+                    f'ca_file = "{cert}"; username = "bench"; '
+                    'password_env = "BENCH_PASSWORD";')
+            os.environ["BENCH_PASSWORD"] = SINK_PASSWORD
+            for client in ("volley", "volley-plaintext", "python-smtplib",
+                           "nodemailer"):
+                log(f"  {client}: 4096 B x {n}, {conns} conn")
+                if client == "volley":
+                    rate, cpu = self.repeat(self.run_volley_tls, port,
+                                            conns, n, auth)
+                elif client == "volley-plaintext":
+                    rate, cpu = self.repeat(self.run_volley, "127.0.0.1",
+                                            plain_port, conns, n, 4096)
+                else:
+                    rate, cpu = self.repeat(self.run_peer, client,
+                                            "localhost", port, conns, n,
+                                            4096, tls=cert)
+                self.results["tls"].append({
+                    "client": client, "size": 4096, "messages": n,
+                    "connections": conns, "sink": "volley sink",
+                    "tls": client != "volley-plaintext", "rate": rate,
+                    "cpu_s_per_1000": cpu})
+        finally:
+            self.servers.stop(sink)
+            self.servers.stop(plain)
+
+    def run_volley_tls(self, port, conns, n, auth):
+        cfg = (f'host = "127.0.0.1"; port = {port}; connections = {conns}; '
+               + auth)
+        camp = VolleyCampaign(self.work, 4096, n, cfg)
+        try:
+            wall, cpu, out, rc, _ = run_client(
+                [VOLLEY, "send", camp.name, "--quiet"], cwd=camp.dir)
+            sent = camp.sent()
+        finally:
+            camp.cleanup()
+        if rc != 0 or sent != n:
+            log(f"  ! volley send (TLS): {sent} of {n} sent")
+            return None
+        return sent, wall, cpu
+
+    def latency(self):
+        netns_sh = os.path.join(ROOT, "bench", "netns.sh")
+        relay = os.path.join(BUILD, "bench", "delay_relay")
+        if os.geteuid() != 0 or not which("ip"):
+            self.note("latency section skipped: needs root and iproute2")
+            return
+        log("latency: namespaces volleyA/volleyB, 10 ms each way")
+        subprocess.run([netns_sh, "down"], capture_output=True)
+        r = subprocess.run([netns_sh, "up"], capture_output=True, text=True)
+        if r.returncode != 0:
+            self.note("latency section skipped: netns.sh up failed: " +
+                      r.stderr.strip()[-200:])
+            return
+        lat = self.results["latency"]
+        sink_host, relay_host = "10.77.0.2", "10.77.0.1"
+        n = 500 if self.quick else 2000
+        conns = 8
+        try:
+            smtp_sink, smtp_sink_port = self.start_smtp_sink(sink_host,
+                                                             "volleyB")
+            vsink, vsink_port = self.start_volley_sink(sink_host,
+                                                       netns="volleyB",
+                                                       port=2527)
+            relays = {}
+            for name, target in (("smtp-sink", smtp_sink_port),
+                                 ("volley sink", vsink_port)):
+                lport = target + 100
+                self.servers.start(["ip", "netns", "exec", "volleyA", relay,
+                                    "--listen", f"{relay_host}:{lport}",
+                                    "--to", f"{sink_host}:{target}",
+                                    "--delay-ms", "10"])
+                wait_port(relay_host, lport, "volleyA")
+                relays[name] = lport
+            # the round trip a client sees: NOOPs through the relay
+            r = subprocess.run(["ip", "netns", "exec", "volleyA",
+                                os.path.join(BUILD, "bench", "raw_replay"),
+                                "--server",
+                                f"{relay_host}:{relays['smtp-sink']}",
+                                "--rtt"], capture_output=True, text=True)
+            m = re.search(r'"rtt_ms":\s*([\d.]+)', r.stdout)
+            rtt = float(m.group(1)) if m else None
+            lat["rtt_ms"] = rtt
+            lat["connections"] = conns
+            lat["messages"] = n
+            lat["limit_one_rtt_per_msg"] = conns / (rtt / 1000.0) \
+                if rtt else None
+            rows = []
+            for client, sink in (("smtp-source", "smtp-sink"),
+                                 ("python-smtplib", "smtp-sink"),
+                                 ("nodemailer", "smtp-sink"),
+                                 ("volley DATA pipelining", "smtp-sink"),
+                                 ("volley CHUNKING", "volley sink")):
+                log(f"  {client} via {sink}: {n} x 4096 B, {conns} conn")
+                port = relays[sink]
+                if client.startswith("volley"):
+                    extra = "chunking = false;" if "DATA" in client else ""
+                    rate, cpu = self.repeat(self.run_volley, relay_host,
+                                            port, conns, n, 4096, extra,
+                                            netns="volleyA")
+                else:
+                    rate, cpu = self.repeat(self.run_peer, client,
+                                            relay_host, port, conns, n,
+                                            4096, netns="volleyA")
+                rows.append({"client": client, "sink": sink, "rate": rate,
+                             "cpu_s_per_1000": cpu})
+            lat["rows"] = rows
+        finally:
+            self.servers.stop_all()
+            subprocess.run([netns_sh, "down"], capture_output=True)
+
+    def memory(self):
+        if self.quick:
+            return
+        log("memory: volley send of 1,000,000 recipients to volley sink")
+        sink, port = self.start_volley_sink()
+        n = 1000000
+        try:
+            cfg = (f'host = "127.0.0.1"; port = {port}; tls = "none"; '
+                   "connections = 8;")
+            camp = VolleyCampaign(self.work, 4096, n, cfg)
+            wall, cpu, out, rc, maxrss = run_client(
+                [VOLLEY, "send", camp.name, "--quiet"], cwd=camp.dir)
+            sent = camp.sent()
+            camp.cleanup()
+            self.results["memory"] = {
+                "recipients": n, "sent": sent, "max_rss_mb": maxrss / 1024,
+                "rate": sent / wall, "cpu_s_per_1000": cpu * 1000 / n}
+        finally:
+            self.servers.stop(sink)
+
+    # --- report -------------------------------------------------------------
+
+    def row(self, section, **match):
+        for r in self.results[section]:
+            if all(r.get(k) == v for k, v in match.items()):
+                return r
+        return None
+
+    def targets(self):
+        t = []
+
+        def med_of(r, key="rate"):
+            return r[key]["median"] if r and r.get(key) else None
+
+        v = self.row("e2e", size=4096, connections=8, client="volley")
+        s = self.row("e2e", size=4096, connections=8, client="smtp-source")
+        raw = self.row("e2e", size=4096, connections=8, client="raw-replay")
+        if v and s:
+            ratio = med_of(v) / med_of(s) if med_of(s) and med_of(v) else None
+            t.append(("loopback 4 KB, 8 conn: volley >= 1.3x smtp-source "
+                      "msg/s", ratio, ratio is not None and ratio >= 1.3,
+                      f"{fmt(ratio, 2)}x"))
+            cv, cs = med_of(v, "cpu_s_per_1000"), med_of(s, "cpu_s_per_1000")
+            ratio = cv / cs if cv and cs else None
+            t.append(("loopback 4 KB, 8 conn: volley CPU/msg <= 0.5x "
+                      "smtp-source", ratio, ratio is not None and ratio <= 0.5,
+                      f"{fmt(ratio, 2)}x"))
+        if v and raw:
+            ratio = med_of(v) / med_of(raw) if med_of(raw) and med_of(v) \
+                else None
+            t.append(("loopback 4 KB, 8 conn: volley >= 0.85x raw replay",
+                      ratio, ratio is not None and ratio >= 0.85,
+                      f"{fmt(ratio, 2)}x"))
+        vt = self.row("tls", client="volley")
+        vp = self.row("tls", client="volley-plaintext")
+        if vt and vp and med_of(vt) and med_of(vp):
+            ratio = med_of(vt) / med_of(vp)
+            t.append(("TLS: volley >= 0.8x its own plaintext", ratio,
+                      ratio >= 0.8, f"{fmt(ratio, 2)}x"))
+            peers = [r for r in self.results["tls"]
+                     if not r["client"].startswith("volley") and med_of(r)]
+            best = max((med_of(r) for r in peers), default=None)
+            if best:
+                t.append(("TLS: volley ahead of every peer",
+                          med_of(vt) / best, med_of(vt) > best,
+                          f"{fmt(med_of(vt) / best, 2)}x the best peer"))
+        lat = self.results["latency"]
+        if lat.get("rows") and lat.get("limit_one_rtt_per_msg"):
+            limit = lat["limit_one_rtt_per_msg"]
+            for r in lat["rows"]:
+                if r["client"] == "volley DATA pipelining" and med_of(r):
+                    ratio = med_of(r) / limit
+                    t.append(("20 ms RTT, 8 conn: DATA pipelining within 10% "
+                              "of one RTT per message", ratio, ratio >= 0.9,
+                              f"{fmt(ratio, 2)}x the limit"))
+                if r["client"] == "volley CHUNKING" and med_of(r):
+                    ratio = med_of(r) / limit
+                    t.append(("20 ms RTT, 8 conn: CHUNKING >= 4x one RTT per "
+                              "message", ratio, ratio >= 4,
+                              f"{fmt(ratio, 2)}x the limit"))
+        mem = self.results["memory"]
+        if mem:
+            t.append(("peak RSS of a 1,000,000-recipient send < 100 MB",
+                      mem["max_rss_mb"], mem["max_rss_mb"] < 100,
+                      f"{fmt(mem['max_rss_mb'], 1)} MB"))
+        self.results["targets"] = [
+            {"target": a, "value": b, "met": c, "shown": d}
+            for a, b, c, d in t]
+        return t
+
+    def markdown(self):
+        r = self.results
+        out = [f"# volley benchmarks, {r['date']}", "",
+               f"{r['machine']['cores']} cores, {r['machine']['system']}; "
+               f"{'quick run (1 round)' if self.quick else 'medians of 3 runs (min-max)'}; "
+               "`bench/run" + (" --quick" if self.quick else "") + "`", ""]
+        t = self.targets()
+        if t:
+            out += ["## Targets", "", "| target | measured | met |",
+                    "|---|---|---|"]
+            for name, _, met, shown in t:
+                out.append(f"| {name} | {shown} | "
+                           f"{'yes' if met else '**no**'} |")
+            out.append("")
+        if r["e2e"]:
+            out += ["## End to end, loopback, Postfix smtp-sink", "",
+                    "Messages/s and client CPU seconds per 1,000 messages; "
+                    "ratio = the client's messages/s over volley's.", ""]
+            out += ["| size | conns | client | messages/s | CPU s / 1,000 "
+                    "| ratio to volley |", "|---|---|---|---|---|---|"]
+            for e in r["e2e"]:
+                v = self.row("e2e", size=e["size"],
+                             connections=e["connections"], client="volley")
+                ratio = (e["rate"]["median"] / v["rate"]["median"]
+                         if e["rate"] and v and v["rate"] else None)
+                out.append(f"| {e['size'] // 1024} KB x {e['messages']:,} | "
+                           f"{e['connections']} | {e['client']} | "
+                           f"{fmt_range(e['rate'])} | "
+                           f"{fmt_range(e['cpu_s_per_1000'], 3)} | "
+                           f"{fmt(ratio, 2)} |")
+            out.append("")
+        if r["tls"]:
+            out += ["## TLS (STARTTLS + AUTH PLAIN), volley sink, 4 KB, "
+                    "8 connections", "",
+                    "| client | messages/s | CPU s / 1,000 |", "|---|---|---|"]
+            for e in r["tls"]:
+                label = ("volley, plaintext, same sink"
+                         if e["client"] == "volley-plaintext"
+                         else e["client"])
+                out.append(f"| {label} | {fmt_range(e['rate'])} | "
+                           f"{fmt_range(e['cpu_s_per_1000'], 3)} |")
+            out.append("")
+        lat = r["latency"]
+        if lat.get("rows"):
+            out += [f"## 20 ms round trip, {lat['connections']} connections, "
+                    f"{lat['messages']:,} x 4 KB", "",
+                    f"Measured round trip (SMTP NOOP): "
+                    f"{fmt(lat['rtt_ms'], 1)} ms; one round trip per message "
+                    f"allows {fmt(lat['limit_one_rtt_per_msg'])} messages/s.",
+                    "", "| client | sink | messages/s | x the limit |",
+                    "|---|---|---|---|"]
+            for e in lat["rows"]:
+                ratio = (e["rate"]["median"] / lat["limit_one_rtt_per_msg"]
+                         if e["rate"] else None)
+                out.append(f"| {e['client']} | {e['sink']} | "
+                           f"{fmt_range(e['rate'])} | {fmt(ratio, 2)} |")
+            out.append("")
+        if r["insn"]:
+            out += ["## Instructions per message (perf stat, 4 KB, 8 "
+                    "connections, smtp-sink)", "",
+                    "| client | user | kernel |", "|---|---|---|"]
+            for k, v in r["insn"].items():
+                out.append(f"| {k} | {fmt(v.get('user'))} | "
+                           f"{fmt(v.get('kernel'))} |")
+            out.append("")
+        if r["memory"]:
+            m = r["memory"]
+            out += ["## Memory", "",
+                    f"volley send of {m['recipients']:,} recipients (4 KB, "
+                    f"8 connections, volley sink): peak RSS "
+                    f"{fmt(m['max_rss_mb'], 1)} MB, {fmt(m['rate'])} "
+                    f"messages/s.", ""]
+        micro = r["micro"]
+        if micro:
+            out += ["## Micro benchmarks", "", "| what | figure |",
+                    "|---|---|"]
+            for k, v in micro.items():
+                if isinstance(v, dict):
+                    shown = fmt_range(v) if "min" in v else fmt(v["median"],
+                                                                 1)
+                    out.append(f"| {k} | {shown} {v.get('unit', '')} |")
+            out.append("")
+            if micro.get("store_raw"):
+                out += ["bench_store:", "", "```",
+                        micro["store_raw"].strip(), "```", ""]
+        if r["notes"]:
+            out += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]
+        return "\n".join(out)
+
+    def run(self):
+        sections = self.args.only.split(",") if self.args.only else \
+            ["micro", "e2e", "insn", "tls", "latency", "memory"]
+        self.results["date"] = datetime.datetime.now(
+            datetime.timezone.utc).isoformat(timespec="seconds")
+        self.results["machine"] = {"cores": os.cpu_count(),
+                                   "system": platform.platform()}
+        self.results["quick"] = self.quick
+        started = time.monotonic()
+        try:
+            for s in sections:
+                getattr(self, s)()
+        finally:
+            self.servers.stop_all()
+            shutil.rmtree(self.work, ignore_errors=True)
+        self.results["seconds"] = time.monotonic() - started
+        md = self.markdown()
+        md += f"\nThe run took {self.results['seconds']:.0f} s.\n"
+        outdir = self.args.out
+        os.makedirs(outdir, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
+        for name in (stamp, "latest"):
+            with open(os.path.join(outdir, name + ".md"), "w") as f:
+                f.write(md)
+            with open(os.path.join(outdir, name + ".json"), "w") as f:
+                json.dump(self.results, f, indent=1)
+        print(md)
+        log(f"written: {outdir}/{stamp}.md and .json")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="one round of smaller counts, under two minutes")
+    ap.add_argument("--only", help="comma-separated sections: micro, e2e, "
+                    "insn, tls, latency, memory")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--no-build", action="store_true",
+                    help="use build-release/ as it is")
+    args = ap.parse_args()
+    if not args.no_build:
+        build()
+    Bench(args).run()
+
+
+if __name__ == "__main__":
+    main()
