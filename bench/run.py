@@ -403,7 +403,7 @@ class Bench:
         log("micro benchmarks")
         m = self.results["micro"]
         b = os.path.join(BUILD, "bench")
-        secs = "1" if self.quick else "2"
+        secs = "0.3" if self.quick else "2"
         out = subprocess.run([os.path.join(b, "bench_render"), "-s", secs],
                              capture_output=True, text=True).stdout
         for line in out.splitlines():
@@ -419,14 +419,15 @@ class Bench:
             if not os.path.exists(path):
                 self.note(f"{prog} is not built")
                 continue
-            out = subprocess.run([path], capture_output=True,
-                                 text=True).stdout
+            out = subprocess.run([path, "-s", "0.2" if self.quick else "1"],
+                                 capture_output=True, text=True).stdout
             for line in out.splitlines():
                 g = re.match(r"RESULT (\S+) ([\d.e+-]+) (.+)$", line)
                 if g:
                     m[g.group(1)] = {"median": float(g.group(2)),
                                      "unit": g.group(3).strip()}
-        out = subprocess.run([os.path.join(b, "bench_store")],
+        out = subprocess.run([os.path.join(b, "bench_store"), "--jobs",
+                              "200000" if self.quick else "1000000"],
                              capture_output=True, text=True).stdout
         m["store_raw"] = out
         rows = "200000" if self.quick else "1000000"
