@@ -97,6 +97,8 @@ const struct cli_command cli_commands[] = {
 	  "send one message through the configured server (for debugging)",
 	  cmd_send_one_help },
 	{ "sink", cmd_sink, "run the built-in SMTP test server", cmd_sink_help },
+	{ "loadtest", cmd_loadtest, "load-test an SMTP relay: latency, "
+	  "throughput, errors", cmd_loadtest_help },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: volley help [COMMAND]\n" },
 	{ NULL, NULL, NULL, NULL },

@@ -79,6 +79,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv);
 int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_release(struct cli *cli, int argc, char **argv);
+int cmd_loadtest(struct cli *cli, int argc, char **argv);
 
 /* help texts kept beside their commands */
 extern const char cmd_sink_help[];
@@ -86,5 +87,6 @@ extern const char cmd_send_one_help[];
 extern const char cmd_report_help[];
 extern const char cmd_send_help[];
 extern const char cmd_release_help[];
+extern const char cmd_loadtest_help[];
 
 #endif

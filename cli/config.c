@@ -365,8 +365,8 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 }
 
 /* config_read_secret - the first line of a file, without its line end */
-static int config_read_secret(const char *path, const char *setting,
-			      char **secret_r, char *err, size_t errsize)
+int config_read_secret(const char *path, const char *setting,
+		       char **secret_r, char *err, size_t errsize)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;

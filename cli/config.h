@@ -99,4 +99,13 @@ int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
 		       char *err, size_t errsize);
 void config_secret_free(char **secretp);
 
+/*
+ * config_read_secret - the first line of the file at path, without its
+ * line end, for a secret given as a file; setting names it in errors
+ * ("--password-file /x: No such file or directory").  Free it with
+ * config_secret_free.
+ */
+int config_read_secret(const char *path, const char *setting,
+		       char **secret_r, char *err, size_t errsize);
+
 #endif

@@ -10,6 +10,7 @@
  */
 #include "engine/smtp_conn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -41,12 +42,103 @@ struct smtp_conn {
 	long deadline_ms;
 	unsigned long replies_seen;
 	enum smtp_wait waiting_for;
+	/* the opening step under way (never OVER: the last live one, which
+	 * says where a failure struck) and when it began, for the phases */
+	enum smtp_phase phase;
+	long long phase_start_us;
+	/* why smtp_conn itself aborted the session, SMTP_CONN_OK if it did
+	 * not (the session then failed on what the server said) */
+	enum smtp_conn_failure fail;
 	struct buf trace;	/* the session's transcript, and S: lines */
 	struct buf partial;	/* a server line not yet ended, for trace */
 	char err[256];
 };
 
 static long smtp_conn_now_ms(void);
+static long long smtp_conn_now_us(void);
+
+const char *smtp_conn_failure_name(enum smtp_conn_failure f)
+{
+	static const char *const names[SMTP_CONN_FAILURES] = {
+		"ok", "refused", "reset", "timeout", "tls", "rejected",
+		"protocol", "other",
+	};
+
+	return (unsigned)f < SMTP_CONN_FAILURES ? names[f] : "other";
+}
+
+/* smtp_conn_kind - a transport's kind of failure as a connection's */
+static enum smtp_conn_failure smtp_conn_kind(enum transport_error e)
+{
+	switch (e) {
+	case TRANSPORT_ERR_REFUSED:
+		return SMTP_CONN_REFUSED;
+	case TRANSPORT_ERR_RESET:
+		return SMTP_CONN_RESET;
+	case TRANSPORT_ERR_TIMEOUT:
+		return SMTP_CONN_TIMEOUT;
+	case TRANSPORT_ERR_TLS:
+		return SMTP_CONN_TLS;
+	default:
+		return SMTP_CONN_OTHER;
+	}
+}
+
+/*
+ * smtp_conn_phase - after anything that may move the session on (a feed,
+ * the end of a handshake): when its phase changed, the step that ended
+ * is timed.  A step the session failed in is not: it did not finish.
+ */
+static void smtp_conn_phase(struct smtp_conn *c)
+{
+	struct smtp_conn_phases *ph = &c->res->phases;
+	enum smtp_phase p = smtp_session_phase(c->s);
+	long long now, *slot = NULL;
+
+	if (p == c->phase || p == SMTP_PHASE_OVER)
+		return;
+	now = smtp_conn_now_us();
+	switch (c->phase) {
+	case SMTP_PHASE_GREETING:
+		slot = &ph->greeting_us;
+		break;
+	case SMTP_PHASE_EHLO:
+		slot = &ph->ehlo_us;
+		break;
+	case SMTP_PHASE_STARTTLS:
+		slot = &ph->tls_us;
+		break;
+	case SMTP_PHASE_AUTH:
+		slot = &ph->auth_us;
+		break;
+	default:
+		break;
+	}
+	if (slot != NULL)
+		*slot = (*slot < 0 ? 0 : *slot) + (now - c->phase_start_us);
+	c->phase = p;
+	c->phase_start_us = now;
+}
+
+/*
+ * smtp_conn_failed_kind - the kind of a session's FAILED: smtp_conn's
+ * own reason when it aborted, else what the session ran into
+ */
+static enum smtp_conn_failure smtp_conn_failed_kind(const struct smtp_conn *c,
+						    const struct smtp_event *ev)
+{
+	if (c->fail != SMTP_CONN_OK)
+		return c->fail;
+	if (ev->out_of_step || ev->malformed)
+		return SMTP_CONN_PROTOCOL;
+	if (c->phase == SMTP_PHASE_STARTTLS)
+		return SMTP_CONN_TLS;
+	/* "starttls" required and the server does not offer it */
+	if (ev->permanent && c->p->session.tls == SMTP_TLS_STARTTLS &&
+	    !transport_is_tls(c->t))
+		return SMTP_CONN_TLS;
+	return SMTP_CONN_REJECTED;
+}
 
 /* smtp_conn_trace_lines - hand each "X: line\n" of text to the tracer */
 static void smtp_conn_trace_lines(struct smtp_conn *c, const struct buf *b)
@@ -116,7 +208,11 @@ static void smtp_conn_drain(struct smtp_conn *c)
 		switch (ev.kind) {
 		case SMTP_EV_READY:
 			c->ready = true;
+			c->res->ready = true;
 			c->res->connect_ms = smtp_conn_now_ms() - c->started_ms;
+			if (c->src->ready != NULL)
+				c->src->ready(c->src->ctx,
+					      smtp_session_caps(c->s));
 			break;
 		case SMTP_EV_RCPT:
 			c->src->event(c->src->ctx, &ev);
@@ -131,18 +227,21 @@ static void smtp_conn_drain(struct smtp_conn *c)
 			smtp_conn_flush_transcript(c);
 			if (transport_start_tls(c->t, c->p->tls, c->err,
 						sizeof(c->err)) < 0) {
+				c->fail = SMTP_CONN_TLS;
 				smtp_session_abort(c->s, c->err,
 						   transport_verify_failed(c->t));
 				break;
 			}
 			smtp_conn_note(c, "TLS handshake done");
 			smtp_session_tls_done(c->s);
+			smtp_conn_phase(c);
 			break;
 		case SMTP_EV_FAILED:
 			snprintf(c->res->error, sizeof(c->res->error), "%s",
 				 ev.error ? ev.error : "the session failed");
 			c->res->permanent = ev.permanent;
 			c->res->out_of_step = ev.out_of_step;
+			c->res->failure = smtp_conn_failed_kind(c, &ev);
 			c->state = SMTP_CONN_OVER;
 			break;
 		case SMTP_EV_CLOSED:
@@ -185,7 +284,8 @@ static void smtp_conn_submit(struct smtp_conn *c)
 		 * limit, an empty queue), and a message must not sit unsent
 		 * meanwhile - nor leave in a burst after.
 		 */
-		if (c->in_flight > 0 && smtp_conn_write(c) < 0)
+		if (c->in_flight > 0 && !c->src->next_returns_at_once &&
+		    smtp_conn_write(c) < 0)
 			return;
 		m = c->src->next(c->src->ctx, &c->later);
 		if (m == NULL) {
@@ -241,6 +341,7 @@ static int smtp_conn_write(struct smtp_conn *c)
 			smtp_conn_trace_server(c, buf, (size_t)n);
 			smtp_session_feed(c->s, buf, (size_t)n);
 		}
+		c->fail = smtp_conn_kind(transport_error(c->t));
 		smtp_session_abort(c->s, c->err, false);
 		smtp_conn_drain(c);
 		return -1;
@@ -282,6 +383,14 @@ static long smtp_conn_now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static long long smtp_conn_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /*
  * smtp_conn_read - one read from the server, fed to the session.  The
  * timeout runs from the last reply parsed (or from when the kind of
@@ -317,6 +426,7 @@ static void smtp_conn_read(struct smtp_conn *c)
 	if (n > 0) {
 		smtp_conn_trace_server(c, buf, (size_t)n);
 		smtp_session_feed(c->s, buf, (size_t)n);
+		smtp_conn_phase(c);
 		return;
 	}
 	if (wait == SMTP_WAIT_QUIT) {
@@ -328,13 +438,19 @@ static void smtp_conn_read(struct smtp_conn *c)
 		c->state = SMTP_CONN_OVER;
 		return;
 	}
-	if (n == 0)
+	if (n == 0) {
+		c->fail = SMTP_CONN_RESET;
 		snprintf(c->err, sizeof(c->err), "the server closed the "
 			 "connection while volley waited for the reply to %s",
 			 what);
-	else if (strstr(c->err, "no reply within") != NULL)
+	} else if (left <= 0 ||
+		   transport_error(c->t) == TRANSPORT_ERR_TIMEOUT) {
+		c->fail = SMTP_CONN_TIMEOUT;
 		snprintf(c->err, sizeof(c->err), "no reply to %s within %d s",
 			 what, timeout / 1000);
+	} else {
+		c->fail = smtp_conn_kind(transport_error(c->t));
+	}
 	smtp_session_abort(c->s, c->err, false);
 }
 
@@ -344,31 +460,43 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 {
 	struct smtp_conn c = { .p = p, .src = source, .res = result };
 	char note[300];
+	long long t0;
 
 	memset(result, 0, sizeof(*result));
+	result->phases = (struct smtp_conn_phases){ -1, -1, -1, -1, -1 };
 	c.started_ms = smtp_conn_now_ms();
 	if (p->session.tls != SMTP_TLS_NONE && p->tls == NULL) {
 		snprintf(result->error, sizeof(result->error), "TLS is asked "
 			 "for but no TLS context was given");
 		result->permanent = true;
+		result->failure = SMTP_CONN_OTHER;
 		return -1;
 	}
+	t0 = smtp_conn_now_us();
 	if (transport_connect(&p->transport, &c.t, result->error,
-			      sizeof(result->error)) < 0)
+			      sizeof(result->error)) < 0) {
+		result->failure = smtp_conn_kind(transport_errno_kind(errno));
 		return -1;
+	}
+	result->phases.connect_us = smtp_conn_now_us() - t0;
 	snprintf(note, sizeof(note), "connected to %s port %s",
 		 p->transport.host, p->transport.port);
 	smtp_conn_note(&c, note);
 	if (p->session.tls == SMTP_TLS_IMPLICIT) {
+		t0 = smtp_conn_now_us();
 		if (transport_start_tls(c.t, p->tls, result->error,
 					sizeof(result->error)) < 0) {
 			result->permanent = transport_verify_failed(c.t);
+			result->failure = SMTP_CONN_TLS;
 			transport_close(&c.t);
 			return -1;
 		}
+		result->phases.tls_us = smtp_conn_now_us() - t0;
 		smtp_conn_note(&c, "TLS handshake done");
 	}
 	c.s = smtp_session_new(&p->session);
+	c.phase = SMTP_PHASE_GREETING;
+	c.phase_start_us = smtp_conn_now_us();
 
 	while (c.state != SMTP_CONN_OVER) {
 		smtp_conn_drain(&c);
@@ -384,6 +512,7 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 				c.later = false;	/* idle: next may block */
 				continue;
 			}
+			c.fail = SMTP_CONN_OTHER;
 			smtp_session_abort(c.s, "internal error: the session "
 					   "awaits nothing and can take "
 					   "nothing", false);
@@ -397,5 +526,10 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 	transport_close(&c.t);
 	buf_free(&c.trace);
 	buf_free(&c.partial);
+	/* every end that is not a clean QUIT has a kind */
+	if (result->closed)
+		result->failure = SMTP_CONN_OK;
+	else if (result->failure == SMTP_CONN_OK)
+		result->failure = SMTP_CONN_OTHER;
 	return result->closed ? 0 : -1;
 }

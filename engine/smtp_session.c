@@ -85,6 +85,7 @@ struct smtp_session {
 	unsigned max_messages;	/* min(params, MAILMAX); 0: no limit */
 	unsigned transactions;	/* begun in this session */
 	bool out_of_step;	/* why it failed: a reply did not fit */
+	bool malformed;		/* why it failed: not a reply at all */
 	bool out_secret;	/* s->out holds credentials: wipe it */
 	unsigned long replies;	/* parsed so far: progress, for timeouts */
 	bool secure;		/* TLS is up (implicit, or after STARTTLS) */
@@ -614,6 +615,8 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 		permanent;
 	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].out_of_step =
 		s->out_of_step;
+	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].malformed =
+		s->malformed;
 	smtp_set_state(s, SMTP_S_FAILED);
 	buf_free(&local.text);
 }
@@ -1064,6 +1067,7 @@ void smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 	       s->state != SMTP_S_CLOSED) {
 		rc = smtp_reply_parse(&s->parser, &data, &len, &r, &error);
 		if (rc < 0) {
+			s->malformed = true;
 			smtp_fail(s, NULL, "%s", error);
 			return;
 		}
@@ -1300,6 +1304,26 @@ bool smtp_session_can_submit(const struct smtp_session *s)
 bool smtp_session_spent(const struct smtp_session *s)
 {
 	return s->max_messages > 0 && s->transactions >= s->max_messages;
+}
+
+enum smtp_phase smtp_session_phase(const struct smtp_session *s)
+{
+	switch (s->state) {
+	case SMTP_S_GREETING:
+		return SMTP_PHASE_GREETING;
+	case SMTP_S_EHLO:
+		return SMTP_PHASE_EHLO;
+	case SMTP_S_STARTTLS:
+	case SMTP_S_HANDSHAKE:
+		return SMTP_PHASE_STARTTLS;
+	case SMTP_S_AUTH:
+		return SMTP_PHASE_AUTH;
+	case SMTP_S_READY:
+	case SMTP_S_QUIT:
+		return SMTP_PHASE_READY;
+	default:
+		return SMTP_PHASE_OVER;
+	}
 }
 
 enum smtp_wait smtp_session_waiting(const struct smtp_session *s)

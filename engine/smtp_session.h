@@ -132,6 +132,9 @@ struct smtp_event {
 	/* FAILED: a reply did not fit its command: do not pipeline to
 	 * this server again in this run (smtp_session_params.pipelining) */
 	bool out_of_step;
+	/* FAILED: the server sent something that is not a reply (bad
+	 * syntax, an overlong line): a protocol error, not a refusal */
+	bool malformed;
 };
 
 struct smtp_session *smtp_session_new(const struct smtp_session_params *p);
@@ -210,6 +213,21 @@ bool smtp_session_idle(const struct smtp_session *s);
  * again for more.
  */
 bool smtp_session_spent(const struct smtp_session *s);
+
+/*
+ * Where the session is, coarsely: what a caller timing the opening of a
+ * connection needs (each step is one exchange: nothing else is in
+ * flight while it lasts).
+ */
+enum smtp_phase {
+	SMTP_PHASE_GREETING,	/* waiting for the 220 */
+	SMTP_PHASE_EHLO,	/* EHLO (or HELO) sent, before or after TLS */
+	SMTP_PHASE_STARTTLS,	/* STARTTLS sent, or its handshake due */
+	SMTP_PHASE_AUTH,	/* AUTH under way */
+	SMTP_PHASE_READY,	/* greeted: transactions, then QUIT */
+	SMTP_PHASE_OVER,	/* closed or failed */
+};
+enum smtp_phase smtp_session_phase(const struct smtp_session *s);
 
 /* What the oldest outstanding command waits for: picks the timeout
  * (RFC 5321 4.5.3.2). */

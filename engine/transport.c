@@ -69,6 +69,7 @@ struct transport {
 	SSL *ssl;
 	bool ssl_broken;	/* a fatal TLS error: no shutdown alert */
 	bool verify_failed;	/* the certificate did not verify */
+	enum transport_error error;	/* of the last failed call */
 	struct transport_tls *tls;
 };
 
@@ -100,6 +101,44 @@ static int transport_wait(int fd, short events, long deadline)
 		if (rc < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+enum transport_error transport_errno_kind(int e)
+{
+	switch (e) {
+	case 0:
+		return TRANSPORT_ERR_OTHER;
+	case ECONNREFUSED:
+		return TRANSPORT_ERR_REFUSED;
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EPIPE:
+		return TRANSPORT_ERR_RESET;
+	case ETIMEDOUT:
+		return TRANSPORT_ERR_TIMEOUT;
+	default:
+		return TRANSPORT_ERR_OTHER;
+	}
+}
+
+/*
+ * transport_ssl_kind - after a fatal SSL_get_error() result e, before
+ * the error queue is read: a connection the peer cut (a reset, or an EOF
+ * without close_notify) is a reset, not a TLS failure.
+ */
+static enum transport_error transport_ssl_kind(int e)
+{
+	unsigned long err = ERR_peek_error();
+
+	if (e == SSL_ERROR_SYSCALL && err == 0)
+		return errno == 0 ? TRANSPORT_ERR_RESET :
+		       transport_errno_kind(errno);
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	if (ERR_GET_LIB(err) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		return TRANSPORT_ERR_RESET;
+#endif
+	return TRANSPORT_ERR_TLS;
 }
 
 /*
@@ -491,6 +530,7 @@ int transport_connect(const struct transport_params *p,
 	rc = getaddrinfo(p->host, p->port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errsize, "%s: %s", p->host, gai_strerror(rc));
+		last_errno = 0;
 		goto out_fail;
 	}
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
@@ -510,6 +550,7 @@ out_fail:
 	free(t->port);
 	free(t->tls_name);
 	free(t);
+	errno = last_errno;	/* the reason, for transport_errno_kind() */
 	return -1;
 }
 
@@ -537,6 +578,11 @@ void transport_close(struct transport **tp)
 bool transport_is_tls(const struct transport *t)
 {
 	return t->ssl != NULL;
+}
+
+enum transport_error transport_error(const struct transport *t)
+{
+	return t->error;
 }
 
 bool transport_verify_failed(const struct transport *t)
@@ -578,13 +624,17 @@ static int transport_ssl_wait(struct transport *t, int rc, long deadline,
 	else {
 		/* No close_notify on a broken connection (see close). */
 		t->ssl_broken = true;
+		t->error = transport_ssl_kind(e);
 		transport_ssl_error(err, errsize, what);
 		return -1;
 	}
-	if (w == 0)
+	if (w == 0) {
+		t->error = TRANSPORT_ERR_TIMEOUT;
 		snprintf(err, errsize, "%s: timed out", what);
-	else if (w < 0)
+	} else if (w < 0) {
+		t->error = TRANSPORT_ERR_OTHER;
 		snprintf(err, errsize, "%s: %s", what, strerror(errno));
+	}
 	return w;
 }
 
@@ -596,6 +646,7 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 	BIO *bio;
 	int rc;
 
+	t->error = TRANSPORT_ERR_TLS;	/* any early return below */
 	if (t->ssl != NULL) {
 		snprintf(err, errsize, "TLS: already started");
 		return -1;
@@ -678,6 +729,8 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			transport_session_drop(tls, t->session_key, session);
 		SSL_SESSION_free(session);
 	}
+	if (rc != 1)
+		t->error = TRANSPORT_ERR_TLS;
 	return rc == 1 ? 0 : -1;
 }
 
@@ -714,11 +767,13 @@ int transport_write(struct transport *t, const void *data, size_t n,
 			continue;
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			t->error = transport_errno_kind(errno);
 			snprintf(err, errsize, "writing to %s: %s", t->host,
 				 strerror(errno));
 			return -1;
 		}
 		if (transport_wait(t->fd, POLLOUT, deadline) <= 0) {
+			t->error = TRANSPORT_ERR_TIMEOUT;
 			snprintf(err, errsize, "writing to %s: timed out",
 				 t->host);
 			return -1;
@@ -755,11 +810,13 @@ ssize_t transport_read(struct transport *t, void *buf, size_t n, char *err,
 		if (r >= 0)
 			return r;
 		if (errno != EAGAIN && errno != EINTR) {
+			t->error = transport_errno_kind(errno);
 			snprintf(err, errsize, "reading from %s: %s", t->host,
 				 strerror(errno));
 			return -1;
 		}
 		if (transport_wait(t->fd, POLLIN, deadline) <= 0) {
+			t->error = TRANSPORT_ERR_TIMEOUT;
 			snprintf(err, errsize, "reading from %s: no reply "
 				 "within %d s", t->host,
 				 t->p.io_timeout_ms / 1000);

@@ -62,6 +62,30 @@ int transport_tls_new(const struct transport_tls_params *p,
 		      struct transport_tls **tls_r, char *err, size_t errsize);
 void transport_tls_free(struct transport_tls **tlsp);
 
+/*
+ * Why a call failed, as a kind a caller can count (a load test's error
+ * table) without reading the text in err.
+ */
+enum transport_error {
+	TRANSPORT_ERR_NONE,
+	TRANSPORT_ERR_REFUSED,	/* nothing listens there (ECONNREFUSED) */
+	TRANSPORT_ERR_RESET,	/* the peer reset or cut the connection */
+	TRANSPORT_ERR_TIMEOUT,	/* a deadline passed */
+	TRANSPORT_ERR_TLS,	/* the TLS handshake failed, or a TLS record
+				 * was bad */
+	TRANSPORT_ERR_OTHER,	/* no route, a name that does not resolve,
+				 * a local error */
+};
+
+/* transport_errno_kind - the kind of a socket errno value */
+enum transport_error transport_errno_kind(int e);
+
+/*
+ * transport_connect - resolve and connect.  On failure errno is left at
+ * the reason, for transport_errno_kind(): connect()'s error
+ * (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH ...), or 0 when the name did
+ * not resolve.
+ */
 int transport_connect(const struct transport_params *p,
 		      struct transport **t_r, char *err, size_t errsize);
 void transport_close(struct transport **tp);
@@ -81,6 +105,14 @@ bool transport_is_tls(const struct transport *t);
  * when the session was made); false without TLS
  */
 bool transport_tls_resumed(const struct transport *t);
+
+/*
+ * transport_error - what the last failed call on t (a read, a write, the
+ * handshake) ran into.  Every failure of transport_start_tls is
+ * TRANSPORT_ERR_TLS, whatever broke the handshake: for the operator it
+ * is TLS that failed.
+ */
+enum transport_error transport_error(const struct transport *t);
 
 /*
  * transport_verify_failed - the last handshake failed because the

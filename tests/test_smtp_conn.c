@@ -19,6 +19,9 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -301,6 +304,14 @@ static void test_pipelined_bytes(bool chunking)
 	p.session.chunking = chunking;
 	assert_int_equal(conn(&p, &r, &res), 0);
 	assert_true(res.closed);
+	assert_true(res.ready);
+	assert_int_equal(res.failure, SMTP_CONN_OK);
+	/* the opening steps that happened are timed, the others -1 */
+	assert_true(res.phases.connect_us >= 0);
+	assert_true(res.phases.greeting_us >= 0);
+	assert_true(res.phases.ehlo_us >= 0);
+	assert_int_equal(res.phases.tls_us, -1);
+	assert_int_equal(res.phases.auth_us, -1);
 	for (size_t i = 0; i < r.n; i++)
 		assert_true(r.sent[i]);
 	assert_int_equal(stored(), 30);
@@ -412,8 +423,10 @@ static void test_421_then_reconnect(void **state)
 				}
 			}
 		}
-		if (!res.closed)
+		if (!res.closed) {
 			assert_non_null(strstr(res.error, "421"));
+			assert_int_equal(res.failure, SMTP_CONN_REJECTED);
+		}
 	}
 	assert_int_equal(stored(), 10);
 	assert_true(connections >= 4);
@@ -444,6 +457,7 @@ static void test_drop_mid_data(void **state)
 		assert_int_equal(conn(&p, &r, &res), -1);
 		assert_false(res.closed);
 		assert_false(res.permanent);
+		assert_int_equal(res.failure, SMTP_CONN_RESET);
 		assert_false(r.sent[1]);
 		assert_true(r.local[1]);
 		assert_int_equal(r.code[1] / 100, 4);
@@ -468,6 +482,7 @@ static void test_silent_server(void **state)
 	p.command_timeout_ms = 700;
 	assert_int_equal(conn(&p, &r, &res), -1);
 	assert_non_null(strstr(res.error, "no reply to a command within"));
+	assert_int_equal(res.failure, SMTP_CONN_TIMEOUT);
 	assert_false(r.sent[0]);
 	assert_int_equal(r.code[0] / 100, 4);
 	stop_sink();
@@ -510,6 +525,7 @@ static void test_bad_replies(void **state)
 		add(&r, to_a, "Subject: m\r\n\r\nmalformed\r\n");
 		p = params(SMTP_TLS_NONE);
 		assert_int_equal(conn(&p, &r, &res), -1);
+		assert_int_equal(res.failure, SMTP_CONN_PROTOCOL);
 		assert_false(r.sent[0]);
 		assert_int_equal(r.code[0] / 100, 4);
 		stop_sink();
@@ -534,6 +550,7 @@ static void test_out_of_step(void **state)
 	p = params(SMTP_TLS_NONE);
 	assert_int_equal(conn(&p, &r, &res), -1);
 	assert_true(res.out_of_step);
+	assert_int_equal(res.failure, SMTP_CONN_PROTOCOL);
 	assert_false(r.sent[0]);
 	assert_int_equal(stored(), 0);
 
@@ -677,6 +694,12 @@ static void test_starttls_auth(void **state)
 	p.session.password = "s3cret";
 	assert_int_equal(conn(&p, &r, &res), 0);
 	assert_true(r.sent[0]);
+	/* every opening step timed: STARTTLS's is the tls phase */
+	assert_true(res.phases.connect_us >= 0);
+	assert_true(res.phases.greeting_us >= 0);
+	assert_true(res.phases.ehlo_us >= 0);
+	assert_true(res.phases.tls_us > 0);
+	assert_true(res.phases.auth_us > 0);
 
 	/* the wrong password: permanent, nothing sent */
 	memset(&r, 0, sizeof(r));
@@ -685,6 +708,8 @@ static void test_starttls_auth(void **state)
 	assert_int_equal(conn(&p, &r, &res), -1);
 	assert_true(res.permanent);
 	assert_non_null(strstr(res.error, "535"));
+	assert_int_equal(res.failure, SMTP_CONN_REJECTED);
+	assert_int_equal(res.phases.auth_us, -1);	/* it did not finish */
 	assert_int_equal(r.next, 0);
 	assert_int_equal(stored(), 1);
 
@@ -720,6 +745,7 @@ static void test_starttls_injection(void **state)
 	assert_int_equal(conn(&p, &r, &res), -1);
 	assert_true(res.permanent);
 	assert_non_null(strstr(res.error, "injection"));
+	assert_int_equal(res.failure, SMTP_CONN_TLS);
 	assert_int_equal(r.next, 0);
 	assert_int_equal(stored(), 0);
 	stop_sink();
@@ -750,6 +776,8 @@ static void test_implicit_tls(void **state)
 	p.transport.tls_name = "localhost";
 	assert_int_equal(conn(&p, &r, &res), 0);
 	assert_true(r.sent[0]);
+	assert_true(res.phases.tls_us > 0);
+	assert_true(res.phases.greeting_us >= 0);
 
 	/* the name must match the certificate */
 	memset(&r, 0, sizeof(r));
@@ -760,6 +788,7 @@ static void test_implicit_tls(void **state)
 	assert_non_null(strstr(res.error, "certificate"));
 	/* a certificate that does not verify will not verify next time */
 	assert_true(res.permanent);
+	assert_int_equal(res.failure, SMTP_CONN_TLS);
 	assert_int_equal(stored(), 1);
 	stop_sink();
 	transport_tls_free(&tls);
@@ -789,6 +818,66 @@ static void test_quit_unanswered(void **state)
 		assert_true(r.sent[0]);
 		stop_sink();
 	}
+}
+
+/*
+ * Failures by kind, as a load test counts them: nothing listening, a
+ * greeting refused, STARTTLS refused.
+ */
+static void test_failure_kinds(void **state)
+{
+	const char *args[] = { "--tls-cert", cert, "--tls-key", key, NULL };
+	struct transport_tls_params tp = { .verify = true, .ca_file = cert };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct smtp_conn_params p;
+	struct smtp_conn_result res;
+	struct transport_tls *tls;
+	static struct run r;
+	char err[256];
+	int fd;
+
+	(void)state;
+	/* a port that was free a moment ago: nothing listens there */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(sink_port, sizeof(sink_port), "%d", ntohs(sa.sin_port));
+	close(fd);
+	memset(&r, 0, sizeof(r));
+	add(&r, to_a, "Subject: r\r\n\r\nrefused\r\n");
+	p = params(SMTP_TLS_NONE);
+	assert_int_equal(conn(&p, &r, &res), -1);
+	assert_int_equal(res.failure, SMTP_CONN_REFUSED);
+	assert_false(res.ready);
+	assert_int_equal(res.phases.connect_us, -1);
+	assert_int_equal(r.next, 0);
+
+	memset(&r, 0, sizeof(r));
+	start_sink("greeting 554 5.7.1 go away\n", NULL);
+	add(&r, to_a, "Subject: g\r\n\r\ngreeting\r\n");
+	p = params(SMTP_TLS_NONE);
+	assert_int_equal(conn(&p, &r, &res), -1);
+	assert_int_equal(res.failure, SMTP_CONN_REJECTED);
+	assert_true(res.phases.connect_us >= 0);
+	assert_int_equal(res.phases.greeting_us, -1);
+	stop_sink();
+
+	assert_int_equal(transport_tls_new(&tp, &tls, err, sizeof(err)), 0);
+	memset(&r, 0, sizeof(r));
+	start_sink("starttls 454 4.7.0 not now\n", args);
+	add(&r, to_a, "Subject: s\r\n\r\nstarttls\r\n");
+	p = params(SMTP_TLS_STARTTLS);
+	p.tls = tls;
+	p.transport.tls_name = "localhost";
+	assert_int_equal(conn(&p, &r, &res), -1);
+	assert_int_equal(res.failure, SMTP_CONN_TLS);
+	assert_true(res.phases.ehlo_us >= 0);
+	assert_int_equal(res.phases.tls_us, -1);
+	stop_sink();
+	transport_tls_free(&tls);
 }
 
 /* --- setup ---------------------------------------------------------------- */
@@ -847,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_quit_unanswered),
+		cmocka_unit_test(test_failure_kinds),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
