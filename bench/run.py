@@ -11,6 +11,8 @@ Builds volley in release mode (build-release/) if needed, then runs:
            recipient rendering + results recorded) and a raw replay of
            pre-built pipelined streams; 4 KB and 64 KB; 1, 8, 32
            connections; messages/s and client CPU per 1,000 messages
+  loadtest volley loadtest against smtp-sink beside smtp-source, same
+           connections (8) and count; messages/s and client CPU
   insn     user-space instructions per message, volley send and
            smtp-source (valgrind --tool=callgrind; perf needs hardware
            counters a VM may not have)
@@ -272,6 +274,7 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="volley-bench-")
         self.servers = Servers()
         self.results = {"micro": {}, "e2e": [], "tls": [], "latency": {},
+                        "loadtest": [],
                         "insn": {}, "memory": {}, "notes": []}
         self.node_problem = ensure_nodemailer()
         if self.node_problem:
@@ -403,7 +406,7 @@ class Bench:
         log("micro benchmarks")
         m = self.results["micro"]
         b = os.path.join(BUILD, "bench")
-        secs = "0.3" if self.quick else "2"
+        secs = "0.3" if self.quick else "1"
         out = subprocess.run([os.path.join(b, "bench_render"), "-s", secs],
                              capture_output=True, text=True).stdout
         for line in out.splitlines():
@@ -419,7 +422,7 @@ class Bench:
             if not os.path.exists(path):
                 self.note(f"{prog} is not built")
                 continue
-            out = subprocess.run([path, "-s", "0.2" if self.quick else "1"],
+            out = subprocess.run([path, "-s", "0.2" if self.quick else "0.5"],
                                  capture_output=True, text=True).stdout
             for line in out.splitlines():
                 g = re.match(r"RESULT (\S+) ([\d.e+-]+) (.+)$", line)
@@ -430,7 +433,7 @@ class Bench:
                               "200000" if self.quick else "1000000"],
                              capture_output=True, text=True).stdout
         m["store_raw"] = out
-        rows = "200000" if self.quick else "1000000"
+        rows = "200000" if self.quick else "500000"
         out = subprocess.run([os.path.join(b, "bench_import"), "--rows",
                               rows, "--runs", str(self.rounds)],
                              capture_output=True, text=True).stdout
@@ -449,7 +452,7 @@ class Bench:
         log("end to end on loopback, Postfix smtp-sink")
         sink, port = self.start_smtp_sink()
         sizes = [(4096, 10000 if self.quick else 50000),
-                 (65536, 2000 if self.quick else 10000)]
+                 (65536, 1000 if self.quick else 2000)]
         conn_list = [8] if self.quick else [1, 8, 32]
         clients = ["smtp-source", "python-smtplib", "nodemailer", "volley",
                    "raw-replay"]
@@ -485,7 +488,7 @@ class Bench:
             return
         log("instructions per message (valgrind --tool=callgrind)")
         sink, port = self.start_smtp_sink()
-        n = 1000 if self.quick else 4000
+        n = 1000 if self.quick else 2000
         vg_cmd = [vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
         try:
             counts = {}
@@ -518,6 +521,48 @@ class Bench:
         m = re.search(r"Collected\s*:\s*(\d+)", text)
         return int(m.group(1)) if m else None
 
+    def loadtest(self):
+        """volley loadtest (engine only: no store, no rendering) against
+        smtp-sink, beside smtp-source with the same connections and
+        count.  smtp-source -l 4096 puts 4208 bytes on the wire (its own
+        headers added), so loadtest gets --size 4208."""
+        if not self.smtp_sink or not self.smtp_source:
+            return
+        log("loadtest vs smtp-source, smtp-sink")
+        sink, port = self.start_smtp_sink()
+        n = 20000 if self.quick else 50000
+        rows = []
+        try:
+            for client in ("smtp-source", "volley loadtest"):
+                log(f"  {client}: 4 KB x {n}, 8 conn")
+                if client == "smtp-source":
+                    rate, cpu = self.repeat(self.run_peer, client,
+                                            "127.0.0.1", port, 8, n, 4096)
+                else:
+                    rate, cpu = self.repeat(self.run_loadtest, port, 8, n)
+                rows.append({"client": client, "messages": n,
+                             "connections": 8, "sink": "smtp-sink",
+                             "rate": rate, "cpu_s_per_1000": cpu})
+        finally:
+            self.servers.stop(sink)
+        self.results["loadtest"] = rows
+
+    def run_loadtest(self, port, conns, n):
+        jpath = os.path.join(self.work, "loadtest.json")
+        wall, cpu, out, rc, _ = run_client(
+            [VOLLEY, "loadtest", "--server", f"127.0.0.1:{port}",
+             "--connections", str(conns), "--count", str(n), "--size",
+             "4208", "--quiet", "--json", jpath])
+        if rc != 0:
+            return None
+        with open(jpath) as f:
+            j = json.load(f)
+        sent = j.get("messages", {}).get("sent", 0)
+        if sent != n:
+            log(f"  ! volley loadtest: {sent} of {n} sent")
+            return None
+        return sent, wall, cpu
+
     def make_cert(self):
         cert = os.path.join(self.work, "cert.pem")
         key = os.path.join(self.work, "key.pem")
@@ -536,7 +581,7 @@ class Bench:
         sink, port = self.start_volley_sink(tls=(cert, key))
         # MAIL before AUTH is refused there: plaintext gets its own sink
         plain, plain_port = self.start_volley_sink()
-        n = 10000 if self.quick else 50000
+        n = 5000 if self.quick else 20000
         conns = 8
         try:
             auth = (f'tls = "starttls"; tls_name = "localhost"; '
@@ -595,7 +640,7 @@ class Bench:
             return
         lat = self.results["latency"]
         sink_host, relay_host = "10.77.0.2", "10.77.0.1"
-        n = 500 if self.quick else 2000
+        n = 500 if self.quick else 1000
         conns = 8
         try:
             smtp_sink, smtp_sink_port = self.start_smtp_sink(sink_host,
@@ -730,6 +775,18 @@ class Bench:
                     t.append(("20 ms RTT, 8 conn: CHUNKING >= 4x one RTT per "
                               "message", ratio, ratio >= 4,
                               f"{fmt(ratio, 2)}x the limit"))
+        lt = {r["client"]: r for r in self.results["loadtest"]}
+        if lt.get("volley loadtest") and lt.get("smtp-source") and \
+                med_of(lt["volley loadtest"]) and med_of(lt["smtp-source"]):
+            v, s = lt["volley loadtest"], lt["smtp-source"]
+            ratio = med_of(v) / med_of(s)
+            t.append(("loadtest: >= 2x smtp-source's rate on smtp-sink",
+                      ratio, ratio >= 2, f"{fmt(ratio, 2)}x"))
+            cv, cs = med_of(v, "cpu_s_per_1000"), med_of(s, "cpu_s_per_1000")
+            if cv and cs:
+                t.append(("loadtest: less client CPU per message than "
+                          "smtp-source", cv / cs, cv < cs,
+                          f"{fmt(cv / cs, 2)}x"))
         mem = self.results["memory"]
         if mem:
             t.append(("peak RSS of a 1,000,000-recipient send < 100 MB",
@@ -770,6 +827,16 @@ class Bench:
                            f"{fmt_range(e['rate'])} | "
                            f"{fmt_range(e['cpu_s_per_1000'], 3)} | "
                            f"{fmt(ratio, 2)} |")
+            out.append("")
+        if r["loadtest"]:
+            out += ["## `volley loadtest` beside smtp-source, smtp-sink, "
+                    "4 KB, 8 connections", "",
+                    "| client | messages | messages/s | CPU s / 1,000 |",
+                    "|---|---|---|---|"]
+            for e in r["loadtest"]:
+                out.append(f"| {e['client']} | {e['messages']:,} | "
+                           f"{fmt_range(e['rate'])} | "
+                           f"{fmt_range(e['cpu_s_per_1000'], 3)} |")
             out.append("")
         if r["tls"]:
             out += ["## TLS (STARTTLS + AUTH PLAIN), volley sink, 4 KB, "
@@ -830,7 +897,8 @@ class Bench:
 
     def run(self):
         sections = self.args.only.split(",") if self.args.only else \
-            ["micro", "e2e", "insn", "tls", "latency", "memory"]
+            ["micro", "e2e", "loadtest", "insn", "tls", "latency",
+             "memory"]
         self.results["date"] = datetime.datetime.now(
             datetime.timezone.utc).isoformat(timespec="seconds")
         self.results["machine"] = {"cores": os.cpu_count(),
@@ -865,6 +933,7 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="one round of smaller counts, under two minutes")
     ap.add_argument("--only", help="comma-separated sections: micro, e2e, "
+                    "loadtest, "
                     "insn, tls, latency, memory")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true",
