@@ -406,23 +406,24 @@ class Bench:
         log("micro benchmarks")
         m = self.results["micro"]
         b = os.path.join(BUILD, "bench")
-        secs = "0.3" if self.quick else "1"
+        secs = "0.3" if self.quick else "0.5"
         out = subprocess.run([os.path.join(b, "bench_render"), "-s", secs],
                              capture_output=True, text=True).stdout
         for line in out.splitlines():
-            g = re.match(r"\s*(\S+): median ([\d.]+) messages/s.*?"
-                         r"\(([\d.]+)-([\d.]+)\)", line)
+            g = re.match(r"(\S+)\s+median\s+(\d+) messages per CPU-second"
+                         r" \(min (\d+), max (\d+)", line)
             if g:
                 m["render_" + g.group(1)] = {
                     "median": float(g.group(2)), "min": float(g.group(3)),
-                    "max": float(g.group(4)), "unit": "messages/s"}
+                    "max": float(g.group(4)),
+                    "unit": "messages per CPU-second"}
         m["render_raw"] = out
         for prog in ("bench_mime", "bench_session"):
             path = os.path.join(b, prog)
             if not os.path.exists(path):
                 self.note(f"{prog} is not built")
                 continue
-            out = subprocess.run([path, "-s", "0.2" if self.quick else "0.5"],
+            out = subprocess.run([path, "-s", "0.2" if self.quick else "0.3"],
                                  capture_output=True, text=True).stdout
             for line in out.splitlines():
                 g = re.match(r"RESULT (\S+) ([\d.e+-]+) (.+)$", line)
@@ -433,7 +434,7 @@ class Bench:
                               "200000" if self.quick else "1000000"],
                              capture_output=True, text=True).stdout
         m["store_raw"] = out
-        rows = "200000" if self.quick else "500000"
+        rows = "200000" if self.quick else "1000000"
         out = subprocess.run([os.path.join(b, "bench_import"), "--rows",
                               rows, "--runs", str(self.rounds)],
                              capture_output=True, text=True).stdout
@@ -452,7 +453,7 @@ class Bench:
         log("end to end on loopback, Postfix smtp-sink")
         sink, port = self.start_smtp_sink()
         sizes = [(4096, 10000 if self.quick else 50000),
-                 (65536, 1000 if self.quick else 2000)]
+                 (65536, 1000 if self.quick else 1000)]
         conn_list = [8] if self.quick else [1, 8, 32]
         clients = ["smtp-source", "python-smtplib", "nodemailer", "volley",
                    "raw-replay"]
@@ -488,7 +489,7 @@ class Bench:
             return
         log("instructions per message (valgrind --tool=callgrind)")
         sink, port = self.start_smtp_sink()
-        n = 1000 if self.quick else 2000
+        n = 1000
         vg_cmd = [vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
         try:
             counts = {}
@@ -502,6 +503,13 @@ class Bench:
                 camp.cleanup()
                 counts.setdefault("volley send", []).append(
                     self.collected(r.stderr))
+                r = subprocess.run(vg_cmd + [
+                    VOLLEY, "loadtest", "--server", f"127.0.0.1:{port}",
+                    "--connections", "8", "--count", str(messages),
+                    "--size", "4208", "--quiet"], capture_output=True,
+                    text=True)
+                counts.setdefault("volley loadtest (engine alone)",
+                                  []).append(self.collected(r.stderr))
                 if self.smtp_source:
                     r = subprocess.run(vg_cmd + self.client_cmd(
                         "smtp-source", "127.0.0.1", port, 8, messages, 4096),
@@ -581,7 +589,7 @@ class Bench:
         sink, port = self.start_volley_sink(tls=(cert, key))
         # MAIL before AUTH is refused there: plaintext gets its own sink
         plain, plain_port = self.start_volley_sink()
-        n = 5000 if self.quick else 20000
+        n = 5000 if self.quick else 10000
         conns = 8
         try:
             auth = (f'tls = "starttls"; tls_name = "localhost"; '
@@ -640,7 +648,7 @@ class Bench:
             return
         lat = self.results["latency"]
         sink_host, relay_host = "10.77.0.2", "10.77.0.1"
-        n = 500 if self.quick else 1000
+        n = 500 if self.quick else 600
         conns = 8
         try:
             smtp_sink, smtp_sink_port = self.start_smtp_sink(sink_host,
