@@ -362,7 +362,15 @@ class Bench:
         if rc != 0 or sent != n:
             log(f"  ! volley send: {sent} of {n} sent")
             return None
-        return sent, wall, cpu
+        return sent, self.send_phase(out, wall), cpu
+
+    @staticmethod
+    def send_phase(out, wall):
+        """volley send's own timing of its send (connections up to the
+        last result), as the peers report theirs: without the process's
+        start (store open, template load) and exit."""
+        m = re.search(r"\(([\d.]+) s, \d+ messages/s\)", out)
+        return float(m.group(1)) if m and float(m.group(1)) > 0 else wall
 
     def repeat(self, fn, *a, **kw):
         rates, cpus = [], []
@@ -589,7 +597,7 @@ class Bench:
         sink, port = self.start_volley_sink(tls=(cert, key))
         # MAIL before AUTH is refused there: plaintext gets its own sink
         plain, plain_port = self.start_volley_sink()
-        n = 5000 if self.quick else 10000
+        n = 5000 if self.quick else 8000
         conns = 8
         try:
             auth = (f'tls = "starttls"; tls_name = "localhost"; '
@@ -631,7 +639,7 @@ class Bench:
         if rc != 0 or sent != n:
             log(f"  ! volley send (TLS): {sent} of {n} sent")
             return None
-        return sent, wall, cpu
+        return sent, self.send_phase(out, wall), cpu
 
     def latency(self):
         netns_sh = os.path.join(ROOT, "bench", "netns.sh")
@@ -648,7 +656,7 @@ class Bench:
             return
         lat = self.results["latency"]
         sink_host, relay_host = "10.77.0.2", "10.77.0.1"
-        n = 500 if self.quick else 600
+        n = 500 if self.quick else 1000
         conns = 8
         try:
             smtp_sink, smtp_sink_port = self.start_smtp_sink(sink_host,

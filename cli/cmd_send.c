@@ -130,7 +130,7 @@ static void send_summary(const struct send_stats *st)
 	double secs = (double)st->elapsed_ms / 1000.0;
 
 	send_fmt_duration(elapsed, sizeof(elapsed), st->elapsed_ms);
-	printf("sent %llu, deferred %llu, failed %llu in %s (%.1f s, "
+	printf("sent %llu, deferred %llu, failed %llu in %s (%.2f s, "
 	       "%.0f messages/s) over %llu connection%s\n",
 	       (unsigned long long)st->sent, (unsigned long long)st->deferred,
 	       (unsigned long long)st->failed, elapsed, secs,
