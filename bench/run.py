@@ -497,7 +497,7 @@ class Bench:
             return
         log("instructions per message (valgrind --tool=callgrind)")
         sink, port = self.start_smtp_sink()
-        n = 1000
+        n = 500 if self.quick else 800
         vg_cmd = [vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
         try:
             counts = {}
@@ -597,7 +597,7 @@ class Bench:
         sink, port = self.start_volley_sink(tls=(cert, key))
         # MAIL before AUTH is refused there: plaintext gets its own sink
         plain, plain_port = self.start_volley_sink()
-        n = 5000 if self.quick else 8000
+        n = 5000 if self.quick else 6000
         conns = 8
         try:
             auth = (f'tls = "starttls"; tls_name = "localhost"; '
