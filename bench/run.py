@@ -497,7 +497,7 @@ class Bench:
             return
         log("instructions per message (valgrind --tool=callgrind)")
         sink, port = self.start_smtp_sink()
-        n = 500 if self.quick else 800
+        n = 400
         vg_cmd = [vg, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
         try:
             counts = {}
@@ -597,7 +597,7 @@ class Bench:
         sink, port = self.start_volley_sink(tls=(cert, key))
         # MAIL before AUTH is refused there: plaintext gets its own sink
         plain, plain_port = self.start_volley_sink()
-        n = 5000 if self.quick else 6000
+        n = 5000
         conns = 8
         try:
             auth = (f'tls = "starttls"; tls_name = "localhost"; '
@@ -656,7 +656,7 @@ class Bench:
             return
         lat = self.results["latency"]
         sink_host, relay_host = "10.77.0.2", "10.77.0.1"
-        n = 500 if self.quick else 1000
+        n = 500 if self.quick else 600
         conns = 8
         try:
             smtp_sink, smtp_sink_port = self.start_smtp_sink(sink_host,
