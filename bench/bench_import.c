@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/bench_clock.h"
 #include "cli/import.h"
 #include "common/buf.h"
 #include "common/vars.h"
@@ -100,14 +101,6 @@ static void bench_make_rows(struct bench_rows *r, long rows)
 		r->vars_off[i + 1] = r->vars.len;
 		buf_free(&one);
 	}
-}
-
-static double bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* bench_fresh_store - an empty store with one campaign, "bench" */

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "common/buf.h"
 #include "common/vars.h"
 #include "templates/message.h"
@@ -53,22 +54,6 @@
 #define BENCH_ROUNDS 5
 #define BENCH_NCASES 6
 #define BENCH_RECIPIENTS 16
-
-static double bench_cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* rng - xorshift64*, fixed seed: every run encodes the same bytes */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;

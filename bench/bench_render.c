@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "common/buf.h"
 #include "common/vars.h"
 #include "templates/message.h"
@@ -68,27 +69,6 @@ static struct buf *bench_add(struct bench_files *bf, const char *name)
 	f->name = name;
 	memset(&f->data, 0, sizeof(f->data));
 	return &f->data;
-}
-
-/*
- * bench_cpu - this process's CPU time.  "Per second on one core" is
- * messages per CPU-second: on a shared machine wall-clock time also
- * counts the moments another tenant had the core.
- */
-static double bench_cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* bench_text_4k - a 4 KB plain text letter using six variables */

@@ -55,28 +55,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "common/buf.h"
 #include "engine/smtp_reply.h"
 #include "engine/smtp_session.h"
 
 #define BENCH_ROUNDS 5
 #define BENCH_MSG_SIZE 4096
-
-static double bench_cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void bench_die(const char *what)
 {
