@@ -76,9 +76,11 @@ struct loadtest {
 	long long start_ns;
 	long long end_ns;	/* duration: the end; else 0 */
 
-	pthread_mutex_t lock;	/* guards running, go, finish_ns, fatal */
+	pthread_mutex_t lock;	/* guards running, connected, go,
+				 * finish_ns, fatal */
 	pthread_cond_t done;	/* running reached 0, or go was set */
 	unsigned running;
+	unsigned connected;	/* threads inside a connection now */
 	bool go;		/* start_ns is set: the threads may start */
 	long long finish_ns;
 	char fatal[640];
@@ -356,6 +358,38 @@ static bool lt_more(struct loadtest *lt)
 	return true;
 }
 
+/*
+ * lt_connect_gate - may this thread open a connection?  With --count, not
+ * when the connections already up outnumber the messages left: a spare
+ * one would only greet, find nothing and QUIT, and its phases would skew
+ * the report.  Deciding under the lock is what keeps the last messages
+ * from being stranded: the last thread to leave a connection sees no
+ * other connected and opens one if any message is left.
+ */
+static bool lt_connect_gate(struct loadtest *lt)
+{
+	bool go;
+
+	pthread_mutex_lock(&lt->lock);
+	go = lt_more(lt);
+	if (go && lt->p.count > 0) {
+		uint64_t k = atomic_load(&lt->next_seq);
+
+		go = k < lt->p.count && lt->p.count - k > lt->connected;
+	}
+	if (go)
+		lt->connected++;
+	pthread_mutex_unlock(&lt->lock);
+	return go;
+}
+
+static void lt_connect_left(struct loadtest *lt)
+{
+	pthread_mutex_lock(&lt->lock);
+	lt->connected--;
+	pthread_mutex_unlock(&lt->lock);
+}
+
 /* --- the connection's source -------------------------------------------- */
 
 static const struct smtp_message *lt_next(void *ctx, bool *later)
@@ -524,6 +558,14 @@ static void lt_record(struct lt_worker *w, const struct smtp_conn_result *res,
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* how many connections a run opens at once: --count may be fewer */
+static unsigned lt_connections_wanted(const struct loadtest *lt)
+{
+	if (lt->p.count > 0 && lt->p.count < lt->p.connections)
+		return (unsigned)lt->p.count;
+	return lt->p.connections;
+}
+
 static void *lt_thread(void *arg)
 {
 	struct lt_worker *w = arg;
@@ -549,7 +591,7 @@ static void *lt_thread(void *arg)
 		lt_sleep_until(lt, lt->start_ns + (long long)(lt->p.ramp_us *
 			       1000.0 * w->index / lt->p.connections));
 
-	while (lt_more(lt)) {
+	while (lt_connect_gate(lt)) {
 		struct smtp_conn_params cp = lt->p.conn;
 		struct smtp_conn_result res;
 		int rc;
@@ -562,6 +604,7 @@ static void *lt_thread(void *arg)
 		w->in_flight = 0;
 		w->last_done_ns = 0;
 		rc = smtp_conn_run(&cp, &src, &res);
+		lt_connect_left(lt);
 		lt_record(w, &res, rc);
 		if (res.out_of_step)
 			atomic_store(&lt->pipelining_off, true);
@@ -577,7 +620,7 @@ static void *lt_thread(void *arg)
 		}
 		if (!atomic_load(&lt->ever_ready) &&
 		    atomic_fetch_add(&lt->failed_attempts, 1) + 1 >=
-		    LT_GIVE_UP_PER_CONNECTION * lt->p.connections) {
+		    LT_GIVE_UP_PER_CONNECTION * lt_connections_wanted(lt)) {
 			char why[600];
 
 			snprintf(why, sizeof(why), "no connection could be "

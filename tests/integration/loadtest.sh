@@ -120,6 +120,16 @@ check "closed loop: delays, count, sink's log" closed.json delay.log \
 	'ph("ehlo")["count"] == 4 and ph("tls")["count"] == 0' \
 	'j["connections_opened"] == 4'
 has out.txt "transaction" "the report's table"
+
+echo "== fewer messages than connections: no connection opened for nothing"
+start_sink few --log few.log || exit 1
+ok "loadtest --count 3 --connections 8" $LT --server "127.0.0.1:$port" \
+	--connections 8 --count 3 --quiet --json few.json
+stop_sink
+check "as many connections as messages" few.json few.log \
+	'j["messages"]["sent"] == 3 == delivered' \
+	'j["connections_opened"] == 3' \
+	'ph("connect")["count"] == 3 and ph("ehlo")["count"] == 3' 
 has out.txt "p99.9" "the report's columns"
 
 # --- 2. open loop: a stall shows on every message due during it --------------
@@ -179,6 +189,12 @@ check "refused counted" refused.json - \
 	'j["errors"]["refused"] == j["connections_opened"] >= 2' \
 	'j["messages"]["attempted"] == 0' \
 	'j["fatal"] is not None'
+fails 1 "nothing listening, one message, eight connections" \
+	$LT --server "127.0.0.1:$free_port" --connections 8 --count 1 --quiet \
+	--json refused1.json
+check "gives up after two refusals, not sixteen" refused1.json - \
+	'j["errors"]["refused"] == j["connections_opened"] == 2' \
+	'j["elapsed_s"] < 1.5'
 
 echo "== the sink goes away in the middle of a run"
 start_sink gone || exit 1
@@ -209,8 +225,8 @@ ok "loadtest STARTTLS + AUTH" $LT --server "127.0.0.1:$port" --tls starttls \
 	--ca-file cert.pem --tls-name localhost --auth alice \
 	--password-file password --connections 2 --count 40 \
 	--messages-per-connection 10 --quiet --json tls.json
-# (4 connections or a few more: a thread that finishes its 10 first may
-# open another while the last messages are taken)
+# (4 connections or one or two more: a connection that finishes its 10
+# first opens another while the other still holds messages to take)
 check "every phase timed" tls.json tls.log \
 	'j["messages"]["sent"] == 40 == delivered' \
 	'all(r["tls"] and r["auth"] for r in log)' \

@@ -3,7 +3,10 @@
 # STARTTLS, SASL AUTH (Dovecot) and delivery to Maildirs (see
 # postfix_env.sh): the delivered bytes must be the bytes volley meant to
 # send, per-recipient results must be what Postfix said, and TLS and AUTH
-# failures must stop the message, without ever printing the password.
+# failures must stop the message, without ever printing the password;
+# and `volley loadtest` against the same relay (STARTTLS and implicit TLS,
+# AUTH, CHUNKING, open loop): every message it counts as sent is in the
+# Maildir, Postfix's refusals are counted by code.
 # Needs root and the Debian packages postfix, dovecot-core and openssl
 # (scripts/install-deps --tests); exits 77 (CTest: skipped) without them,
 # except under CI=true, where that is a failure.
@@ -312,6 +315,63 @@ no_secret out.txt err.txt
 same_message verbose.eml alice "-v: delivered bytes equal"
 settle
 equals "$(mails alice)" "$((alice_before + 1))" "alice has one more message"
+
+# --- volley loadtest against the real relay ------------------------------
+# carol's Maildir is only for the load test: every message sent must land.
+LT="$VOLLEY loadtest --server 127.0.0.1:$POSTFIX_PORT --tls starttls
+	--ca-file $POSTFIX_CA --tls-name localhost --auth $POSTFIX_USER
+	--password-env VOLLEY_TEST_PW --from $FROM --quiet"
+carol_before=$(mails carol)
+ok "loadtest, STARTTLS + AUTH, 4 connections" $LT --connections 4 \
+	--count 200 --size 2k:70,64k:30 \
+	--to carol@example.test --json lt.json
+no_secret out.txt err.txt lt.json
+python3 - lt.json > lt.txt <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("sent", j["messages"]["sent"], "refused", j["messages"]["refused"],
+      "lost", j["messages"]["lost"], "opened", j["connections_opened"],
+      "errors", sum(j["errors"].values()),
+      "tls", j["phases"]["tls"]["count"], "auth", j["phases"]["auth"]["count"])
+PY
+has lt.txt "sent 200 refused 0 lost 0 opened 4 errors 0 tls 4 auth 4" \
+	"all 200 sent on 4 connections, each with TLS and AUTH timed"
+settle
+equals "$(mails carol)" "$((carol_before + 200))" \
+	"carol's Maildir has every message the load test sent"
+
+ok "loadtest, CHUNKING" $LT --connections 2 --count 40 --chunking on \
+	--to carol@example.test --json lt-bdat.json
+python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
+print("chunking", j["chunking"], "sent", j["messages"]["sent"])' \
+	lt-bdat.json > lt.txt
+has lt.txt "chunking True sent 40" "BDAT taken by Postfix"
+settle
+equals "$(mails carol)" "$((carol_before + 240))" "the BDAT messages landed"
+
+ok "loadtest, Postfix's refusals" $LT --connections 2 --count 30 \
+	--recipients 2 --to '{n}other@example.test' --json lt-550.json
+python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
+print("replies", j["replies"], "rcpt", j["rcpt_replies"])' \
+	lt-550.json > lt.txt
+has lt.txt "replies {'550': 30} rcpt {'550': 60}" \
+	"every unknown recipient counted by Postfix's code"
+
+ok "loadtest, implicit TLS, open loop" "$VOLLEY" loadtest \
+	--server "127.0.0.1:$POSTFIX_SMTPS_PORT" --tls implicit \
+	--ca-file "$POSTFIX_CA" --tls-name localhost --auth "$POSTFIX_USER" \
+	--password-env VOLLEY_TEST_PW --from "$FROM" --to carol@example.test \
+	--connections 2 --rate 100 --count 50 --quiet --json lt-smtps.json
+python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
+print("mode", j["mode"], "sent", j["messages"]["sent"],
+      "lag", j["phases"]["start_lag"]["count"])' lt-smtps.json > lt.txt
+has lt.txt "mode open sent 50 lag 50" "implicit TLS, open loop, all sent"
+settle
+equals "$(mails carol)" "$((carol_before + 290))" "and they landed"
+
+fails 1 "loadtest, a wrong password gives up" env VOLLEY_TEST_PW=wrong $LT \
+	--count 5 --to carol@example.test
+has err.txt "535" "Postfix's refusal, said"
 
 # Secrets never reach the server's log either (e.g. in a command echo).
 no_secret "$POSTFIX_LOG"
