@@ -12,7 +12,8 @@ Builds volley in release mode (build-release/) if needed, then runs:
            pre-built pipelined streams; 4 KB and 64 KB; 1, 8, 32
            connections; messages/s and client CPU per 1,000 messages
   loadtest volley loadtest against smtp-sink beside smtp-source, same
-           connections (8) and count; messages/s and client CPU
+           connections (8), count and bytes, at 1 KB and 4 KB;
+           messages/s, client CPU and smtp-sink's CPU per 1,000 messages
   insn     user-space instructions per message, volley send and
            smtp-source (valgrind --tool=callgrind; perf needs hardware
            counters a VM may not have)
@@ -26,7 +27,7 @@ It writes bench/results/<date>.md and .json (and latest.md, latest.json)
 with the machine's core count and the date, and prints the Markdown.
 Every server is started here, on loopback or in the namespaces made here,
 and stopped by its PID.  --quick runs one round of smaller counts (under
-two minutes); the full run takes medians of 3 rounds (under fifteen).
+two minutes); the full run takes medians of 3 rounds (about fifteen).
 """
 import argparse
 import datetime
