@@ -10,6 +10,7 @@
  * number into its Message-ID.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <netdb.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -27,11 +29,19 @@
 #include "cli/jsonw.h"
 #include "cli/snapshot.h"
 #include "common/buf.h"
+#include "common/csv.h"
+#include "common/xalloc.h"
 #include "common/mailaddr.h"
+#include "common/vars.h"
 #include "engine/loadtest.h"
 #include "templates/message.h"
+#include "templates/vars_data.h"
 
 #define LT_MAX_SIZES 16
+/* --vars: rendered once each, so memory is rows x the message's size */
+#define LT_MAX_VARS_ROWS 1000
+#define LT_MAX_CONTENTS (LT_MAX_VARS_ROWS > LT_MAX_SIZES ? \
+			 LT_MAX_VARS_ROWS : LT_MAX_SIZES)
 #define LT_MAX_SIZE (50u * 1024 * 1024)
 #define LT_DEFAULT_SIZE 4096
 #define LT_DEFAULT_DURATION_S 10
@@ -82,8 +92,13 @@ const char cmd_loadtest_help[] =
 	"                          message's in --from, the recipient's own in\n"
 	"                          --to, so every recipient differs\n"
 	"  --template DIR          send this template folder's message\n"
-	"                          (rendered once; see `volley campaign`)\n"
-	"                          instead of generated text\n"
+	"                          (see `volley campaign`) instead of\n"
+	"                          generated text, rendered once\n"
+	"  --vars FILE             with --template: render it once for each\n"
+	"                          row of this CSV (a header row names the\n"
+	"                          variables; first 1000 rows), each message\n"
+	"                          taking one of them; the envelope still\n"
+	"                          comes from --from and --to\n"
 	"  --helo NAME             the EHLO name (default: this host's name)\n"
 	"Protocol:\n"
 	"  --tls none|starttls|implicit   (default none)\n"
@@ -153,6 +168,7 @@ struct lt_opts {
 	const char *from;
 	const char *to;
 	const char *template_dir;
+	const char *vars_path;
 	const char *helo;
 	const char *json;
 	bool quiet;
@@ -363,7 +379,7 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		O_RAMP, O_RECIPIENTS, O_SIZE, O_PER_CONN, O_TLS, O_TLS_VERIFY,
 		O_INSECURE, O_TLS_NAME, O_CA_FILE, O_AUTH, O_PASSWORD_ENV,
 		O_PASSWORD_FILE, O_PLAINTEXT_AUTH, O_PIPELINING, O_CHUNKING,
-		O_FROM, O_TO, O_TEMPLATE, O_HELO, O_JSON, O_QUIET, O_TIMEOUT,
+		O_FROM, O_TO, O_TEMPLATE, O_VARS, O_HELO, O_JSON, O_QUIET, O_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
@@ -390,6 +406,7 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		{ "from", required_argument, NULL, O_FROM },
 		{ "to", required_argument, NULL, O_TO },
 		{ "template", required_argument, NULL, O_TEMPLATE },
+		{ "vars", required_argument, NULL, O_VARS },
 		{ "helo", required_argument, NULL, O_HELO },
 		{ "json", required_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
@@ -507,6 +524,9 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		case O_TEMPLATE:
 			o->template_dir = optarg;
 			break;
+		case O_VARS:
+			o->vars_path = optarg;
+			break;
 		case O_HELO:
 			o->helo = optarg;
 			break;
@@ -539,6 +559,10 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 	if (o->ramp_s > 0 && o->duration_s > 0 && o->ramp_s > o->duration_s)
 		return cli_usage_error("loadtest", "--ramp is longer than "
 				       "--duration"), -1;
+	if (o->vars_path != NULL && o->template_dir == NULL)
+		return cli_usage_error("loadtest", "--vars gives a template's "
+				       "variables: it needs --template DIR"),
+		       -1;
 	if (o->template_dir != NULL && o->size_arg != NULL)
 		return cli_usage_error("loadtest", "--template gives the "
 				       "message, and so its size: no --size"),
@@ -605,9 +629,140 @@ static void lt_vars_list_item(const struct tmpl_data *d,
 	out->kind = TMPL_MISSING;
 }
 
-/* lt_render - the template folder's message, rendered once */
+/* lt_render_one - one rendering of the template into msg, its
+ * Message-ID ready for the sequence numbers */
+static int lt_render_one(const struct message_tmpl *mt,
+			 const struct tmpl_data *data, const char *to,
+			 const char *id_right, struct message_bufs *bufs,
+			 struct buf *msg, size_t *seq_at, struct buf *err)
+{
+	struct message_job job = { .date = time(NULL), .to = to,
+				   .to_len = strlen(to) };
+
+	if (message_render(mt, data, &job, bufs, msg, err) < 0)
+		return -1;
+	loadtest_set_message_id(msg, id_right, seq_at);
+	return 0;
+}
+
+/*
+ * lt_render_rows - the template once per row of the --vars CSV, into
+ * bodies[0 .. *n).  Each rendering gets the row's columns as variables
+ * (the "email" column, if any, as the address) and the --to pattern's
+ * address for row i in its To: header; the envelope is the pattern's
+ * anyway.  A bad row stops the run with file:line:column: a load test
+ * with some rows silently left out would not be the content asked for.
+ */
+static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt,
+			  const char *id_right, struct message_bufs *bufs,
+			  struct buf *bodies, struct loadtest_content *contents,
+			  size_t *n, struct buf *err)
+{
+	char to[LOADTEST_MAX_PATTERN + 100];
+	struct csv_reader *reader = NULL;
+	struct csv_record rec;
+	struct csv_error cerr;
+	struct buf names = BUF_INIT, vars = BUF_INIT, addr_name = BUF_INIT;
+	struct vars_data vd;
+	enum csv_status cs;
+	long addr_col = -1;
+	int fd, ret = -1;
+
+	*n = 0;
+	fd = open(o->vars_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		buf_printf(err, "%s: %s", o->vars_path, strerror(errno));
+		return -1;
+	}
+	reader = csv_reader_new_fd(fd, NULL);
+	cs = csv_read(reader, &rec, &cerr);
+	if (cs == CSV_EOF) {
+		buf_printf(err, "%s: empty: a header row naming the "
+			   "variables is needed", o->vars_path);
+		goto out;
+	}
+	if (cs != CSV_OK) {
+		buf_printf(err, "%s:%lu:%lu: in the header row: %s",
+			   o->vars_path, cerr.line, cerr.column, cerr.reason);
+		goto out;
+	}
+	vars_pack_begin(&names);
+	for (size_t i = 0; i < rec.nfields; i++) {
+		if (addr_col < 0 && rec.fields[i].len == 5 &&
+		    strncasecmp(rec.fields[i].ptr, "email", 5) == 0) {
+			addr_col = (long)i;
+			buf_append(&addr_name, rec.fields[i].ptr, 5);
+			continue;
+		}
+		vars_pack_str(&names, rec.fields[i].ptr, rec.fields[i].len);
+	}
+	if (addr_col < 0)
+		buf_append_str(&addr_name, "email");
+	while (*n < LT_MAX_VARS_ROWS &&
+	       (cs = csv_read(reader, &rec, &cerr)) != CSV_EOF) {
+		const char *addr = to;
+		size_t addr_len;
+
+		if (cs != CSV_OK) {
+			buf_printf(err, "%s:%lu:%lu: %s", o->vars_path,
+				   cerr.line, cerr.column, cerr.reason);
+			goto out;
+		}
+		loadtest_format(o->to, *n + 1, to, sizeof(to));
+		addr_len = strlen(to);
+		vars_pack_begin(&vars);
+		for (size_t i = 0; i < rec.nfields; i++) {
+			if ((long)i == addr_col) {
+				addr = rec.fields[i].ptr;
+				addr_len = rec.fields[i].len;
+				continue;
+			}
+			vars_pack_str(&vars, rec.fields[i].ptr,
+				      rec.fields[i].len);
+		}
+		if (vars_data_init(&vd, names.data, names.len,
+				   buf_cstr(&addr_name), addr, addr_len,
+				   vars.data, vars.len) < 0) {
+			buf_printf(err, "%s:%lu: cannot read the row",
+				   o->vars_path, rec.line);
+			goto out;
+		}
+		if (lt_render_one(mt, &vd.data, to, id_right, bufs,
+				  &bodies[*n], &contents[*n].seq_at,
+				  err) < 0) {
+			struct buf why = BUF_INIT;
+
+			buf_append(&why, err->data, err->len);
+			buf_reset(err);
+			buf_printf(err, "%s:%lu: %s", o->vars_path, rec.line,
+				   buf_cstr(&why));
+			buf_free(&why);
+			goto out;
+		}
+		contents[*n].weight = 1;
+		(*n)++;
+	}
+	if (*n == 0) {
+		buf_printf(err, "%s: no rows under the header", o->vars_path);
+		goto out;
+	}
+	ret = 0;
+out:
+	csv_reader_free(&reader);
+	close(fd);
+	buf_free(&names);
+	buf_free(&vars);
+	buf_free(&addr_name);
+	return ret;
+}
+
+/*
+ * lt_render - the template folder's message into bodies[0 .. *n): once
+ * with only "email" set, or once per --vars row
+ */
 static int lt_render(const struct lt_opts *o, const char *id_right,
-		     struct buf *msg, size_t *seq_at)
+		     struct buf *bodies, struct loadtest_content *contents,
+		     size_t *n)
 {
 	char email[LOADTEST_MAX_PATTERN + 100];
 	struct snapshot snap = { 0 };
@@ -619,19 +774,31 @@ static int lt_render(const struct lt_opts *o, const char *id_right,
 		.list_item = lt_vars_list_item,
 		.root = { .kind = TMPL_OBJECT }, .ctx = email,
 	};
-	struct message_job job = { .date = time(NULL) };
 	int ret = -1;
 
-	loadtest_format(o->to, 1, email, sizeof(email));
-	job.to = email;
-	job.to_len = strlen(email);
 	if (snapshot_read_dir(&snap, o->template_dir, &err) < 0 ||
-	    snapshot_load(&snap, &mt, &err) < 0 ||
-	    message_render(mt, &data, &job, &bufs, msg, &err) < 0) {
+	    snapshot_load(&snap, &mt, &err) < 0) {
 		cli_error("--template %s: %s", o->template_dir, buf_cstr(&err));
 		goto out;
 	}
-	loadtest_set_message_id(msg, id_right, seq_at);
+	if (o->vars_path != NULL) {
+		if (lt_render_rows(o, mt, id_right, &bufs, bodies, contents, n,
+				   &err) < 0) {
+			cli_error("--vars %s", buf_cstr(&err));
+			goto out;
+		}
+	} else {
+		loadtest_format(o->to, 1, email, sizeof(email));
+		if (lt_render_one(mt, &data, email, id_right, &bufs,
+				  &bodies[0], &contents[0].seq_at,
+				  &err) < 0) {
+			cli_error("--template %s: %s", o->template_dir,
+				  buf_cstr(&err));
+			goto out;
+		}
+		contents[0].weight = 1;
+		*n = 1;
+	}
 	ret = 0;
 out:
 	message_tmpl_free(&mt);
@@ -669,6 +836,20 @@ static double lt_cpu_s(void)
 static void lt_describe_sizes(const struct lt_opts *o,
 			      const struct loadtest_params *p, struct buf *b)
 {
+	if (o->template_dir != NULL && p->ncontents > 1) {
+		size_t lo = SIZE_MAX, hi = 0;
+
+		for (size_t i = 0; i < p->ncontents; i++) {
+			if (p->contents[i].len < lo)
+				lo = p->contents[i].len;
+			if (p->contents[i].len > hi)
+				hi = p->contents[i].len;
+		}
+		buf_printf(b, "the template rendered for %zu rows of %s "
+			   "(%zu-%zu bytes)", p->ncontents, o->vars_path, lo,
+			   hi);
+		return;
+	}
 	if (o->template_dir != NULL) {
 		buf_printf(b, "the template's message (%zu bytes)",
 			   p->contents[0].len);
@@ -939,8 +1120,9 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		.timeout_s = LT_DEFAULT_TIMEOUT_S,
 		.sizes = { LT_DEFAULT_SIZE }, .weights = { 1 }, .nsizes = 1,
 	};
-	struct loadtest_content contents[LT_MAX_SIZES];
-	struct buf bodies[LT_MAX_SIZES];
+	struct loadtest_content *contents = xcalloc(LT_MAX_CONTENTS,
+						     sizeof(*contents));
+	struct buf *bodies = xcalloc(LT_MAX_CONTENTS, sizeof(*bodies));
 	struct loadtest_params p = { 0 };
 	struct loadtest_report *r = NULL;
 	struct transport_tls *tls = NULL;
@@ -955,7 +1137,7 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 	bool stopping = false;
 
 	(void)cli;
-	for (size_t i = 0; i < LT_MAX_SIZES; i++)
+	for (size_t i = 0; i < LT_MAX_CONTENTS; i++)
 		bodies[i] = (struct buf)BUF_INIT;
 	if (lt_parse(&o, argc, argv) < 0) {
 		ret = EXIT_USAGE;
@@ -1004,11 +1186,9 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		 (unsigned long)time(NULL), (unsigned long)getpid(),
 		 at != NULL && strstr(at, "{n}") == NULL ? at + 1 : helo);
 	if (o.template_dir != NULL) {
-		if (lt_render(&o, id_right, &bodies[0],
-			      &contents[0].seq_at) < 0)
+		if (lt_render(&o, id_right, bodies, contents,
+			      &p.ncontents) < 0)
 			goto out;
-		contents[0].weight = 1;
-		p.ncontents = 1;
 	} else {
 		char from[LOADTEST_MAX_PATTERN + 100];
 
@@ -1115,8 +1295,10 @@ out:
 	loadtest_free(&lt);
 	transport_tls_free(&tls);
 	config_secret_free(&password);
-	for (size_t i = 0; i < LT_MAX_SIZES; i++)
+	for (size_t i = 0; i < LT_MAX_CONTENTS; i++)
 		buf_free(&bodies[i]);
+	free(bodies);
+	free(contents);
 	free(r);
 	free(o.host);
 	return ret;

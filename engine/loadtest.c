@@ -262,6 +262,9 @@ static size_t lt_pick(const struct loadtest *lt, uint64_t k)
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
 	x ^= x >> 31;
 	w = x % lt->total_weight;
+	/* equal weights (a template's --vars rows): no walk */
+	if (lt->total_weight == lt->p.ncontents)
+		return (size_t)w;
 	for (size_t i = 0; i < lt->p.ncontents; i++) {
 		if (w < lt->p.contents[i].weight)
 			return i;

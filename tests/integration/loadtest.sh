@@ -13,7 +13,8 @@
 #     counted as refused (and exit 1), a sink gone mid-run;
 #   - STARTTLS + AUTH with a certificate made here: every phase timed;
 #   - the JSON keys, the help, the progress line, Ctrl-C, CHUNKING,
-#     --template, usage errors.
+#     --template, --template with --vars (one rendering per CSV row, in
+#     the sink's Maildir), usage errors.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -294,12 +295,68 @@ check "the template's message, sent" tmpl.json - \
 	'j["sizes"][0]["bytes"] > 3000'
 stop_sink
 
+echo "== --template with --vars: one rendering per CSV row"
+mkdir -p tvars
+cat > tvars/message.cfg <<'EOF'
+subject = "Hello {{first_name}}";
+from = "Load Test <lt@example.org>";
+EOF
+printf 'Dear {{first_name}} in {{city}}, your address is {{email}}.\n' \
+	> tvars/body.txt
+# a quoted comma, a line break inside a value (the body takes it)
+printf 'city,EMAIL,first_name\r\n"Paris, FR",ann@example.org,Ann\r\n"Oslo\r\nNorway",bo@example.org,Bo\r\nRome,cy@example.org,Cy\r\n' \
+	> rows.csv
+start_sink vars --maildir vars-md || exit 1
+ok "--template --vars" $LT --server "127.0.0.1:$port" --connections 2 \
+	--count 30 --template tvars --vars rows.csv --quiet --json vars.json
+stop_sink
+check "three renderings, used in turn" vars.json - \
+	'j["messages"]["sent"] == 30' \
+	'len(j["sizes"]) == 3 and all(s["weight"] == 1 for s in j["sizes"])'
+python3 - vars-md > vars.txt <<'PY'
+import email, glob, os, sys
+from email import policy
+seen = {}
+files = glob.glob(os.path.join(sys.argv[1], "new", "*"))
+for f in files:
+    m = email.message_from_binary_file(open(f, "rb"), policy=policy.default)
+    body = m.get_body().get_content()
+    seen[str(m["Subject"])] = " ".join(body.split())
+print("messages", len(files))
+for k in sorted(seen):
+    print(k, "|", seen[k])
+PY
+has vars.txt "messages 30" "every message in the sink's Maildir"
+has vars.txt "Hello Ann | Dear Ann in Paris, FR, your address is ann@example.org." \
+	"row 1's variables, the address column found ignoring case"
+has vars.txt "Hello Cy | Dear Cy in Rome, your address is cy@example.org." \
+	"row 3's variables"
+has vars.txt "Hello Bo | Dear Bo in Oslo Norway, your address is bo@example.org." \
+	"row 2, its line break kept in the body"
+# a row that tries to add a header through a value: refused, said where,
+# nothing sent
+printf 'first_name\nAnn\n"Bo\r\nBcc: evil@example.org"\n' > inject.csv
+fails 1 "--vars with a header injection" $LT --server 127.0.0.1:25 \
+	--count 1 --template tvars --vars inject.csv
+has err.txt "inject.csv:3: subject: a variable put a line break" \
+	"the row and the header it would have broken"
+printf 'first_name\nAnn\n"Bo\n' > badrows.csv
+fails 1 "--vars with a bad row" $LT --server 127.0.0.1:25 --count 1 \
+	--template tvars --vars badrows.csv
+has err.txt "badrows.csv:3:" "the bad row's file and line"
+printf 'first_name\n' > norows.csv
+fails 1 "--vars with no rows" $LT --server 127.0.0.1:25 --count 1 \
+	--template tvars --vars norows.csv
+has err.txt "no rows" "why"
+fails 2 "--vars without --template" $LT --server 127.0.0.1:25 --count 1 \
+	--vars rows.csv
+
 ok "volley help loadtest" "$VOLLEY" help loadtest
 for opt in --server --connections --count --duration --rate --ramp \
 	--recipients --size --messages-per-connection --tls --tls-verify \
 	--insecure --tls-name --ca-file --auth --password-env \
 	--password-file --allow-plaintext-auth --pipelining --chunking \
-	--from --to --template --helo --json --quiet --timeout; do
+	--from --to --template --vars --helo --json --quiet --timeout; do
 	has out.txt "$opt " "help lists $opt"
 done
 fails 2 "no --server" $LT --count 1
