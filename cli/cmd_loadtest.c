@@ -836,7 +836,7 @@ static double lt_cpu_s(void)
 static void lt_describe_sizes(const struct lt_opts *o,
 			      const struct loadtest_params *p, struct buf *b)
 {
-	if (o->template_dir != NULL && p->ncontents > 1) {
+	if (o->vars_path != NULL) {
 		size_t lo = SIZE_MAX, hi = 0;
 
 		for (size_t i = 0; i < p->ncontents; i++) {
@@ -845,9 +845,9 @@ static void lt_describe_sizes(const struct lt_opts *o,
 			if (p->contents[i].len > hi)
 				hi = p->contents[i].len;
 		}
-		buf_printf(b, "the template rendered for %zu rows of %s "
-			   "(%zu-%zu bytes)", p->ncontents, o->vars_path, lo,
-			   hi);
+		buf_printf(b, "the template rendered for %zu row%s of %s "
+			   "(%zu-%zu bytes)", p->ncontents,
+			   p->ncontents == 1 ? "" : "s", o->vars_path, lo, hi);
 		return;
 	}
 	if (o->template_dir != NULL) {
@@ -904,11 +904,12 @@ static void lt_print(const struct lt_opts *o, const struct loadtest_params *p,
 	else if (r->stopped)
 		printf("stopped by a signal\n");
 	printf("%.3f s: %llu messages handed out, %llu sent, %llu refused, "
-	       "%llu lost (%llu in doubt), %llu connections\n", r->elapsed_s,
+	       "%llu lost (%llu in doubt), %llu connection%s\n", r->elapsed_s,
 	       (unsigned long long)s->attempted, (unsigned long long)s->sent,
 	       (unsigned long long)s->refused, (unsigned long long)s->lost,
 	       (unsigned long long)s->in_doubt,
-	       (unsigned long long)s->connections);
+	       (unsigned long long)s->connections,
+	       s->connections == 1 ? "" : "s");
 	printf("throughput %.1f msg/s sent, %.2f MB/s; client CPU %.2f s, "
 	       "%.1f us per message sent\n", (double)s->sent / secs,
 	       (double)s->bytes_sent / secs / 1e6, cpu_s,
