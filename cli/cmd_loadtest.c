@@ -110,6 +110,8 @@ const char cmd_loadtest_help[] =
 	"  --auth USER             AUTH as USER, with the password from\n"
 	"  --password-env VAR      an environment variable, or\n"
 	"  --password-file FILE    the first line of a file\n"
+	"  --xoauth2-token-env VAR    or AUTH XOAUTH2 as USER with an OAuth 2.0\n"
+	"  --xoauth2-token-file FILE  access token from a variable or a file\n"
 	"  --allow-plaintext-auth  allow AUTH without TLS (refused otherwise)\n"
 	"  --pipelining on|off     PIPELINING when offered (default on)\n"
 	"  --chunking on|off       BDAT when offered, with a window of 8\n"
@@ -162,6 +164,8 @@ struct lt_opts {
 	const char *user;
 	const char *password_env;
 	const char *password_file;
+	const char *token_env;		/* XOAUTH2 */
+	const char *token_file;
 	bool plaintext_auth;
 	bool pipelining;
 	bool chunking;
@@ -378,8 +382,9 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		O_SERVER = 256, O_CONNECTIONS, O_COUNT, O_DURATION, O_RATE,
 		O_RAMP, O_RECIPIENTS, O_SIZE, O_PER_CONN, O_TLS, O_TLS_VERIFY,
 		O_INSECURE, O_TLS_NAME, O_CA_FILE, O_AUTH, O_PASSWORD_ENV,
-		O_PASSWORD_FILE, O_PLAINTEXT_AUTH, O_PIPELINING, O_CHUNKING,
-		O_FROM, O_TO, O_TEMPLATE, O_VARS, O_HELO, O_JSON, O_QUIET, O_TIMEOUT,
+		O_PASSWORD_FILE, O_TOKEN_ENV, O_TOKEN_FILE, O_PLAINTEXT_AUTH,
+		O_PIPELINING, O_CHUNKING, O_FROM, O_TO, O_TEMPLATE, O_VARS,
+		O_HELO, O_JSON, O_QUIET, O_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
@@ -400,6 +405,8 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		{ "auth", required_argument, NULL, O_AUTH },
 		{ "password-env", required_argument, NULL, O_PASSWORD_ENV },
 		{ "password-file", required_argument, NULL, O_PASSWORD_FILE },
+		{ "xoauth2-token-env", required_argument, NULL, O_TOKEN_ENV },
+		{ "xoauth2-token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "allow-plaintext-auth", no_argument, NULL, O_PLAINTEXT_AUTH },
 		{ "pipelining", required_argument, NULL, O_PIPELINING },
 		{ "chunking", required_argument, NULL, O_CHUNKING },
@@ -414,7 +421,7 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	int c;
+	int c, secrets;
 
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		switch (c) {
@@ -503,6 +510,12 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		case O_PASSWORD_FILE:
 			o->password_file = optarg;
 			break;
+		case O_TOKEN_ENV:
+			o->token_env = optarg;
+			break;
+		case O_TOKEN_FILE:
+			o->token_file = optarg;
+			break;
 		case O_PLAINTEXT_AUTH:
 			o->plaintext_auth = true;
 			break;
@@ -567,15 +580,16 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 		return cli_usage_error("loadtest", "--template gives the "
 				       "message, and so its size: no --size"),
 		       -1;
-	if (o->user != NULL &&
-	    (o->password_env == NULL) == (o->password_file == NULL))
-		return cli_usage_error("loadtest", "--auth needs "
-				       "--password-env VAR or --password-file "
-				       "FILE (one of them)"), -1;
-	if (o->user == NULL &&
-	    (o->password_env != NULL || o->password_file != NULL))
-		return cli_usage_error("loadtest", "a password without --auth "
-				       "USER"), -1;
+	secrets = (o->password_env != NULL) + (o->password_file != NULL) +
+		  (o->token_env != NULL) + (o->token_file != NULL);
+	if (o->user != NULL && secrets != 1)
+		return cli_usage_error("loadtest", "--auth needs one of "
+				       "--password-env VAR, --password-file "
+				       "FILE, --xoauth2-token-env VAR and "
+				       "--xoauth2-token-file FILE"), -1;
+	if (o->user == NULL && secrets > 0)
+		return cli_usage_error("loadtest", "a password or token "
+				       "without --auth USER"), -1;
 	if (o->user != NULL && o->tls == SMTP_TLS_NONE && !o->plaintext_auth)
 		return cli_usage_error("loadtest", "--auth without TLS would "
 				       "send the password in clear: use --tls "
@@ -1130,7 +1144,7 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 	struct loadtest *lt = NULL;
 	struct sigaction sa = { 0 }, old_int, old_term;
 	char addr[NI_MAXHOST], helo[256], id_right[400], err[640];
-	char *password = NULL;
+	char *password = NULL, *token = NULL;
 	const char *at;
 	double cpu0, t0, last_t = 0, next_tick = 1.0;
 	uint64_t last_sent = 0;
@@ -1150,17 +1164,25 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		snprintf(helo, sizeof(helo), "localhost");
 
 	if (o.user != NULL) {
-		if (o.password_env != NULL) {
-			const char *v = getenv(o.password_env);
+		const char *env = o.password_env ? o.password_env : o.token_env;
+		const char *file = o.password_file ? o.password_file :
+				   o.token_file;
+		char **secret = o.token_env || o.token_file ? &token :
+				&password;
+
+		if (env != NULL) {
+			const char *v = getenv(env);
 
 			if (v == NULL || *v == '\0') {
-				cli_error("--password-env %s: the variable is "
-					  "not set", o.password_env);
+				cli_error("%s %s: the variable is not set",
+					  o.password_env ? "--password-env" :
+					  "--xoauth2-token-env", env);
 				goto out;
 			}
-			password = strdup(v);
-		} else if (config_read_secret(o.password_file,
-					      "--password-file", &password,
+			*secret = xstrdup(v);
+		} else if (config_read_secret(file, o.password_file ?
+					      "--password-file" :
+					      "--xoauth2-token-file", secret,
 					      err, sizeof(err)) < 0) {
 			cli_error("%s", err);
 			goto out;
@@ -1222,6 +1244,7 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		.session = { .helo_name = helo, .pipelining = o.pipelining,
 			     .tls = o.tls, .username = o.user,
 			     .password = password,
+			     .xoauth2_token = token,
 			     .allow_plaintext_auth = o.plaintext_auth,
 			     .chunking = o.chunking,
 			     .max_messages = o.per_connection },
@@ -1296,6 +1319,7 @@ out:
 	loadtest_free(&lt);
 	transport_tls_free(&tls);
 	config_secret_free(&password);
+	config_secret_free(&token);
 	for (size_t i = 0; i < LT_MAX_CONTENTS; i++)
 		buf_free(&bodies[i]);
 	free(bodies);

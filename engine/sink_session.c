@@ -48,7 +48,14 @@ enum sink_dstate {
 	SINK_D_DOTCR,		/* ".\r" at a line start: LF ends the data */
 };
 
-enum sink_auth_step { SINK_AUTH_PLAIN, SINK_AUTH_USER, SINK_AUTH_PASS };
+enum sink_auth_step {
+	SINK_AUTH_PLAIN,	/* the PLAIN response due */
+	SINK_AUTH_USER,		/* LOGIN: the user name due */
+	SINK_AUTH_PASS,		/* LOGIN: the password due */
+	SINK_AUTH_XOAUTH2,	/* the XOAUTH2 response due */
+	SINK_AUTH_XOAUTH2_FAILED, /* error sent in a 334: the client's
+				   * empty line due, then the 535 */
+};
 
 enum sink_body { SINK_BODY_NONE, SINK_BODY_DATA, SINK_BODY_BDAT };
 
@@ -70,6 +77,7 @@ struct sink_session {
 
 	enum sink_auth_step auth_step;
 	bool auth_login;	/* LOGIN, not PLAIN */
+	const char *auth_mech;	/* the mechanism that succeeded, for the log */
 	const struct sink_rule *auth_rule;	/* a delay for the verdict */
 	struct buf auth_user;
 
@@ -290,8 +298,11 @@ static void sink_record(struct sink_session *s, const char *how)
 		return;
 	buf_printf(o, "{\"conn\":%lu,\"msg\":%u,\"helo\":", s->conn, s->mails);
 	sink_json_str(o, buf_cstr(&s->helo), s->helo.len);
-	buf_printf(o, ",\"tls\":%s,\"auth\":%s,\"from\":",
-		   s->tls ? "true" : "false", s->authed ? "true" : "false");
+	buf_printf(o, ",\"tls\":%s,\"auth\":%s,", s->tls ? "true" : "false",
+		   s->authed ? "true" : "false");
+	if (s->authed)
+		buf_printf(o, "\"auth_mechanism\":\"%s\",", s->auth_mech);
+	buf_append_str(o, "\"from\":");
 	sink_json_str(o, buf_cstr(&s->from), s->from.len);
 	buf_printf(o, ",\"mail_code\":%d,\"rcpts\":[", s->mail_code);
 	for (size_t i = 0; i < s->nrcpts; i++) {
@@ -848,7 +859,7 @@ static void sink_cmd_ehlo(struct sink_session *s, const char *arg,
 		if (s->p->starttls && !s->tls)
 			buf_append_str(t, "\nSTARTTLS");
 		if (sink_auth_offered(s))
-			buf_append_str(t, "\nAUTH PLAIN LOGIN");
+			buf_append_str(t, "\nAUTH PLAIN LOGIN XOAUTH2");
 		if (s->p->rcptmax > 0 || s->p->mailmax > 0) {
 			buf_append_str(t, "\nLIMITS");
 			if (s->p->rcptmax > 0)
@@ -916,8 +927,10 @@ static void sink_auth_verdict(struct sink_session *s, const char *user,
 	s->state = SINK_S_READY;
 	if (ok) {
 		if (sink_answer(s, s->auth_rule, 235, "2.7.0",
-				"Authentication successful") == 235)
+				"Authentication successful") == 235) {
 			s->authed = true;
+			s->auth_mech = s->auth_login ? "LOGIN" : "PLAIN";
+		}
 	} else {
 		sink_answer(s, s->auth_rule, 535, "5.7.8",
 			    "Authentication credentials invalid");
@@ -960,6 +973,68 @@ static void sink_auth_plain(struct sink_session *s, const char *b64,
 			  d->len - (size_t)(nul2 + 1 - d->data));
 }
 
+/*
+ * sink_auth_xoauth2 - "user=U^Aauth=Bearer T^A^A", base64.  The token
+ * is checked against the sink's password.  A refusal goes the way
+ * Google's and Microsoft's servers do it: the reason (JSON, base64) in
+ * a 334, and the 535 only after the client's empty line.
+ */
+static void sink_auth_xoauth2(struct sink_session *s, const char *b64,
+			      size_t len)
+{
+	static const char user_kw[] = "user=", auth_kw[] = "auth=Bearer ";
+	struct buf *d = &s->scratch;
+	const char *user, *tok, *end, *sep;
+	size_t ulen, tlen;
+	bool ok;
+
+	if (sink_b64_decode(b64, len, d) < 0) {
+		s->state = SINK_S_READY;
+		sink_reply(s, 501, "5.5.2", "Invalid base64 data");
+		return;
+	}
+	if (d->len < sizeof(user_kw) + sizeof(auth_kw) + 1) {
+		s->state = SINK_S_READY;
+		sink_reply(s, 501, "5.5.2", "Invalid XOAUTH2 response");
+		return;
+	}
+	end = d->data + d->len;
+	user = d->data;
+	sep = memchr(user, '\x01', d->len);
+	ok = sep != NULL && (size_t)(sep - user) > sizeof(user_kw) - 1 &&
+	     memcmp(user, user_kw, sizeof(user_kw) - 1) == 0 &&
+	     (size_t)(end - sep) > sizeof(auth_kw) + 2 &&
+	     memcmp(sep + 1, auth_kw, sizeof(auth_kw) - 1) == 0 &&
+	     end[-1] == '\x01' && end[-2] == '\x01';
+	if (!ok) {
+		s->state = SINK_S_READY;
+		sink_reply(s, 501, "5.5.2", "Invalid XOAUTH2 response");
+		return;
+	}
+	user += sizeof(user_kw) - 1;
+	ulen = (size_t)(sep - user);
+	tok = sep + 1 + sizeof(auth_kw) - 1;
+	tlen = (size_t)(end - 2 - tok);
+	ok = ulen == strlen(s->p->auth_user) &&
+	     memcmp(user, s->p->auth_user, ulen) == 0 &&
+	     tlen == strlen(s->p->auth_pass) &&
+	     memcmp(tok, s->p->auth_pass, tlen) == 0;
+	if (!ok) {
+		s->auth_step = SINK_AUTH_XOAUTH2_FAILED;
+		/* {"status":"401","schemes":"bearer","scope":"https://mail.google.com/"} */
+		sink_reply(s, 334, NULL, "%s",
+			   "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwi"
+			   "c2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==");
+		return;
+	}
+	s->state = SINK_S_READY;
+	if (sink_answer(s, s->auth_rule, 235, "2.7.0",
+			"Authentication successful") == 235) {
+		s->authed = true;
+		s->auth_mech = "XOAUTH2";
+	}
+}
+
 /* sink_auth_line - a response line to our 334 */
 static void sink_auth_line(struct sink_session *s, const char *line,
 			   size_t len)
@@ -985,6 +1060,15 @@ static void sink_auth_line(struct sink_session *s, const char *line,
 		sink_auth_verdict(s, buf_cstr(&s->auth_user),
 				  s->auth_user.len, buf_cstr(&s->scratch),
 				  s->scratch.len);
+		return;
+	case SINK_AUTH_XOAUTH2:
+		sink_auth_xoauth2(s, line, len);
+		return;
+	case SINK_AUTH_XOAUTH2_FAILED:
+		/* whatever the client sent: the refusal stands */
+		s->state = SINK_S_READY;
+		sink_answer(s, s->auth_rule, 535, "5.7.8",
+			    "Authentication credentials invalid");
 		return;
 	}
 	s->state = SINK_S_READY;
@@ -1029,7 +1113,8 @@ static void sink_cmd_auth(struct sink_session *s, const char *arg,
 		irlen--;
 	}
 	if (!sink_word_eq(mech, mlen, "PLAIN") &&
-	    !sink_word_eq(mech, mlen, "LOGIN")) {
+	    !sink_word_eq(mech, mlen, "LOGIN") &&
+	    !sink_word_eq(mech, mlen, "XOAUTH2")) {
 		sink_reply(s, 504, "5.5.4", "Unrecognized authentication "
 			   "type");
 		return;
@@ -1044,6 +1129,16 @@ static void sink_cmd_auth(struct sink_session *s, const char *arg,
 	s->auth_rule = r;	/* a delay, for the verdict */
 	s->auth_login = sink_word_eq(mech, mlen, "LOGIN");
 	s->state = SINK_S_AUTH;
+	if (sink_word_eq(mech, mlen, "XOAUTH2")) {
+		s->auth_step = SINK_AUTH_XOAUTH2;
+		if (irlen == 0)
+			sink_reply(s, 334, NULL, "%s", "");
+		else if (irlen == 1 && ir[0] == '=')	/* empty (RFC 4954) */
+			sink_auth_xoauth2(s, "", 0);
+		else
+			sink_auth_xoauth2(s, ir, irlen);
+		return;
+	}
 	if (!s->auth_login) {
 		s->auth_step = SINK_AUTH_PLAIN;
 		if (irlen == 0) {

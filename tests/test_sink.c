@@ -626,7 +626,7 @@ static void test_starttls(void **state)
 	SEND(c, "EHLO client.test\r\n");
 	EXPECT(c, "250-sink.test Hello client.test\r\n250-SIZE\r\n"
 		  "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
-		  "250-CHUNKING\r\n250 AUTH PLAIN LOGIN\r\n");
+		  "250-CHUNKING\r\n250 AUTH PLAIN LOGIN XOAUTH2\r\n");
 	SEND(c, "STARTTLS\r\n");
 	EXPECT(c, "503 5.5.1 TLS is already active\r\n");
 	SEND(c, "AUTH PLAIN AHUAcA==\r\n");
@@ -709,6 +709,60 @@ static void test_auth(void **state)
 		       "failure\n");
 	SEND(c, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
 	EXPECT(c, "454 4.7.0 Temporary authentication failure\r\n");
+	conv_free(c);
+}
+
+/* XOAUTH2: the token is the sink's password; a refusal is a 334 with
+ * the reason, then a 535 after the client's empty line */
+static void test_auth_xoauth2(void **state)
+{
+	struct sink_params p = params();
+	struct conv *c;
+
+	(void)state;
+	p.auth_user = "user";
+	p.auth_pass = "secret";
+	p.log = true;
+	c = conv_ready(&p, NULL);
+	SEND(c, "EHLO client.test\r\n");
+	assert_non_null(strstr(buf_cstr(&c->out), "AUTH PLAIN LOGIN XOAUTH2"));
+	buf_reset(&c->out);
+	/* "user=user^Aauth=Bearer secret^A^A" */
+	SEND(c, "AUTH XOAUTH2 dXNlcj11c2VyAWF1dGg9QmVhcmVyIHNlY3JldAEB\r\n");
+	EXPECT(c, "235 2.7.0 Authentication successful\r\n");
+	SEND(c, "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
+	SEND(c, "x\r\n.\r\nQUIT\r\n");
+	conv_take(c);
+	assert_non_null(strstr(buf_cstr(&c->records),
+			       "\"auth\":true,\"auth_mechanism\":\"XOAUTH2\""));
+	conv_free(c);
+
+	/* without an initial response; a wrong token */
+	c = conv_ready(&p, NULL);
+	SEND(c, "AUTH XOAUTH2\r\n");
+	EXPECT(c, "334 \r\n");
+	SEND(c, "dXNlcj11c2VyAWF1dGg9QmVhcmVyIG5vcGUBAQ==\r\n");
+	EXPECT(c, "334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOi"
+		  "JodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n");
+	SEND(c, "\r\n");
+	EXPECT(c, "535 5.7.8 Authentication credentials invalid\r\n");
+	SEND(c, "MAIL FROM:<a@x>\r\n");
+	EXPECT(c, "530 5.7.0 Authentication required\r\n");
+	/* another user with the right token */
+	SEND(c, "AUTH XOAUTH2 dXNlcj1vdGhlcgFhdXRoPUJlYXJlciBzZWNyZXQBAQ==\r\n");
+	EXPECT(c, "334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOi"
+		  "JodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n");
+	SEND(c, "\r\n");
+	EXPECT(c, "535 5.7.8 Authentication credentials invalid\r\n");
+	/* not the XOAUTH2 format, and not base64 */
+	SEND(c, "AUTH XOAUTH2 dXNlcj11c2VyIGF1dGg9QmVhcmVyIHNlY3JldA==\r\n");
+	EXPECT(c, "501 5.5.2 Invalid XOAUTH2 response\r\n");
+	SEND(c, "AUTH XOAUTH2 !!!!\r\n");
+	EXPECT(c, "501 5.5.2 Invalid base64 data\r\n");
+	SEND(c, "AUTH XOAUTH2 =\r\n");
+	EXPECT(c, "501 5.5.2 Invalid XOAUTH2 response\r\n");
+	SEND(c, "AUTH XOAUTH2 dXNlcj0BAQ==\r\n");	/* "user=^A^A" */
+	EXPECT(c, "501 5.5.2 Invalid XOAUTH2 response\r\n");
 	conv_free(c);
 }
 
@@ -964,6 +1018,7 @@ int main(void)
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_starttls_inject),
 		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_auth_xoauth2),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_improper_pipelining),
 		cmocka_unit_test(test_faults_replies),

@@ -12,6 +12,7 @@
 #     by code, a dropped connection counted as reset, nothing listening
 #     counted as refused (and exit 1), a sink gone mid-run;
 #   - STARTTLS + AUTH with a certificate made here: every phase timed;
+#     AUTH XOAUTH2 with a token (accepted, refused);
 #   - the JSON keys, the help, the progress line, Ctrl-C, CHUNKING,
 #     --template, --template with --vars (one rendering per CSV row, in
 #     the sink's Maildir), usage errors.
@@ -235,6 +236,20 @@ check "every phase timed" tls.json tls.log \
 	'all(ph(p)["count"] == j["connections_opened"] for p in ("connect", "tls", "greeting", "ehlo", "auth"))' \
 	'ph("tls")["p50_us"] > 0 and ph("auth")["p50_us"] > 0' \
 	'j["tls"] == "starttls" and j["auth"] is True'
+printf 'tok-s3cret\n' > token
+ok "loadtest STARTTLS + AUTH XOAUTH2" env TOKEN=s3cret $LT \
+	--server "127.0.0.1:$port" --tls starttls --ca-file cert.pem \
+	--tls-name localhost --auth alice --xoauth2-token-env TOKEN \
+	--connections 2 --count 10 --quiet --json xoauth2.json
+check "every message after AUTH XOAUTH2" xoauth2.json tls.log \
+	'j["messages"]["sent"] == 10 and j["auth"] is True' \
+	'sum(1 for r in log if r.get("auth_mechanism") == "XOAUTH2") == 10'
+lacks tls.log "s3cret" "no token in the sink's log"
+fails 1 "a wrong XOAUTH2 token gives up" $LT --server "127.0.0.1:$port" \
+	--tls starttls --ca-file cert.pem --tls-name localhost --auth alice \
+	--xoauth2-token-file token --count 5 --quiet
+has err.txt "535" "the server's refusal, after its 334 with the reason"
+lacks err.txt "tok-s3cret" "no token in the error"
 fails 1 "a wrong password gives up" env PW=wrong $LT \
 	--server "127.0.0.1:$port" --tls starttls --ca-file cert.pem \
 	--tls-name localhost --auth alice --password-env PW --count 5 --quiet
@@ -355,7 +370,8 @@ ok "volley help loadtest" "$VOLLEY" help loadtest
 for opt in --server --connections --count --duration --rate --ramp \
 	--recipients --size --messages-per-connection --tls --tls-verify \
 	--insecure --tls-name --ca-file --auth --password-env \
-	--password-file --allow-plaintext-auth --pipelining --chunking \
+	--password-file --xoauth2-token-env --xoauth2-token-file \
+	--allow-plaintext-auth --pipelining --chunking \
 	--from --to --template --vars --helo --json --quiet --timeout; do
 	has out.txt "$opt " "help lists $opt"
 done
@@ -364,6 +380,10 @@ fails 2 "a bad --size" $LT --server 127.0.0.1:25 --size 4x
 fails 2 "--auth without TLS" $LT --server 127.0.0.1:25 --auth u \
 	--password-env X
 has err.txt "--allow-plaintext-auth" "what to do about it"
+fails 2 "a password and a token" $LT --server 127.0.0.1:25 --tls starttls \
+	--auth u --password-env X --xoauth2-token-env Y
+fails 2 "a token without --auth" $LT --server 127.0.0.1:25 --tls starttls \
+	--xoauth2-token-env Y
 fails 2 "a --to that makes no address" $LT --server 127.0.0.1:25 \
 	--to 'no-at-sign{n}'
 fails 2 "a size that cannot hold the headers" $LT --server 127.0.0.1:25 \

@@ -568,6 +568,29 @@ ok "openssl s_client implicit TLS" sh -c "($s_client_in) | \
 	-verify_return_error -servername localhost -ign_eof"
 has out.txt "220 " "s_client: greeting over implicit TLS"
 has out.txt "221 2.0.0 Bye" "s_client: QUIT answered over implicit TLS"
+# volley's own client with an OAuth 2.0 token (smtp.xoauth2_token_env):
+# the sink takes its password as the token
+cat > xoauth2.cfg <<EOF
+smtp = {
+  host = "127.0.0.1";
+  port = $tls_port;
+  tls = "starttls";
+  ca_file = "$work/cert.pem";
+  tls_name = "localhost";
+  username = "user";
+  xoauth2_token_env = "VOLLEY_TEST_TOKEN";
+};
+EOF
+printf 'x\n' > body.txt
+ok "send-one with AUTH XOAUTH2" env VOLLEY_TEST_TOKEN=secret "$VOLLEY" \
+	-c xoauth2.cfg send-one --to a@example.test --from b@example.test \
+	--subject xoauth2 --body-file body.txt
+has tls.log '"auth_mechanism":"XOAUTH2"' "the sink logged XOAUTH2"
+fails 1 "send-one with a wrong token" env VOLLEY_TEST_TOKEN=nope "$VOLLEY" \
+	-c xoauth2.cfg send-one --to a@example.test --from b@example.test \
+	--subject xoauth2 --body-file body.txt
+has err.txt "535" "the refusal, after the 334 with the reason"
+lacks err.txt "nope" "the token is not shown"
 stop_sink tls
 
 # --- without PIPELINING ------------------------------------------------------
