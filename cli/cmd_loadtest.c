@@ -40,6 +40,7 @@
 #define LT_MAX_SIZES 16
 /* --vars: rendered once each, so memory is rows x the message's size */
 #define LT_MAX_VARS_ROWS 1000
+#define LT_MAX_VARS_BYTES (256u * 1024 * 1024)
 #define LT_MAX_CONTENTS (LT_MAX_VARS_ROWS > LT_MAX_SIZES ? \
 			 LT_MAX_VARS_ROWS : LT_MAX_SIZES)
 #define LT_MAX_SIZE (50u * 1024 * 1024)
@@ -585,7 +586,7 @@ static int lt_parse(struct lt_opts *o, int argc, char **argv)
 	if (o->user != NULL && secrets != 1)
 		return cli_usage_error("loadtest", "--auth needs one of "
 				       "--password-env VAR, --password-file "
-				       "FILE, --xoauth2-token-env VAR and "
+				       "FILE, --xoauth2-token-env VAR or "
 				       "--xoauth2-token-file FILE"), -1;
 	if (o->user == NULL && secrets > 0)
 		return cli_usage_error("loadtest", "a password or token "
@@ -659,6 +660,102 @@ static int lt_render_one(const struct message_tmpl *mt,
 	return 0;
 }
 
+/* lt_trim - without the blanks around it (a header name) */
+static void lt_trim(const char **p, size_t *len)
+{
+	while (*len > 0 && (**p == ' ' || **p == '\t')) {
+		(*p)++;
+		(*len)--;
+	}
+	while (*len > 0 && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+/* the --vars header, for the template's names to be looked up in */
+struct lt_header {
+	const struct csv_record *rec;
+	long addr_col;
+	const char *path;
+	struct buf *err;	/* the first missing name, said here */
+};
+
+/* lt_need - a name the template uses outside sections: in the header? */
+static void lt_need(void *ctx, const char *file, const char *name,
+		    size_t len, unsigned line, unsigned column)
+{
+	struct lt_header *h = ctx;
+
+	/* the address: the row's "email" column, or the --to pattern's */
+	if (h->err->len > 0 || (len == 5 && strncasecmp(name, "email", 5) == 0))
+		return;
+	for (size_t i = 0; i < h->rec->nfields; i++) {
+		const char *p = h->rec->fields[i].ptr;
+		size_t plen = h->rec->fields[i].len;
+
+		lt_trim(&p, &plen);
+		if (plen == len && memcmp(p, name, len) == 0)
+			return;
+	}
+	buf_printf(h->err, "%s: the template uses {{", h->path);
+	cli_escape(h->err, name, len, 100);
+	buf_printf(h->err, "}} (%s:%u:%u) but the file has no such column",
+		   file, line, column);
+}
+
+/*
+ * lt_vars_header - check the header row as `volley import` does (a name
+ * for every column, no line breaks, none twice, every name the template
+ * uses outside sections present), pack the names but the address
+ * column's ("email", ignoring case).  Returns that column, -1 for none,
+ * or -2 with err.
+ */
+static long lt_vars_header(const struct lt_opts *o,
+			   const struct message_tmpl *mt,
+			   const struct csv_record *rec, struct buf *names,
+			   struct buf *err)
+{
+	struct lt_header h = { .rec = rec, .addr_col = -1,
+			       .path = o->vars_path, .err = err };
+
+	vars_pack_begin(names);
+	for (size_t i = 0; i < rec->nfields; i++) {
+		const char *p = rec->fields[i].ptr;
+		size_t len = rec->fields[i].len;
+
+		lt_trim(&p, &len);
+		if (len == 0 || memchr(p, '\n', len) || memchr(p, '\r', len)) {
+			buf_printf(err, "%s:%lu: column %zu of the header has "
+				   "%s", o->vars_path, rec->line, i + 1,
+				   len == 0 ? "no name" :
+				   "a line break in its name");
+			return -2;
+		}
+		for (size_t k = 0; k < i; k++) {
+			const char *q = rec->fields[k].ptr;
+			size_t qlen = rec->fields[k].len;
+
+			lt_trim(&q, &qlen);
+			if (qlen == len && memcmp(p, q, len) == 0) {
+				buf_printf(err, "%s:%lu: the header names "
+					   "column '", o->vars_path,
+					   rec->line);
+				cli_escape(err, p, len, 100);
+				buf_printf(err, "' twice (columns %zu and "
+					   "%zu)", k + 1, i + 1);
+				return -2;
+			}
+		}
+		if (h.addr_col < 0 && len == 5 &&
+		    strncasecmp(p, "email", 5) == 0) {
+			h.addr_col = (long)i;
+			continue;
+		}
+		vars_pack_str(names, p, len);
+	}
+	message_tmpl_top_names(mt, lt_need, &h);
+	return err->len > 0 ? -2 : h.addr_col;
+}
+
 /*
  * lt_render_rows - the template once per row of the --vars CSV, into
  * bodies[0 .. *n).  Each rendering gets the row's columns as variables
@@ -666,8 +763,11 @@ static int lt_render_one(const struct message_tmpl *mt,
  * address for row i in its To: header; the envelope is the pattern's
  * anyway.  A bad row stops the run with file:line:column: a load test
  * with some rows silently left out would not be the content asked for.
+ * At most LT_MAX_VARS_ROWS rows and LT_MAX_VARS_BYTES of renderings
+ * are kept; a note says when the file had more.
  */
-static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt,
+static int lt_render_rows(const struct lt_opts *o,
+			  const struct message_tmpl *mt,
 			  const char *id_right, struct message_bufs *bufs,
 			  struct buf *bodies, struct loadtest_content *contents,
 			  size_t *n, struct buf *err)
@@ -676,10 +776,11 @@ static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt
 	struct csv_reader *reader = NULL;
 	struct csv_record rec;
 	struct csv_error cerr;
-	struct buf names = BUF_INIT, vars = BUF_INIT, addr_name = BUF_INIT;
+	struct buf names = BUF_INIT, vars = BUF_INIT;
 	struct vars_data vd;
 	enum csv_status cs;
-	long addr_col = -1;
+	size_t total = 0;
+	long addr_col;
 	int fd, ret = -1;
 
 	*n = 0;
@@ -700,19 +801,10 @@ static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt
 			   o->vars_path, cerr.line, cerr.column, cerr.reason);
 		goto out;
 	}
-	vars_pack_begin(&names);
-	for (size_t i = 0; i < rec.nfields; i++) {
-		if (addr_col < 0 && rec.fields[i].len == 5 &&
-		    strncasecmp(rec.fields[i].ptr, "email", 5) == 0) {
-			addr_col = (long)i;
-			buf_append(&addr_name, rec.fields[i].ptr, 5);
-			continue;
-		}
-		vars_pack_str(&names, rec.fields[i].ptr, rec.fields[i].len);
-	}
-	if (addr_col < 0)
-		buf_append_str(&addr_name, "email");
-	while (*n < LT_MAX_VARS_ROWS &&
+	addr_col = lt_vars_header(o, mt, &rec, &names, err);
+	if (addr_col < -1)
+		goto out;
+	while (*n < LT_MAX_VARS_ROWS && total < LT_MAX_VARS_BYTES &&
 	       (cs = csv_read(reader, &rec, &cerr)) != CSV_EOF) {
 		const char *addr = to;
 		size_t addr_len;
@@ -734,13 +826,9 @@ static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt
 			vars_pack_str(&vars, rec.fields[i].ptr,
 				      rec.fields[i].len);
 		}
-		if (vars_data_init(&vd, names.data, names.len,
-				   buf_cstr(&addr_name), addr, addr_len,
-				   vars.data, vars.len) < 0) {
-			buf_printf(err, "%s:%lu: cannot read the row",
-				   o->vars_path, rec.line);
-			goto out;
-		}
+		/* a CSV row's blob always reads (vars_data_init) */
+		vars_data_init(&vd, names.data, names.len, "email", addr,
+			       addr_len, vars.data, vars.len);
 		if (lt_render_one(mt, &vd.data, to, id_right, bufs,
 				  &bodies[*n], &contents[*n].seq_at,
 				  err) < 0) {
@@ -753,6 +841,7 @@ static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt
 			buf_free(&why);
 			goto out;
 		}
+		total += bodies[*n].len;
 		contents[*n].weight = 1;
 		(*n)++;
 	}
@@ -760,13 +849,19 @@ static int lt_render_rows(const struct lt_opts *o, const struct message_tmpl *mt
 		buf_printf(err, "%s: no rows under the header", o->vars_path);
 		goto out;
 	}
+	if (*n == LT_MAX_VARS_ROWS || total >= LT_MAX_VARS_BYTES) {
+		cs = csv_read(reader, &rec, &cerr);
+		if (cs != CSV_EOF)
+			fprintf(stderr, "volley: note: --vars %s: the first "
+				"%zu rows are used (%zu MB of messages)\n",
+				o->vars_path, *n, (total + 999999) / 1000000);
+	}
 	ret = 0;
 out:
 	csv_reader_free(&reader);
 	close(fd);
 	buf_free(&names);
 	buf_free(&vars);
-	buf_free(&addr_name);
 	return ret;
 }
 
@@ -859,9 +954,13 @@ static void lt_describe_sizes(const struct lt_opts *o,
 			if (p->contents[i].len > hi)
 				hi = p->contents[i].len;
 		}
-		buf_printf(b, "the template rendered for %zu row%s of %s "
-			   "(%zu-%zu bytes)", p->ncontents,
-			   p->ncontents == 1 ? "" : "s", o->vars_path, lo, hi);
+		buf_printf(b, "the template rendered for %zu row%s of %s ",
+			   p->ncontents, p->ncontents == 1 ? "" : "s",
+			   o->vars_path);
+		if (lo == hi)
+			buf_printf(b, "(%zu bytes)", lo);
+		else
+			buf_printf(b, "(%zu-%zu bytes)", lo, hi);
 		return;
 	}
 	if (o->template_dir != NULL) {

@@ -58,6 +58,8 @@ struct lt_worker {
 	unsigned in_flight;	/* handed out, no DONE yet */
 	unsigned depth;		/* what goes out at once on this connection */
 	long long last_done_ns;	/* the last DONE on this connection */
+	unsigned taken;		/* messages handed out on this connection */
+	bool accepting;		/* counted in loadtest.accepting */
 	bool pipelining;	/* asked for on this connection */
 	bool chunking;		/* in use on this connection */
 	pthread_mutex_t lock;	/* guards stats */
@@ -76,11 +78,14 @@ struct loadtest {
 	long long start_ns;
 	long long end_ns;	/* duration: the end; else 0 */
 
-	pthread_mutex_t lock;	/* guards running, connected, go,
+	pthread_mutex_t lock;	/* guards running, accepting, go,
 				 * finish_ns, fatal */
 	pthread_cond_t done;	/* running reached 0, or go was set */
+	pthread_cond_t gate;	/* accepting went down */
 	unsigned running;
-	unsigned connected;	/* threads inside a connection now */
+	unsigned accepting;	/* connections that may still take
+				 * messages (or are backing off after a
+				 * failure, to come back) */
 	bool go;		/* start_ns is set: the threads may start */
 	long long finish_ns;
 	char fatal[640];
@@ -362,34 +367,55 @@ static bool lt_more(struct loadtest *lt)
 }
 
 /*
- * lt_connect_gate - may this thread open a connection?  With --count, not
- * when the connections already up outnumber the messages left: a spare
- * one would only greet, find nothing and QUIT, and its phases would skew
- * the report.  Deciding under the lock is what keeps the last messages
- * from being stranded: the last thread to leave a connection sees no
- * other connected and opens one if any message is left.
+ * lt_connect_gate - wait until this thread may open a connection; false
+ * when the run has no more messages for it.  With --count, a connection
+ * is opened only while the messages left outnumber the connections that
+ * may still take some: a spare one would only greet, find nothing and
+ * QUIT, and its phases would skew the report.  A thread turned away waits
+ * until one of those stops taking messages (its share taken, or it
+ * ended) rather than leaving, so connections that end their share
+ * (--messages-per-connection) are replaced as fast as they would be
+ * without the gate; and as the decision is taken under the lock, the
+ * last of them to stop always leaves a thread to carry what is left.
  */
-static bool lt_connect_gate(struct loadtest *lt)
+static bool lt_connect_gate(struct loadtest *lt, struct lt_worker *w)
 {
 	bool go;
 
 	pthread_mutex_lock(&lt->lock);
-	go = lt_more(lt);
-	if (go && lt->p.count > 0) {
+	for (;;) {
 		uint64_t k = atomic_load(&lt->next_seq);
+		struct timespec ts;
+		long long until;
 
-		go = k < lt->p.count && lt->p.count - k > lt->connected;
+		go = lt_more(lt);
+		if (!go || lt->p.count == 0 ||
+		    (k < lt->p.count && lt->p.count - k > lt->accepting))
+			break;
+		/* woken when accepting goes down; the timeout sees a stop */
+		until = lt_now_ns() + LT_SLEEP_STEP_NS;
+		ts.tv_sec = (time_t)(until / 1000000000LL);
+		ts.tv_nsec = (long)(until % 1000000000LL);
+		pthread_cond_timedwait(&lt->gate, &lt->lock, &ts);
 	}
-	if (go)
-		lt->connected++;
+	if (go) {
+		lt->accepting++;
+		w->accepting = true;
+		w->taken = 0;
+	}
 	pthread_mutex_unlock(&lt->lock);
 	return go;
 }
 
-static void lt_connect_left(struct loadtest *lt)
+/* lt_stop_accepting - w's connection takes no more messages */
+static void lt_stop_accepting(struct loadtest *lt, struct lt_worker *w)
 {
+	if (!w->accepting)
+		return;
 	pthread_mutex_lock(&lt->lock);
-	lt->connected--;
+	lt->accepting--;
+	w->accepting = false;
+	pthread_cond_broadcast(&lt->gate);
 	pthread_mutex_unlock(&lt->lock);
 }
 
@@ -447,6 +473,10 @@ static const struct smtp_message *lt_next(void *ctx, bool *later)
 	slot->busy = true;
 	slot->start_ns = due;
 	w->in_flight++;
+	/* its share taken: a waiting thread may open the next connection */
+	if (++w->taken == lt->p.conn.session.max_messages &&
+	    lt->p.conn.session.max_messages > 0)
+		lt_stop_accepting(lt, w);
 	pthread_mutex_lock(&w->lock);
 	w->stats.attempted++;
 	if (lt->p.rate > 0)
@@ -594,7 +624,7 @@ static void *lt_thread(void *arg)
 		lt_sleep_until(lt, lt->start_ns + (long long)(lt->p.ramp_us *
 			       1000.0 * w->index / lt->p.connections));
 
-	while (lt_connect_gate(lt)) {
+	while (lt_connect_gate(lt, w)) {
 		struct smtp_conn_params cp = lt->p.conn;
 		struct smtp_conn_result res;
 		int rc;
@@ -607,18 +637,20 @@ static void *lt_thread(void *arg)
 		w->in_flight = 0;
 		w->last_done_ns = 0;
 		rc = smtp_conn_run(&cp, &src, &res);
-		lt_connect_left(lt);
 		lt_record(w, &res, rc);
 		if (res.out_of_step)
 			atomic_store(&lt->pipelining_off, true);
+		/* the stop first: a waiting thread must not take the place */
 		if (rc < 0 && res.permanent) {
 			lt_fatal(lt, res.error);
+			lt_stop_accepting(lt, w);
 			break;
 		}
 		/* A connection that carried messages, however it ended: the
 		 * server is there, go on at once. */
 		if (rc == 0 || (res.ready && res.messages > 0)) {
 			backoff_ms = LT_BACKOFF_FIRST_MS;
+			lt_stop_accepting(lt, w);
 			continue;
 		}
 		if (!atomic_load(&lt->ever_ready) &&
@@ -629,9 +661,13 @@ static void *lt_thread(void *arg)
 			snprintf(why, sizeof(why), "no connection could be "
 				 "made ready: %s", res.error);
 			lt_fatal(lt, why);
+			lt_stop_accepting(lt, w);
 			break;
 		}
+		/* Still counted while it backs off: a waiting thread taking
+		 * its place at once would defeat the backoff. */
 		lt_sleep_until(lt, lt_now_ns() + backoff_ms * 1000000LL);
+		lt_stop_accepting(lt, w);
 		backoff_ms = backoff_ms * 2 > LT_BACKOFF_MAX_MS ?
 			     LT_BACKOFF_MAX_MS : backoff_ms * 2;
 	}
@@ -766,6 +802,7 @@ int loadtest_start(const struct loadtest_params *p, struct loadtest **lt_r,
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&lt->done, &ca);
+		pthread_cond_init(&lt->gate, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	lt->workers = xcalloc(p->connections, sizeof(*lt->workers));
@@ -891,6 +928,7 @@ void loadtest_free(struct loadtest **ltp)
 		lt_worker_free(lt->workers[i]);
 	free(lt->workers);
 	pthread_cond_destroy(&lt->done);
+	pthread_cond_destroy(&lt->gate);
 	pthread_mutex_destroy(&lt->lock);
 	free(lt);
 	*ltp = NULL;

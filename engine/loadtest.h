@@ -49,8 +49,8 @@
  * session's max_messages), after the server's MAILMAX, and after a
  * failure (with a backoff from 100 ms to 2 s, so a refusing server is not
  * hammered).  With a count, a connection is opened only while the
- * messages left outnumber the connections up, so --count 3 with 8
- * connections opens 3.  The run gives up (loadtest_report's fatal) on a
+ * messages left outnumber the connections that may still take some, so
+ * --count 3 with 8 connections opens 3.  The run gives up (loadtest_report's fatal) on a
  * permanent failure (AUTH refused, a certificate that does not verify)
  * and when no connection has ever been ready after every connection has
  * failed twice (nothing listening).

@@ -122,6 +122,7 @@ check "closed loop: delays, count, sink's log" closed.json delay.log \
 	'ph("ehlo")["count"] == 4 and ph("tls")["count"] == 0' \
 	'j["connections_opened"] == 4'
 has out.txt "transaction" "the report's table"
+has out.txt "p99.9" "the report's columns"
 
 echo "== fewer messages than connections: no connection opened for nothing"
 start_sink few --log few.log || exit 1
@@ -131,8 +132,19 @@ stop_sink
 check "as many connections as messages" few.json few.log \
 	'j["messages"]["sent"] == 3 == delivered' \
 	'j["connections_opened"] == 3' \
-	'ph("connect")["count"] == 3 and ph("ehlo")["count"] == 3' 
-has out.txt "p99.9" "the report's columns"
+	'ph("connect")["count"] == 3 and ph("ehlo")["count"] == 3'
+
+echo "== a share per connection: the next connections open as fast as before"
+printf 'message delay 200\n' > d200.txt
+start_sink share --faults d200.txt || exit 1
+ok "loadtest --messages-per-connection 1 --count 16" $LT \
+	--server "127.0.0.1:$port" --connections 8 --messages-per-connection 1 \
+	--count 16 --quiet --json share.json
+stop_sink
+# two waves of 8 connections, 200 ms each: a wave left out would be 600 ms
+check "16 connections in two waves" share.json - \
+	'j["messages"]["sent"] == 16 and j["connections_opened"] == 16' \
+	'0.39 <= j["elapsed_s"] <= 0.58'
 
 # --- 2. open loop: a stall shows on every message due during it --------------
 echo "== open loop at 200 msg/s, a 1 s stall at the 100th message"
@@ -350,21 +362,42 @@ has vars.txt "Hello Bo | Dear Bo in Oslo Norway, your address is bo@example.org.
 	"row 2, its line break kept in the body"
 # a row that tries to add a header through a value: refused, said where,
 # nothing sent
-printf 'first_name\nAnn\n"Bo\r\nBcc: evil@example.org"\n' > inject.csv
+printf 'city,first_name\nX,Ann\nY,"Bo\r\nBcc: evil@example.org"\n' > inject.csv
 fails 1 "--vars with a header injection" $LT --server 127.0.0.1:25 \
 	--count 1 --template tvars --vars inject.csv
 has err.txt "inject.csv:3: subject: a variable put a line break" \
 	"the row and the header it would have broken"
-printf 'first_name\nAnn\n"Bo\n' > badrows.csv
+printf 'city,first_name\nX,Ann\nY,"Bo\n' > badrows.csv
 fails 1 "--vars with a bad row" $LT --server 127.0.0.1:25 --count 1 \
 	--template tvars --vars badrows.csv
 has err.txt "badrows.csv:3:" "the bad row's file and line"
-printf 'first_name\n' > norows.csv
+printf 'city,first_name\n' > norows.csv
 fails 1 "--vars with no rows" $LT --server 127.0.0.1:25 --count 1 \
 	--template tvars --vars norows.csv
 has err.txt "no rows" "why"
 fails 2 "--vars without --template" $LT --server 127.0.0.1:25 --count 1 \
 	--vars rows.csv
+printf 'first_name , email,city\nAnn,ann@example.org,Paris\n' > spaced.csv
+start_sink spaced --maildir spaced-md || exit 1
+ok "--vars with blanks around the header names" $LT \
+	--server "127.0.0.1:$port" --count 1 --template tvars --vars spaced.csv \
+	--quiet
+stop_sink
+checks=$((checks + 1))
+if grep -q "Dear Ann in Paris, your address is ann@example.org" \
+	spaced-md/new/*; then :; else
+	echo "FAIL: trimmed header names give the variables"
+	failures=$((failures + 1))
+fi
+printf 'first_name,email\nAnn,ann@example.org\n' > nocity.csv
+fails 1 "--vars without a column the template uses" $LT \
+	--server 127.0.0.1:25 --count 1 --template tvars --vars nocity.csv
+has err.txt "nocity.csv: the template uses {{city}} (body.txt:1:" \
+	"the missing column, and where the template uses it"
+printf 'city,first_name,city\nA,B,C\n' > twice.csv
+fails 1 "--vars naming a column twice" $LT --server 127.0.0.1:25 \
+	--count 1 --template tvars --vars twice.csv
+has err.txt "twice.csv:1: the header names column 'city' twice" "which"
 
 ok "volley help loadtest" "$VOLLEY" help loadtest
 for opt in --server --connections --count --duration --rate --ramp \
