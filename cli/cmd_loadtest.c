@@ -26,6 +26,7 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/import.h"
 #include "cli/jsonw.h"
 #include "cli/snapshot.h"
 #include "common/buf.h"
@@ -660,17 +661,6 @@ static int lt_render_one(const struct message_tmpl *mt,
 	return 0;
 }
 
-/* lt_trim - without the blanks around it (a header name) */
-static void lt_trim(const char **p, size_t *len)
-{
-	while (*len > 0 && (**p == ' ' || **p == '\t')) {
-		(*p)++;
-		(*len)--;
-	}
-	while (*len > 0 && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t'))
-		(*len)--;
-}
-
 /* the --vars header, for the template's names to be looked up in */
 struct lt_header {
 	const struct csv_record *rec;
@@ -692,7 +682,7 @@ static void lt_need(void *ctx, const char *file, const char *name,
 		const char *p = h->rec->fields[i].ptr;
 		size_t plen = h->rec->fields[i].len;
 
-		lt_trim(&p, &plen);
+		import_trim(&p, &plen);
 		if (plen == len && memcmp(p, name, len) == 0)
 			return;
 	}
@@ -719,32 +709,12 @@ static long lt_vars_header(const struct lt_opts *o,
 
 	vars_pack_begin(names);
 	for (size_t i = 0; i < rec->nfields; i++) {
-		const char *p = rec->fields[i].ptr;
-		size_t len = rec->fields[i].len;
+		const char *p;
+		size_t len;
 
-		lt_trim(&p, &len);
-		if (len == 0 || memchr(p, '\n', len) || memchr(p, '\r', len)) {
-			buf_printf(err, "%s:%lu: column %zu of the header has "
-				   "%s", o->vars_path, rec->line, i + 1,
-				   len == 0 ? "no name" :
-				   "a line break in its name");
+		if (import_header_name(rec, i, o->vars_path, &p, &len,
+				       err) < 0)
 			return -2;
-		}
-		for (size_t k = 0; k < i; k++) {
-			const char *q = rec->fields[k].ptr;
-			size_t qlen = rec->fields[k].len;
-
-			lt_trim(&q, &qlen);
-			if (qlen == len && memcmp(p, q, len) == 0) {
-				buf_printf(err, "%s:%lu: the header names "
-					   "column '", o->vars_path,
-					   rec->line);
-				cli_escape(err, p, len, 100);
-				buf_printf(err, "' twice (columns %zu and "
-					   "%zu)", k + 1, i + 1);
-				return -2;
-			}
-		}
 		if (h.addr_col < 0 && len == 5 &&
 		    strncasecmp(p, "email", 5) == 0) {
 			h.addr_col = (long)i;

@@ -62,8 +62,7 @@ static double import_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* import_trim - drop spaces and tabs around a field */
-static void import_trim(const char **p, size_t *len)
+void import_trim(const char **p, size_t *len)
 {
 	while (*len > 0 && (**p == ' ' || **p == '\t')) {
 		(*p)++;
@@ -138,6 +137,43 @@ static int import_reject(struct import_run *run, unsigned long line,
 	return 0;
 }
 
+int import_header_name(const struct csv_record *rec, size_t i,
+		       const char *label, const char **p_r, size_t *len_r,
+		       struct buf *err)
+{
+	const char *p = rec->fields[i].ptr;
+	size_t len = rec->fields[i].len;
+
+	import_trim(&p, &len);
+	if (len == 0) {
+		buf_printf(err, "%s:%lu: column %zu of the header has no name",
+			   label, rec->line, i + 1);
+		return -1;
+	}
+	if (memchr(p, '\n', len) || memchr(p, '\r', len)) {
+		buf_printf(err, "%s:%lu: column %zu of the header has a line "
+			   "break in its name", label, rec->line, i + 1);
+		return -1;
+	}
+	for (size_t k = 0; k < i; k++) {
+		const char *q = rec->fields[k].ptr;
+		size_t qlen = rec->fields[k].len;
+
+		import_trim(&q, &qlen);
+		if (qlen == len && memcmp(p, q, len) == 0) {
+			buf_printf(err, "%s:%lu: the header names column '",
+				   label, rec->line);
+			cli_escape(err, p, len, 100);
+			buf_printf(err, "' twice (columns %zu and %zu)", k + 1,
+				   i + 1);
+			return -1;
+		}
+	}
+	*p_r = p;
+	*len_r = len;
+	return 0;
+}
+
 /*
  * import_header - check the header row, find the address column and make
  * the variable names.  Returns the address column's index, or -1.
@@ -152,35 +188,11 @@ static long import_header(struct import_run *run,
 	size_t nnames = 0;
 
 	for (size_t i = 0; i < rec->nfields; i++) {
-		const char *p = rec->fields[i].ptr;
-		size_t len = rec->fields[i].len;
+		const char *p;
+		size_t len;
 
-		import_trim(&p, &len);
-		if (len == 0) {
-			buf_printf(err, "%s:%lu: column %zu of the header has "
-				   "no name", run->label, rec->line, i + 1);
+		if (import_header_name(rec, i, run->label, &p, &len, err) < 0)
 			goto out_fail;
-		}
-		if (memchr(p, '\n', len) || memchr(p, '\r', len)) {
-			buf_printf(err, "%s:%lu: column %zu of the header has "
-				   "a line break in its name", run->label,
-				   rec->line, i + 1);
-			goto out_fail;
-		}
-		for (size_t k = 0; k < i; k++) {
-			const char *q = rec->fields[k].ptr;
-			size_t qlen = rec->fields[k].len;
-
-			import_trim(&q, &qlen);
-			if (qlen == len && memcmp(p, q, len) == 0) {
-				buf_printf(err, "%s:%lu: the header names "
-					   "column '", run->label, rec->line);
-				cli_escape(err, p, len, 100);
-				buf_printf(err, "' twice (columns %zu and "
-					   "%zu)", k + 1, i + 1);
-				goto out_fail;
-			}
-		}
 		if (addr_col < 0 && strlen(want) == len &&
 		    strncasecmp(p, want, len) == 0) {
 			addr_col = (long)i;

@@ -59,4 +59,17 @@ enum import_result {
 enum import_result import_file(struct store *st, const struct import_opts *o,
 			       struct import_summary *sum, struct buf *err);
 
+/*
+ * The header rules, shared with `volley loadtest --vars`:
+ * import_trim drops the spaces and tabs around a field;
+ * import_header_name gives column i's name in a CSV header row, trimmed,
+ * or -1 with err ("LABEL:LINE: ...") when it is empty, holds a line
+ * break, or repeats an earlier column's.
+ */
+struct csv_record;
+void import_trim(const char **p, size_t *len);
+int import_header_name(const struct csv_record *rec, size_t i,
+		       const char *label, const char **p_r, size_t *len_r,
+		       struct buf *err);
+
 #endif
