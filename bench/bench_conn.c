@@ -22,7 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "engine/smtp_conn.h"
+#include "smtp_conn.h"
 
 struct bench {
 	struct smtp_conn_params params;

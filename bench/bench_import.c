@@ -1,6 +1,6 @@
 /*
  * bench_import - rows per second of `volley import`, through the very
- * code the command runs (cli/import.c), into a real store file.
+ * code the command runs (store/import/import.c), into a real store file.
  *
  *   bench_import [--rows N] [--runs K] [--dir DIR]
  *
@@ -25,11 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/bench_clock.h"
-#include "cli/import.h"
-#include "common/buf.h"
-#include "common/vars.h"
-#include "store/store.h"
+#include "bench_clock.h"
+#include "import.h"
+#include "buf.h"
+#include "vars.h"
+#include "store.h"
 
 #include <sqlite3.h>
 #include <time.h>

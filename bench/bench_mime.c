@@ -44,12 +44,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/bench_clock.h"
-#include "common/buf.h"
-#include "common/vars.h"
-#include "templates/message.h"
-#include "templates/mime_enc.h"
-#include "templates/vars_data.h"
+#include "bench_clock.h"
+#include "buf.h"
+#include "vars.h"
+#include "message.h"
+#include "mime_enc.h"
+#include "vars_data.h"
 
 #define BENCH_ROUNDS 5
 #define BENCH_NCASES 6

@@ -29,11 +29,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/bench_clock.h"
-#include "common/buf.h"
-#include "common/vars.h"
-#include "templates/message.h"
-#include "templates/vars_data.h"
+#include "bench_clock.h"
+#include "buf.h"
+#include "vars.h"
+#include "message.h"
+#include "vars_data.h"
 
 #define BENCH_ROUNDS 5
 

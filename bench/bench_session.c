@@ -24,7 +24,7 @@
  *               recipient each, PIPELINING (data) or PIPELINING and
  *               CHUNKING (bdat), to a server offering PIPELINING, SIZE,
  *               8BITMIME, ENHANCEDSTATUSCODES and CHUNKING that takes
- *               everything.  The caller does what engine/smtp_conn.c
+ *               everything.  The caller does what engine/net/smtp_conn.c
  *               does: submits while smtp_session_can_submit, takes the
  *               whole output each turn, feeds the whole answer.
  *
@@ -55,10 +55,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/bench_clock.h"
-#include "common/buf.h"
-#include "engine/smtp_reply.h"
-#include "engine/smtp_session.h"
+#include "bench_clock.h"
+#include "buf.h"
+#include "smtp_reply.h"
+#include "smtp_session.h"
 
 #define BENCH_ROUNDS 5
 #define BENCH_MSG_SIZE 4096

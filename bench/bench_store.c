@@ -18,10 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/bench_clock.h"
-#include "common/buf.h"
-#include "common/vars.h"
-#include "store/store.h"
+#include "bench_clock.h"
+#include "buf.h"
+#include "vars.h"
+#include "store.h"
 
 static void bench_die(const char *what, const char *error)
 {

@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "common/buf.h"
-#include "common/utf8.h"
-#include "store/store.h"
+#include "cli.h"
+#include "buf.h"
+#include "store.h"
 
 const char cli_usage[] =
 	"usage: volley [-c FILE] COMMAND [ARGS...]\n"
@@ -207,28 +206,5 @@ struct store *cli_open_store(struct cli *cli, bool create)
 		return NULL;
 	}
 	return st;
-}
-
-void cli_escape(struct buf *out, const char *p, size_t len, size_t max)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	size_t i = 0, shown = len < max ? len : max;
-
-	while (i < shown) {
-		size_t n = utf8_char_len(u + i, len - i);
-
-		if (n == 0 || u[i] < 0x20 || u[i] == 0x7f) {
-			buf_printf(out, "\\x%02X", u[i]);
-			i++;
-		} else if (u[i] == '\\') {
-			buf_append_str(out, "\\\\");
-			i++;
-		} else {
-			buf_append(out, p + i, n);
-			i += n;
-		}
-	}
-	if (shown < len)
-		buf_append_str(out, "...");
 }
 

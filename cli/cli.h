@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cli/config.h"
+#include "config.h"
 
 struct buf;
 struct store;
@@ -59,13 +59,6 @@ int cli_config(struct cli *cli);
  * Returns NULL after printing why.
  */
 struct store *cli_open_store(struct cli *cli, bool create);
-
-/*
- * cli_escape - append text for a message on a terminal: control
- * characters and invalid UTF-8 become \xNN, so data from a file can never
- * move the cursor or forge lines.  At most max bytes of input are shown.
- */
-void cli_escape(struct buf *out, const char *p, size_t len, size_t max);
 
 /* the commands */
 int cmd_init(struct cli *cli, int argc, char **argv);

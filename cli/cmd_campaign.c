@@ -10,11 +10,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli/cli.h"
-#include "cli/snapshot.h"
-#include "common/buf.h"
-#include "common/mailaddr.h"
-#include "store/store.h"
+#include "cli.h"
+#include "snapshot.h"
+#include "buf.h"
+#include "escape.h"
+#include "mailaddr.h"
+#include "store.h"
 
 #define CAMPAIGN_NAME_MAX 200
 
@@ -36,8 +37,8 @@ static const char *campaign_name_problem(const char *name)
 		return "a campaign name is at most 200 bytes";
 	if (name[0] == '-')
 		return "a campaign name cannot start with '-'";
-	/* cli_escape leaves clean UTF-8 text unchanged. */
-	cli_escape(&shown, name, len, len);
+	/* escape_text leaves clean UTF-8 text unchanged. */
+	escape_text(&shown, name, len, len);
 	clean = shown.len == len && strchr(name, '\\') == NULL;
 	buf_free(&shown);
 	if (!clean)
@@ -85,7 +86,7 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	    !mailaddr_check(from, strlen(from), NULL, &problem)) {
 		struct buf shown = BUF_INIT;
 
-		cli_escape(&shown, from, strlen(from), 300);
+		escape_text(&shown, from, strlen(from), 300);
 		cli_error("--from '%s': %s", buf_cstr(&shown), problem);
 		buf_free(&shown);
 		return 1;

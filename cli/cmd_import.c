@@ -3,15 +3,92 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/import.h"
-#include "common/buf.h"
-#include "store/store.h"
+#include "buf.h"
+#include "cli.h"
+#include "import.h"
+#include "message.h"
+#include "snapshot.h"
+#include "store.h"
+#include "xalloc.h"
 
 /* In --skip-invalid mode the rejects file has them all; show a few. */
 #define IMPORT_SKIP_SHOWN 10
+
+/* The names the campaign's template needs, each once, owned here. */
+struct import_needs {
+	struct import_need *v;
+	size_t n;
+};
+
+/* import_need - collect one of the template's top-level names */
+static void import_need(void *ctx, const char *file, const char *name,
+			size_t len, unsigned line, unsigned column)
+{
+	struct import_needs *needs = ctx;
+	struct buf where = BUF_INIT;
+	struct import_need *n;
+
+	for (size_t i = 0; i < needs->n; i++) {
+		if (strlen(needs->v[i].name) == len &&
+		    memcmp(needs->v[i].name, name, len) == 0)
+			return;
+	}
+	needs->v = xrealloc(needs->v, (needs->n + 1) * sizeof(*needs->v));
+	n = &needs->v[needs->n++];
+	n->name = xstrndup(name, len);
+	buf_printf(&where, "%s:%u:%u", file, line, column);
+	n->where = xstrdup(buf_cstr(&where));
+	buf_free(&where);
+}
+
+static void import_needs_free(struct import_needs *needs)
+{
+	for (size_t i = 0; i < needs->n; i++) {
+		free((char *)needs->v[i].name);
+		free((char *)needs->v[i].where);
+	}
+	free(needs->v);
+	memset(needs, 0, sizeof(*needs));
+}
+
+/*
+ * import_load_needs - the names the campaign's template uses outside
+ * sections, which every recipient must have (a template in the store was
+ * compiled when the campaign was made, so it compiles now).  A campaign
+ * that is not there needs nothing here: import_file says it is missing.
+ */
+static int import_load_needs(struct store *st, const char *campaign,
+			     struct import_needs *needs, struct buf *err)
+{
+	struct snapshot snap;
+	struct message_tmpl *mt;
+	const char *error;
+	int64_t id;
+	int found, ret = 0;
+
+	found = store_campaign_find(st, campaign, &id, &error);
+	if (found < 0) {
+		buf_append_str(err, error);
+		return -1;
+	}
+	if (found == 0)
+		return 0;
+	if (snapshot_read_store(&snap, st, id, err) < 0)
+		return -1;
+	if (snap.nfiles > 0) {
+		if (snapshot_load(&snap, &mt, err) < 0) {
+			ret = -1;
+		} else {
+			message_tmpl_top_names(mt, import_need, needs);
+			message_tmpl_free(&mt);
+		}
+	}
+	snapshot_free(&snap);
+	return ret;
+}
 
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
@@ -23,6 +100,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct import_opts o = { .diag = stderr };
+	struct import_needs needs = { 0 };
 	struct import_summary sum;
 	struct buf err = BUF_INIT;
 	struct store *st;
@@ -68,8 +146,14 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	st = cli_open_store(cli, false);
 	if (st == NULL)
 		return 1;
-	res = import_file(st, &o, &sum, &err);
+	res = IMPORT_ERROR;
+	if (import_load_needs(st, o.campaign, &needs, &err) == 0) {
+		o.needs = needs.v;
+		o.nneeds = needs.n;
+		res = import_file(st, &o, &sum, &err);
+	}
 	store_close(&st);
+	import_needs_free(&needs);
 
 	switch (res) {
 	case IMPORT_ERROR:

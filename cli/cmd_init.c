@@ -3,8 +3,8 @@
  */
 #include <stdio.h>
 
-#include "cli/cli.h"
-#include "store/store.h"
+#include "cli.h"
+#include "store.h"
 
 int cmd_init(struct cli *cli, int argc, char **argv)
 {

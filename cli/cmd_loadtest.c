@@ -1,7 +1,7 @@
 /*
  * cmd_loadtest - `volley loadtest --server HOST:PORT [options]`: load a
  * mail relay with volley's client engine and report latency percentiles
- * per SMTP phase, throughput and errors (engine/loadtest.h does the
+ * per SMTP phase, throughput and errors (engine/loadtest/loadtest.h does the
  * work; this file is options, messages, progress and the report).
  *
  * No store and no configuration file: everything is on the command line.
@@ -24,19 +24,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/config.h"
-#include "cli/import.h"
-#include "cli/jsonw.h"
-#include "cli/snapshot.h"
-#include "common/buf.h"
-#include "common/csv.h"
-#include "common/mailaddr.h"
-#include "common/vars.h"
-#include "common/xalloc.h"
-#include "engine/loadtest.h"
-#include "templates/message.h"
-#include "templates/vars_data.h"
+#include "cli.h"
+#include "config.h"
+#include "import.h"
+#include "jsonw.h"
+#include "snapshot.h"
+#include "buf.h"
+#include "escape.h"
+#include "csv.h"
+#include "mailaddr.h"
+#include "vars.h"
+#include "xalloc.h"
+#include "loadtest.h"
+#include "message.h"
+#include "vars_data.h"
 
 #define LT_MAX_SIZES 16
 /* --vars: rendered once each, so memory is rows x the message's size */
@@ -687,7 +688,7 @@ static void lt_need(void *ctx, const char *file, const char *name,
 			return;
 	}
 	buf_printf(h->err, "%s: the template uses {{", h->path);
-	cli_escape(h->err, name, len, 100);
+	escape_text(h->err, name, len, 100);
 	buf_printf(h->err, "}} (%s:%u:%u) but the file has no such column",
 		   file, line, column);
 }

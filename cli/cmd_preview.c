@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli/cli.h"
-#include "cli/recipient.h"
-#include "cli/snapshot.h"
-#include "common/buf.h"
-#include "store/store.h"
-#include "templates/message.h"
+#include "cli.h"
+#include "recipient.h"
+#include "snapshot.h"
+#include "buf.h"
+#include "store.h"
+#include "message.h"
 
 #define PREVIEW_DEFAULT_LIMIT 10
 

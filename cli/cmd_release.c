@@ -8,8 +8,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
-#include "store/store.h"
+#include "cli.h"
+#include "store.h"
 
 const char cmd_release_help[] =
 	"usage: volley release CAMPAIGN --in-doubt [--drop]\n"

@@ -31,10 +31,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli.h"
-#include "common/buf.h"
-#include "common/utf8.h"
-#include "store/store.h"
+#include "cli.h"
+#include "buf.h"
+#include "utf8.h"
+#include "store.h"
 
 /* Flush the line buffer to the FILE once it holds this much. */
 #define REPORT_FLUSH_AT 65536

@@ -1,6 +1,6 @@
 /*
  * cmd_send - `volley send CAMPAIGN...`: deliver every due recipient of
- * the campaigns through the configured relay (engine/send.h does the
+ * the campaigns through the configured relay (engine/send/send.h does the
  * work), with a progress line, a summary, and signals that stop it
  * without losing anything.
  */
@@ -14,12 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/relay.h"
-#include "cli/snapshot.h"
-#include "common/xalloc.h"
-#include "engine/send.h"
-#include "store/store.h"
+#include "cli.h"
+#include "relay.h"
+#include "snapshot.h"
+#include "xalloc.h"
+#include "send.h"
+#include "store.h"
 
 const char cmd_send_help[] =
 	"usage: volley send CAMPAIGN... [--connections N] [--rate R]\n"

@@ -16,12 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/relay.h"
-#include "common/buf.h"
-#include "common/mailaddr.h"
-#include "common/utf8.h"
-#include "templates/mime_enc.h"
+#include "cli.h"
+#include "relay.h"
+#include "buf.h"
+#include "escape.h"
+#include "mailaddr.h"
+#include "utf8.h"
+#include "mime_enc.h"
 
 #define SEND_ONE_MAX_RCPTS 100
 #define SEND_ONE_MAX_BODY (10 * 1024 * 1024)
@@ -89,13 +90,13 @@ static void send_one_say(const char *addr, const char *verdict, int code,
 {
 	struct buf b = BUF_INIT;
 
-	cli_escape(&b, addr, strlen(addr), 300);
+	escape_text(&b, addr, strlen(addr), 300);
 	buf_printf(&b, ": %s %d", verdict, code);
 	if (enhanced != NULL && *enhanced != '\0')
 		buf_printf(&b, " %s", enhanced);
 	if (text != NULL && *text != '\0') {
 		buf_putc(&b, ' ');
-		cli_escape(&b, text, strlen(text), 400);
+		escape_text(&b, text, strlen(text), 400);
 	}
 	printf("%s\n", buf_cstr(&b));
 	buf_free(&b);

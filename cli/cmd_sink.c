@@ -1,5 +1,5 @@
 /*
- * cmd_sink - `volley sink`: the SMTP test server (engine/sink.h) run from
+ * cmd_sink - `volley sink`: the SMTP test server (engine/sink/sink.h) run from
  * the command line, until SIGINT or SIGTERM.
  *
  * Its first output is one line per listener on stdout, flushed, so a
@@ -20,9 +20,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "common/buf.h"
-#include "engine/sink.h"
+#include "cli.h"
+#include "buf.h"
+#include "sink.h"
 
 const char cmd_sink_help[] =
 	"usage: volley sink [--listen ADDR:PORT]... [--implicit-tls ADDR:PORT]...\n"

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/jsonw.h"
-#include "common/buf.h"
-#include "store/store.h"
+#include "cli.h"
+#include "jsonw.h"
+#include "buf.h"
+#include "store.h"
 
 struct status_walk {
 	const char *only;	/* campaign name, or NULL for all */

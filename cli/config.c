@@ -1,7 +1,7 @@
 /*
  * config - volley.cfg: reading, checking and defaults (see config.h).
  */
-#include "cli/config.h"
+#include "config.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/buf.h"
-#include "common/xalloc.h"
+#include "buf.h"
+#include "xalloc.h"
 
 enum config_kind {
 	KIND_GROUP,

@@ -1,9 +1,9 @@
 /*
  * jsonw - the little JSON writing volley's --json outputs need.
  */
-#include "cli/jsonw.h"
+#include "jsonw.h"
 
-#include "common/buf.h"
+#include "buf.h"
 
 void jsonw_string(struct buf *out, const char *s, size_t len)
 {

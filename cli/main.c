@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "store/store.h"
+#include "cli.h"
+#include "store.h"
 
 #define VOLLEY_VERSION "0.1.0"
 

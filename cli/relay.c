@@ -2,7 +2,7 @@
  * relay - the configured SMTP relay made ready to connect to (see
  * relay.h).
  */
-#include "cli/relay.h"
+#include "relay.h"
 
 #include <stdio.h>
 #include <string.h>

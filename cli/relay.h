@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
-#include "cli/config.h"
-#include "engine/smtp_conn.h"
+#include "config.h"
+#include "smtp_conn.h"
 
 struct relay {
 	struct smtp_conn_params params;

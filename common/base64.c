@@ -1,7 +1,7 @@
 /*
  * base64 - RFC 4648 base64, without line breaks (see base64.h).
  */
-#include "common/base64.h"
+#include "base64.h"
 
 #include <stdint.h>
 

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "common/buf.h"
+#include "buf.h"
 
 /* base64_len - the encoded length of n bytes */
 static inline size_t base64_len(size_t n)

@@ -1,13 +1,13 @@
 /*
  * buf - the one growable byte buffer (see buf.h).
  */
-#include "common/buf.h"
+#include "buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/xalloc.h"
+#include "xalloc.h"
 
 void buf_free(struct buf *b)
 {

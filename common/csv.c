@@ -17,7 +17,7 @@
  * Fields point straight into the input buffer unless they are quoted and
  * contain doubled quotes; only those are unescaped, into a scratch buffer.
  */
-#include "common/csv.h"
+#include "csv.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,9 +27,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/buf.h"
-#include "common/utf8.h"
-#include "common/xalloc.h"
+#include "buf.h"
+#include "utf8.h"
+#include "xalloc.h"
 
 #define CSV_DEFAULT_MAX_RECORD (1024 * 1024)
 #define CSV_DEFAULT_MAX_FIELDS 4096

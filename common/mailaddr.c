@@ -29,12 +29,12 @@
  *
  * Reasons are static strings meant for the person who typed the address.
  */
-#include "common/mailaddr.h"
+#include "mailaddr.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "common/utf8.h"
+#include "utf8.h"
 
 /* Character classes for ASCII; bytes >= 0x80 are handled as UTF-8. */
 #define MAILADDR_C_ATEXT	0x01	/* RFC 5322 atext */

@@ -1,7 +1,7 @@
 /*
  * vars - the compact packed form of a recipient's variables (see vars.h).
  */
-#include "common/vars.h"
+#include "vars.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -31,7 +31,7 @@
 
 #include <stddef.h>
 
-#include "common/buf.h"
+#include "buf.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -5,12 +5,12 @@
  * 16 bytes a slot, so 23 to 46 bytes per address, and a probe rarely
  * leaves one cache line.
  */
-#include "store/store_addrset.h"
+#include "store_addrset.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/xalloc.h"
+#include "xalloc.h"
 
 int64_t store_addr_key(const char *addr, size_t len)
 {

@@ -15,7 +15,7 @@
  * None is on the address: an import finds duplicates in memory from the
  * campaign's address_keys (see migration 3 -> 4).
  */
-#include "store/store_schema.h"
+#include "store_schema.h"
 
 const char *const store_migrations[] = {
 	/* 0 -> 1: campaigns, imports, jobs. */

@@ -10,7 +10,7 @@
  * (under the busy timeout) rather than failing half way with SQLITE_BUSY
  * on the upgrade from a read lock.
  */
-#include "store/store.h"
+#include "store.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -24,11 +24,11 @@
 
 #include <sqlite3.h>
 
-#include "common/buf.h"
-#include "common/vars.h"
-#include "common/xalloc.h"
-#include "store/store_addrset.h"
-#include "store/store_schema.h"
+#include "buf.h"
+#include "vars.h"
+#include "xalloc.h"
+#include "store_addrset.h"
+#include "store_schema.h"
 
 /* 'voly': tells a volley store from any other SQLite file. */
 #define STORE_APPLICATION_ID 0x766f6c79

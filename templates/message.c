@@ -7,7 +7,7 @@
  * (which has no '-' and no '_'), so the one place a collision could hide
  * is a 7bit part: any part that holds "=_" goes quoted-printable instead.
  */
-#include "templates/message.h"
+#include "message.h"
 
 #include <libconfig.h>
 #include <stdbool.h>
@@ -17,9 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/mailaddr.h"
-#include "common/xalloc.h"
-#include "templates/mime_enc.h"
+#include "mailaddr.h"
+#include "xalloc.h"
+#include "mime_enc.h"
 
 struct message_header {
 	char *name;

@@ -40,8 +40,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "common/buf.h"
-#include "templates/tmpl.h"
+#include "buf.h"
+#include "tmpl.h"
 
 struct message_tmpl;
 

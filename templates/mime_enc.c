@@ -11,14 +11,14 @@
  * or make a line that a relay would reject, so every header is built with
  * its longest line measured and is taken back if that passes 998.
  */
-#include "templates/mime_enc.h"
+#include "mime_enc.h"
 
 
 #include <stdint.h>
 #include <string.h>
 
-#include "common/base64.h"
-#include "common/utf8.h"
+#include "base64.h"
+#include "utf8.h"
 
 /* A line broken by a soft break: 75 characters and the '='. */
 #define MIME_QP_SOFT (MIME_LINE_MAX - 1)

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/buf.h"
+#include "buf.h"
 
 /* Lines of encoded bodies; the RFC 2045 maximum. */
 #define MIME_LINE_MAX 76

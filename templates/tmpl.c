@@ -26,7 +26,7 @@
  * Text ops point into copies of the sources that the template owns (and
  * into the indentation strings), so nothing is copied twice.
  */
-#include "templates/tmpl.h"
+#include "tmpl.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/xalloc.h"
+#include "xalloc.h"
 
 /* Distinct root-level names a render remembers the values of. */
 #define TMPL_NAME_CACHE 64

@@ -6,7 +6,7 @@
  * stack), so a list or object handed to it must stay valid: its ref is the
  * container's tag byte inside the blob, which is decoded again when used.
  */
-#include "templates/vars_data.h"
+#include "vars_data.h"
 
 #include <string.h>
 #include <strings.h>

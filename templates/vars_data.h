@@ -16,8 +16,8 @@
 
 #include <stddef.h>
 
-#include "common/vars.h"
-#include "templates/tmpl.h"
+#include "vars.h"
+#include "tmpl.h"
 
 #define VARS_DATA_FLAT_CACHE 32
 

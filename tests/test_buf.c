@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "common/buf.h"
-#include "common/vars.h"
+#include "buf.h"
+#include "vars.h"
 
 static void test_buf_grows_and_stays_terminated(void **state)
 {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "cli/config.h"
+#include "config.h"
 
 static char dir[64];
 

@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "common/buf.h"
-#include "common/csv.h"
+#include "buf.h"
+#include "csv.h"
 
 /* a string literal as (pointer, length), NUL bytes included */
 #define S(lit) (lit), (sizeof(lit) - 1)

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engine/dotstuff.h"
+#include "dotstuff.h"
 
 static const char *stuff(const char *in, size_t len)
 {

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "engine/histogram.h"
+#include "histogram.h"
 
 #define NVALUES 200000
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "common/mailaddr.h"
+#include "mailaddr.h"
 
 #define SU MAILADDR_SMTPUTF8
 #define LI MAILADDR_LITERAL

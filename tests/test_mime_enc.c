@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "common/buf.h"
-#include "templates/mime_enc.h"
+#include "buf.h"
+#include "mime_enc.h"
 
 /* rng - xorshift64*, seeded so failures reproduce */
 static uint64_t rng_state;

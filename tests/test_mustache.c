@@ -18,8 +18,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "common/buf.h"
-#include "templates/tmpl.h"
+#include "buf.h"
+#include "tmpl.h"
 
 /* --- a struct tmpl_data over a jansson document ------------------------ */
 

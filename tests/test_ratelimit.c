@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "engine/ratelimit.h"
+#include "ratelimit.h"
 
 #define MAX_THREADS 16
 

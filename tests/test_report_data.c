@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "store.h"
 
 #define T1 INT64_C(4102444801123)	/* 2100-01-01T00:00:01.123Z */
 #define T2 INT64_C(4102448400007)	/* 2100-01-01T01:00:00.007Z */

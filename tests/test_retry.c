@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "engine/retry.h"
+#include "retry.h"
 
 #define SEC 1000LL
 #define MIN (60 * SEC)

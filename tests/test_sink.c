@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "common/buf.h"
-#include "engine/sink_faults.h"
-#include "engine/sink_session.h"
+#include "buf.h"
+#include "sink_faults.h"
+#include "sink_session.h"
 
 /* --- a conversation harness ---------------------------------------------- */
 

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "engine/smtp_caps.h"
+#include "smtp_caps.h"
 
 static void parse(const char *wire, struct smtp_caps *c)
 {

@@ -29,9 +29,9 @@
 
 #include <cmocka.h>
 
-#include "common/buf.h"
-#include "engine/dotstuff.h"
-#include "engine/smtp_conn.h"
+#include "buf.h"
+#include "dotstuff.h"
+#include "smtp_conn.h"
 
 #define MAX_MSGS 64
 

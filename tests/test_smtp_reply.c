@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "engine/smtp_reply.h"
+#include "smtp_reply.h"
 
 struct good_case {
 	const char *in;

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engine/smtp_session.h"
+#include "smtp_session.h"
 
 static const char *rcpts_bc[] = { "b@y.example", "c@y.example" };
 static const char *rcpts_d[] = { "d@y.example" };

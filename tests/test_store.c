@@ -15,11 +15,11 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "common/buf.h"
-#include "common/vars.h"
-#include "store/store.h"
-#include "store/store_addrset.h"
-#include "store/store_schema.h"
+#include "buf.h"
+#include "vars.h"
+#include "store.h"
+#include "store_addrset.h"
+#include "store_schema.h"
 
 /*
  * "now" for claims: a little after the imports, which stamp jobs with the

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "engine/transport.h"
+#include "transport.h"
 
 static char dir[64];
 static char cert[128];

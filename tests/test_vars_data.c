@@ -11,10 +11,10 @@
 
 #include <cmocka.h>
 
-#include "common/buf.h"
-#include "common/vars.h"
-#include "templates/tmpl.h"
-#include "templates/vars_data.h"
+#include "buf.h"
+#include "vars.h"
+#include "tmpl.h"
+#include "vars_data.h"
 
 /* render - src rendered with vd into a fresh string (static buffer) */
 static const char *render(const char *src, struct vars_data *vd)

@@ -1,0 +1,88 @@
+/*
+ * import - recipients from a CSV or JSON Lines file into a campaign, all
+ * or nothing.
+ *
+ * The pipeline behind `volley import` (and bench/bench_import): read the
+ * file once, check every row (CSV shape or JSON syntax, UTF-8, the
+ * address, and the variables the campaign's template uses outside
+ * sections), pack each recipient's variables and add it to the store
+ * inside one transaction.  Bad rows are reported with file:line and a
+ * reason; unless skip_invalid is set, one bad row means nothing is
+ * imported.
+ *
+ * JSON Lines: one object per line (nested objects and lists allowed), the
+ * address a string under the address column's name ("email"); blank
+ * lines are skipped.
+ */
+#ifndef VOLLEY_IMPORT_H
+#define VOLLEY_IMPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct buf;
+struct store;
+
+enum import_format {
+	IMPORT_AUTO,	/* JSON Lines for *.jsonl and *.ndjson, else CSV */
+	IMPORT_CSV,
+	IMPORT_JSONL,
+};
+
+/*
+ * A variable every recipient must have: one the campaign's template uses
+ * outside sections, and where ("body.html:3:7"), for the message.
+ */
+struct import_need {
+	const char *name;
+	const char *where;
+};
+
+struct import_opts {
+	const char *campaign;		/* campaign name */
+	const char *path;		/* the file, or "-" for stdin */
+	enum import_format format;
+	const char *address_column;	/* matched ignoring ASCII case */
+	bool skip_invalid;
+	const char *rejects_path;	/* NULL: see import_default_rejects */
+	FILE *diag;			/* bad rows are printed here, or NULL */
+	size_t diag_max;		/* print at most this many; 0: all */
+	/* what the template needs (the caller reads the campaign's
+	 * template: the store knows nothing of templates) */
+	const struct import_need *needs;
+	size_t nneeds;
+};
+
+struct import_summary {
+	int64_t rows;		/* data rows read, good and bad */
+	int64_t added;
+	int64_t duplicates;
+	int64_t rejected;
+	double seconds;
+	char rejects_path[4096];	/* "" if no rejects file was written */
+};
+
+enum import_result {
+	IMPORT_ERROR = -1,	/* nothing imported; err says why */
+	IMPORT_OK = 0,		/* committed */
+	IMPORT_BAD_ROWS = 1,	/* bad rows (printed), nothing imported */
+};
+
+enum import_result import_file(struct store *st, const struct import_opts *o,
+			       struct import_summary *sum, struct buf *err);
+
+/*
+ * The header rules, shared with `volley loadtest --vars`:
+ * import_trim drops the spaces and tabs around a field;
+ * import_header_name gives column i's name in a CSV header row, trimmed,
+ * or -1 with err ("LABEL:LINE: ...") when it is empty, holds a line
+ * break, or repeats an earlier column's.
+ */
+struct csv_record;
+void import_trim(const char **p, size_t *len);
+int import_header_name(const struct csv_record *rec, size_t i,
+		       const char *label, const char **p_r, size_t *len_r,
+		       struct buf *err);
+
+#endif
