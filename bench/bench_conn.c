@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clock.h"
 #include "smtp_conn.h"
 
 struct bench {
@@ -76,14 +77,6 @@ static void *bench_worker(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double cpu_s(void)
@@ -175,7 +168,7 @@ int main(int argc, char **argv)
 	atomic_store(&b.left, messages);
 
 	w = calloc((size_t)connections, sizeof(*w));
-	t0 = now_s();
+	t0 = clock_mono_s();
 	c0 = cpu_s();
 	for (long i = 0; i < connections; i++) {
 		w[i].b = &b;
@@ -183,7 +176,7 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < connections; i++)
 		pthread_join(w[i].thread, NULL);
-	wall = now_s() - t0;
+	wall = clock_mono_s() - t0;
 	cpu = cpu_s() - c0;
 
 	printf("bench_conn: %ld connections, %ld messages of %ld bytes, "

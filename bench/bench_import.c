@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench_clock.h"
+#include "clock.h"
 #include "import.h"
 #include "buf.h"
 #include "vars.h"
@@ -153,7 +153,7 @@ static double bench_store(const char *db, const struct bench_rows *r)
 	struct store *st = bench_fresh_store(db);
 	struct store_import *imp;
 	const char *error;
-	double start = bench_now();
+	double start = clock_mono_s();
 
 	if (store_import_begin(st, 1, "bench", "email", names, 5, &imp,
 			       &error) < 0)
@@ -168,7 +168,7 @@ static double bench_store(const char *db, const struct bench_rows *r)
 	}
 	if (store_import_commit(&imp, 0, NULL, &error) < 0)
 		goto fail;
-	start = bench_now() - start;
+	start = clock_mono_s() - start;
 	store_close(&st);
 	return start;
 fail:
@@ -206,7 +206,7 @@ static double bench_sqlite(const char *path, const struct bench_rows *r)
 	bench_sql(db, "PRAGMA journal_mode = WAL");
 	bench_sql(db, "PRAGMA synchronous = FULL");
 	bench_sql(db, "PRAGMA cache_size = -262144");
-	start = bench_now();
+	start = clock_mono_s();
 	bench_sql(db, "BEGIN IMMEDIATE");
 	bench_sql(db, "INSERT INTO imports (id, campaign_id, var_names,"
 		  " started_at) VALUES (1, 1, x'01', 0)");
@@ -239,7 +239,7 @@ static double bench_sqlite(const char *path, const struct bench_rows *r)
 		  "CREATE INDEX jobs_leased ON jobs(lease_expires_at)"
 		  " WHERE state = 1");
 	bench_sql(db, "COMMIT");
-	start = bench_now() - start;
+	start = clock_mono_s() - start;
 	sqlite3_close(db);
 	return start;
 }

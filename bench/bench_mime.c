@@ -44,7 +44,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "clock.h"
 #include "buf.h"
 #include "vars.h"
 #include "message.h"
@@ -336,15 +336,15 @@ static struct bench_rate bench_run(const struct bench_case *bc,
 	double t0, c0, wall, cpu;
 	struct bench_rate rate;
 
-	t0 = bench_now();
-	c0 = bench_cpu();
+	t0 = clock_mono_s();
+	c0 = clock_cpu_s();
 	do {
 		for (unsigned k = 0; k < bc->batch; k++)
 			bytes += bc->op();
 		calls += bc->batch;
-		wall = bench_now() - t0;
+		wall = clock_mono_s() - t0;
 	} while (wall < seconds);
-	cpu = bench_cpu() - c0;
+	cpu = clock_cpu_s() - c0;
 	rate.ops = (double)calls / cpu;
 	rate.mbs = (double)bytes / cpu / 1e6;
 	printf("  %-15s %9.1f MB/s of %s per CPU-second (%9.1f wall)",

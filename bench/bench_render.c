@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "clock.h"
 #include "buf.h"
 #include "vars.h"
 #include "message.h"
@@ -167,8 +167,8 @@ static double bench_case(const char *label, struct bench_files *bf,
 		vars_pack_str(&vals[r], "2026-03-14", 10);
 	}
 
-	t0 = bench_now();
-	c0 = bench_cpu();
+	t0 = clock_mono_s();
+	c0 = clock_cpu_s();
 	do {
 		for (int k = 0; k < 256; k++) {
 			int r = (int)(count % 16);
@@ -201,9 +201,9 @@ static double bench_case(const char *label, struct bench_files *bf,
 			bytes += out.len;
 			count++;
 		}
-		elapsed = bench_now() - t0;
+		elapsed = clock_mono_s() - t0;
 	} while (elapsed < seconds);
-	cpu = bench_cpu() - c0;
+	cpu = clock_cpu_s() - c0;
 	printf("  %-12s  %9.0f messages per CPU-second (%9.0f per wall "
 	       "second)  %7.1f MB/s  %6zu bytes/message  buffer moved %zu "
 	       "times%s\n",

@@ -55,7 +55,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_clock.h"
+#include "clock.h"
 #include "buf.h"
 #include "smtp_reply.h"
 #include "smtp_session.h"
@@ -448,14 +448,14 @@ static struct rate time_replies(double seconds, size_t chunk)
 	struct rate r;
 
 	smtp_reply_parser_init(&p, 0, 0);
-	t0 = bench_now();
-	c0 = bench_cpu();
+	t0 = clock_mono_s();
+	c0 = clock_cpu_s();
 	do {
 		n += replies_parse_all(&p, chunk);
 		bytes += replies_in.len;
-		wall = bench_now() - t0;
+		wall = clock_mono_s() - t0;
 	} while (wall < seconds);
-	cpu = bench_cpu() - c0;
+	cpu = clock_cpu_s() - c0;
 	smtp_reply_parser_free(&p);
 	r.per_cpu = (double)n / cpu;
 	r.per_wall = (double)n / wall;
@@ -472,14 +472,14 @@ static struct rate time_session(const struct script *sc, double seconds,
 	double t0, c0, wall, cpu, n;
 	struct rate r;
 
-	t0 = bench_now();
-	c0 = bench_cpu();
+	t0 = clock_mono_s();
+	c0 = clock_cpu_s();
 	do {
 		script_replay(sc, messages);
 		sessions++;
-		wall = bench_now() - t0;
+		wall = clock_mono_s() - t0;
 	} while (wall < seconds);
-	cpu = bench_cpu() - c0;
+	cpu = clock_cpu_s() - c0;
 	n = (double)sessions * (double)messages;
 	r.per_cpu = n / cpu;
 	r.per_wall = n / wall;

@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* A direction stops reading its source while it holds this much. */
 #define RELAY_QUEUE_MAX		(4u << 20)
 /* One recv() reads at most this much into one chunk. */
@@ -121,14 +123,6 @@ struct relay {
 
 /* The tag of the one descriptor that is not a connection side. */
 static char tag_listen;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* parse_hostport - "HOST:PORT" or "[V6]:PORT" into getaddrinfo results */
 static int parse_hostport(const char *arg, bool passive, struct addrinfo **res)
@@ -242,7 +236,7 @@ static int dir_push(struct relay *r, struct relay_dir *d, const char *buf,
 	ch->len = len;
 	ch->eof = eof;
 	ch->dir = d;
-	ch->due_ns = now_ns() + r->delay_ns;
+	ch->due_ns = (uint64_t)clock_mono_ns() + r->delay_ns;
 	if (d->tail != NULL)
 		d->tail->next = ch;
 	else
@@ -351,7 +345,7 @@ static void dir_flush(struct relay *r, struct relay_dir *d)
 /* relay_release - hand every chunk now due to its direction, then write */
 static void relay_release(struct relay *r)
 {
-	uint64_t now = now_ns();
+	uint64_t now = (uint64_t)clock_mono_ns();
 	struct relay_dir *d;
 
 	while (r->due_head != NULL && r->due_head->due_ns <= now) {
@@ -549,7 +543,7 @@ static int relay_run(struct relay *r)
 		int i, n;
 
 		if (r->due_head != NULL) {
-			uint64_t now = now_ns(), due = r->due_head->due_ns;
+			uint64_t now = (uint64_t)clock_mono_ns(), due = r->due_head->due_ns;
 			uint64_t wait = due > now ? due - now : 0;
 
 			ts.tv_sec = (time_t)(wait / 1000000000u);

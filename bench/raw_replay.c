@@ -70,6 +70,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define REPLAY_INBUF		65536	/* longest reply line we accept */
 #define REPLAY_SEND_MAX		(1u << 20)	/* bytes per send() call */
 #define REPLAY_RTT_PROBES	20
@@ -137,14 +139,6 @@ static void note_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	first_error = msg;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int buf_reserve(struct buf *b, size_t more)
@@ -496,7 +490,7 @@ static int measure_rtt(struct conn *c, double *median_ms)
 	int i;
 
 	for (i = 0; i < REPLAY_RTT_PROBES; i++) {
-		double t0 = now_s();
+		double t0 = clock_mono_s();
 
 		if (send_all(c->fd, "NOOP\r\n") < 0)
 			return -1;
@@ -504,7 +498,7 @@ static int measure_rtt(struct conn *c, double *median_ms)
 			fprintf(stderr, "raw_replay: NOOP not answered 250\n");
 			return -1;
 		}
-		t[i] = (now_s() - t0) * 1e3;
+		t[i] = (clock_mono_s() - t0) * 1e3;
 	}
 	qsort(t, REPLAY_RTT_PROBES, sizeof(t[0]), cmp_double);
 	*median_ms = (t[REPLAY_RTT_PROBES / 2 - 1] + t[REPLAY_RTT_PROBES / 2]) / 2;
@@ -693,7 +687,7 @@ static double run(struct conn *conns, int nc, const struct opts *o,
 			 * more of what we write. */
 			if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
 				if (conn_input(c, o->mode))
-					last = now_s();
+					last = clock_mono_s();
 			/* A 354 just read may have opened the gate. */
 			if (!c->done && c->out_off < conn_sendable(c))
 				conn_output(c);
@@ -795,7 +789,7 @@ int main(int argc, char **argv)
 	if (o.rtt && measure_rtt(&conns[0], &rtt_ms) < 0)
 		return 1;
 
-	start = now_s();
+	start = clock_mono_s();
 	end = run(conns, o.connections, &o, start);
 	for (i = 0; i < o.connections; i++) {
 		ok += conns[i].ok;

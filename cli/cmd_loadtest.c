@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "config.h"
 #include "import.h"
@@ -895,14 +896,6 @@ static double lt_ms(uint64_t us)
 	return (double)us / 1000.0;
 }
 
-static double lt_mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double lt_cpu_s(void)
 {
 	struct rusage ru;
@@ -1347,7 +1340,7 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		cli_error("%s", err);
 		goto out_signals;
 	}
-	t0 = lt_mono_s();
+	t0 = clock_mono_s();
 	while (!loadtest_wait(lt, 100)) {
 		if (lt_signals > 0 && !stopping) {
 			stopping = true;
@@ -1366,7 +1359,7 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 			fflush(stdout);
 			_exit(1);
 		}
-		if (!o.quiet && lt_mono_s() - t0 >= next_tick) {
+		if (!o.quiet && clock_mono_s() - t0 >= next_tick) {
 			loadtest_report(lt, r, false);
 			lt_progress(r, &last_t, &last_sent);
 			while (next_tick <= r->elapsed_s)

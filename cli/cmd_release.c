@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "store.h"
 
@@ -60,7 +61,7 @@ int cmd_release(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (store_in_doubt(st, id, drop ? STORE_DOUBT_DROP :
-			   STORE_DOUBT_RELEASE, store_now_ms(), &n,
+			   STORE_DOUBT_RELEASE, clock_wall_ms(), &n,
 			   &error) < 0) {
 		cli_error("%s", error);
 		goto out;

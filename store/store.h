@@ -19,7 +19,7 @@
  * always kept, because the server took the message and forgetting that
  * would only cause a duplicate.
  *
- * Times are milliseconds since the Unix epoch (store_now_ms()).
+ * Times are milliseconds since the Unix epoch (clock_wall_ms(), clock.h).
  *
  * Thread rules:
  *   - A struct store is one SQLite connection.  Use it from one thread at a
@@ -64,8 +64,6 @@ bool job_state_parse(const char *name, enum job_state *state_r);
 
 /* The store's own flags on a job's address (a subset of mailaddr's). */
 #define STORE_ADDR_SMTPUTF8 (1u << 0)
-
-int64_t store_now_ms(void);
 
 /* --- opening ----------------------------------------------------------- */
 

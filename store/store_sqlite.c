@@ -10,6 +10,7 @@
  * (under the busy timeout) rather than failing half way with SQLITE_BUSY
  * on the upgrade from a read lock.
  */
+#include "clock.h"
 #include "store.h"
 
 #include <errno.h>
@@ -269,14 +270,6 @@ bool job_state_parse(const char *name, enum job_state *state_r)
 		}
 	}
 	return false;
-}
-
-int64_t store_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int store_schema_version(void)
@@ -599,7 +592,7 @@ int store_campaign_create(struct store *st, const char *name,
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	store_bind_text_or_null(stmt, 2, sender);
 	store_bind_text_or_null(stmt, 3, template_ref);
-	sqlite3_bind_int64(stmt, 4, store_now_ms());
+	sqlite3_bind_int64(stmt, 4, clock_wall_ms());
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
@@ -829,7 +822,7 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 	imp = xcalloc(1, sizeof(*imp));
 	imp->st = st;
 	imp->campaign_id = campaign_id;
-	imp->started_at = store_now_ms();
+	imp->started_at = clock_wall_ms();
 
 	/* Names are packed like values (vars.h), once per import. */
 	vars_pack_begin(&st->scratch);
@@ -1092,7 +1085,7 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 		       error_r) < 0)
 		goto out_rollback;
 	sqlite3_bind_int64(stmt, 1, imp->import_id);
-	sqlite3_bind_int64(stmt, 2, store_now_ms());
+	sqlite3_bind_int64(stmt, 2, clock_wall_ms());
 	sqlite3_bind_int64(stmt, 3, imp->added);
 	sqlite3_bind_int64(stmt, 4, imp->duplicates);
 	sqlite3_bind_int64(stmt, 5, rejected);

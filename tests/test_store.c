@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "vars.h"
 #include "store.h"
@@ -40,7 +41,7 @@ static int setup(void **state)
 	struct store_params p = { .create = true };
 	const char *error;
 
-	T0 = store_now_ms() + 60000;
+	T0 = clock_wall_ms() + 60000;
 	strcpy(f->dir, "/tmp/volley-test-store-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/volley.db", f->dir);

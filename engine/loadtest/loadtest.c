@@ -9,6 +9,7 @@
  * its statistics; the statistics have a lock only because the reporter
  * reads them while the run goes on.
  */
+#include "clock.h"
 #include "loadtest.h"
 
 #include <errno.h>
@@ -93,14 +94,6 @@ struct loadtest {
 	struct lt_worker **workers;
 	unsigned nworkers;
 };
-
-static long long lt_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 const char *loadtest_phase_name(enum loadtest_phase ph)
 {
@@ -336,8 +329,7 @@ static long long lt_due(const struct loadtest *lt, uint64_t k)
 static bool lt_sleep_until(struct loadtest *lt, long long when_ns)
 {
 	for (;;) {
-		long long now = lt_now_ns(), until = when_ns;
-		struct timespec ts;
+		long long now = clock_mono_ns(), until = when_ns;
 
 		if (atomic_load(&lt->stop))
 			return false;
@@ -345,9 +337,7 @@ static bool lt_sleep_until(struct loadtest *lt, long long when_ns)
 			return true;
 		if (until - now > LT_SLEEP_STEP_NS)
 			until = now + LT_SLEEP_STEP_NS;
-		ts.tv_sec = (time_t)(until / 1000000000LL);
-		ts.tv_nsec = (long)(until % 1000000000LL);
-		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		clock_sleep_until_ns(until);
 	}
 }
 
@@ -361,7 +351,7 @@ static bool lt_more(struct loadtest *lt)
 	if (lt->p.count > 0 && k >= lt->p.count)
 		return false;
 	if (lt->end_ns > 0)
-		return (lt->p.rate > 0 ? lt_due(lt, k) : lt_now_ns()) <
+		return (lt->p.rate > 0 ? lt_due(lt, k) : clock_mono_ns()) <
 		       lt->end_ns;
 	return true;
 }
@@ -386,16 +376,13 @@ static bool lt_connect_gate(struct loadtest *lt, struct lt_worker *w)
 	for (;;) {
 		uint64_t k = atomic_load(&lt->next_seq);
 		struct timespec ts;
-		long long until;
 
 		go = lt_more(lt);
 		if (!go || lt->p.count == 0 ||
 		    (k < lt->p.count && lt->p.count - k > lt->accepting))
 			break;
 		/* woken when accepting goes down; the timeout sees a stop */
-		until = lt_now_ns() + LT_SLEEP_STEP_NS;
-		ts.tv_sec = (time_t)(until / 1000000000LL);
-		ts.tv_nsec = (long)(until % 1000000000LL);
+		ts = clock_timespec(clock_mono_ns() + LT_SLEEP_STEP_NS);
 		pthread_cond_timedwait(&lt->gate, &lt->lock, &ts);
 	}
 	if (go) {
@@ -440,7 +427,7 @@ static const struct smtp_message *lt_next(void *ctx, bool *later)
 	if (atomic_load(&lt->stop))
 		return NULL;
 	if (lt->p.rate <= 0) {
-		now = lt_now_ns();
+		now = clock_mono_ns();
 		if (lt->end_ns > 0 && now >= lt->end_ns)
 			return NULL;
 		k = atomic_fetch_add(&lt->next_seq, 1);
@@ -455,7 +442,7 @@ static const struct smtp_message *lt_next(void *ctx, bool *later)
 			due = lt_due(lt, k);
 			if (lt->end_ns > 0 && due >= lt->end_ns)
 				return NULL;
-			now = lt_now_ns();
+			now = clock_mono_ns();
 			/* Not due, and replies to read: read them first. */
 			if (due > now && w->in_flight > 0) {
 				*later = true;
@@ -481,7 +468,7 @@ static const struct smtp_message *lt_next(void *ctx, bool *later)
 	w->stats.attempted++;
 	if (lt->p.rate > 0)
 		histogram_record(&w->stats.phases[LOADTEST_START_LAG],
-				 (uint64_t)(lt_now_ns() - due) / 1000);
+				 (uint64_t)(clock_mono_ns() - due) / 1000);
 	pthread_mutex_unlock(&w->lock);
 	return &slot->m;
 }
@@ -506,7 +493,7 @@ static void lt_event(void *ctx, const struct smtp_event *ev)
 	}
 	if (ev->kind != SMTP_EV_DONE)
 		return;
-	now = lt_now_ns();
+	now = clock_mono_ns();
 	start = slot->start_ns;
 	/*
 	 * Closed loop with DATA: a message pipelined behind another cannot
@@ -666,7 +653,7 @@ static void *lt_thread(void *arg)
 		}
 		/* Still counted while it backs off: a waiting thread taking
 		 * its place at once would defeat the backoff. */
-		lt_sleep_until(lt, lt_now_ns() + backoff_ms * 1000000LL);
+		lt_sleep_until(lt, clock_mono_ns() + backoff_ms * 1000000LL);
 		lt_stop_accepting(lt, w);
 		backoff_ms = backoff_ms * 2 > LT_BACKOFF_MAX_MS ?
 			     LT_BACKOFF_MAX_MS : backoff_ms * 2;
@@ -674,7 +661,7 @@ static void *lt_thread(void *arg)
 
 	pthread_mutex_lock(&lt->lock);
 	if (--lt->running == 0) {
-		lt->finish_ns = lt_now_ns();
+		lt->finish_ns = clock_mono_ns();
 		pthread_cond_broadcast(&lt->done);
 	}
 	pthread_mutex_unlock(&lt->lock);
@@ -796,15 +783,8 @@ int loadtest_start(const struct loadtest_params *p, struct loadtest **lt_r,
 	atomic_init(&lt->ever_ready, false);
 	atomic_init(&lt->failed_attempts, 0);
 	pthread_mutex_init(&lt->lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&lt->done, &ca);
-		pthread_cond_init(&lt->gate, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	clock_cond_init(&lt->done);
+	clock_cond_init(&lt->gate);
 	lt->workers = xcalloc(p->connections, sizeof(*lt->workers));
 	lt->nworkers = p->connections;
 	for (unsigned i = 0; i < p->connections; i++)
@@ -831,7 +811,7 @@ int loadtest_start(const struct loadtest_params *p, struct loadtest **lt_r,
 	/* every thread waits for the start time, so the schedule and the
 	 * duration begin once they all exist */
 	pthread_mutex_lock(&lt->lock);
-	lt->start_ns = lt_now_ns();
+	lt->start_ns = clock_mono_ns();
 	if (p->duration_us > 0)
 		lt->end_ns = lt->start_ns + (long long)p->duration_us * 1000;
 	lt->go = true;
@@ -852,12 +832,9 @@ void loadtest_stop(struct loadtest *lt)
 
 bool loadtest_wait(struct loadtest *lt, int timeout_ms)
 {
-	struct timespec ts;
-	long long until = lt_now_ns() + (long long)timeout_ms * 1000000LL;
+	struct timespec ts = clock_deadline_ms(timeout_ms);
 	bool done;
 
-	ts.tv_sec = (time_t)(until / 1000000000LL);
-	ts.tv_nsec = (long)(until % 1000000000LL);
 	pthread_mutex_lock(&lt->lock);
 	while (lt->running > 0) {
 		int rc = pthread_cond_timedwait(&lt->done, &lt->lock, &ts);
@@ -907,7 +884,7 @@ void loadtest_report(struct loadtest *lt, struct loadtest_report *r,
 	}
 	pthread_mutex_lock(&lt->lock);
 	r->finished = lt->running == 0;
-	end = r->finished ? lt->finish_ns : lt_now_ns();
+	end = r->finished ? lt->finish_ns : clock_mono_ns();
 	snprintf(r->fatal, sizeof(r->fatal), "%s", lt->fatal);
 	pthread_mutex_unlock(&lt->lock);
 	r->elapsed_s = (double)(end - lt->start_ns) / 1e9;

@@ -8,6 +8,7 @@
  * read.  So no command ever sits unsent while volley waits for a reply
  * to it.
  */
+#include "clock.h"
 #include "smtp_conn.h"
 
 #include <errno.h>
@@ -54,9 +55,6 @@ struct smtp_conn {
 	char err[256];
 };
 
-static long smtp_conn_now_ms(void);
-static long long smtp_conn_now_us(void);
-
 const char *smtp_conn_failure_name(enum smtp_conn_failure f)
 {
 	static const char *const names[SMTP_CONN_FAILURES] = {
@@ -97,7 +95,7 @@ static void smtp_conn_phase(struct smtp_conn *c)
 
 	if (p == c->phase || p == SMTP_PHASE_OVER)
 		return;
-	now = smtp_conn_now_us();
+	now = clock_mono_us();
 	switch (c->phase) {
 	case SMTP_PHASE_GREETING:
 		slot = &ph->greeting_us;
@@ -209,7 +207,7 @@ static void smtp_conn_drain(struct smtp_conn *c)
 		case SMTP_EV_READY:
 			c->ready = true;
 			c->res->ready = true;
-			c->res->connect_ms = smtp_conn_now_ms() - c->started_ms;
+			c->res->connect_ms = clock_mono_ms() - c->started_ms;
 			if (c->src->ready != NULL)
 				c->src->ready(c->src->ctx,
 					      smtp_session_caps(c->s));
@@ -375,22 +373,6 @@ static int smtp_conn_timeout(const struct smtp_conn *c, enum smtp_wait wait,
 	}
 }
 
-static long smtp_conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long smtp_conn_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * smtp_conn_read - one read from the server, fed to the session.  The
  * timeout runs from the last reply parsed (or from when the kind of
@@ -404,7 +386,7 @@ static void smtp_conn_read(struct smtp_conn *c)
 	const char *what;
 	int timeout = smtp_conn_timeout(c, wait, &what);
 	unsigned long replies = smtp_session_replies(c->s);
-	long now = smtp_conn_now_ms(), left;
+	long now = clock_mono_ms(), left;
 	ssize_t n;
 
 	if (replies != c->replies_seen || wait != c->waiting_for ||
@@ -421,7 +403,7 @@ static void smtp_conn_read(struct smtp_conn *c)
 		transport_set_io_timeout(c->t, (int)left);
 		n = transport_read(c->t, buf, sizeof(buf), c->err,
 				   sizeof(c->err));
-		c->res->wait_ms += smtp_conn_now_ms() - now;
+		c->res->wait_ms += clock_mono_ms() - now;
 	}
 	if (n > 0) {
 		smtp_conn_trace_server(c, buf, (size_t)n);
@@ -464,7 +446,7 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 
 	memset(result, 0, sizeof(*result));
 	result->phases = (struct smtp_conn_phases){ -1, -1, -1, -1, -1 };
-	c.started_ms = smtp_conn_now_ms();
+	c.started_ms = clock_mono_ms();
 	if (p->session.tls != SMTP_TLS_NONE && p->tls == NULL) {
 		snprintf(result->error, sizeof(result->error), "TLS is asked "
 			 "for but no TLS context was given");
@@ -472,18 +454,18 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 		result->failure = SMTP_CONN_OTHER;
 		return -1;
 	}
-	t0 = smtp_conn_now_us();
+	t0 = clock_mono_us();
 	if (transport_connect(&p->transport, &c.t, result->error,
 			      sizeof(result->error)) < 0) {
 		result->failure = smtp_conn_kind(transport_errno_kind(errno));
 		return -1;
 	}
-	result->phases.connect_us = smtp_conn_now_us() - t0;
+	result->phases.connect_us = clock_mono_us() - t0;
 	snprintf(note, sizeof(note), "connected to %s port %s",
 		 p->transport.host, p->transport.port);
 	smtp_conn_note(&c, note);
 	if (p->session.tls == SMTP_TLS_IMPLICIT) {
-		t0 = smtp_conn_now_us();
+		t0 = clock_mono_us();
 		if (transport_start_tls(c.t, p->tls, result->error,
 					sizeof(result->error)) < 0) {
 			result->permanent = transport_verify_failed(c.t);
@@ -491,12 +473,12 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 			transport_close(&c.t);
 			return -1;
 		}
-		result->phases.tls_us = smtp_conn_now_us() - t0;
+		result->phases.tls_us = clock_mono_us() - t0;
 		smtp_conn_note(&c, "TLS handshake done");
 	}
 	c.s = smtp_session_new(&p->session);
 	c.phase = SMTP_PHASE_GREETING;
-	c.phase_start_us = smtp_conn_now_us();
+	c.phase_start_us = clock_mono_us();
 
 	while (c.state != SMTP_CONN_OVER) {
 		smtp_conn_drain(&c);

@@ -2,6 +2,7 @@
  * transport - one TCP connection, optionally TLS, with deadlines (see
  * transport.h).  The only file of volley that includes OpenSSL.
  */
+#include "clock.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -73,14 +74,6 @@ struct transport {
 	struct transport_tls *tls;
 };
 
-static long transport_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /*
  * transport_wait - poll fd for events until deadline (ms, monotonic).
  * Returns 1 when ready, 0 on timeout, -1 on error.
@@ -91,7 +84,7 @@ static int transport_wait(int fd, short events, long deadline)
 	int rc;
 
 	for (;;) {
-		long left = deadline - transport_now_ms();
+		long left = deadline - clock_mono_ms();
 
 		if (left <= 0)
 			return 0;
@@ -525,7 +518,7 @@ int transport_connect(const struct transport_params *p,
 	t->tls_name = xstrdup(p->tls_name != NULL && *p->tls_name != '\0' ?
 			      p->tls_name : p->host);
 	t->fd = -1;
-	deadline = transport_now_ms() + t->p.connect_timeout_ms;
+	deadline = clock_mono_ms() + t->p.connect_timeout_ms;
 
 	rc = getaddrinfo(p->host, p->port, &hints, &res);
 	if (rc != 0) {
@@ -641,7 +634,7 @@ static int transport_ssl_wait(struct transport *t, int rc, long deadline,
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			char *err, size_t errsize)
 {
-	long deadline = transport_now_ms() + t->p.connect_timeout_ms;
+	long deadline = clock_mono_ms() + t->p.connect_timeout_ms;
 	SSL_SESSION *session;
 	BIO *bio;
 	int rc;
@@ -738,7 +731,7 @@ int transport_write(struct transport *t, const void *data, size_t n,
 		    char *err, size_t errsize)
 {
 	const char *p = data;
-	long deadline = transport_now_ms() + t->p.io_timeout_ms;
+	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
 
 	while (n > 0) {
 		ssize_t w;
@@ -785,7 +778,7 @@ int transport_write(struct transport *t, const void *data, size_t n,
 ssize_t transport_read(struct transport *t, void *buf, size_t n, char *err,
 		       size_t errsize)
 {
-	long deadline = transport_now_ms() + t->p.io_timeout_ms;
+	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
 
 	for (;;) {
 		ssize_t r;

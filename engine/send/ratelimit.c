@@ -9,6 +9,7 @@
  * of the header holds for the slots exactly, not only for the
  * theoretical times behind them.
  */
+#include "clock.h"
 #include "ratelimit.h"
 
 #include <errno.h>
@@ -42,23 +43,15 @@ struct ratelimit {
 
 static int64_t rl_mono_ms(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / NS_PER_MS;
+	return clock_mono_ms();
 }
 
-static void rl_nanosleep(void *ctx, int64_t ms)
+static void rl_sleep_ms(void *ctx, int64_t ms)
 {
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (ms % 1000) * NS_PER_MS,
-	};
-
 	(void)ctx;
 	/* EINTR: the caller looks at the clock and sleeps again */
-	nanosleep(&ts, NULL);
+	clock_sleep_ms(ms);
 }
 
 /* rl_clamp_ms - keep a time where ms * 10^6 cannot overflow */
@@ -131,7 +124,7 @@ int ratelimit_new(const struct ratelimit_params *p, struct ratelimit **rl_r)
 	}
 	rl = xcalloc(1, sizeof(*rl));
 	rl->now_ms = p->now_ms != NULL ? p->now_ms : rl_mono_ms;
-	rl->sleep_ms = p->sleep_ms != NULL ? p->sleep_ms : rl_nanosleep;
+	rl->sleep_ms = p->sleep_ms != NULL ? p->sleep_ms : rl_sleep_ms;
 	rl->ctx = p->clock_ctx;
 	now = rl->now_ms(rl->ctx);
 	if (rl_bucket_init(&rl->second, p->per_second, 1e9, burst, now) < 0 ||

@@ -50,7 +50,7 @@ struct ratelimit_params {
 	/* slots granted at once after an idle spell; 0: the default,
 	 * max(1, ceil(per_second / 10)) */
 	unsigned burst;
-	/* the clock (ms) and the sleep; NULL: CLOCK_MONOTONIC, nanosleep */
+	/* the clock (ms) and the sleep; NULL: clock_mono_ms, clock_sleep_ms */
 	int64_t (*now_ms)(void *ctx);
 	void (*sleep_ms)(void *ctx, int64_t ms);
 	void *clock_ctx;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "xalloc.h"
 #include "vars_data.h"
 
@@ -106,22 +107,6 @@ struct send_worker {
 	struct buf err;
 };
 
-static int64_t send_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t send_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool send_stop_asked(const struct send_run *run)
 {
 	return run->p->stop != NULL && atomic_load(run->p->stop);
@@ -198,20 +183,13 @@ static struct send_job *send_pop(struct send_worker *w, int64_t wait_ms,
 {
 	struct send_run *run = w->run;
 	struct send_job *job = NULL, **tail = &w->local;
-	struct timespec until;
+	struct timespec until = clock_deadline_ms(wait_ms);
 
 	if (w->local != NULL) {
 		job = w->local;
 		w->local = job->next;
 		w->nlocal--;
 		return job;
-	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (wait_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&run->lock);
 	while (run->ready == NULL && !run->stopping && wait_ms > 0) {
@@ -354,9 +332,9 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 			}
 			atomic_fetch_add(&run->rate_wait_ms, waited);
 		}
-		t0 = send_mono_ms();
+		t0 = clock_mono_ms();
 		if (send_render(w, slot, job)) {
-			atomic_fetch_add(&run->render_ms, send_mono_ms() - t0);
+			atomic_fetch_add(&run->render_ms, clock_mono_ms() - t0);
 			slot->busy = true;
 			return &slot->m;
 		}
@@ -444,11 +422,7 @@ static bool send_wait_for_work(struct send_worker *w)
 static void send_backoff(struct send_run *run, int64_t ms)
 {
 	while (ms > 0 && !send_stop_asked(run)) {
-		struct timespec ts = { 0, 100 * 1000000L };
-
-		if (ms < 100)
-			ts.tv_nsec = ms * 1000000L;
-		nanosleep(&ts, NULL);
+		clock_sleep_ms(ms < 100 ? ms : 100);
 		ms -= 100;
 		pthread_mutex_lock(&run->lock);
 		if (run->stopping) {
@@ -670,7 +644,7 @@ static int send_commit(struct send_run *run, struct store *st,
 		       const char **error_r)
 {
 	const struct send_params *p = run->p;
-	int64_t now = send_now_ms(), t0 = send_mono_ms();
+	int64_t now = clock_wall_ms(), t0 = clock_mono_ms();
 	struct send_job *job;
 	size_t i = 0, stale;
 	int rc;
@@ -722,7 +696,7 @@ static int send_commit(struct send_run *run, struct store *st,
 		}
 	}
 	rc = store_record(st, owner, results, n, &stale, error_r);
-	stats->commit_ms += send_mono_ms() - t0;
+	stats->commit_ms += clock_mono_ms() - t0;
 	if (rc == 0 && p->accounting != NULL)
 		send_account(p, done, results, n);
 	/* the job objects go back to the pool */
@@ -762,7 +736,7 @@ static long send_claim(struct send_run *run, struct store *st,
 	for (size_t k = 0; k < p->ncampaigns && nfree > 0; k++) {
 		size_t ci = (*next_campaign + k) % p->ncampaigns;
 
-		if (store_claim(st, p->campaigns[ci].id, owner, send_now_ms(),
+		if (store_claim(st, p->campaigns[ci].id, owner, clock_wall_ms(),
 				p->lease_ms ? p->lease_ms : 600000, nfree,
 				batch, error_r) < 0)
 			return -1;
@@ -849,9 +823,9 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	char owner[300];
 	const char *error = NULL;
 	size_t npool, next_campaign = 0, window;
-	int64_t started = send_mono_ms(), last_progress = 0, reclaimed = 0;
+	int64_t started = clock_mono_ms(), last_progress = 0, reclaimed = 0;
 	int64_t stop_deadline = 0;
-	uint64_t rng = (uint64_t)send_now_ms() | 1;
+	uint64_t rng = (uint64_t)clock_wall_ms() | 1;
 	bool detached = false;
 	bool claimable = true;	/* the last claim found jobs */
 	unsigned nstarted = 0;
@@ -862,15 +836,15 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 	runp->p = p;
 	runp->low_water = (p->claim_batch ? p->claim_batch : 500) / 2;
 	pthread_mutex_init(&runp->lock, NULL);
-	pthread_cond_init(&runp->work, NULL);
-	pthread_cond_init(&runp->results, NULL);
+	clock_cond_init(&runp->work);
+	clock_cond_init(&runp->results);
 
 	if (store_open(p->store_path, &p->store, &st, &error) < 0) {
 		snprintf(err, errsize, "%s", error);
 		goto out;
 	}
 	store_lease_owner_self(owner, sizeof(owner));
-	if (store_reclaim(st, send_now_ms(), p->hold_in_doubt,
+	if (store_reclaim(st, clock_wall_ms(), p->hold_in_doubt,
 			  send_owner_alive, owner,
 			  &reclaimed, &error) < 0) {
 		snprintf(err, errsize, "%s", error);
@@ -915,14 +889,9 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		struct send_job *done;
 		size_t ndone, nready, in_flight, running;
 		bool stopping, fatal;
-		struct timespec until;
-		int64_t interval = p->commit_interval_ms ?
-				   p->commit_interval_ms : 100;
+		struct timespec until = clock_deadline_ms(
+			p->commit_interval_ms ? p->commit_interval_ms : 100);
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (interval % 1000) * 1000000;
-		until.tv_sec += interval / 1000 + until.tv_nsec / 1000000000;
-		until.tv_nsec %= 1000000000;
 		pthread_mutex_lock(&runp->lock);
 		if (runp->ndone < (p->commit_batch ? p->commit_batch : 1000) &&
 		    runp->workers_running > 0 &&
@@ -957,7 +926,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 
 		if (stopping || fatal) {
 			if (stop_deadline == 0)
-				stop_deadline = send_mono_ms() +
+				stop_deadline = clock_mono_ms() +
 					(p->stop_timeout_ms ?
 					 p->stop_timeout_ms : 30000);
 			/* untried jobs in the queue go back at once */
@@ -976,7 +945,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 			pthread_mutex_unlock(&runp->lock);
 			if (running == 0 && in_flight == 0)
 				break;
-			if (send_mono_ms() > stop_deadline) {
+			if (clock_mono_ms() > stop_deadline) {
 				/* leases left: the next run reclaims them */
 				char why[1200];
 
@@ -1014,8 +983,8 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 		}
 
 		if (p->progress != NULL &&
-		    send_mono_ms() - last_progress >= 1000) {
-			last_progress = send_mono_ms();
+		    clock_mono_ms() - last_progress >= 1000) {
+			last_progress = clock_mono_ms();
 			stats->in_flight = in_flight;
 			stats->remaining = send_remaining(st, p);
 			stats->elapsed_ms = last_progress - started;
@@ -1081,7 +1050,7 @@ out_detached:
 	}
 	ret = -1;
 out:
-	stats->elapsed_ms = send_mono_ms() - started;
+	stats->elapsed_ms = clock_mono_ms() - started;
 	stats->rate_wait_ms = atomic_load(&runp->rate_wait_ms);
 	stats->render_ms = atomic_load(&runp->render_ms);
 	stats->connect_ms = atomic_load(&runp->connect_ms);

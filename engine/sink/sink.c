@@ -16,6 +16,7 @@
  * every poll on it - the accept loop's, a fault's delay - wakes at once
  * and for good.
  */
+#include "clock.h"
 #include "sink.h"
 
 #include <arpa/inet.h>
@@ -34,7 +35,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,8 +302,8 @@ int sink_open(const struct sink_config *cfg, struct sink **s_r,
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
-	pthread_cond_init(&s->idle, NULL);
-	pthread_cond_init(&s->work, NULL);
+	clock_cond_init(&s->idle);
+	clock_cond_init(&s->work);
 	atomic_init(&s->next_id, 1);
 	for (; *h && j < sizeof(s->host_safe) - 1; h++)
 		/* maildir names: no '/' and no ':' (the info separator) */
@@ -457,12 +457,9 @@ static ssize_t sink_conn_read(struct sink_conn *c, char *p, size_t n)
 static void sink_log_records(struct sink *s, const char *p, size_t n)
 {
 	struct buf b = BUF_INIT;
-	struct timespec ts;
-	long long ms;
+	long long ms = clock_wall_ms();
 	ssize_t w;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	while (n > 0) {
 		const char *nl = memchr(p, '\n', n);
 		size_t len = nl != NULL ? (size_t)(nl - p) + 1 : n;
@@ -526,15 +523,15 @@ static const char *sink_conn_store(struct sink_conn *c,
 				   struct sink_session *ss)
 {
 	const char *dir = c->sink->cfg->maildir, *p;
-	struct timeval tv;
+	int64_t us = clock_wall_us();
 	size_t n, dirlen = strlen(dir);
 	char name[160], *tmp;
 	int fd, e = 0;
 
 	sink_session_message(ss, &p, &n);
-	gettimeofday(&tv, NULL);
-	snprintf(name, sizeof(name), "%lld.M%06ldP%dC%luN%u.%s",
-		 (long long)tv.tv_sec, (long)tv.tv_usec, (int)getpid(), c->id,
+	snprintf(name, sizeof(name), "%lld.M%06lldP%dC%luN%u.%s",
+		 (long long)(us / 1000000), (long long)(us % 1000000),
+		 (int)getpid(), c->id,
 		 sink_session_msgno(ss), c->sink->host_safe);
 	/* DIR/tmp/NAME, a NUL, then DIR/new/NAME for rename() */
 	buf_reset(&c->path);
@@ -696,11 +693,10 @@ static void *sink_worker(void *arg)
 		struct sink_conn *c;
 
 		while (s->queue == NULL && !s->stopping) {
-			struct timespec until;
+			struct timespec until = clock_deadline_ms(
+				SINK_IDLE_WORKER_S * 1000LL);
 			int rc;
 
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += SINK_IDLE_WORKER_S;
 			s->idle_workers++;
 			rc = pthread_cond_timedwait(&s->work, &s->lock, &until);
 			s->idle_workers--;
@@ -829,10 +825,8 @@ static void sink_spawn(struct sink *s, int fd, bool implicit_tls,
 /* sink_drain - shut every connection down and wait for the workers */
 static void sink_drain(struct sink *s)
 {
-	struct timespec deadline;
+	struct timespec deadline = clock_deadline_ms(SINK_STOP_WAIT_MS);
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SINK_STOP_WAIT_MS / 1000;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->work);

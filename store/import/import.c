@@ -9,6 +9,7 @@
  * is parsed by jansson (which allocates) and packed into the same kind of
  * blob, so that sending never parses JSON.
  */
+#include "clock.h"
 #include "import.h"
 
 #include <errno.h>
@@ -46,14 +47,6 @@ struct import_run {
 	const struct import_need *needs;	/* o->needs */
 	size_t nneeds;
 };
-
-static double import_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void import_trim(const char **p, size_t *len)
 {
@@ -569,7 +562,7 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 	enum import_result result = IMPORT_ERROR;
 	const char *error;
 	int64_t campaign_id;
-	double start = import_now();
+	double start = clock_mono_s();
 	int fd = -1, found, rc;
 
 	memset(sum, 0, sizeof(*sum));
@@ -633,6 +626,6 @@ out:
 	buf_free(&run.vars);
 	buf_free(&run.reason);
 	buf_free(&run.line);
-	sum->seconds = import_now() - start;
+	sum->seconds = clock_mono_s() - start;
 	return result;
 }
