@@ -79,15 +79,6 @@ static void *bench_worker(void *arg)
 	return NULL;
 }
 
-static double cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -169,7 +160,7 @@ int main(int argc, char **argv)
 
 	w = calloc((size_t)connections, sizeof(*w));
 	t0 = clock_mono_s();
-	c0 = cpu_s();
+	c0 = clock_cpu_s();
 	for (long i = 0; i < connections; i++) {
 		w[i].b = &b;
 		pthread_create(&w[i].thread, NULL, bench_worker, &w[i]);
@@ -177,7 +168,7 @@ int main(int argc, char **argv)
 	for (long i = 0; i < connections; i++)
 		pthread_join(w[i].thread, NULL);
 	wall = clock_mono_s() - t0;
-	cpu = cpu_s() - c0;
+	cpu = clock_cpu_s() - c0;
 
 	printf("bench_conn: %ld connections, %ld messages of %ld bytes, "
 	       "pipelining %s, chunking %s\n", connections, messages, size,

@@ -179,12 +179,12 @@ int cmd_help(struct cli *cli, int argc, char **argv)
 
 int cli_config(struct cli *cli)
 {
-	char err[512];
+	const char *error;
 
 	if (cli->cfg_loaded)
 		return 0;
-	if (config_load(&cli->cfg, cli->config_path, err, sizeof(err)) < 0) {
-		cli_error("%s", err);
+	if (config_load(&cli->cfg, cli->config_path, &error) < 0) {
+		cli_error("%s", error);
 		return -1;
 	}
 	cli->cfg_loaded = true;

@@ -896,15 +896,6 @@ static double lt_ms(uint64_t us)
 	return (double)us / 1000.0;
 }
 
-static double lt_cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
 /* lt_describe_sizes - "4096 bytes" or "2048:60,16384:30 bytes" */
 static void lt_describe_sizes(const struct lt_opts *o,
 			      const struct loadtest_params *p, struct buf *b)
@@ -1206,9 +1197,9 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 	struct transport_tls *tls = NULL;
 	struct loadtest *lt = NULL;
 	struct sigaction sa = { 0 }, old_int, old_term;
-	char addr[NI_MAXHOST], helo[256], id_right[400], err[640];
+	char addr[NI_MAXHOST], helo[256], id_right[400];
 	char *password = NULL, *token = NULL;
-	const char *at;
+	const char *at, *error;
 	double cpu0, t0, last_t = 0, next_tick = 1.0;
 	uint64_t last_sent = 0;
 	int ret = 1, timeout_ms;
@@ -1246,8 +1237,8 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		} else if (config_read_secret(file, o.password_file ?
 					      "--password-file" :
 					      "--xoauth2-token-file", secret,
-					      err, sizeof(err)) < 0) {
-			cli_error("%s", err);
+					      &error) < 0) {
+			cli_error("%s", error);
 			goto out;
 		}
 	}
@@ -1255,8 +1246,8 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		struct transport_tls_params tp = { .verify = o.verify,
 						   .ca_file = o.ca_file };
 
-		if (transport_tls_new(&tp, &tls, err, sizeof(err)) < 0) {
-			cli_error("%s", err);
+		if (transport_tls_new(&tp, &tls, &error) < 0) {
+			cli_error("%s", error);
 			goto out;
 		}
 		if (!o.verify)
@@ -1282,10 +1273,10 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < o.nsizes; i++) {
 			if (loadtest_build_message(&bodies[i], o.sizes[i], from,
 						   id_right,
-						   &contents[i].seq_at, err,
-						   sizeof(err)) < 0) {
+						   &contents[i].seq_at,
+						   &error) < 0) {
 				ret = cli_usage_error("loadtest", "--size: %s",
-						      err);
+						      error);
 				goto out;
 			}
 			contents[i].weight = o.weights[i];
@@ -1335,9 +1326,9 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	cpu0 = lt_cpu_s();
-	if (loadtest_start(&p, &lt, err, sizeof(err)) < 0) {
-		cli_error("%s", err);
+	cpu0 = clock_cpu_s();
+	if (loadtest_start(&p, &lt, &error) < 0) {
+		cli_error("%s", error);
 		goto out_signals;
 	}
 	t0 = clock_mono_s();
@@ -1353,9 +1344,9 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 			/* The threads may wait on a silent server: report what
 			 * there is and leave without them. */
 			loadtest_report(lt, r, true);
-			lt_print(&o, &p, r, lt_cpu_s() - cpu0);
+			lt_print(&o, &p, r, clock_cpu_s() - cpu0);
 			if (o.json != NULL)
-				lt_json(&o, &p, r, lt_cpu_s() - cpu0);
+				lt_json(&o, &p, r, clock_cpu_s() - cpu0);
 			fflush(stdout);
 			_exit(1);
 		}
@@ -1367,9 +1358,9 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		}
 	}
 	loadtest_report(lt, r, true);
-	lt_print(&o, &p, r, lt_cpu_s() - cpu0);
+	lt_print(&o, &p, r, clock_cpu_s() - cpu0);
 	ret = 0;
-	if (o.json != NULL && lt_json(&o, &p, r, lt_cpu_s() - cpu0) < 0)
+	if (o.json != NULL && lt_json(&o, &p, r, clock_cpu_s() - cpu0) < 0)
 		ret = 1;
 	if (r->fatal[0] != '\0') {
 		cli_error("%s", r->fatal);

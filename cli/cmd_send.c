@@ -292,7 +292,8 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct sigaction sa;
 	double per_s = -1, per_h = -1;
 	long connections = 0;
-	char err[1024], warn[256], *end;
+	char err[1024], *end;
+	const char *error;
 	bool follow = false, relay_open_ok = false;
 	FILE *accounting = NULL;
 	int c, ret = 1;
@@ -337,14 +338,13 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	}
 	store_close(&st);
 
-	if (relay_open(&cli->cfg, &relay, err, sizeof(err), warn,
-		       sizeof(warn)) < 0) {
-		cli_error("%s", err);
+	if (relay_open(&cli->cfg, &relay, &error) < 0) {
+		cli_error("%s", error);
 		goto out;
 	}
 	relay_open_ok = true;
-	if (warn[0] != '\0')
-		fprintf(stderr, "volley: warning: %s\n", warn);
+	if (relay.warning[0] != '\0')
+		fprintf(stderr, "volley: warning: %s\n", relay.warning);
 
 	if (per_s < 0) {
 		per_s = cli->cfg.send.rate_per_second;

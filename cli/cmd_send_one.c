@@ -322,7 +322,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 	};
 	struct smtp_conn_result result;
 	struct relay relay;
-	char err[512], warn[256];
+	const char *error;
 	unsigned flags = 0;
 	size_t nrcpts = 0;
 	bool verbose = false;
@@ -374,11 +374,10 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 	}
 	if (cli_config(cli) < 0)
 		return 1;
-	if (relay_open(&cli->cfg, &relay, err, sizeof(err), warn,
-		       sizeof(warn)) < 0)
-		return cli_error("%s", err);
-	if (warn[0] != '\0')
-		fprintf(stderr, "volley: warning: %s\n", warn);
+	if (relay_open(&cli->cfg, &relay, &error) < 0)
+		return cli_error("%s", error);
+	if (relay.warning[0] != '\0')
+		fprintf(stderr, "volley: warning: %s\n", relay.warning);
 
 	if (from == NULL) {
 		const char *user = cli->cfg.smtp.username;

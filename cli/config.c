@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 enum config_kind {
@@ -103,7 +104,7 @@ static bool config_kind_matches(enum config_kind kind, int type)
 
 /* config_check - refuse unknown settings and wrong types, recursively */
 static int config_check(const config_setting_t *group, const char *prefix,
-			const char *file, char *err, size_t errsize)
+			const char *file, const char **error_r)
 {
 	int n = config_setting_length(group);
 
@@ -121,18 +122,18 @@ static int config_check(const config_setting_t *group, const char *prefix,
 				spec = &config_specs[k];
 		}
 		if (spec == NULL) {
-			snprintf(err, errsize, "%s:%d: unknown setting '%s'",
-				 file, config_setting_source_line(s), path);
+			errmsg_set(error_r, "%s:%d: unknown setting '%s'",
+				   file, config_setting_source_line(s), path);
 			return -1;
 		}
 		if (!config_kind_matches(spec->kind, config_setting_type(s))) {
-			snprintf(err, errsize, "%s:%d: setting '%s' must be %s",
-				 file, config_setting_source_line(s), path,
-				 config_kind_names[spec->kind]);
+			errmsg_set(error_r, "%s:%d: setting '%s' must be %s",
+				   file, config_setting_source_line(s), path,
+				   config_kind_names[spec->kind]);
 			return -1;
 		}
 		if (spec->kind == KIND_GROUP &&
-		    config_check(s, path, file, err, errsize) < 0)
+		    config_check(s, path, file, error_r) < 0)
 			return -1;
 	}
 	return 0;
@@ -151,8 +152,7 @@ static char *config_string(const config_t *lc, const char *path,
 
 /* config_int - an integer setting within [min, max], or def */
 static int config_int(const config_t *lc, const char *path, int def,
-		      int min, int max, const char *file, char *err,
-		      size_t errsize, int *v_r)
+		      int min, int max, const char *file, const char **error_r, int *v_r)
 {
 	config_setting_t *s = config_lookup(lc, path);
 	long long v;
@@ -162,9 +162,9 @@ static int config_int(const config_t *lc, const char *path, int def,
 		return 0;
 	v = config_setting_get_int64(s);	/* reads CONFIG_TYPE_INT too */
 	if (v < min || v > max) {
-		snprintf(err, errsize, "%s:%d: setting '%s' must be between "
-			 "%d and %d", file, config_setting_source_line(s),
-			 path, min, max);
+		errmsg_set(error_r, "%s:%d: setting '%s' must be between "
+			   "%d and %d", file, config_setting_source_line(s),
+			   path, min, max);
 		return -1;
 	}
 	*v_r = (int)v;
@@ -191,7 +191,7 @@ static int config_line(const config_t *lc, const char *path)
 
 /* config_load_smtp - the smtp group, checked */
 static int config_load_smtp(struct config *cfg, const config_t *lc,
-			    const char *file, char *err, size_t errsize)
+			    const char *file, const char **error_r)
 {
 	struct config_smtp *c = &cfg->smtp;
 	static const struct {
@@ -224,22 +224,21 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 	} else if (strcmp(c->tls, "none") == 0) {
 		def_port = 25;
 	} else {
-		snprintf(err, errsize, "%s:%d: setting 'smtp.tls' must be "
-			 "\"starttls\", \"implicit\" or \"none\", not \"%s\"",
-			 file, config_line(lc, "smtp.tls"), c->tls);
+		errmsg_set(error_r, "%s:%d: setting 'smtp.tls' must be "
+			   "\"starttls\", \"implicit\" or \"none\", not \"%s\"",
+			   file, config_line(lc, "smtp.tls"), c->tls);
 		return -1;
 	}
-	if (config_int(lc, "smtp.port", def_port, 1, 65535, file, err,
-		       errsize, &c->port) < 0)
+	if (config_int(lc, "smtp.port", def_port, 1, 65535, file, error_r, &c->port) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (config_int(lc, ints[i].path, ints[i].def, 1, ints[i].max,
-			       file, err, errsize,
+			       file, error_r,
 			       (int *)((char *)c + ints[i].offset)) < 0)
 			return -1;
 	}
 	if (config_int(lc, "smtp.max_messages_per_connection", 1000, 0,
-		       INT32_MAX, file, err, errsize,
+		       INT32_MAX, file, error_r,
 		       &c->max_messages_per_connection) < 0)
 		return -1;
 	c->tls_verify = config_bool(lc, "smtp.tls_verify", true);
@@ -258,11 +257,11 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 					      NULL);
 	if ((c->password_env && c->password_file) ||
 	    (c->xoauth2_token_env && c->xoauth2_token_file)) {
-		snprintf(err, errsize, "%s: set %s_env or %s_file, not both",
-			 file, c->password_env && c->password_file ?
-			 "smtp.password" : "smtp.xoauth2_token",
-			 c->password_env && c->password_file ?
-			 "password" : "xoauth2_token");
+		errmsg_set(error_r, "%s: set %s_env or %s_file, not both",
+			   file, c->password_env && c->password_file ?
+			   "smtp.password" : "smtp.xoauth2_token",
+			   c->password_env && c->password_file ?
+			   "password" : "xoauth2_token");
 		return -1;
 	}
 	if (c->password_file != NULL) {
@@ -280,8 +279,8 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 	if (c->username == NULL &&
 	    (c->password_env || c->password_file || c->xoauth2_token_env ||
 	     c->xoauth2_token_file)) {
-		snprintf(err, errsize, "%s: a password or token is set but "
-			 "smtp.username is not", file);
+		errmsg_set(error_r, "%s: a password or token is set but "
+			   "smtp.username is not", file);
 		return -1;
 	}
 	c->allow_plaintext_auth = config_bool(lc, "smtp.allow_plaintext_auth",
@@ -292,9 +291,9 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 	     strspn(c->helo_name, "abcdefghijklmnopqrstuvwxyz"
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") !=
 	     strlen(c->helo_name))) {
-		snprintf(err, errsize, "%s:%d: setting 'smtp.helo_name' must "
-			 "be a host name or an address literal", file,
-			 config_line(lc, "smtp.helo_name"));
+		errmsg_set(error_r, "%s:%d: setting 'smtp.helo_name' must "
+			   "be a host name or an address literal", file,
+			   config_line(lc, "smtp.helo_name"));
 		return -1;
 	}
 	c->pipelining = config_bool(lc, "smtp.pipelining", true);
@@ -304,7 +303,7 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 
 /* config_load_send - the send group, checked */
 static int config_load_send(struct config *cfg, const config_t *lc,
-			    const char *file, char *err, size_t errsize)
+			    const char *file, const char **error_r)
 {
 	static const struct {
 		const char *path;
@@ -342,15 +341,15 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (config_int(lc, ints[i].path, ints[i].def, ints[i].min,
-			       ints[i].max, file, err, errsize,
+			       ints[i].max, file, error_r,
 			       (int *)((char *)&cfg->send + ints[i].offset)) < 0)
 			return -1;
 	}
 	log = config_string(lc, "send.in_doubt", "resend");
 	if (strcmp(log, "hold") != 0 && strcmp(log, "resend") != 0) {
-		snprintf(err, errsize, "%s:%d: setting 'send.in_doubt' must be "
-			 "\"resend\" or \"hold\"", file,
-			 config_line(lc, "send.in_doubt"));
+		errmsg_set(error_r, "%s:%d: setting 'send.in_doubt' must be "
+			   "\"resend\" or \"hold\"", file,
+			   config_line(lc, "send.in_doubt"));
 		free(log);
 		return -1;
 	}
@@ -366,7 +365,7 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 
 /* config_read_secret - the first line of a file, without its line end */
 int config_read_secret(const char *path, const char *setting,
-		       char **secret_r, char *err, size_t errsize)
+		       char **secret_r, const char **error_r)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -374,8 +373,8 @@ int config_read_secret(const char *path, const char *setting,
 	ssize_t got;
 
 	if (f == NULL) {
-		snprintf(err, errsize, "%s %s: %s", setting, path,
-			 strerror(errno));
+		errmsg_set(error_r, "%s %s: %s", setting, path,
+			   strerror(errno));
 		return -1;
 	}
 	/* no stdio buffer to hold a copy of the secret after we are done */
@@ -384,8 +383,8 @@ int config_read_secret(const char *path, const char *setting,
 	fclose(f);
 	n = got > 0 ? strcspn(line, "\r\n") : 0;
 	if (n == 0) {
-		snprintf(err, errsize, "%s %s: the file is empty", setting,
-			 path);
+		errmsg_set(error_r, "%s %s: the file is empty", setting,
+			   path);
 		if (line != NULL)
 			memset(line, 0, cap);
 		free(line);
@@ -397,7 +396,7 @@ int config_read_secret(const char *path, const char *setting,
 }
 
 int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
-		       char *err, size_t errsize)
+		       const char **error_r)
 {
 	const char *env = which ? cfg->smtp.xoauth2_token_env :
 				  cfg->smtp.password_env;
@@ -410,8 +409,8 @@ int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
 	if (env != NULL) {
 		v = getenv(env);
 		if (v == NULL || *v == '\0') {
-			snprintf(err, errsize, "%s_env names %s, which is "
-				 "not set", name, env);
+			errmsg_set(error_r, "%s_env names %s, which is "
+				   "not set", name, env);
 			return -1;
 		}
 		*secret_r = xstrdup(v);
@@ -421,8 +420,7 @@ int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
 		char setting[64];
 
 		snprintf(setting, sizeof(setting), "%s_file", name);
-		return config_read_secret(file, setting, secret_r, err,
-					  errsize);
+		return config_read_secret(file, setting, secret_r, error_r);
 	}
 	return 0;
 }
@@ -446,8 +444,7 @@ char *config_resolve_path(const struct config *cfg, const char *path)
 	return b.data;
 }
 
-int config_load(struct config *cfg, const char *path, char *err,
-		size_t errsize)
+int config_load(struct config *cfg, const char *path, const char **error_r)
 {
 	const char *file = path != NULL ? path : CONFIG_DEFAULT_FILE;
 	config_t lc;
@@ -459,23 +456,22 @@ int config_load(struct config *cfg, const char *path, char *err,
 
 	if (access(file, F_OK) < 0) {
 		if (path != NULL) {
-			snprintf(err, errsize, "%s: %s", file, strerror(errno));
+			errmsg_set(error_r, "%s: %s", file, strerror(errno));
 			goto out;
 		}
 		/* No default file: every setting takes its default. */
 	} else {
 		if (config_read_file(&lc, file) != CONFIG_TRUE) {
 			if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-				snprintf(err, errsize, "%s: cannot read: %s",
-					 file, strerror(errno));
+				errmsg_set(error_r, "%s: cannot read: %s",
+					   file, strerror(errno));
 			else
-				snprintf(err, errsize, "%s:%d: %s", file,
-					 config_error_line(&lc),
-					 config_error_text(&lc));
+				errmsg_set(error_r, "%s:%d: %s", file,
+					   config_error_line(&lc),
+					   config_error_text(&lc));
 			goto out;
 		}
-		if (config_check(config_root_setting(&lc), "", file, err,
-				 errsize) < 0)
+		if (config_check(config_root_setting(&lc), "", file, error_r) < 0)
 			goto out;
 		cfg->file = xstrdup(file);
 		cfg->dir = xstrdup(file);
@@ -490,20 +486,20 @@ int config_load(struct config *cfg, const char *path, char *err,
 
 	store_path = config_string(&lc, "store.path", "volley.db");
 	if (*store_path == '\0') {
-		snprintf(err, errsize, "%s: setting 'store.path' is empty",
-			 file);
+		errmsg_set(error_r, "%s: setting 'store.path' is empty",
+			   file);
 		free(store_path);
 		goto out;
 	}
 	cfg->store_path = config_resolve_path(cfg, store_path);
 	free(store_path);
 	if (config_int(&lc, "store.busy_timeout_ms", 5000, 1, 3600 * 1000,
-		       file, err, errsize, &cfg->store_busy_timeout_ms) < 0)
+		       file, error_r, &cfg->store_busy_timeout_ms) < 0)
 		goto out;
 	cfg->import_address_column =
 		config_string(&lc, "import.address_column", "email");
-	if (config_load_smtp(cfg, &lc, file, err, errsize) < 0 ||
-	    config_load_send(cfg, &lc, file, err, errsize) < 0)
+	if (config_load_smtp(cfg, &lc, file, error_r) < 0 ||
+	    config_load_send(cfg, &lc, file, error_r) < 0)
 		goto out;
 	ret = 0;
 out:

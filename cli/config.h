@@ -79,8 +79,7 @@ struct config {
  * explicitly is an error.  On error returns -1 and writes a one-line
  * reason ("volley.cfg:12: unknown setting 'store.paht'") into err.
  */
-int config_load(struct config *cfg, const char *path, char *err,
-		size_t errsize);
+int config_load(struct config *cfg, const char *path, const char **error_r);
 void config_free(struct config *cfg);
 
 /* config_resolve_path - path made relative to the configuration's folder */
@@ -96,7 +95,7 @@ char *config_resolve_path(const struct config *cfg, const char *path);
  * ("smtp.password_env names VOLLEY_PW, which is not set").
  */
 int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
-		       char *err, size_t errsize);
+		       const char **error_r);
 void config_secret_free(char **secretp);
 
 /*
@@ -106,6 +105,6 @@ void config_secret_free(char **secretp);
  * config_secret_free.
  */
 int config_read_secret(const char *path, const char *setting,
-		       char **secret_r, char *err, size_t errsize);
+		       char **secret_r, const char **error_r);
 
 #endif

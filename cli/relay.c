@@ -4,12 +4,14 @@
  */
 #include "relay.h"
 
+#include "errmsg.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-int relay_open(const struct config *cfg, struct relay *r, char *err,
-	       size_t errsize, char *warn, size_t warnsize)
+int relay_open(const struct config *cfg, struct relay *r,
+	       const char **error_r)
 {
 	const struct config_smtp *c = &cfg->smtp;
 	struct smtp_conn_params *p = &r->params;
@@ -19,7 +21,6 @@ int relay_open(const struct config *cfg, struct relay *r, char *err,
 			    SMTP_TLS_STARTTLS;
 
 	memset(r, 0, sizeof(*r));
-	warn[0] = '\0';
 	snprintf(r->port, sizeof(r->port), "%d", c->port);
 	if (c->helo_name != NULL) {
 		snprintf(r->helo, sizeof(r->helo), "%s", c->helo_name);
@@ -28,14 +29,13 @@ int relay_open(const struct config *cfg, struct relay *r, char *err,
 		snprintf(r->helo, sizeof(r->helo), "localhost");
 	}
 	if (c->username != NULL) {
-		if (config_smtp_secret(cfg, 0, &r->password, err,
-				       errsize) < 0 ||
-		    config_smtp_secret(cfg, 1, &r->token, err, errsize) < 0)
+		if (config_smtp_secret(cfg, 0, &r->password, error_r) < 0 ||
+		    config_smtp_secret(cfg, 1, &r->token, error_r) < 0)
 			goto fail;
 		if (r->password == NULL && r->token == NULL) {
-			snprintf(err, errsize, "smtp.username is set but "
-				 "neither smtp.password_env nor "
-				 "smtp.password_file (nor an XOAUTH2 token)");
+			errmsg_set(error_r, "smtp.username is set but "
+				   "neither smtp.password_env nor "
+				   "smtp.password_file (nor an XOAUTH2 token)");
 			goto fail;
 		}
 	}
@@ -43,12 +43,13 @@ int relay_open(const struct config *cfg, struct relay *r, char *err,
 		struct transport_tls_params tp = { .verify = c->tls_verify,
 						   .ca_file = c->ca_file };
 
-		if (transport_tls_new(&tp, &r->tls, err, errsize) < 0)
+		if (transport_tls_new(&tp, &r->tls, error_r) < 0)
 			goto fail;
 		if (!c->tls_verify)
-			snprintf(warn, warnsize, "tls_verify = false: the "
-				 "server's certificate is NOT checked; anyone "
-				 "on the path can read this mail%s",
+			snprintf(r->warning, sizeof(r->warning),
+				 "tls_verify = false: the server's certificate "
+				 "is NOT checked; anyone on the path can read "
+				 "this mail%s",
 				 c->username ? " and the password" : "");
 	}
 	p->transport = (struct transport_params){

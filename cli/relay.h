@@ -18,15 +18,16 @@ struct relay {
 	char *token;
 	char port[8];
 	char helo[256];
+	/* what the user must be told before sending (tls_verify off), or "" */
+	char warning[200];
 };
 
 /*
- * relay_open - from cfg->smtp.  Returns 0, or -1 with one line in err
- * (a missing password variable, an unreadable CA file ...).  A warning
- * the user must see (tls_verify off) goes into warn, else warn is "".
+ * relay_open - from cfg->smtp.  Returns 0, or -1 with *error_r (a
+ * missing password variable, an unreadable CA file ...).
  */
-int relay_open(const struct config *cfg, struct relay *r, char *err,
-	       size_t errsize, char *warn, size_t warnsize);
+int relay_open(const struct config *cfg, struct relay *r,
+	       const char **error_r);
 void relay_close(struct relay *r);
 
 #endif

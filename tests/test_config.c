@@ -51,13 +51,13 @@ static const char *write_cfg(const char *name, const char *text)
 static void test_defaults_without_file(void **state)
 {
 	struct config cfg;
-	char err[256];
+	const char *err = NULL;
 	char cwd[256];
 
 	(void)state;
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir(dir), 0);
-	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
 	assert_null(cfg.file);
 	assert_string_equal(cfg.store_path, "volley.db");
 	assert_int_equal(cfg.store_busy_timeout_ms, 5000);
@@ -69,11 +69,12 @@ static void test_defaults_without_file(void **state)
 static void test_missing_named_file_is_an_error(void **state)
 {
 	struct config cfg;
-	char err[256], path[128];
+	const char *err = NULL;
+	char path[128];
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/nope.cfg", dir);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, "nope.cfg"));
 	assert_non_null(strstr(err, "No such file"));
 }
@@ -81,20 +82,21 @@ static void test_missing_named_file_is_an_error(void **state)
 static void test_store_path_relative_to_file(void **state)
 {
 	struct config cfg;
-	char err[256], want[160];
+	const char *err = NULL;
+	char want[160];
 	const char *path;
 
 	(void)state;
 	path = write_cfg("a.cfg", "store = { path = \"data/x.db\"; };\n"
 			 "import = { address_column = \"Mail\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
 	snprintf(want, sizeof(want), "%s/data/x.db", dir);
 	assert_string_equal(cfg.store_path, want);
 	assert_string_equal(cfg.import_address_column, "Mail");
 	config_free(&cfg);
 
 	path = write_cfg("b.cfg", "store: { path = \"/abs/y.db\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
 	assert_string_equal(cfg.store_path, "/abs/y.db");
 	config_free(&cfg);
 }
@@ -102,45 +104,46 @@ static void test_store_path_relative_to_file(void **state)
 static void test_unknown_setting_names_line(void **state)
 {
 	struct config cfg;
-	char err[256], want[160];
+	const char *err = NULL;
+	char want[160];
 	const char *path;
 
 	(void)state;
 	path = write_cfg("c.cfg", "# comment\nstore = {\n"
 			 "  path = \"x.db\";\n  paht = \"y\";\n};\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	snprintf(want, sizeof(want), "%s:4: unknown setting 'store.paht'",
 		 path);
 	assert_string_equal(err, want);
 
 	path = write_cfg("d.cfg", "smtpp = { host = \"x\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":1: unknown setting 'smtpp'"));
 }
 
 static void test_wrong_type_names_line(void **state)
 {
 	struct config cfg;
-	char err[256];
+	const char *err = NULL;
 	const char *path;
 
 	(void)state;
 	path = write_cfg("e.cfg", "store = {\n  path = 12;\n};\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":2: setting 'store.path' must be a "
 			       "string"));
 
 	path = write_cfg("f.cfg", "store = {\n  busy_timeout_ms = \"5s\";\n};\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":2: setting 'store.busy_timeout_ms' must "
 			       "be an integer"));
 
 	path = write_cfg("g.cfg", "store = \"x.db\";\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":1: setting 'store' must be a group"));
 
 	path = write_cfg("h.cfg", "store = { busy_timeout_ms = 0; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":1: setting 'store.busy_timeout_ms' must "
 			       "be between"));
 }
@@ -148,12 +151,12 @@ static void test_wrong_type_names_line(void **state)
 static void test_syntax_error_names_line(void **state)
 {
 	struct config cfg;
-	char err[256];
+	const char *err = NULL;
 	const char *path;
 
 	(void)state;
 	path = write_cfg("i.cfg", "store = {\n  path = \"x.db\"\n  oops\n};\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, "i.cfg:"));
 	assert_non_null(strstr(err, "syntax error"));
 }
@@ -162,13 +165,14 @@ static void test_syntax_error_names_line(void **state)
 static void test_example_config_loads(void **state)
 {
 	struct config cfg;
-	char err[256], path[512];
+	const char *err = NULL;
+	char path[512];
 	const char *src = getenv("VOLLEY_SOURCE_DIR");
 
 	(void)state;
 	assert_non_null(src);
 	snprintf(path, sizeof(path), "%s/examples/volley.cfg", src);
-	if (config_load(&cfg, path, err, sizeof(err)) != 0)
+	if (config_load(&cfg, path, &err) != 0)
 		fail_msg("%s", err);
 	config_free(&cfg);
 }
@@ -177,12 +181,13 @@ static void test_example_config_loads(void **state)
 static void test_smtp_settings(void **state)
 {
 	struct config cfg;
-	char err[256], want[160];
+	const char *err = NULL;
+	char want[160];
 	const char *path;
 
 	(void)state;
 	path = write_cfg("s1.cfg", "store = { path = \"x.db\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
 	assert_string_equal(cfg.smtp.host, "localhost");
 	assert_string_equal(cfg.smtp.tls, "starttls");
 	assert_int_equal(cfg.smtp.port, 587);
@@ -199,7 +204,7 @@ static void test_smtp_settings(void **state)
 	config_free(&cfg);
 
 	path = write_cfg("s2.cfg", "smtp = { tls = \"implicit\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
 	assert_int_equal(cfg.smtp.port, 465);
 	config_free(&cfg);
 
@@ -214,7 +219,7 @@ static void test_smtp_settings(void **state)
 			 "  max_messages_per_connection = 0;\n"
 			 "  timeouts = { connect = 1; greeting = 2;\n"
 			 "               command = 3; data_end = 4; };\n};\n");
-	if (config_load(&cfg, path, err, sizeof(err)) != 0)
+	if (config_load(&cfg, path, &err) != 0)
 		fail_msg("%s", err);
 	assert_string_equal(cfg.smtp.host, "relay.example");
 	assert_int_equal(cfg.smtp.port, 2525);
@@ -242,42 +247,42 @@ static void test_smtp_settings(void **state)
 static void test_smtp_errors(void **state)
 {
 	struct config cfg;
-	char err[256];
+	const char *err = NULL;
 	const char *path;
 
 	(void)state;
 	path = write_cfg("e1.cfg", "smtp = {\n  tls = \"ssl\";\n};\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":2: setting 'smtp.tls' must be "
 			       "\"starttls\", \"implicit\" or \"none\""));
 
 	path = write_cfg("e2.cfg", "smtp = { port = 70000; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, "'smtp.port' must be between 1 and 65535"));
 
 	path = write_cfg("e3.cfg", "smtp = {\n timeouts = {\n  data = 5;\n"
 			 " };\n};\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":3: unknown setting "
 			       "'smtp.timeouts.data'"));
 
 	path = write_cfg("e4.cfg", "smtp = { username = \"u\";\n"
 			 " password_env = \"A\"; password_file = \"b\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, "password_env or password_file, not both"));
 
 	path = write_cfg("e5.cfg", "smtp = { password_env = \"A\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, "smtp.username is not"));
 
 	path = write_cfg("e7.cfg", "smtp = {\n helo_name = \"me\\r\\nQUIT\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":2: setting 'smtp.helo_name' must be a "
 			       "host name"));
 
 	/* a password in the file itself is no setting volley knows */
 	path = write_cfg("e6.cfg", "smtp = {\n password = \"hunter2\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err, ":2: unknown setting 'smtp.password'"));
 	assert_null(strstr(err, "hunter2"));
 }
@@ -286,36 +291,33 @@ static void test_smtp_errors(void **state)
 static void test_smtp_secret(void **state)
 {
 	struct config cfg;
-	char err[256], *secret;
+	const char *err = NULL;
+	char *secret;
 	const char *path;
 
 	(void)state;
 	write_cfg("pw.txt", "s3cret pass\nsecond line\n");
 	path = write_cfg("p1.cfg", "smtp = { username = \"u\";\n"
 			 " password_file = \"pw.txt\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
-	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
-					    sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, &err), 0);
 	assert_string_equal(secret, "s3cret pass");
 	config_secret_free(&secret);
 	assert_null(secret);
 	/* no token configured: none, and no error */
-	assert_int_equal(config_smtp_secret(&cfg, 1, &secret, err,
-					    sizeof(err)), 0);
+	assert_int_equal(config_smtp_secret(&cfg, 1, &secret, &err), 0);
 	assert_null(secret);
 	config_free(&cfg);
 
 	path = write_cfg("p2.cfg", "smtp = { username = \"u\";\n"
 			 " password_env = \"VOLLEY_TEST_CONFIG_PW\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
 	unsetenv("VOLLEY_TEST_CONFIG_PW");
-	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
-					    sizeof(err)), -1);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, &err), -1);
 	assert_non_null(strstr(err, "VOLLEY_TEST_CONFIG_PW, which is not "
 			       "set"));
 	setenv("VOLLEY_TEST_CONFIG_PW", "from-env", 1);
-	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
-					    sizeof(err)), 0);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, &err), 0);
 	assert_string_equal(secret, "from-env");
 	config_secret_free(&secret);
 	config_free(&cfg);
@@ -329,9 +331,8 @@ static void test_smtp_secret(void **state)
 		write_cfg("tok.txt", token);
 		path = write_cfg("p4.cfg", "smtp = { username = \"u\";\n"
 				 " xoauth2_token_file = \"tok.txt\"; };\n");
-		assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
-		assert_int_equal(config_smtp_secret(&cfg, 1, &secret, err,
-						    sizeof(err)), 0);
+		assert_int_equal(config_load(&cfg, path, &err), 0);
+		assert_int_equal(config_smtp_secret(&cfg, 1, &secret, &err), 0);
 		assert_int_equal(strlen(secret), 5999);
 		config_secret_free(&secret);
 		config_free(&cfg);
@@ -339,9 +340,8 @@ static void test_smtp_secret(void **state)
 
 	path = write_cfg("p3.cfg", "smtp = { username = \"u\";\n"
 			 " password_file = \"missing.txt\"; };\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
-	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, err,
-					    sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(config_smtp_secret(&cfg, 0, &secret, &err), -1);
 	assert_non_null(strstr(err, "smtp.password_file"));
 	assert_non_null(strstr(err, "missing.txt"));
 	config_free(&cfg);

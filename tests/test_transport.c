@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "errmsg.h"
 #include "transport.h"
 
 static char dir[64];
@@ -54,7 +55,8 @@ static int free_port(void)
  */
 static pid_t start_server(char *port_r, size_t portsize, const char *extra)
 {
-	char accept[64], err[256];
+	char accept[64];
+	const char *err;
 	struct transport_params p = { "127.0.0.1", port_r, NULL, 1000, 1000 };
 	struct transport *t = NULL;
 	pid_t pid;
@@ -79,7 +81,7 @@ static pid_t start_server(char *port_r, size_t portsize, const char *extra)
 	}
 	/* Wait until it listens. */
 	for (int i = 0; i < 100; i++) {
-		if (transport_connect(&p, &t, err, sizeof(err)) == 0)
+		if (transport_connect(&p, &t, &err) == 0)
 			break;
 		usleep(50000);
 	}
@@ -130,7 +132,7 @@ static int teardown(void **state)
  * TLS with these settings, and see a line come back reversed.
  */
 static int tls_round_trip(const char *host, const char *name, bool verify,
-			  const char *ca, char *err, size_t errsize)
+			  const char *ca, const char **error_r)
 {
 	struct transport_params p = { host, port, name, 2000, 2000 };
 	struct transport_tls_params tp = { verify, ca };
@@ -141,16 +143,15 @@ static int tls_round_trip(const char *host, const char *name, bool verify,
 	size_t have = 0;
 	int ret = -1;
 
-	assert_int_equal(transport_tls_new(&tp, &tls, err, errsize), 0);
-	if (transport_connect(&p, &t, err, errsize) < 0)
+	assert_int_equal(transport_tls_new(&tp, &tls, error_r), 0);
+	if (transport_connect(&p, &t, error_r) < 0)
 		goto out;
-	if (transport_start_tls(t, tls, err, errsize) < 0)
+	if (transport_start_tls(t, tls, error_r) < 0)
 		goto out_close;
 	assert_true(transport_is_tls(t));
-	assert_int_equal(transport_write(t, "hello\n", 6, err, errsize), 0);
+	assert_int_equal(transport_write(t, "hello\n", 6, error_r), 0);
 	while (have < 6 && (n = transport_read(t, got + have,
-					       sizeof(got) - have, err,
-					       errsize)) > 0)
+					       sizeof(got) - have, error_r)) > 0)
 		have += (size_t)n;
 	assert_int_equal(have, 6);
 	assert_memory_equal(got, "olleh\n", 6);
@@ -164,42 +165,36 @@ out:
 
 static void test_tls_verified(void **state)
 {
-	char err[256];
+	const char *err = NULL;
 
 	(void)state;
-	assert_int_equal(tls_round_trip("localhost", NULL, true, cert, err,
-					sizeof(err)), 0);
-	assert_int_equal(tls_round_trip("127.0.0.1", NULL, true, cert, err,
-					sizeof(err)), 0);
+	assert_int_equal(tls_round_trip("localhost", NULL, true, cert, &err), 0);
+	assert_int_equal(tls_round_trip("127.0.0.1", NULL, true, cert, &err), 0);
 	assert_int_equal(tls_round_trip("127.0.0.1", "localhost", true, cert,
-					err, sizeof(err)), 0);
+					&err), 0);
 }
 
 static void test_tls_untrusted_chain(void **state)
 {
-	char err[256];
+	const char *err = NULL;
 
 	(void)state;
 	/* The system store does not know the test's certificate. */
-	assert_int_equal(tls_round_trip("localhost", NULL, true, NULL, err,
-					sizeof(err)), -1);
+	assert_int_equal(tls_round_trip("localhost", NULL, true, NULL, &err), -1);
 	assert_non_null(strstr(err, "certificate verify failed"));
 	/* ... which tls_verify = false accepts. */
-	assert_int_equal(tls_round_trip("localhost", NULL, false, NULL, err,
-					sizeof(err)), 0);
+	assert_int_equal(tls_round_trip("localhost", NULL, false, NULL, &err), 0);
 }
 
 static void test_tls_wrong_name(void **state)
 {
-	char err[256];
+	const char *err = NULL;
 
 	(void)state;
-	if (tls_round_trip("127.0.0.1", "mail.example.com", true, cert, err,
-			   sizeof(err)) == 0)
+	if (tls_round_trip("127.0.0.1", "mail.example.com", true, cert, &err) == 0)
 		fail_msg("a certificate for localhost passed for another name");
 	assert_non_null(strstr(err, "mismatch"));
-	if (tls_round_trip("127.0.0.1", "127.0.0.2", true, cert, err,
-			   sizeof(err)) == 0)
+	if (tls_round_trip("127.0.0.1", "127.0.0.2", true, cert, &err) == 0)
 		fail_msg("a certificate for 127.0.0.1 passed for 127.0.0.2");
 	assert_non_null(strstr(err, "mismatch"));
 }
@@ -207,26 +202,26 @@ static void test_tls_wrong_name(void **state)
 /* An empty name means the host, never "check no name at all". */
 static void test_tls_empty_name(void **state)
 {
-	char err[256];
+	const char *err = NULL;
 
 	(void)state;
-	assert_int_equal(tls_round_trip("localhost", "", true, cert, err,
-					sizeof(err)), 0);
+	assert_int_equal(tls_round_trip("localhost", "", true, cert, &err), 0);
 }
 
 static void test_connect_refused(void **state)
 {
 	struct transport_params p = { "127.0.0.1", NULL, NULL, 1000, 1000 };
 	struct transport *t;
-	char err[256], closed[16];
+	const char *err = NULL;
+	char closed[16];
 
 	(void)state;
 	snprintf(closed, sizeof(closed), "%d", free_port());
 	p.port = closed;
-	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), -1);
+	assert_int_equal(transport_connect(&p, &t, &err), -1);
 	assert_non_null(strstr(err, "refused"));
 	p.host = "no-such-host.invalid";
-	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), -1);
+	assert_int_equal(transport_connect(&p, &t, &err), -1);
 	assert_non_null(strstr(err, "no-such-host.invalid"));
 }
 
@@ -238,7 +233,8 @@ static void test_read_deadline(void **state)
 	socklen_t len = sizeof(a);
 	struct transport_params p = { "127.0.0.1", NULL, NULL, 1000, 300 };
 	struct transport *t;
-	char err[256], lport[16], buf[16];
+	const char *err = NULL;
+	char lport[16], buf[16];
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 
 	(void)state;
@@ -247,9 +243,8 @@ static void test_read_deadline(void **state)
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
 	snprintf(lport, sizeof(lport), "%d", ntohs(a.sin_port));
 	p.port = lport;
-	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), 0);
-	assert_int_equal(transport_read(t, buf, sizeof(buf), err,
-					sizeof(err)), -1);
+	assert_int_equal(transport_connect(&p, &t, &err), 0);
+	assert_int_equal(transport_read(t, buf, sizeof(buf), &err), -1);
 	assert_non_null(strstr(err, "no reply"));
 	transport_close(&t);
 	close(lfd);
@@ -263,7 +258,7 @@ static void test_read_deadline(void **state)
  */
 static int try_tls(struct transport_tls *tls, const char *host,
 		   const char *srv_port, const char *name, bool *resumed,
-		   char *err, size_t errsize)
+		   const char **error_r)
 {
 	struct transport_params p = { host, srv_port, name, 2000, 2000 };
 	struct transport *t;
@@ -272,24 +267,23 @@ static int try_tls(struct transport_tls *tls, const char *host,
 	ssize_t n = 0;
 	int ret = -1;
 
-	if (transport_connect(&p, &t, err, errsize) < 0)
+	if (transport_connect(&p, &t, error_r) < 0)
 		return -1;
 	if (transport_tls_resumed(t)) {		/* no TLS yet */
-		snprintf(err, errsize, "resumed before TLS");
+		errmsg_set(error_r, "resumed before TLS");
 		goto out;
 	}
-	if (transport_start_tls(t, tls, err, errsize) < 0)
+	if (transport_start_tls(t, tls, error_r) < 0)
 		goto out;
 	*resumed = transport_tls_resumed(t);
-	if (transport_write(t, "ping\n", 5, err, errsize) < 0)
+	if (transport_write(t, "ping\n", 5, error_r) < 0)
 		goto out;
 	while (have < 5 && (n = transport_read(t, got + have,
-					       sizeof(got) - have, err,
-					       errsize)) > 0)
+					       sizeof(got) - have, error_r)) > 0)
 		have += (size_t)n;
 	if (have < 5 || memcmp(got, "gnip\n", 5) != 0) {
 		if (n >= 0)
-			snprintf(err, errsize, "no echo");
+			errmsg_set(error_r, "no echo");
 		goto out;
 	}
 	ret = 0;
@@ -302,11 +296,10 @@ out:
 static bool connect_tls(struct transport_tls *tls, const char *host,
 			const char *srv_port, const char *name)
 {
-	char err[256];
+	const char *err = NULL;
 	bool resumed = false;
 
-	if (try_tls(tls, host, srv_port, name, &resumed, err,
-		    sizeof(err)) < 0)
+	if (try_tls(tls, host, srv_port, name, &resumed, &err) < 0)
 		fail_msg("TLS with %s: %s", name ? name : host, err);
 	return resumed;
 }
@@ -315,9 +308,9 @@ static struct transport_tls *new_tls(bool verify)
 {
 	struct transport_tls_params tp = { verify, verify ? cert : NULL };
 	struct transport_tls *tls;
-	char err[256];
+	const char *err = NULL;
 
-	if (transport_tls_new(&tp, &tls, err, sizeof(err)) < 0)
+	if (transport_tls_new(&tp, &tls, &err) < 0)
 		fail_msg("transport_tls_new: %s", err);
 	return tls;
 }
@@ -389,18 +382,22 @@ static struct transport_tls *shared_tls;
 struct worker {
 	const char *port;
 	int failed;
-	char err[256];
+	char err[256];		/* the last failure, copied from the thread */
 };
 
 static void *worker(void *arg)
 {
 	struct worker *w = arg;
+	const char *err;
 	bool resumed;
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 5; i++) {
 		if (try_tls(shared_tls, "127.0.0.1", w->port, "localhost",
-			    &resumed, w->err, sizeof(w->err)) < 0)
+			    &resumed, &err) < 0) {
 			w->failed++;
+			snprintf(w->err, sizeof(w->err), "%s", err);
+		}
+	}
 	return NULL;
 }
 
@@ -436,16 +433,16 @@ static void test_tls_shared_by_threads(void **state)
  */
 static void write_until_error(struct transport *t)
 {
-	char err[256] = "";
+	const char *err = NULL;
 	int rc = 0;
 
 	for (int i = 0; i < 200 && rc == 0; i++) {
-		rc = transport_write(t, "data\n", 5, err, sizeof(err));
+		rc = transport_write(t, "data\n", 5, &err);
 		if (rc == 0)
 			usleep(10000);
 	}
 	assert_int_equal(rc, -1);
-	assert_true(err[0] != '\0');
+	assert_non_null(err);
 }
 
 static void test_write_to_closed_peer(void **state)
@@ -455,7 +452,8 @@ static void test_write_to_closed_peer(void **state)
 	socklen_t len = sizeof(a);
 	struct transport_params p = { "127.0.0.1", NULL, NULL, 1000, 1000 };
 	struct transport *t;
-	char err[256], lport[16];
+	const char *err = NULL;
+	char lport[16];
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), afd;
 
 	(void)state;
@@ -465,7 +463,7 @@ static void test_write_to_closed_peer(void **state)
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
 	snprintf(lport, sizeof(lport), "%d", ntohs(a.sin_port));
 	p.port = lport;
-	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), 0);
+	assert_int_equal(transport_connect(&p, &t, &err), 0);
 	afd = accept(lfd, NULL, NULL);
 	assert_true(afd >= 0);
 	close(afd);
@@ -481,16 +479,17 @@ static void test_tls_write_to_closed_peer(void **state)
 				      2000 };
 	struct transport_tls *tls = new_tls(true);
 	struct transport *t;
-	char err[256], buf[64];
+	const char *err = NULL;
+	char buf[64];
 
 	(void)state;
 	signal(SIGPIPE, SIG_DFL);
-	assert_int_equal(transport_connect(&p, &t, err, sizeof(err)), 0);
-	assert_int_equal(transport_start_tls(t, tls, err, sizeof(err)), 0);
+	assert_int_equal(transport_connect(&p, &t, &err), 0);
+	assert_int_equal(transport_start_tls(t, tls, &err), 0);
 	/* s_server -rev closes the connection on "CLOSE". */
-	assert_int_equal(transport_write(t, "CLOSE\n", 6, err, sizeof(err)),
+	assert_int_equal(transport_write(t, "CLOSE\n", 6, &err),
 			 0);
-	while (transport_read(t, buf, sizeof(buf), err, sizeof(err)) > 0)
+	while (transport_read(t, buf, sizeof(buf), &err) > 0)
 		;
 	write_until_error(t);
 	transport_close(&t);	/* its close_notify must not kill us either */

@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define LT_ADDR_MAX (LOADTEST_MAX_PATTERN + 4 * 20 + 1)
@@ -164,8 +165,8 @@ static void lt_message_id(struct buf *out, const char *id_right,
 }
 
 int loadtest_build_message(struct buf *out, size_t size, const char *from,
-			   const char *id_right, size_t *seq_at, char *err,
-			   size_t errsize)
+			   const char *id_right, size_t *seq_at,
+			   const char **error_r)
 {
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
 					    "Thu", "Fri", "Sat" };
@@ -191,9 +192,9 @@ int loadtest_build_message(struct buf *out, size_t size, const char *from,
 			    "Content-Type: text/plain; charset=us-ascii\r\n"
 			    "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	if (out->len - start + 2 > size) {
-		snprintf(err, errsize, "a message of %zu bytes cannot hold "
-			 "its headers (%zu bytes and a line)", size,
-			 out->len - start);
+		errmsg_set(error_r, "a message of %zu bytes cannot hold "
+			   "its headers (%zu bytes and a line)", size,
+			   out->len - start);
 		buf_truncate(out, start);
 		return -1;
 	}
@@ -670,28 +671,27 @@ static void *lt_thread(void *arg)
 
 /* --- the public face ---------------------------------------------------- */
 
-/* lt_check - the parameters make a run; 0 or -1 with err */
-static int lt_check(const struct loadtest_params *p, char *err,
-		    size_t errsize)
+/* lt_check - the parameters make a run; 0 or -1 with *error_r */
+static int lt_check(const struct loadtest_params *p, const char **error_r)
 {
 	char a[LT_ADDR_MAX];
 
 	if (p->connections < 1 || p->connections > LOADTEST_MAX_CONNECTIONS) {
-		snprintf(err, errsize, "connections: 1 to %d",
-			 LOADTEST_MAX_CONNECTIONS);
+		errmsg_set(error_r, "connections: 1 to %d",
+			   LOADTEST_MAX_CONNECTIONS);
 		return -1;
 	}
 	if (p->count == 0 && p->duration_us == 0) {
-		snprintf(err, errsize, "a count or a duration is needed");
+		errmsg_set(error_r, "a count or a duration is needed");
 		return -1;
 	}
 	if (p->rate < 0 || (p->rate > 0 && !isfinite(p->rate))) {
-		snprintf(err, errsize, "rate: a number of messages per second");
+		errmsg_set(error_r, "rate: a number of messages per second");
 		return -1;
 	}
 	if (p->recipients < 1 || p->recipients > LOADTEST_MAX_RECIPIENTS) {
-		snprintf(err, errsize, "recipients: 1 to %d per message",
-			 LOADTEST_MAX_RECIPIENTS);
+		errmsg_set(error_r, "recipients: 1 to %d per message",
+			   LOADTEST_MAX_RECIPIENTS);
 		return -1;
 	}
 	if (p->from == NULL || p->to == NULL ||
@@ -699,12 +699,12 @@ static int lt_check(const struct loadtest_params *p, char *err,
 	    strlen(p->to) > LOADTEST_MAX_PATTERN ||
 	    loadtest_format(p->from, UINT64_MAX, a, sizeof(a)) < 0 ||
 	    loadtest_format(p->to, UINT64_MAX, a, sizeof(a)) < 0) {
-		snprintf(err, errsize, "address patterns: at most %d bytes "
-			 "and 4 {n}", LOADTEST_MAX_PATTERN);
+		errmsg_set(error_r, "address patterns: at most %d bytes "
+			   "and 4 {n}", LOADTEST_MAX_PATTERN);
 		return -1;
 	}
 	if (p->ncontents == 0) {
-		snprintf(err, errsize, "no message to send");
+		errmsg_set(error_r, "no message to send");
 		return -1;
 	}
 	for (size_t i = 0; i < p->ncontents; i++) {
@@ -713,8 +713,8 @@ static int lt_check(const struct loadtest_params *p, char *err,
 		if (c->weight == 0 || c->len == 0 ||
 		    (c->seq_at != SIZE_MAX &&
 		     c->seq_at + LOADTEST_SEQ_DIGITS > c->len)) {
-			snprintf(err, errsize, "message %zu: empty, weight 0 "
-				 "or a sequence outside it", i + 1);
+			errmsg_set(error_r, "message %zu: empty, weight 0 "
+				   "or a sequence outside it", i + 1);
 			return -1;
 		}
 	}
@@ -760,14 +760,14 @@ static struct lt_worker *lt_worker_new(struct loadtest *lt, unsigned index)
 }
 
 int loadtest_start(const struct loadtest_params *p, struct loadtest **lt_r,
-		   char *err, size_t errsize)
+		   const char **error_r)
 {
 	struct loadtest *lt;
 	sigset_t all, old;
 	int rc = 0;
 
 	*lt_r = NULL;
-	if (lt_check(p, err, errsize) < 0)
+	if (lt_check(p, error_r) < 0)
 		return -1;
 	lt = xcalloc(1, sizeof(*lt));
 	lt->p = *p;
@@ -803,8 +803,8 @@ int loadtest_start(const struct loadtest_params *p, struct loadtest **lt_r,
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		snprintf(err, errsize, "cannot start connection thread %u: %s",
-			 lt->running + 1, strerror(rc));
+		errmsg_set(error_r, "cannot start connection thread %u: %s",
+			   lt->running + 1, strerror(rc));
 		/* the ones started go, see the stop and end at once */
 		atomic_store(&lt->stop, true);
 	}

@@ -154,12 +154,12 @@ struct loadtest_report {
  * loadtest_build_message - a plain-text message of exactly size bytes:
  * headers (Date, From: from, To: undisclosed-recipients, Subject,
  * Message-ID <loadtest.NNN.id_right>, MIME) and lines of text, all CRLF.
- * *seq_at is where the Message-ID's digits are.  Returns -1 with a reason
- * in err if size cannot hold the headers.
+ * *seq_at is where the Message-ID's digits are.  Returns -1 with
+ * *error_r if size cannot hold the headers.
  */
 int loadtest_build_message(struct buf *out, size_t size, const char *from,
-			   const char *id_right, size_t *seq_at, char *err,
-			   size_t errsize);
+			   const char *id_right, size_t *seq_at,
+			   const char **error_r);
 
 /*
  * loadtest_set_message_id - replace msg's Message-ID header (or add one
@@ -178,11 +178,11 @@ int loadtest_format(const char *pattern, uint64_t n, char *out, size_t size);
 
 /*
  * loadtest_start - check p, start the connection threads.  Returns 0, or
- * -1 with one line in err (bad parameters, threads that cannot start).
+ * -1 with *error_r (bad parameters, threads that cannot start).
  * The strings and contents p points to must outlive the run.
  */
 int loadtest_start(const struct loadtest_params *p, struct loadtest **lt_r,
-		   char *err, size_t errsize);
+		   const char **error_r);
 
 /* loadtest_stop - hand out no more messages: connections finish what is
  * in flight and QUIT */

@@ -201,6 +201,7 @@ static void smtp_conn_trace_server(struct smtp_conn *c, const char *data,
 static void smtp_conn_drain(struct smtp_conn *c)
 {
 	struct smtp_event ev;
+	const char *error;
 
 	while (smtp_session_event(c->s, &ev)) {
 		switch (ev.kind) {
@@ -223,10 +224,9 @@ static void smtp_conn_drain(struct smtp_conn *c)
 			break;
 		case SMTP_EV_STARTTLS:
 			smtp_conn_flush_transcript(c);
-			if (transport_start_tls(c->t, c->p->tls, c->err,
-						sizeof(c->err)) < 0) {
+			if (transport_start_tls(c->t, c->p->tls, &error) < 0) {
 				c->fail = SMTP_CONN_TLS;
-				smtp_session_abort(c->s, c->err,
+				smtp_session_abort(c->s, error,
 						   transport_verify_failed(c->t));
 				break;
 			}
@@ -317,24 +317,25 @@ static void smtp_conn_submit(struct smtp_conn *c)
 /* smtp_conn_write - everything the session has to send */
 static int smtp_conn_write(struct smtp_conn *c)
 {
-	const char *out;
+	const char *out, *error;
 	size_t len;
 
 	smtp_conn_flush_transcript(c);
 	smtp_session_output(c->s, &out, &len);
 	if (len == 0)
 		return 0;
-	if (transport_write(c->t, out, len, c->err, sizeof(c->err)) < 0) {
-		char buf[4096], err2[64];
+	if (transport_write(c->t, out, len, &error) < 0) {
+		char buf[4096];
 		ssize_t n;
 
+		snprintf(c->err, sizeof(c->err), "%s", error);
 		/*
 		 * A server that hung up may have said why first (a 421 to a
 		 * RCPT while the rest of the pipeline was on its way): read
 		 * it, so the replies count, not a local "in doubt".
 		 */
 		transport_set_io_timeout(c->t, 200);
-		n = transport_read(c->t, buf, sizeof(buf), err2, sizeof(err2));
+		n = transport_read(c->t, buf, sizeof(buf), &error);
 		if (n > 0) {
 			smtp_conn_trace_server(c, buf, (size_t)n);
 			smtp_session_feed(c->s, buf, (size_t)n);
@@ -383,7 +384,7 @@ static void smtp_conn_read(struct smtp_conn *c)
 {
 	char buf[SMTP_CONN_READ_SIZE];
 	enum smtp_wait wait = smtp_session_waiting(c->s);
-	const char *what;
+	const char *what, *error;
 	int timeout = smtp_conn_timeout(c, wait, &what);
 	unsigned long replies = smtp_session_replies(c->s);
 	long now = clock_mono_ms(), left;
@@ -401,9 +402,10 @@ static void smtp_conn_read(struct smtp_conn *c)
 		snprintf(c->err, sizeof(c->err), "no reply within");
 	} else {
 		transport_set_io_timeout(c->t, (int)left);
-		n = transport_read(c->t, buf, sizeof(buf), c->err,
-				   sizeof(c->err));
+		n = transport_read(c->t, buf, sizeof(buf), &error);
 		c->res->wait_ms += clock_mono_ms() - now;
+		if (n < 0)
+			snprintf(c->err, sizeof(c->err), "%s", error);
 	}
 	if (n > 0) {
 		smtp_conn_trace_server(c, buf, (size_t)n);
@@ -441,6 +443,7 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 		  struct smtp_conn_result *result)
 {
 	struct smtp_conn c = { .p = p, .src = source, .res = result };
+	const char *error;
 	char note[300];
 	long long t0;
 
@@ -455,9 +458,9 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 		return -1;
 	}
 	t0 = clock_mono_us();
-	if (transport_connect(&p->transport, &c.t, result->error,
-			      sizeof(result->error)) < 0) {
+	if (transport_connect(&p->transport, &c.t, &error) < 0) {
 		result->failure = smtp_conn_kind(transport_errno_kind(errno));
+		snprintf(result->error, sizeof(result->error), "%s", error);
 		return -1;
 	}
 	result->phases.connect_us = clock_mono_us() - t0;
@@ -466,8 +469,9 @@ int smtp_conn_run(const struct smtp_conn_params *p,
 	smtp_conn_note(&c, note);
 	if (p->session.tls == SMTP_TLS_IMPLICIT) {
 		t0 = clock_mono_us();
-		if (transport_start_tls(c.t, p->tls, result->error,
-					sizeof(result->error)) < 0) {
+		if (transport_start_tls(c.t, p->tls, &error) < 0) {
+			snprintf(result->error, sizeof(result->error), "%s",
+				 error);
 			result->permanent = transport_verify_failed(c.t);
 			result->failure = SMTP_CONN_TLS;
 			transport_close(&c.t);

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define TRANSPORT_CONNECT_TIMEOUT_MS 30000
@@ -135,10 +136,10 @@ static enum transport_error transport_ssl_kind(int e)
 }
 
 /*
- * transport_ssl_error - the reason of OpenSSL's last error, into err; with
- * no OpenSSL error queued, errno's (a reset) or else a plain close.
+ * transport_ssl_error - the reason of OpenSSL's last error, into *error_r;
+ * with no OpenSSL error queued, errno's (a reset) or else a plain close.
  */
-static void transport_ssl_error(char *err, size_t errsize, const char *what)
+static void transport_ssl_error(const char **error_r, const char *what)
 {
 	unsigned long e = ERR_get_error();
 	const char *reason = e ? ERR_reason_error_string(e) : NULL;
@@ -148,8 +149,8 @@ static void transport_ssl_error(char *err, size_t errsize, const char *what)
 		ERR_error_string_n(e, buf, sizeof(buf));
 		reason = buf;
 	}
-	snprintf(err, errsize, "%s: %s", what, reason ? reason :
-		 errno ? strerror(errno) : "connection closed");
+	errmsg_set(error_r, "%s: %s", what, reason ? reason :
+		   errno ? strerror(errno) : "connection closed");
 	ERR_clear_error();
 }
 
@@ -402,7 +403,7 @@ static BIO *transport_bio_new(int fd)
 }
 
 int transport_tls_new(const struct transport_tls_params *p,
-		      struct transport_tls **tls_r, char *err, size_t errsize)
+		      struct transport_tls **tls_r, const char **error_r)
 {
 	struct transport_tls *tls = xcalloc(1, sizeof(*tls));
 
@@ -410,7 +411,7 @@ int transport_tls_new(const struct transport_tls_params *p,
 	tls->verify = p->verify;
 	tls->ctx = SSL_CTX_new(TLS_client_method());
 	if (tls->ctx == NULL) {
-		transport_ssl_error(err, errsize, "TLS");
+		transport_ssl_error(error_r, "TLS");
 		free(tls);
 		return -1;
 	}
@@ -425,7 +426,7 @@ int transport_tls_new(const struct transport_tls_params *p,
 						   NULL) != 1) ||
 		    (p->ca_file == NULL &&
 		     SSL_CTX_set_default_verify_paths(tls->ctx) != 1)) {
-			transport_ssl_error(err, errsize, p->ca_file ?
+			transport_ssl_error(error_r, p->ca_file ?
 					    p->ca_file : "the system CA store");
 			SSL_CTX_free(tls->ctx);
 			free(tls);
@@ -493,7 +494,7 @@ static int transport_try_connect(const struct addrinfo *ai, long deadline,
 }
 
 int transport_connect(const struct transport_params *p,
-		      struct transport **t_r, char *err, size_t errsize)
+		      struct transport **t_r, const char **error_r)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_family = AF_UNSPEC };
@@ -522,7 +523,7 @@ int transport_connect(const struct transport_params *p,
 
 	rc = getaddrinfo(p->host, p->port, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errsize, "%s: %s", p->host, gai_strerror(rc));
+		errmsg_set(error_r, "%s: %s", p->host, gai_strerror(rc));
 		last_errno = 0;
 		goto out_fail;
 	}
@@ -530,8 +531,8 @@ int transport_connect(const struct transport_params *p,
 		fd = transport_try_connect(ai, deadline, &last_errno);
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errsize, "connecting to %s port %s: %s",
-			 p->host, p->port, strerror(last_errno));
+		errmsg_set(error_r, "connecting to %s port %s: %s",
+			   p->host, p->port, strerror(last_errno));
 		goto out_fail;
 	}
 	t->fd = fd;
@@ -601,10 +602,10 @@ static void transport_ssl_begin(void)
 
 /*
  * transport_ssl_wait - after an SSL call returned rc: wait for what it
- * wants.  Returns 1 to retry, 0 on timeout, -1 on error (err filled).
+ * wants.  Returns 1 to retry, 0 on timeout, -1 on error (*error_r set).
  */
 static int transport_ssl_wait(struct transport *t, int rc, long deadline,
-			      const char *what, char *err, size_t errsize)
+			      const char *what, const char **error_r)
 {
 	int saved = errno, e, w;
 
@@ -618,21 +619,21 @@ static int transport_ssl_wait(struct transport *t, int rc, long deadline,
 		/* No close_notify on a broken connection (see close). */
 		t->ssl_broken = true;
 		t->error = transport_ssl_kind(e);
-		transport_ssl_error(err, errsize, what);
+		transport_ssl_error(error_r, what);
 		return -1;
 	}
 	if (w == 0) {
 		t->error = TRANSPORT_ERR_TIMEOUT;
-		snprintf(err, errsize, "%s: timed out", what);
+		errmsg_set(error_r, "%s: timed out", what);
 	} else if (w < 0) {
 		t->error = TRANSPORT_ERR_OTHER;
-		snprintf(err, errsize, "%s: %s", what, strerror(errno));
+		errmsg_set(error_r, "%s: %s", what, strerror(errno));
 	}
 	return w;
 }
 
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
-			char *err, size_t errsize)
+			const char **error_r)
 {
 	long deadline = clock_mono_ms() + t->p.connect_timeout_ms;
 	SSL_SESSION *session;
@@ -641,20 +642,20 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 
 	t->error = TRANSPORT_ERR_TLS;	/* any early return below */
 	if (t->ssl != NULL) {
-		snprintf(err, errsize, "TLS: already started");
+		errmsg_set(error_r, "TLS: already started");
 		return -1;
 	}
 	ERR_clear_error();
 	t->tls = tls;
 	t->ssl = SSL_new(tls->ctx);
 	if (t->ssl == NULL) {
-		transport_ssl_error(err, errsize, "TLS");
+		transport_ssl_error(error_r, "TLS");
 		return -1;
 	}
 	bio = transport_bio_new(t->fd);
 	if (bio == NULL) {
 		t->ssl_broken = true;
-		transport_ssl_error(err, errsize, "TLS");
+		transport_ssl_error(error_r, "TLS");
 		return -1;
 	}
 	SSL_set_bio(t->ssl, bio, bio);
@@ -678,8 +679,8 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		}
 		/* Never go on with a check that did not take. */
 		if (ok != 1) {
-			snprintf(err, errsize, "TLS: cannot check the "
-				 "certificate for the name '%s'", t->tls_name);
+			errmsg_set(error_r, "TLS: cannot check the "
+				   "certificate for the name '%s'", t->tls_name);
 			return -1;
 		}
 	}
@@ -705,16 +706,15 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		/* recorded even with verification off: only then ignored */
 		verify = SSL_get_verify_result(t->ssl);
 		if (tls->verify && verify != X509_V_OK) {
-			snprintf(err, errsize, "TLS handshake with %s: "
-				 "certificate verify failed: %s", t->tls_name,
-				 X509_verify_cert_error_string(verify));
+			errmsg_set(error_r, "TLS handshake with %s: "
+				   "certificate verify failed: %s", t->tls_name,
+				   X509_verify_cert_error_string(verify));
 			ERR_clear_error();
 			t->ssl_broken = true;
 			t->verify_failed = true;
 			break;
 		}
-		if (transport_ssl_wait(t, rc, deadline, "TLS handshake", err,
-				       errsize) <= 0)
+		if (transport_ssl_wait(t, rc, deadline, "TLS handshake", error_r) <= 0)
 			break;
 	}
 	if (session != NULL) {
@@ -728,7 +728,7 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 }
 
 int transport_write(struct transport *t, const void *data, size_t n,
-		    char *err, size_t errsize)
+		    const char **error_r)
 {
 	const char *p = data;
 	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
@@ -749,7 +749,7 @@ int transport_write(struct transport *t, const void *data, size_t n,
 				continue;
 			}
 			if (transport_ssl_wait(t, rc, deadline, "writing",
-					       err, errsize) <= 0)
+					       error_r) <= 0)
 				return -1;
 			continue;
 		}
@@ -761,22 +761,21 @@ int transport_write(struct transport *t, const void *data, size_t n,
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			t->error = transport_errno_kind(errno);
-			snprintf(err, errsize, "writing to %s: %s", t->host,
-				 strerror(errno));
+			errmsg_set(error_r, "writing to %s: %s", t->host,
+				   strerror(errno));
 			return -1;
 		}
 		if (transport_wait(t->fd, POLLOUT, deadline) <= 0) {
 			t->error = TRANSPORT_ERR_TIMEOUT;
-			snprintf(err, errsize, "writing to %s: timed out",
-				 t->host);
+			errmsg_set(error_r, "writing to %s: timed out",
+				   t->host);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-ssize_t transport_read(struct transport *t, void *buf, size_t n, char *err,
-		       size_t errsize)
+ssize_t transport_read(struct transport *t, void *buf, size_t n, const char **error_r)
 {
 	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
 
@@ -795,7 +794,7 @@ ssize_t transport_read(struct transport *t, void *buf, size_t n, char *err,
 			if (SSL_get_error(t->ssl, rc) == SSL_ERROR_ZERO_RETURN)
 				return 0;
 			if (transport_ssl_wait(t, rc, deadline, "reading",
-					       err, errsize) <= 0)
+					       error_r) <= 0)
 				return -1;
 			continue;
 		}
@@ -804,15 +803,15 @@ ssize_t transport_read(struct transport *t, void *buf, size_t n, char *err,
 			return r;
 		if (errno != EAGAIN && errno != EINTR) {
 			t->error = transport_errno_kind(errno);
-			snprintf(err, errsize, "reading from %s: %s", t->host,
-				 strerror(errno));
+			errmsg_set(error_r, "reading from %s: %s", t->host,
+				   strerror(errno));
 			return -1;
 		}
 		if (transport_wait(t->fd, POLLIN, deadline) <= 0) {
 			t->error = TRANSPORT_ERR_TIMEOUT;
-			snprintf(err, errsize, "reading from %s: no reply "
-				 "within %d s", t->host,
-				 t->p.io_timeout_ms / 1000);
+			errmsg_set(error_r, "reading from %s: no reply "
+				   "within %d s", t->host,
+				   t->p.io_timeout_ms / 1000);
 			return -1;
 		}
 	}

@@ -23,7 +23,7 @@
  * transport_read (the greeting for implicit TLS, the EHLO reply after
  * STARTTLS), so a connection closed before reading anything leaves none.
  *
- * Errors: functions return -1 and write one line into err.
+ * Errors: functions return -1 and point *error_r at one line (errmsg.h).
  *
  * Writes cannot raise SIGPIPE (send() with MSG_NOSIGNAL, for TLS too,
  * through a socket BIO of our own): a server that has closed the
@@ -59,7 +59,7 @@ struct transport_tls_params {
 	const char *ca_file;		/* NULL: the system store */
 };
 int transport_tls_new(const struct transport_tls_params *p,
-		      struct transport_tls **tls_r, char *err, size_t errsize);
+		      struct transport_tls **tls_r, const char **error_r);
 void transport_tls_free(struct transport_tls **tlsp);
 
 /*
@@ -87,7 +87,7 @@ enum transport_error transport_errno_kind(int e);
  * not resolve.
  */
 int transport_connect(const struct transport_params *p,
-		      struct transport **t_r, char *err, size_t errsize);
+		      struct transport **t_r, const char **error_r);
 void transport_close(struct transport **tp);
 
 /*
@@ -96,7 +96,7 @@ void transport_close(struct transport **tp);
  * name checked and sent as SNI is p->tls_name, or p->host.
  */
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
-			char *err, size_t errsize);
+			const char **error_r);
 bool transport_is_tls(const struct transport *t);
 
 /*
@@ -128,13 +128,13 @@ void transport_set_io_timeout(struct transport *t, int ms);
 
 /* transport_write - all n bytes, or -1 */
 int transport_write(struct transport *t, const void *data, size_t n,
-		    char *err, size_t errsize);
+		    const char **error_r);
 
 /*
  * transport_read - up to n bytes: > 0 bytes read, 0 when the server
  * closed the connection, -1 on an error or when io_timeout_ms passes.
  */
-ssize_t transport_read(struct transport *t, void *buf, size_t n, char *err,
-		       size_t errsize);
+ssize_t transport_read(struct transport *t, void *buf, size_t n,
+		       const char **error_r);
 
 #endif
