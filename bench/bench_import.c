@@ -132,16 +132,15 @@ static double bench_csv(const char *db, const char *csv, long rows)
 	};
 	struct store *st = bench_fresh_store(db);
 	struct import_summary sum;
-	struct buf err = BUF_INIT;
+	const char *err = NULL;
 
 	if (import_file(st, &o, &sum, &err) != IMPORT_OK ||
 	    sum.added != rows) {
 		fprintf(stderr, "bench_import: import failed: %s\n",
-			buf_cstr(&err));
+			err);
 		exit(1);
 	}
 	store_close(&st);
-	buf_free(&err);
 	return sum.seconds;
 }
 

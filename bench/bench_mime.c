@@ -210,7 +210,8 @@ static volatile size_t sink;	/* keeps results the compiler can see */
 
 static struct message_tmpl *mt;
 static struct message_bufs mbufs;
-static struct buf names, vals[BENCH_RECIPIENTS], err;
+static struct buf names, vals[BENCH_RECIPIENTS];
+static const char *err;
 static size_t build_count;
 
 static size_t op_qp(void)
@@ -266,7 +267,7 @@ static size_t op_build(void)
 		       job.to_len, vals[r].data, vals[r].len);
 	buf_reset(&out);
 	if (message_render(mt, &vd.data, &job, &mbufs, &out, &err) < 0) {
-		fprintf(stderr, "bench_mime: %s\n", buf_cstr(&err));
+		fprintf(stderr, "bench_mime: %s\n", err);
 		exit(1);
 	}
 	return out.len;
@@ -281,7 +282,7 @@ static void build_setup(void)
 
 	bench_template();
 	if (message_tmpl_load(bench_lookup, NULL, &mt, &err) < 0) {
-		fprintf(stderr, "bench_mime: %s\n", buf_cstr(&err));
+		fprintf(stderr, "bench_mime: %s\n", err);
 		exit(1);
 	}
 	vars_pack_begin(&names);
@@ -444,7 +445,6 @@ int main(int argc, char **argv)
 	for (int r = 0; r < BENCH_RECIPIENTS; r++)
 		buf_free(&vals[r]);
 	buf_free(&names);
-	buf_free(&err);
 	buf_free(&qp_in);
 	buf_free(&b64_in);
 	buf_free(&text_in);

@@ -135,7 +135,8 @@ static double bench_case(const char *label, struct bench_files *bf,
 	};
 	struct message_tmpl *mt;
 	struct message_bufs bufs = { 0 };
-	struct buf err = BUF_INIT, out = BUF_INIT, nb = BUF_INIT;
+	const char *err = NULL;
+	struct buf out = BUF_INIT, nb = BUF_INIT;
 	struct buf vals[16];
 	char *last_out = NULL;
 	size_t count = 0, bytes = 0;
@@ -143,7 +144,7 @@ static double bench_case(const char *label, struct bench_files *bf,
 	size_t moves = 0;
 
 	if (message_tmpl_load(bench_lookup, bf, &mt, &err) < 0) {
-		fprintf(stderr, "bench_render: %s\n", buf_cstr(&err));
+		fprintf(stderr, "bench_render: %s\n", err);
 		exit(1);
 	}
 	vars_pack_begin(&nb);
@@ -186,7 +187,7 @@ static double bench_case(const char *label, struct bench_files *bf,
 			if (message_render(mt, &vd.data, &job, &bufs, &out,
 					   &err) < 0) {
 				fprintf(stderr, "bench_render: %s\n",
-					buf_cstr(&err));
+					err);
 				exit(1);
 			}
 			/*
@@ -214,7 +215,6 @@ static double bench_case(const char *label, struct bench_files *bf,
 		buf_free(&vals[r]);
 	buf_free(&nb);
 	buf_free(&out);
-	buf_free(&err);
 	message_bufs_free(&bufs);
 	message_tmpl_free(&mt);
 	return (double)count / cpu;

@@ -58,7 +58,7 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	char template_abs[PATH_MAX];
 	struct snapshot snap = { 0 };
 	struct message_tmpl *mt;
-	struct buf err = BUF_INIT;
+	const char *err = NULL;
 	struct store *st;
 	struct stat sb;
 	int64_t id;
@@ -110,9 +110,8 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		if (snapshot_read_dir(&snap, template_abs, &err) < 0 ||
 		    snapshot_load(&snap, &mt, &err) < 0) {
 			cli_error("--template %s: %s", template_dir,
-				  buf_cstr(&err));
+				  err);
 			snapshot_free(&snap);
-			buf_free(&err);
 			return 1;
 		}
 		message_tmpl_free(&mt);
@@ -137,7 +136,6 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 out:
 	store_close(&st);
 	snapshot_free(&snap);
-	buf_free(&err);
 	return ret;
 }
 

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "errmsg.h"
 #include "import.h"
 #include "message.h"
 #include "snapshot.h"
@@ -61,7 +62,7 @@ static void import_needs_free(struct import_needs *needs)
  * that is not there needs nothing here: import_file says it is missing.
  */
 static int import_load_needs(struct store *st, const char *campaign,
-			     struct import_needs *needs, struct buf *err)
+			     struct import_needs *needs, const char **error_r)
 {
 	struct snapshot snap;
 	struct message_tmpl *mt;
@@ -71,15 +72,15 @@ static int import_load_needs(struct store *st, const char *campaign,
 
 	found = store_campaign_find(st, campaign, &id, &error);
 	if (found < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		return -1;
 	}
 	if (found == 0)
 		return 0;
-	if (snapshot_read_store(&snap, st, id, err) < 0)
+	if (snapshot_read_store(&snap, st, id, error_r) < 0)
 		return -1;
 	if (snap.nfiles > 0) {
-		if (snapshot_load(&snap, &mt, err) < 0) {
+		if (snapshot_load(&snap, &mt, error_r) < 0) {
 			ret = -1;
 		} else {
 			message_tmpl_top_names(mt, import_need, needs);
@@ -102,7 +103,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	struct import_opts o = { .diag = stderr };
 	struct import_needs needs = { 0 };
 	struct import_summary sum;
-	struct buf err = BUF_INIT;
+	const char *error = NULL;
 	struct store *st;
 	enum import_result res;
 	int c;
@@ -147,17 +148,17 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	if (st == NULL)
 		return 1;
 	res = IMPORT_ERROR;
-	if (import_load_needs(st, o.campaign, &needs, &err) == 0) {
+	if (import_load_needs(st, o.campaign, &needs, &error) == 0) {
 		o.needs = needs.v;
 		o.nneeds = needs.n;
-		res = import_file(st, &o, &sum, &err);
+		res = import_file(st, &o, &sum, &error);
 	}
 	store_close(&st);
 	import_needs_free(&needs);
 
 	switch (res) {
 	case IMPORT_ERROR:
-		cli_error("%s; nothing imported", buf_cstr(&err));
+		cli_error("%s; nothing imported", error);
 		break;
 	case IMPORT_BAD_ROWS:
 		cli_error("%lld bad row%s in %lld; nothing imported (fix them, "
@@ -183,6 +184,5 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			printf("bad rows written to %s\n", sum.rejects_path);
 		break;
 	}
-	buf_free(&err);
 	return res == IMPORT_OK ? 0 : 1;
 }

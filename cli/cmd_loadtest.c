@@ -31,6 +31,7 @@
 #include "jsonw.h"
 #include "snapshot.h"
 #include "buf.h"
+#include "errmsg.h"
 #include "escape.h"
 #include "csv.h"
 #include "mailaddr.h"
@@ -652,12 +653,12 @@ static void lt_vars_list_item(const struct tmpl_data *d,
 static int lt_render_one(const struct message_tmpl *mt,
 			 const struct tmpl_data *data, const char *to,
 			 const char *id_right, struct message_bufs *bufs,
-			 struct buf *msg, size_t *seq_at, struct buf *err)
+			 struct buf *msg, size_t *seq_at, const char **error_r)
 {
 	struct message_job job = { .date = time(NULL), .to = to,
 				   .to_len = strlen(to) };
 
-	if (message_render(mt, data, &job, bufs, msg, err) < 0)
+	if (message_render(mt, data, &job, bufs, msg, error_r) < 0)
 		return -1;
 	loadtest_set_message_id(msg, id_right, seq_at);
 	return 0;
@@ -668,7 +669,7 @@ struct lt_header {
 	const struct csv_record *rec;
 	long addr_col;
 	const char *path;
-	struct buf *err;	/* the first missing name, said here */
+	struct buf missing;	/* the first missing name, said here */
 };
 
 /* lt_need - a name the template uses outside sections: in the header? */
@@ -678,7 +679,7 @@ static void lt_need(void *ctx, const char *file, const char *name,
 	struct lt_header *h = ctx;
 
 	/* the address: the row's "email" column, or the --to pattern's */
-	if (h->err->len > 0 || (len == 5 && strncasecmp(name, "email", 5) == 0))
+	if (h->missing.len > 0 || (len == 5 && strncasecmp(name, "email", 5) == 0))
 		return;
 	for (size_t i = 0; i < h->rec->nfields; i++) {
 		const char *p = h->rec->fields[i].ptr;
@@ -688,10 +689,10 @@ static void lt_need(void *ctx, const char *file, const char *name,
 		if (plen == len && memcmp(p, name, len) == 0)
 			return;
 	}
-	buf_printf(h->err, "%s: the template uses {{", h->path);
-	escape_text(h->err, name, len, 100);
-	buf_printf(h->err, "}} (%s:%u:%u) but the file has no such column",
-		   file, line, column);
+	buf_printf(&h->missing, "%s: the template uses {{", h->path);
+	escape_text(&h->missing, name, len, 100);
+	buf_printf(&h->missing, "}} (%s:%u:%u) but the file has no such "
+		   "column", file, line, column);
 }
 
 /*
@@ -699,15 +700,15 @@ static void lt_need(void *ctx, const char *file, const char *name,
  * for every column, no line breaks, none twice, every name the template
  * uses outside sections present), pack the names but the address
  * column's ("email", ignoring case).  Returns that column, -1 for none,
- * or -2 with err.
+ * or -2 with *error_r.
  */
 static long lt_vars_header(const struct lt_opts *o,
 			   const struct message_tmpl *mt,
 			   const struct csv_record *rec, struct buf *names,
-			   struct buf *err)
+			   const char **error_r)
 {
 	struct lt_header h = { .rec = rec, .addr_col = -1,
-			       .path = o->vars_path, .err = err };
+			       .path = o->vars_path, .missing = BUF_INIT };
 
 	vars_pack_begin(names);
 	for (size_t i = 0; i < rec->nfields; i++) {
@@ -715,7 +716,7 @@ static long lt_vars_header(const struct lt_opts *o,
 		size_t len;
 
 		if (import_header_name(rec, i, o->vars_path, &p, &len,
-				       err) < 0)
+				       error_r) < 0)
 			return -2;
 		if (h.addr_col < 0 && len == 5 &&
 		    strncasecmp(p, "email", 5) == 0) {
@@ -725,7 +726,12 @@ static long lt_vars_header(const struct lt_opts *o,
 		vars_pack_str(names, p, len);
 	}
 	message_tmpl_top_names(mt, lt_need, &h);
-	return err->len > 0 ? -2 : h.addr_col;
+	if (h.missing.len > 0) {
+		errmsg_set(error_r, "%s", buf_cstr(&h.missing));
+		h.addr_col = -2;
+	}
+	buf_free(&h.missing);
+	return h.addr_col;
 }
 
 /*
@@ -742,7 +748,7 @@ static int lt_render_rows(const struct lt_opts *o,
 			  const struct message_tmpl *mt,
 			  const char *id_right, struct message_bufs *bufs,
 			  struct buf *bodies, struct loadtest_content *contents,
-			  size_t *n, struct buf *err)
+			  size_t *n, const char **error_r)
 {
 	char to[LOADTEST_MAX_PATTERN + 100];
 	struct csv_reader *reader = NULL;
@@ -758,22 +764,22 @@ static int lt_render_rows(const struct lt_opts *o,
 	*n = 0;
 	fd = open(o->vars_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		buf_printf(err, "%s: %s", o->vars_path, strerror(errno));
+		errmsg_set(error_r, "%s: %s", o->vars_path, strerror(errno));
 		return -1;
 	}
 	reader = csv_reader_new_fd(fd, NULL);
 	cs = csv_read(reader, &rec, &cerr);
 	if (cs == CSV_EOF) {
-		buf_printf(err, "%s: empty: a header row naming the "
+		errmsg_set(error_r, "%s: empty: a header row naming the "
 			   "variables is needed", o->vars_path);
 		goto out;
 	}
 	if (cs != CSV_OK) {
-		buf_printf(err, "%s:%lu:%lu: in the header row: %s",
+		errmsg_set(error_r, "%s:%lu:%lu: in the header row: %s",
 			   o->vars_path, cerr.line, cerr.column, cerr.reason);
 		goto out;
 	}
-	addr_col = lt_vars_header(o, mt, &rec, &names, err);
+	addr_col = lt_vars_header(o, mt, &rec, &names, error_r);
 	if (addr_col < -1)
 		goto out;
 	while (*n < LT_MAX_VARS_ROWS && total < LT_MAX_VARS_BYTES &&
@@ -782,7 +788,7 @@ static int lt_render_rows(const struct lt_opts *o,
 		size_t addr_len;
 
 		if (cs != CSV_OK) {
-			buf_printf(err, "%s:%lu:%lu: %s", o->vars_path,
+			errmsg_set(error_r, "%s:%lu:%lu: %s", o->vars_path,
 				   cerr.line, cerr.column, cerr.reason);
 			goto out;
 		}
@@ -803,14 +809,9 @@ static int lt_render_rows(const struct lt_opts *o,
 			       addr_len, vars.data, vars.len);
 		if (lt_render_one(mt, &vd.data, to, id_right, bufs,
 				  &bodies[*n], &contents[*n].seq_at,
-				  err) < 0) {
-			struct buf why = BUF_INIT;
-
-			buf_append(&why, err->data, err->len);
-			buf_reset(err);
-			buf_printf(err, "%s:%lu: %s", o->vars_path, rec.line,
-				   buf_cstr(&why));
-			buf_free(&why);
+				  error_r) < 0) {
+			errmsg_set(error_r, "%s:%lu: %s", o->vars_path,
+				   rec.line, *error_r);
 			goto out;
 		}
 		total += bodies[*n].len;
@@ -818,7 +819,8 @@ static int lt_render_rows(const struct lt_opts *o,
 		(*n)++;
 	}
 	if (*n == 0) {
-		buf_printf(err, "%s: no rows under the header", o->vars_path);
+		errmsg_set(error_r, "%s: no rows under the header",
+			   o->vars_path);
 		goto out;
 	}
 	if (*n == LT_MAX_VARS_ROWS || total >= LT_MAX_VARS_BYTES) {
@@ -849,7 +851,7 @@ static int lt_render(const struct lt_opts *o, const char *id_right,
 	struct snapshot snap = { 0 };
 	struct message_tmpl *mt = NULL;
 	struct message_bufs bufs = { 0 };
-	struct buf err = BUF_INIT;
+	const char *error;
 	struct tmpl_data data = {
 		.get = lt_vars_get, .list_len = lt_vars_list_len,
 		.list_item = lt_vars_list_item,
@@ -857,24 +859,24 @@ static int lt_render(const struct lt_opts *o, const char *id_right,
 	};
 	int ret = -1;
 
-	if (snapshot_read_dir(&snap, o->template_dir, &err) < 0 ||
-	    snapshot_load(&snap, &mt, &err) < 0) {
-		cli_error("--template %s: %s", o->template_dir, buf_cstr(&err));
+	if (snapshot_read_dir(&snap, o->template_dir, &error) < 0 ||
+	    snapshot_load(&snap, &mt, &error) < 0) {
+		cli_error("--template %s: %s", o->template_dir, error);
 		goto out;
 	}
 	if (o->vars_path != NULL) {
 		if (lt_render_rows(o, mt, id_right, &bufs, bodies, contents, n,
-				   &err) < 0) {
-			cli_error("--vars %s", buf_cstr(&err));
+				   &error) < 0) {
+			cli_error("--vars %s", error);
 			goto out;
 		}
 	} else {
 		loadtest_format(o->to, 1, email, sizeof(email));
 		if (lt_render_one(mt, &data, email, id_right, &bufs,
 				  &bodies[0], &contents[0].seq_at,
-				  &err) < 0) {
+				  &error) < 0) {
 			cli_error("--template %s: %s", o->template_dir,
-				  buf_cstr(&err));
+				  error);
 			goto out;
 		}
 		contents[0].weight = 1;
@@ -885,7 +887,6 @@ out:
 	message_tmpl_free(&mt);
 	snapshot_free(&snap);
 	message_bufs_free(&bufs);
-	buf_free(&err);
 	return ret;
 }
 

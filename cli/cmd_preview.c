@@ -28,7 +28,6 @@ struct preview {
 	struct recipient_names names;
 	struct message_bufs bufs;
 	struct buf msg;
-	struct buf err;
 	struct buf path;
 	size_t written;
 	size_t failed;
@@ -62,15 +61,14 @@ static int preview_one(void *ctx, const struct store_job *job)
 		.campaign_created = pv->campaign->created_at,
 		.date = time(NULL),
 	};
+	const char *error;
 	FILE *f;
 
 	buf_reset(&pv->msg);
-	buf_reset(&pv->err);
-	if (recipient_data(&pv->names, pv->st, job, &vd, &pv->err) < 0 ||
+	if (recipient_data(&pv->names, pv->st, job, &vd, &error) < 0 ||
 	    message_render(pv->mt, &vd.data, &mj, &pv->bufs, &pv->msg,
-			   &pv->err) < 0) {
-		fprintf(stderr, "volley: %s: %s\n", job->address,
-			buf_cstr(&pv->err));
+			   &error) < 0) {
+		fprintf(stderr, "volley: %s: %s\n", job->address, error);
 		pv->failed++;
 		return 0;
 	}
@@ -144,8 +142,8 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	name = strdup(campaign.name);
 	campaign.name = name;
 	campaign.sender = campaign.template_ref = campaign.state = NULL;
-	if (snapshot_read_store(&snap, pv.st, campaign.id, &pv.err) < 0) {
-		cli_error("%s", buf_cstr(&pv.err));
+	if (snapshot_read_store(&snap, pv.st, campaign.id, &error) < 0) {
+		cli_error("%s", error);
 		goto out;
 	}
 	if (snap.nfiles == 0) {
@@ -153,8 +151,8 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 			  "--template DIR)", name);
 		goto out;
 	}
-	if (snapshot_load(&snap, &mt, &pv.err) < 0) {
-		cli_error("campaign '%s': %s", name, buf_cstr(&pv.err));
+	if (snapshot_load(&snap, &mt, &error) < 0) {
+		cli_error("campaign '%s': %s", name, error);
 		goto out;
 	}
 	pv.campaign = &campaign;
@@ -184,7 +182,6 @@ out:
 	recipient_names_free(&pv.names);
 	message_bufs_free(&pv.bufs);
 	buf_free(&pv.msg);
-	buf_free(&pv.err);
 	buf_free(&pv.path);
 	store_close(&pv.st);
 	free(name);

@@ -212,7 +212,7 @@ static void send_loaded_free(struct send_loaded *l)
 static int send_load(struct store *st, char **names, size_t n,
 		     struct send_loaded *l)
 {
-	struct buf err = BUF_INIT;
+	const char *err = NULL;
 	int ret = -1;
 
 	l->c = xcalloc(n, sizeof(*l->c));
@@ -246,9 +246,8 @@ static int send_load(struct store *st, char **names, size_t n,
 		l->c[i].created = c.created_at;
 		l->c[i].name = l->names[i];
 		l->c[i].sender = l->senders[i];
-		buf_reset(&err);
 		if (snapshot_read_store(&snap, st, c.id, &err) < 0) {
-			cli_error("%s", buf_cstr(&err));
+			cli_error("%s", err);
 			goto out;
 		}
 		if (snap.nfiles == 0) {
@@ -260,7 +259,7 @@ static int send_load(struct store *st, char **names, size_t n,
 		if (snapshot_load(&snap, &l->tmpls[i], &err) < 0) {
 			snapshot_free(&snap);
 			cli_error("campaign '%s': %s", names[i],
-				  buf_cstr(&err));
+				  err);
 			goto out;
 		}
 		snapshot_free(&snap);
@@ -268,7 +267,6 @@ static int send_load(struct store *st, char **names, size_t n,
 	}
 	ret = 0;
 out:
-	buf_free(&err);
 	return ret;
 }
 

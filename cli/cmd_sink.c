@@ -197,7 +197,7 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 	struct sink *sink = NULL;
 	struct sink_totals t;
 	struct sigaction sa = { 0 };
-	struct buf err = BUF_INIT;
+	const char *err = NULL;
 	const char *faults_path = NULL;
 	char *auth = NULL, host[256];
 	bool no_starttls = false, quiet = false;
@@ -334,12 +334,12 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 
 	if (faults_path != NULL &&
 	    sink_faults_load(faults_path, &faults, &err) < 0) {
-		cli_error("%s", buf_cstr(&err));
+		cli_error("%s", err);
 		goto out;
 	}
 	p->faults = faults;
 	if (sink_open(&cfg, &sink, &err) < 0) {
-		cli_error("sink: %s", buf_cstr(&err));
+		cli_error("sink: %s", err);
 		goto out;
 	}
 	sink_running = sink;
@@ -354,7 +354,7 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 
 	ret = sink_run(sink, &err) < 0 ? 1 : 0;
 	if (ret != 0)
-		cli_error("sink: %s", buf_cstr(&err));
+		cli_error("sink: %s", err);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	sink_running = NULL;
@@ -371,7 +371,6 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 out:
 	sink_free(&sink);
 	sink_faults_free(&faults);
-	buf_free(&err);
 	free(auth);
 	return ret;
 }

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "mailaddr.h"
+#include "errmsg.h"
 #include "xalloc.h"
 #include "mime_enc.h"
 
@@ -71,7 +72,7 @@ static const struct {
 struct message_load {
 	message_file_fn *files;
 	void *ctx;
-	struct buf *err;
+	const char **error_r;
 };
 
 /* message_partial - {{> NAME}} loads NAME.mustache from the template */
@@ -103,7 +104,7 @@ static int message_compile(struct message_load *ld, const char *label,
 	struct tmpl_error terr;
 
 	if (tmpl_compile(src, len, &p, t_r, &terr) < 0) {
-		buf_append_str(ld->err, terr.message);
+		errmsg_set(ld->error_r, "%s", terr.message);
 		return -1;
 	}
 	return 0;
@@ -154,13 +155,13 @@ static int message_load_attachment(struct message_load *ld,
 	size_t len;
 
 	if (!message_file_name_ok(name)) {
-		buf_printf(ld->err, "message.cfg:%d: '%s' is not a usable "
+		errmsg_set(ld->error_r, "message.cfg:%d: '%s' is not a usable "
 			   "file name (use printable ASCII without spaces, "
 			   "quotes or folders)", line, name);
 		return -1;
 	}
 	if (ld->files(ld->ctx, name, &data, &len) != 1) {
-		buf_printf(ld->err, "message.cfg:%d: no file '%s' in the "
+		errmsg_set(ld->error_r, "message.cfg:%d: no file '%s' in the "
 			   "template folder", line, name);
 		return -1;
 	}
@@ -193,7 +194,7 @@ static int message_load_list(struct message_load *ld, struct message_tmpl *mt,
 		const char *name = config_setting_get_string(e);
 
 		if (name == NULL) {
-			buf_printf(ld->err, "message.cfg:%d: '%s' must list "
+			errmsg_set(ld->error_r, "message.cfg:%d: '%s' must list "
 				   "file names as strings",
 				   config_setting_source_line(list),
 				   config_setting_name(list));
@@ -256,7 +257,7 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			const char *v = config_setting_get_string(s);
 
 			if (type != CONFIG_TYPE_STRING) {
-				buf_printf(ld->err, "message.cfg:%d: setting "
+				errmsg_set(ld->error_r, "message.cfg:%d: setting "
 					   "'%s' must be a string", line, name);
 				return -1;
 			}
@@ -269,7 +270,7 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			int nh;
 
 			if (type != CONFIG_TYPE_GROUP) {
-				buf_printf(ld->err, "message.cfg:%d: 'headers' "
+				errmsg_set(ld->error_r, "message.cfg:%d: 'headers' "
 					   "must be a group { Name = \"value\"; "
 					   "}", line);
 				return -1;
@@ -287,7 +288,7 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 
 				line = config_setting_source_line(h);
 				if (why != NULL || hv == NULL) {
-					buf_printf(ld->err, "message.cfg:%d: "
+					errmsg_set(ld->error_r, "message.cfg:%d: "
 						   "header '%s' %s", line, hn,
 						   why ? why :
 						   "must be a string");
@@ -306,19 +307,19 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			   strcmp(name, "inline") == 0) {
 			if (type != CONFIG_TYPE_ARRAY &&
 			    type != CONFIG_TYPE_LIST) {
-				buf_printf(ld->err, "message.cfg:%d: '%s' must "
+				errmsg_set(ld->error_r, "message.cfg:%d: '%s' must "
 					   "be a list of file names [ \"a.pdf\""
 					   " ]", line, name);
 				return -1;
 			}
 		} else {
-			buf_printf(ld->err, "message.cfg:%d: unknown setting "
+			errmsg_set(ld->error_r, "message.cfg:%d: unknown setting "
 				   "'%s'", line, name);
 			return -1;
 		}
 	}
 	if (mt->subject == NULL || mt->from == NULL) {
-		buf_printf(ld->err, "message.cfg: '%s' is required",
+		errmsg_set(ld->error_r, "message.cfg: '%s' is required",
 			   mt->subject == NULL ? "subject" : "from");
 		return -1;
 	}
@@ -326,9 +327,9 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 }
 
 int message_tmpl_load(message_file_fn *files, void *ctx,
-		      struct message_tmpl **mt_r, struct buf *err)
+		      struct message_tmpl **mt_r, const char **error_r)
 {
-	struct message_load ld = { files, ctx, err };
+	struct message_load ld = { files, ctx, error_r };
 	struct message_tmpl *mt = xcalloc(1, sizeof(*mt));
 	config_setting_t *list;
 	const void *data;
@@ -340,12 +341,12 @@ int message_tmpl_load(message_file_fn *files, void *ctx,
 	*mt_r = NULL;
 	config_init(&lc);
 	if (files(ctx, "message.cfg", &data, &len) != 1) {
-		buf_append_str(err, "the template has no message.cfg");
+		errmsg_set(error_r, "the template has no message.cfg");
 		goto out;
 	}
 	cfg_text = xstrndup(data, len);
 	if (config_read_string(&lc, cfg_text) != CONFIG_TRUE) {
-		buf_printf(err, "message.cfg:%d: %s", config_error_line(&lc),
+		errmsg_set(error_r, "message.cfg:%d: %s", config_error_line(&lc),
 			   config_error_text(&lc));
 		free(cfg_text);
 		goto out;
@@ -363,15 +364,15 @@ int message_tmpl_load(message_file_fn *files, void *ctx,
 			    &mt->html) < 0)
 		goto out;
 	if (mt->text == NULL && mt->html == NULL) {
-		buf_append_str(err, "the template has neither body.txt nor "
-			       "body.html");
+		errmsg_set(error_r, "the template has neither body.txt nor "
+			   "body.html");
 		goto out;
 	}
 
 	list = config_lookup(&lc, "inline");
 	if (list != NULL) {
 		if (mt->html == NULL && config_setting_length(list) > 0) {
-			buf_printf(err, "message.cfg:%d: inline images need "
+			errmsg_set(error_r, "message.cfg:%d: inline images need "
 				   "body.html to show them",
 				   config_setting_source_line(list));
 			goto out;
@@ -469,11 +470,11 @@ void message_tmpl_top_names(const struct message_tmpl *mt,
 /* message_value - render a header template into bufs->value */
 static int message_value(const struct tmpl *t, const struct tmpl_data *data,
 			 struct message_bufs *bufs, const char *what,
-			 struct buf *err)
+			 const char **error_r)
 {
 	buf_reset(&bufs->value);
 	if (tmpl_render(t, data, &bufs->value) < 0) {
-		buf_printf(err, "%s: sections nest too deep", what);
+		errmsg_set(error_r, "%s: sections nest too deep", what);
 		return -1;
 	}
 	return 0;
@@ -486,7 +487,7 @@ static int message_value(const struct tmpl *t, const struct tmpl_data *data,
 static int message_split_mailbox(const char *v, size_t len,
 				 struct buf *display, const char **addr_r,
 				 size_t *addr_len_r, const char *what,
-				 struct buf *err)
+				 const char **error_r)
 {
 	const char *lt, *why;
 	size_t dlen;
@@ -518,7 +519,7 @@ static int message_split_mailbox(const char *v, size_t len,
 		}
 	}
 	if (!mailaddr_check(*addr_r, *addr_len_r, NULL, &why)) {
-		buf_printf(err, "%s: '%.*s' is not an address: %s", what,
+		errmsg_set(error_r, "%s: '%.*s' is not an address: %s", what,
 			   (int)(*addr_len_r > 200 ? 200 : *addr_len_r),
 			   *addr_r, why);
 		return -1;
@@ -530,19 +531,19 @@ static int message_split_mailbox(const char *v, size_t len,
 static int message_mailbox_header(const struct tmpl *t, const char *name,
 				  const struct tmpl_data *data,
 				  struct message_bufs *bufs, struct buf *out,
-				  struct buf *err)
+				  const char **error_r)
 {
 	const char *addr;
 	size_t addr_len;
 
-	if (message_value(t, data, bufs, name, err) < 0 ||
+	if (message_value(t, data, bufs, name, error_r) < 0 ||
 	    message_split_mailbox(bufs->value.data, bufs->value.len,
 				  &bufs->tmp, &addr, &addr_len, name,
-				  err) < 0)
+				  error_r) < 0)
 		return -1;
 	if (mime_header_mailbox(out, name, bufs->tmp.data ? bufs->tmp.data :
 				"", bufs->tmp.len, addr, addr_len) < 0) {
-		buf_printf(err, "%s: a variable put a line break or invalid "
+		errmsg_set(error_r, "%s: a variable put a line break or invalid "
 			   "UTF-8 into the header", name);
 		return -1;
 	}
@@ -623,24 +624,24 @@ static int message_url(struct buf *out, const char *prefix, const char *p,
 static int message_list_unsubscribe(const struct message_tmpl *mt,
 				    const struct tmpl_data *data,
 				    struct message_bufs *bufs,
-				    struct buf *out, struct buf *err)
+				    struct buf *out, const char **error_r)
 {
 	buf_reset(&bufs->tmp);
 	if (mt->list_unsubscribe != NULL) {
 		if (message_value(mt->list_unsubscribe, data, bufs,
-				  "list_unsubscribe", err) < 0)
+				  "list_unsubscribe", error_r) < 0)
 			return -1;
 		if (message_url(&bufs->tmp, "", bufs->value.data,
 				bufs->value.len, "https://") < 0) {
-			buf_append_str(err, "list_unsubscribe: the rendered "
-				       "value is not an https URL, or holds "
-				       "a bracket or line break");
+			errmsg_set(error_r, "list_unsubscribe: the rendered "
+				   "value is not an https URL, or holds "
+				   "a bracket or line break");
 			return -1;
 		}
 	}
 	if (mt->list_unsubscribe_mailto != NULL) {
 		if (message_value(mt->list_unsubscribe_mailto, data, bufs,
-				  "list_unsubscribe_mailto", err) < 0)
+				  "list_unsubscribe_mailto", error_r) < 0)
 			return -1;
 		if (bufs->tmp.len > 0)
 			buf_append_str(&bufs->tmp, ", ");
@@ -649,9 +650,9 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 				strncasecmp(buf_cstr(&bufs->value), "mailto:",
 					    7) == 0 ? "" : "mailto:",
 				bufs->value.data, bufs->value.len, "") < 0) {
-			buf_append_str(err, "list_unsubscribe_mailto: the "
-				       "rendered value holds a bracket or "
-				       "line break");
+			errmsg_set(error_r, "list_unsubscribe_mailto: the "
+				   "rendered value holds a bracket or "
+				   "line break");
 			return -1;
 		}
 	}
@@ -659,7 +660,7 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 		return 0;
 	if (mime_header_raw(out, "List-Unsubscribe", bufs->tmp.data,
 			    bufs->tmp.len) < 0) {
-		buf_append_str(err, "List-Unsubscribe: cannot be encoded");
+		errmsg_set(error_r, "List-Unsubscribe: cannot be encoded");
 		return -1;
 	}
 	if (mt->list_unsubscribe != NULL)
@@ -815,14 +816,14 @@ static int message_body_part(const struct message_tmpl *mt,
 
 int message_render(const struct message_tmpl *mt,
 		   const struct tmpl_data *data, const struct message_job *job,
-		   struct message_bufs *bufs, struct buf *out, struct buf *err)
+		   struct message_bufs *bufs, struct buf *out, const char **error_r)
 {
 	const char *at;
 	size_t nattach = mt->natt - mt->ninline;
 
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
-				   err) < 0)
+				   error_r) < 0)
 		return -1;
 	/* From's address is in bufs->value still: its domain names us. */
 	at = memrchr(bufs->value.data, '@', bufs->value.len);
@@ -845,31 +846,31 @@ int message_render(const struct message_tmpl *mt,
 	}
 	buf_append_str(out, ">\r\n");
 	if (mime_header_mailbox(out, "To", "", 0, job->to, job->to_len) < 0) {
-		buf_append_str(err, "To: the address cannot be a header");
+		errmsg_set(error_r, "To: the address cannot be a header");
 		return -1;
 	}
-	if (message_value(mt->subject, data, bufs, "subject", err) < 0)
+	if (message_value(mt->subject, data, bufs, "subject", error_r) < 0)
 		return -1;
 	if (mime_header_text(out, "Subject", bufs->value.data,
 			     bufs->value.len) < 0) {
-		buf_append_str(err, "subject: a variable put a line break, "
-			       "NUL or invalid UTF-8 into the header");
+		errmsg_set(error_r, "subject: a variable put a line break, "
+			   "NUL or invalid UTF-8 into the header");
 		return -1;
 	}
 	if (mt->reply_to != NULL &&
 	    message_mailbox_header(mt->reply_to, "Reply-To", data, bufs, out,
-				   err) < 0)
+				   error_r) < 0)
 		return -1;
-	if (message_list_unsubscribe(mt, data, bufs, out, err) < 0)
+	if (message_list_unsubscribe(mt, data, bufs, out, error_r) < 0)
 		return -1;
 	for (size_t i = 0; i < mt->nheaders; i++) {
 		const struct message_header *h = &mt->headers[i];
 
-		if (message_value(h->value, data, bufs, h->name, err) < 0)
+		if (message_value(h->value, data, bufs, h->name, error_r) < 0)
 			return -1;
 		if (mime_header_text(out, h->name, bufs->value.data,
 				     bufs->value.len) < 0) {
-			buf_printf(err, "%s: a variable put a line break, NUL "
+			errmsg_set(error_r, "%s: a variable put a line break, NUL "
 				   "or invalid UTF-8 into the header",
 				   h->name);
 			return -1;
@@ -895,6 +896,6 @@ int message_render(const struct message_tmpl *mt,
 	return 0;
 
 out_too_deep:
-	buf_append_str(err, "body: sections nest too deep");
+	errmsg_set(error_r, "body: sections nest too deep");
 	return -1;
 }

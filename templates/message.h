@@ -55,11 +55,11 @@ typedef int message_file_fn(void *ctx, const char *name, const void **data,
 
 /*
  * message_tmpl_load - read message.cfg and the parts through files() and
- * compile them.  Returns 0, or -1 with one line in err naming the file,
+ * compile them.  Returns 0, or -1 with *error_r naming the file,
  * line and column when it can ("body.html:3:1: unclosed section 'x'").
  */
 int message_tmpl_load(message_file_fn *files, void *ctx,
-		      struct message_tmpl **mt_r, struct buf *err);
+		      struct message_tmpl **mt_r, const char **error_r);
 void message_tmpl_free(struct message_tmpl **mtp);
 
 /* The names every recipient must have: see tmpl_top_names(). */
@@ -93,11 +93,12 @@ void message_bufs_free(struct message_bufs *b);
 /*
  * message_render - append the whole message for one recipient to out:
  * headers, a blank line, the body; every line ends in CRLF.  Returns 0, or
- * -1 with the reason in err (for example "subject: the value of
+ * -1 with *error_r saying why (for example "subject: the value of
  * {{name}} holds a line break"), out then holding a partial message.
  */
 int message_render(const struct message_tmpl *mt,
 		   const struct tmpl_data *data, const struct message_job *job,
-		   struct message_bufs *bufs, struct buf *out, struct buf *err);
+		   struct message_bufs *bufs, struct buf *out,
+		   const char **error_r);
 
 #endif

@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "xalloc.h"
 
 /* recipient_import - the cached names of an import, read on first use */
 static struct recipient_import *recipient_import(struct recipient_names *rn,
 						 struct store *st, int64_t id,
-						 struct buf *err)
+						 const char **error_r)
 {
 	struct recipient_import *ri;
 	const char *addr_col, *error;
@@ -24,7 +25,7 @@ static struct recipient_import *recipient_import(struct recipient_names *rn,
 	}
 	if (store_import_var_names(st, id, &names, &len, &addr_col,
 				   &error) < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		return NULL;
 	}
 	rn->imports = xrealloc(rn->imports,
@@ -39,17 +40,17 @@ static struct recipient_import *recipient_import(struct recipient_names *rn,
 
 int recipient_data(struct recipient_names *rn, struct store *st,
 		   const struct store_job *job, struct vars_data *vd,
-		   struct buf *err)
+		   const char **error_r)
 {
 	struct recipient_import *ri = recipient_import(rn, st, job->import_id,
-						       err);
+						       error_r);
 
 	if (ri == NULL)
 		return -1;
 	if (vars_data_init(vd, ri->names.data, ri->names.len,
 			   ri->address_column, job->address, job->address_len,
 			   job->vars, job->vars_len) < 0) {
-		buf_append_str(err, "its stored variables are damaged");
+		errmsg_set(error_r, "its stored variables are damaged");
 		return -1;
 	}
 	return 0;

@@ -27,11 +27,11 @@ struct recipient_names {
 
 /*
  * recipient_data - point vd at job's variables.  job and the cache must
- * outlive vd's use.  Returns 0, or -1 with the reason in err.
+ * outlive vd's use.  Returns 0, or -1 with *error_r.
  */
 int recipient_data(struct recipient_names *rn, struct store *st,
 		   const struct store_job *job, struct vars_data *vd,
-		   struct buf *err);
+		   const char **error_r);
 void recipient_names_free(struct recipient_names *rn);
 
 #endif

@@ -104,7 +104,6 @@ struct send_worker {
 	struct send_slot *slots;
 	struct message_bufs bufs;
 	struct vars_data vd;
-	struct buf err;
 };
 
 static bool send_stop_asked(const struct send_run *run)
@@ -235,19 +234,18 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 		.campaign_id = c->id, .job_id = job->id,
 		.campaign_created = c->created, .date = time(NULL),
 	};
+	const char *error;
 
 	buf_reset(&slot->msg);
-	buf_reset(&w->err);
 	if (vars_data_init(&w->vd, job->names->packed.data,
 			   job->names->packed.len, job->names->address_column,
 			   job->addr.data, job->addr.len, job->vars.data,
 			   job->vars.len) < 0) {
-		buf_append_str(&w->err, "the recipient's stored variables "
-			       "cannot be read");
+		error = "the recipient's stored variables cannot be read";
 		goto refused;
 	}
 	if (message_render(c->tmpl, &w->vd.data, &mj, &w->bufs, &slot->msg,
-			   &w->err) < 0)
+			   &error) < 0)
 		goto refused;
 	slot->job = job;
 	slot->rcpt[0] = job->addr.data;
@@ -266,8 +264,7 @@ refused:
 	job->code = 554;
 	snprintf(job->enhanced, sizeof(job->enhanced), "5.6.0");
 	buf_reset(&job->reply);
-	buf_printf(&job->reply, "cannot render the message: %s",
-		   buf_cstr(&w->err));
+	buf_printf(&job->reply, "cannot render the message: %s", error);
 	return false;
 }
 
@@ -1013,7 +1010,6 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 			buf_free(&workers[i].slots[k].msg);
 		free(workers[i].slots);
 		message_bufs_free(&workers[i].bufs);
-		buf_free(&workers[i].err);
 	}
 	free(workers);
 	while (runp->free != NULL) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 /* snapshot_add - keep a copy of one file */
@@ -32,7 +33,7 @@ static void snapshot_add(struct snapshot *s, const char *name,
 
 /* snapshot_read_file - the whole of dir/name into b */
 static int snapshot_read_file(int dirfd, const char *dir, const char *name,
-			      struct buf *b, struct buf *err)
+			      struct buf *b, const char **error_r)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	char chunk[65536];
@@ -40,20 +41,21 @@ static int snapshot_read_file(int dirfd, const char *dir, const char *name,
 
 	buf_reset(b);
 	if (fd < 0) {
-		buf_printf(err, "%s/%s: %s", dir, name, strerror(errno));
+		errmsg_set(error_r, "%s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
 		buf_append(b, chunk, (size_t)n);
 	close(fd);
 	if (n < 0) {
-		buf_printf(err, "%s/%s: %s", dir, name, strerror(errno));
+		errmsg_set(error_r, "%s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int snapshot_read_dir(struct snapshot *s, const char *dir, struct buf *err)
+int snapshot_read_dir(struct snapshot *s, const char *dir,
+		      const char **error_r)
 {
 	struct buf content = BUF_INIT;
 	struct dirent *de;
@@ -63,7 +65,7 @@ int snapshot_read_dir(struct snapshot *s, const char *dir, struct buf *err)
 
 	memset(s, 0, sizeof(*s));
 	if (d == NULL) {
-		buf_printf(err, "%s: %s", dir, strerror(errno));
+		errmsg_set(error_r, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -72,7 +74,7 @@ int snapshot_read_dir(struct snapshot *s, const char *dir, struct buf *err)
 		if (de->d_name[0] == '.')
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &sb, 0) < 0) {
-			buf_printf(err, "%s/%s: %s", dir, de->d_name,
+			errmsg_set(error_r, "%s/%s: %s", dir, de->d_name,
 				   strerror(errno));
 			goto out;
 		}
@@ -81,13 +83,13 @@ int snapshot_read_dir(struct snapshot *s, const char *dir, struct buf *err)
 		total += (size_t)sb.st_size;
 		if (total > SNAPSHOT_MAX_BYTES ||
 		    s->nfiles == SNAPSHOT_MAX_FILES) {
-			buf_printf(err, "%s: the template folder holds more "
+			errmsg_set(error_r, "%s: the template folder holds more "
 				   "than %u MB or %u files", dir,
 				   SNAPSHOT_MAX_BYTES >> 20, SNAPSHOT_MAX_FILES);
 			goto out;
 		}
 		if (snapshot_read_file(dirfd(d), dir, de->d_name, &content,
-				       err) < 0)
+				       error_r) < 0)
 			goto out;
 		snapshot_add(s, de->d_name, content.data, content.len);
 	}
@@ -107,14 +109,14 @@ static int snapshot_store_file(void *ctx, const struct store_file *f)
 }
 
 int snapshot_read_store(struct snapshot *s, struct store *st,
-			int64_t campaign_id, struct buf *err)
+			int64_t campaign_id, const char **error_r)
 {
 	const char *error;
 
 	memset(s, 0, sizeof(*s));
 	if (store_campaign_files(st, campaign_id, snapshot_store_file, s,
 				 &error) < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		snapshot_free(s);
 		return -1;
 	}
@@ -147,7 +149,7 @@ static int snapshot_lookup(void *ctx, const char *name, const void **data,
 }
 
 int snapshot_load(const struct snapshot *s, struct message_tmpl **mt_r,
-		  struct buf *err)
+		  const char **error_r)
 {
-	return message_tmpl_load(snapshot_lookup, (void *)s, mt_r, err);
+	return message_tmpl_load(snapshot_lookup, (void *)s, mt_r, error_r);
 }

@@ -22,14 +22,15 @@ struct snapshot {
 };
 
 /* snapshot_read_dir - every regular file directly in dir (not dotfiles) */
-int snapshot_read_dir(struct snapshot *s, const char *dir, struct buf *err);
+int snapshot_read_dir(struct snapshot *s, const char *dir,
+		      const char **error_r);
 /* snapshot_read_store - the campaign's snapshot from the store */
 int snapshot_read_store(struct snapshot *s, struct store *st,
-			int64_t campaign_id, struct buf *err);
+			int64_t campaign_id, const char **error_r);
 void snapshot_free(struct snapshot *s);
 
 /* snapshot_load - compile the message template the snapshot holds */
 int snapshot_load(const struct snapshot *s, struct message_tmpl **mt_r,
-		  struct buf *err);
+		  const char **error_r);
 
 #endif

@@ -42,6 +42,7 @@
 #include <openssl/ssl.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define SINK_READ_BUF (64 * 1024)
@@ -100,20 +101,6 @@ struct sink {
 		improper;
 };
 
-/* sink_fail - err = the formatted line; returns -1 */
-static int sink_fail(struct buf *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int sink_fail(struct buf *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	buf_reset(err);
-	va_start(ap, fmt);
-	buf_vprintf(err, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* sink_tls_error - the last OpenSSL error as text */
 static const char *sink_tls_error(char *out, size_t size)
@@ -170,7 +157,7 @@ static void sink_addr_name(const struct sockaddr_storage *ss, char *out,
 
 /* sink_listen - bind "ADDR:PORT" ("[V6]:PORT") and listen */
 static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
-		       struct buf *err)
+		       const char **error_r)
 {
 	struct sink_listener *l = &s->listeners[s->nlisteners];
 	struct addrinfo hints = { 0 }, *ai = NULL;
@@ -182,20 +169,20 @@ static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
 	int fd, one = 1, rc;
 
 	if (colon == NULL || colon[1] == '\0')
-		return sink_fail(err, "listen address '%s': want ADDR:PORT or "
-				 "[IPV6]:PORT", spec);
+		return errmsg_set(error_r, "listen address '%s': want ADDR:PORT or "
+				  "[IPV6]:PORT", spec);
 	port = colon + 1;
 	hlen = (size_t)(colon - spec);
 	if (spec[0] == '[') {
 		if (hlen < 2 || spec[hlen - 1] != ']')
-			return sink_fail(err, "listen address '%s': want "
-					 "[IPV6]:PORT", spec);
+			return errmsg_set(error_r, "listen address '%s': want "
+					  "[IPV6]:PORT", spec);
 		spec++;
 		hlen -= 2;
 	}
 	if (hlen == 0 || hlen >= sizeof(host))
-		return sink_fail(err, "listen address '%s': no address",
-				 spec);
+		return errmsg_set(error_r, "listen address '%s': no address",
+				  spec);
 	memcpy(host, spec, hlen);
 	host[hlen] = '\0';
 	hints.ai_family = AF_UNSPEC;
@@ -203,12 +190,12 @@ static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0)
-		return sink_fail(err, "listen address %s:%s: %s", host, port,
-				 gai_strerror(rc));
+		return errmsg_set(error_r, "listen address %s:%s: %s", host, port,
+				  gai_strerror(rc));
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		freeaddrinfo(ai);
-		return sink_fail(err, "socket: %s", strerror(errno));
+		return errmsg_set(error_r, "socket: %s", strerror(errno));
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
@@ -220,8 +207,8 @@ static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
 
 		freeaddrinfo(ai);
 		close(fd);
-		return sink_fail(err, "listen on %s:%s: %s", host, port,
-				 strerror(e));
+		return errmsg_set(error_r, "listen on %s:%s: %s", host, port,
+				  strerror(e));
 	}
 	freeaddrinfo(ai);
 	l->fd = fd;
@@ -231,7 +218,7 @@ static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
 	return 0;
 }
 
-static int sink_tls_open(struct sink *s, struct buf *err)
+static int sink_tls_open(struct sink *s, const char **error_r)
 {
 	const struct sink_config *c = s->cfg;
 	char e[256];
@@ -239,28 +226,28 @@ static int sink_tls_open(struct sink *s, struct buf *err)
 	if (c->tls_cert == NULL && c->tls_key == NULL)
 		return 0;
 	if (c->tls_cert == NULL || c->tls_key == NULL)
-		return sink_fail(err, "TLS needs both a certificate and a "
-				 "key");
+		return errmsg_set(error_r, "TLS needs both a certificate and a "
+				  "key");
 	s->tls = SSL_CTX_new(TLS_server_method());
 	if (s->tls == NULL)
-		return sink_fail(err, "TLS: %s", sink_tls_error(e, sizeof(e)));
+		return errmsg_set(error_r, "TLS: %s", sink_tls_error(e, sizeof(e)));
 	SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
 	SSL_CTX_set_mode(s->tls, SSL_MODE_AUTO_RETRY);
 	if (SSL_CTX_use_certificate_chain_file(s->tls, c->tls_cert) != 1)
-		return sink_fail(err, "%s: %s", c->tls_cert,
-				 sink_tls_error(e, sizeof(e)));
+		return errmsg_set(error_r, "%s: %s", c->tls_cert,
+				  sink_tls_error(e, sizeof(e)));
 	if (SSL_CTX_use_PrivateKey_file(s->tls, c->tls_key,
 					SSL_FILETYPE_PEM) != 1)
-		return sink_fail(err, "%s: %s", c->tls_key,
-				 sink_tls_error(e, sizeof(e)));
+		return errmsg_set(error_r, "%s: %s", c->tls_key,
+				  sink_tls_error(e, sizeof(e)));
 	if (SSL_CTX_check_private_key(s->tls) != 1)
-		return sink_fail(err, "%s does not match %s", c->tls_key,
-				 c->tls_cert);
+		return errmsg_set(error_r, "%s does not match %s", c->tls_key,
+				  c->tls_cert);
 	return 0;
 }
 
 /* sink_mkdir - mkdir that accepts an existing folder */
-static int sink_mkdir(const char *path, struct buf *err)
+static int sink_mkdir(const char *path, const char **error_r)
 {
 	struct stat st;
 
@@ -268,11 +255,11 @@ static int sink_mkdir(const char *path, struct buf *err)
 		return 0;
 	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	return sink_fail(err, "%s: %s", path, errno == EEXIST ?
-			 "exists and is not a folder" : strerror(errno));
+	return errmsg_set(error_r, "%s: %s", path, errno == EEXIST ?
+			  "exists and is not a folder" : strerror(errno));
 }
 
-static int sink_maildir_open(struct sink *s, struct buf *err)
+static int sink_maildir_open(struct sink *s, const char **error_r)
 {
 	static const char *const sub[] = { "tmp", "new", "cur" };
 	struct buf path = BUF_INIT;
@@ -280,18 +267,18 @@ static int sink_maildir_open(struct sink *s, struct buf *err)
 
 	if (s->cfg->maildir == NULL)
 		return 0;
-	ret = sink_mkdir(s->cfg->maildir, err);
+	ret = sink_mkdir(s->cfg->maildir, error_r);
 	for (size_t i = 0; i < 3 && ret == 0; i++) {
 		buf_reset(&path);
 		buf_printf(&path, "%s/%s", s->cfg->maildir, sub[i]);
-		ret = sink_mkdir(path.data, err);
+		ret = sink_mkdir(path.data, error_r);
 	}
 	buf_free(&path);
 	return ret;
 }
 
 int sink_open(const struct sink_config *cfg, struct sink **s_r,
-	      struct buf *err)
+	      const char **error_r)
 {
 	struct sink *s = xcalloc(1, sizeof(*s));
 	const char *h = cfg->proto.hostname ? cfg->proto.hostname : "sink";
@@ -311,32 +298,32 @@ int sink_open(const struct sink_config *cfg, struct sink **s_r,
 	s->host_safe[j] = '\0';
 
 	if (pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
-		sink_fail(err, "pipe: %s", strerror(errno));
+		errmsg_set(error_r, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	if (sink_tls_open(s, err) < 0)
+	if (sink_tls_open(s, error_r) < 0)
 		goto fail;
 	if (cfg->nimplicit > 0 && s->tls == NULL) {
-		sink_fail(err, "--implicit-tls needs --tls-cert and "
-			  "--tls-key");
+		errmsg_set(error_r, "--implicit-tls needs --tls-cert and "
+			   "--tls-key");
 		goto fail;
 	}
-	if (sink_maildir_open(s, err) < 0)
+	if (sink_maildir_open(s, error_r) < 0)
 		goto fail;
 	if (cfg->log_path != NULL) {
 		s->log_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND |
 				 O_CLOEXEC, 0644);
 		if (s->log_fd < 0) {
-			sink_fail(err, "%s: %s", cfg->log_path,
-				  strerror(errno));
+			errmsg_set(error_r, "%s: %s", cfg->log_path,
+				   strerror(errno));
 			goto fail;
 		}
 	}
 	for (size_t i = 0; i < cfg->nlisten; i++)
-		if (sink_listen(s, cfg->listen[i], false, err) < 0)
+		if (sink_listen(s, cfg->listen[i], false, error_r) < 0)
 			goto fail;
 	for (size_t i = 0; i < cfg->nimplicit; i++)
-		if (sink_listen(s, cfg->implicit_tls[i], true, err) < 0)
+		if (sink_listen(s, cfg->implicit_tls[i], true, error_r) < 0)
 			goto fail;
 	*s_r = s;
 	return 0;
@@ -839,7 +826,7 @@ static void sink_drain(struct sink *s)
 	sink_reap(s);
 }
 
-int sink_run(struct sink *s, struct buf *err)
+int sink_run(struct sink *s, const char **error_r)
 {
 	struct pollfd pfd[2 * SINK_LISTENERS_MAX + 1];
 	size_t n = s->nlisteners;
@@ -853,7 +840,7 @@ int sink_run(struct sink *s, struct buf *err)
 		if (poll(pfd, n + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			ret = sink_fail(err, "poll: %s", strerror(errno));
+			ret = errmsg_set(error_r, "poll: %s", strerror(errno));
 			break;
 		}
 		if (pfd[n].revents != 0)

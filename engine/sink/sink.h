@@ -15,7 +15,7 @@
  *
  * With a log, every transaction becomes one JSON line (see docs/sink.md).
  *
- * Errors: sink_open returns -1 with one line in err; after that, trouble
+ * Errors: sink_open returns -1 with *error_r; after that, trouble
  * on one connection only ends that connection, and is reported through
  * the notify callback (never printed here).
  */
@@ -28,7 +28,6 @@
 
 #include "sink_session.h"
 
-struct buf;
 struct sink;
 
 #define SINK_LISTENERS_MAX 16
@@ -69,7 +68,7 @@ struct sink_totals {
  * points to) must outlive the sink.
  */
 int sink_open(const struct sink_config *cfg, struct sink **s_r,
-	      struct buf *err);
+	      const char **error_r);
 void sink_free(struct sink **sp);
 
 /* sink_listener_name - "127.0.0.1:2525" (the real port) of listener i:
@@ -78,9 +77,9 @@ const char *sink_listener_name(const struct sink *s, size_t i);
 
 /*
  * sink_run - accept connections until sink_stop(); then close every
- * connection and wait for their threads.  Returns 0, or -1 with err.
+ * connection and wait for their threads.  Returns 0, or -1 with *error_r.
  */
-int sink_run(struct sink *s, struct buf *err);
+int sink_run(struct sink *s, const char **error_r);
 
 /* sink_stop - make sink_run return; async-signal-safe */
 void sink_stop(struct sink *s);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define SINK_FAULTS_FILE_MAX (1 << 20)
@@ -92,7 +93,7 @@ bool sink_glob(const char *pattern, const char *s)
 struct sink_parse {
 	const char *name;
 	unsigned line;
-	struct buf *err;
+	const char **error_r;
 };
 
 static int sink_parse_fail(struct sink_parse *ps, const char *fmt, ...)
@@ -100,14 +101,13 @@ static int sink_parse_fail(struct sink_parse *ps, const char *fmt, ...)
 
 static int sink_parse_fail(struct sink_parse *ps, const char *fmt, ...)
 {
+	char msg[ERRMSG_MAX];
 	va_list ap;
 
-	buf_reset(ps->err);
-	buf_printf(ps->err, "%s:%u: ", ps->name, ps->line);
 	va_start(ap, fmt);
-	buf_vprintf(ps->err, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return -1;
+	return errmsg_set(ps->error_r, "%s:%u: %s", ps->name, ps->line, msg);
 }
 
 /* sink_next_token - the next space-separated token of *p, or NULL */
@@ -419,10 +419,10 @@ static int sink_parse_line(struct sink_parse *ps, struct sink_faults *f,
 }
 
 int sink_faults_parse(const char *name, const char *text, size_t len,
-		      struct sink_faults **f_r, struct buf *err)
+		      struct sink_faults **f_r, const char **error_r)
 {
 	struct sink_faults *f = xcalloc(1, sizeof(*f));
-	struct sink_parse ps = { name, 0, err };
+	struct sink_parse ps = { name, 0, error_r };
 	struct buf line = BUF_INIT;
 	const char *p = text, *end = text + len;
 	int ret = 0;
@@ -453,7 +453,7 @@ int sink_faults_parse(const char *name, const char *text, size_t len,
 }
 
 int sink_faults_load(const char *path, struct sink_faults **f_r,
-		     struct buf *err)
+		     const char **error_r)
 {
 	struct buf text = BUF_INIT;
 	char chunk[8192];
@@ -462,9 +462,7 @@ int sink_faults_load(const char *path, struct sink_faults **f_r,
 	int ret;
 
 	if (fp == NULL) {
-		buf_reset(err);
-		buf_printf(err, "%s: %s", path, strerror(errno));
-		return -1;
+		return errmsg_set(error_r, "%s: %s", path, strerror(errno));
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
 		buf_append(&text, chunk, n);
@@ -472,15 +470,15 @@ int sink_faults_load(const char *path, struct sink_faults **f_r,
 			break;
 	}
 	if (ferror(fp) || text.len > SINK_FAULTS_FILE_MAX) {
-		buf_reset(err);
-		buf_printf(err, "%s: %s", path, ferror(fp) ? strerror(errno) :
-			   "larger than 1 MiB");
+		errmsg_set(error_r, "%s: %s", path, ferror(fp) ?
+			   strerror(errno) : "larger than 1 MiB");
 		fclose(fp);
 		buf_free(&text);
 		return -1;
 	}
 	fclose(fp);
-	ret = sink_faults_parse(path, buf_cstr(&text), text.len, f_r, err);
+	ret = sink_faults_parse(path, buf_cstr(&text), text.len, f_r,
+				error_r);
 	buf_free(&text);
 	return ret;
 }

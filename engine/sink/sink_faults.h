@@ -50,8 +50,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct buf;
-
 enum sink_cmd {
 	SINK_CMD_GREETING,
 	SINK_CMD_EHLO,
@@ -99,13 +97,13 @@ struct sink_faults;
 
 /*
  * sink_faults_parse - rules from text (len bytes); name is the file's
- * name for messages.  Returns 0, or -1 with "NAME:LINE: reason" in err.
+ * name for messages.  Returns 0, or -1 with *error_r "NAME:LINE: reason".
  */
 int sink_faults_parse(const char *name, const char *text, size_t len,
-		      struct sink_faults **f_r, struct buf *err);
+		      struct sink_faults **f_r, const char **error_r);
 /* sink_faults_load - sink_faults_parse of a file; -1 also when unreadable */
 int sink_faults_load(const char *path, struct sink_faults **f_r,
-		     struct buf *err);
+		     const char **error_r);
 void sink_faults_free(struct sink_faults **fp);
 
 /* sink_faults_count - how many rules (not counting the settings) */

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "errmsg.h"
 #include "escape.h"
 #include "buf.h"
 #include "csv.h"
@@ -59,7 +60,7 @@ void import_trim(const char **p, size_t *len)
 }
 
 /* import_open_rejects - create the rejects file and write its header */
-static int import_open_rejects(struct import_run *run, struct buf *err)
+static int import_open_rejects(struct import_run *run, const char **error_r)
 {
 	const struct import_opts *o = run->o;
 	struct import_summary *sum = run->sum;
@@ -75,7 +76,7 @@ static int import_open_rejects(struct import_run *run, struct buf *err)
 			 "%s.rejects.csv", o->path);
 	run->rejects = fopen(sum->rejects_path, "w");
 	if (run->rejects == NULL) {
-		buf_printf(err, "%s: %s", sum->rejects_path, strerror(errno));
+		errmsg_set(error_r, "%s: %s", sum->rejects_path, strerror(errno));
 		sum->rejects_path[0] = '\0';
 		return -1;
 	}
@@ -89,7 +90,7 @@ static int import_open_rejects(struct import_run *run, struct buf *err)
  */
 static int import_reject(struct import_run *run, unsigned long line,
 			 unsigned long column, const char *reason,
-			 const char *raw, size_t raw_len, struct buf *err)
+			 const char *raw, size_t raw_len, const char **error_r)
 {
 	const struct import_opts *o = run->o;
 
@@ -104,7 +105,7 @@ static int import_reject(struct import_run *run, unsigned long line,
 		run->printed++;
 	}
 	if (run->rejects == NULL && (o->skip_invalid || o->rejects_path) &&
-	    import_open_rejects(run, err) < 0)
+	    import_open_rejects(run, error_r) < 0)
 		return -1;
 	if (run->rejects != NULL) {
 		buf_reset(&run->line);
@@ -115,7 +116,7 @@ static int import_reject(struct import_run *run, unsigned long line,
 		buf_append_str(&run->line, "\r\n");
 		if (fwrite(run->line.data, 1, run->line.len, run->rejects) !=
 		    run->line.len) {
-			buf_printf(err, "%s: %s", run->sum->rejects_path,
+			errmsg_set(error_r, "%s: %s", run->sum->rejects_path,
 				   strerror(errno));
 			return -1;
 		}
@@ -125,19 +126,19 @@ static int import_reject(struct import_run *run, unsigned long line,
 
 int import_header_name(const struct csv_record *rec, size_t i,
 		       const char *label, const char **p_r, size_t *len_r,
-		       struct buf *err)
+		       const char **error_r)
 {
 	const char *p = rec->fields[i].ptr;
 	size_t len = rec->fields[i].len;
 
 	import_trim(&p, &len);
 	if (len == 0) {
-		buf_printf(err, "%s:%lu: column %zu of the header has no name",
+		errmsg_set(error_r, "%s:%lu: column %zu of the header has no name",
 			   label, rec->line, i + 1);
 		return -1;
 	}
 	if (memchr(p, '\n', len) || memchr(p, '\r', len)) {
-		buf_printf(err, "%s:%lu: column %zu of the header has a line "
+		errmsg_set(error_r, "%s:%lu: column %zu of the header has a line "
 			   "break in its name", label, rec->line, i + 1);
 		return -1;
 	}
@@ -147,11 +148,13 @@ int import_header_name(const struct csv_record *rec, size_t i,
 
 		import_trim(&q, &qlen);
 		if (qlen == len && memcmp(p, q, len) == 0) {
-			buf_printf(err, "%s:%lu: the header names column '",
-				   label, rec->line);
-			escape_text(err, p, len, 100);
-			buf_printf(err, "' twice (columns %zu and %zu)", k + 1,
-				   i + 1);
+			struct buf name = BUF_INIT;
+
+			escape_text(&name, p, len, 100);
+			errmsg_set(error_r, "%s:%lu: the header names column "
+				   "'%s' twice (columns %zu and %zu)", label,
+				   rec->line, buf_cstr(&name), k + 1, i + 1);
+			buf_free(&name);
 			return -1;
 		}
 	}
@@ -166,7 +169,7 @@ int import_header_name(const struct csv_record *rec, size_t i,
  */
 static long import_header(struct import_run *run,
 			  const struct csv_record *rec, char ***names_r,
-			  struct buf *err)
+			  const char **error_r)
 {
 	const char *want = run->o->address_column;
 	char **names = xcalloc(rec->nfields + 1, sizeof(*names));
@@ -177,7 +180,7 @@ static long import_header(struct import_run *run,
 		const char *p;
 		size_t len;
 
-		if (import_header_name(rec, i, run->label, &p, &len, err) < 0)
+		if (import_header_name(rec, i, run->label, &p, &len, error_r) < 0)
 			goto out_fail;
 		if (addr_col < 0 && strlen(want) == len &&
 		    strncasecmp(p, want, len) == 0) {
@@ -187,16 +190,19 @@ static long import_header(struct import_run *run,
 		names[nnames++] = xstrndup(p, len);
 	}
 	if (addr_col < 0) {
-		buf_printf(err, "%s:%lu: no '%s' column in the header (it has: ",
-			   run->label, rec->line, want);
+		struct buf have = BUF_INIT;
+
 		for (size_t i = 0; i < rec->nfields; i++) {
 			if (i > 0)
-				buf_append_str(err, ", ");
-			escape_text(err, rec->fields[i].ptr,
-				   rec->fields[i].len, 60);
+				buf_append_str(&have, ", ");
+			escape_text(&have, rec->fields[i].ptr,
+				    rec->fields[i].len, 60);
 		}
-		buf_append_str(err, "); name the address column with "
-			       "--address-column");
+		errmsg_set(error_r, "%s:%lu: no '%s' column in the header (it "
+			   "has: %s); name the address column with "
+			   "--address-column", run->label, rec->line, want,
+			   buf_cstr(&have));
+		buf_free(&have);
 		goto out_fail;
 	}
 	*names_r = names;
@@ -224,7 +230,7 @@ static bool import_is_address_name(const struct import_run *run,
  */
 static int import_add(struct import_run *run, const char *addr,
 		      size_t addr_len, unsigned long line, const char *raw,
-		      size_t raw_len, struct buf *err)
+		      size_t raw_len, const char **error_r)
 {
 	const char *why, *error;
 	unsigned flags;
@@ -237,7 +243,7 @@ static int import_add(struct import_run *run, const char *addr,
 		escape_text(&run->reason, addr, addr_len, 100);
 		buf_printf(&run->reason, "': %s", why);
 		return import_reject(run, line, 0, buf_cstr(&run->reason), raw,
-				     raw_len, err);
+				     raw_len, error_r);
 	}
 	/* Once a row is bad nothing will be kept: just keep checking. */
 	if (run->sum->rejected > 0 && !run->o->skip_invalid)
@@ -247,7 +253,7 @@ static int import_add(struct import_run *run, const char *addr,
 			       STORE_ADDR_SMTPUTF8 : 0, run->vars.data,
 			       run->vars.len, &error);
 	if (ret < 0) {
-		buf_printf(err, "%s:%lu: %s", run->label, line, error);
+		errmsg_set(error_r, "%s:%lu: %s", run->label, line, error);
 		return -1;
 	}
 	return 0;
@@ -255,7 +261,7 @@ static int import_add(struct import_run *run, const char *addr,
 
 /* import_csv_rows - the header, then every row of a CSV file */
 static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
-			   struct buf *err)
+			   const char **error_r)
 {
 	struct csv_reader *reader = csv_reader_new_fd(fd, NULL);
 	struct csv_record rec;
@@ -269,16 +275,16 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 
 	cs = csv_read(reader, &rec, &cerr);
 	if (cs == CSV_EOF) {
-		buf_printf(err, "%s: empty file: a header row naming the "
+		errmsg_set(error_r, "%s: empty file: a header row naming the "
 			   "columns is needed", run->label);
 		goto out;
 	}
 	if (cs != CSV_OK) {
-		buf_printf(err, "%s:%lu:%lu: in the header row: %s",
+		errmsg_set(error_r, "%s:%lu:%lu: in the header row: %s",
 			   run->label, cerr.line, cerr.column, cerr.reason);
 		goto out;
 	}
-	addr_col = import_header(run, &rec, &names, err);
+	addr_col = import_header(run, &rec, &names, error_r);
 	if (addr_col < 0)
 		goto out;
 	while (names[nnames] != NULL)
@@ -291,7 +297,7 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 		for (size_t k = 0; k < nnames && !have; k++)
 			have = strcmp(names[k], run->needs[i].name) == 0;
 		if (!have) {
-			buf_printf(err, "%s: the template uses {{%s}} (%s) but "
+			errmsg_set(error_r, "%s: the template uses {{%s}} (%s) but "
 				   "the file has no column '%s'", run->label,
 				   run->needs[i].name, run->needs[i].where,
 				   run->needs[i].name);
@@ -303,12 +309,12 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 			       run->o->address_column,
 			       (const char *const *)names, nnames, &run->imp,
 			       &error) < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		goto out;
 	}
 	while ((cs = csv_read(reader, &rec, &cerr)) != CSV_EOF) {
 		if (cs == CSV_FATAL) {
-			buf_printf(err, "%s:%lu:%lu: %s", run->label,
+			errmsg_set(error_r, "%s:%lu:%lu: %s", run->label,
 				   cerr.line, cerr.column, cerr.reason);
 			goto out;
 		}
@@ -316,7 +322,7 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 		if (cs == CSV_BAD_RECORD) {
 			if (import_reject(run, cerr.line, cerr.column,
 					  cerr.reason, rec.raw, rec.raw_len,
-					  err) < 0)
+					  error_r) < 0)
 				goto out;
 			continue;
 		}
@@ -328,7 +334,7 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 		}
 		if (import_add(run, rec.fields[addr_col].ptr,
 			       rec.fields[addr_col].len, rec.line, rec.raw,
-			       rec.raw_len, err) < 0)
+			       rec.raw_len, error_r) < 0)
 			goto out;
 	}
 	ret = 0;
@@ -419,7 +425,7 @@ static json_t *import_json_get_nocase(json_t *obj, const char *name)
 
 /* import_jsonl_row - check and add one line of JSON Lines */
 static int import_jsonl_row(struct import_run *run, const char *line,
-			    size_t len, unsigned long lineno, struct buf *err)
+			    size_t len, unsigned long lineno, const char **error_r)
 {
 	const char *want = run->o->address_column;
 	json_error_t jerr;
@@ -432,12 +438,12 @@ static int import_jsonl_row(struct import_run *run, const char *line,
 		buf_reset(&run->reason);
 		escape_text(&run->reason, jerr.text, strlen(jerr.text), 200);
 		return import_reject(run, lineno, (unsigned long)jerr.column,
-				     buf_cstr(&run->reason), line, len, err);
+				     buf_cstr(&run->reason), line, len, error_r);
 	}
 	if (!json_is_object(obj)) {
 		json_decref(obj);
 		return import_reject(run, lineno, 0, "a line must hold one "
-				     "JSON object", line, len, err);
+				     "JSON object", line, len, error_r);
 	}
 	addr = import_json_get_nocase(obj, want);
 	if (addr == NULL || !json_is_string(addr)) {
@@ -445,7 +451,7 @@ static int import_jsonl_row(struct import_run *run, const char *line,
 		buf_reset(&run->reason);
 		buf_printf(&run->reason, "no \"%s\" string in the object", want);
 		return import_reject(run, lineno, 0, buf_cstr(&run->reason),
-				     line, len, err);
+				     line, len, error_r);
 	}
 	for (size_t i = 0; i < run->nneeds; i++) {
 		if (json_object_get(obj, run->needs[i].name) == NULL &&
@@ -457,20 +463,20 @@ static int import_jsonl_row(struct import_run *run, const char *line,
 				   run->needs[i].where);
 			return import_reject(run, lineno, 0,
 					     buf_cstr(&run->reason), line, len,
-					     err);
+					     error_r);
 		}
 	}
 	vars_tree_begin(&run->vars);
 	import_pack_json(&run->vars, obj);
 	ret = import_add(run, json_string_value(addr), json_string_length(addr),
-			 lineno, line, len, err);
+			 lineno, line, len, error_r);
 	json_decref(obj);
 	return ret;
 }
 
 /* import_jsonl_rows - every line of a JSON Lines file */
 static int import_jsonl_rows(struct import_run *run, int fd,
-			     int64_t campaign, struct buf *err)
+			     int64_t campaign, const char **error_r)
 {
 	struct buf in = BUF_INIT;
 	const char *error;
@@ -482,7 +488,7 @@ static int import_jsonl_rows(struct import_run *run, int fd,
 	if (store_import_begin(run->st, campaign, run->label,
 			       run->o->address_column, NULL, 0, &run->imp,
 			       &error) < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		return -1;
 	}
 	for (;;) {
@@ -500,7 +506,7 @@ static int import_jsonl_rows(struct import_run *run, int fd,
 				start = 0;
 			}
 			if (in.len > IMPORT_MAX_LINE) {
-				buf_printf(err, "%s:%lu: a line longer than "
+				errmsg_set(error_r, "%s:%lu: a line longer than "
 					   "%d bytes", run->label, lineno,
 					   IMPORT_MAX_LINE);
 				goto out;
@@ -510,7 +516,7 @@ static int import_jsonl_rows(struct import_run *run, int fd,
 				n = read(fd, in.data + in.len, 65536);
 			} while (n < 0 && errno == EINTR);
 			if (n < 0) {
-				buf_printf(err, "%s: %s", run->label,
+				errmsg_set(error_r, "%s: %s", run->label,
 					   strerror(errno));
 				goto out;
 			}
@@ -527,7 +533,7 @@ static int import_jsonl_rows(struct import_run *run, int fd,
 		if (len > 0) {
 			run->sum->rows++;
 			if (import_jsonl_row(run, in.data + start, len, lineno,
-					     err) < 0)
+					     error_r) < 0)
 				goto out;
 		}
 		lineno++;
@@ -554,7 +560,7 @@ static enum import_format import_format(const struct import_opts *o)
 }
 
 enum import_result import_file(struct store *st, const struct import_opts *o,
-			       struct import_summary *sum, struct buf *err)
+			       struct import_summary *sum, const char **error_r)
 {
 	struct import_run run = { .o = o, .sum = sum, .st = st,
 				  .needs = o->needs, .nneeds = o->nneeds };
@@ -570,11 +576,11 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 
 	found = store_campaign_find(st, o->campaign, &campaign_id, &error);
 	if (found < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		return IMPORT_ERROR;
 	}
 	if (found == 0) {
-		buf_printf(err, "no campaign '%s' (create it with 'volley "
+		errmsg_set(error_r, "no campaign '%s' (create it with 'volley "
 			   "campaign create')", o->campaign);
 		return IMPORT_ERROR;
 	}
@@ -583,15 +589,15 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 	} else {
 		fd = open(o->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			buf_printf(err, "%s: %s", o->path, strerror(errno));
+			errmsg_set(error_r, "%s: %s", o->path, strerror(errno));
 			goto out;
 		}
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
 	if (import_format(o) == IMPORT_JSONL)
-		rc = import_jsonl_rows(&run, fd, campaign_id, err);
+		rc = import_jsonl_rows(&run, fd, campaign_id, error_r);
 	else
-		rc = import_csv_rows(&run, fd, campaign_id, err);
+		rc = import_csv_rows(&run, fd, campaign_id, error_r);
 	if (rc < 0)
 		goto out;
 
@@ -604,14 +610,14 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 		found = fclose(run.rejects);
 		run.rejects = NULL;
 		if (found != 0) {
-			buf_printf(err, "%s: %s", sum->rejects_path,
+			errmsg_set(error_r, "%s: %s", sum->rejects_path,
 				   strerror(errno));
 			goto out;
 		}
 	}
 	if (store_import_commit(&run.imp, sum->rejected, &stats,
 				&error) < 0) {
-		buf_append_str(err, error);
+		errmsg_set(error_r, "%s", error);
 		goto out;
 	}
 	sum->added = stats.added;

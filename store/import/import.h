@@ -64,25 +64,25 @@ struct import_summary {
 };
 
 enum import_result {
-	IMPORT_ERROR = -1,	/* nothing imported; err says why */
+	IMPORT_ERROR = -1,	/* nothing imported; *error_r says why */
 	IMPORT_OK = 0,		/* committed */
 	IMPORT_BAD_ROWS = 1,	/* bad rows (printed), nothing imported */
 };
 
 enum import_result import_file(struct store *st, const struct import_opts *o,
-			       struct import_summary *sum, struct buf *err);
+			       struct import_summary *sum, const char **error_r);
 
 /*
  * The header rules, shared with `volley loadtest --vars`:
  * import_trim drops the spaces and tabs around a field;
  * import_header_name gives column i's name in a CSV header row, trimmed,
- * or -1 with err ("LABEL:LINE: ...") when it is empty, holds a line
+ * or -1 with *error_r ("LABEL:LINE: ...") when it is empty, holds a line
  * break, or repeats an earlier column's.
  */
 struct csv_record;
 void import_trim(const char **p, size_t *len);
 int import_header_name(const struct csv_record *rec, size_t i,
 		       const char *label, const char **p_r, size_t *len_r,
-		       struct buf *err);
+		       const char **error_r);
 
 #endif
