@@ -94,6 +94,14 @@ static void send_fmt_duration(char *dst, size_t size, int64_t ms)
 			 (long long)(s % 60));
 }
 
+/* send_notice - a line from the run while it goes on (send_params.notice):
+ * whole lines, so that threads' lines never mix */
+static void send_notice(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "volley: %s\n", line);
+}
+
 static void send_progress_line(void *ctx, const struct send_stats *st,
 			       bool last)
 {
@@ -290,7 +298,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct sigaction sa;
 	double per_s = -1, per_h = -1;
 	long connections = 0;
-	char err[1024], *end;
+	char *end;
 	const char *error;
 	bool follow = false, relay_open_ok = false;
 	FILE *accounting = NULL;
@@ -397,7 +405,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.commit_batch = (size_t)cli->cfg.send.commit_batch;
 	sp.stop_timeout_ms = (int64_t)cli->cfg.send.stop_timeout * 1000;
 	sp.follow = follow;
-	sp.hold_in_doubt = cli->cfg.send.in_doubt_hold;
+	sp.retry.hold_in_doubt = cli->cfg.send.in_doubt_hold;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
 		if (accounting == NULL) {
@@ -410,6 +418,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.stop = &send_stop;
 	sp.progress = send_progress_line;
 	sp.progress_ctx = &progress;
+	sp.notice = send_notice;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = send_on_signal;
@@ -417,9 +426,9 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	if (send_run(&sp, &stats, err, sizeof(err)) < 0) {
+	if (send_run(&sp, &stats, &error) < 0) {
 		send_summary(&stats);
-		cli_error("%s", err);
+		cli_error("%s", error);
 		if (stats.detached) {
 			/* workers still use what we would free: leave now */
 			fflush(NULL);

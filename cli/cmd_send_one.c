@@ -56,7 +56,8 @@ const char cmd_send_one_help[] =
 	"  -v, --verbose    show the SMTP conversation on standard error:\n"
 	"                   C: volley, S: the server, *: what happened.\n"
 	"                   Credentials are masked; bodies are shown as\n"
-	"                   their size.\n"
+	"                   their size.  Twice (-vv): also each change of\n"
+	"                   the client session's state (#: EHLO -> READY)\n"
 	"\n"
 	"Exit status: 0 when every recipient got the message, 1 otherwise\n"
 	"(with the reason on standard error when the connection failed).\n";
@@ -325,7 +326,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 	const char *error;
 	unsigned flags = 0;
 	size_t nrcpts = 0;
-	bool verbose = false;
+	int verbose = 0;
 	int c, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
@@ -354,7 +355,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 			save = optarg;
 			break;
 		case 'v':
-			verbose = true;
+			verbose++;
 			break;
 		default:
 			return cli_usage_error("send-one", "bad option");
@@ -437,9 +438,10 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 		.smtputf8 = (flags & MAILADDR_SMTPUTF8) != 0,
 		.eightbit = !send_one_ascii(msg.data, msg.len),
 	};
-	if (verbose) {
+	if (verbose > 0) {
 		source.trace = send_one_trace;
 		relay.params.session.transcript = true;
+		relay.params.session.trace_states = verbose > 1;
 	}
 	if (smtp_conn_run(&relay.params, &source, &result) < 0 && !so.done) {
 		cli_error("%s:%s: %s", relay.params.transport.host,

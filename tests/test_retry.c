@@ -1,7 +1,9 @@
 /*
  * test_retry - the retry policy: a table of replies and what becomes of
  * the recipient, then the backoff schedule (growth, cap, jitter, limits,
- * overflow).
+ * overflow), in-doubt holds, and the decisions about connections: which
+ * lost messages go to another connection at once, the per-connection cap,
+ * and what follows a connection's end.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -23,6 +25,21 @@
 #define NOW (1700000000LL * SEC)	/* any wall-clock time */
 
 enum { S = RETRY_SENT, D = RETRY_DEFER, F = RETRY_FAIL };
+
+/* decide - retry_decide for a server's reply to the end of data */
+static void decide(const struct retry_policy *p, int code,
+		   const char *enhanced, const char *text, bool sent,
+		   int attempts, int64_t first_attempt_ms, int64_t now_ms,
+		   uint64_t *rng, struct retry_outcome *out)
+{
+	struct retry_attempt a = {
+		.code = code, .enhanced = enhanced, .text = text,
+		.step = SMTP_STEP_END, .sent = sent, .attempts = attempts,
+		.first_attempt_ms = first_attempt_ms,
+	};
+
+	retry_decide(p, &a, now_ms, rng, out);
+}
 
 struct row {
 	int code;
@@ -184,8 +201,8 @@ static void check_row(const struct retry_policy *p, const struct row *r,
 		 r->enhanced != NULL ? r->enhanced : "(null)",
 		 r->text != NULL ? r->text : "(null)");
 	memset(&out, 0x5a, sizeof(out));
-	retry_decide(p, r->code, r->enhanced, r->text, r->sent, r->attempts,
-		     NOW - r->age, NOW, NULL, &out);
+	decide(p, r->code, r->enhanced, r->text, r->sent, r->attempts,
+	       NOW - r->age, NOW, NULL, &out);
 	if ((int)out.verdict != r->verdict || out.pool_backoff != r->pool)
 		fail_msg("%s: got %s pool %d, want %s pool %d", what,
 			 retry_verdict_name(out.verdict), out.pool_backoff,
@@ -248,8 +265,8 @@ static int64_t delay_of(const struct retry_policy *p, int attempts,
 {
 	struct retry_outcome out;
 
-	retry_decide(p, 451, "4.3.0", "later", false, attempts, NOW, NOW,
-		     rng, &out);
+	decide(p, 451, "4.3.0", "later", false, attempts, NOW, NOW,
+	       rng, &out);
 	assert_int_equal(out.verdict, RETRY_DEFER);
 	return out.next_attempt_ms - NOW;
 }
@@ -355,20 +372,20 @@ static void test_pool_backoff(void **state)
 	retry_policy_defaults(&p);
 	p.jitter = 0;
 	p.pool_backoff_ms = 10 * MIN;
-	retry_decide(&p, 421, "4.7.0", "rate limit exceeded", false, 1, NOW,
-		     NOW, NULL, &out);
+	decide(&p, 421, "4.7.0", "rate limit exceeded", false, 1, NOW,
+	       NOW, NULL, &out);
 	assert_int_equal(out.verdict, RETRY_DEFER);
 	assert_true(out.pool_backoff);
 	assert_int_equal(out.backoff_ms, 10 * MIN);
 	assert_int_equal(out.next_attempt_ms, NOW + 10 * MIN);
 	assert_null(out.why);
 	/* later attempts: the schedule when it is longer */
-	retry_decide(&p, 421, "4.7.0", "rate limit exceeded", false, 6, NOW,
-		     NOW, NULL, &out);
+	decide(&p, 421, "4.7.0", "rate limit exceeded", false, 6, NOW,
+	       NOW, NULL, &out);
 	assert_int_equal(out.next_attempt_ms, NOW + 32 * MIN);
 	/* a plain deferral does not touch the pool */
-	retry_decide(&p, 451, "4.7.1", "greylisted", false, 1, NOW, NOW,
-		     NULL, &out);
+	decide(&p, 451, "4.7.1", "greylisted", false, 1, NOW, NOW,
+	       NULL, &out);
 	assert_false(out.pool_backoff);
 	assert_int_equal(out.backoff_ms, 0);
 	assert_int_equal(out.next_attempt_ms, NOW + MIN);
@@ -398,24 +415,229 @@ static void test_no_overflow(void **state)
 	p.factor = 1e308;
 	p.pool_backoff_ms = INT64_MAX;
 	for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
-		retry_decide(&p, 421, "", "rate limit", false, attempts[i],
-			     INT64_MIN, INT64_MAX - 5, &rng, &out);
+		decide(&p, 421, "", "rate limit", false, attempts[i],
+		       INT64_MIN, INT64_MAX - 5, &rng, &out);
 		assert_int_equal(out.verdict, RETRY_DEFER);
 		assert_int_equal(out.next_attempt_ms, INT64_MAX);
-		retry_decide(&p, 451, "", "", false, attempts[i], 0, 0, &rng,
-			     &out);
+		decide(&p, 451, "", "", false, attempts[i], 0, 0, &rng,
+		       &out);
 		assert_true(out.next_attempt_ms > 0);
 	}
 	/* a max age reached from a first attempt far in the past */
 	p.max_age_ms = 3 * DAY;
-	retry_decide(&p, 451, "", "", false, 1, INT64_MIN, INT64_MAX, &rng,
-		     &out);
+	decide(&p, 451, "", "", false, 1, INT64_MIN, INT64_MAX, &rng,
+	       &out);
 	assert_int_equal(out.verdict, RETRY_FAIL);
 	assert_string_equal(out.why, "gave up: too old");
 	/* the first attempt in the future (clock stepped back): age 0 */
-	retry_decide(&p, 451, "", "", false, 1, NOW + DAY * 10, NOW, &rng,
-		     &out);
+	decide(&p, 451, "", "", false, 1, NOW + DAY * 10, NOW, &rng,
+	       &out);
 	assert_int_equal(out.verdict, RETRY_DEFER);
+}
+
+/* in doubt: deferred as usual, or held for the user when asked */
+static void test_in_doubt(void **state)
+{
+	struct retry_policy p;
+	struct retry_outcome out;
+	struct retry_attempt a = {
+		.code = 451, .enhanced = "4.4.2", .text = "no reply to the end "
+		"of a message", .step = SMTP_STEP_SESSION, .local = true,
+		.in_doubt = true, .attempts = 1, .first_attempt_ms = NOW,
+	};
+
+	(void)state;
+	retry_policy_defaults(&p);
+	p.jitter = 0;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_int_equal(out.verdict, RETRY_DEFER);
+	assert_false(out.hold);
+	assert_int_equal(out.next_attempt_ms, NOW + MIN);
+	p.hold_in_doubt = true;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_int_equal(out.verdict, RETRY_DEFER);
+	assert_true(out.hold);
+	/* only a message in doubt is held */
+	a.in_doubt = false;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_false(out.hold);
+	/* out of attempts it fails, held or not */
+	a.in_doubt = true;
+	a.attempts = 8;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_int_equal(out.verdict, RETRY_FAIL);
+	assert_false(out.hold);
+}
+
+/* a message its connection lost: to another connection now, or not */
+static const struct requeue_row {
+	int code;
+	const char *enhanced;
+	const char *text;
+	enum smtp_step step;
+	bool local, sent, in_doubt;
+	int requeues;
+	unsigned delivered;	/* by its connection, before the loss */
+	bool want;
+} requeue_rows[] = {
+	/* the connection dropped under it: another one takes it */
+	{ 451, "4.4.2", "the server closed the connection", SMTP_STEP_SESSION,
+	  true, false, false, 0, 0, true },
+	{ 451, "4.4.2", "connection lost", SMTP_STEP_SESSION, true, false,
+	  false, 2, 0, true },
+	{ 451, "4.4.2", "connection lost", SMTP_STEP_SESSION, true, false,
+	  false, 3, 0, false },	/* requeue_max */
+	/* but not when the server may have it */
+	{ 451, "4.4.2", "no reply", SMTP_STEP_SESSION, true, false, true, 0,
+	  0, false },
+	/* a plain 421 ended the session */
+	{ 421, "", "closing channel", SMTP_STEP_SESSION, false, false, false,
+	  0, 0, true },
+	/* a 421 throttle with nothing delivered: the pool must slow down */
+	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
+	  false, 0, 0, false },
+	{ 421, "", "rate limit exceeded", SMTP_STEP_SESSION, false, false,
+	  false, 0, 0, false },
+	/* ... after deliveries on that connection: its cap, go on */
+	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
+	  false, 0, 5, true },
+	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
+	  false, 19, 5, true },
+	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
+	  false, 20, 5, false },	/* requeue_max_capped */
+	/* volley's 451 for a 503 to MAIL: the server held a transaction */
+	{ 451, "4.5.0", "the server answered MAIL with 503", SMTP_STEP_MAIL,
+	  true, false, false, 0, 0, true },
+	/* replies about this message: not lost, decided */
+	{ 451, "4.3.0", "try later", SMTP_STEP_DATA, false, false, false, 0,
+	  0, false },
+	{ 451, "4.7.1", "greylisted", SMTP_STEP_RCPT, false, false, false, 0,
+	  0, false },
+	{ 550, "5.1.1", "no such user", SMTP_STEP_RCPT, false, false, false,
+	  0, 0, false },
+	{ 552, "5.3.4", "too big", SMTP_STEP_NONE, true, false, false, 0, 0,
+	  false },
+	{ 250, "2.0.0", "queued", SMTP_STEP_END, false, true, false, 0, 0,
+	  false },
+};
+
+static void test_requeue(void **state)
+{
+	struct retry_policy p;
+
+	(void)state;
+	retry_policy_defaults(&p);
+	assert_int_equal(p.requeue_max, 3);
+	assert_int_equal(p.requeue_max_capped, 20);
+	for (size_t i = 0; i < sizeof(requeue_rows) / sizeof(requeue_rows[0]);
+	     i++) {
+		const struct requeue_row *r = &requeue_rows[i];
+		struct retry_attempt a = {
+			.code = r->code, .enhanced = r->enhanced,
+			.text = r->text, .step = r->step, .local = r->local,
+			.sent = r->sent, .in_doubt = r->in_doubt,
+			.attempts = 1,
+		};
+
+		if (retry_requeue(&p, &a, r->requeues, r->delivered) != r->want)
+			fail_msg("requeue row %zu (%d %s, %s): want %d", i,
+				 r->code, r->text, smtp_step_name(r->step),
+				 r->want);
+	}
+}
+
+/* the per-connection cap: the same N twice in a row, from 421s only */
+static void test_cap(void **state)
+{
+	struct retry_conn_end end = { .closing_code = 421, .messages = 6,
+				      .delivered = 5 };
+
+	(void)state;
+	assert_int_equal(retry_cap_evidence(&end), 5);
+	end.delivered = 0;
+	assert_int_equal(retry_cap_evidence(&end), 0);
+	end.delivered = 5;
+	end.closing_code = 0;		/* dropped without a reply */
+	assert_int_equal(retry_cap_evidence(&end), 0);
+	end.closing_code = 554;
+	assert_int_equal(retry_cap_evidence(&end), 0);
+	end.closing_code = 421;
+	end.closed = true;		/* QUIT answered: no cap */
+	assert_int_equal(retry_cap_evidence(&end), 0);
+
+	assert_int_equal(retry_cap_learn(0, 0, 5), 0);	/* first sight */
+	assert_int_equal(retry_cap_learn(0, 5, 5), 5);	/* confirmed */
+	assert_int_equal(retry_cap_learn(0, 4, 5), 0);	/* random drops */
+	assert_int_equal(retry_cap_learn(0, 5, 0), 0);
+	assert_int_equal(retry_cap_learn(7, 5, 5), 7);	/* once learned */
+	assert_int_equal(retry_cap_learn(7, 0, 0), 7);
+}
+
+/* after a connection: again, back off, stop, give up */
+static void test_conn(void **state)
+{
+	struct retry_conn_policy p = { .backoff_first_ms = 1000,
+				       .backoff_max_ms = 30000,
+				       .give_up_after = 24 };
+	struct retry_conn_end refused = { 0 };
+	struct retry_conn_end clean = { .closed = true, .messages = 100,
+					.delivered = 100 };
+	struct retry_conn_end capped = { .messages = 11, .delivered = 10,
+					 .closing_code = 421 };
+	struct retry_conn_end denied = { .permanent = true };
+	struct retry_conn_outcome out;
+	int64_t backoff = 0;
+	static const int64_t pauses[] = { 1000, 2000, 4000, 8000, 16000,
+					  30000, 30000 };
+
+	(void)state;
+	/* a failure: the first pause, then doubling to the cap */
+	for (size_t i = 0; i < sizeof(pauses) / sizeof(pauses[0]); i++) {
+		retry_conn_decide(&p, &refused, (unsigned)i + 1, &backoff,
+				  &out);
+		assert_int_equal(out.action, RETRY_CONN_BACKOFF);
+		assert_true(out.failed);
+		assert_int_equal(out.backoff_ms, pauses[i]);
+	}
+	/* a connection that carried messages: again at once, pauses and
+	 * failures start over */
+	retry_conn_decide(&p, &capped, 0, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_AGAIN);
+	assert_false(out.failed);
+	assert_int_equal(backoff, 1000);
+	retry_conn_decide(&p, &clean, 0, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_AGAIN);
+	assert_false(out.failed);
+	assert_false(retry_conn_failed(&clean));
+	assert_false(retry_conn_failed(&capped));
+	assert_true(retry_conn_failed(&refused));
+	/* a retry cannot help: stop, and it is no "failure" to count */
+	retry_conn_decide(&p, &denied, 0, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_STOP);
+	assert_false(out.failed);
+	/* failures in a row over the pool: give up at the limit */
+	retry_conn_decide(&p, &refused, 23, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_BACKOFF);
+	retry_conn_decide(&p, &refused, 24, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_GIVE_UP);
+	/* no limit: never */
+	p.give_up_after = 0;
+	retry_conn_decide(&p, &refused, 100000, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_BACKOFF);
+	/* replies out of step: stop pipelining, whatever else happens */
+	capped.out_of_step = true;
+	retry_conn_decide(&p, &capped, 0, &backoff, &out);
+	assert_true(out.stop_pipelining);
+	assert_int_equal(out.action, RETRY_CONN_AGAIN);
+	refused.out_of_step = true;
+	retry_conn_decide(&p, &refused, 1, &backoff, &out);
+	assert_true(out.stop_pipelining);
+	/* an odd policy: no pause at all, no cap below the first */
+	p = (struct retry_conn_policy){ 0 };
+	backoff = 0;
+	retry_conn_decide(&p, &refused, 1, &backoff, &out);
+	assert_int_equal(out.action, RETRY_CONN_BACKOFF);
+	assert_int_equal(out.backoff_ms, 0);
 }
 
 int main(void)
@@ -427,6 +649,10 @@ int main(void)
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_pool_backoff),
 		cmocka_unit_test(test_no_overflow),
+		cmocka_unit_test(test_in_doubt),
+		cmocka_unit_test(test_requeue),
+		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_conn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1129,6 +1129,194 @@ static void test_auth_edges(void **state)
 	smtp_session_free(&s);
 }
 
+/*
+ * Which command decided each message's fate: the step a policy reads
+ * instead of the reply's text (retry.h).
+ */
+static void test_steps(void **state)
+{
+	struct smtp_session *s;
+	struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_d, 1, "two\r\n", (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	/* MAIL refused: the recipient and the message hear MAIL's reply */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m1);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "553 5.7.1 sender rejected\r\n503 5.5.1 need MAIL\r\n"
+		"503 5.5.1 no valid recipients\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.step, SMTP_STEP_MAIL);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 553);
+	assert_int_equal(ev.step, SMTP_STEP_MAIL);
+	assert_string_equal(smtp_step_name(ev.step), "mail");
+	smtp_session_free(&s);
+
+	/* the recipient refused */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m1);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n550 5.1.1 no such user\r\n"
+		"554 5.5.1 no valid recipients\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.step, SMTP_STEP_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 550);
+	assert_int_equal(ev.step, SMTP_STEP_RCPT);
+	smtp_session_free(&s);
+
+	/* DATA refused, then the end of data of the next message taken */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m1);
+	smtp_session_submit(s, &m2);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n451 4.3.0 not now\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 451);
+	assert_int_equal(ev.step, SMTP_STEP_DATA);
+	out_is(s, "RSET\r\nMAIL FROM:<a@x.example>\r\n"
+		  "RCPT TO:<d@y.example>\r\nDATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "two\r\n.\r\n");
+	feed(s, "250 2.0.0 queued\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	assert_int_equal(ev.step, SMTP_STEP_END);
+	smtp_session_free(&s);
+
+	/* a 421 to RCPT ends the session: each message was cut off
+	 * (SESSION), and FAILED says what the 421 answered */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m1);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n421 4.7.0 too many messages\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 421);
+	assert_int_equal(ev.step, SMTP_STEP_SESSION);
+	assert_false(ev.local);
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_int_equal(ev.code, 421);
+	assert_string_equal(ev.enhanced, "4.7.0");
+	assert_int_equal(ev.step, SMTP_STEP_RCPT);
+	smtp_session_free(&s);
+
+	/* a lost connection: cut off, local; FAILED answers nothing */
+	s = ready(pipelining_ehlo);
+	smtp_session_submit(s, &m1);
+	smtp_session_abort(s, "the server closed the connection", false);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.step, SMTP_STEP_SESSION);
+	assert_true(ev.local);
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_int_equal(ev.code, 0);
+	assert_int_equal(ev.step, SMTP_STEP_NONE);
+	smtp_session_free(&s);
+
+	/* a 421 greeting */
+	s = smtp_session_new(&(struct smtp_session_params){
+		.helo_name = "c" });
+	feed(s, "421 4.3.2 busy\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_int_equal(ev.code, 421);
+	assert_int_equal(ev.step, SMTP_STEP_SESSION);
+	smtp_session_free(&s);
+}
+
+/* A message refused before anything is written: no command, NONE. */
+static void test_step_of_a_local_refusal(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true };
+	struct smtp_session *s = ready_with(p, "250-mx\r\n250 SIZE 10\r\n");
+	struct smtp_message m = msg(rcpts_d, 1, "far more than ten bytes\r\n",
+				    (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.step, SMTP_STEP_NONE);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_int_equal(ev.code, 552);
+	assert_true(ev.local);
+	assert_int_equal(ev.step, SMTP_STEP_NONE);
+	smtp_session_free(&s);
+}
+
+/*
+ * Every change of state is traced by name when asked, in order, and
+ * smtp_session_state names where the session is.
+ */
+static void test_state_trace(void **state)
+{
+	struct smtp_session_params p = {
+		.helo_name = "c", .pipelining = true,
+		.tls = SMTP_TLS_STARTTLS, .username = "alice",
+		.password = "secret", .trace_states = true,
+	};
+	struct smtp_session *s = smtp_session_new(&p);
+	struct buf trace = BUF_INIT;
+
+	(void)state;
+	assert_string_equal(smtp_session_state(s), "GREETING");
+	feed(s, "220 mx\r\n");
+	out_is(s, "EHLO c\r\n");
+	assert_string_equal(smtp_session_state(s), "EHLO");
+	feed(s, "250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n");
+	out_is(s, "STARTTLS\r\n");
+	feed(s, "220 go\r\n");
+	next_event(s, SMTP_EV_STARTTLS);
+	assert_string_equal(smtp_session_state(s), "HANDSHAKE");
+	smtp_session_tls_done(s);
+	out_is(s, "EHLO c\r\n");
+	feed(s, "250-mx\r\n250 AUTH PLAIN\r\n");
+	out_is(s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	feed(s, "235 2.7.0 ok\r\n");
+	next_event(s, SMTP_EV_READY);
+	smtp_session_quit(s);
+	out_is(s, "QUIT\r\n");
+	feed(s, "221 bye\r\n");
+	next_event(s, SMTP_EV_CLOSED);
+	assert_string_equal(smtp_session_state(s), "CLOSED");
+	smtp_session_transcript(s, &trace);
+	assert_string_equal(buf_cstr(&trace),
+			    "#: GREETING -> EHLO\n"
+			    "#: EHLO -> STARTTLS\n"
+			    "#: STARTTLS -> HANDSHAKE\n"
+			    "#: HANDSHAKE -> EHLO\n"
+			    "#: EHLO -> AUTH\n"
+			    "#: AUTH -> READY\n"
+			    "#: READY -> QUIT\n"
+			    "#: QUIT -> CLOSED\n");
+	buf_free(&trace);
+	smtp_session_free(&s);
+
+	/* off by default; a failure is traced too */
+	p.trace_states = false;
+	s = smtp_session_new(&p);
+	feed(s, "554 go away\r\n");
+	next_event(s, SMTP_EV_FAILED);
+	assert_string_equal(smtp_session_state(s), "FAILED");
+	smtp_session_transcript(s, &trace);
+	assert_int_equal(trace.len, 0);
+	smtp_session_free(&s);
+	p.trace_states = true;
+	s = smtp_session_new(&p);
+	feed(s, "554 go away\r\n");
+	smtp_session_transcript(s, &trace);
+	assert_string_equal(buf_cstr(&trace), "#: GREETING -> FAILED\n");
+	buf_free(&trace);
+	smtp_session_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1165,6 +1353,9 @@ int main(void)
 		cmocka_unit_test(test_done_carries_rcpt_refusal),
 		cmocka_unit_test(test_lockstep_mail_refused),
 		cmocka_unit_test(test_auth_edges),
+		cmocka_unit_test(test_steps),
+		cmocka_unit_test(test_step_of_a_local_refusal),
+		cmocka_unit_test(test_state_trace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #endif
 
 #include "errmsg.h"
+#include "retry.h"
 #include "xalloc.h"
 
 #define LT_ADDR_MAX (LOADTEST_MAX_PATTERN + 4 * 20 + 1)
@@ -597,7 +598,11 @@ static void *lt_thread(void *arg)
 		/* it sleeps for a slot only with nothing in flight */
 		.next_returns_at_once = true,
 	};
-	long long backoff_ms = LT_BACKOFF_FIRST_MS;
+	struct retry_conn_policy policy = {
+		.backoff_first_ms = LT_BACKOFF_FIRST_MS,
+		.backoff_max_ms = LT_BACKOFF_MAX_MS,
+	};
+	int64_t backoff_ms = 0;
 
 #ifdef __linux__
 	/* sleeps until a slot wake on time, not 50 us late */
@@ -615,6 +620,9 @@ static void *lt_thread(void *arg)
 	while (lt_connect_gate(lt, w)) {
 		struct smtp_conn_params cp = lt->p.conn;
 		struct smtp_conn_result res;
+		struct retry_conn_end end;
+		struct retry_conn_outcome next;
+		unsigned failures;
 		int rc;
 
 		if (atomic_load(&lt->pipelining_off))
@@ -626,24 +634,31 @@ static void *lt_thread(void *arg)
 		w->last_done_ns = 0;
 		rc = smtp_conn_run(&cp, &src, &res);
 		lt_record(w, &res, rc);
-		if (res.out_of_step)
+		end = (struct retry_conn_end){
+			.closed = res.closed, .permanent = res.permanent,
+			.out_of_step = res.out_of_step,
+			.messages = res.messages, .delivered = res.delivered,
+			.closing_code = res.closing_code,
+		};
+		/* Nothing was ever ready: every connection failing twice
+		 * means nobody is there.  Once one was, failures are the
+		 * server's answer under load, which the run is measuring. */
+		failures = 0;
+		if (retry_conn_failed(&end) && !atomic_load(&lt->ever_ready))
+			failures = (unsigned)atomic_fetch_add(
+				&lt->failed_attempts, 1) + 1;
+		policy.give_up_after = LT_GIVE_UP_PER_CONNECTION *
+				       lt_connections_wanted(lt);
+		retry_conn_decide(&policy, &end, failures, &backoff_ms, &next);
+		if (next.stop_pipelining)
 			atomic_store(&lt->pipelining_off, true);
 		/* the stop first: a waiting thread must not take the place */
-		if (rc < 0 && res.permanent) {
+		if (next.action == RETRY_CONN_STOP) {
 			lt_fatal(lt, res.error);
 			lt_stop_accepting(lt, w);
 			break;
 		}
-		/* A connection that carried messages, however it ended: the
-		 * server is there, go on at once. */
-		if (rc == 0 || (res.ready && res.messages > 0)) {
-			backoff_ms = LT_BACKOFF_FIRST_MS;
-			lt_stop_accepting(lt, w);
-			continue;
-		}
-		if (!atomic_load(&lt->ever_ready) &&
-		    atomic_fetch_add(&lt->failed_attempts, 1) + 1 >=
-		    LT_GIVE_UP_PER_CONNECTION * lt_connections_wanted(lt)) {
+		if (next.action == RETRY_CONN_GIVE_UP) {
 			char why[600];
 
 			snprintf(why, sizeof(why), "no connection could be "
@@ -654,10 +669,10 @@ static void *lt_thread(void *arg)
 		}
 		/* Still counted while it backs off: a waiting thread taking
 		 * its place at once would defeat the backoff. */
-		lt_sleep_until(lt, clock_mono_ns() + backoff_ms * 1000000LL);
+		if (next.action == RETRY_CONN_BACKOFF)
+			lt_sleep_until(lt, clock_mono_ns() +
+				       next.backoff_ms * 1000000LL);
 		lt_stop_accepting(lt, w);
-		backoff_ms = backoff_ms * 2 > LT_BACKOFF_MAX_MS ?
-			     LT_BACKOFF_MAX_MS : backoff_ms * 2;
 	}
 
 	pthread_mutex_lock(&lt->lock);

@@ -219,6 +219,8 @@ static void smtp_conn_drain(struct smtp_conn *c)
 		case SMTP_EV_DONE:
 			if (c->in_flight > 0)
 				c->in_flight--;
+			if (ev.sent)
+				c->res->delivered++;
 			c->later = false;	/* a slot is free: ask again */
 			c->src->event(c->src->ctx, &ev);
 			break;
@@ -239,6 +241,11 @@ static void smtp_conn_drain(struct smtp_conn *c)
 				 ev.error ? ev.error : "the session failed");
 			c->res->permanent = ev.permanent;
 			c->res->out_of_step = ev.out_of_step;
+			c->res->closing_code = ev.code;
+			snprintf(c->res->closing_enhanced,
+				 sizeof(c->res->closing_enhanced), "%s",
+				 ev.enhanced ? ev.enhanced : "");
+			c->res->closing_step = ev.step;
 			c->res->failure = smtp_conn_failed_kind(c, &ev);
 			c->state = SMTP_CONN_OVER;
 			break;

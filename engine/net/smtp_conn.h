@@ -131,6 +131,12 @@ struct smtp_conn_result {
 	bool out_of_step;	/* stop pipelining to this server */
 	bool spent;		/* ended because the session was spent */
 	unsigned messages;	/* messages taken from source->next */
+	unsigned delivered;	/* of them, DONE with sent */
+	/* the reply that ended the session (a 421), the command it
+	 * answered; closing_code 0 when no reply ended it */
+	int closing_code;
+	char closing_enhanced[16];
+	enum smtp_step closing_step;
 	long connect_ms;	/* connect, TLS, greeting, EHLO, AUTH */
 	long wait_ms;		/* blocked reading the server's replies */
 	struct smtp_conn_phases phases;

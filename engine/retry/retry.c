@@ -1,5 +1,5 @@
 /*
- * retry - reply -> sent, deferred or failed (see retry.h for the rules).
+ * retry - the one retry policy (see retry.h for the rules).
  */
 #include "retry.h"
 
@@ -27,6 +27,9 @@ void retry_policy_defaults(struct retry_policy *p)
 	p->max_attempts = 8;
 	p->max_age_ms = 3LL * 24 * 3600 * 1000;
 	p->pool_backoff_ms = 60 * 1000;
+	p->hold_in_doubt = false;
+	p->requeue_max = 3;
+	p->requeue_max_capped = 20;
 }
 
 const char *retry_verdict_name(enum retry_verdict v)
@@ -264,24 +267,21 @@ static const char *retry_exhausted(const struct retry_policy *p,
 	return NULL;
 }
 
-void retry_decide(const struct retry_policy *p, int code,
-		  const char *enhanced, const char *text, bool sent,
-		  int attempts, int64_t first_attempt_ms, int64_t now_ms,
-		  uint64_t *rng, struct retry_outcome *out)
+void retry_decide(const struct retry_policy *p, const struct retry_attempt *a,
+		  int64_t now_ms, uint64_t *rng, struct retry_outcome *out)
 {
+	const char *enhanced = a->enhanced;
+	const char *text = a->text != NULL ? a->text : "";
+	int code = a->code, attempts = a->attempts < 1 ? 1 : a->attempts;
 	struct retry_enh e;
 	const char *gave_up;
 	int64_t delay;
 
 	memset(out, 0, sizeof(*out));
-	if (sent) {
+	if (a->sent) {
 		out->verdict = RETRY_SENT;
 		return;
 	}
-	if (text == NULL)
-		text = "";
-	if (attempts < 1)
-		attempts = 1;
 
 	if (code < 200 || code > 599) {
 		memset(&e, 0, sizeof(e));
@@ -305,7 +305,7 @@ void retry_decide(const struct retry_policy *p, int code,
 	else if (code >= 500 && code <= 599)
 		out->why = "a sending limit, not the recipient: deferred";
 
-	gave_up = retry_exhausted(p, attempts, first_attempt_ms, now_ms);
+	gave_up = retry_exhausted(p, attempts, a->first_attempt_ms, now_ms);
 	if (gave_up != NULL) {
 		out->verdict = RETRY_FAIL;
 		out->why = gave_up;
@@ -316,4 +316,75 @@ void retry_decide(const struct retry_policy *p, int code,
 	if (out->pool_backoff && delay < out->backoff_ms)
 		delay = out->backoff_ms;
 	out->next_attempt_ms = retry_after(now_ms, delay);
+	/* the server may have it: the user decides (volley release) */
+	out->hold = a->in_doubt && p->hold_in_doubt;
+}
+
+bool retry_requeue(const struct retry_policy *p, const struct retry_attempt *a,
+		   int requeues, unsigned delivered)
+{
+	bool lost = a->step == SMTP_STEP_SESSION ||
+		    (a->local && a->code == 451);
+
+	if (a->sent || a->in_doubt || !lost)
+		return false;
+	/*
+	 * A connection that delivered first and then got a 421: the relay's
+	 * cap per connection, however its text reads; any other throttle
+	 * means the pool must slow down, not hurry to another connection.
+	 */
+	if (delivered == 0 &&
+	    retry_throttled(a->code, a->enhanced, a->text))
+		return false;
+	return requeues < (delivered > 0 ? p->requeue_max_capped :
+			   p->requeue_max);
+}
+
+unsigned retry_cap_evidence(const struct retry_conn_end *end)
+{
+	return !end->closed && end->closing_code == 421 ? end->delivered : 0;
+}
+
+unsigned retry_cap_learn(unsigned learned, unsigned previous,
+			 unsigned evidence)
+{
+	if (learned > 0)
+		return learned;
+	return evidence > 0 && previous == evidence ? evidence : 0;
+}
+
+bool retry_conn_failed(const struct retry_conn_end *end)
+{
+	return !end->closed && !end->permanent && end->messages == 0;
+}
+
+void retry_conn_decide(const struct retry_conn_policy *p,
+		       const struct retry_conn_end *end, unsigned failures,
+		       int64_t *backoff_ms, struct retry_conn_outcome *out)
+{
+	int64_t first = p->backoff_first_ms > 0 ? p->backoff_first_ms : 0;
+	int64_t max = p->backoff_max_ms > first ? p->backoff_max_ms : first;
+
+	memset(out, 0, sizeof(*out));
+	out->stop_pipelining = end->out_of_step;
+	out->failed = retry_conn_failed(end);
+	if (*backoff_ms < first)
+		*backoff_ms = first;
+	if (end->permanent) {
+		out->action = RETRY_CONN_STOP;
+		return;
+	}
+	/* It worked, or worked for a while (a 421 after N): go on at once. */
+	if (!out->failed) {
+		*backoff_ms = first;
+		out->action = RETRY_CONN_AGAIN;
+		return;
+	}
+	if (p->give_up_after > 0 && failures >= p->give_up_after) {
+		out->action = RETRY_CONN_GIVE_UP;
+		return;
+	}
+	out->action = RETRY_CONN_BACKOFF;
+	out->backoff_ms = *backoff_ms;
+	*backoff_ms = *backoff_ms > max / 2 ? max : *backoff_ms * 2;
 }

@@ -1,15 +1,31 @@
 /*
- * retry - what to do with a recipient after a delivery attempt: sent,
- * deferred (and when to try again) or failed for good, and whether the
- * relay is throttling us so that the whole pool must slow down.
+ * retry - the one retry policy.  Four decisions, each a pure function of
+ * structured fields (the reply code, the enhanced code, which command it
+ * answered, the code that closed the session) and of the policy:
  *
- * This is the one place that maps a reply to a job state (Postfix keeps
- * the same policy in smtp_trouble.c): no other code looks at reply codes
- * to decide a recipient's fate.  It does no I/O and keeps no state; the
- * jitter comes from a random state the caller owns, so a decision is a
- * pure function of its arguments and testable as a table.
+ *   retry_decide       a recipient after an attempt: sent, deferred (and
+ *                      when to try again, or held for the user) or
+ *                      failed for good; whether the relay is throttling
+ *                      us, so that the whole pool must slow down;
+ *   retry_requeue      a message its connection lost: to another
+ *                      connection at once, or deferred like any other;
+ *   retry_cap_*        a relay that closes every connection after N
+ *                      messages: learn N and stay under it;
+ *   retry_conn_decide  after a connection ended: connect again at once,
+ *                      back off, stop the run (a retry cannot help) or
+ *                      give up (nothing can connect).
  *
- * The rules, first match wins.  "Throttle" is the test below.
+ * No other code looks at reply codes to decide a recipient's fate or a
+ * connection's next step (Postfix keeps the same policy in
+ * smtp_trouble.c).  Nothing here does I/O or keeps state: the jitter
+ * comes from a random state the caller owns, counters shared by threads
+ * stay with the caller, so every decision is testable as a table
+ * (tests/test_retry.c).  The text of a reply is read for one thing only,
+ * the throttle phrases below, which no code expresses; the text of
+ * volley's own messages never decides anything.
+ *
+ * retry_decide's rules
+, first match wins.  "Throttle" is the test below.
  *
  *   sent                          SENT
  *   2xx or 3xx, not sent          DEFER (nothing confirmed the delivery)
@@ -21,8 +37,10 @@
  *   5xx                           FAIL
  *
  * and then a DEFER becomes FAIL once attempts >= max_attempts or
- * now - first_attempt >= max_age (0 turns either limit off).  A deferred
- * recipient is due again after
+ * now - first_attempt >= max_age (0 turns either limit off); a DEFER of
+ * a message in doubt (it went whole, no reply came: the server may have
+ * it) is held for the user when hold_in_doubt is set (`volley release`),
+ * never sent again on its own.  A deferred recipient is due again after
  *
  *   min(first_delay * factor^(attempts - 1), max_delay) * (1 +- jitter)
  *
@@ -68,6 +86,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "smtp_session.h"
+
 struct retry_policy {
 	int64_t first_delay_ms;	/* after the first attempt; default 60 s */
 	int64_t max_delay_ms;	/* cap of the backoff; default 6 h */
@@ -78,6 +98,15 @@ struct retry_policy {
 				 * default 3 days */
 	int64_t pool_backoff_ms;	/* pause of the whole pool when the
 					 * relay throttles; default 60 s */
+	/* a message in doubt is held for the user instead of deferred
+	 * (send.in_doubt = "hold"); default false */
+	bool hold_in_doubt;
+	/* retry_requeue: how often one message may go straight to another
+	 * connection in a run after losing its own; default 3, and 20 when
+	 * the connection had delivered first (a per-connection cap the run
+	 * is still learning) */
+	int requeue_max;
+	int requeue_max_capped;
 };
 
 void retry_policy_defaults(struct retry_policy *p);
@@ -88,10 +117,28 @@ enum retry_verdict {
 	RETRY_FAIL,
 };
 
+/* One attempt at one recipient: what the session's DONE event said. */
+struct retry_attempt {
+	int code;		/* the reply that decided: the server's, or
+				 * one made up locally (451 4.4.2 for a
+				 * lost connection); 0: none */
+	const char *enhanced;	/* "4.2.2", "" or NULL */
+	const char *text;	/* all its lines; NULL is "" */
+	enum smtp_step step;	/* which command it answered */
+	bool local;		/* made up by volley, not the server's */
+	bool sent;		/* the server took the message (2xx to the
+				 * end of data) */
+	bool in_doubt;		/* it went whole and no reply came */
+	int attempts;		/* so far, this one included (< 1 is 1) */
+	int64_t first_attempt_ms;	/* on the clock now_ms is on */
+};
+
 struct retry_outcome {
 	enum retry_verdict verdict;
 	int64_t next_attempt_ms;	/* DEFER: when the job is due again;
 					 * else 0 */
+	bool hold;			/* DEFER: held for the user (in doubt,
+					 * hold_in_doubt): no date is due */
 	/*
 	 * The relay is throttling us: pause the whole pool for backoff_ms
 	 * (ratelimit_pause).  Set whatever the verdict, also when the
@@ -109,25 +156,110 @@ struct retry_outcome {
 };
 
 /*
- * retry_decide - the fate of one recipient after one attempt.
- *   code, enhanced ("4.2.2", "" or NULL), text: the reply, the server's
- *     or one made up locally (451 4.4.2 for a lost connection);
- *   sent: the server took the message (2xx to the end of data);
- *   attempts: attempts so far, this one included (< 1 counts as 1);
- *   first_attempt_ms, now_ms: on one clock, the one next_attempt_ms is
- *     given on (the store's wall clock);
+ * retry_decide - the fate of one recipient after one attempt a.
+ *   now_ms: on the clock of a->first_attempt_ms and next_attempt_ms
+ *     (the store's: clock_wall_ms);
  *   rng: xorshift state for the jitter, caller-owned (one per thread);
  *     0 is replaced by a fixed seed; NULL means no jitter.
  */
-void retry_decide(const struct retry_policy *p, int code,
-		  const char *enhanced, const char *text, bool sent,
-		  int attempts, int64_t first_attempt_ms, int64_t now_ms,
-		  uint64_t *rng, struct retry_outcome *out);
+void retry_decide(const struct retry_policy *p, const struct retry_attempt *a,
+		  int64_t now_ms, uint64_t *rng, struct retry_outcome *out);
 
 /* retry_throttled - is this reply a throttle (the test above)? */
 bool retry_throttled(int code, const char *enhanced, const char *text);
 
 /* retry_verdict_name - "sent", "deferred" or "failed" */
 const char *retry_verdict_name(enum retry_verdict v);
+
+/*
+ * retry_requeue - a message its connection lost - a 421 or a drop that
+ * ended the session under it (step SMTP_STEP_SESSION), or volley's own
+ * 451 for a 503 to MAIL (the server still held an older transaction) -
+ * and not in doubt: nothing was wrong with the recipient, so another
+ * connection takes it now rather than deferring it for minutes.  Not
+ * when the relay asks us to slow down (a throttle) - unless this
+ * connection delivered first: then the 421 is a per-connection cap
+ * ("too many messages on this connection"), which retry_cap_* learn.
+ * At most requeue_max times per message and run (requeue_max_capped
+ * when the connection delivered first).
+ *   requeues: how often this message was requeued in this run so far;
+ *   delivered: messages this connection delivered before losing it.
+ */
+bool retry_requeue(const struct retry_policy *p, const struct retry_attempt *a,
+		   int requeues, unsigned delivered);
+
+/* How a connection ended: from smtp_conn's result, plus what the caller
+ * counted of it. */
+struct retry_conn_end {
+	bool closed;		/* QUIT was answered: a clean end */
+	bool permanent;		/* a retry cannot help: credentials
+				 * refused, a certificate that does not
+				 * verify, STARTTLS required and missing */
+	bool out_of_step;	/* replies did not fit their commands */
+	unsigned messages;	/* messages the connection took */
+	unsigned delivered;	/* of them, delivered */
+	int closing_code;	/* the reply that ended the session (421),
+				 * 0 if none did */
+};
+
+/*
+ * retry_cap_evidence - N when the connection was closed by a 421 after
+ * delivering N messages, which is what a relay that caps messages per
+ * connection does; else 0.
+ */
+unsigned retry_cap_evidence(const struct retry_conn_end *end);
+
+/*
+ * retry_cap_learn - the cap the run keeps under from now on: learned
+ * stays once known; else two pieces of evidence in a row with the same
+ * N (previous, the last connection's, and evidence) make N the cap.  A
+ * relay dropping connections at random never gives the same N twice in
+ * a row for long, so it is not taken for a cap.
+ */
+unsigned retry_cap_learn(unsigned learned, unsigned previous,
+			 unsigned evidence);
+
+/* What to do after a connection ended. */
+enum retry_conn_action {
+	RETRY_CONN_AGAIN,	/* connect again at once */
+	RETRY_CONN_BACKOFF,	/* wait backoff_ms, then connect again */
+	RETRY_CONN_STOP,	/* a retry cannot help: stop the run */
+	RETRY_CONN_GIVE_UP,	/* connections keep failing: stop the run */
+};
+
+struct retry_conn_policy {
+	int64_t backoff_first_ms;	/* the first pause after a failure */
+	int64_t backoff_max_ms;		/* pauses double up to this */
+	/* failed connections in a row, over the whole pool, before giving
+	 * up; 0: never */
+	unsigned give_up_after;
+};
+
+struct retry_conn_outcome {
+	enum retry_conn_action action;
+	int64_t backoff_ms;		/* BACKOFF: how long to wait */
+	/* the connection counts as a failure toward give_up_after (it was
+	 * not closed cleanly and carried nothing); else the failures in a
+	 * row start again from 0 */
+	bool failed;
+	/* the server's replies went out of step: no pipelining to it for
+	 * the rest of the run */
+	bool stop_pipelining;
+};
+
+/* retry_conn_failed - does this end count as a failed connection? */
+bool retry_conn_failed(const struct retry_conn_end *end);
+
+/*
+ * retry_conn_decide - what next after end.
+ *   failures: failed connections in a row over the pool, this one
+ *     included if retry_conn_failed(end);
+ *   *backoff_ms: this connection slot's next pause: 0 at the start, and
+ *     kept by the caller between calls (doubled here after a failure,
+ *     back to the first after a connection that carried messages).
+ */
+void retry_conn_decide(const struct retry_conn_policy *p,
+		       const struct retry_conn_end *end, unsigned failures,
+		       int64_t *backoff_ms, struct retry_conn_outcome *out);
 
 #endif

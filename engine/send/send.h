@@ -2,21 +2,25 @@
  * send - a campaign run: the store, the templates and the SMTP engine
  * joined into `volley send` (see shared/DESIGN.md, "Data flow").
  *
- *   main thread (the store's one writer): reclaims leases left by a dead
- *     run, claims batches of due jobs into a bounded queue, and commits
- *     results in batches (every commit_interval_ms or commit_batch
- *     results, one transaction each);
- *   N worker threads: each owns one persistent connection (smtp_conn),
- *     takes jobs from the queue as its session can take them, renders
- *     each recipient's message into buffers of its own, and hands every
- *     result back.
+ *   the calling thread, the store writer (send_writer.c): the store's one
+ *     user; it reclaims leases left by a dead run, claims batches of due
+ *     jobs into a bounded queue, and commits results in batches (every
+ *     commit_interval_ms or commit_batch results, one transaction each);
+ *   N worker threads (send_worker.c): each owns one persistent connection
+ *     (smtp_conn), takes jobs from the queue as its session can take
+ *     them, renders each recipient's message into buffers of its own,
+ *     and hands every result back.
+ * send_run.c joins them: start, the writer's loop, drain, teardown.
  *
  * Job objects come from a fixed pool sized at the start and travel
  * claim -> queue -> worker -> results -> pool; buffers grow to the
  * largest message once, so the hot path allocates nothing per message.
  *
- * Results: the retry policy (retry.h) turns each reply into sent,
- * deferred (with the next attempt time) or failed; every attempt's code,
+ * Results: the retry policy (retry.h) decides everything - each reply
+ * to sent, deferred (with the next attempt time, or held when in doubt
+ * and retry.hold_in_doubt) or failed; a message lost with its connection
+ * to another connection at once; the relay's cap of messages per
+ * connection; what follows a connection's end.  Every attempt's code,
  * enhanced code and text is recorded.  A reply that says the relay is
  * throttling pauses the whole pool (ratelimit_pause).  A failure that no
  * retry can fix (credentials refused, a certificate that does not
@@ -40,11 +44,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "message.h"
 #include "ratelimit.h"
 #include "retry.h"
 #include "smtp_conn.h"
 #include "store.h"
-#include "message.h"
 
 struct send_campaign {
 	int64_t id;
@@ -65,7 +69,7 @@ struct send_params {
 	struct smtp_conn_params conn;	/* the relay; session.max_messages is
 					 * the per-connection cap */
 	unsigned connections;
-	struct retry_policy retry;
+	struct retry_policy retry;	/* hold_in_doubt: send.in_doubt */
 	struct ratelimit *rate;		/* NULL: no limit */
 
 	size_t claim_batch;		/* jobs per claim; 0: 500 */
@@ -74,9 +78,6 @@ struct send_params {
 	size_t commit_batch;		/* 0: 1000 */
 	int64_t stop_timeout_ms;	/* 0: 30 s */
 	bool follow;			/* keep polling for new jobs */
-	/* in doubt (sent whole without a reply, or held by a dead run):
-	 * hold for the user instead of sending again (store_in_doubt) */
-	bool hold_in_doubt;
 	/*
 	 * accounting - when not NULL, one CSV line per delivery attempt is
 	 * appended to it as results commit (the accounting files bulk MTAs
@@ -90,6 +91,11 @@ struct send_params {
 	 * the end; may be NULL */
 	void (*progress)(void *ctx, const struct send_stats *st, bool last);
 	void *progress_ctx;
+	/* notice - one line the user should see while the run goes on (a
+	 * server out of step: no more pipelining to it); called from the
+	 * worker threads, so it must be thread-safe; may be NULL */
+	void (*notice)(void *ctx, const char *line);
+	void *notice_ctx;
 };
 
 /* What a run did, for the progress line and the summary. */
@@ -123,10 +129,10 @@ struct send_stats {
 
 /*
  * send_run - run until nothing is due and nothing is in flight (or, with
- * follow, until *stop).  Returns 0, or -1 with one line in err when the
- * run had to stop (the stats say what was done before).
+ * follow, until *stop).  Returns 0, or -1 with *error_r when the run had
+ * to stop (the stats say what was done before).
  */
 int send_run(const struct send_params *p, struct send_stats *stats,
-	     char *err, size_t errsize);
+	     const char **error_r);
 
 #endif

@@ -28,16 +28,30 @@
 #include "xalloc.h"
 #include "dotstuff.h"
 
+/*
+ * The session's states.  smtp_set_state is their one writer; with
+ * params.trace_states it puts each change in the transcript as
+ * "#: EHLO -> READY".
+ */
 enum smtp_state {
 	SMTP_S_GREETING,	/* waiting for 220 */
 	SMTP_S_EHLO,		/* EHLO (or HELO) sent */
 	SMTP_S_STARTTLS,	/* STARTTLS sent */
 	SMTP_S_HANDSHAKE,	/* 220 came: the transport does TLS now */
 	SMTP_S_AUTH,		/* AUTH under way */
-	SMTP_S_READY,
+	SMTP_S_READY,		/* greeted: transactions */
 	SMTP_S_QUIT,		/* QUIT sent */
-	SMTP_S_CLOSED,
-	SMTP_S_FAILED,
+	SMTP_S_CLOSED,		/* QUIT answered */
+	SMTP_S_FAILED,		/* over: FAILED was reported */
+	SMTP_S_COUNT
+};
+
+static const char *const smtp_state_names[SMTP_S_COUNT] = {
+	[SMTP_S_GREETING] = "GREETING", [SMTP_S_EHLO] = "EHLO",
+	[SMTP_S_STARTTLS] = "STARTTLS", [SMTP_S_HANDSHAKE] = "HANDSHAKE",
+	[SMTP_S_AUTH] = "AUTH", [SMTP_S_READY] = "READY",
+	[SMTP_S_QUIT] = "QUIT", [SMTP_S_CLOSED] = "CLOSED",
+	[SMTP_S_FAILED] = "FAILED",
 };
 
 enum smtp_verb {
@@ -91,6 +105,8 @@ struct smtp_session {
 	bool secure;		/* TLS is up (implicit, or after STARTTLS) */
 	bool need_rset;		/* a transaction failed: RSET before MAIL */
 	bool quit_asked;
+	/* the command a 421 that ends the session answered (FAILED's step) */
+	enum smtp_step closing_step;
 
 	struct smtp_reply_parser parser;
 	struct buf out;
@@ -113,6 +129,36 @@ struct smtp_session {
 };
 
 /* --- small helpers ----------------------------------------------------- */
+
+const char *smtp_step_name(enum smtp_step step)
+{
+	static const char *const names[] = {
+		[SMTP_STEP_NONE] = "none", [SMTP_STEP_SESSION] = "session",
+		[SMTP_STEP_MAIL] = "mail", [SMTP_STEP_RCPT] = "rcpt",
+		[SMTP_STEP_DATA] = "data", [SMTP_STEP_END] = "end",
+	};
+
+	return (unsigned)step < sizeof(names) / sizeof(names[0]) ?
+	       names[step] : "?";
+}
+
+/* smtp_verb_step - the step of a transaction a command is */
+static enum smtp_step smtp_verb_step(enum smtp_verb verb)
+{
+	switch (verb) {
+	case SMTP_V_MAIL:
+		return SMTP_STEP_MAIL;
+	case SMTP_V_RCPT:
+		return SMTP_STEP_RCPT;
+	case SMTP_V_DATA:
+		return SMTP_STEP_DATA;
+	case SMTP_V_DOT:
+	case SMTP_V_BDAT:
+		return SMTP_STEP_END;
+	default:
+		return SMTP_STEP_SESSION;
+	}
+}
 
 static struct smtp_slot *smtp_slot_at(struct smtp_session *s, size_t i)
 {
@@ -224,7 +270,8 @@ static const char *smtp_arena_ptr(struct smtp_session *s, const char *field)
  */
 static void smtp_event_push(struct smtp_session *s, enum smtp_event_kind kind,
 			    void *ctx, size_t rcpt, const struct smtp_reply *r,
-			    bool local, bool sent, const char *error)
+			    enum smtp_step step, bool local, bool sent,
+			    const char *error)
 {
 	struct smtp_event *ev;
 
@@ -236,6 +283,7 @@ static void smtp_event_push(struct smtp_session *s, enum smtp_event_kind kind,
 	ev->kind = kind;
 	ev->ctx = ctx;
 	ev->rcpt = rcpt;
+	ev->step = step;
 	ev->local = local;
 	ev->sent = sent;
 	if (r != NULL) {
@@ -271,10 +319,18 @@ static void smtp_local_reply(struct smtp_reply *r, int code,
 	r->lines = 1;
 }
 
-/* smtp_set_state - the one writer of s->state */
+/* smtp_set_state - the one writer of s->state, tracing the change */
 static void smtp_set_state(struct smtp_session *s, enum smtp_state to)
 {
+	if (s->p.trace_states && to != s->state)
+		buf_printf(&s->transcript, "#: %s -> %s\n",
+			   smtp_state_names[s->state], smtp_state_names[to]);
 	s->state = to;
+}
+
+const char *smtp_session_state(const struct smtp_session *s)
+{
+	return smtp_state_names[s->state];
 }
 
 /* --- writing commands -------------------------------------------------- */
@@ -358,8 +414,8 @@ static void smtp_rcpt_refuse_local(struct smtp_session *s,
 	struct smtp_reply r = { 0 };
 
 	smtp_local_reply(&r, code, enhanced, why);
-	smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i, &r, true, false,
-			NULL);
+	smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i, &r, SMTP_STEP_NONE,
+			true, false, NULL);
 	smtp_rcpt_failed(slot, &r, true);
 	buf_free(&r.text);
 }
@@ -459,9 +515,10 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 }
 
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
-			   const struct smtp_reply *r, bool sent, bool local);
+			   const struct smtp_reply *r, enum smtp_step step,
+			   bool sent, bool local);
 static void smtp_slot_fail(struct smtp_session *s, struct smtp_slot *slot,
-			   const struct smtp_reply *r);
+			   const struct smtp_reply *r, enum smtp_step step);
 
 /*
  * smtp_lockstep_verdict - without pipelining, volley sees each reply
@@ -476,13 +533,13 @@ static bool smtp_lockstep_verdict(struct smtp_session *s,
 		/* As when pipelined: every recipient hears why. */
 		for (size_t i = 0; i < slot->m.nrcpts; i++)
 			smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i,
-					&slot->failure, slot->failure_local,
-					false, NULL);
-		smtp_slot_fail(s, slot, NULL);
+					&slot->failure, SMTP_STEP_MAIL,
+					slot->failure_local, false, NULL);
+		smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
 		return true;
 	}
 	if (slot->cursor == slot->m.nrcpts + 1 && slot->rcpts_ok == 0) {
-		smtp_slot_fail(s, slot, NULL);
+		smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
 		return true;
 	}
 	return false;
@@ -533,10 +590,12 @@ static void smtp_pump(struct smtp_session *s)
 
 /* smtp_slot_done - report the oldest message finished and free its slot */
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
-			   const struct smtp_reply *r, bool sent, bool local)
+			   const struct smtp_reply *r, enum smtp_step step,
+			   bool sent, bool local)
 {
 	/* Replies come in order, so only the oldest slot can finish. */
-	smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0, r, local, sent, NULL);
+	smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0, r, step, local, sent,
+			NULL);
 	if (!sent)
 		s->need_rset = true;
 	s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
@@ -551,26 +610,29 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
  * most telling reason: MAIL's refusal; else, when no recipient was
  * accepted, the first recipient's refusal (a single-recipient message
  * thus ends with exactly what its recipient was told: 550 5.1.1, or a
- * greylisting 451 to retry); else the server's reply r.
+ * greylisting 451 to retry); else the server's reply r, which answered
+ * the command step.
  */
 static void smtp_slot_fail(struct smtp_session *s, struct smtp_slot *slot,
-			   const struct smtp_reply *r)
+			   const struct smtp_reply *r, enum smtp_step step)
 {
 	struct smtp_reply none = { 0 };
 
 	if (slot->failed) {
-		smtp_slot_done(s, slot, &slot->failure, false,
+		smtp_slot_done(s, slot, &slot->failure, SMTP_STEP_MAIL, false,
 			       slot->failure_local);
 	} else if (slot->rcpts_ok == 0 && slot->rcpt_refused) {
-		smtp_slot_done(s, slot, &slot->rcpt_failure, false,
+		smtp_slot_done(s, slot, &slot->rcpt_failure,
+			       slot->rcpt_failure_local ? SMTP_STEP_NONE :
+			       SMTP_STEP_RCPT, false,
 			       slot->rcpt_failure_local);
 	} else if (slot->rcpts_ok == 0 || r == NULL) {
 		smtp_local_reply(&none, 550, "5.5.1", "no recipient was "
 				 "accepted");
-		smtp_slot_done(s, slot, &none, false, true);
+		smtp_slot_done(s, slot, &none, SMTP_STEP_NONE, false, true);
 		buf_free(&none.text);
 	} else {
-		smtp_slot_done(s, slot, r, false, false);
+		smtp_slot_done(s, slot, r, step, false, false);
 	}
 }
 
@@ -593,8 +655,8 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 		struct smtp_slot *slot = smtp_slot_at(s, 0);
 
 		smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0,
-				r421 ? r421 : &local, r421 == NULL, false,
-				NULL);
+				r421 ? r421 : &local, SMTP_STEP_SESSION,
+				r421 == NULL, false, NULL);
 		/*
 		 * The whole message went and no reply came: the server may
 		 * have taken it.  (A 421 is a reply: it took nothing.)
@@ -609,7 +671,8 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	buf_reset(&s->out);
 	s->out_sent = 0;
 	s->traced = 0;
-	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0, r421, false, false,
+	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0, r421,
+			r421 ? s->closing_step : SMTP_STEP_NONE, false, false,
 			s->error);
 	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].permanent =
 		permanent;
@@ -649,6 +712,7 @@ static void smtp_fail_permanent(struct smtp_session *s, const char *fmt, ...)
 static void smtp_on_greeting(struct smtp_session *s, const struct smtp_reply *r)
 {
 	if (r->code / 100 != 2) {
+		s->closing_step = SMTP_STEP_SESSION;
 		smtp_fail(s, r->code == 421 ? r : NULL, "the server refused "
 			  "the connection: %s", buf_cstr(&r->text));
 		return;
@@ -734,7 +798,8 @@ static void smtp_ready(struct smtp_session *s, const struct smtp_reply *r)
 	    (s->max_messages == 0 || s->caps.mailmax < s->max_messages))
 		s->max_messages = s->caps.mailmax;
 	smtp_set_state(s, SMTP_S_READY);
-	smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, false, false, NULL);
+	smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, SMTP_STEP_SESSION, false,
+			false, NULL);
 }
 
 static void smtp_on_ehlo(struct smtp_session *s, const struct smtp_reply *r,
@@ -771,6 +836,7 @@ static void smtp_on_ehlo(struct smtp_session *s, const struct smtp_reply *r,
 		smtp_push_cmd(s, SMTP_V_HELO, 0, 0);
 		return;
 	}
+	s->closing_step = SMTP_STEP_SESSION;
 	smtp_fail(s, r->code == 421 ? r : NULL, "%s", "the server refused "
 		  "EHLO and HELO");
 }
@@ -871,6 +937,8 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	 * when it answers nothing: a server closing after its last reply. */
 	if (r->code == 421 && (s->ncmds == 0 ||
 			       s->cmds[s->cmd_head].verb != SMTP_V_QUIT)) {
+		s->closing_step = s->ncmds == 0 ? SMTP_STEP_SESSION :
+				  smtp_verb_step(s->cmds[s->cmd_head].verb);
 		smtp_fail(s, r, "the server closed the session: %d%s%s %s",
 			  r->code, r->enhanced[0] ? " " : "", r->enhanced,
 			  buf_cstr(&r->text));
@@ -953,6 +1021,7 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 		/* After a refused MAIL, its reason is every RCPT's. */
 		smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, cmd.rcpt,
 				slot->mail_ok ? r : &slot->failure,
+				slot->mail_ok ? SMTP_STEP_RCPT : SMTP_STEP_MAIL,
 				slot->mail_ok ? false : slot->failure_local,
 				false, NULL);
 		if (class == 2 && slot->mail_ok)
@@ -971,22 +1040,22 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 			smtp_on_data_go(s, slot);
 			break;
 		}
-		smtp_slot_fail(s, slot, r);
+		smtp_slot_fail(s, slot, r, SMTP_STEP_DATA);
 		break;
 	case SMTP_V_BDAT:
 		/* RFC 3030: a refused BDAT ends the transaction. */
 		if (class == 2 && slot->mail_ok && slot->rcpts_ok > 0)
-			smtp_slot_done(s, slot, r, true, false);
+			smtp_slot_done(s, slot, r, SMTP_STEP_END, true, false);
 		else
-			smtp_slot_fail(s, slot, r);
+			smtp_slot_fail(s, slot, r, SMTP_STEP_END);
 		break;
 	case SMTP_V_DOT:
 		if (slot->empty_body)
-			smtp_slot_fail(s, slot, NULL);
+			smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
 		else if (class == 2)
-			smtp_slot_done(s, slot, r, true, false);
+			smtp_slot_done(s, slot, r, SMTP_STEP_END, true, false);
 		else
-			smtp_slot_fail(s, slot, r);
+			smtp_slot_fail(s, slot, r, SMTP_STEP_END);
 		break;
 	case SMTP_V_RSET:
 		if (class != 2)
@@ -995,8 +1064,8 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 		break;
 	case SMTP_V_QUIT:
 		smtp_set_state(s, SMTP_S_CLOSED);
-		smtp_event_push(s, SMTP_EV_CLOSED, NULL, 0, r, false, false,
-				NULL);
+		smtp_event_push(s, SMTP_EV_CLOSED, NULL, 0, r,
+				SMTP_STEP_SESSION, false, false, NULL);
 		break;
 	}
 }
@@ -1088,7 +1157,8 @@ void smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 						    "closing");
 			else
 				smtp_event_push(s, SMTP_EV_STARTTLS, NULL, 0,
-						r, false, false, NULL);
+						r, SMTP_STEP_SESSION, false,
+						false, NULL);
 			return;
 		}
 		smtp_pump(s);
@@ -1128,9 +1198,10 @@ static void smtp_refuse_local(struct smtp_session *s,
 
 	smtp_local_reply(&r, code, enhanced, why);
 	for (size_t i = 0; i < m->nrcpts; i++)
-		smtp_event_push(s, SMTP_EV_RCPT, m->ctx, i, &r, true, false,
-				NULL);
-	smtp_event_push(s, SMTP_EV_DONE, m->ctx, 0, &r, true, false, NULL);
+		smtp_event_push(s, SMTP_EV_RCPT, m->ctx, i, &r,
+				SMTP_STEP_NONE, true, false, NULL);
+	smtp_event_push(s, SMTP_EV_DONE, m->ctx, 0, &r, SMTP_STEP_NONE, true,
+			false, NULL);
 	buf_free(&r.text);
 }
 

@@ -80,6 +80,8 @@ struct smtp_session_params {
 	unsigned max_messages;	/* transactions per session; 0: no limit */
 	/* keep a transcript of what is sent (smtp_session_transcript) */
 	bool transcript;
+	/* and of every change of state in it, "#: EHLO -> READY" */
+	bool trace_states;
 };
 
 /*
@@ -101,6 +103,26 @@ struct smtp_message {
 	bool eightbit;			/* the body has 8-bit bytes */
 };
 
+/*
+ * Which command a reply answered, so that a policy can tell a refused
+ * sender from a refused recipient or a refused message (retry.h) without
+ * reading the reply's text.
+ */
+enum smtp_step {
+	SMTP_STEP_NONE,		/* no reply: refused or failed locally */
+	SMTP_STEP_SESSION,	/* the session's own commands (greeting,
+				 * EHLO, STARTTLS, AUTH, RSET, QUIT); in a
+				 * DONE: the session ended under the
+				 * message (a 421, a lost connection) */
+	SMTP_STEP_MAIL,		/* MAIL FROM */
+	SMTP_STEP_RCPT,		/* RCPT TO */
+	SMTP_STEP_DATA,		/* DATA, before its 354 */
+	SMTP_STEP_END,		/* the end of data: "." or BDAT LAST */
+};
+
+/* smtp_step_name - "none", "session", "mail", "rcpt", "data", "end" */
+const char *smtp_step_name(enum smtp_step step);
+
 enum smtp_event_kind {
 	SMTP_EV_READY,	/* greeted: messages may be submitted */
 	SMTP_EV_RCPT,	/* the reply to one RCPT TO (rcpt is its index) */
@@ -120,6 +142,9 @@ struct smtp_event {
 	int code;
 	const char *enhanced;
 	const char *text;
+	/* which command that reply answered; for FAILED, the command the
+	 * reply that ended the session answered (code 421), else NONE */
+	enum smtp_step step;
 	bool local;
 	bool sent;			/* DONE: the server took the message */
 	/* DONE, not sent: the message went whole but its reply never came
@@ -163,7 +188,8 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m);
 
 /*
  * smtp_session_transcript - append what was written since the last call,
- * one "C: ..." line per command, and clear it.  Credentials are masked
+ * one "C: ..." line per command (and, with trace_states, a "#: OLD ->
+ * NEW" line per change of state), and clear it.  Credentials are masked
  * ("C: AUTH PLAIN ****") and a body is one line ("C: <message, 4123
  * bytes>"), so a transcript is safe to print.  Empty unless
  * params.transcript is set.
@@ -200,6 +226,13 @@ void smtp_session_quit(struct smtp_session *s);
  * strings in it stay valid until the next call into the session.
  */
 bool smtp_session_event(struct smtp_session *s, struct smtp_event *ev);
+
+/*
+ * smtp_session_state - where the session is, by name: "GREETING",
+ * "EHLO", "STARTTLS", "HANDSHAKE", "AUTH", "READY", "QUIT", "CLOSED" or
+ * "FAILED" (the names the transcript's "#:" lines use)
+ */
+const char *smtp_session_state(const struct smtp_session *s);
 
 /* smtp_session_caps - what the server offered (valid after READY) */
 const struct smtp_caps *smtp_session_caps(const struct smtp_session *s);

@@ -284,4 +284,26 @@ ok "the next send takes it" "$VOLLEY" send news --quiet
 check_eq "released: now sent" "$(state_of maybe@doubt.test | cut -d' ' -f1)" sent
 stop_sink
 
+# --- 8. replies out of step on the first connection: the run says so once,
+# stops pipelining to the server, and the message lost before its body
+# went goes on the next connection at once (retry_requeue): nobody
+# deferred, nobody lost.  (DATA, one connection: with a BDAT window, the
+# messages written whole would rightly be in doubt.)
+printf 'rcpt conn=1 malformed 354 go ahead\n' > eight.faults
+start_sink_md eight --faults eight.faults
+config eight
+sed -i 's/connections = 4;/connections = 1; chunking = false;/' volley.cfg
+store=eight.db
+recipients 10 eight.csv
+campaign eight.csv
+"$VOLLEY" send news --quiet >eight.out 2>&1
+check_eq "out of step: all 10 sent" "$(json_count sent)" 10
+check_eq "out of step: none deferred" "$(json_count deferred)" 0
+check_eq "out of step: 10 stored, none twice" "$(ls eight.md/new | wc -l)" 10
+check_eq "out of step: said once" \
+	"$(grep -c 'not pipelining to this server for the rest of the run' \
+	   eight.out)" 1
+check "out of step: the summary says it too" grep -qi "pipelin" eight.out
+stop_sink
+
 finish

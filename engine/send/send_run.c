@@ -1,0 +1,361 @@
+/*
+ * send_run - a campaign run from start to end (see send.h): start the
+ * store writer and the workers, run the writer's loop, drain, tear down.
+ * The workers are send_worker.c, the store writer's work send_writer.c.
+ */
+#include "send_private.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "errmsg.h"
+#include "xalloc.h"
+
+bool send_stop_asked(const struct send_run *run)
+{
+	return run->p->stop != NULL && atomic_load(run->p->stop);
+}
+
+void send_stop_claiming(struct send_run *run)
+{
+	run->stopping = true;
+	atomic_store(&run->halt, true);
+	pthread_cond_broadcast(&run->work);
+}
+
+void send_fatal(struct send_run *run, const char *msg)
+{
+	pthread_mutex_lock(&run->lock);
+	if (!run->fatal) {
+		run->fatal = true;
+		snprintf(run->fatal_msg, sizeof(run->fatal_msg), "%s", msg);
+	}
+	send_stop_claiming(run);
+	pthread_cond_broadcast(&run->results);
+	pthread_mutex_unlock(&run->lock);
+}
+
+/* send_window - the messages one connection may hold at once */
+static size_t send_window(const struct send_params *p)
+{
+	if (!p->conn.session.chunking)
+		return 2;	/* one waiting for its 354, one behind it */
+	return p->conn.session.chunking_window ?
+	       p->conn.session.chunking_window : 8;
+}
+
+/*
+ * send_start - open the store (taking back a dead run's leases), make
+ * the job pool and start the workers.  -1 (run->w.error set) if the run
+ * cannot begin; a worker that cannot start makes the run stop at once.
+ */
+static int send_start(struct send_run *run, struct send_stats *stats)
+{
+	const struct send_params *p = run->p;
+	size_t window = send_window(p);
+	const char *error;
+
+	if (send_writer_open(run, stats, &error) < 0) {
+		snprintf(run->w.error, sizeof(run->w.error), "%s", error);
+		return -1;
+	}
+	/* the job pool: the queue plus what every connection may hold */
+	run->npool = 2 * (p->claim_batch ? p->claim_batch : SEND_CLAIM_BATCH) +
+		     p->connections * (window + 1);
+	for (size_t i = 0; i < run->npool; i++) {
+		struct send_job *j = xcalloc(1, sizeof(*j));
+
+		j->next = run->free;
+		run->free = j;
+	}
+	run->w.results = xcalloc(run->npool, sizeof(*run->w.results));
+	run->w.qids = xcalloc(run->npool, sizeof(*run->w.qids));
+
+	run->workers = xcalloc(p->connections, sizeof(*run->workers));
+	run->workers_running = p->connections;
+	for (unsigned i = 0; i < p->connections; i++) {
+		struct send_worker *w = &run->workers[i];
+
+		w->run = run;
+		w->nslots = (unsigned)window + 1;
+		w->slots = xcalloc(w->nslots, sizeof(*w->slots));
+		if (pthread_create(&w->thread, NULL, send_worker_main, w) != 0) {
+			pthread_mutex_lock(&run->lock);
+			run->workers_running -= p->connections - i;
+			pthread_mutex_unlock(&run->lock);
+			send_fatal(run, "cannot start the worker threads");
+			break;
+		}
+		run->nstarted = i + 1;
+	}
+	return 0;
+}
+
+/* send_take_done - the results the workers handed back, all of them */
+static struct send_job *send_take_done(struct send_run *run, size_t *n)
+{
+	struct send_job *done = run->done;
+
+	*n = run->ndone;
+	run->done = NULL;
+	run->ndone = 0;
+	return done;
+}
+
+/* send_return_ready - stopping: the untried jobs in the queue go back */
+static void send_return_ready(struct send_run *run)
+{
+	pthread_mutex_lock(&run->lock);
+	while (run->ready != NULL) {
+		struct send_job *j = run->ready;
+
+		run->ready = j->next;
+		j->tried = false;
+		j->next = run->done;
+		run->done = j;
+		run->ndone++;
+		run->nready--;
+	}
+	run->ready_tail = NULL;
+	pthread_mutex_unlock(&run->lock);
+}
+
+/* send_progress - the progress callback, about once a second */
+static void send_progress(struct send_run *run, struct send_stats *stats,
+			  size_t in_flight)
+{
+	const struct send_params *p = run->p;
+	int64_t now = clock_mono_ms();
+
+	if (p->progress == NULL || now - run->w.last_progress_ms < 1000)
+		return;
+	run->w.last_progress_ms = now;
+	stats->in_flight = in_flight;
+	stats->remaining = send_remaining(run);
+	stats->elapsed_ms = now - run->started_ms;
+	stats->connections = atomic_load(&run->connections);
+	p->progress(p->progress_ctx, stats, false);
+}
+
+/*
+ * send_loop - the store writer's loop: wait for results (or the commit
+ * interval), commit them, claim more while the queue runs low, and stop
+ * when nothing is due or the run is asked to.  Returns once every worker
+ * has left and nothing is in flight (false), or when the stop deadline
+ * passed with messages still in flight (true: the run must leave its
+ * workers behind).
+ */
+static bool send_loop(struct send_run *run, struct send_stats *stats)
+{
+	const struct send_params *p = run->p;
+	struct send_writer *wr = &run->w;
+	size_t claim_batch = p->claim_batch ? p->claim_batch :
+			     SEND_CLAIM_BATCH;
+	int64_t stop_timeout = p->stop_timeout_ms ? p->stop_timeout_ms :
+			       SEND_STOP_TIMEOUT_MS;
+
+	wr->claimable = true;
+	for (;;) {
+		struct send_job *done;
+		size_t ndone, nready, in_flight, running;
+		bool stopping, fatal;
+		const char *error;
+		struct timespec until = clock_deadline_ms(
+			p->commit_interval_ms ? p->commit_interval_ms :
+			SEND_COMMIT_INTERVAL_MS);
+
+		pthread_mutex_lock(&run->lock);
+		if (run->ndone < (p->commit_batch ? p->commit_batch :
+				  SEND_COMMIT_BATCH) &&
+		    run->workers_running > 0 &&
+		    (run->nready > run->low_water || run->stopping ||
+		     !wr->claimable))
+			pthread_cond_timedwait(&run->results, &run->lock,
+					       &until);
+		if (send_stop_asked(run) && !run->stopping)
+			send_stop_claiming(run);
+		done = send_take_done(run, &ndone);
+		stopping = run->stopping;
+		fatal = run->fatal;
+		running = run->workers_running;
+		pthread_mutex_unlock(&run->lock);
+
+		if (ndone > 0 &&
+		    send_commit(run, done, ndone, stats, &error) < 0) {
+			snprintf(wr->error, sizeof(wr->error), "recording "
+				 "results: %s", error);
+			send_fatal(run, wr->error);
+		}
+
+		pthread_mutex_lock(&run->lock);
+		nready = run->nready;
+		in_flight = run->in_flight;
+		pthread_mutex_unlock(&run->lock);
+
+		if (stopping || fatal) {
+			if (wr->stop_deadline_ms == 0)
+				wr->stop_deadline_ms = clock_mono_ms() +
+						       stop_timeout;
+			send_return_ready(run);
+			if (running == 0 && in_flight == 0)
+				return false;
+			if (clock_mono_ms() > wr->stop_deadline_ms) {
+				/* leases left: the next run reclaims them */
+				size_t len = strlen(wr->error);
+
+				snprintf(wr->error + len,
+					 sizeof(wr->error) - len, "%sstopped "
+					 "after %lld s with %zu messages still "
+					 "in flight; their leases will expire",
+					 len > 0 ? "; " : "",
+					 (long long)(stop_timeout / 1000),
+					 in_flight);
+				return true;
+			}
+		} else if (nready < claim_batch) {
+			long got = send_claim(run, &error);
+
+			/* nothing due: wait the interval before asking again */
+			wr->claimable = got > 0;
+			if (got < 0) {
+				snprintf(wr->error, sizeof(wr->error),
+					 "claiming jobs: %s", error);
+				send_fatal(run, wr->error);
+			} else if (got == 0 && nready == 0 && in_flight == 0 &&
+				   !p->follow) {
+				pthread_mutex_lock(&run->lock);
+				send_stop_claiming(run);
+				pthread_mutex_unlock(&run->lock);
+			}
+		}
+		send_progress(run, stats, in_flight);
+	}
+}
+
+/*
+ * send_drain - every worker has left: the last results are committed,
+ * every lease still held goes back untried, and the run's resources
+ * are freed but for the writer's.
+ */
+static void send_drain(struct send_run *run, struct send_stats *stats)
+{
+	struct send_writer *wr = &run->w;
+	struct send_job *done;
+	const char *error;
+	size_t ndone;
+
+	for (unsigned i = 0; i < run->nstarted; i++)
+		pthread_join(run->workers[i].thread, NULL);
+	/* a last commit: what the workers finished while stopping */
+	done = send_take_done(run, &ndone);
+	if (ndone > 0 && send_commit(run, done, ndone, stats, &error) < 0)
+		snprintf(wr->error, sizeof(wr->error), "recording results: %s",
+			 error);
+	/* nothing is in flight now: any lease still held (a claim cut short
+	 * by an error) goes back, untried */
+	if (send_writer_release(run, &error) < 0 && wr->error[0] == '\0')
+		snprintf(wr->error, sizeof(wr->error), "giving back leases: "
+			 "%s", error);
+	if (run->fatal && wr->error[0] == '\0')
+		snprintf(wr->error, sizeof(wr->error), "%s", run->fatal_msg);
+	for (unsigned i = 0; i < run->p->connections; i++) {
+		struct send_worker *w = &run->workers[i];
+
+		for (unsigned k = 0; k < w->nslots; k++)
+			buf_free(&w->slots[k].msg);
+		free(w->slots);
+		message_bufs_free(&w->bufs);
+	}
+	free(run->workers);
+	while (run->free != NULL) {
+		struct send_job *j = run->free;
+
+		run->free = j->next;
+		buf_free(&j->addr);
+		buf_free(&j->vars);
+		buf_free(&j->reply);
+		free(j);
+	}
+}
+
+/*
+ * send_abandon - the stop deadline passed with workers still holding
+ * connections and what those point to: what they finished is committed
+ * now; what they hold keeps its lease, which the next run takes back.
+ * The caller must exit at once, freeing nothing (stats->detached).
+ */
+static void send_abandon(struct send_run *run, struct send_stats *stats)
+{
+	struct send_job *done;
+	const char *error;
+	size_t ndone;
+
+	stats->detached = true;
+	pthread_mutex_lock(&run->lock);
+	done = send_take_done(run, &ndone);
+	pthread_mutex_unlock(&run->lock);
+	if (ndone > 0)
+		send_commit(run, done, ndone, stats, &error);
+}
+
+/* send_teardown - the final stats and progress, and free what is ours */
+static void send_teardown(struct send_run *run, struct send_stats *stats,
+			  bool detached)
+{
+	const struct send_params *p = run->p;
+
+	stats->elapsed_ms = clock_mono_ms() - run->started_ms;
+	stats->rate_wait_ms = atomic_load(&run->rate_wait_ms);
+	stats->render_ms = atomic_load(&run->render_ms);
+	stats->connect_ms = atomic_load(&run->connect_ms);
+	stats->server_wait_ms = atomic_load(&run->wait_ms);
+	stats->connections = atomic_load(&run->connections);
+	stats->pipelining_off = atomic_load(&run->pipelining_off);
+	stats->learned_cap = atomic_load(&run->learned_cap);
+	stats->remaining = send_remaining(run);
+	if (p->progress != NULL)
+		p->progress(p->progress_ctx, stats, true);
+	send_writer_close(run, detached);
+	if (!detached) {
+		pthread_mutex_destroy(&run->lock);
+		pthread_cond_destroy(&run->work);
+		pthread_cond_destroy(&run->results);
+		free(run);
+	}
+}
+
+int send_run(const struct send_params *p, struct send_stats *stats,
+	     const char **error_r)
+{
+	/* on the heap: after a stop deadline, workers may outlive us */
+	struct send_run *run = xcalloc(1, sizeof(*run));
+	bool detached = false;
+	int ret;
+
+	memset(stats, 0, sizeof(*stats));
+	run->p = p;
+	run->started_ms = clock_mono_ms();
+	run->low_water = (p->claim_batch ? p->claim_batch :
+			  SEND_CLAIM_BATCH) / 2;
+	run->w.rng = (uint64_t)clock_wall_ms() | 1;
+	pthread_mutex_init(&run->lock, NULL);
+	clock_cond_init(&run->work);
+	clock_cond_init(&run->results);
+
+	if (send_start(run, stats) == 0) {
+		detached = send_loop(run, stats);
+		if (detached)
+			send_abandon(run, stats);
+		else
+			send_drain(run, stats);
+	}
+	ret = detached || run->fatal || run->w.error[0] != '\0' ? -1 : 0;
+	if (ret < 0)
+		errmsg_set(error_r, "%s", run->w.error[0] ? run->w.error :
+			   run->fatal_msg);
+	send_teardown(run, stats, detached);
+	return ret;
+}
