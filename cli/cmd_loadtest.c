@@ -1181,6 +1181,139 @@ static int lt_resolve(const struct lt_opts *o, char *addr, size_t size)
 	return 0;
 }
 
+/* lt_secrets - the password or XOAUTH2 token the options name; -1 when
+ * it cannot be read (said) */
+static int lt_secrets(const struct lt_opts *o, char **password, char **token)
+{
+	const char *env = o->password_env ? o->password_env : o->token_env;
+	const char *file = o->password_file ? o->password_file :
+			   o->token_file;
+	char **secret = o->token_env || o->token_file ? token : password;
+	const char *error;
+
+	if (o->user == NULL)
+		return 0;
+	if (env != NULL) {
+		const char *v = getenv(env);
+
+		if (v == NULL || *v == '\0') {
+			cli_error("%s %s: the variable is not set",
+				  o->password_env ? "--password-env" :
+				  "--xoauth2-token-env", env);
+			return -1;
+		}
+		*secret = xstrdup(v);
+		return 0;
+	}
+	if (config_read_secret(file, o->password_file ? "--password-file" :
+			       "--xoauth2-token-file", secret, &error) < 0) {
+		cli_error("%s", error);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * lt_messages - the messages to send, into bodies and contents (*n of
+ * them): rendered from --template, or made to the --size mix; their
+ * Message-IDs end in id_right.  Returns 0, or the exit code (said).
+ */
+static int lt_messages(const struct lt_opts *o, const char *id_right,
+		       struct buf *bodies, struct loadtest_content *contents,
+		       size_t *n)
+{
+	const char *error;
+
+	if (o->template_dir != NULL) {
+		if (lt_render(o, id_right, bodies, contents, n) < 0)
+			return 1;
+	} else {
+		char from[LOADTEST_MAX_PATTERN + 100];
+
+		loadtest_format(o->from, 1, from, sizeof(from));
+		for (size_t i = 0; i < o->nsizes; i++) {
+			if (loadtest_build_message(&bodies[i], o->sizes[i],
+						   from, id_right,
+						   &contents[i].seq_at,
+						   &error) < 0)
+				return cli_usage_error("loadtest", "--size: "
+						       "%s", error);
+			contents[i].weight = o->weights[i];
+		}
+		*n = o->nsizes;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		contents[i].data = bodies[i].data;
+		contents[i].len = bodies[i].len;
+	}
+	return 0;
+}
+
+/* lt_conn_params - the connections' parameters from the options */
+static void lt_conn_params(const struct lt_opts *o, const char *addr,
+			   const char *helo, struct transport_tls *tls,
+			   const char *password, const char *token,
+			   struct smtp_conn_params *cp)
+{
+	int timeout_ms = (int)(o->timeout_s * 1000);
+
+	*cp = (struct smtp_conn_params){
+		.transport = { .host = addr, .port = o->port,
+			       .tls_name = o->tls_name ? o->tls_name : o->host,
+			       .connect_timeout_ms = timeout_ms,
+			       .io_timeout_ms = timeout_ms },
+		.tls = tls,
+		.session = { .helo_name = helo, .pipelining = o->pipelining,
+			     .tls = o->tls, .username = o->user,
+			     .password = password,
+			     .xoauth2_token = token,
+			     .allow_plaintext_auth = o->plaintext_auth,
+			     .chunking = o->chunking,
+			     .max_messages = o->per_connection },
+		.greeting_timeout_ms = timeout_ms,
+		.command_timeout_ms = timeout_ms,
+		.data_end_timeout_ms = timeout_ms,
+	};
+}
+
+/*
+ * lt_watch - until the run ends: a progress line a second, a stop on the
+ * first signal, and on the second a report at once and an exit without
+ * the threads (they may wait on a silent server)
+ */
+static void lt_watch(const struct lt_opts *o, const struct loadtest_params *p,
+		     struct loadtest *lt, struct loadtest_report *r,
+		     double cpu0)
+{
+	double t0 = clock_mono_s(), last_t = 0, next_tick = 1.0;
+	uint64_t last_sent = 0;
+	bool stopping = false;
+
+	while (!loadtest_wait(lt, 100)) {
+		if (lt_signals > 0 && !stopping) {
+			stopping = true;
+			loadtest_stop(lt);
+			fprintf(stderr, "volley: stopping: the messages in "
+				"flight finish (Ctrl-C again to report at "
+				"once)\n");
+		}
+		if (lt_signals > 1) {
+			loadtest_report(lt, r, true);
+			lt_print(o, p, r, clock_cpu_s() - cpu0);
+			if (o->json != NULL)
+				lt_json(o, p, r, clock_cpu_s() - cpu0);
+			fflush(stdout);
+			_exit(1);
+		}
+		if (!o->quiet && clock_mono_s() - t0 >= next_tick) {
+			loadtest_report(lt, r, false);
+			lt_progress(r, &last_t, &last_sent);
+			while (next_tick <= r->elapsed_s)
+				next_tick += 1.0;
+		}
+	}
+}
+
 int cmd_loadtest(struct cli *cli, int argc, char **argv)
 {
 	struct lt_opts o = {
@@ -1201,10 +1334,8 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 	char addr[NI_MAXHOST], helo[256], id_right[400];
 	char *password = NULL, *token = NULL;
 	const char *at, *error;
-	double cpu0, t0, last_t = 0, next_tick = 1.0;
-	uint64_t last_sent = 0;
-	int ret = 1, timeout_ms;
-	bool stopping = false;
+	double cpu0;
+	int ret = 1;
 
 	(void)cli;
 	for (size_t i = 0; i < LT_MAX_CONTENTS; i++)
@@ -1217,32 +1348,8 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		snprintf(helo, sizeof(helo), "%s", o.helo);
 	else if (gethostname(helo, sizeof(helo) - 1) < 0 || helo[0] == '\0')
 		snprintf(helo, sizeof(helo), "localhost");
-
-	if (o.user != NULL) {
-		const char *env = o.password_env ? o.password_env : o.token_env;
-		const char *file = o.password_file ? o.password_file :
-				   o.token_file;
-		char **secret = o.token_env || o.token_file ? &token :
-				&password;
-
-		if (env != NULL) {
-			const char *v = getenv(env);
-
-			if (v == NULL || *v == '\0') {
-				cli_error("%s %s: the variable is not set",
-					  o.password_env ? "--password-env" :
-					  "--xoauth2-token-env", env);
-				goto out;
-			}
-			*secret = xstrdup(v);
-		} else if (config_read_secret(file, o.password_file ?
-					      "--password-file" :
-					      "--xoauth2-token-file", secret,
-					      &error) < 0) {
-			cli_error("%s", error);
-			goto out;
-		}
-	}
+	if (lt_secrets(&o, &password, &token) < 0)
+		goto out;
 	if (o.tls != SMTP_TLS_NONE) {
 		struct transport_tls_params tp = { .verify = o.verify,
 						   .ca_file = o.ca_file };
@@ -1263,50 +1370,12 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 	snprintf(id_right, sizeof(id_right), "%lx%lx@%s",
 		 (unsigned long)time(NULL), (unsigned long)getpid(),
 		 at != NULL && strstr(at, "{n}") == NULL ? at + 1 : helo);
-	if (o.template_dir != NULL) {
-		if (lt_render(&o, id_right, bodies, contents,
-			      &p.ncontents) < 0)
-			goto out;
-	} else {
-		char from[LOADTEST_MAX_PATTERN + 100];
+	ret = lt_messages(&o, id_right, bodies, contents, &p.ncontents);
+	if (ret != 0)
+		goto out;
+	ret = 1;
 
-		loadtest_format(o.from, 1, from, sizeof(from));
-		for (size_t i = 0; i < o.nsizes; i++) {
-			if (loadtest_build_message(&bodies[i], o.sizes[i], from,
-						   id_right,
-						   &contents[i].seq_at,
-						   &error) < 0) {
-				ret = cli_usage_error("loadtest", "--size: %s",
-						      error);
-				goto out;
-			}
-			contents[i].weight = o.weights[i];
-		}
-		p.ncontents = o.nsizes;
-	}
-	for (size_t i = 0; i < p.ncontents; i++) {
-		contents[i].data = bodies[i].data;
-		contents[i].len = bodies[i].len;
-	}
-
-	timeout_ms = (int)(o.timeout_s * 1000);
-	p.conn = (struct smtp_conn_params){
-		.transport = { .host = addr, .port = o.port,
-			       .tls_name = o.tls_name ? o.tls_name : o.host,
-			       .connect_timeout_ms = timeout_ms,
-			       .io_timeout_ms = timeout_ms },
-		.tls = tls,
-		.session = { .helo_name = helo, .pipelining = o.pipelining,
-			     .tls = o.tls, .username = o.user,
-			     .password = password,
-			     .xoauth2_token = token,
-			     .allow_plaintext_auth = o.plaintext_auth,
-			     .chunking = o.chunking,
-			     .max_messages = o.per_connection },
-		.greeting_timeout_ms = timeout_ms,
-		.command_timeout_ms = timeout_ms,
-		.data_end_timeout_ms = timeout_ms,
-	};
+	lt_conn_params(&o, addr, helo, tls, password, token, &p.conn);
 	p.connections = o.connections;
 	p.count = o.count;
 	p.duration_us = (uint64_t)(o.duration_s * 1e6);
@@ -1332,32 +1401,7 @@ int cmd_loadtest(struct cli *cli, int argc, char **argv)
 		cli_error("%s", error);
 		goto out_signals;
 	}
-	t0 = clock_mono_s();
-	while (!loadtest_wait(lt, 100)) {
-		if (lt_signals > 0 && !stopping) {
-			stopping = true;
-			loadtest_stop(lt);
-			fprintf(stderr, "volley: stopping: the messages in "
-				"flight finish (Ctrl-C again to report at "
-				"once)\n");
-		}
-		if (lt_signals > 1) {
-			/* The threads may wait on a silent server: report what
-			 * there is and leave without them. */
-			loadtest_report(lt, r, true);
-			lt_print(&o, &p, r, clock_cpu_s() - cpu0);
-			if (o.json != NULL)
-				lt_json(&o, &p, r, clock_cpu_s() - cpu0);
-			fflush(stdout);
-			_exit(1);
-		}
-		if (!o.quiet && clock_mono_s() - t0 >= next_tick) {
-			loadtest_report(lt, r, false);
-			lt_progress(r, &last_t, &last_sent);
-			while (next_tick <= r->elapsed_s)
-				next_tick += 1.0;
-		}
-	}
+	lt_watch(&o, &p, lt, r, cpu0);
 	loadtest_report(lt, r, true);
 	lt_print(&o, &p, r, clock_cpu_s() - cpu0);
 	ret = 0;

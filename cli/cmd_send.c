@@ -278,7 +278,16 @@ out:
 	return ret;
 }
 
-int cmd_send(struct cli *cli, int argc, char **argv)
+/* What the command line says. */
+struct send_opts {
+	long connections;	/* 0: smtp.connections */
+	double per_s, per_h;	/* -1: send.rate_per_second/_hour */
+	bool follow;
+	bool quiet;
+};
+
+/* send_parse_opts - the options; 0, or the exit code of a usage error */
+static int send_parse_opts(int argc, char **argv, struct send_opts *o)
 {
 	static const struct option opts[] = {
 		{ "connections", required_argument, NULL, 'c' },
@@ -287,44 +296,31 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct send_progress progress = { .tty = isatty(STDERR_FILENO) };
-	struct send_loaded loaded = { 0 };
-	struct send_params sp = { 0 };
-	struct send_stats stats;
-	struct ratelimit_params rp = { 0 };
-	struct ratelimit *rate = NULL;
-	struct relay relay;
-	struct store *st;
-	struct sigaction sa;
-	double per_s = -1, per_h = -1;
-	long connections = 0;
 	char *end;
-	const char *error;
-	bool follow = false, relay_open_ok = false;
-	FILE *accounting = NULL;
-	int c, ret = 1;
+	int c;
 
+	*o = (struct send_opts){ .per_s = -1, .per_h = -1 };
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			connections = strtol(optarg, &end, 10);
-			if (*end != '\0' || connections < 1 ||
-			    connections > 1024)
+			o->connections = strtol(optarg, &end, 10);
+			if (*end != '\0' || o->connections < 1 ||
+			    o->connections > 1024)
 				return cli_usage_error("send", "--connections "
 						       "takes 1 to 1024");
 			break;
 		case 'r':
-			per_s = per_h = 0;
-			if (send_parse_rate(optarg, &per_s, &per_h) < 0)
+			o->per_s = o->per_h = 0;
+			if (send_parse_rate(optarg, &o->per_s, &o->per_h) < 0)
 				return cli_usage_error("send", "--rate takes "
 						       "R, R/s, R/m or R/h "
 						       "with R above 0");
 			break;
 		case 'f':
-			follow = true;
+			o->follow = true;
 			break;
 		case 'q':
-			progress.quiet = true;
+			o->quiet = true;
 			break;
 		default:
 			return cli_usage_error("send", "bad option");
@@ -332,6 +328,90 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("send", "send needs a CAMPAIGN");
+	return 0;
+}
+
+/* send_retry_policy - send.retry and friends from the configuration */
+static void send_retry_policy(const struct config *cfg,
+			      struct retry_policy *r)
+{
+	retry_policy_defaults(r);
+	r->first_delay_ms = (int64_t)cfg->send.retry_first_delay * 1000;
+	r->max_delay_ms = (int64_t)cfg->send.retry_max_delay * 1000;
+	r->factor = cfg->send.retry_backoff_factor;
+	r->max_attempts = cfg->send.retry_max_attempts;
+	r->max_age_ms = (int64_t)cfg->send.retry_max_age * 1000;
+	r->pool_backoff_ms = (int64_t)cfg->send.throttle_backoff * 1000;
+	r->hold_in_doubt = cfg->send.in_doubt_hold;
+}
+
+/*
+ * send_claim_batch - send.batch_size, but under a rate limit no more
+ * than half a lease's worth, so no claimed job waits in the queue until
+ * its lease expires (and another run takes it too)
+ */
+static size_t send_claim_batch(const struct config *cfg, double per_s,
+			       double per_h)
+{
+	double lease_s = cfg->send.lease_seconds, cap = 0;
+	size_t batch = (size_t)cfg->send.batch_size;
+
+	if (per_s > 0)
+		cap = per_s * lease_s / 2;
+	if (per_h > 0 && (cap == 0 || per_h * lease_s / 7200 < cap))
+		cap = per_h * lease_s / 7200;
+	if (cap > 0 && cap < (double)batch)
+		batch = cap < 1 ? 1 : (size_t)cap;
+	return batch;
+}
+
+/* send_params_fill - the run's parameters from the configuration */
+static void send_params_fill(const struct config *cfg,
+			     const struct send_opts *o,
+			     const struct send_loaded *loaded,
+			     const struct relay *relay, struct send_params *sp)
+{
+	sp->store_path = cfg->store_path;
+	sp->store.busy_timeout_ms = cfg->store_busy_timeout_ms;
+	sp->campaigns = loaded->c;
+	sp->ncampaigns = loaded->n;
+	sp->conn = relay->params;
+	sp->connections = o->connections > 0 ? (unsigned)o->connections :
+			  (unsigned)cfg->smtp.connections;
+	send_retry_policy(cfg, &sp->retry);
+	sp->claim_batch = send_claim_batch(cfg, o->per_s, o->per_h);
+	sp->lease_ms = (int64_t)cfg->send.lease_seconds * 1000;
+	sp->commit_interval_ms = cfg->send.commit_interval_ms;
+	sp->commit_batch = (size_t)cfg->send.commit_batch;
+	sp->stop_timeout_ms = (int64_t)cfg->send.stop_timeout * 1000;
+	sp->follow = o->follow;
+	sp->stop = &send_stop;
+	sp->progress = send_progress_line;
+	sp->notice = send_notice;
+}
+
+int cmd_send(struct cli *cli, int argc, char **argv)
+{
+	struct send_progress progress = { .tty = isatty(STDERR_FILENO) };
+	struct send_loaded loaded = { 0 };
+	struct send_params sp = { 0 };
+	struct send_stats stats;
+	struct send_opts o;
+	struct ratelimit_params rp = { 0 };
+	struct ratelimit *rate = NULL;
+	struct relay relay;
+	struct store *st;
+	struct sigaction sa;
+	const char *error;
+	bool relay_open_ok = false;
+	FILE *accounting = NULL;
+	int ret;
+
+	ret = send_parse_opts(argc, argv, &o);
+	if (ret != 0)
+		return ret;
+	ret = 1;
+	progress.quiet = o.quiet;
 	if (cli_config(cli) < 0)
 		return 1;
 	st = cli_open_store(cli, false);
@@ -352,13 +432,13 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	if (relay.warning[0] != '\0')
 		fprintf(stderr, "volley: warning: %s\n", relay.warning);
 
-	if (per_s < 0) {
-		per_s = cli->cfg.send.rate_per_second;
-		per_h = cli->cfg.send.rate_per_hour;
+	if (o.per_s < 0) {
+		o.per_s = cli->cfg.send.rate_per_second;
+		o.per_h = cli->cfg.send.rate_per_hour;
 	}
-	if (per_s > 0 || per_h > 0) {
-		rp.per_second = per_s;
-		rp.per_hour = per_h;
+	if (o.per_s > 0 || o.per_h > 0) {
+		rp.per_second = o.per_s;
+		rp.per_hour = o.per_h;
 		rp.burst = (unsigned)cli->cfg.send.rate_burst;
 	}
 	/* a limiter even without a rate: the pool-wide pause uses it */
@@ -366,46 +446,9 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		cli_error("cannot set up the rate limiter");
 		goto out;
 	}
-
-	sp.store_path = cli->cfg.store_path;
-	sp.store.busy_timeout_ms = cli->cfg.store_busy_timeout_ms;
-	sp.campaigns = loaded.c;
-	sp.ncampaigns = loaded.n;
-	sp.conn = relay.params;
-	sp.connections = connections > 0 ? (unsigned)connections :
-			 (unsigned)cli->cfg.smtp.connections;
-	retry_policy_defaults(&sp.retry);
-	sp.retry.first_delay_ms = (int64_t)cli->cfg.send.retry_first_delay *
-				  1000;
-	sp.retry.max_delay_ms = (int64_t)cli->cfg.send.retry_max_delay * 1000;
-	sp.retry.factor = cli->cfg.send.retry_backoff_factor;
-	sp.retry.max_attempts = cli->cfg.send.retry_max_attempts;
-	sp.retry.max_age_ms = (int64_t)cli->cfg.send.retry_max_age * 1000;
-	sp.retry.pool_backoff_ms =
-		(int64_t)cli->cfg.send.throttle_backoff * 1000;
+	send_params_fill(&cli->cfg, &o, &loaded, &relay, &sp);
 	sp.rate = rate;
-	sp.claim_batch = (size_t)cli->cfg.send.batch_size;
-	/*
-	 * Under a rate limit, claim no more than half a lease's worth, so no
-	 * claimed job waits in the queue until its lease expires (and
-	 * another run takes it too).
-	 */
-	{
-		double lease_s = cli->cfg.send.lease_seconds, cap = 0;
-
-		if (per_s > 0)
-			cap = per_s * lease_s / 2;
-		if (per_h > 0 && (cap == 0 || per_h * lease_s / 7200 < cap))
-			cap = per_h * lease_s / 7200;
-		if (cap > 0 && cap < (double)sp.claim_batch)
-			sp.claim_batch = cap < 1 ? 1 : (size_t)cap;
-	}
-	sp.lease_ms = (int64_t)cli->cfg.send.lease_seconds * 1000;
-	sp.commit_interval_ms = cli->cfg.send.commit_interval_ms;
-	sp.commit_batch = (size_t)cli->cfg.send.commit_batch;
-	sp.stop_timeout_ms = (int64_t)cli->cfg.send.stop_timeout * 1000;
-	sp.follow = follow;
-	sp.retry.hold_in_doubt = cli->cfg.send.in_doubt_hold;
+	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
 		if (accounting == NULL) {
@@ -415,10 +458,6 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		}
 		sp.accounting = accounting;
 	}
-	sp.stop = &send_stop;
-	sp.progress = send_progress_line;
-	sp.progress_ctx = &progress;
-	sp.notice = send_notice;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = send_on_signal;

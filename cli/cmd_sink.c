@@ -160,7 +160,20 @@ static int cmd_sink_limits(const char *arg, struct sink_params *p)
 	return p->rcptmax > 0 || p->mailmax > 0 ? 0 : -1;
 }
 
-int cmd_sink(struct cli *cli, int argc, char **argv)
+/* What the command line says, beyond the sink's own configuration. */
+struct cmd_sink_opts {
+	const char *faults_path;
+	char *auth;		/* "USER:PASS", split in place */
+	bool no_starttls;
+	bool quiet;
+};
+
+/*
+ * cmd_sink_parse - the options into cfg and o; 0, or the exit code of a
+ * usage error
+ */
+static int cmd_sink_parse(int argc, char **argv, struct sink_config *cfg,
+			  struct cmd_sink_opts *o)
 {
 	enum {
 		OPT_IMPLICIT = 256, OPT_CERT, OPT_KEY, OPT_AUTH,
@@ -191,87 +204,69 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sink_config cfg = { 0 };
-	struct sink_params *p = &cfg.proto;
-	struct sink_faults *faults = NULL;
-	struct sink *sink = NULL;
-	struct sink_totals t;
-	struct sigaction sa = { 0 };
-	const char *err = NULL;
-	const char *faults_path = NULL;
-	char *auth = NULL, host[256];
-	bool no_starttls = false, quiet = false;
-	int c, ret = 1;
+	struct sink_params *p = &cfg->proto;
+	int c;
 
-	(void)cli;
 	p->pipelining = p->chunking = p->smtputf8 = p->eightbitmime = true;
 	while ((c = getopt_long(argc, argv, "l:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 		case OPT_IMPLICIT:
-			if ((c == 'l' ? cfg.nlisten : cfg.nimplicit) ==
+			if ((c == 'l' ? cfg->nlisten : cfg->nimplicit) ==
 			    SINK_LISTENERS_MAX)
 				return cli_usage_error("sink", "at most %d "
 						       "listeners of a kind",
 						       SINK_LISTENERS_MAX);
 			if (c == 'l')
-				cfg.listen[cfg.nlisten++] = optarg;
+				cfg->listen[cfg->nlisten++] = optarg;
 			else
-				cfg.implicit_tls[cfg.nimplicit++] = optarg;
+				cfg->implicit_tls[cfg->nimplicit++] = optarg;
 			break;
 		case OPT_CERT:
-			cfg.tls_cert = optarg;
+			cfg->tls_cert = optarg;
 			break;
 		case OPT_KEY:
-			cfg.tls_key = optarg;
+			cfg->tls_key = optarg;
 			break;
 		case OPT_AUTH:
-			free(auth);
-			auth = strdup(optarg);
-			if (auth == NULL || strchr(auth, ':') == NULL ||
-			    auth[0] == ':') {
-				free(auth);
+			free(o->auth);
+			o->auth = strdup(optarg);
+			if (o->auth == NULL || strchr(o->auth, ':') == NULL ||
+			    o->auth[0] == ':')
 				return cli_usage_error("sink", "--auth takes "
 						       "USER:PASS");
-			}
 			break;
 		case OPT_AUTH_PLAIN:
 			p->auth_plaintext = true;
 			break;
 		case OPT_MAILDIR:
-			cfg.maildir = optarg;
+			cfg->maildir = optarg;
 			break;
 		case OPT_FAULTS:
-			faults_path = optarg;
+			o->faults_path = optarg;
 			break;
 		case OPT_HOSTNAME:
-			if (optarg[0] == '\0' || strpbrk(optarg, " \r\n\t")) {
-				free(auth);
+			if (optarg[0] == '\0' || strpbrk(optarg, " \r\n\t"))
 				return cli_usage_error("sink", "--hostname "
 						       "takes one word");
-			}
 			p->hostname = optarg;
 			break;
 		case OPT_SIZE:
 			p->size_max = cmd_sink_number(optarg, UINT64_MAX / 2);
-			if (p->size_max == 0) {
-				free(auth);
+			if (p->size_max == 0)
 				return cli_usage_error("sink", "--size takes a "
 						       "number of bytes "
 						       "above 0");
-			}
 			break;
 		case OPT_LIMITS:
-			if (cmd_sink_limits(optarg, p) < 0) {
-				free(auth);
+			if (cmd_sink_limits(optarg, p) < 0)
 				return cli_usage_error("sink", "--limits takes "
 						       "RCPTMAX=N,MAILMAX=M "
 						       "(either or both, "
 						       "above 0)");
-			}
 			break;
 		case OPT_LOG:
-			cfg.log_path = optarg;
+			cfg->log_path = optarg;
 			break;
 		case OPT_NO_PIPELINING:
 			p->pipelining = false;
@@ -280,7 +275,7 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 			p->chunking = false;
 			break;
 		case OPT_NO_STARTTLS:
-			no_starttls = true;
+			o->no_starttls = true;
 			break;
 		case OPT_NO_SMTPUTF8:
 			p->smtputf8 = false;
@@ -289,55 +284,97 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 			p->eightbitmime = false;
 			break;
 		case OPT_TIMEOUT:
-			cfg.idle_timeout_s = (int)cmd_sink_number(optarg,
-								  86400);
-			if (cfg.idle_timeout_s == 0) {
-				free(auth);
+			cfg->idle_timeout_s = (int)cmd_sink_number(optarg,
+								   86400);
+			if (cfg->idle_timeout_s == 0)
 				return cli_usage_error("sink", "--timeout "
 						       "takes seconds, 1 to "
 						       "86400");
-			}
 			break;
 		case 'q':
-			quiet = true;
+			o->quiet = true;
 			break;
 		default:
-			free(auth);
 			return cli_usage_error("sink", "bad option");
 		}
 	}
-	if (optind != argc) {
-		free(auth);
+	if (optind != argc)
 		return cli_usage_error("sink", "sink takes no arguments");
-	}
-	if (cfg.nlisten == 0 && cfg.nimplicit == 0)
-		cfg.listen[cfg.nlisten++] = "127.0.0.1:2525";
-	if (auth != NULL) {
-		char *colon = strchr(auth, ':');
+	return 0;
+}
+
+/* cmd_sink_complete - what the options left unsaid */
+static void cmd_sink_complete(struct sink_config *cfg,
+			      const struct cmd_sink_opts *o, char *host,
+			      size_t hostsize)
+{
+	struct sink_params *p = &cfg->proto;
+
+	if (cfg->nlisten == 0 && cfg->nimplicit == 0)
+		cfg->listen[cfg->nlisten++] = "127.0.0.1:2525";
+	if (o->auth != NULL) {
+		char *colon = strchr(o->auth, ':');
 
 		*colon = '\0';
-		p->auth_user = auth;
+		p->auth_user = o->auth;
 		p->auth_pass = colon + 1;
 	}
 	if (p->hostname == NULL) {
-		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-			snprintf(host, sizeof(host), "volley-sink");
-		host[sizeof(host) - 1] = '\0';
+		if (gethostname(host, hostsize) < 0 || host[0] == '\0')
+			snprintf(host, hostsize, "volley-sink");
+		host[hostsize - 1] = '\0';
 		p->hostname = host;
 	}
-	p->tls_configured = cfg.tls_cert != NULL;
-	p->starttls = p->tls_configured && !no_starttls;
-	p->store = cfg.maildir != NULL;
-	p->log = cfg.log_path != NULL;
-	cfg.notify = cmd_sink_notify;
-	cfg.verbose = !quiet;
+	p->tls_configured = cfg->tls_cert != NULL;
+	p->starttls = p->tls_configured && !o->no_starttls;
+	p->store = cfg->maildir != NULL;
+	p->log = cfg->log_path != NULL;
+	cfg->notify = cmd_sink_notify;
+	cfg->verbose = !o->quiet;
+}
 
-	if (faults_path != NULL &&
-	    sink_faults_load(faults_path, &faults, &err) < 0) {
+/* cmd_sink_totals - the last line: what the sink took */
+static void cmd_sink_totals(const struct sink *sink)
+{
+	struct sink_totals t;
+
+	sink_totals(sink, &t);
+	fprintf(stderr, "volley sink: %" PRIu64 " connections, %" PRIu64
+		" messages, %" PRIu64 " recipients, %" PRIu64 " bytes",
+		t.connections, t.messages, t.recipients, t.bytes);
+	if (t.refused > 0)
+		fprintf(stderr, ", %" PRIu64 " refused", t.refused);
+	if (t.improper > 0)
+		fprintf(stderr, ", %" PRIu64 " with improper pipelining",
+			t.improper);
+	fputc('\n', stderr);
+}
+
+int cmd_sink(struct cli *cli, int argc, char **argv)
+{
+	struct sink_config cfg = { 0 };
+	struct cmd_sink_opts o = { 0 };
+	struct sink_faults *faults = NULL;
+	struct sink *sink = NULL;
+	struct sigaction sa = { 0 };
+	const char *err = NULL;
+	char host[256];
+	int ret;
+
+	(void)cli;
+	ret = cmd_sink_parse(argc, argv, &cfg, &o);
+	if (ret != 0) {
+		free(o.auth);
+		return ret;
+	}
+	ret = 1;
+	cmd_sink_complete(&cfg, &o, host, sizeof(host));
+	if (o.faults_path != NULL &&
+	    sink_faults_load(o.faults_path, &faults, &err) < 0) {
 		cli_error("%s", err);
 		goto out;
 	}
-	p->faults = faults;
+	cfg.proto.faults = faults;
 	if (sink_open(&cfg, &sink, &err) < 0) {
 		cli_error("sink: %s", err);
 		goto out;
@@ -358,19 +395,10 @@ int cmd_sink(struct cli *cli, int argc, char **argv)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	sink_running = NULL;
-	sink_totals(sink, &t);
-	fprintf(stderr, "volley sink: %" PRIu64 " connections, %" PRIu64
-		" messages, %" PRIu64 " recipients, %" PRIu64 " bytes",
-		t.connections, t.messages, t.recipients, t.bytes);
-	if (t.refused > 0)
-		fprintf(stderr, ", %" PRIu64 " refused", t.refused);
-	if (t.improper > 0)
-		fprintf(stderr, ", %" PRIu64 " with improper pipelining",
-			t.improper);
-	fputc('\n', stderr);
+	cmd_sink_totals(sink);
 out:
 	sink_free(&sink);
 	sink_faults_free(&faults);
-	free(auth);
+	free(o.auth);
 	return ret;
 }

@@ -925,12 +925,125 @@ static void smtp_on_auth(struct smtp_session *s, enum smtp_verb verb,
 	buf_free(&b);
 }
 
+/* smtp_on_mail_reply - MAIL's reply: the message's fate waits for DATA */
+static void smtp_on_mail_reply(struct smtp_slot *slot,
+			       const struct smtp_reply *r)
+{
+	if (r->code / 100 == 2) {
+		slot->mail_ok = true;
+	} else if (r->code == 503) {
+		/*
+		 * "Bad sequence": the server still holds a transaction volley
+		 * thought over (a pipelined MAIL behind a failed BDAT, say).
+		 * Nothing is wrong with the message: retry it, and RSET
+		 * first.
+		 */
+		slot->failed = true;
+		slot->failure_local = true;
+		smtp_local_reply(&slot->failure, 451, "4.5.0", "");
+		buf_reset(&slot->failure.text);
+		buf_printf(&slot->failure.text, "the server answered MAIL "
+			   "with %d %s; will retry", r->code,
+			   buf_cstr(&r->text));
+	} else {
+		slot->failed = true;
+		slot->failure_local = false;
+		smtp_reply_copy(&slot->failure, r);
+	}
+}
+
+/* smtp_on_rcpt_reply - one recipient's reply, an RCPT event at once */
+static void smtp_on_rcpt_reply(struct smtp_session *s, struct smtp_slot *slot,
+			       size_t rcpt, const struct smtp_reply *r)
+{
+	/* After a refused MAIL, its reason is every RCPT's. */
+	smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, rcpt,
+			slot->mail_ok ? r : &slot->failure,
+			slot->mail_ok ? SMTP_STEP_RCPT : SMTP_STEP_MAIL,
+			slot->mail_ok ? false : slot->failure_local, false,
+			NULL);
+	if (r->code / 100 == 2 && slot->mail_ok)
+		slot->rcpts_ok++;
+	else if (slot->mail_ok)
+		smtp_rcpt_failed(slot, r, false);
+}
+
+/* smtp_on_data_reply - DATA's: 354 sends the body, anything else fails */
+static void smtp_on_data_reply(struct smtp_session *s, struct smtp_slot *slot,
+			       const struct smtp_reply *r)
+{
+	if (r->code / 100 == 2) {
+		s->out_of_step = true;
+		smtp_fail(s, NULL, "out of step: %s", "DATA answered with 2xx");
+		return;
+	}
+	if (r->code == 354) {
+		smtp_on_data_go(s, slot);
+		return;
+	}
+	smtp_slot_fail(s, slot, r, SMTP_STEP_DATA);
+}
+
+/*
+ * smtp_on_end_reply - the reply to the end of data ("." or BDAT LAST):
+ * the only reply that makes a message sent
+ */
+static void smtp_on_end_reply(struct smtp_session *s, struct smtp_slot *slot,
+			      enum smtp_verb verb, const struct smtp_reply *r)
+{
+	bool ok = r->code / 100 == 2;
+
+	if (verb == SMTP_V_DOT && slot->empty_body)
+		smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
+	/* RFC 3030: a refused BDAT ends the transaction. */
+	else if (ok && (verb == SMTP_V_DOT ||
+			(slot->mail_ok && slot->rcpts_ok > 0)))
+		smtp_slot_done(s, slot, r, SMTP_STEP_END, true, false);
+	else
+		smtp_slot_fail(s, slot, r, SMTP_STEP_END);
+}
+
+/*
+ * smtp_reply_fits - may r answer cmd, the oldest outstanding command?
+ * If not the session fails out of step, and no message is ever reported
+ * sent from the reply.
+ */
+static bool smtp_reply_fits(struct smtp_session *s, const struct smtp_cmd *cmd,
+			    const struct smtp_reply *r)
+{
+	int class = r->code / 100;
+
+	/*
+	 * A 2.1.x status (MAIL's or RCPT's) on an end of data is a reply
+	 * shifted by one: never let it count as delivery.
+	 */
+	if (class == 2 &&
+	    (cmd->verb == SMTP_V_DOT || cmd->verb == SMTP_V_BDAT) &&
+	    s->caps.enhancedstatuscodes && strncmp(r->enhanced, "2.1.", 4) == 0) {
+		s->out_of_step = true;
+		smtp_fail(s, NULL, "out of step: the end of a message answered "
+			  "with '%s %s', a reply to MAIL or RCPT", r->enhanced,
+			  buf_cstr(&r->text));
+		return false;
+	}
+	/* 3xx answers only DATA (354) and AUTH (334); else out of step. */
+	if ((class == 3) != ((cmd->verb == SMTP_V_DATA && r->code == 354) ||
+			     (smtp_verb_is_auth(cmd->verb) &&
+			      r->code == 334)) &&
+	    cmd->verb != SMTP_V_QUIT) {
+		s->out_of_step = true;
+		smtp_fail(s, NULL, "out of step: reply '%s' does not fit the "
+			  "command it answers", buf_cstr(&r->text));
+		return false;
+	}
+	return true;
+}
+
 /* smtp_on_reply - match a reply to the oldest command and act on it */
 static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 {
 	struct smtp_cmd cmd;
 	struct smtp_slot *slot;
-	int class = r->code / 100;
 
 	s->replies++;
 	/* 421 ends the session whatever it answers (RFC 5321 3.8), even
@@ -954,28 +1067,8 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	s->cmd_head = (s->cmd_head + 1) % s->cmd_cap;
 	s->ncmds--;
 	slot = &s->slots[cmd.slot];
-
-	/*
-	 * A 2.1.x status (MAIL's or RCPT's) on an end of data is a reply
-	 * shifted by one: never let it count as delivery.
-	 */
-	if (class == 2 && (cmd.verb == SMTP_V_DOT || cmd.verb == SMTP_V_BDAT) &&
-	    s->caps.enhancedstatuscodes && strncmp(r->enhanced, "2.1.", 4) == 0) {
-		s->out_of_step = true;
-		smtp_fail(s, NULL, "out of step: the end of a message answered "
-			  "with '%s %s', a reply to MAIL or RCPT", r->enhanced,
-			  buf_cstr(&r->text));
+	if (!smtp_reply_fits(s, &cmd, r))
 		return;
-	}
-	/* 3xx answers only DATA (354) and AUTH (334); else out of step. */
-	if ((class == 3) != ((cmd.verb == SMTP_V_DATA && r->code == 354) ||
-			     (smtp_verb_is_auth(cmd.verb) && r->code == 334)) &&
-	    cmd.verb != SMTP_V_QUIT) {
-		s->out_of_step = true;
-		smtp_fail(s, NULL, "out of step: reply '%s' does not fit the "
-			  "command it answers", buf_cstr(&r->text));
-		return;
-	}
 
 	switch (cmd.verb) {
 	case SMTP_V_GREETING:
@@ -995,70 +1088,20 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 		smtp_on_auth(s, cmd.verb, r);
 		break;
 	case SMTP_V_MAIL:
-		if (class == 2) {
-			slot->mail_ok = true;
-		} else if (r->code == 503) {
-			/*
-			 * "Bad sequence": the server still holds a transaction
-			 * volley thought over (a pipelined MAIL behind a failed
-			 * BDAT, say).  Nothing is wrong with the message: retry
-			 * it, and RSET first.
-			 */
-			slot->failed = true;
-			slot->failure_local = true;
-			smtp_local_reply(&slot->failure, 451, "4.5.0", "");
-			buf_reset(&slot->failure.text);
-			buf_printf(&slot->failure.text, "the server answered "
-				   "MAIL with %d %s; will retry", r->code,
-				   buf_cstr(&r->text));
-		} else {
-			slot->failed = true;
-			slot->failure_local = false;
-			smtp_reply_copy(&slot->failure, r);
-		}
+		smtp_on_mail_reply(slot, r);
 		break;
 	case SMTP_V_RCPT:
-		/* After a refused MAIL, its reason is every RCPT's. */
-		smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, cmd.rcpt,
-				slot->mail_ok ? r : &slot->failure,
-				slot->mail_ok ? SMTP_STEP_RCPT : SMTP_STEP_MAIL,
-				slot->mail_ok ? false : slot->failure_local,
-				false, NULL);
-		if (class == 2 && slot->mail_ok)
-			slot->rcpts_ok++;
-		else if (slot->mail_ok)
-			smtp_rcpt_failed(slot, r, false);
+		smtp_on_rcpt_reply(s, slot, cmd.rcpt, r);
 		break;
 	case SMTP_V_DATA:
-		if (class == 2) {
-			s->out_of_step = true;
-			smtp_fail(s, NULL, "out of step: %s", "DATA answered "
-				  "with 2xx");
-			return;
-		}
-		if (r->code == 354) {
-			smtp_on_data_go(s, slot);
-			break;
-		}
-		smtp_slot_fail(s, slot, r, SMTP_STEP_DATA);
+		smtp_on_data_reply(s, slot, r);
 		break;
 	case SMTP_V_BDAT:
-		/* RFC 3030: a refused BDAT ends the transaction. */
-		if (class == 2 && slot->mail_ok && slot->rcpts_ok > 0)
-			smtp_slot_done(s, slot, r, SMTP_STEP_END, true, false);
-		else
-			smtp_slot_fail(s, slot, r, SMTP_STEP_END);
-		break;
 	case SMTP_V_DOT:
-		if (slot->empty_body)
-			smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
-		else if (class == 2)
-			smtp_slot_done(s, slot, r, SMTP_STEP_END, true, false);
-		else
-			smtp_slot_fail(s, slot, r, SMTP_STEP_END);
+		smtp_on_end_reply(s, slot, cmd.verb, r);
 		break;
 	case SMTP_V_RSET:
-		if (class != 2)
+		if (r->code / 100 != 2)
 			smtp_fail(s, NULL, "the server refused RSET: %s",
 				  buf_cstr(&r->text));
 		break;
