@@ -311,10 +311,20 @@ has err.txt "S: 220" "-v shows the greeting"
 has err.txt "C: STARTTLS" "-v shows STARTTLS"
 has err.txt "C: AUTH" "-v shows that AUTH was sent"
 has err.txt "S: 235" "-v shows AUTH's success"
+lacks err.txt "#: " "-v alone shows no state changes"
 no_secret out.txt err.txt
 same_message verbose.eml alice "-v: delivered bytes equal"
+ok "send with -vv" "$VOLLEY" -c good.cfg send-one -vv \
+	--to alice@example.test --from "$FROM" --subject "very verbose" \
+	--body-file ascii.txt
+for step in "GREETING -> EHLO" "EHLO -> STARTTLS" "STARTTLS -> HANDSHAKE" \
+	"HANDSHAKE -> EHLO" "EHLO -> AUTH" "AUTH -> READY" "READY -> QUIT" \
+	"QUIT -> CLOSED"; do
+	has err.txt "#: $step" "-vv traces the session's state: $step"
+done
+no_secret out.txt err.txt
 settle
-equals "$(mails alice)" "$((alice_before + 1))" "alice has one more message"
+equals "$(mails alice)" "$((alice_before + 2))" "alice has two more messages"
 
 # --- volley loadtest against the real relay ------------------------------
 # carol's Maildir is only for the load test: every message sent must land.
