@@ -25,11 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "import.h"
-#include "buf.h"
-#include "vars.h"
 #include "store.h"
+#include "vars.h"
 
 #include <sqlite3.h>
 #include <time.h>

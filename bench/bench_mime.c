@@ -44,11 +44,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "buf.h"
-#include "vars.h"
+#include "clock.h"
 #include "message.h"
 #include "mime_enc.h"
+#include "vars.h"
 #include "vars_data.h"
 
 #define BENCH_ROUNDS 5

@@ -29,10 +29,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "buf.h"
-#include "vars.h"
+#include "clock.h"
 #include "message.h"
+#include "vars.h"
 #include "vars_data.h"
 
 #define BENCH_ROUNDS 5

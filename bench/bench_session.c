@@ -55,8 +55,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "buf.h"
+#include "clock.h"
 #include "smtp_reply.h"
 #include "smtp_session.h"
 

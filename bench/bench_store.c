@@ -18,11 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "clock.h"
 #include "buf.h"
-#include "vars.h"
+#include "clock.h"
 #include "store.h"
+#include "vars.h"
 
 static void bench_die(const char *what, const char *error)
 {

@@ -543,7 +543,8 @@ static int relay_run(struct relay *r)
 		int i, n;
 
 		if (r->due_head != NULL) {
-			uint64_t now = (uint64_t)clock_mono_ns(), due = r->due_head->due_ns;
+			uint64_t now = (uint64_t)clock_mono_ns();
+			uint64_t due = r->due_head->due_ns;
 			uint64_t wait = due > now ? due - now : 0;
 
 			ts.tv_sec = (time_t)(wait / 1000000000u);

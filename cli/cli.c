@@ -4,12 +4,13 @@
  * The command table below is the single list of commands; `volley help`
  * and `volley help COMMAND` print from it.
  */
+#include "cli.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "buf.h"
 #include "store.h"
 

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli.h"
-#include "snapshot.h"
 #include "buf.h"
+#include "cli.h"
 #include "escape.h"
 #include "mailaddr.h"
+#include "snapshot.h"
 #include "store.h"
 
 #define CAMPAIGN_NAME_MAX 200

@@ -24,22 +24,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "cli.h"
-#include "config.h"
-#include "import.h"
-#include "jsonw.h"
-#include "snapshot.h"
 #include "buf.h"
+#include "cli.h"
+#include "clock.h"
+#include "config.h"
+#include "csv.h"
 #include "errmsg.h"
 #include "escape.h"
-#include "csv.h"
-#include "mailaddr.h"
-#include "vars.h"
-#include "xalloc.h"
+#include "import.h"
+#include "jsonw.h"
 #include "loadtest.h"
+#include "mailaddr.h"
 #include "message.h"
+#include "snapshot.h"
+#include "vars.h"
 #include "vars_data.h"
+#include "xalloc.h"
 
 #define LT_MAX_SIZES 16
 /* --vars: rendered once each, so memory is rows x the message's size */
@@ -679,7 +679,8 @@ static void lt_need(void *ctx, const char *file, const char *name,
 	struct lt_header *h = ctx;
 
 	/* the address: the row's "email" column, or the --to pattern's */
-	if (h->missing.len > 0 || (len == 5 && strncasecmp(name, "email", 5) == 0))
+	if (h->missing.len > 0 ||
+	    (len == 5 && strncasecmp(name, "email", 5) == 0))
 		return;
 	for (size_t i = 0; i < h->rec->nfields; i++) {
 		const char *p = h->rec->fields[i].ptr;

@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "buf.h"
 #include "cli.h"
+#include "message.h"
 #include "recipient.h"
 #include "snapshot.h"
-#include "buf.h"
 #include "store.h"
-#include "message.h"
 
 #define PREVIEW_DEFAULT_LIMIT 10
 

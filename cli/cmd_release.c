@@ -8,8 +8,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "clock.h"
 #include "cli.h"
+#include "clock.h"
 #include "store.h"
 
 const char cmd_release_help[] =

@@ -31,10 +31,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
 #include "buf.h"
-#include "utf8.h"
+#include "cli.h"
 #include "store.h"
+#include "utf8.h"
 
 /* Flush the line buffer to the FILE once it holds this much. */
 #define REPORT_FLUSH_AT 65536

@@ -16,10 +16,10 @@
 
 #include "cli.h"
 #include "relay.h"
-#include "snapshot.h"
-#include "xalloc.h"
 #include "send.h"
+#include "snapshot.h"
 #include "store.h"
+#include "xalloc.h"
 
 const char cmd_send_help[] =
 	"usage: volley send CAMPAIGN... [--connections N] [--rate R]\n"

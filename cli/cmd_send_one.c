@@ -16,13 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "relay.h"
 #include "buf.h"
+#include "cli.h"
 #include "escape.h"
 #include "mailaddr.h"
-#include "utf8.h"
 #include "mime_enc.h"
+#include "relay.h"
+#include "utf8.h"
 
 #define SEND_ONE_MAX_RCPTS 100
 #define SEND_ONE_MAX_BODY (10 * 1024 * 1024)

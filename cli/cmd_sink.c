@@ -20,8 +20,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "buf.h"
+#include "cli.h"
 #include "sink.h"
 
 const char cmd_sink_help[] =

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "jsonw.h"
-#include "buf.h"
 #include "store.h"
 
 struct status_walk {

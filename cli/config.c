@@ -152,7 +152,8 @@ static char *config_string(const config_t *lc, const char *path,
 
 /* config_int - an integer setting within [min, max], or def */
 static int config_int(const config_t *lc, const char *path, int def,
-		      int min, int max, const char *file, const char **error_r, int *v_r)
+		      int min, int max, const char *file,
+		      const char **error_r, int *v_r)
 {
 	config_setting_t *s = config_lookup(lc, path);
 	long long v;
@@ -229,7 +230,8 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 			   file, config_line(lc, "smtp.tls"), c->tls);
 		return -1;
 	}
-	if (config_int(lc, "smtp.port", def_port, 1, 65535, file, error_r, &c->port) < 0)
+	if (config_int(lc, "smtp.port", def_port, 1, 65535, file, error_r,
+		       &c->port) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (config_int(lc, ints[i].path, ints[i].def, 1, ints[i].max,
@@ -471,7 +473,8 @@ int config_load(struct config *cfg, const char *path, const char **error_r)
 					   config_error_text(&lc));
 			goto out;
 		}
-		if (config_check(config_root_setting(&lc), "", file, error_r) < 0)
+		if (config_check(config_root_setting(&lc), "", file,
+				 error_r) < 0)
 			goto out;
 		cfg->file = xstrdup(file);
 		cfg->dir = xstrdup(file);

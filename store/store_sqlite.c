@@ -26,10 +26,10 @@
 #include <sqlite3.h>
 
 #include "buf.h"
-#include "vars.h"
-#include "xalloc.h"
 #include "store_addrset.h"
 #include "store_schema.h"
+#include "vars.h"
+#include "xalloc.h"
 
 /* 'voly': tells a volley store from any other SQLite file. */
 #define STORE_APPLICATION_ID 0x766f6c79

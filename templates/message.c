@@ -17,10 +17,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mailaddr.h"
 #include "errmsg.h"
-#include "xalloc.h"
+#include "mailaddr.h"
 #include "mime_enc.h"
+#include "xalloc.h"
 
 struct message_header {
 	char *name;
@@ -194,7 +194,8 @@ static int message_load_list(struct message_load *ld, struct message_tmpl *mt,
 		const char *name = config_setting_get_string(e);
 
 		if (name == NULL) {
-			errmsg_set(ld->error_r, "message.cfg:%d: '%s' must list "
+			errmsg_set(ld->error_r,
+				   "message.cfg:%d: '%s' must list "
 				   "file names as strings",
 				   config_setting_source_line(list),
 				   config_setting_name(list));
@@ -257,7 +258,8 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			const char *v = config_setting_get_string(s);
 
 			if (type != CONFIG_TYPE_STRING) {
-				errmsg_set(ld->error_r, "message.cfg:%d: setting "
+				errmsg_set(ld->error_r,
+					   "message.cfg:%d: setting "
 					   "'%s' must be a string", line, name);
 				return -1;
 			}
@@ -270,7 +272,8 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			int nh;
 
 			if (type != CONFIG_TYPE_GROUP) {
-				errmsg_set(ld->error_r, "message.cfg:%d: 'headers' "
+				errmsg_set(ld->error_r,
+					   "message.cfg:%d: 'headers' "
 					   "must be a group { Name = \"value\"; "
 					   "}", line);
 				return -1;
@@ -288,7 +291,8 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 
 				line = config_setting_source_line(h);
 				if (why != NULL || hv == NULL) {
-					errmsg_set(ld->error_r, "message.cfg:%d: "
+					errmsg_set(ld->error_r,
+						   "message.cfg:%d: "
 						   "header '%s' %s", line, hn,
 						   why ? why :
 						   "must be a string");
@@ -307,13 +311,15 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			   strcmp(name, "inline") == 0) {
 			if (type != CONFIG_TYPE_ARRAY &&
 			    type != CONFIG_TYPE_LIST) {
-				errmsg_set(ld->error_r, "message.cfg:%d: '%s' must "
+				errmsg_set(ld->error_r,
+					   "message.cfg:%d: '%s' must "
 					   "be a list of file names [ \"a.pdf\""
 					   " ]", line, name);
 				return -1;
 			}
 		} else {
-			errmsg_set(ld->error_r, "message.cfg:%d: unknown setting "
+			errmsg_set(ld->error_r,
+				   "message.cfg:%d: unknown setting "
 				   "'%s'", line, name);
 			return -1;
 		}
@@ -346,7 +352,8 @@ int message_tmpl_load(message_file_fn *files, void *ctx,
 	}
 	cfg_text = xstrndup(data, len);
 	if (config_read_string(&lc, cfg_text) != CONFIG_TRUE) {
-		errmsg_set(error_r, "message.cfg:%d: %s", config_error_line(&lc),
+		errmsg_set(error_r, "message.cfg:%d: %s",
+			   config_error_line(&lc),
 			   config_error_text(&lc));
 		free(cfg_text);
 		goto out;
@@ -372,7 +379,8 @@ int message_tmpl_load(message_file_fn *files, void *ctx,
 	list = config_lookup(&lc, "inline");
 	if (list != NULL) {
 		if (mt->html == NULL && config_setting_length(list) > 0) {
-			errmsg_set(error_r, "message.cfg:%d: inline images need "
+			errmsg_set(error_r,
+				   "message.cfg:%d: inline images need "
 				   "body.html to show them",
 				   config_setting_source_line(list));
 			goto out;
@@ -543,7 +551,8 @@ static int message_mailbox_header(const struct tmpl *t, const char *name,
 		return -1;
 	if (mime_header_mailbox(out, name, bufs->tmp.data ? bufs->tmp.data :
 				"", bufs->tmp.len, addr, addr_len) < 0) {
-		errmsg_set(error_r, "%s: a variable put a line break or invalid "
+		errmsg_set(error_r,
+			   "%s: a variable put a line break or invalid "
 			   "UTF-8 into the header", name);
 		return -1;
 	}
@@ -816,7 +825,8 @@ static int message_body_part(const struct message_tmpl *mt,
 
 int message_render(const struct message_tmpl *mt,
 		   const struct tmpl_data *data, const struct message_job *job,
-		   struct message_bufs *bufs, struct buf *out, const char **error_r)
+		   struct message_bufs *bufs, struct buf *out,
+		   const char **error_r)
 {
 	const char *at;
 	size_t nattach = mt->natt - mt->ninline;
@@ -870,7 +880,8 @@ int message_render(const struct message_tmpl *mt,
 			return -1;
 		if (mime_header_text(out, h->name, bufs->value.data,
 				     bufs->value.len) < 0) {
-			errmsg_set(error_r, "%s: a variable put a line break, NUL "
+			errmsg_set(error_r,
+				   "%s: a variable put a line break, NUL "
 				   "or invalid UTF-8 into the header",
 				   h->name);
 			return -1;

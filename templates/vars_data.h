@@ -16,8 +16,8 @@
 
 #include <stddef.h>
 
-#include "vars.h"
 #include "tmpl.h"
+#include "vars.h"
 
 #define VARS_DATA_FLAT_CACHE 32
 

@@ -15,12 +15,12 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "clock.h"
 #include "buf.h"
-#include "vars.h"
+#include "clock.h"
 #include "store.h"
 #include "store_addrset.h"
 #include "store_schema.h"
+#include "vars.h"
 
 /*
  * "now" for claims: a little after the imports, which stamp jobs with the

@@ -150,8 +150,9 @@ static int tls_round_trip(const char *host, const char *name, bool verify,
 		goto out_close;
 	assert_true(transport_is_tls(t));
 	assert_int_equal(transport_write(t, "hello\n", 6, error_r), 0);
-	while (have < 6 && (n = transport_read(t, got + have,
-					       sizeof(got) - have, error_r)) > 0)
+	while (have < 6 &&
+	       (n = transport_read(t, got + have, sizeof(got) - have,
+				   error_r)) > 0)
 		have += (size_t)n;
 	assert_int_equal(have, 6);
 	assert_memory_equal(got, "olleh\n", 6);
@@ -168,8 +169,10 @@ static void test_tls_verified(void **state)
 	const char *err = NULL;
 
 	(void)state;
-	assert_int_equal(tls_round_trip("localhost", NULL, true, cert, &err), 0);
-	assert_int_equal(tls_round_trip("127.0.0.1", NULL, true, cert, &err), 0);
+	assert_int_equal(tls_round_trip("localhost", NULL, true, cert, &err),
+			 0);
+	assert_int_equal(tls_round_trip("127.0.0.1", NULL, true, cert, &err),
+			 0);
 	assert_int_equal(tls_round_trip("127.0.0.1", "localhost", true, cert,
 					&err), 0);
 }
@@ -180,10 +183,12 @@ static void test_tls_untrusted_chain(void **state)
 
 	(void)state;
 	/* The system store does not know the test's certificate. */
-	assert_int_equal(tls_round_trip("localhost", NULL, true, NULL, &err), -1);
+	assert_int_equal(tls_round_trip("localhost", NULL, true, NULL, &err),
+			 -1);
 	assert_non_null(strstr(err, "certificate verify failed"));
 	/* ... which tls_verify = false accepts. */
-	assert_int_equal(tls_round_trip("localhost", NULL, false, NULL, &err), 0);
+	assert_int_equal(tls_round_trip("localhost", NULL, false, NULL, &err),
+			 0);
 }
 
 static void test_tls_wrong_name(void **state)
@@ -191,7 +196,8 @@ static void test_tls_wrong_name(void **state)
 	const char *err = NULL;
 
 	(void)state;
-	if (tls_round_trip("127.0.0.1", "mail.example.com", true, cert, &err) == 0)
+	if (tls_round_trip("127.0.0.1", "mail.example.com", true, cert,
+			   &err) == 0)
 		fail_msg("a certificate for localhost passed for another name");
 	assert_non_null(strstr(err, "mismatch"));
 	if (tls_round_trip("127.0.0.1", "127.0.0.2", true, cert, &err) == 0)
@@ -278,8 +284,9 @@ static int try_tls(struct transport_tls *tls, const char *host,
 	*resumed = transport_tls_resumed(t);
 	if (transport_write(t, "ping\n", 5, error_r) < 0)
 		goto out;
-	while (have < 5 && (n = transport_read(t, got + have,
-					       sizeof(got) - have, error_r)) > 0)
+	while (have < 5 &&
+	       (n = transport_read(t, got + have, sizeof(got) - have,
+				   error_r)) > 0)
 		have += (size_t)n;
 	if (have < 5 || memcmp(got, "gnip\n", 5) != 0) {
 		if (n >= 0)

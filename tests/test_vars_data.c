@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "buf.h"
-#include "vars.h"
 #include "tmpl.h"
+#include "vars.h"
 #include "vars_data.h"
 
 /* render - src rendered with vd into a fresh string (static buffer) */

@@ -9,7 +9,6 @@
  * its statistics; the statistics have a lock only because the reporter
  * reads them while the run goes on.
  */
-#include "clock.h"
 #include "loadtest.h"
 
 #include <errno.h>
@@ -26,6 +25,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "clock.h"
 #include "errmsg.h"
 #include "retry.h"
 #include "xalloc.h"

@@ -8,7 +8,6 @@
  * read.  So no command ever sits unsent while volley waits for a reply
  * to it.
  */
-#include "clock.h"
 #include "smtp_conn.h"
 
 #include <errno.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 
 #define SMTP_CONN_READ_SIZE 16384
 /* QUIT's reply is a courtesy: everything is done when it is awaited */

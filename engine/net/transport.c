@@ -2,7 +2,6 @@
  * transport - one TCP connection, optionally TLS, with deadlines (see
  * transport.h).  The only file of volley that includes OpenSSL.
  */
-#include "clock.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -24,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "xalloc.h"
 
@@ -680,7 +680,8 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		/* Never go on with a check that did not take. */
 		if (ok != 1) {
 			errmsg_set(error_r, "TLS: cannot check the "
-				   "certificate for the name '%s'", t->tls_name);
+				   "certificate for the name '%s'",
+				   t->tls_name);
 			return -1;
 		}
 	}
@@ -714,7 +715,8 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			t->verify_failed = true;
 			break;
 		}
-		if (transport_ssl_wait(t, rc, deadline, "TLS handshake", error_r) <= 0)
+		if (transport_ssl_wait(t, rc, deadline, "TLS handshake",
+				       error_r) <= 0)
 			break;
 	}
 	if (session != NULL) {
@@ -775,7 +777,8 @@ int transport_write(struct transport *t, const void *data, size_t n,
 	return 0;
 }
 
-ssize_t transport_read(struct transport *t, void *buf, size_t n, const char **error_r)
+ssize_t transport_read(struct transport *t, void *buf, size_t n,
+		       const char **error_r)
 {
 	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
 

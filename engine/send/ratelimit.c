@@ -9,7 +9,6 @@
  * of the header holds for the slots exactly, not only for the
  * theoretical times behind them.
  */
-#include "clock.h"
 #include "ratelimit.h"
 
 #include <errno.h>
@@ -17,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "xalloc.h"
 
 #define NS_PER_MS 1000000LL

@@ -94,7 +94,7 @@ struct send_worker {
 /* The store writer's own: no other thread touches these. */
 struct send_writer {
 	struct store *st;
-	char owner[300];		/* the lease owner, store_lease_owner_self */
+	char owner[300];		/* the lease owner (store.h) */
 	struct store_batch batch;	/* the last claim */
 	struct recipient_names names;	/* of every import met */
 	struct store_result *results;	/* one per job object */
@@ -104,7 +104,7 @@ struct send_writer {
 	bool claimable;			/* the last claim found jobs */
 	int64_t last_progress_ms;
 	int64_t stop_deadline_ms;	/* 0 until the run stops */
-	char error[1200];		/* why the run failed; "" if it did not */
+	char error[1200];		/* why the run failed, or "" */
 };
 
 struct send_run {
@@ -120,7 +120,7 @@ struct send_run {
 	bool fatal;
 	char fatal_msg[1024];
 	atomic_bool pipelining_off;
-	atomic_bool halt;		/* stopping, for waits outside the lock */
+	atomic_bool halt;		/* stopping, for lock-free waits */
 	/* the relay closes connections after this many messages: keep
 	 * under it (0: no cap learned); and the last evidence seen, for
 	 * retry_cap_learn */

@@ -82,7 +82,8 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 		w->run = run;
 		w->nslots = (unsigned)window + 1;
 		w->slots = xcalloc(w->nslots, sizeof(*w->slots));
-		if (pthread_create(&w->thread, NULL, send_worker_main, w) != 0) {
+		if (pthread_create(&w->thread, NULL, send_worker_main,
+				   w) != 0) {
 			pthread_mutex_lock(&run->lock);
 			run->workers_running -= p->connections - i;
 			pthread_mutex_unlock(&run->lock);

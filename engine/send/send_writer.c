@@ -212,7 +212,8 @@ static void send_tally(struct send_stats *st, const struct send_job *job)
 	snprintf(key, sizeof(key), "%d %s%s%.120s", job->code, job->enhanced,
 		 job->enhanced[0] ? " " : "", buf_cstr(&job->reply));
 	for (i = 0; i < SEND_TOP_REASONS; i++) {
-		if (st->top[i].count > 0 && strcmp(st->top[i].reply, key) == 0) {
+		if (st->top[i].count > 0 &&
+		    strcmp(st->top[i].reply, key) == 0) {
 			st->top[i].count++;
 			return;
 		}

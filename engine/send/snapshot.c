@@ -83,7 +83,8 @@ int snapshot_read_dir(struct snapshot *s, const char *dir,
 		total += (size_t)sb.st_size;
 		if (total > SNAPSHOT_MAX_BYTES ||
 		    s->nfiles == SNAPSHOT_MAX_FILES) {
-			errmsg_set(error_r, "%s: the template folder holds more "
+			errmsg_set(error_r,
+				   "%s: the template folder holds more "
 				   "than %u MB or %u files", dir,
 				   SNAPSHOT_MAX_BYTES >> 20, SNAPSHOT_MAX_FILES);
 			goto out;

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
 #include "message.h"
+#include "store.h"
 
 /* A template folder may not hold more than this (attachments included). */
 #define SNAPSHOT_MAX_BYTES (50u * 1024 * 1024)

@@ -16,7 +16,6 @@
  * every poll on it - the accept loop's, a fault's delay - wakes at once
  * and for good.
  */
-#include "clock.h"
 #include "sink.h"
 
 #include <arpa/inet.h>
@@ -42,6 +41,7 @@
 #include <openssl/ssl.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "errmsg.h"
 #include "xalloc.h"
 
@@ -169,7 +169,8 @@ static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
 	int fd, one = 1, rc;
 
 	if (colon == NULL || colon[1] == '\0')
-		return errmsg_set(error_r, "listen address '%s': want ADDR:PORT or "
+		return errmsg_set(error_r,
+				  "listen address '%s': want ADDR:PORT or "
 				  "[IPV6]:PORT", spec);
 	port = colon + 1;
 	hlen = (size_t)(colon - spec);
@@ -190,8 +191,8 @@ static int sink_listen(struct sink *s, const char *spec, bool implicit_tls,
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0)
-		return errmsg_set(error_r, "listen address %s:%s: %s", host, port,
-				  gai_strerror(rc));
+		return errmsg_set(error_r, "listen address %s:%s: %s", host,
+				  port, gai_strerror(rc));
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		freeaddrinfo(ai);
@@ -230,7 +231,8 @@ static int sink_tls_open(struct sink *s, const char **error_r)
 				  "key");
 	s->tls = SSL_CTX_new(TLS_server_method());
 	if (s->tls == NULL)
-		return errmsg_set(error_r, "TLS: %s", sink_tls_error(e, sizeof(e)));
+		return errmsg_set(error_r, "TLS: %s",
+				  sink_tls_error(e, sizeof(e)));
 	SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
 	SSL_CTX_set_mode(s->tls, SSL_MODE_AUTO_RETRY);
 	if (SSL_CTX_use_certificate_chain_file(s->tls, c->tls_cert) != 1)

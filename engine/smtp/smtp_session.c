@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "base64.h"
-#include "xalloc.h"
 #include "dotstuff.h"
+#include "xalloc.h"
 
 /*
  * The session's states.  smtp_set_state is their one writer; with
@@ -1019,7 +1019,8 @@ static bool smtp_reply_fits(struct smtp_session *s, const struct smtp_cmd *cmd,
 	 */
 	if (class == 2 &&
 	    (cmd->verb == SMTP_V_DOT || cmd->verb == SMTP_V_BDAT) &&
-	    s->caps.enhancedstatuscodes && strncmp(r->enhanced, "2.1.", 4) == 0) {
+	    s->caps.enhancedstatuscodes &&
+	    strncmp(r->enhanced, "2.1.", 4) == 0) {
 		s->out_of_step = true;
 		smtp_fail(s, NULL, "out of step: the end of a message answered "
 			  "with '%s %s', a reply to MAIL or RCPT", r->enhanced,

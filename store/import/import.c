@@ -9,7 +9,6 @@
  * is parsed by jansson (which allocates) and packed into the same kind of
  * blob, so that sending never parses JSON.
  */
-#include "clock.h"
 #include "import.h"
 
 #include <errno.h>
@@ -22,14 +21,15 @@
 
 #include <jansson.h>
 
+#include "buf.h"
+#include "clock.h"
+#include "csv.h"
 #include "errmsg.h"
 #include "escape.h"
-#include "buf.h"
-#include "csv.h"
 #include "mailaddr.h"
+#include "store.h"
 #include "vars.h"
 #include "xalloc.h"
-#include "store.h"
 
 /* JSON Lines: a longer line is taken for a damaged file. */
 #define IMPORT_MAX_LINE (1024 * 1024)
@@ -76,7 +76,8 @@ static int import_open_rejects(struct import_run *run, const char **error_r)
 			 "%s.rejects.csv", o->path);
 	run->rejects = fopen(sum->rejects_path, "w");
 	if (run->rejects == NULL) {
-		errmsg_set(error_r, "%s: %s", sum->rejects_path, strerror(errno));
+		errmsg_set(error_r, "%s: %s", sum->rejects_path,
+			   strerror(errno));
 		sum->rejects_path[0] = '\0';
 		return -1;
 	}
@@ -133,12 +134,14 @@ int import_header_name(const struct csv_record *rec, size_t i,
 
 	import_trim(&p, &len);
 	if (len == 0) {
-		errmsg_set(error_r, "%s:%lu: column %zu of the header has no name",
+		errmsg_set(error_r,
+			   "%s:%lu: column %zu of the header has no name",
 			   label, rec->line, i + 1);
 		return -1;
 	}
 	if (memchr(p, '\n', len) || memchr(p, '\r', len)) {
-		errmsg_set(error_r, "%s:%lu: column %zu of the header has a line "
+		errmsg_set(error_r,
+			   "%s:%lu: column %zu of the header has a line "
 			   "break in its name", label, rec->line, i + 1);
 		return -1;
 	}
@@ -180,7 +183,8 @@ static long import_header(struct import_run *run,
 		const char *p;
 		size_t len;
 
-		if (import_header_name(rec, i, run->label, &p, &len, error_r) < 0)
+		if (import_header_name(rec, i, run->label, &p, &len,
+				       error_r) < 0)
 			goto out_fail;
 		if (addr_col < 0 && strlen(want) == len &&
 		    strncasecmp(p, want, len) == 0) {
@@ -297,7 +301,8 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 		for (size_t k = 0; k < nnames && !have; k++)
 			have = strcmp(names[k], run->needs[i].name) == 0;
 		if (!have) {
-			errmsg_set(error_r, "%s: the template uses {{%s}} (%s) but "
+			errmsg_set(error_r,
+				   "%s: the template uses {{%s}} (%s) but "
 				   "the file has no column '%s'", run->label,
 				   run->needs[i].name, run->needs[i].where,
 				   run->needs[i].name);
@@ -425,7 +430,8 @@ static json_t *import_json_get_nocase(json_t *obj, const char *name)
 
 /* import_jsonl_row - check and add one line of JSON Lines */
 static int import_jsonl_row(struct import_run *run, const char *line,
-			    size_t len, unsigned long lineno, const char **error_r)
+			    size_t len, unsigned long lineno,
+			    const char **error_r)
 {
 	const char *want = run->o->address_column;
 	json_error_t jerr;
@@ -438,7 +444,8 @@ static int import_jsonl_row(struct import_run *run, const char *line,
 		buf_reset(&run->reason);
 		escape_text(&run->reason, jerr.text, strlen(jerr.text), 200);
 		return import_reject(run, lineno, (unsigned long)jerr.column,
-				     buf_cstr(&run->reason), line, len, error_r);
+				     buf_cstr(&run->reason), line, len,
+				     error_r);
 	}
 	if (!json_is_object(obj)) {
 		json_decref(obj);
@@ -506,7 +513,8 @@ static int import_jsonl_rows(struct import_run *run, int fd,
 				start = 0;
 			}
 			if (in.len > IMPORT_MAX_LINE) {
-				errmsg_set(error_r, "%s:%lu: a line longer than "
+				errmsg_set(error_r,
+					   "%s:%lu: a line longer than "
 					   "%d bytes", run->label, lineno,
 					   IMPORT_MAX_LINE);
 				goto out;

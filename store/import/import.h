@@ -70,7 +70,8 @@ enum import_result {
 };
 
 enum import_result import_file(struct store *st, const struct import_opts *o,
-			       struct import_summary *sum, const char **error_r);
+			       struct import_summary *sum,
+			       const char **error_r);
 
 /*
  * The header rules, shared with `volley loadtest --vars`:
