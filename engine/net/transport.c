@@ -1,6 +1,7 @@
 /*
  * transport - one TCP connection, optionally TLS, with deadlines (see
- * transport.h).  The only file of volley that includes OpenSSL.
+ * transport.h).  The client's only file that includes OpenSSL (the test
+ * server has its own, engine/sink/sink.c).
  */
 #include "transport.h"
 
