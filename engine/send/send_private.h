@@ -118,7 +118,7 @@ struct send_run {
 	size_t workers_running;
 	bool stopping;			/* no more claims, workers drain */
 	bool fatal;
-	char fatal_msg[1024];
+	char fatal_msg[1200];
 	atomic_bool pipelining_off;
 	atomic_bool halt;		/* stopping, for lock-free waits */
 	/* the relay closes connections after this many messages: keep
