@@ -20,12 +20,11 @@
  * smtp_trouble.c).  Nothing here does I/O or keeps state: the jitter
  * comes from a random state the caller owns, counters shared by threads
  * stay with the caller, so every decision is testable as a table
- * (tests/test_retry.c).  The text of a reply is read for one thing only,
- * the throttle phrases below, which no code expresses; the text of
- * volley's own messages never decides anything.
+ * (tests/test_retry.c).  The text of a server's reply is read for one
+ * thing only: the throttle and greylisting phrases below, which no code
+ * expresses.  The text of volley's own messages never decides anything.
  *
- * retry_decide's rules
-, first match wins.  "Throttle" is the test below.
+ * retry_decide's rules, first match wins ("throttle" is the test below):
  *
  *   sent                          SENT
  *   2xx or 3xx, not sent          DEFER (nothing confirmed the delivery)
