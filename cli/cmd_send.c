@@ -442,8 +442,8 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		rp.burst = (unsigned)cli->cfg.send.rate_burst;
 	}
 	/* a limiter even without a rate: the pool-wide pause uses it */
-	if (ratelimit_new(&rp, &rate) < 0) {
-		cli_error("cannot set up the rate limiter");
+	if (ratelimit_new(&rp, &rate, &error) < 0) {
+		cli_error("send.rate: %s", error);
 		goto out;
 	}
 	send_params_fill(&cli->cfg, &o, &loaded, &relay, &sp);

@@ -9,7 +9,6 @@
  * its slot as the time, exactly, however the threads are scheduled, and
  * nothing here depends on the speed of the machine.
  */
-#include <errno.h>
 #include <math.h>	/* NAN */
 #include <pthread.h>
 #include <setjmp.h>
@@ -135,8 +134,9 @@ static struct ratelimit *new_rl(struct fake_clock *c, double per_second,
 		.clock_ctx = c,
 	};
 	struct ratelimit *rl;
+	const char *err = NULL;
 
-	assert_int_equal(ratelimit_new(&p, &rl), 0);
+	assert_int_equal(ratelimit_new(&p, &rl, &err), 0);
 	assert_non_null(rl);
 	return rl;
 }
@@ -590,26 +590,29 @@ static void test_params(void **state)
 	};
 	struct ratelimit_params p = { 0 };
 	struct ratelimit *rl = (struct ratelimit *)&p;
+	const char *err;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p.per_second = bad[i][0];
 		p.per_hour = bad[i][1];
-		errno = 0;
-		assert_int_equal(ratelimit_new(&p, &rl), -1);
-		assert_int_equal(errno, EINVAL);
+		err = NULL;
+		assert_int_equal(ratelimit_new(&p, &rl, &err), -1);
+		assert_non_null(err);
+		assert_non_null(strstr(err, "cannot be kept"));
 		assert_null(rl);
 	}
 	p.per_second = 1;
 	p.per_hour = 0;
 	p.burst = 4000000000u;
-	assert_int_equal(ratelimit_new(&p, &rl), -1);
+	assert_int_equal(ratelimit_new(&p, &rl, &err), -1);
+	assert_non_null(strstr(err, "burst of 4000000000"));
 
 	/* huge rates are fine (at most one per ns), and the real clock
 	 * works: nothing is timed, only that it runs and moves forward */
 	p.per_second = 1e300;
 	p.burst = 0;
-	assert_int_equal(ratelimit_new(&p, &rl), 0);
+	assert_int_equal(ratelimit_new(&p, &rl, &err), 0);
 	for (int i = 0; i < 10; i++) {
 		int64_t t = ratelimit_now(rl);
 

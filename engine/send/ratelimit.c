@@ -11,12 +11,12 @@
  */
 #include "ratelimit.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "clock.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define NS_PER_MS 1000000LL
@@ -109,7 +109,8 @@ static int rl_bucket_init(struct rl_bucket *b, double per, double period_ns,
 	return 0;
 }
 
-int ratelimit_new(const struct ratelimit_params *p, struct ratelimit **rl_r)
+int ratelimit_new(const struct ratelimit_params *p, struct ratelimit **rl_r,
+		  const char **error_r)
 {
 	struct ratelimit *rl;
 	unsigned burst = p->burst;
@@ -127,11 +128,19 @@ int ratelimit_new(const struct ratelimit_params *p, struct ratelimit **rl_r)
 	rl->sleep_ms = p->sleep_ms != NULL ? p->sleep_ms : rl_sleep_ms;
 	rl->ctx = p->clock_ctx;
 	now = rl->now_ms(rl->ctx);
-	if (rl_bucket_init(&rl->second, p->per_second, 1e9, burst, now) < 0 ||
-	    rl_bucket_init(&rl->hour, p->per_hour, 3.6e12, burst, now) < 0) {
+	if (rl_bucket_init(&rl->second, p->per_second, 1e9, burst, now) < 0) {
 		free(rl);
-		errno = EINVAL;
-		return -1;
+		return errmsg_set(error_r, "a rate of %g per second with a "
+				  "burst of %u cannot be kept: from 0.000001 "
+				  "per second up, with (burst - 1) / rate at "
+				  "most 10^8 s", p->per_second, burst);
+	}
+	if (rl_bucket_init(&rl->hour, p->per_hour, 3.6e12, burst, now) < 0) {
+		free(rl);
+		return errmsg_set(error_r, "a rate of %g per hour with a "
+				  "burst of %u cannot be kept: from 0.0036 per "
+				  "hour up, with (burst - 1) / rate at most "
+				  "10^8 s", p->per_hour, burst);
 	}
 	rl->pause_until = INT64_MIN;
 	pthread_mutex_init(&rl->lock, NULL);

@@ -57,11 +57,12 @@ struct ratelimit_params {
 };
 
 /*
- * ratelimit_new - returns 0, or -1 with errno EINVAL when a rate is
- * negative or not a number, per_second is below 0.000001 (one in 11.6
- * days) or per_hour below 0.0036, or (burst - 1) / rate exceeds 10^8 s.
+ * ratelimit_new - returns 0, or -1 with *error_r when a rate is negative
+ * or not a number, per_second is below 0.000001 (one in 11.6 days) or
+ * per_hour below 0.0036, or (burst - 1) / rate exceeds 10^8 s.
  */
-int ratelimit_new(const struct ratelimit_params *p, struct ratelimit **rl_r);
+int ratelimit_new(const struct ratelimit_params *p, struct ratelimit **rl_r,
+		  const char **error_r);
 void ratelimit_free(struct ratelimit **rlp);
 
 /*
