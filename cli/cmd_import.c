@@ -18,6 +18,13 @@
 /* In --skip-invalid mode the rejects file has them all; show a few. */
 #define IMPORT_SKIP_SHOWN 10
 
+/* import_diag - a bad row, on stderr */
+static void import_diag(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
 /* The names the campaign's template needs, each once, owned here. */
 struct import_needs {
 	struct import_need *v;
@@ -100,7 +107,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct import_opts o = { .diag = stderr };
+	struct import_opts o = { .diag = import_diag };
 	struct import_needs needs = { 0 };
 	struct import_summary sum;
 	const char *error = NULL;

@@ -4,11 +4,11 @@
  */
 #include "relay.h"
 
-#include "errmsg.h"
-
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "errmsg.h"
 
 int relay_open(const struct config *cfg, struct relay *r,
 	       const char **error_r)

@@ -8,9 +8,10 @@
  * prints; the CLI decides what reaches the user.
  *
  * The message belongs to the library.  It stays valid until the calling
- * thread's next call into the same library (the store keeps it in the
- * struct store, the others in the thread's error buffer below); a caller
- * that keeps it longer, or hands it to another thread, copies it.
+ * thread's next failing call into any of volley's libraries (most keep
+ * it in the thread's error buffer below; the store in buffers of its
+ * own, which its next call may reuse); a caller that keeps it longer,
+ * or hands it to another thread, copies it.
  *
  * errmsg_set formats into the calling thread's error buffer.  Its
  * arguments may point into that same buffer, so a caller can add

@@ -10,7 +10,6 @@
  * (under the busy timeout) rather than failing half way with SQLITE_BUSY
  * on the upgrade from a read lock.
  */
-#include "clock.h"
 #include "store.h"
 
 #include <errno.h>
@@ -26,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "store_addrset.h"
 #include "store_schema.h"
 #include "vars.h"

@@ -45,8 +45,8 @@ int recipient_vars(const struct recipient_import *ri, const char *addr,
 	if (vars_data_init(vd, ri->names.data, ri->names.len,
 			   ri->address_column, addr, addr_len, vars,
 			   vars_len) < 0)
-		return errmsg_set(error_r, "its stored variables cannot be "
-				  "read");
+		return errmsg_set(error_r, "the recipient's stored variables "
+				  "cannot be read");
 	return 0;
 }
 

@@ -28,9 +28,11 @@
  * run with one message, the untried jobs given back.
  *
  * Stopping: setting *stop (a signal handler may) stops claiming; workers
- * finish the transactions in flight and QUIT (within stop_timeout_ms,
- * else the connections are cut and their messages deferred); results are
- * committed and the leases of untried jobs released.  After SIGKILL the
+ * finish the transactions in flight and QUIT; results are committed and
+ * the leases of untried jobs released.  Past stop_timeout_ms the run
+ * leaves the workers still busy behind (stats.detached): what they hold
+ * keeps its lease, which the next run takes back, and the caller must
+ * exit without freeing anything.  After SIGKILL the
  * next run reclaims the leases (store_reclaim): those jobs are due again
  * and may be sent twice (at least once; the window is the commit
  * interval plus the messages in flight).

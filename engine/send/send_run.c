@@ -205,7 +205,15 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 				return false;
 			if (clock_mono_ms() > wr->stop_deadline_ms) {
 				/* leases left: the next run reclaims them */
-				size_t len = strlen(wr->error);
+				size_t len;
+
+				/* why it stopped, if a worker said */
+				pthread_mutex_lock(&run->lock);
+				if (wr->error[0] == '\0' && run->fatal)
+					snprintf(wr->error, sizeof(wr->error),
+						 "%s", run->fatal_msg);
+				pthread_mutex_unlock(&run->lock);
+				len = strlen(wr->error);
 
 				snprintf(wr->error + len,
 					 sizeof(wr->error) - len, "%sstopped "
@@ -333,6 +341,7 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 {
 	/* on the heap: after a stop deadline, workers may outlive us */
 	struct send_run *run = xcalloc(1, sizeof(*run));
+	char error[sizeof(run->w.error)];
 	bool detached = false;
 	int ret;
 
@@ -354,9 +363,12 @@ int send_run(const struct send_params *p, struct send_stats *stats,
 			send_drain(run, stats);
 	}
 	ret = detached || run->fatal || run->w.error[0] != '\0' ? -1 : 0;
-	if (ret < 0)
-		errmsg_set(error_r, "%s", run->w.error[0] ? run->w.error :
-			   run->fatal_msg);
+	snprintf(error, sizeof(error), "%s", run->w.error[0] ? run->w.error :
+		 run->fatal_msg);
+	/* teardown runs the caller's progress and frees the run: the
+	 * message is set after it, so nothing there can overwrite it */
 	send_teardown(run, stats, detached);
+	if (ret < 0)
+		errmsg_set(error_r, "%s", error);
 	return ret;
 }

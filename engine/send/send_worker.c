@@ -75,7 +75,7 @@ static void send_give_back(struct send_worker *w)
  * (0: not at all).  NULL when none came or the run is stopping.
  */
 static struct send_job *send_pop(struct send_worker *w, int64_t wait_ms,
-				  unsigned max)
+				 unsigned max)
 {
 	struct send_run *run = w->run;
 	struct send_job *job = NULL, **tail = &w->local;
@@ -386,7 +386,7 @@ void *send_worker_main(void *arg)
 		.max_in_flight = w->nslots,
 	};
 	const struct retry_conn_policy policy = {
-		.backoff_first_ms = 1000, .backoff_max_ms = 30000,
+		.backoff_first_ms = 1000, .backoff_max_ms = 32000,
 		.give_up_after = SEND_CONNECT_FAILURES_MAX *
 				 run->p->connections,
 	};

@@ -299,7 +299,8 @@ int send_commit(struct send_run *run, struct send_job *done, size_t n,
 	stats->commit_ms += clock_mono_ms() - t0;
 	if (rc == 0 && p->accounting != NULL)
 		send_account(p, done, wr->results, n);
-	/* the job objects go back to the pool */
+	/* recorded (or not: the caller stops the run), so the objects are
+	 * free for the next claim */
 	pthread_mutex_lock(&run->lock);
 	while (done != NULL) {
 		job = done->next;

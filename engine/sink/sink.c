@@ -101,7 +101,6 @@ struct sink {
 		improper;
 };
 
-
 /* sink_tls_error - the last OpenSSL error as text */
 static const char *sink_tls_error(char *out, size_t size)
 {

@@ -123,7 +123,7 @@ struct smtp_session {
 	size_t ev_cap, ev_head, nevents;
 	struct buf arena;		/* text the events point into */
 	struct buf scratch;		/* a BDAT body, to count it */
-	struct buf transcript;		/* params.transcript: "C: " lines */
+	struct buf transcript;		/* "C: " and "#: " lines, if asked */
 	size_t traced;			/* s->out up to here is in it */
 	char error[256];
 };

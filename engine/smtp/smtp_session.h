@@ -192,7 +192,7 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m);
  * NEW" line per change of state), and clear it.  Credentials are masked
  * ("C: AUTH PLAIN ****") and a body is one line ("C: <message, 4123
  * bytes>"), so a transcript is safe to print.  Empty unless
- * params.transcript is set.
+ * params.transcript or params.trace_states is set.
  */
 void smtp_session_transcript(struct smtp_session *s, struct buf *out);
 

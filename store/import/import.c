@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,6 +46,7 @@ struct import_run {
 	struct buf line;	/* message and rejects scratch */
 	struct buf vars;	/* the row's packed variables */
 	struct buf reason;
+	struct buf diag;	/* a line for o->diag */
 	const struct import_need *needs;	/* o->needs */
 	size_t nneeds;
 };
@@ -86,8 +88,8 @@ static int import_open_rejects(struct import_run *run, const char **error_r)
 }
 
 /*
- * import_reject - report one bad row: on the diagnostics stream (escaped,
- * as it is data from the file) and in the rejects file (exact bytes).
+ * import_reject - report one bad row: to o->diag (escaped, as it is data
+ * from the file) and in the rejects file (exact bytes).
  */
 static int import_reject(struct import_run *run, unsigned long line,
 			 unsigned long column, const char *reason,
@@ -96,13 +98,16 @@ static int import_reject(struct import_run *run, unsigned long line,
 	const struct import_opts *o = run->o;
 
 	run->sum->rejected++;
-	if (o->diag != NULL && (o->diag_max == 0 || run->printed < o->diag_max)) {
+	if (o->diag != NULL &&
+	    (o->diag_max == 0 || run->printed < o->diag_max)) {
+		buf_reset(&run->diag);
 		if (column > 0)
-			fprintf(o->diag, "%s:%lu:%lu: %s\n", run->label, line,
-				column, reason);
+			buf_printf(&run->diag, "%s:%lu:%lu: %s", run->label,
+				   line, column, reason);
 		else
-			fprintf(o->diag, "%s:%lu: %s\n", run->label, line,
-				reason);
+			buf_printf(&run->diag, "%s:%lu: %s", run->label, line,
+				   reason);
+		o->diag(o->diag_ctx, buf_cstr(&run->diag));
 		run->printed++;
 	}
 	if (run->rejects == NULL && (o->skip_invalid || o->rejects_path) &&
@@ -202,9 +207,9 @@ static long import_header(struct import_run *run,
 			escape_text(&have, rec->fields[i].ptr,
 				    rec->fields[i].len, 60);
 		}
-		errmsg_set(error_r, "%s:%lu: no '%s' column in the header (it "
-			   "has: %s); name the address column with "
-			   "--address-column", run->label, rec->line, want,
+		errmsg_set(error_r, "%s:%lu: no '%s' column in the header (name "
+			   "the address column with --address-column); it "
+			   "has: %s", run->label, rec->line, want,
 			   buf_cstr(&have));
 		buf_free(&have);
 		goto out_fail;
@@ -218,7 +223,6 @@ out_fail:
 	free(names);
 	return -1;
 }
-
 
 /* import_is_address_name - does the template name mean the address? */
 static bool import_is_address_name(const struct import_run *run,
@@ -639,6 +643,7 @@ out:
 		close(fd);
 	buf_free(&run.vars);
 	buf_free(&run.reason);
+	buf_free(&run.diag);
 	buf_free(&run.line);
 	sum->seconds = clock_mono_s() - start;
 	return result;

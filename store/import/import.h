@@ -18,8 +18,8 @@
 #define VOLLEY_IMPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 struct buf;
 struct store;
@@ -46,8 +46,11 @@ struct import_opts {
 	const char *address_column;	/* matched ignoring ASCII case */
 	bool skip_invalid;
 	const char *rejects_path;	/* NULL: see import_default_rejects */
-	FILE *diag;			/* bad rows are printed here, or NULL */
-	size_t diag_max;		/* print at most this many; 0: all */
+	/* diag - one line per bad row for the user, "FILE:LINE[:COLUMN]:
+	 * reason" with the reason escaped; NULL: none */
+	void (*diag)(void *ctx, const char *line);
+	void *diag_ctx;
+	size_t diag_max;		/* pass on at most this many; 0: all */
 	/* what the template needs (the caller reads the campaign's
 	 * template: the store knows nothing of templates) */
 	const struct import_need *needs;
