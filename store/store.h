@@ -229,6 +229,7 @@ struct store_job {
 	size_t vars_len;
 	int attempts;		/* including the one this claim starts */
 	int64_t first_attempt_at;	/* ms; this claim's time if first */
+	int doubts;		/* times its message went in doubt before */
 };
 
 /*
@@ -266,6 +267,8 @@ struct store_result {
 	const char *queue_id;	/* server's queue id on success, or NULL */
 	int64_t at;		/* when the result was known */
 	int64_t next_attempt_at; /* for DEFERRED: when it is due again */
+	bool in_doubt;		/* the whole message went and no reply came:
+				 * counted in the job's doubts */
 };
 
 /*
@@ -304,10 +307,11 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 
 /*
  * store_reclaim - what a starting sender runs first: every job whose lease
- * has expired by now, or whose owner alive() says is gone, becomes deferred
- * and due at once (held in doubt, see below, when hold is set), with a
- * note in its last reply.  Such a job may have
- * been delivered just before its owner died, so its attempt stays counted.
+ * has expired by now, or whose owner alive() says is gone, is in doubt (it
+ * may have been delivered just before its owner died): deferred and due
+ * at once the first time, held (see below) when hold is set or when it
+ * was in doubt before, with a note in its last reply, its doubts counted
+ * and its attempt kept.
  * alive may be NULL (then only expiry counts); ctx is passed to it.
  */
 typedef bool store_owner_alive_fn(void *ctx, const char *owner);

@@ -145,6 +145,15 @@ const char *const store_migrations[] = {
 	"  SELECT campaign_id, id, volley_addr_key(address) FROM jobs"
 	"  ORDER BY id;"
 	"DROP INDEX jobs_address;",
+
+	/*
+	 * 4 -> 5: how often a job's message went in doubt (the whole message
+	 * went and no reply came, or its sender died holding it).  The
+	 * first time it is sent again (unless send.in_doubt = "hold"); the
+	 * second time it is held whatever the mode, so nobody ever gets
+	 * more than two copies.
+	 */
+	"ALTER TABLE jobs ADD COLUMN doubts INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* These must stay the definitions of the latest step that made them. */

@@ -121,7 +121,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		"  AND next_attempt_at <= ?4"
 		"  ORDER BY next_attempt_at LIMIT ?5)"
 		" RETURNING id, campaign_id, import_id, address, addr_flags,"
-		" vars, attempts, first_attempt_at",
+		" vars, attempts, first_attempt_at, doubts",
 	/*
 	 * A final or deferring result applies to a job this owner holds;
 	 * "sent" applies to any job not yet sent (see store.h).
@@ -130,7 +130,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		"UPDATE jobs SET state = ?2, last_code = ?3,"
 		" last_enhanced = ?4, last_reply = ?5,"
 		" queue_id = coalesce(?6, queue_id),"
-		" next_attempt_at = ?7,"
+		" next_attempt_at = ?7, doubts = doubts + ?10,"
 		" done_at = CASE WHEN ?2 IN (2, 4) THEN ?8 END,"
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE id = ?1 AND ((state = 1 AND lease_owner = ?9)"
@@ -157,8 +157,11 @@ static const char *const store_sql[STMT_COUNT] = {
 		"  THEN last_attempt_at END,"
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE state = 1 AND lease_owner = ?1",
+	/* a second doubt is held, whatever the mode: at most two copies */
 	[STMT_RECLAIM_EXPIRED] =
-		"UPDATE jobs SET state = 3, next_attempt_at = ?2,"
+		"UPDATE jobs SET state = 3,"
+		" next_attempt_at = CASE WHEN doubts > 0 THEN ?3 ELSE ?2 END,"
+		" doubts = doubts + 1,"
 		" last_code = NULL, last_enhanced = NULL,"
 		" last_reply = 'interrupted: the lease of ' || lease_owner ||"
 		"  ' expired; the message may have been delivered',"
@@ -168,7 +171,9 @@ static const char *const store_sql[STMT_COUNT] = {
 		"SELECT DISTINCT lease_owner FROM jobs"
 		" WHERE state = 1 AND lease_expires_at IS NOT NULL",
 	[STMT_RECLAIM_OWNER] =
-		"UPDATE jobs SET state = 3, next_attempt_at = ?1,"
+		"UPDATE jobs SET state = 3,"
+		" next_attempt_at = CASE WHEN doubts > 0 THEN ?3 ELSE ?1 END,"
+		" doubts = doubts + 1,"
 		" last_code = NULL, last_enhanced = NULL,"
 		" last_reply = 'interrupted: sender ' || lease_owner ||"
 		"  ' stopped; the message may have been delivered',"
@@ -1227,6 +1232,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 			buf_append(arena, sqlite3_column_blob(stmt, 5), vlen);
 		job->attempts = sqlite3_column_int(stmt, 6);
 		job->first_attempt_at = sqlite3_column_int64(stmt, 7);
+		job->doubts = sqlite3_column_int(stmt, 8);
 	}
 	sqlite3_reset(stmt);
 	sqlite3_bind_null(stmt, 2);
@@ -1286,6 +1292,7 @@ int store_record(struct store *st, const char *owner,
 					   r->next_attempt_at : r->at);
 			sqlite3_bind_int64(stmt, 8, r->at);
 			sqlite3_bind_text(stmt, 9, owner, -1, SQLITE_STATIC);
+			sqlite3_bind_int(stmt, 10, r->in_doubt ? 1 : 0);
 		} else {
 			store_fail(st, error_r, "job %lld: a result cannot "
 				   "set state '%s'", (long long)r->job_id,
@@ -1419,6 +1426,7 @@ int store_reclaim(struct store *st, int64_t now, bool hold,
 		return -1;
 	sqlite3_bind_int64(expired, 1, now);
 	sqlite3_bind_int64(expired, 2, hold ? STORE_HELD : now);
+	sqlite3_bind_int64(expired, 3, STORE_HELD);
 	rc = sqlite3_step(expired);
 	sqlite3_reset(expired);
 	if (rc != SQLITE_DONE)
@@ -1441,6 +1449,7 @@ int store_reclaim(struct store *st, int64_t now, bool hold,
 
 		sqlite3_bind_int64(by_owner, 1, hold ? STORE_HELD : now);
 		sqlite3_bind_text(by_owner, 2, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(by_owner, 3, STORE_HELD);
 		rc = sqlite3_step(by_owner);
 		sqlite3_reset(by_owner);
 		if (rc != SQLITE_DONE)

@@ -461,9 +461,30 @@ static void test_in_doubt(void **state)
 	a.in_doubt = false;
 	retry_decide(&p, &a, NOW, NULL, &out);
 	assert_false(out.hold);
-	/* out of attempts it fails, held or not */
+
+	/* without hold: sent again once, then held */
+	p.hold_in_doubt = false;
 	a.in_doubt = true;
+	a.doubts = 1;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_int_equal(out.verdict, RETRY_DEFER);
+	assert_true(out.hold);
+	assert_string_equal(out.why, "held: in doubt a second time");
+
+	/* in doubt is never failed: out of attempts or time, it is held */
+	a.doubts = 0;
 	a.attempts = 8;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_int_equal(out.verdict, RETRY_DEFER);
+	assert_true(out.hold);
+	assert_non_null(strstr(out.why, "out of attempts"));
+	a.attempts = 1;
+	a.first_attempt_ms = NOW - 4 * DAY;
+	retry_decide(&p, &a, NOW, NULL, &out);
+	assert_int_equal(out.verdict, RETRY_DEFER);
+	assert_true(out.hold);
+	/* ... while the same reply, not in doubt, fails */
+	a.in_doubt = false;
 	retry_decide(&p, &a, NOW, NULL, &out);
 	assert_int_equal(out.verdict, RETRY_FAIL);
 	assert_false(out.hold);

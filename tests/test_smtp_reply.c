@@ -58,6 +58,13 @@ static const struct bad_case bad[] = {
 	{ "250_x\r\n", "not followed by a space or '-'" },
 	{ "250-a\r\n251 b\r\n", "different codes" },
 	{ "250 a\0b\r\n", "NUL byte" },
+	/* a bare CR, an escape sequence, a C1 control: never passed on to
+	 * a terminal, a report or a log */
+	{ "250 ok\rX-Injected: 1\r\n", "control character" },
+	{ "550 \x1b[2Jgone\r\n", "control character" },
+	{ "250-a\r\n250 b\x07\r\n", "control character" },
+	{ "250 del\x7f\r\n", "control character" },
+	{ "451 \xc2\x9b" "2J\r\n", "control character" },
 };
 
 /* parse_all - feed in, in pieces of at most step bytes, expect one reply */

@@ -29,7 +29,23 @@ static void out_is(struct smtp_session *s, const char *want)
 	smtp_session_sent(s, len);
 }
 
+/*
+ * feed - the server's bytes, as a connection delivers them: everything
+ * the session wanted sent went first (smtp_conn writes all it has before
+ * it reads), so a reply can only answer a command the server saw
+ */
 static void feed(struct smtp_session *s, const char *server)
+{
+	const char *out;
+	size_t len;
+
+	smtp_session_output(s, &out, &len);
+	smtp_session_sent(s, len);
+	smtp_session_feed(s, server, strlen(server));
+}
+
+/* feed_unsent - the server's bytes before the session's went out */
+static void feed_unsent(struct smtp_session *s, const char *server)
 {
 	smtp_session_feed(s, server, strlen(server));
 }
@@ -70,8 +86,10 @@ static struct smtp_session *ready(const char *ehlo_reply)
 	return s;
 }
 
+/* PIPELINING and replies with RFC 3463 codes: messages may overlap */
 static const char pipelining_ehlo[] =
-	"250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+	"250-mx.example\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+	"250 8BITMIME\r\n";
 
 static struct smtp_message msg(const char **rcpts, size_t n, const char *data,
 			       void *ctx)
@@ -346,6 +364,12 @@ static void test_byte_by_byte(void **state)
 
 	(void)state;
 	for (const char *q = all; *q; q++) {
+		const char *out;
+		size_t len;
+
+		/* what the session wants sent goes before the next byte */
+		smtp_session_output(s, &out, &len);
+		smtp_session_sent(s, len);
 		smtp_session_feed(s, q, 1);
 		while (smtp_session_event(s, &ev)) {
 			if (ev.kind == SMTP_EV_READY)
@@ -682,7 +706,8 @@ static void test_spent(void **state)
 }
 
 static const char chunking_ehlo[] =
-	"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+	"250-mx\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+	"250 CHUNKING\r\n";
 
 /*
  * CHUNKING: whole messages go out ahead of their replies, up to the
@@ -818,7 +843,10 @@ static void test_waiting(void **state)
 	next_event(s, SMTP_EV_READY);
 	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_NONE);
 	smtp_session_submit(s, &m);
-	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	/* lock-step: each reply after its command went */
+	feed(s, "250 ok\r\n");
+	feed(s, "250 ok\r\n");
+	feed(s, "354 go\r\n");
 	assert_int_equal(smtp_session_waiting(s), SMTP_WAIT_DATA_END);
 	smtp_session_free(&s);
 }
@@ -858,8 +886,10 @@ static void test_transcript(void **state)
 
 	/* AUTH LOGIN: both answers masked */
 	s = smtp_session_new(&p);
-	feed(s, "220 mx\r\n250-mx\r\n250 AUTH LOGIN\r\n");
-	feed(s, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n");
+	feed(s, "220 mx\r\n");
+	feed(s, "250-mx\r\n250 AUTH LOGIN\r\n");
+	feed(s, "334 VXNlcm5hbWU6\r\n");
+	feed(s, "334 UGFzc3dvcmQ6\r\n");
 	smtp_session_transcript(s, &t);
 	assert_string_equal(buf_cstr(&t), "C: EHLO c\nC: AUTH LOGIN\n"
 			    "C: ****\nC: ****\n");
@@ -894,6 +924,7 @@ static void test_abort(void **state)
 	smtp_session_submit(s, &m);
 	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
 	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "x\r\n.\r\n");
 	smtp_session_abort(s, "no reply to the end of a message", false);
 	ev = next_event(s, SMTP_EV_DONE);
 	assert_false(ev.sent);
@@ -1114,7 +1145,8 @@ static void test_auth_edges(void **state)
 	struct smtp_event ev;
 
 	(void)state;
-	feed(s, "220 mx\r\n250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+	feed(s, "220 mx\r\n");
+	feed(s, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
 	ev = next_event(s, SMTP_EV_FAILED);
 	assert_true(ev.permanent);
 	assert_non_null(strstr(ev.error, "XOAUTH2"));
@@ -1123,9 +1155,28 @@ static void test_auth_edges(void **state)
 
 	s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
 	feed(s, "250-mx.example\r\n250 AUTH LOGIN\r\n");
-	feed(s, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n334 more?\r\n");
+	feed(s, "334 VXNlcm5hbWU6\r\n");
+	feed(s, "334 UGFzc3dvcmQ6\r\n");
+	feed(s, "334 more?\r\n");
 	ev = next_event(s, SMTP_EV_FAILED);
 	assert_true(ev.permanent);
+	smtp_session_free(&s);
+}
+
+/* A greeting is 220: any other 2xx is a protocol error, not a welcome. */
+static void test_greeting_not_220(void **state)
+{
+	struct smtp_session_params p = { .helo_name = "c" };
+	struct smtp_session *s = smtp_session_new(&p);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "250 hello?\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.malformed);
+	assert_false(ev.permanent);
+	assert_non_null(strstr(ev.error, "not 220"));
+	out_is(s, "");
 	smtp_session_free(&s);
 }
 
@@ -1317,6 +1368,160 @@ static void test_state_trace(void **state)
 	smtp_session_free(&s);
 }
 
+/*
+ * A reply to a command not yet sent whole is never its reply: "354" and
+ * "250" in one read, before the body could go, must not make the
+ * message sent (with or without ENHANCEDSTATUSCODES).
+ */
+static void test_reply_before_sent(void **state)
+{
+	static const char *const ehlos[] = {
+		"250-mx\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n",
+		"250-mx\r\n250 PIPELINING\r\n",
+		"250 mx\r\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ehlos) / sizeof(ehlos[0]); i++) {
+		struct smtp_session *s = ready(ehlos[i]);
+		struct smtp_message m = msg(rcpts_d, 1, "body\r\n", (void *)1);
+		struct smtp_event ev;
+		bool lockstep = i == 2;
+
+		smtp_session_submit(s, &m);
+		if (lockstep) {
+			feed(s, "250 ok\r\n");
+			feed(s, "250 ok\r\n");
+		}
+		feed(s, lockstep ? "354 go\r\n250 2.0.0 queued\r\n" :
+		     "250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued\r\n");
+		while (smtp_session_event(s, &ev) && ev.kind == SMTP_EV_RCPT)
+			;
+		assert_int_equal(ev.kind, SMTP_EV_DONE);
+		assert_false(ev.sent);
+		/* the body never left: the server cannot have it */
+		assert_false(ev.in_doubt);
+		assert_true(ev.local);
+		ev = next_event(s, SMTP_EV_FAILED);
+		assert_true(ev.out_of_step);
+		assert_non_null(strstr(ev.error, "before the command"));
+		smtp_session_free(&s);
+	}
+
+	/* a reply to MAIL before MAIL went out */
+	{
+		struct smtp_session *s = ready(pipelining_ehlo);
+		struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+		struct smtp_event ev;
+
+		smtp_session_submit(s, &m);
+		feed_unsent(s, "250 2.1.0 ok\r\n");
+		ev = next_event(s, SMTP_EV_DONE);
+		assert_false(ev.sent);
+		assert_false(ev.in_doubt);
+		next_event(s, SMTP_EV_FAILED);
+		smtp_session_free(&s);
+	}
+}
+
+/*
+ * MAIL's 2.1.x status on an end of data is a shifted reply, whether or
+ * not the server announced ENHANCEDSTATUSCODES.
+ */
+static void test_shifted_reply_without_the_capability(void **state)
+{
+	struct smtp_session *s = ready("250-mx\r\n250 SIZE 1000\r\n");
+	struct smtp_message m = msg(rcpts_d, 1, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m);
+	out_is(s, "MAIL FROM:<a@x.example> SIZE=3\r\n");
+	feed(s, "250 2.1.0 ok\r\n");
+	out_is(s, "RCPT TO:<d@y.example>\r\n");
+	feed(s, "250 2.1.5 ok\r\n");
+	out_is(s, "DATA\r\n");
+	feed(s, "354 go\r\n");
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 2.1.0 sender ok\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	/* it went whole and its real reply never came */
+	assert_true(ev.in_doubt);
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.out_of_step);
+	smtp_session_free(&s);
+}
+
+/*
+ * Without RFC 3463 codes a server's "250" to MAIL cannot be told from
+ * its "250" to the end of data, so the next message's commands wait for
+ * the previous message's verdict: DATA, and BDAT with a window of one.
+ */
+static void test_no_overlap_without_enhanced_codes(void **state)
+{
+	struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_d, 1, "two\r\n", (void *)2);
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s;
+	struct smtp_event ev;
+
+	(void)state;
+	s = ready("250-mx\r\n250 PIPELINING\r\n");
+	smtp_session_submit(s, &m1);
+	smtp_session_submit(s, &m2);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	/* the body alone: no MAIL behind it */
+	out_is(s, "one\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	smtp_session_free(&s);
+
+	/* CHUNKING: one message at a time */
+	s = ready_with(p, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+	smtp_session_submit(s, &m1);
+	smtp_session_submit(s, &m2);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "BDAT 5 LAST\r\none\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n250 queued\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	assert_true(next_event(s, SMTP_EV_DONE).sent);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "BDAT 5 LAST\r\ntwo\r\n");
+	smtp_session_free(&s);
+}
+
+/* in doubt only when the end of data really went */
+static void test_in_doubt_only_when_sent(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_d, 1, "body\r\n", (void *)1);
+	struct smtp_event ev;
+	const char *out;
+	size_t len;
+
+	(void)state;
+	smtp_session_submit(s, &m);
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	/* the body is queued, and half of it written when the line drops */
+	smtp_session_output(s, &out, &len);
+	assert_int_equal(len, strlen("body\r\n.\r\n"));
+	smtp_session_sent(s, len - 2);
+	smtp_session_abort(s, "connection reset", false);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.in_doubt);
+	smtp_session_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1353,9 +1558,14 @@ int main(void)
 		cmocka_unit_test(test_done_carries_rcpt_refusal),
 		cmocka_unit_test(test_lockstep_mail_refused),
 		cmocka_unit_test(test_auth_edges),
+		cmocka_unit_test(test_greeting_not_220),
 		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_step_of_a_local_refusal),
 		cmocka_unit_test(test_state_trace),
+		cmocka_unit_test(test_reply_before_sent),
+		cmocka_unit_test(test_shifted_reply_without_the_capability),
+		cmocka_unit_test(test_no_overlap_without_enhanced_codes),
+		cmocka_unit_test(test_in_doubt_only_when_sent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

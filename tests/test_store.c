@@ -486,11 +486,13 @@ static void test_record_results(void **state)
 	assert_int_equal(b.count, 3);
 	memset(r, 0, sizeof(r));
 	r[0] = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, "2.0.0",
-				      "OK queued", "ABC123", T0 + 10, 0 };
+				      "OK queued", "ABC123", T0 + 10, 0,
+				      false };
 	r[1] = (struct store_result){ b.jobs[1].id, JOB_DEFERRED, 451, "4.7.1",
-				      "try later", NULL, T0 + 10, T0 + 60000 };
+				      "try later", NULL, T0 + 10, T0 + 60000,
+				      false };
 	r[2] = (struct store_result){ b.jobs[2].id, JOB_FAILED, 550, "5.1.1",
-				      "no such user", NULL, T0 + 10, 0 };
+				      "no such user", NULL, T0 + 10, 0, false };
 	assert_int_equal(store_record(f->st, "me:1", r, 3, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_counts(f, 0, 0, 1, 1, 1);
@@ -519,7 +521,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 	assert_int_equal(store_claim(f->st, f->campaign, "owner:1", T0, 60000,
 				     2, &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_FAILED, 550, NULL, "no",
-				   NULL, T0, 0 };
+				   NULL, T0, 0, false };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -527,7 +529,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 
 	/* "sent" sticks even when the lease moved on: the server has it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, NULL, "ok",
-				   NULL, T0, 0 };
+				   NULL, T0, 0, false };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 0);
@@ -535,7 +537,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 
 	/* ... and a later "deferred" from the real owner cannot undo it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, NULL, "x",
-				   NULL, T0, T0 };
+				   NULL, T0, T0, false };
 	assert_int_equal(store_record(f->st, "owner:1", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -580,7 +582,7 @@ static void test_give_back_undoes_attempt(void **state)
 	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 2,
 				     &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_QUEUED, 0, NULL, NULL,
-				   NULL, T0, 0 };
+				   NULL, T0, 0, false };
 	assert_int_equal(store_record(f->st, "me:1", &r, 1, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_int_equal(store_release(f->st, "me:1", &n, &error), 0);
@@ -694,6 +696,63 @@ static void test_reclaim_hold_in_doubt(void **state)
 	assert_int_equal(store_claim(f->st, f->campaign, "me:2", T0 + 5,
 				     3600000, 10, &b, &error), 0);
 	assert_int_equal(b.count, 3);
+	store_batch_free(&b);
+}
+
+/*
+ * In doubt a second time: held, whatever the mode, so nobody ever gets
+ * more than two copies; a result in doubt counts too, and a claim says
+ * how often a job was in doubt before.
+ */
+static void test_second_doubt_is_held(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	struct store_result r;
+	const char *error;
+	size_t stale;
+	int64_t n;
+
+	import_n(f, 2);
+	assert_int_equal(store_claim(f->st, f->campaign, "ghost:1", T0,
+				     3600000, 2, &b, &error), 0);
+	assert_int_equal(b.jobs[0].doubts, 0);
+	/* the first doubt: due again at once (no hold) */
+	assert_int_equal(store_reclaim(f->st, T0 + 1, false,
+				       alive_except_ghost, NULL, &n, &error),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_in_doubt(f->st, f->campaign, STORE_DOUBT_COUNT,
+					0, &n, &error), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:2", T0 + 2,
+				     3600000, 2, &b, &error), 0);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.jobs[0].doubts, 1);
+	/* one job's message goes in doubt again: held */
+	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, "4.4.2",
+				   "no reply", NULL, T0 + 3, STORE_HELD, true };
+	assert_int_equal(store_record(f->st, "me:2", &r, 1, &stale, &error),
+			 0);
+	/* the other's sender dies again: held too, by reclaim */
+	assert_int_equal(store_reclaim(f->st, T0 + 4, false, NULL, NULL, &n,
+				       &error), 0);
+	assert_int_equal(n, 0);		/* its lease has not expired */
+	assert_int_equal(store_reclaim(f->st, T0 + 3600000 + 3, false, NULL,
+				       NULL, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_in_doubt(f->st, f->campaign, STORE_DOUBT_COUNT,
+					0, &n, &error), 0);
+	assert_int_equal(n, 2);
+	/* released by the user: due, and the claim says it was in doubt */
+	assert_int_equal(store_in_doubt(f->st, f->campaign,
+					STORE_DOUBT_RELEASE, T0 + 5, &n,
+					&error), 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:3",
+				     T0 + 3600000 + 5, 3600000, 2, &b,
+				     &error), 0);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.jobs[0].doubts, 2);
 	store_batch_free(&b);
 }
 
@@ -992,6 +1051,7 @@ int main(void)
 		T(test_lease_expiry),
 		T(test_reclaim_owner_gone),
 		T(test_reclaim_hold_in_doubt),
+		T(test_second_doubt_is_held),
 		T(test_drop_in_doubt),
 		T(test_lease_owner_alive),
 		T(test_migration_from_version_1),

@@ -306,7 +306,7 @@ void retry_decide(const struct retry_policy *p, const struct retry_attempt *a,
 		out->why = "a sending limit, not the recipient: deferred";
 
 	gave_up = retry_exhausted(p, attempts, a->first_attempt_ms, now_ms);
-	if (gave_up != NULL) {
+	if (gave_up != NULL && !a->in_doubt) {
 		out->verdict = RETRY_FAIL;
 		out->why = gave_up;
 		return;
@@ -316,8 +316,17 @@ void retry_decide(const struct retry_policy *p, const struct retry_attempt *a,
 	if (out->pool_backoff && delay < out->backoff_ms)
 		delay = out->backoff_ms;
 	out->next_attempt_ms = retry_after(now_ms, delay);
-	/* the server may have it: the user decides (volley release) */
-	out->hold = a->in_doubt && p->hold_in_doubt;
+	/*
+	 * The server may have it: one more copy at most, then the user
+	 * decides (volley release); and never "failed" for it.
+	 */
+	if (a->in_doubt && (p->hold_in_doubt || a->doubts > 0 ||
+			    gave_up != NULL)) {
+		out->hold = true;
+		out->why = a->doubts > 0 ? "held: in doubt a second time" :
+			   gave_up != NULL ? "held: in doubt, and out of "
+			   "attempts" : NULL;
+	}
 }
 
 bool retry_requeue(const struct retry_policy *p, const struct retry_attempt *a,

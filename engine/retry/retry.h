@@ -36,10 +36,16 @@
  *   5xx                           FAIL
  *
  * and then a DEFER becomes FAIL once attempts >= max_attempts or
- * now - first_attempt >= max_age (0 turns either limit off); a DEFER of
- * a message in doubt (it went whole, no reply came: the server may have
- * it) is held for the user when hold_in_doubt is set (`volley release`),
- * never sent again on its own.  A deferred recipient is due again after
+ * now - first_attempt >= max_age (0 turns either limit off).
+ *
+ * A message in doubt (it went whole and no reply came: the server may
+ * have it) is never failed - a slow server is no reason to tell the user
+ * a recipient did not get it - and is sent again at most once: it is
+ * held for the user (`volley release`) when hold_in_doubt is set, when
+ * it was in doubt before, or when it has run out of attempts or time;
+ * else deferred like any other.  So nobody gets more than two copies.
+ *
+ * A deferred recipient is due again after
  *
  *   min(first_delay * factor^(attempts - 1), max_delay) * (1 +- jitter)
  *
@@ -128,6 +134,7 @@ struct retry_attempt {
 	bool sent;		/* the server took the message (2xx to the
 				 * end of data) */
 	bool in_doubt;		/* it went whole and no reply came */
+	int doubts;		/* times it was in doubt before this one */
 	int attempts;		/* so far, this one included (< 1 is 1) */
 	int64_t first_attempt_ms;	/* on the clock now_ms is on */
 };
@@ -137,7 +144,7 @@ struct retry_outcome {
 	int64_t next_attempt_ms;	/* DEFER: when the job is due again;
 					 * else 0 */
 	bool hold;			/* DEFER: held for the user (in doubt,
-					 * hold_in_doubt): no date is due */
+					 * see above): no date is due */
 	/*
 	 * The relay is throttling us: pause the whole pool for backoff_ms
 	 * (ratelimit_pause).  Set whatever the verdict, also when the

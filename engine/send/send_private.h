@@ -48,6 +48,7 @@ struct send_job {
 	int64_t id;
 	size_t campaign;		/* index into params->campaigns */
 	int attempts;
+	int doubts;			/* in doubt before this claim */
 	int64_t first_attempt_at;
 	const struct recipient_import *names;
 	struct buf addr;		/* NUL-terminated */

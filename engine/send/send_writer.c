@@ -65,6 +65,7 @@ static void send_job_load(struct send_job *j, const struct store_job *sj,
 	j->id = sj->id;
 	j->campaign = campaign;
 	j->attempts = sj->attempts;
+	j->doubts = sj->doubts;
 	j->first_attempt_at = sj->first_attempt_at;
 	j->names = nm;
 	buf_reset(&j->addr);
@@ -237,7 +238,8 @@ static void send_result(struct send_run *run, struct send_job *job,
 		.code = job->code, .enhanced = job->enhanced,
 		.text = buf_cstr(&job->reply), .step = job->step,
 		.local = job->local, .sent = job->sent,
-		.in_doubt = job->in_doubt, .attempts = job->attempts,
+		.in_doubt = job->in_doubt, .doubts = job->doubts,
+		.attempts = job->attempts,
 		.first_attempt_ms = job->first_attempt_at ?
 				    job->first_attempt_at : now,
 	};
@@ -256,6 +258,7 @@ static void send_result(struct send_run *run, struct send_job *job,
 				out.backoff_ms);
 	if (out.why != NULL)
 		buf_printf(&job->reply, " (%s)", out.why);
+	r->in_doubt = job->in_doubt;
 	r->code = job->code;
 	r->enhanced = job->enhanced[0] ? job->enhanced : NULL;
 	r->reply = buf_cstr(&job->reply);

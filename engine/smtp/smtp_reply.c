@@ -81,6 +81,22 @@ static int smtp_reply_line(struct smtp_reply_parser *p, const char **error_r,
 	char enhanced[16];
 	int code;
 
+	/*
+	 * RFC 5321 4.2: text is HT and printable characters (and UTF-8 with
+	 * SMTPUTF8).  A control character - a bare CR, an escape sequence,
+	 * DEL, a C1 control in UTF-8 - is not a reply but an attempt to
+	 * forge a line or drive the terminal, log or report it reaches.
+	 */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < len &&
+		     (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9f))
+			return smtp_reply_fail(p, error_r, "a control "
+					       "character in a reply line");
+	}
 	if (len < 3 || s[0] < '2' || s[0] > '5' || s[1] < '0' || s[1] > '5' ||
 	    s[2] < '0' || s[2] > '9')
 		return smtp_reply_fail(p, error_r, "a line does not start with "

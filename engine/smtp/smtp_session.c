@@ -69,6 +69,9 @@ struct smtp_cmd {
 	enum smtp_verb verb;
 	size_t slot;		/* MAIL, RCPT, DATA, DOT: the message's slot */
 	size_t rcpt;		/* RCPT: the recipient's index */
+	/* the output stream's length once the command is in it: a reply
+	 * is only for a command all of whose bytes were sent */
+	uint64_t end;
 };
 
 struct smtp_slot {
@@ -77,6 +80,9 @@ struct smtp_slot {
 	bool mail_ok;
 	size_t rcpts_ok;
 	bool body_written;	/* the body (or a lone ".") is on its way */
+	uint64_t data_end;	/* the stream's length once its end of data
+				 * is in it: sent that far, the server may
+				 * have the message */
 	bool empty_body;	/* only "." went: nothing to deliver */
 	bool utf8;		/* needs SMTPUTF8 */
 	/* MAIL refused (or 503): the reason for every recipient */
@@ -95,6 +101,14 @@ struct smtp_session {
 	struct smtp_caps caps;
 	bool pipelining;	/* offered and allowed */
 	bool chunking;		/* BDAT: offered, allowed, and pipelining */
+	/*
+	 * A message's commands may go before the previous message's end of
+	 * data is answered - only when replies carry RFC 3463 codes, which
+	 * tell MAIL's "250 2.1.0" from the end of data's "250 2.0.0": with
+	 * bare "250"s a server answering out of order could make a message
+	 * look sent on its neighbour's reply.
+	 */
+	bool overlap;
 	unsigned window;	/* messages written ahead with BDAT */
 	unsigned max_messages;	/* min(params, MAILMAX); 0: no limit */
 	unsigned transactions;	/* begun in this session */
@@ -111,6 +125,7 @@ struct smtp_session {
 	struct smtp_reply_parser parser;
 	struct buf out;
 	size_t out_sent;
+	uint64_t out_base;	/* bytes sent from earlier fills of out */
 
 	struct smtp_cmd *cmds;	/* ring */
 	size_t cmd_cap, cmd_head, ncmds;
@@ -241,7 +256,8 @@ static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
 		s->cmds = smtp_ring_grow(s->cmds, &s->cmd_cap, &s->cmd_head,
 					 s->ncmds, sizeof(*s->cmds));
 	s->cmds[(s->cmd_head + s->ncmds++) % s->cmd_cap] =
-		(struct smtp_cmd){ verb, slot, rcpt };
+		(struct smtp_cmd){ verb, slot, rcpt,
+				   s->out_base + s->out.len };
 }
 
 /*
@@ -445,6 +461,7 @@ static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
 	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
 	buf_append(&s->out, s->scratch.data, n);
 	slot->body_written = true;
+	slot->data_end = s->out_base + s->out.len;
 }
 
 enum smtp_written {
@@ -559,12 +576,14 @@ static void smtp_pump(struct smtp_session *s)
 
 		if (s->chunking) {
 			/* Whole messages go ahead, up to the window. */
-			if (s->writing >= s->window)
+			if (s->writing >= (s->overlap ? s->window : 1))
 				return;
 		} else if (s->pipelining) {
-			/* The message before must have its body out. */
+			/* The message before must have its body out, or be
+			 * answered when messages may not overlap. */
 			if (s->writing > 0 &&
-			    !smtp_slot_at(s, s->writing - 1)->body_written)
+			    (!s->overlap ||
+			     !smtp_slot_at(s, s->writing - 1)->body_written))
 				return;
 		} else {
 			if (s->ncmds > 0)
@@ -662,7 +681,9 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 		 * have taken it.  (A 421 is a reply: it took nothing.)
 		 */
 		s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].in_doubt =
-			r421 == NULL && slot->body_written && !slot->empty_body;
+			r421 == NULL && slot->body_written &&
+			!slot->empty_body &&
+			slot->data_end <= s->out_base + s->out_sent;
 		s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
 		s->nslots--;
 	}
@@ -715,6 +736,13 @@ static void smtp_on_greeting(struct smtp_session *s, const struct smtp_reply *r)
 		s->closing_step = SMTP_STEP_SESSION;
 		smtp_fail(s, r->code == 421 ? r : NULL, "the server refused "
 			  "the connection: %s", buf_cstr(&r->text));
+		return;
+	}
+	/* RFC 5321 4.2: a greeting is 220; a 250 greets nobody */
+	if (r->code != 220) {
+		s->malformed = true;
+		smtp_fail(s, NULL, "the server greeted with %d, not 220: %s",
+			  r->code, buf_cstr(&r->text));
 		return;
 	}
 	buf_append_str(&s->out, "EHLO ");
@@ -790,6 +818,7 @@ static void smtp_ready(struct smtp_session *s, const struct smtp_reply *r)
 {
 	s->pipelining = s->p.pipelining && s->caps.pipelining;
 	s->chunking = s->pipelining && s->p.chunking && s->caps.chunking;
+	s->overlap = s->caps.enhancedstatuscodes;
 	s->window = s->p.chunking_window ? s->p.chunking_window : 8;
 	if (s->window > SMTP_SESSION_WINDOW)
 		s->window = SMTP_SESSION_WINDOW;
@@ -855,6 +884,7 @@ static void smtp_on_data_go(struct smtp_session *s, struct smtp_slot *slot)
 		slot->empty_body = true;
 	}
 	slot->body_written = true;
+	slot->data_end = s->out_base + s->out.len;
 	smtp_push_cmd(s, SMTP_V_DOT, smtp_slot_index(s, slot), 0);
 }
 
@@ -1014,12 +1044,23 @@ static bool smtp_reply_fits(struct smtp_session *s, const struct smtp_cmd *cmd,
 	int class = r->code / 100;
 
 	/*
+	 * A reply to a command not yet sent whole (a 250 right behind a 354,
+	 * before the body went): a server ahead of its client, or a reply
+	 * meant for something else.  Never a message's verdict.
+	 */
+	if (cmd->end > s->out_base + s->out_sent) {
+		s->out_of_step = true;
+		smtp_fail(s, NULL, "out of step: reply '%d %s' came before the "
+			  "command it would answer was sent", r->code,
+			  buf_cstr(&r->text));
+		return false;
+	}
+	/*
 	 * A 2.1.x status (MAIL's or RCPT's) on an end of data is a reply
 	 * shifted by one: never let it count as delivery.
 	 */
 	if (class == 2 &&
 	    (cmd->verb == SMTP_V_DOT || cmd->verb == SMTP_V_BDAT) &&
-	    s->caps.enhancedstatuscodes &&
 	    strncmp(r->enhanced, "2.1.", 4) == 0) {
 		s->out_of_step = true;
 		smtp_fail(s, NULL, "out of step: the end of a message answered "
@@ -1224,6 +1265,7 @@ void smtp_session_sent(struct smtp_session *s, size_t n)
 		if (s->out_secret && s->out.data != NULL)
 			memset(s->out.data, 0, s->out.len);
 		s->out_secret = false;
+		s->out_base += s->out.len;
 		buf_reset(&s->out);
 		s->out_sent = 0;
 		s->traced = 0;

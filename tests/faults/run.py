@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""run - the fault-injection suite: `volley send` against a scripted
+hostile server (tests/faults/hostile.py), in both send.in_doubt modes,
+checking after every scenario what a sender relies on.
+
+    run.py --volley PATH [--only NAME[,NAME...]] [--keep]
+
+For each scenario it makes a store with a campaign of a few recipients,
+starts hostile.py with the scenario's script, runs `volley send` until
+nothing is due any more (a few runs at most: retries are due after 1 s),
+and then checks, recipient by recipient, the store against what the
+server logged as accepted (matched by Message-ID, which carries the job's
+id and is the same on every attempt):
+
+  sent-was-taken   a recipient recorded sent was accepted by the server;
+  right-reply      its queue id is the one the server gave that message:
+                   the reply recorded is the one to its end of data, not
+                   a neighbour's;
+  copies           a recipient got at most two copies, and copies beyond
+                   the first only for the times it was in doubt;
+  never-failed     nobody failed: no scenario here refuses anyone, so a
+                   failure could only come from a server being slow or
+                   broken, which must never fail a recipient;
+  settled          nothing is left queued or due as untried: a recipient
+                   is sent, or held/deferred in doubt (the server may
+                   have it), and never handed back as if never tried.
+
+Exit status 0 when every check of every scenario held.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HELD_AFTER = 1 << 60        # next_attempt_at beyond this: held (STORE_HELD)
+
+# name: (hostile.py flags, script rules, recipients, extra volley.cfg smtp
+#        [, connections the fault struck, which must carry nothing])
+SCENARIOS = {
+    # the server answers every final dot after the client's timeout
+    "slow-dot": ([], [{"on": "dot", "delay_ms": 1600}], 4, ""),
+    # ... only the first message's: one in doubt, the rest sent once
+    "slow-dot-once": ([], [{"on": "dot", "conn": 1, "msg": 1,
+                            "delay_ms": 1600}], 4, ""),
+    # no reply at all to the end of data, ever
+    "silent-dot": ([], [{"on": "dot", "silent": True}], 3, ""),
+    # the connection closes right after the message was accepted
+    "drop-after-dot": ([], [{"on": "dot", "drop": True, "times": 2}], 4,
+                       ""),
+    # 354 and a 250 in one read, before the body could be sent
+    "early-250": ([], [{"on": "data", "early": "250 2.0.0 too soon",
+                        "times": 3}], 3, ""),
+    "early-250-plain": (["--no-enhanced"],
+                        [{"on": "data", "early": "250 too soon",
+                          "times": 3}], 3, ""),
+    # replies out of order: the pipelined MAIL answered before the dot
+    "swapped": ([], [{"on": "dot", "swap": True, "times": 2}], 4, ""),
+    "swapped-plain": (["--no-enhanced"],
+                      [{"on": "dot", "swap": True, "times": 2}], 4, ""),
+    # a greeting that is not 220
+    "greeting-250": ([], [{"on": "greeting", "reply": "250 hello?",
+                           "times": 2}], 3, "", [1, 2]),
+    # a reply line with a bare CR and control bytes in it
+    "bare-cr": ([], [{"on": "rcpt", "raw": "250 ok\rX-Injected: 1\r\n",
+                      "times": 2}], 3, "", [1, 2]),
+    # an escape sequence in a reply: a protocol error, never printed
+    "escape": ([], [{"on": "mail", "raw": "250 \x1b]0;owned\x07ok\r\n",
+                     "times": 2}], 3, "", [1, 2]),
+    # every reply one byte at a time
+    "split": ([], [{"on": "mail", "split": 1}, {"on": "rcpt", "split": 1},
+                   {"on": "dot", "split": 1}], 4, ""),
+    # the connection dropped at each step before the end of data
+    "drop-greeting": ([], [{"on": "greeting", "drop": True, "times": 2}],
+                      3, ""),
+    "drop-ehlo": ([], [{"on": "ehlo", "drop": True, "times": 2}], 3, ""),
+    "drop-mail": ([], [{"on": "mail", "drop": True, "times": 2}], 3, ""),
+    "drop-rcpt": ([], [{"on": "rcpt", "drop": True, "times": 2}], 3, ""),
+    "drop-data": ([], [{"on": "data", "drop": True, "times": 2}], 3, ""),
+    # garbage instead of a reply
+    "garbage": ([], [{"on": "rcpt", "raw": "no reply at all\r\n",
+                      "times": 2}], 3, ""),
+    # a slow MAIL reply past the command timeout, then normal
+    "slow-mail": ([], [{"on": "mail", "delay_ms": 2600, "times": 1}], 3,
+                  ""),
+}
+
+MODES = ("resend", "hold")
+
+
+def volley_cfg(path, port, mode, extra):
+    with open(path, "w") as f:
+        f.write('store = { path = "t.db"; };\n'
+                'smtp = { host = "127.0.0.1"; port = %d; tls = "none";\n'
+                '         connections = 2; chunking = false;\n'
+                '         timeouts = { data_end = 1; command = 2; };\n'
+                '         %s };\n'
+                'send = { commit_interval_ms = 50; stop_timeout = 5;\n'
+                '         retry = { first_delay = 1; max_delay = 1; };\n'
+                '         in_doubt = "%s"; };\n' % (port, extra, mode))
+
+
+def run(cmd, cwd, timeout=120):
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def setup(volley, cwd, n):
+    os.makedirs(os.path.join(cwd, "tpl"))
+    with open(os.path.join(cwd, "tpl", "message.cfg"), "w") as f:
+        f.write('subject = "fault test";\nfrom = "news@example.org";\n')
+    with open(os.path.join(cwd, "tpl", "body.txt"), "w") as f:
+        f.write("hello {{name}}\n")
+    with open(os.path.join(cwd, "r.csv"), "w") as f:
+        f.write("email,name\n")
+        for i in range(n):
+            f.write("r%d@example.net,n%d\n" % (i, i))
+    for cmd in (["init"], ["campaign", "create", "news", "--from",
+                           "news@example.org", "--template", "tpl"],
+                ["import", "news", "r.csv"]):
+        r = run([volley] + cmd, cwd)
+        if r.returncode != 0:
+            raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr))
+
+
+def status(volley, cwd):
+    r = run([volley, "status", "--json"], cwd)
+    return json.loads(r.stdout)[0]
+
+
+def start_server(cwd, flags, script):
+    with open(os.path.join(cwd, "script.json"), "w") as f:
+        json.dump(script, f)
+    portf = os.path.join(cwd, "port")
+    p = subprocess.Popen([sys.executable, os.path.join(HERE, "hostile.py"),
+                          "--port-file", portf, "--log",
+                          os.path.join(cwd, "accepted.jsonl"), "--script",
+                          os.path.join(cwd, "script.json")] + flags,
+                         cwd=cwd, stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(cwd, "server.err"), "w"))
+    for _ in range(100):
+        if os.path.exists(portf):
+            return p, int(open(portf).read())
+        time.sleep(0.05)
+    p.kill()
+    raise RuntimeError("hostile.py did not start")
+
+
+def jobs(cwd):
+    db = sqlite3.connect(os.path.join(cwd, "t.db"))
+    cols = [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
+    doubts = "doubts" if "doubts" in cols else "0"
+    rows = db.execute("SELECT id, address, state, attempts, queue_id, "
+                      "next_attempt_at, last_reply, %s FROM jobs" % doubts)
+    out = {}
+    for r in rows:
+        out[r[0]] = {"address": r[1], "state": r[2], "attempts": r[3],
+                     "queue_id": r[4], "next": r[5], "reply": r[6],
+                     "doubts": r[7]}
+    db.close()
+    return out
+
+
+def accepted(cwd):
+    copies = {}
+    path = os.path.join(cwd, "accepted.jsonl")
+    if not os.path.exists(path):
+        return copies
+    for line in open(path):
+        rec = json.loads(line)
+        m = re.match(r"<volley\.\d+\.(\d+)\.", rec.get("message_id") or "")
+        if not m:
+            continue
+        copies.setdefault(int(m.group(1)), []).append(
+            "H%d.%d" % (rec["conn"], rec["msg"]))
+    return copies
+
+
+STATE = {0: "queued", 1: "sending", 2: "sent", 3: "deferred", 4: "failed"}
+
+
+def check(name, mode, cwd):
+    js, got = jobs(cwd), accepted(cwd)
+    bad = []
+    spec = SCENARIOS[name]
+    if len(spec) > 4:
+        for line in open(os.path.join(cwd, "accepted.jsonl")):
+            rec = json.loads(line)
+            if rec["conn"] in spec[4]:
+                bad.append("no-carry: connection %d, struck by the fault, "
+                           "carried a message" % rec["conn"])
+    for line in open(os.path.join(cwd, "send.log"), encoding="utf-8",
+                     errors="replace"):
+        if "\x1b" in line or "\r" in line.rstrip("\n"):
+            bad.append("clean-output: volley printed a control character: "
+                       "%r" % line)
+            break
+    for jid, j in sorted(js.items()):
+        ids = got.get(jid, [])
+        who = "%s (job %d, %s, %d attempts, doubts %s, %d copies)" % (
+            j["address"], jid, STATE[j["state"]], j["attempts"], j["doubts"],
+            len(ids))
+        held = j["state"] == 3 and j["next"] > HELD_AFTER
+        if j["state"] == 2 and not ids:
+            bad.append("sent-was-taken: %s is recorded sent but the "
+                       "server took nothing" % who)
+        if j["state"] == 2 and ids and j["queue_id"] not in ids:
+            bad.append("right-reply: %s is recorded with queue id %r, the "
+                       "server gave %s" % (who, j["queue_id"], ids))
+        if len(ids) > 2:
+            bad.append("copies: %s got more than two" % who)
+        extra = len(ids) - (1 if j["state"] == 2 else 0)
+        if extra > j["doubts"]:
+            bad.append("copies: %s: more than one per in-doubt event" %
+                       who)
+        if j["state"] == 4:
+            bad.append("never-failed: %s failed: %s" % (who, j["reply"]))
+        if j["state"] in (0, 1):
+            bad.append("settled: %s is still %s" % (who, STATE[j["state"]]))
+        if j["state"] == 3 and not held and ids:
+            bad.append("settled: %s was taken by the server but is due "
+                       "again as if not" % who)
+    return bad
+
+
+def scenario(volley, name, mode, keep):
+    flags, script, n, extra = SCENARIOS[name][:4]
+    cwd = tempfile.mkdtemp(prefix="volley-fault-%s-%s-" % (name, mode))
+    server = None
+    try:
+        server, port = start_server(cwd, flags, script)
+        volley_cfg(os.path.join(cwd, "volley.cfg"), port, mode, extra)
+        setup(volley, cwd, n)
+        log = open(os.path.join(cwd, "send.log"), "w")
+        for i in range(8):
+            r = run([volley, "send", "news", "--quiet"], cwd)
+            log.write("--- run %d: exit %d\n%s%s" % (i + 1, r.returncode,
+                                                     r.stdout, r.stderr))
+            st = status(volley, cwd)
+            due = st["queued"] + st["deferred"] - st.get("in_doubt", 0)
+            if due == 0:
+                break
+            time.sleep(1.1)
+        log.close()
+        bad = check(name, mode, cwd)
+        return bad, cwd
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait()
+        if not keep and not os.environ.get("VOLLEY_FAULTS_KEEP"):
+            pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--volley", required=True)
+    ap.add_argument("--only")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    args.volley = os.path.abspath(args.volley)
+    names = args.only.split(",") if args.only else list(SCENARIOS)
+    failures = 0
+    for name in names:
+        for mode in MODES:
+            t0 = time.time()
+            bad, cwd = scenario(args.volley, name, mode, args.keep)
+            took = time.time() - t0
+            if bad:
+                failures += 1
+                print("FAIL %-18s %-6s (%.1f s, kept in %s)" %
+                      (name, mode, took, cwd))
+                for b in bad:
+                    print("  " + b)
+                for line in open(os.path.join(cwd, "send.log")):
+                    print("  | " + line.rstrip())
+            else:
+                print("ok   %-18s %-6s (%.1f s)" % (name, mode, took))
+                if not args.keep:
+                    shutil.rmtree(cwd, ignore_errors=True)
+    print("%d of %d scenario runs failed" %
+          (failures, len(names) * len(MODES)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
