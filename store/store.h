@@ -299,11 +299,22 @@ bool store_lease_owner_alive(const char *owner, const char *self);
 
 /*
  * store_release - hand every job owner holds back to the queue (used at
- * the end of a run for jobs it claimed but never tried).  Undoes the
- * attempt each claim counted.  *n_r (may be NULL) is the number released.
+ * the end of a run for jobs it claimed but never tried), except the nkeep
+ * in keep: jobs whose message may have left but whose result the store
+ * did not take stay leased, for the next run's store_reclaim to treat as
+ * in doubt.  Undoes the attempt each released claim counted.  *n_r (may
+ * be NULL) is the number released.
  */
-int store_release(struct store *st, const char *owner, int64_t *n_r,
-		  const char **error_r);
+int store_release(struct store *st, const char *owner, const int64_t *keep,
+		  size_t nkeep, int64_t *n_r, const char **error_r);
+
+/*
+ * store_error_transient - the last failure on st may pass if the same
+ * call is made again later: the write lock held by another process past
+ * busy_timeout_ms, a full disk, an I/O error, an allocation that failed.
+ * False for a damaged or foreign file, a schema from a newer volley.
+ */
+bool store_error_transient(const struct store *st);
 
 /*
  * store_reclaim - what a starting sender runs first: every job whose lease

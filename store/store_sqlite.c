@@ -156,7 +156,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" last_attempt_at = CASE WHEN attempts > 1"
 		"  THEN last_attempt_at END,"
 		" lease_owner = NULL, lease_expires_at = NULL"
-		" WHERE state = 1 AND lease_owner = ?1",
+		" WHERE state = 1 AND lease_owner = ?1"
+		" AND id NOT IN (SELECT value FROM json_each(?2))",
 	/* a second doubt is held, whatever the mode: at most two copies */
 	[STMT_RECLAIM_EXPIRED] =
 		"UPDATE jobs SET state = 3,"
@@ -213,6 +214,7 @@ struct store {
 	sqlite3_stmt *stmt[STMT_COUNT];
 	struct buf scratch;	/* results that outlive a statement reset */
 	char error[512];
+	bool transient;		/* the last failure may pass if tried again */
 	bool importing;
 };
 
@@ -289,6 +291,7 @@ static int store_fail(struct store *st, const char **error_r,
 {
 	va_list ap;
 
+	st->transient = false;
 	va_start(ap, fmt);
 	vsnprintf(st->error, sizeof(st->error), fmt, ap);
 	va_end(ap);
@@ -301,8 +304,22 @@ static int store_fail(struct store *st, const char **error_r,
 static int store_fail_db(struct store *st, const char **error_r,
 			 const char *doing)
 {
-	return store_fail(st, error_r, "%s: %s: %s", st->path, doing,
-			  sqlite3_errmsg(st->db));
+	int code = sqlite3_errcode(st->db) & 0xff;
+
+	store_fail(st, error_r, "%s: %s: %s", st->path, doing,
+		   sqlite3_errmsg(st->db));
+	/* another process's lock, a full disk, a failed write or malloc:
+	 * the same statement may work later; a damaged file will not */
+	st->transient = code == SQLITE_BUSY || code == SQLITE_LOCKED ||
+			code == SQLITE_FULL || code == SQLITE_IOERR ||
+			code == SQLITE_NOMEM || code == SQLITE_INTERRUPT ||
+			code == SQLITE_CANTOPEN || code == SQLITE_PROTOCOL;
+	return -1;
+}
+
+bool store_error_transient(const struct store *st)
+{
+	return st->transient;
 }
 
 /* store_stmt - the prepared statement id, preparing it on first use */
@@ -1351,8 +1368,8 @@ bool store_lease_owner_alive(const char *owner, const char *self)
 	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
 }
 
-int store_release(struct store *st, const char *owner, int64_t *n_r,
-		  const char **error_r)
+int store_release(struct store *st, const char *owner, const int64_t *keep,
+		  size_t nkeep, int64_t *n_r, const char **error_r)
 {
 	sqlite3_stmt *stmt = store_stmt(st, STMT_RELEASE, error_r);
 	int64_t n;
@@ -1360,9 +1377,18 @@ int store_release(struct store *st, const char *owner, int64_t *n_r,
 
 	if (stmt == NULL || store_begin(st, error_r) < 0)
 		return -1;
+	buf_reset(&st->scratch);
+	buf_putc(&st->scratch, '[');
+	for (size_t i = 0; i < nkeep; i++)
+		buf_printf(&st->scratch, "%s%lld", i ? "," : "",
+			   (long long)keep[i]);
+	buf_putc(&st->scratch, ']');
 	sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, st->scratch.data, (int)st->scratch.len,
+			  SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE) {
 		store_fail_db(st, error_r, "releasing leases");
 		store_rollback(st);

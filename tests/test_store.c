@@ -585,7 +585,7 @@ static void test_give_back_undoes_attempt(void **state)
 				   NULL, T0, 0, false };
 	assert_int_equal(store_record(f->st, "me:1", &r, 1, &stale, &error), 0);
 	assert_int_equal(stale, 0);
-	assert_int_equal(store_release(f->st, "me:1", &n, &error), 0);
+	assert_int_equal(store_release(f->st, "me:1", NULL, 0, &n, &error), 0);
 	assert_int_equal(n, 1);
 	assert_counts(f, 2, 0, 0, 0, 0);
 	assert_int_equal(store_report_foreach(f->st, f->campaign, NULL,
@@ -595,6 +595,73 @@ static void test_give_back_undoes_attempt(void **state)
 	assert_int_equal(rr.attempts[1], 0);
 	assert_int_equal(rr.last.first_attempt_at, 0);
 	store_batch_free(&b);
+}
+
+/*
+ * Jobs whose message may have left but whose result the store did not
+ * take are kept out of a release: they stay leased, and the next run's
+ * reclaim takes them as in doubt - never back as untried.
+ */
+static void test_release_keeps_what_may_have_left(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	int64_t keep[2], n;
+	const char *error;
+
+	import_n(f, 4);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 4,
+				     &b, &error), 0);
+	keep[0] = b.jobs[1].id;
+	keep[1] = b.jobs[3].id;
+	assert_int_equal(store_release(f->st, "me:1", keep, 2, &n, &error),
+			 0);
+	assert_int_equal(n, 2);
+	assert_counts(f, 2, 2, 0, 0, 0);
+	/* the owner gone, the kept ones come back in doubt */
+	assert_int_equal(store_reclaim(f->st, T0 + 60001, false, NULL, NULL,
+				       &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_counts(f, 2, 0, 0, 2, 0);
+	assert_int_equal(store_claim(f->st, f->campaign, "me:2", T0 + 60002,
+				     60000, 4, &b, &error), 0);
+	for (size_t i = 0; i < b.count; i++)
+		assert_int_equal(b.jobs[i].doubts,
+				 b.jobs[i].id == keep[0] ||
+				 b.jobs[i].id == keep[1] ? 1 : 0);
+	store_batch_free(&b);
+}
+
+/* Another process holding the write lock: a transient failure. */
+static void test_busy_is_transient(void **state)
+{
+	struct fixture *f = *state;
+	struct store_params p = { .busy_timeout_ms = 50 };
+	struct store *other;
+	struct store_batch b = { 0 };
+	const char *error;
+
+	sqlite3 *db;
+
+	import_n(f, 2);
+	assert_int_equal(store_open(f->path, &p, &other, &error), 0);
+	assert_int_equal(store_claim(other, f->campaign, "o:1", T0, 60000, 1,
+				     &b, &error), 0);
+	/* another process's connection holds the write lock */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+				      NULL), SQLITE_OK);
+	assert_int_equal(store_claim(other, f->campaign, "o:1", T0, 60000, 1,
+				     &b, &error), -1);
+	assert_non_null(strstr(error, "locked"));
+	assert_true(store_error_transient(other));
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	assert_int_equal(store_claim(other, f->campaign, "o:1", T0, 60000, 1,
+				     &b, &error), 0);
+	assert_int_equal(b.count, 1);
+	store_batch_free(&b);
+	store_close(&other);
 }
 
 static void test_lease_expiry(void **state)
@@ -1052,6 +1119,8 @@ int main(void)
 		T(test_reclaim_owner_gone),
 		T(test_reclaim_hold_in_doubt),
 		T(test_second_doubt_is_held),
+		T(test_release_keeps_what_may_have_left),
+		T(test_busy_is_transient),
 		T(test_drop_in_doubt),
 		T(test_lease_owner_alive),
 		T(test_migration_from_version_1),

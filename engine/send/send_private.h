@@ -42,6 +42,8 @@
 #define SEND_CONNECT_FAILURES_MAX 3	/* per connection slot, in a row */
 #define SEND_FLUSH_RESULTS 8		/* results a worker holds at most */
 #define SEND_IDLE_WAIT_MS 5000		/* an idle connection waits for work */
+#define SEND_STORE_RETRY_MS 100		/* the first wait for a failed store */
+#define SEND_STORE_RETRY_MAX_MS 5000	/* ... doubling up to this */
 
 struct send_job {
 	struct send_job *next;		/* in free, ready or done */
@@ -65,6 +67,10 @@ struct send_job {
 	enum smtp_step step;
 	char enhanced[16];
 	struct buf reply;
+	/* decided by the writer (send_collect), then kept until the store
+	 * takes it: a result is never dropped */
+	struct store_result result;
+	char qid[64];			/* result.queue_id points here */
 };
 
 /* A message the worker's connection holds until its DONE. */
@@ -99,7 +105,20 @@ struct send_writer {
 	struct store_batch batch;	/* the last claim */
 	struct recipient_names names;	/* of every import met */
 	struct store_result *results;	/* one per job object */
-	char (*qids)[64];		/* the queue ids results point into */
+	/*
+	 * Results decided and not yet in the store: while the store fails
+	 * (another process holds its lock, the disk is full) they wait here
+	 * and the commit is tried again after retry_ms; claims pause.
+	 */
+	struct send_job *pending, **pending_tail;
+	size_t npending;
+	int64_t retry_at_ms, retry_ms;
+	bool store_failing;		/* the last commit failed */
+	int64_t claim_retry_at_ms, claim_retry_ms;	/* a claim failed */
+	char store_error[512];		/* and why */
+	/* lines the accounting log could not take, and why */
+	uint64_t accounting_lost;
+	char accounting_error[200];
 	uint64_t rng;			/* the retry policy's jitter */
 	size_t next_campaign;		/* claims go round the campaigns */
 	bool claimable;			/* the last claim found jobs */
@@ -154,15 +173,22 @@ int send_writer_open(struct send_run *run, struct send_stats *stats,
 		     const char **error_r);
 /* send_claim - due jobs into the ready list; how many, or -1 */
 long send_claim(struct send_run *run, const char **error_r);
+/* send_collect - the n results in done decided by the retry policy and
+ * put with the others waiting for the store */
+void send_collect(struct send_run *run, struct send_job *done, size_t n);
 /*
- * send_commit - record the n results in done, one transaction, and give
- * the job objects back to the pool.  -1 with *error_r if the store fails.
+ * send_commit - record every waiting result, one transaction, counting
+ * them in stats and giving the job objects back to the pool.  Returns
+ * 1 if it recorded some, 0 when none waits or the retry after a failure
+ * is not due (unless now is set), -1 with *error_r when the store failed
+ * (the results keep waiting).
  */
-int send_commit(struct send_run *run, struct send_job *done, size_t n,
-		struct send_stats *stats, const char **error_r);
+int send_commit(struct send_run *run, struct send_stats *stats, bool now,
+		const char **error_r);
 /* send_remaining - due or queued jobs not yet claimed, for progress */
 int64_t send_remaining(struct send_run *run);
-/* send_writer_release - every lease still held goes back, untried */
+/* send_writer_release - every lease still held goes back untried, but
+ * those of results the store never took (their message may have left) */
 int send_writer_release(struct send_run *run, const char **error_r);
 /* send_writer_close - close the store and free the writer's own; the
  * imports' names stay when the run left workers behind (detached) */

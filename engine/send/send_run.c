@@ -72,7 +72,6 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 		run->free = j;
 	}
 	run->w.results = xcalloc(run->npool, sizeof(*run->w.results));
-	run->w.qids = xcalloc(run->npool, sizeof(*run->w.qids));
 
 	run->workers = xcalloc(p->connections, sizeof(*run->workers));
 	run->workers_running = p->connections;
@@ -141,13 +140,56 @@ static void send_progress(struct send_run *run, struct send_stats *stats,
 	p->progress(p->progress_ctx, stats, false);
 }
 
+/* send_claim_failed - a claim the store refused: again later if it may
+ * pass (a lock, a full disk), else the run stops */
+static void send_claim_failed(struct send_run *run, const char *error)
+{
+	struct send_writer *wr = &run->w;
+	const struct send_params *p = run->p;
+
+	if (!store_error_transient(wr->st)) {
+		snprintf(wr->error, sizeof(wr->error), "claiming jobs: %s",
+			 error);
+		send_fatal(run, wr->error);
+		return;
+	}
+	wr->claim_retry_ms = wr->claim_retry_ms == 0 ? SEND_STORE_RETRY_MS :
+			     wr->claim_retry_ms * 2 > SEND_STORE_RETRY_MAX_MS ?
+			     SEND_STORE_RETRY_MAX_MS : wr->claim_retry_ms * 2;
+	wr->claim_retry_at_ms = clock_mono_ms() + wr->claim_retry_ms;
+	if (wr->claim_retry_ms == SEND_STORE_RETRY_MS && p->notice != NULL) {
+		char line[700];
+
+		snprintf(line, sizeof(line), "claiming jobs: %s; tried again",
+			 error);
+		p->notice(p->notice_ctx, line);
+	}
+}
+
+/* send_wait_until - the longest the writer may sleep: the commit
+ * interval, or less when a failed commit is due again */
+static struct timespec send_wait_until(struct send_run *run)
+{
+	const struct send_params *p = run->p;
+	int64_t ms = p->commit_interval_ms ? p->commit_interval_ms :
+		     SEND_COMMIT_INTERVAL_MS;
+
+	if (run->w.store_failing) {
+		int64_t left = run->w.retry_at_ms - clock_mono_ms();
+
+		ms = left < 1 ? 1 : left < ms ? left : ms;
+	}
+	return clock_deadline_ms(ms);
+}
+
 /*
  * send_loop - the store writer's loop: wait for results (or the commit
  * interval), commit them, claim more while the queue runs low, and stop
- * when nothing is due or the run is asked to.  Returns once every worker
- * has left and nothing is in flight (false), or when the stop deadline
- * passed with messages still in flight (true: the run must leave its
- * workers behind).
+ * when nothing is due or the run is asked to.  While the store refuses a
+ * commit the results wait and no more is claimed (send_commit).  Returns
+ * once every worker has left and nothing is in flight, or when the stop
+ * deadline passed (false); true when it passed with workers still
+ * holding messages: the run must leave them behind.
  */
 static bool send_loop(struct send_run *run, struct send_stats *stats)
 {
@@ -164,16 +206,14 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 		size_t ndone, nready, in_flight, running;
 		bool stopping, fatal;
 		const char *error;
-		struct timespec until = clock_deadline_ms(
-			p->commit_interval_ms ? p->commit_interval_ms :
-			SEND_COMMIT_INTERVAL_MS);
+		struct timespec until = send_wait_until(run);
 
 		pthread_mutex_lock(&run->lock);
 		if (run->ndone < (p->commit_batch ? p->commit_batch :
 				  SEND_COMMIT_BATCH) &&
 		    run->workers_running > 0 &&
 		    (run->nready > run->low_water || run->stopping ||
-		     !wr->claimable))
+		     !wr->claimable || wr->store_failing))
 			pthread_cond_timedwait(&run->results, &run->lock,
 					       &until);
 		if (send_stop_asked(run) && !run->stopping)
@@ -184,12 +224,9 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 		running = run->workers_running;
 		pthread_mutex_unlock(&run->lock);
 
-		if (ndone > 0 &&
-		    send_commit(run, done, ndone, stats, &error) < 0) {
-			snprintf(wr->error, sizeof(wr->error), "recording "
-				 "results: %s", error);
-			send_fatal(run, wr->error);
-		}
+		if (ndone > 0)
+			send_collect(run, done, ndone);
+		send_commit(run, stats, false, &error);
 
 		pthread_mutex_lock(&run->lock);
 		nready = run->nready;
@@ -202,6 +239,11 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 						       stop_timeout;
 			send_return_ready(run);
 			if (running == 0 && in_flight == 0)
+				return false;
+			/* the workers are done, the store is not: drain
+			 * keeps what it cannot record */
+			if (clock_mono_ms() > wr->stop_deadline_ms &&
+			    running == 0)
 				return false;
 			if (clock_mono_ms() > wr->stop_deadline_ms) {
 				/* leases left: the next run reclaims them */
@@ -224,20 +266,22 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 					 in_flight);
 				return true;
 			}
-		} else if (nready < claim_batch) {
+		} else if (wr->npending == 0 && nready < claim_batch &&
+			   clock_mono_ms() >= wr->claim_retry_at_ms) {
 			long got = send_claim(run, &error);
 
 			/* nothing due: wait the interval before asking again */
 			wr->claimable = got > 0;
 			if (got < 0) {
-				snprintf(wr->error, sizeof(wr->error),
-					 "claiming jobs: %s", error);
-				send_fatal(run, wr->error);
-			} else if (got == 0 && nready == 0 && in_flight == 0 &&
-				   !p->follow) {
-				pthread_mutex_lock(&run->lock);
-				send_stop_claiming(run);
-				pthread_mutex_unlock(&run->lock);
+				send_claim_failed(run, error);
+			} else {
+				wr->claim_retry_ms = 0;
+				if (got == 0 && nready == 0 &&
+				    in_flight == 0 && !p->follow) {
+					pthread_mutex_lock(&run->lock);
+					send_stop_claiming(run);
+					pthread_mutex_unlock(&run->lock);
+				}
 			}
 		}
 		send_progress(run, stats, in_flight);
@@ -260,14 +304,27 @@ static void send_drain(struct send_run *run, struct send_stats *stats)
 		pthread_join(run->workers[i].thread, NULL);
 	/* a last commit: what the workers finished while stopping */
 	done = send_take_done(run, &ndone);
-	if (ndone > 0 && send_commit(run, done, ndone, stats, &error) < 0)
-		snprintf(wr->error, sizeof(wr->error), "recording results: %s",
-			 error);
+	if (ndone > 0)
+		send_collect(run, done, ndone);
+	if (send_commit(run, stats, true, &error) < 0) {
+		size_t kept = 0;
+
+		for (struct send_job *j = wr->pending; j != NULL; j = j->next)
+			kept += j->result.state != JOB_QUEUED;
+		snprintf(wr->error, sizeof(wr->error), "%s; %zu recipients "
+			 "whose message may have left stay leased: the next "
+			 "`volley send` takes them as in doubt", error, kept);
+	}
 	/* nothing is in flight now: any lease still held (a claim cut short
-	 * by an error) goes back, untried */
+	 * by an error) goes back untried - but what may have left */
 	if (send_writer_release(run, &error) < 0 && wr->error[0] == '\0')
 		snprintf(wr->error, sizeof(wr->error), "giving back leases: "
 			 "%s", error);
+	if (wr->accounting_lost > 0 && wr->error[0] == '\0')
+		snprintf(wr->error, sizeof(wr->error), "send.accounting_log: "
+			 "%llu lines could not be written: %s",
+			 (unsigned long long)wr->accounting_lost,
+			 wr->accounting_error);
 	if (run->fatal && wr->error[0] == '\0')
 		snprintf(wr->error, sizeof(wr->error), "%s", run->fatal_msg);
 	for (unsigned i = 0; i < run->p->connections; i++) {
@@ -307,7 +364,8 @@ static void send_abandon(struct send_run *run, struct send_stats *stats)
 	done = send_take_done(run, &ndone);
 	pthread_mutex_unlock(&run->lock);
 	if (ndone > 0)
-		send_commit(run, done, ndone, stats, &error);
+		send_collect(run, done, ndone);
+	send_commit(run, stats, true, &error);
 }
 
 /* send_teardown - the final stats and progress, and free what is ours */

@@ -7,6 +7,7 @@
  */
 #include "send_private.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "errmsg.h"
 #include "ratelimit.h"
 #include "retry.h"
+#include "xalloc.h"
 
 static bool send_owner_alive(void *ctx, const char *owner)
 {
@@ -34,10 +36,26 @@ int send_writer_open(struct send_run *run, struct send_stats *stats,
 	if (store_open(p->store_path, &p->store, &wr->st, &error) < 0)
 		return errmsg_set(error_r, "%s", error);
 	store_lease_owner_self(wr->owner, sizeof(wr->owner));
-	if (store_reclaim(wr->st, clock_wall_ms(), p->retry.hold_in_doubt,
-			  send_owner_alive, wr->owner, &reclaimed,
-			  &error) < 0)
-		return errmsg_set(error_r, "%s", error);
+	/* an import holding the lock as the run starts is normal use */
+	for (int64_t wait = SEND_STORE_RETRY_MS;;) {
+		if (store_reclaim(wr->st, clock_wall_ms(),
+				  p->retry.hold_in_doubt, send_owner_alive,
+				  wr->owner, &reclaimed, &error) == 0)
+			break;
+		if (!store_error_transient(wr->st) ||
+		    send_stop_asked(run))
+			return errmsg_set(error_r, "%s", error);
+		if (wait == SEND_STORE_RETRY_MS && p->notice != NULL) {
+			char line[700];
+
+			snprintf(line, sizeof(line), "%s; waiting for the "
+				 "store", error);
+			p->notice(p->notice_ctx, line);
+		}
+		clock_sleep_ms(wait);
+		wait = wait * 2 > SEND_STORE_RETRY_MAX_MS ?
+		       SEND_STORE_RETRY_MAX_MS : wait * 2;
+	}
 	stats->reclaimed = (uint64_t)reclaimed;
 	return 0;
 }
@@ -166,12 +184,18 @@ static void send_csv_field(FILE *f, const char *v)
 	fputc('"', f);
 }
 
-/* send_account - one accounting line per attempt just committed */
-static void send_account(const struct send_params *p,
-			 const struct send_job *done,
+/*
+ * send_account - one accounting line per attempt just committed.  A
+ * write that fails (a full disk) is counted and said once: the user
+ * relies on the file, and the store still has every result.
+ */
+static void send_account(struct send_run *run, const struct send_job *done,
 			 const struct store_result *results, size_t n)
 {
+	const struct send_params *p = run->p;
+	struct send_writer *wr = &run->w;
 	const struct send_job *job = done;
+	uint64_t lines = 0;
 	char when[40];
 	struct tm tm;
 
@@ -200,8 +224,24 @@ static void send_account(const struct send_params *p,
 		fputc(',', p->accounting);
 		send_csv_field(p->accounting, r->queue_id);
 		fputs("\r\n", p->accounting);
+		lines++;
 	}
-	fflush(p->accounting);
+	if (fflush(p->accounting) != 0 || ferror(p->accounting)) {
+		int e = errno;
+
+		if (wr->accounting_lost == 0 && p->notice != NULL) {
+			char line[300];
+
+			snprintf(line, sizeof(line), "send.accounting_log: %s; "
+				 "lines are missing from it (the store has "
+				 "every result)", strerror(e));
+			p->notice(p->notice_ctx, line);
+		}
+		snprintf(wr->accounting_error, sizeof(wr->accounting_error),
+			 "%s", strerror(e));
+		wr->accounting_lost += lines;
+		clearerr(p->accounting);
+	}
 }
 
 /* send_tally - count a deferred or failed reply among the top reasons */
@@ -227,13 +267,15 @@ static void send_tally(struct send_stats *st, const struct send_job *job)
 	st->top[min].count++;
 }
 
-/* send_result - a finished job as the store's result, decided by the
- * retry policy */
-static void send_result(struct send_run *run, struct send_job *job,
-			int64_t now, struct store_result *r, char *qid,
-			struct send_stats *stats)
+/*
+ * send_decide - a finished job's result, decided by the retry policy once
+ * (its jitter and the pool's pause happen here), into job->result
+ */
+static void send_decide(struct send_run *run, struct send_job *job,
+			int64_t now)
 {
 	const struct send_params *p = run->p;
+	struct store_result *r = &job->result;
 	struct retry_attempt a = {
 		.code = job->code, .enhanced = job->enhanced,
 		.text = buf_cstr(&job->reply), .step = job->step,
@@ -265,57 +307,127 @@ static void send_result(struct send_run *run, struct send_job *job,
 	switch (out.verdict) {
 	case RETRY_SENT:
 		r->state = JOB_SENT;
-		r->queue_id = send_queue_id(r->reply, qid, 64);
-		stats->sent++;
+		r->queue_id = send_queue_id(r->reply, job->qid,
+					    sizeof(job->qid));
 		break;
 	case RETRY_DEFER:
 		r->state = JOB_DEFERRED;
 		/* held until the user says: `volley release` */
 		r->next_attempt_at = out.hold ? STORE_HELD :
 				     out.next_attempt_ms;
-		stats->deferred++;
-		send_tally(stats, job);
 		break;
 	case RETRY_FAIL:
 		r->state = JOB_FAILED;
-		stats->failed++;
-		send_tally(stats, job);
 		break;
 	}
 }
 
-int send_commit(struct send_run *run, struct send_job *done, size_t n,
-		struct send_stats *stats, const char **error_r)
+void send_collect(struct send_run *run, struct send_job *done, size_t n)
+{
+	struct send_writer *wr = &run->w;
+	int64_t now = clock_wall_ms();
+
+	(void)n;
+	if (wr->pending_tail == NULL)
+		wr->pending_tail = &wr->pending;
+	while (done != NULL) {
+		struct send_job *job = done;
+
+		done = job->next;
+		send_decide(run, job, now);
+		job->next = NULL;
+		*wr->pending_tail = job;
+		wr->pending_tail = &job->next;
+		wr->npending++;
+	}
+}
+
+/* send_count - a recorded result in the run's stats */
+static void send_count(struct send_stats *stats, const struct send_job *job)
+{
+	switch (job->result.state) {
+	case JOB_SENT:
+		stats->sent++;
+		break;
+	case JOB_DEFERRED:
+		stats->deferred++;
+		send_tally(stats, job);
+		break;
+	case JOB_FAILED:
+		stats->failed++;
+		send_tally(stats, job);
+		break;
+	default:
+		break;
+	}
+}
+
+/* send_store_failed - the commit failed: wait, longer each time */
+static int send_store_failed(struct send_run *run, const char *error,
+			     const char **error_r)
+{
+	struct send_writer *wr = &run->w;
+	const struct send_params *p = run->p;
+
+	wr->retry_ms = wr->retry_ms == 0 ? SEND_STORE_RETRY_MS :
+		       wr->retry_ms * 2 > SEND_STORE_RETRY_MAX_MS ?
+		       SEND_STORE_RETRY_MAX_MS : wr->retry_ms * 2;
+	wr->retry_at_ms = clock_mono_ms() + wr->retry_ms;
+	snprintf(wr->store_error, sizeof(wr->store_error), "%s", error);
+	if (!wr->store_failing && p->notice != NULL) {
+		char line[700];
+
+		snprintf(line, sizeof(line), "recording results: %s; they "
+			 "wait in memory and are tried again, and no more "
+			 "recipients are claimed meanwhile", error);
+		p->notice(p->notice_ctx, line);
+	}
+	wr->store_failing = true;
+	return errmsg_set(error_r, "recording results: %s", error);
+}
+
+int send_commit(struct send_run *run, struct send_stats *stats, bool now,
+		const char **error_r)
 {
 	const struct send_params *p = run->p;
 	struct send_writer *wr = &run->w;
-	int64_t now = clock_wall_ms(), t0 = clock_mono_ms();
+	int64_t t0 = clock_mono_ms();
 	struct send_job *job;
 	const char *error;
-	size_t i = 0, stale;
-	int rc;
+	size_t i = 0, n = wr->npending, stale;
 
-	for (job = done; job != NULL; job = job->next, i++)
-		send_result(run, job, now, &wr->results[i], wr->qids[i],
-			    stats);
-	rc = store_record(wr->st, wr->owner, wr->results, n, &stale, &error);
+	if (n == 0 || (!now && wr->store_failing && t0 < wr->retry_at_ms))
+		return 0;
+	for (job = wr->pending; job != NULL; job = job->next)
+		wr->results[i++] = job->result;
+	if (store_record(wr->st, wr->owner, wr->results, n, &stale,
+			 &error) < 0) {
+		stats->commit_ms += clock_mono_ms() - t0;
+		return send_store_failed(run, error, error_r);
+	}
 	stats->commit_ms += clock_mono_ms() - t0;
-	if (rc == 0 && p->accounting != NULL)
-		send_account(p, done, wr->results, n);
-	/* recorded (or not: the caller stops the run), so the objects are
-	 * free for the next claim */
+	if (wr->store_failing && p->notice != NULL)
+		p->notice(p->notice_ctx, "recording results: the store takes "
+			  "them again");
+	wr->store_failing = false;
+	wr->retry_ms = 0;
+	if (p->accounting != NULL)
+		send_account(run, wr->pending, wr->results, n);
+	/* recorded: counted, and the objects are free for the next claim */
+	for (job = wr->pending; job != NULL; job = job->next)
+		send_count(stats, job);
 	pthread_mutex_lock(&run->lock);
-	while (done != NULL) {
-		job = done->next;
-		done->next = run->free;
-		run->free = done;
-		done = job;
+	while (wr->pending != NULL) {
+		job = wr->pending->next;
+		wr->pending->next = run->free;
+		run->free = wr->pending;
+		wr->pending = job;
 	}
 	run->in_flight -= n;
 	pthread_mutex_unlock(&run->lock);
-	if (rc < 0)
-		return errmsg_set(error_r, "%s", error);
-	return 0;
+	wr->pending_tail = &wr->pending;
+	wr->npending = 0;
+	return 1;
 }
 
 int64_t send_remaining(struct send_run *run)
@@ -338,11 +450,19 @@ int64_t send_remaining(struct send_run *run)
 
 int send_writer_release(struct send_run *run, const char **error_r)
 {
+	struct send_writer *wr = &run->w;
+	int64_t *keep = xcalloc(wr->npending + 1, sizeof(*keep));
+	size_t nkeep = 0;
 	const char *error;
+	int ret = 0;
 
-	if (store_release(run->w.st, run->w.owner, NULL, &error) < 0)
-		return errmsg_set(error_r, "%s", error);
-	return 0;
+	for (struct send_job *j = wr->pending; j != NULL; j = j->next)
+		if (j->result.state != JOB_QUEUED)
+			keep[nkeep++] = j->id;
+	if (store_release(wr->st, wr->owner, keep, nkeep, NULL, &error) < 0)
+		ret = errmsg_set(error_r, "%s", error);
+	free(keep);
+	return ret;
 }
 
 void send_writer_close(struct send_run *run, bool detached)
@@ -354,6 +474,5 @@ void send_writer_close(struct send_run *run, bool detached)
 		recipient_names_free(&wr->names);
 	store_batch_free(&wr->batch);
 	free(wr->results);
-	free(wr->qids);
 	store_close(&wr->st);
 }

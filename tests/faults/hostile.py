@@ -2,13 +2,14 @@
 """hostile - a scripted SMTP server that misbehaves on purpose, for the
 fault-injection suite (tests/faults/run.py).
 
-    hostile.py --port-file F --log L [--script S] [--no-enhanced]
-               [--no-pipelining] [--listen 127.0.0.1:0]
+    hostile.py --port-file F --log L [--script S] [--struck F]
+               [--no-enhanced] [--no-pipelining] [--listen 127.0.0.1:0]
 
 It speaks enough SMTP for a pipelining client (EHLO, MAIL, RCPT, DATA,
 RSET, NOOP, QUIT; no TLS, no AUTH, no CHUNKING) and logs, one JSON line
 each, every message it accepted: {"conn", "msg", "from", "rcpts",
-"message_id"}. A message counts as accepted once its final dot was read
+"message_id"}; with --struck, one line per rule that fired ({"conn",
+"on", "msg"}). A message counts as accepted once its final dot was read
 and the server decided to take it, whether or not the client ever sees
 the reply: that is what a relay that answers late or drops the
 connection after the dot does to a sender.
@@ -62,6 +63,7 @@ def parse_args():
     ap.add_argument("--listen", default="127.0.0.1:0")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--struck", help="where each rule that fired is logged")
     ap.add_argument("--script")
     ap.add_argument("--no-enhanced", action="store_true")
     ap.add_argument("--no-pipelining", action="store_true")
@@ -69,9 +71,10 @@ def parse_args():
 
 
 class Rules:
-    def __init__(self, path):
+    def __init__(self, path, struck):
         self.rules = json.load(open(path)) if path else []
         self.used = [0] * len(self.rules)
+        self.struck = open(struck, "a") if struck else None
 
     def match(self, on, conn, msg):
         with lock:
@@ -85,6 +88,10 @@ class Rules:
                 if "times" in r and self.used[i] >= r["times"]:
                     continue
                 self.used[i] += 1
+                if self.struck is not None:
+                    self.struck.write(json.dumps({"conn": conn, "on": on,
+                                                  "msg": msg}) + "\n")
+                    self.struck.flush()
                 return r
         return {}
 
@@ -268,7 +275,7 @@ class Conn:
 
 def main():
     args = parse_args()
-    rules = Rules(args.script)
+    rules = Rules(args.script, args.struck)
     log = open(args.log, "a")
     host, port = args.listen.rsplit(":", 1)
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -37,13 +37,14 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELD_AFTER = 1 << 60        # next_attempt_at beyond this: held (STORE_HELD)
 
 # name: (hostile.py flags, script rules, recipients, extra volley.cfg smtp
-#        [, connections the fault struck, which must carry nothing])
+#        [, True: a connection the fault struck must carry nothing])
 SCENARIOS = {
     # the server answers every final dot after the client's timeout
     "slow-dot": ([], [{"on": "dot", "delay_ms": 1600}], 4, ""),
@@ -67,13 +68,13 @@ SCENARIOS = {
                       [{"on": "dot", "swap": True, "times": 2}], 4, ""),
     # a greeting that is not 220
     "greeting-250": ([], [{"on": "greeting", "reply": "250 hello?",
-                           "times": 2}], 3, "", [1, 2]),
+                           "times": 2}], 3, "", True),
     # a reply line with a bare CR and control bytes in it
     "bare-cr": ([], [{"on": "rcpt", "raw": "250 ok\rX-Injected: 1\r\n",
-                      "times": 2}], 3, "", [1, 2]),
+                      "times": 2}], 3, "", True),
     # an escape sequence in a reply: a protocol error, never printed
     "escape": ([], [{"on": "mail", "raw": "250 \x1b]0;owned\x07ok\r\n",
-                     "times": 2}], 3, "", [1, 2]),
+                     "times": 2}], 3, "", True),
     # every reply one byte at a time
     "split": ([], [{"on": "mail", "split": 1}, {"on": "rcpt", "split": 1},
                    {"on": "dot", "split": 1}], 4, ""),
@@ -92,19 +93,146 @@ SCENARIOS = {
                   ""),
 }
 
+# Faults of the store rather than the server: name -> (hostile.py script,
+# recipients, driver).  The driver makes the first run itself and returns
+# what it saw wrong; then runs go on as for the others.
+def lock_store(cwd, after, hold_for):
+    """another process's connection takes the write lock for a while"""
+    def hold():
+        time.sleep(after)
+        db = sqlite3.connect(os.path.join(cwd, "t.db"), timeout=10,
+                             isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        time.sleep(hold_for)
+        db.execute("ROLLBACK")
+        db.close()
+    t = threading.Thread(target=hold)
+    t.start()
+    return t
+
+
+def drive_locked(volley, cwd, log):
+    """the lock held past busy_timeout while results come in: they wait
+    in memory, nothing is lost, the run ends well"""
+    t = lock_store(cwd, 0.5, 2.5)
+    r = run([volley, "send", "news"], cwd)
+    t.join()
+    log.write("--- locked run: exit %d\n%s%s" % (r.returncode, r.stdout,
+                                                 r.stderr))
+    bad = []
+    if r.returncode != 0:
+        bad.append("store-busy: the run failed instead of waiting: %s" %
+                   r.stderr.strip()[-300:])
+    if "wait in memory" not in r.stderr:
+        bad.append("store-busy: the run never said the store was busy")
+    return bad
+
+
+def drive_stop_locked(volley, cwd, log):
+    """stopped (SIGTERM) while the store is locked: the run gives up on
+    the store; what may have left stays leased, never back as untried"""
+    db = None
+    p = subprocess.Popen([volley, "send", "news"], cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(0.6)
+    db = sqlite3.connect(os.path.join(cwd, "t.db"), timeout=10,
+                         isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    time.sleep(0.6)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    db.execute("ROLLBACK")
+    db.close()
+    log.write("--- stopped run: exit %d\n%s%s" % (p.returncode, out, err))
+    bad = []
+    if p.returncode == 0:
+        bad.append("stop-locked: the run said all was well")
+    if "stay leased" not in err and "leases will expire" not in err:
+        bad.append("stop-locked: the run did not say what it left "
+                   "leased: %s" % err.strip()[-300:])
+    return bad
+
+
+def drive_full(volley, cwd, log):
+    """the disk under the store fills up while results come in: they
+    wait in memory until there is room again, nothing is lost"""
+    p = subprocess.Popen([volley, "send", "news"], cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(0.5)
+    filler = os.path.join(cwd, "small", "filler")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    os.close(fd)
+    time.sleep(2)
+    os.unlink(filler)
+    out, err = p.communicate(timeout=60)
+    log.write("--- disk-full run: exit %d\n%s%s" % (p.returncode, out, err))
+    bad = []
+    if p.returncode != 0:
+        bad.append("store-full: the run failed instead of waiting: %s" %
+                   err.strip()[-300:])
+    if "disk is full" not in err:
+        bad.append("store-full: the run never said the disk was full")
+    return bad
+
+
+def drive_accounting_full(volley, cwd, log):
+    """the disk under the accounting log is full: the run says so, and
+    the store still has every result"""
+    filler = os.path.join(cwd, "small", "filler")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    os.close(fd)
+    r = run([volley, "send", "news"], cwd)
+    log.write("--- accounting-full run: exit %d\n%s%s" % (r.returncode,
+                                                       r.stdout, r.stderr))
+    bad = []
+    if r.returncode == 0:
+        bad.append("accounting-full: the run said all was well")
+    if "accounting_log" not in r.stderr or "No space" not in r.stderr:
+        bad.append("accounting-full: the run did not say the log lost "
+                   "lines: %s" % r.stderr.strip()[-300:])
+    return bad
+
+
+STORE_SCENARIOS = {
+    "store-locked": ([{"on": "dot", "delay_ms": 150}], 12, drive_locked),
+    "stop-locked": ([{"on": "dot", "delay_ms": 150}], 12,
+                    drive_stop_locked),
+    "store-full": ([{"on": "dot", "delay_ms": 100}], 30, drive_full),
+    "accounting-full": ([], 5, drive_accounting_full),
+}
+
+# where a scenario keeps its store, when not in the folder itself; and
+# which ones need the small tmpfs at all
+STORE_DB = {"store-full": "small/t.db"}
+SMALL = ("store-full", "accounting-full")
+SEND_EXTRA = {"accounting-full": 'accounting_log = "small/acct.csv";'}
+
 MODES = ("resend", "hold")
 
 
-def volley_cfg(path, port, mode, extra):
+def volley_cfg(path, port, mode, extra, conns=2, db="t.db", send=""):
     with open(path, "w") as f:
-        f.write('store = { path = "t.db"; };\n'
+        f.write('store = { path = "%s"; busy_timeout_ms = 200; };\n' % db +
                 'smtp = { host = "127.0.0.1"; port = %d; tls = "none";\n'
-                '         connections = 2; chunking = false;\n'
+                '         connections = %d; chunking = false;\n'
                 '         timeouts = { data_end = 1; command = 2; };\n'
                 '         %s };\n'
                 'send = { commit_interval_ms = 50; stop_timeout = 5;\n'
                 '         retry = { first_delay = 1; max_delay = 1; };\n'
-                '         in_doubt = "%s"; };\n' % (port, extra, mode))
+                '         in_doubt = "%s"; %s };\n' % (port, conns, extra, mode,
+                                                send))
 
 
 def run(cmd, cwd, timeout=120):
@@ -142,7 +270,8 @@ def start_server(cwd, flags, script):
     p = subprocess.Popen([sys.executable, os.path.join(HERE, "hostile.py"),
                           "--port-file", portf, "--log",
                           os.path.join(cwd, "accepted.jsonl"), "--script",
-                          os.path.join(cwd, "script.json")] + flags,
+                          os.path.join(cwd, "script.json"), "--struck",
+                          os.path.join(cwd, "struck.jsonl")] + flags,
                          cwd=cwd, stdout=subprocess.DEVNULL,
                          stderr=open(os.path.join(cwd, "server.err"), "w"))
     for _ in range(100):
@@ -153,8 +282,8 @@ def start_server(cwd, flags, script):
     raise RuntimeError("hostile.py did not start")
 
 
-def jobs(cwd):
-    db = sqlite3.connect(os.path.join(cwd, "t.db"))
+def jobs(cwd, name):
+    db = sqlite3.connect(os.path.join(cwd, STORE_DB.get(name, "t.db")))
     cols = [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
     doubts = "doubts" if "doubts" in cols else "0"
     rows = db.execute("SELECT id, address, state, attempts, queue_id, "
@@ -187,13 +316,16 @@ STATE = {0: "queued", 1: "sending", 2: "sent", 3: "deferred", 4: "failed"}
 
 
 def check(name, mode, cwd):
-    js, got = jobs(cwd), accepted(cwd)
+    js, got = jobs(cwd, name), accepted(cwd)
     bad = []
-    spec = SCENARIOS[name]
-    if len(spec) > 4:
+    spec = SCENARIOS.get(name, ())
+    if len(spec) > 4 and spec[4]:
+        struck = set()
+        for line in open(os.path.join(cwd, "struck.jsonl")):
+            struck.add(json.loads(line)["conn"])
         for line in open(os.path.join(cwd, "accepted.jsonl")):
             rec = json.loads(line)
-            if rec["conn"] in spec[4]:
+            if rec["conn"] in struck:
                 bad.append("no-carry: connection %d, struck by the fault, "
                            "carried a message" % rec["conn"])
     for line in open(os.path.join(cwd, "send.log"), encoding="utf-8",
@@ -231,14 +363,33 @@ def check(name, mode, cwd):
 
 
 def scenario(volley, name, mode, keep):
-    flags, script, n, extra = SCENARIOS[name][:4]
+    driver, bad = None, []
+    if name in STORE_SCENARIOS:
+        script, n, driver = STORE_SCENARIOS[name]
+        flags, extra, conns = [], "", 1
+    else:
+        flags, script, n, extra = SCENARIOS[name][:4]
+        conns = 2
     cwd = tempfile.mkdtemp(prefix="volley-fault-%s-%s-" % (name, mode))
     server = None
+    mounted = None
     try:
+        if name in SMALL:
+            mounted = os.path.join(cwd, "small")
+            os.mkdir(mounted)
+            r = run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                     mounted], cwd)
+            if r.returncode != 0:
+                mounted = None
+                return None, cwd
         server, port = start_server(cwd, flags, script)
-        volley_cfg(os.path.join(cwd, "volley.cfg"), port, mode, extra)
+        volley_cfg(os.path.join(cwd, "volley.cfg"), port, mode, extra,
+                   conns, STORE_DB.get(name, "t.db"),
+                   SEND_EXTRA.get(name, ""))
         setup(volley, cwd, n)
         log = open(os.path.join(cwd, "send.log"), "w")
+        if driver is not None:
+            bad += driver(volley, cwd, log)
         for i in range(8):
             r = run([volley, "send", "news", "--quiet"], cwd)
             log.write("--- run %d: exit %d\n%s%s" % (i + 1, r.returncode,
@@ -249,12 +400,14 @@ def scenario(volley, name, mode, keep):
                 break
             time.sleep(1.1)
         log.close()
-        bad = check(name, mode, cwd)
+        bad += check(name, mode, cwd)
         return bad, cwd
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait()
+        if mounted is not None:
+            run(["umount", "-l", mounted], cwd)
         if not keep and not os.environ.get("VOLLEY_FAULTS_KEEP"):
             pass
 
@@ -266,13 +419,21 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.volley = os.path.abspath(args.volley)
-    names = args.only.split(",") if args.only else list(SCENARIOS)
+    names = args.only.split(",") if args.only else \
+        list(SCENARIOS) + list(STORE_SCENARIOS)
     failures = 0
     for name in names:
         for mode in MODES:
             t0 = time.time()
             bad, cwd = scenario(args.volley, name, mode, args.keep)
             took = time.time() - t0
+            if bad is None:
+                print("skip %-18s %-6s (a small tmpfs needs root)" %
+                      (name, mode))
+                shutil.rmtree(cwd, ignore_errors=True)
+                if os.environ.get("CI") == "true":
+                    failures += 1
+                continue
             if bad:
                 failures += 1
                 print("FAIL %-18s %-6s (%.1f s, kept in %s)" %
