@@ -29,9 +29,13 @@
 static char dir[64];
 static char cert[128];
 static char key[128];
+/* names only in the subject CN, no subjectAltName: never accepted */
+static char cn_cert[128];
+static char cn_key[128];
 static char port[16];		/* s_server, TLS 1.3 (its default) */
 static char port12[16];		/* s_server -tls1_2 */
-static pid_t server = -1, server12 = -1;
+static char port_cn[16];	/* s_server with cn_cert */
+static pid_t server = -1, server12 = -1, server_cn = -1;
 
 /* free_port - a loopback port nobody listens on right now */
 static int free_port(void)
@@ -49,11 +53,13 @@ static int free_port(void)
 }
 
 /*
- * start_server - openssl s_server -rev on a free loopback port (into
- * port_r), with one more option if extra is not NULL; waits until it
- * listens.  Each line sent comes back reversed; "CLOSE" closes.
+ * start_server - openssl s_server -rev with certificate crt and key k on
+ * a free loopback port (into port_r), with one more option if extra is
+ * not NULL; waits until it listens.  Each line sent comes back reversed;
+ * "CLOSE" closes.
  */
-static pid_t start_server(char *port_r, size_t portsize, const char *extra)
+static pid_t start_server(char *port_r, size_t portsize, const char *crt,
+			  const char *k, const char *extra)
 {
 	char accept[64];
 	const char *err;
@@ -75,7 +81,7 @@ static pid_t start_server(char *port_r, size_t portsize, const char *extra)
 		dup2(devnull, 1);
 		dup2(devnull, 2);
 		execlp("openssl", "openssl", "s_server", "-quiet", "-rev",
-		       "-accept", accept, "-cert", cert, "-key", key,
+		       "-accept", accept, "-cert", crt, "-key", k,
 		       extra, (char *)NULL);
 		_exit(127);
 	}
@@ -105,8 +111,17 @@ static int setup(void **state)
 		 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
 		 ">/dev/null 2>&1", key, cert);
 	assert_int_equal(system(cmd), 0);
-	server = start_server(port, sizeof(port), NULL);
-	server12 = start_server(port12, sizeof(port12), "-tls1_2");
+	snprintf(cn_cert, sizeof(cn_cert), "%s/cn-cert.pem", dir);
+	snprintf(cn_key, sizeof(cn_key), "%s/cn-key.pem", dir);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 "
+		 "-nodes -keyout %s -out %s -days 1 "
+		 "-subj /CN=localhost/CN=127.0.0.1 >/dev/null 2>&1",
+		 cn_key, cn_cert);
+	assert_int_equal(system(cmd), 0);
+	server = start_server(port, sizeof(port), cert, key, NULL);
+	server12 = start_server(port12, sizeof(port12), cert, key, "-tls1_2");
+	server_cn = start_server(port_cn, sizeof(port_cn), cn_cert, cn_key,
+				 NULL);
 	return 0;
 }
 
@@ -123,6 +138,10 @@ static int teardown(void **state)
 		kill(server12, SIGTERM);
 		waitpid(server12, NULL, 0);
 	}
+	if (server_cn > 0) {
+		kill(server_cn, SIGTERM);
+		waitpid(server_cn, NULL, 0);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd);
 }
@@ -131,10 +150,11 @@ static int teardown(void **state)
  * tls_round_trip - connect to host (checking name in the certificate),
  * TLS with these settings, and see a line come back reversed.
  */
-static int tls_round_trip(const char *host, const char *name, bool verify,
-			  const char *ca, const char **error_r)
+static int tls_round_trip_to(const char *srv_port, const char *host,
+			     const char *name, bool verify, const char *ca,
+			     const char **error_r)
 {
-	struct transport_params p = { host, port, name, 2000, 2000 };
+	struct transport_params p = { host, srv_port, name, 2000, 2000 };
 	struct transport_tls_params tp = { verify, ca };
 	struct transport_tls *tls;
 	struct transport *t;
@@ -162,6 +182,13 @@ out_close:
 out:
 	transport_tls_free(&tls);
 	return ret;
+}
+
+/* tls_round_trip - tls_round_trip_to the usual server */
+static int tls_round_trip(const char *host, const char *name, bool verify,
+			  const char *ca, const char **error_r)
+{
+	return tls_round_trip_to(port, host, name, verify, ca, error_r);
 }
 
 static void test_tls_verified(void **state)
@@ -203,6 +230,33 @@ static void test_tls_wrong_name(void **state)
 	if (tls_round_trip("127.0.0.1", "127.0.0.2", true, cert, &err) == 0)
 		fail_msg("a certificate for 127.0.0.1 passed for 127.0.0.2");
 	assert_non_null(strstr(err, "mismatch"));
+}
+
+/*
+ * A name only in the subject CN is no name: browsers and curl stopped
+ * reading the CN (RFC 6125 6.4.4), and a relay whose certificate still
+ * relies on it must be told why it is refused.  Addresses never matched
+ * the CN either.
+ */
+static void test_tls_cn_only(void **state)
+{
+	const char *err = NULL;
+
+	(void)state;
+	if (tls_round_trip_to(port_cn, "localhost", NULL, true, cn_cert,
+			      &err) == 0)
+		fail_msg("a certificate with no subjectAltName passed on "
+			 "its CN");
+	assert_non_null(strstr(err, "hostname mismatch"));
+	assert_non_null(strstr(err, "no subjectAltName"));
+	if (tls_round_trip_to(port_cn, "127.0.0.1", NULL, true, cn_cert,
+			      &err) == 0)
+		fail_msg("an address passed on the CN");
+	assert_non_null(strstr(err, "IP address mismatch"));
+	assert_non_null(strstr(err, "no subjectAltName"));
+	/* Not checked at all, it still connects. */
+	assert_int_equal(tls_round_trip_to(port_cn, "localhost", NULL, false,
+					   NULL, &err), 0);
 }
 
 /* An empty name means the host, never "check no name at all". */
@@ -510,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_tls_verified),
 		cmocka_unit_test(test_tls_untrusted_chain),
 		cmocka_unit_test(test_tls_wrong_name),
+		cmocka_unit_test(test_tls_cn_only),
 		cmocka_unit_test(test_tls_empty_name),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_read_deadline),

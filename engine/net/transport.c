@@ -633,6 +633,28 @@ static int transport_ssl_wait(struct transport *t, int rc, long deadline,
 	return w;
 }
 
+/*
+ * transport_mismatch_note - after a failed check of the name or address:
+ * when the certificate has no subjectAltName at all, the words that save
+ * its owner from staring at a CN that looks right; "" otherwise.
+ */
+static const char *transport_mismatch_note(SSL *ssl, long verify)
+{
+	/* the client's peer chain starts with the server's certificate */
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf;
+
+	if ((verify != X509_V_ERR_HOSTNAME_MISMATCH &&
+	     verify != X509_V_ERR_IP_ADDRESS_MISMATCH) ||
+	    chain == NULL || sk_X509_num(chain) < 1)
+		return "";
+	leaf = sk_X509_value(chain, 0);
+	if (X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) >= 0)
+		return "";
+	return ": the certificate has no subjectAltName (its CN is not "
+	       "checked)";
+}
+
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			const char **error_r)
 {
@@ -666,18 +688,20 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		unsigned char ip[16];
 
 		/* An address literal must match an IP SAN; a name, a DNS
-		 * name (a wildcard only as a whole label). */
+		 * name (a wildcard only as a whole label).  Never the
+		 * subject CN, which OpenSSL reads when there is no SAN of
+		 * the kind: browsers and curl stopped (RFC 6125 6.4.4), and
+		 * a relay should not pass here that fails everywhere else. */
 		int ok;
 
+		SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+				  X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		if (inet_pton(AF_INET, t->tls_name, ip) == 1 ||
-		    inet_pton(AF_INET6, t->tls_name, ip) == 1) {
+		    inet_pton(AF_INET6, t->tls_name, ip) == 1)
 			ok = X509_VERIFY_PARAM_set1_ip_asc(vp, t->tls_name);
-		} else {
-			SSL_set_hostflags(t->ssl,
-					  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		else
 			ok = *t->tls_name != '\0' &&
 			     SSL_set1_host(t->ssl, t->tls_name);
-		}
 		/* Never go on with a check that did not take. */
 		if (ok != 1) {
 			errmsg_set(error_r, "TLS: cannot check the "
@@ -709,8 +733,10 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		verify = SSL_get_verify_result(t->ssl);
 		if (tls->verify && verify != X509_V_OK) {
 			errmsg_set(error_r, "TLS handshake with %s: "
-				   "certificate verify failed: %s", t->tls_name,
-				   X509_verify_cert_error_string(verify));
+				   "certificate verify failed: %s%s",
+				   t->tls_name,
+				   X509_verify_cert_error_string(verify),
+				   transport_mismatch_note(t->ssl, verify));
 			ERR_clear_error();
 			t->ssl_broken = true;
 			t->verify_failed = true;

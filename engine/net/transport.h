@@ -9,10 +9,11 @@
  * and IPv4 addresses tried in the resolver's order; TCP_NODELAY is set.
  *
  * TLS: 1.2 at least; the certificate chain is verified against the
- * system store (or ca_file) and the host name against the certificate,
- * with SNI, unless verify is false - which the caller should say loudly.
- * A failed handshake says why ("certificate verify failed: self-signed
- * certificate", "hostname mismatch").
+ * system store (or ca_file) and the host name against the certificate's
+ * subjectAltName (never its CN), with SNI, unless verify is false -
+ * which the caller should say loudly.  A failed handshake says why
+ * ("certificate verify failed: self-signed certificate", "hostname
+ * mismatch: the certificate has no subjectAltName ...").
  *
  * Resumption (TLS 1.2 and 1.3): each transport_tls keeps the latest
  * session of every relay it talked to, keyed by the name checked
