@@ -52,6 +52,23 @@ static int free_port(void)
 	return p;
 }
 
+/* free_port6 - the same on ::1, or -1 when there is no IPv6 loopback */
+static int free_port6(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+				  .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET6, SOCK_STREAM, 0), p = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		p = ntohs(a.sin6_port);
+	close(fd);
+	return p;
+}
+
 /*
  * start_server - openssl s_server -rev with certificate crt and key k on
  * a free loopback port (into port_r), with one more option if extra is
@@ -108,7 +125,7 @@ static int setup(void **state)
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 "
 		 "-nodes -keyout %s -out %s -days 1 -subj /CN=localhost "
-		 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+		 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1 "
 		 ">/dev/null 2>&1", key, cert);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cn_cert, sizeof(cn_cert), "%s/cn-cert.pem", dir);
@@ -257,6 +274,104 @@ static void test_tls_cn_only(void **state)
 	/* Not checked at all, it still connects. */
 	assert_int_equal(tls_round_trip_to(port_cn, "localhost", NULL, false,
 					   NULL, &err), 0);
+}
+
+/* file_has - whether the file at path holds text (read whole) */
+static bool file_has(const char *path, const char *text)
+{
+	char buf[65536];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/*
+ * sni_sent - one verified TLS connection to host (127.0.0.1, ::1 or
+ * localhost), served by an s_server of its own listening on addr:
+ * whether the client's hello carried a server_name extension.  The
+ * server prints every extension it gets (-tlsextdebug) and exits after
+ * that one connection, so its output is whole when it has gone.
+ */
+static bool sni_sent(const char *host, const char *addr, int srv_port)
+{
+	static int n;
+	char out[128], accept[64], sport[16];
+	const char *err = NULL;
+	pid_t pid;
+	int status, i;
+
+	snprintf(out, sizeof(out), "%s/sni-%d.out", dir, n++);
+	snprintf(sport, sizeof(sport), "%d", srv_port);
+	snprintf(accept, sizeof(accept), strchr(addr, ':') ? "[%s]:%s" :
+		 "%s:%s", addr, sport);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("openssl", "openssl", "s_server", "-rev",
+		       "-tlsextdebug", "-naccept", "1", "-accept", accept,
+		       "-cert", cert, "-key", key, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && !file_has(out, "ACCEPT"); i++)
+		usleep(50000);
+	assert_true(i < 100);
+	if (tls_round_trip_to(sport, host, NULL, true, cert, &err) < 0)
+		fail_msg("TLS with %s: %s", host, err);
+	for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (i == 100) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+		fail_msg("s_server did not exit after one connection");
+	}
+	/* proof that it printed the hello's extensions at all */
+	assert_true(file_has(out, "TLS client extension"));
+	return file_has(out, "\"server name\"");
+}
+
+/* SNI carries host names only (RFC 6066 3): never an address. */
+static void test_sni_ipv4(void **state)
+{
+	(void)state;
+	assert_false(sni_sent("127.0.0.1", "127.0.0.1", free_port()));
+	assert_true(sni_sent("localhost", "127.0.0.1", free_port()));
+}
+
+static void test_sni_ipv6(void **state)
+{
+	int p6 = free_port6();
+
+	(void)state;
+	if (p6 < 0)
+		skip();		/* no IPv6 loopback here */
+	assert_false(sni_sent("::1", "::1", p6));
+}
+
+/* A name SNI cannot carry (over 255 bytes) fails, not goes unsent. */
+static void test_sni_unsendable(void **state)
+{
+	char name[300];
+	const char *err = NULL;
+
+	(void)state;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	if (tls_round_trip("127.0.0.1", name, false, NULL, &err) == 0)
+		fail_msg("a handshake went on without the name asked for");
+	assert_non_null(strstr(err, "SNI"));
 }
 
 /* An empty name means the host, never "check no name at all". */
@@ -566,6 +681,9 @@ int main(void)
 		cmocka_unit_test(test_tls_wrong_name),
 		cmocka_unit_test(test_tls_cn_only),
 		cmocka_unit_test(test_tls_empty_name),
+		cmocka_unit_test(test_sni_ipv4),
+		cmocka_unit_test(test_sni_ipv6),
+		cmocka_unit_test(test_sni_unsendable),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_read_deadline),
 		cmocka_unit_test(test_tls13_resumption),

@@ -655,10 +655,23 @@ static const char *transport_mismatch_note(SSL *ssl, long verify)
 	       "checked)";
 }
 
+/*
+ * transport_is_address - whether name is an IP address literal: dotted
+ * IPv4, or anything with a colon (IPv6, with a zone or not), which no
+ * host name has
+ */
+static bool transport_is_address(const char *name)
+{
+	struct in_addr a4;
+
+	return inet_pton(AF_INET, name, &a4) == 1 || strchr(name, ':');
+}
+
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			const char **error_r)
 {
 	long deadline = clock_mono_ms() + t->p.connect_timeout_ms;
+	bool address = transport_is_address(t->tls_name);
 	SSL_SESSION *session;
 	BIO *bio;
 	int rc;
@@ -682,22 +695,26 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		return -1;
 	}
 	SSL_set_bio(t->ssl, bio, bio);
-	SSL_set_tlsext_host_name(t->ssl, t->tls_name);
+	/* SNI carries host names only, never an address (RFC 6066 3). */
+	if (!address && *t->tls_name != '\0' &&
+	    SSL_set_tlsext_host_name(t->ssl, t->tls_name) != 1) {
+		errmsg_set(error_r, "TLS: cannot send the name '%s' (SNI)",
+			   t->tls_name);
+		ERR_clear_error();
+		return -1;
+	}
 	if (tls->verify) {
 		X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
-		unsigned char ip[16];
+		int ok;
 
 		/* An address literal must match an IP SAN; a name, a DNS
 		 * name (a wildcard only as a whole label).  Never the
 		 * subject CN, which OpenSSL reads when there is no SAN of
 		 * the kind: browsers and curl stopped (RFC 6125 6.4.4), and
 		 * a relay should not pass here that fails everywhere else. */
-		int ok;
-
 		SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
 				  X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-		if (inet_pton(AF_INET, t->tls_name, ip) == 1 ||
-		    inet_pton(AF_INET6, t->tls_name, ip) == 1)
+		if (address)
 			ok = X509_VERIFY_PARAM_set1_ip_asc(vp, t->tls_name);
 		else
 			ok = *t->tls_name != '\0' &&

@@ -10,8 +10,9 @@
  *
  * TLS: 1.2 at least; the certificate chain is verified against the
  * system store (or ca_file) and the host name against the certificate's
- * subjectAltName (never its CN), with SNI, unless verify is false -
- * which the caller should say loudly.  A failed handshake says why
+ * subjectAltName (never its CN), unless verify is false - which the
+ * caller should say loudly.  SNI carries the name, never an address
+ * (RFC 6066 3).  A failed handshake says why
  * ("certificate verify failed: self-signed certificate", "hostname
  * mismatch: the certificate has no subjectAltName ...").
  *
@@ -94,7 +95,8 @@ void transport_close(struct transport **tp);
 /*
  * transport_start_tls - the TLS handshake on the open connection (right
  * after connecting for implicit TLS, after the 220 for STARTTLS); the
- * name checked and sent as SNI is p->tls_name, or p->host.
+ * name checked and sent as SNI is p->tls_name, or p->host (an address
+ * is checked, not sent).
  */
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			const char **error_r);
