@@ -13,8 +13,11 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -23,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "transport.h"
 
@@ -426,6 +430,251 @@ static void test_read_deadline(void **state)
 }
 
 /*
+ * listener - a socket listening on a free port of the loopback address
+ * of family (AF_INET, AF_INET6) with this backlog, its address in *a_r;
+ * -1 when the family has no loopback here
+ */
+static int listener(int family, int backlog, struct sockaddr_storage *a_r)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)a_r;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)a_r;
+	socklen_t len = sizeof(*a_r);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(a_r, 0, sizeof(*a_r));
+	if (family == AF_INET) {
+		a4->sin_family = AF_INET;
+		a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_loopback;
+	}
+	if (fd < 0 || bind(fd, (struct sockaddr *)a_r, family == AF_INET ?
+			   sizeof(*a4) : sizeof(*a6)) < 0 ||
+	    listen(fd, backlog) < 0 ||
+	    getsockname(fd, (struct sockaddr *)a_r, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* connect_nb - a non-blocking connect to a; whether it was done in ms */
+static bool connect_nb(const struct sockaddr_storage *a, int ms, int *fd_r)
+{
+	struct pollfd pfd = { .events = POLLOUT };
+	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+			sizeof(struct sockaddr_in6);
+	int soerr = 0;
+
+	pfd.fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(pfd.fd >= 0);
+	*fd_r = pfd.fd;
+	if (connect(pfd.fd, (const struct sockaddr *)a, len) == 0)
+		return true;
+	assert_int_equal(errno, EINPROGRESS);
+	if (poll(&pfd, 1, ms) != 1)
+		return false;
+	len = sizeof(soerr);
+	getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	return soerr == 0;
+}
+
+/*
+ * A blackholed address: a listener with backlog 0 whose queue one
+ * connection, never accepted, has filled.  Linux drops a SYN to a full
+ * queue (no reset), so a connect there waits as on a dead route.
+ */
+struct hole {
+	int lfd, filler, probe;
+	struct sockaddr_storage a;
+};
+
+static void hole_open(struct hole *h, int family)
+{
+	h->lfd = listener(family, 0, &h->a);
+	assert_true(h->lfd >= 0);
+	assert_true(connect_nb(&h->a, 1000, &h->filler));
+	/* the premise: a connect there now goes unanswered */
+	if (connect_nb(&h->a, 300, &h->probe))
+		fail_msg("a full listen queue did not drop a SYN here");
+}
+
+static void hole_close(struct hole *h)
+{
+	close(h->probe);
+	close(h->filler);
+	close(h->lfd);
+}
+
+/* ai_of - a one-address list entry for a, before next */
+static struct addrinfo ai_of(struct sockaddr_storage *a,
+			     struct addrinfo *next)
+{
+	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+			sizeof(struct sockaddr_in6);
+
+	return (struct addrinfo){
+		.ai_family = a->ss_family, .ai_socktype = SOCK_STREAM,
+		.ai_addrlen = len, .ai_addr = (struct sockaddr *)a,
+		.ai_next = next,
+	};
+}
+
+/* accepted - whether a connection came to listener fd within ms */
+static bool accepted(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int afd;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return false;
+	afd = accept(fd, NULL, NULL);
+	if (afd >= 0)
+		close(afd);
+	return afd >= 0;
+}
+
+/*
+ * A name with several addresses whose first is blackholed: the next is
+ * tried long before the connect timeout runs out (RFC 8305), and the
+ * connection goes there.
+ */
+static void test_connect_blackholed_first(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 2000, 1000 };
+	struct sockaddr_storage live_a;
+	struct addrinfo ai_live, ai_hole;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h;
+	int64_t t0, took;
+	int live = listener(AF_INET, 8, &live_a);
+
+	(void)state;
+	assert_true(live >= 0);
+	hole_open(&h, AF_INET);
+	ai_live = ai_of(&live_a, NULL);
+	ai_hole = ai_of(&h.a, &ai_live);
+	t0 = clock_mono_ms();
+	if (transport_connect_addrs(&p, &ai_hole, &t, &err) < 0)
+		fail_msg("after %lld ms: %s",
+			 (long long)(clock_mono_ms() - t0), err);
+	took = clock_mono_ms() - t0;
+	if (took > 1000)
+		fail_msg("connected after %lld ms of a 2000 ms budget",
+			 (long long)took);
+	assert_true(accepted(live, 1000));
+	transport_close(&t);
+	hole_close(&h);
+	close(live);
+}
+
+/*
+ * An address that fails (refused) does not hold the next one back for
+ * the attempt delay: behind a blackholed first address, four refused
+ * ones and a live one take one delay in all, not five.
+ */
+static void test_connect_failure_starts_next(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 2000, 1000 };
+	struct sockaddr_storage live_a, closed_a[4];
+	struct addrinfo ai[6];
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h;
+	int64_t t0, took;
+	int live = listener(AF_INET, 8, &live_a);
+
+	(void)state;
+	assert_true(live >= 0);
+	hole_open(&h, AF_INET);
+	for (int i = 0; i < 4; i++) {
+		int fd = listener(AF_INET, 1, &closed_a[i]);
+
+		assert_true(fd >= 0);
+		close(fd);	/* nothing listens there now: refused */
+	}
+	ai[5] = ai_of(&live_a, NULL);
+	for (int i = 4; i >= 1; i--)
+		ai[i] = ai_of(&closed_a[i - 1], &ai[i + 1]);
+	ai[0] = ai_of(&h.a, &ai[1]);
+	t0 = clock_mono_ms();
+	if (transport_connect_addrs(&p, &ai[0], &t, &err) < 0)
+		fail_msg("%s", err);
+	took = clock_mono_ms() - t0;
+	if (took > 700)
+		fail_msg("connected after %lld ms", (long long)took);
+	assert_true(accepted(live, 1000));
+	transport_close(&t);
+	hole_close(&h);
+	close(live);
+}
+
+/*
+ * The resolver lists every IPv6 address before the IPv4 ones; when IPv6
+ * is what is broken, the families alternate (RFC 8305 4) so IPv4 comes
+ * second, not after every IPv6 address has had its turn.
+ */
+static void test_connect_families_alternate(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 2000, 1000 };
+	struct sockaddr_storage v6_a, v4_a;
+	struct addrinfo ai_hole, ai_v6, ai_v4;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h;
+	int v6 = listener(AF_INET6, 8, &v6_a), v4;
+
+	(void)state;
+	if (v6 < 0)
+		skip();		/* no IPv6 loopback here */
+	v4 = listener(AF_INET, 8, &v4_a);
+	assert_true(v4 >= 0);
+	hole_open(&h, AF_INET6);
+	ai_v4 = ai_of(&v4_a, NULL);
+	ai_v6 = ai_of(&v6_a, &ai_v4);
+	ai_hole = ai_of(&h.a, &ai_v6);
+	if (transport_connect_addrs(&p, &ai_hole, &t, &err) < 0)
+		fail_msg("%s", err);
+	assert_true(accepted(v4, 1000));
+	assert_false(accepted(v6, 0));
+	transport_close(&t);
+	hole_close(&h);
+	close(v4);
+	close(v6);
+}
+
+/* With every address blackholed, the budget is the whole timeout. */
+static void test_connect_all_blackholed(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 1000, 1000 };
+	struct addrinfo ai1, ai2;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h1, h2;
+	int64_t t0, took;
+
+	(void)state;
+	hole_open(&h1, AF_INET);
+	hole_open(&h2, AF_INET);
+	ai2 = ai_of(&h2.a, NULL);
+	ai1 = ai_of(&h1.a, &ai2);
+	t0 = clock_mono_ms();
+	assert_int_equal(transport_connect_addrs(&p, &ai1, &t, &err), -1);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(transport_errno_kind(errno), TRANSPORT_ERR_TIMEOUT);
+	assert_non_null(strstr(err, "relay.test port 25"));
+	assert_non_null(strstr(err, "timed out"));
+	if (took < 900 || took > 1500)
+		fail_msg("gave up after %lld ms of a 1000 ms budget",
+			 (long long)took);
+	hole_close(&h1);
+	hole_close(&h2);
+}
+
+/*
  * try_tls - connect to host:srv_port, TLS with tls checking name, and
  * one line there and back (which takes in TLS 1.3 tickets); whether the
  * handshake resumed a session into *resumed.  No cmocka asserts: worker
@@ -686,6 +935,10 @@ int main(void)
 		cmocka_unit_test(test_sni_unsendable),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_read_deadline),
+		cmocka_unit_test(test_connect_blackholed_first),
+		cmocka_unit_test(test_connect_failure_starts_next),
+		cmocka_unit_test(test_connect_families_alternate),
+		cmocka_unit_test(test_connect_all_blackholed),
 		cmocka_unit_test(test_tls13_resumption),
 		cmocka_unit_test(test_tls12_resumption),
 		cmocka_unit_test(test_tls_no_cross_name_resumption),

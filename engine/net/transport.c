@@ -30,6 +30,8 @@
 
 #define TRANSPORT_CONNECT_TIMEOUT_MS 30000
 #define TRANSPORT_IO_TIMEOUT_MS 300000
+/* RFC 8305 5's recommended Connection Attempt Delay */
+#define TRANSPORT_ATTEMPT_DELAY_MS 250
 /* relays remembered for resumption; the least recently used goes first */
 #define TRANSPORT_SESSIONS 64
 
@@ -455,37 +457,151 @@ void transport_tls_free(struct transport_tls **tlsp)
 	*tlsp = NULL;
 }
 
-/* transport_try_connect - one address, within the deadline */
-static int transport_try_connect(const struct addrinfo *ai, long deadline,
-				 int *errno_r)
+/*
+ * transport_attempt - start connecting to ai: the socket, with
+ * *connected_r telling whether it is done already, or -1 and *errno_r
+ */
+static int transport_attempt(const struct addrinfo *ai, bool *connected_r,
+			     int *errno_r)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 			SOCK_CLOEXEC, ai->ai_protocol);
-	int one = 1, soerr = 0;
-	socklen_t len = sizeof(soerr);
 
+	*connected_r = false;
 	if (fd < 0) {
 		*errno_r = errno;
 		return -1;
 	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS) {
-			*errno_r = errno;
-			close(fd);
-			return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		*connected_r = true;
+	} else if (errno != EINPROGRESS) {
+		*errno_r = errno;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * transport_attempt_result - a connecting socket that polled ready: 0
+ * when it connected, else why not
+ */
+static int transport_attempt_result(int fd)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return errno;
+	return soerr;
+}
+
+/*
+ * transport_order - addrs in the order to try them: the families take
+ * turns, the first address's first, each family in the resolver's order
+ * (RFC 8305 4), so that a broken IPv6 costs one attempt's delay, not one
+ * per IPv6 address.  Returns how many, into a new array *order_r.
+ */
+static size_t transport_order(const struct addrinfo *addrs,
+			      const struct addrinfo ***order_r)
+{
+	const struct addrinfo *first = addrs, *other = addrs, *ai;
+	const struct addrinfo **order;
+	size_t n = 0, i = 0;
+
+	for (ai = addrs; ai != NULL; ai = ai->ai_next)
+		n++;
+	order = xcalloc(n > 0 ? n : 1, sizeof(*order));
+	while (i < n) {
+		while (first != NULL && first->ai_family != addrs->ai_family)
+			first = first->ai_next;
+		if (first != NULL) {
+			order[i++] = first;
+			first = first->ai_next;
 		}
-		if (transport_wait(fd, POLLOUT, deadline) <= 0) {
-			*errno_r = ETIMEDOUT;
-			close(fd);
-			return -1;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
-		    soerr != 0) {
-			*errno_r = soerr ? soerr : errno;
-			close(fd);
-			return -1;
+		while (other != NULL && other->ai_family == addrs->ai_family)
+			other = other->ai_next;
+		if (other != NULL) {
+			order[i++] = other;
+			other = other->ai_next;
 		}
 	}
+	*order_r = order;
+	return n;
+}
+
+/*
+ * transport_connect_fd - Happy Eyeballs (RFC 8305): each address in
+ * transport_order()'s order gets its attempt TRANSPORT_ATTEMPT_DELAY_MS
+ * after the one before (at once when that one failed), while the earlier
+ * attempts go on; all end at deadline, and the first to connect wins.
+ * So a blackholed address costs one delay, not the whole timeout, and a
+ * slow but working one is still waited for.  Returns the socket, or -1
+ * with *errno_r: the last failure's errno, or ETIMEDOUT.
+ */
+static int transport_connect_fd(const struct addrinfo *addrs, long deadline,
+				int *errno_r)
+{
+	const struct addrinfo **order;
+	size_t n = transport_order(addrs, &order), next = 0, live = 0, i;
+	struct pollfd *pfd = xcalloc(n > 0 ? n : 1, sizeof(*pfd));
+	long now, next_at = 0, wait;
+	int fd = -1, one = 1, rc;
+	bool connected;
+
+	*errno_r = ETIMEDOUT;
+	while (fd < 0) {
+		now = clock_mono_ms();
+		if (next < n && (live == 0 || now >= next_at)) {
+			rc = transport_attempt(order[next++], &connected,
+					       errno_r);
+			if (rc >= 0 && connected) {
+				fd = rc;
+			} else if (rc >= 0) {
+				pfd[live++] = (struct pollfd){
+					.fd = rc, .events = POLLOUT };
+				next_at = now + TRANSPORT_ATTEMPT_DELAY_MS;
+			}
+			continue;
+		}
+		if (live == 0)
+			break;		/* every address failed */
+		if (now >= deadline) {
+			*errno_r = ETIMEDOUT;
+			break;
+		}
+		wait = deadline - now;
+		if (next < n && next_at - now < wait)
+			wait = next_at - now;
+		rc = poll(pfd, live, wait > 60000 ? 60000 : (int)wait);
+		if (rc < 0 && errno != EINTR) {
+			*errno_r = errno;
+			break;
+		}
+		for (i = 0; rc > 0 && i < live && fd < 0;) {
+			int e;
+
+			if (pfd[i].revents == 0) {
+				i++;
+				continue;
+			}
+			e = transport_attempt_result(pfd[i].fd);
+			if (e == 0) {
+				fd = pfd[i].fd;
+			} else {
+				*errno_r = e;
+				close(pfd[i].fd);
+				next_at = now;	/* the next one now */
+			}
+			pfd[i] = pfd[--live];
+		}
+	}
+	for (i = 0; i < live; i++)
+		close(pfd[i].fd);
+	free(pfd);
+	free(order);
+	if (fd < 0)
+		return -1;
 	/* Pipelined groups are written whole: no Nagle delay between. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 #ifdef SO_NOSIGPIPE
@@ -494,15 +610,17 @@ static int transport_try_connect(const struct addrinfo *ai, long deadline,
 	return fd;
 }
 
-int transport_connect(const struct transport_params *p,
-		      struct transport **t_r, const char **error_r)
+/*
+ * transport_connect_by - connect to one of addrs, within p's connect
+ * timeout counted from start (ms, monotonic)
+ */
+static int transport_connect_by(const struct transport_params *p,
+				const struct addrinfo *addrs, long start,
+				struct transport **t_r, const char **error_r)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_family = AF_UNSPEC };
-	struct addrinfo *res, *ai;
 	struct transport *t;
 	long deadline;
-	int rc, fd = -1, last_errno = 0;
+	int fd = -1, last_errno = 0;
 
 	*t_r = NULL;
 	t = xcalloc(1, sizeof(*t));
@@ -520,17 +638,13 @@ int transport_connect(const struct transport_params *p,
 	t->tls_name = xstrdup(p->tls_name != NULL && *p->tls_name != '\0' ?
 			      p->tls_name : p->host);
 	t->fd = -1;
-	deadline = clock_mono_ms() + t->p.connect_timeout_ms;
+	deadline = start + t->p.connect_timeout_ms;
 
-	rc = getaddrinfo(p->host, p->port, &hints, &res);
-	if (rc != 0) {
-		errmsg_set(error_r, "%s: %s", p->host, gai_strerror(rc));
-		last_errno = 0;
+	if (addrs == NULL) {
+		errmsg_set(error_r, "%s: no address to connect to", p->host);
 		goto out_fail;
 	}
-	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
-		fd = transport_try_connect(ai, deadline, &last_errno);
-	freeaddrinfo(res);
+	fd = transport_connect_fd(addrs, deadline, &last_errno);
 	if (fd < 0) {
 		errmsg_set(error_r, "connecting to %s port %s: %s",
 			   p->host, p->port, strerror(last_errno));
@@ -547,6 +661,36 @@ out_fail:
 	free(t);
 	errno = last_errno;	/* the reason, for transport_errno_kind() */
 	return -1;
+}
+
+int transport_connect_addrs(const struct transport_params *p,
+			    const struct addrinfo *addrs,
+			    struct transport **t_r, const char **error_r)
+{
+	return transport_connect_by(p, addrs, clock_mono_ms(), t_r, error_r);
+}
+
+int transport_connect(const struct transport_params *p,
+		      struct transport **t_r, const char **error_r)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_family = AF_UNSPEC };
+	struct addrinfo *res;
+	long start = clock_mono_ms();	/* the name's lookup counts too */
+	int rc, saved;
+
+	*t_r = NULL;
+	rc = getaddrinfo(p->host, p->port, &hints, &res);
+	if (rc != 0) {
+		errmsg_set(error_r, "%s: %s", p->host, gai_strerror(rc));
+		errno = 0;
+		return -1;
+	}
+	rc = transport_connect_by(p, res, start, t_r, error_r);
+	saved = errno;
+	freeaddrinfo(res);
+	errno = saved;
+	return rc;
 }
 
 void transport_close(struct transport **tp)

@@ -5,8 +5,12 @@
  * The socket is non-blocking; every call waits with poll() for at most
  * its deadline (connect_timeout_ms for the connection and the TLS
  * handshake, io_timeout_ms for each read or write), so a silent server
- * never hangs a worker.  Host names are resolved once per connect, IPv6
- * and IPv4 addresses tried in the resolver's order; TCP_NODELAY is set.
+ * never hangs a worker.  Host names are resolved once per connect, and
+ * the addresses raced as RFC 8305 (Happy Eyeballs) says: the families
+ * take turns, each address is tried 250 ms after the one before (at once
+ * if that one failed) while the earlier go on, the first to connect wins,
+ * all within connect_timeout_ms; so a blackholed address costs 250 ms,
+ * not the whole timeout.  TCP_NODELAY is set.
  *
  * TLS: 1.2 at least; the certificate chain is verified against the
  * system store (or ca_file) and the host name against the certificate's
@@ -90,6 +94,17 @@ enum transport_error transport_errno_kind(int e);
  */
 int transport_connect(const struct transport_params *p,
 		      struct transport **t_r, const char **error_r);
+
+/*
+ * transport_connect_addrs - transport_connect to addresses known already
+ * (a getaddrinfo() list, or one a test made by hand), in their order;
+ * p->host and p->port only name the relay (messages, the certificate
+ * check, the session cache).
+ */
+struct addrinfo;
+int transport_connect_addrs(const struct transport_params *p,
+			    const struct addrinfo *addrs,
+			    struct transport **t_r, const char **error_r);
 void transport_close(struct transport **tp);
 
 /*
