@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -675,6 +676,178 @@ static void test_connect_all_blackholed(void **state)
 }
 
 /*
+ * Running out of file descriptors.  Each case runs in a forked child
+ * that lowers RLIMIT_NOFILE to its lowest free descriptor (starve())
+ * when it has opened what it needs, and writes what it saw, one line,
+ * into a pipe for the parent to check.
+ */
+static void starve(void)
+{
+	int fd = open("/dev/null", O_RDONLY);
+	struct rlimit rl;
+
+	close(fd);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)fd;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* starved - fn(arg, out, size) in a child; its line into out */
+static void starved(void (*fn)(void *, char *, size_t), void *arg,
+		    char *out, size_t size)
+{
+	int fds[2], status;
+	ssize_t n, have = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char line[1024] = "";
+
+		close(fds[0]);
+		fn(arg, line, sizeof(line));
+		n = write(fds[1], line, strlen(line));
+		_exit(n < 0);
+	}
+	close(fds[1]);
+	while (have < (ssize_t)size - 1 &&
+	       (n = read(fds[0], out + have, size - 1 - (size_t)have)) > 0)
+		have += n;
+	out[have] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* connect_starved - transport_connect to host (arg) with no fd left */
+static void connect_starved(void *arg, char *out, size_t size)
+{
+	struct transport_params p = { arg, port, NULL, 1000, 1000 };
+	struct transport *t = NULL;
+	const char *err = NULL;
+	int rc;
+
+	starve();
+	rc = transport_connect(&p, &t, &err);
+	snprintf(out, size, "rc=%d errno=%d %s", rc, errno,
+		 rc < 0 ? err : "");
+}
+
+/* Out of descriptors, a name is not "not known": the message says why. */
+static void test_no_fds_connect(void **state)
+{
+	char out[1024], want[64];
+
+	(void)state;
+	snprintf(want, sizeof(want), "rc=-1 errno=%d ", EMFILE);
+	starved(connect_starved, "localhost", out, sizeof(out));
+	if (strncmp(out, want, strlen(want)) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL)
+		fail_msg("by name: %s", out);
+	starved(connect_starved, "127.0.0.1", out, sizeof(out));
+	if (strncmp(out, want, strlen(want)) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL)
+		fail_msg("by address: %s", out);
+}
+
+/*
+ * tls_new_starved - transport_tls_new loading ca_file, no fd left, after
+ * a connection whose TLS never started (what its close may leave behind
+ * must not become the reason given)
+ */
+static void tls_new_starved(void *arg, char *out, size_t size)
+{
+	struct transport_params p = { "127.0.0.1", port, NULL, 1000, 1000 };
+	struct transport_tls_params tp = { true, cert }, off = { false, NULL };
+	struct transport_tls *tls = NULL;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	char name[300];
+
+	(void)arg;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	p.tls_name = name;	/* too long for SNI: fails before the hello */
+	if (transport_tls_new(&off, &tls, &err) < 0 ||
+	    transport_connect(&p, &t, &err) < 0 ||
+	    transport_start_tls(t, tls, &err) == 0) {
+		snprintf(out, size, "setup: %s", err ? err : "TLS started");
+		return;
+	}
+	transport_close(&t);
+	transport_tls_free(&tls);
+	starve();
+	if (transport_tls_new(&tp, &tls, &err) == 0)
+		snprintf(out, size, "loaded");
+	else
+		snprintf(out, size, "%s", err);
+}
+
+/* ... nor a code dump of OpenSSL's ("error:80000018:system library"). */
+static void test_no_fds_ca_file(void **state)
+{
+	char out[1024];
+
+	(void)state;
+	starved(tls_new_starved, NULL, out, sizeof(out));
+	if (strncmp(out, cert, strlen(cert)) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL ||
+	    strstr(out, "error:") != NULL)
+		fail_msg("%s", out);
+}
+
+/*
+ * verify_starved - a TLS handshake checked against a CA folder (which
+ * OpenSSL reads during the check, a file per issuer it looks for) with
+ * no fd left to read it with
+ */
+static void verify_starved(void *arg, char *out, size_t size)
+{
+	struct transport_params p = { "localhost", port, NULL, 2000, 2000 };
+	struct transport_tls_params tp = { true, NULL };
+	struct transport_tls *tls = NULL;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	char none[128];
+	int rc;
+
+	snprintf(none, sizeof(none), "%s/none.pem", dir);
+	/* "the system store" is these, when they are set */
+	setenv("SSL_CERT_DIR", arg, 1);
+	setenv("SSL_CERT_FILE", none, 1);
+	if (transport_tls_new(&tp, &tls, &err) < 0 ||
+	    transport_connect(&p, &t, &err) < 0) {
+		snprintf(out, size, "setup: %s", err);
+		return;
+	}
+	starve();
+	rc = transport_start_tls(t, tls, &err);
+	snprintf(out, size, "rc=%d verify_failed=%d %s", rc,
+		 transport_verify_failed(t), rc < 0 ? err : "");
+}
+
+/*
+ * A store that cannot be read is not a bad certificate: the message says
+ * why, and "retrying will not help" (transport_verify_failed) is not
+ * claimed.  The same folder, with descriptors, verifies.
+ */
+static void test_no_fds_verify(void **state)
+{
+	char certs[128], cmd[1024], out[1024];
+
+	(void)state;
+	snprintf(certs, sizeof(certs), "%s/certs", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s %s/$(openssl x509 "
+		 "-hash -noout -in %s).0", certs, cert, certs, cert);
+	assert_int_equal(system(cmd), 0);
+	starved(verify_starved, certs, out, sizeof(out));
+	if (strncmp(out, "rc=-1 verify_failed=0 ", 22) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL)
+		fail_msg("%s", out);
+}
+
+/*
  * try_tls - connect to host:srv_port, TLS with tls checking name, and
  * one line there and back (which takes in TLS 1.3 tickets); whether the
  * handshake resumed a session into *resumed.  No cmocka asserts: worker
@@ -939,6 +1112,9 @@ int main(void)
 		cmocka_unit_test(test_connect_failure_starts_next),
 		cmocka_unit_test(test_connect_families_alternate),
 		cmocka_unit_test(test_connect_all_blackholed),
+		cmocka_unit_test(test_no_fds_connect),
+		cmocka_unit_test(test_no_fds_ca_file),
+		cmocka_unit_test(test_no_fds_verify),
 		cmocka_unit_test(test_tls13_resumption),
 		cmocka_unit_test(test_tls12_resumption),
 		cmocka_unit_test(test_tls_no_cross_name_resumption),

@@ -141,13 +141,19 @@ static enum transport_error transport_ssl_kind(int e)
 /*
  * transport_ssl_error - the reason of OpenSSL's last error, into *error_r;
  * with no OpenSSL error queued, errno's (a reset) or else a plain close.
+ * A system error (a file OpenSSL could not open) is told by its errno's
+ * words: OpenSSL has no reason string for it, only a code.
  */
 static void transport_ssl_error(const char **error_r, const char *what)
 {
 	unsigned long e = ERR_get_error();
-	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+	const char *reason = NULL;
 	char buf[256];
 
+	if (e != 0 && ERR_SYSTEM_ERROR(e))
+		reason = strerror(ERR_GET_REASON(e));
+	else if (e != 0)
+		reason = ERR_reason_error_string(e);
 	if (e != 0 && reason == NULL) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		reason = buf;
@@ -155,6 +161,21 @@ static void transport_ssl_error(const char **error_r, const char *what)
 	errmsg_set(error_r, "%s: %s", what, reason ? reason :
 		   errno ? strerror(errno) : "connection closed");
 	ERR_clear_error();
+}
+
+/*
+ * transport_queued_errno - the first system error OpenSSL queued (an
+ * errno), or 0; the queue is left empty
+ */
+static int transport_queued_errno(void)
+{
+	unsigned long e;
+	int found = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		if (found == 0 && ERR_SYSTEM_ERROR(e))
+			found = ERR_GET_REASON(e);
+	return found;
 }
 
 /*
@@ -411,6 +432,7 @@ int transport_tls_new(const struct transport_tls_params *p,
 	struct transport_tls *tls = xcalloc(1, sizeof(*tls));
 
 	*tls_r = NULL;
+	ERR_clear_error();	/* what transport_ssl_error finds is ours */
 	tls->verify = p->verify;
 	tls->ctx = SSL_CTX_new(TLS_client_method());
 	if (tls->ctx == NULL) {
@@ -680,10 +702,23 @@ int transport_connect(const struct transport_params *p,
 	int rc, saved;
 
 	*t_r = NULL;
+	errno = 0;
 	rc = getaddrinfo(p->host, p->port, &hints, &res);
 	if (rc != 0) {
-		errmsg_set(error_r, "%s: %s", p->host, gai_strerror(rc));
-		errno = 0;
+		saved = errno;
+		/* glibc says "Name or service not known" when it could not
+		 * open /etc/hosts for want of a descriptor: the cause is in
+		 * errno, and it is not the name's fault. */
+		if ((rc == EAI_SYSTEM && saved != 0) || saved == EMFILE ||
+		    saved == ENFILE) {
+			errmsg_set(error_r, "%s: %s", p->host,
+				   strerror(saved));
+		} else {
+			errmsg_set(error_r, "%s: %s", p->host,
+				   gai_strerror(rc));
+			saved = 0;
+		}
+		errno = saved;
 		return -1;
 	}
 	rc = transport_connect_by(p, res, start, t_r, error_r);
@@ -700,9 +735,13 @@ void transport_close(struct transport **tp)
 	if (t == NULL)
 		return;
 	if (t->ssl != NULL) {
-		if (!t->ssl_broken)
+		/* Before the handshake there is nothing to close. */
+		if (!t->ssl_broken && SSL_is_init_finished(t->ssl))
 			SSL_shutdown(t->ssl);
 		SSL_free(t->ssl);
+		/* How the close went (a peer gone) matters to nobody, and left
+		 * queued it would be the reason of this thread's next error. */
+		ERR_clear_error();
 	}
 	if (t->fd >= 0)
 		close(t->fd);
@@ -893,13 +932,25 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		/* recorded even with verification off: only then ignored */
 		verify = SSL_get_verify_result(t->ssl);
 		if (tls->verify && verify != X509_V_OK) {
+			int sys = transport_queued_errno();
+
+			t->ssl_broken = true;
+			/* A CA folder is read during the check, a file per
+			 * issuer sought: without a descriptor to read with,
+			 * the check says nothing of the certificate, and a
+			 * later try may pass. */
+			if (sys == EMFILE || sys == ENFILE) {
+				errmsg_set(error_r, "TLS handshake with %s: "
+					   "cannot read the CA store to check "
+					   "the certificate: %s", t->tls_name,
+					   strerror(sys));
+				break;
+			}
 			errmsg_set(error_r, "TLS handshake with %s: "
 				   "certificate verify failed: %s%s",
 				   t->tls_name,
 				   X509_verify_cert_error_string(verify),
 				   transport_mismatch_note(t->ssl, verify));
-			ERR_clear_error();
-			t->ssl_broken = true;
 			t->verify_failed = true;
 			break;
 		}

@@ -30,6 +30,9 @@
  * STARTTLS), so a connection closed before reading anything leaves none.
  *
  * Errors: functions return -1 and point *error_r at one line (errmsg.h).
+ * Running out of file descriptors is named ("Too many open files")
+ * wherever it strikes: the name's lookup, the socket, OpenSSL reading a
+ * CA file or folder (which is then no verdict on the certificate).
  *
  * Writes cannot raise SIGPIPE (send() with MSG_NOSIGNAL, for TLS too,
  * through a socket BIO of our own): a server that has closed the
@@ -89,8 +92,9 @@ enum transport_error transport_errno_kind(int e);
 /*
  * transport_connect - resolve and connect.  On failure errno is left at
  * the reason, for transport_errno_kind(): connect()'s error
- * (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH ...), or 0 when the name did
- * not resolve.
+ * (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH ...), the lookup's own (EMFILE
+ * when no descriptor was left to read /etc/hosts with ...), or 0 when
+ * the name did not resolve.
  */
 int transport_connect(const struct transport_params *p,
 		      struct transport **t_r, const char **error_r);
