@@ -11,10 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -23,15 +27,20 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "transport.h"
 
 static char dir[64];
 static char cert[128];
 static char key[128];
+/* names only in the subject CN, no subjectAltName: never accepted */
+static char cn_cert[128];
+static char cn_key[128];
 static char port[16];		/* s_server, TLS 1.3 (its default) */
 static char port12[16];		/* s_server -tls1_2 */
-static pid_t server = -1, server12 = -1;
+static char port_cn[16];	/* s_server with cn_cert */
+static pid_t server = -1, server12 = -1, server_cn = -1;
 
 /* free_port - a loopback port nobody listens on right now */
 static int free_port(void)
@@ -48,12 +57,31 @@ static int free_port(void)
 	return p;
 }
 
+/* free_port6 - the same on ::1, or -1 when there is no IPv6 loopback */
+static int free_port6(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+				  .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET6, SOCK_STREAM, 0), p = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		p = ntohs(a.sin6_port);
+	close(fd);
+	return p;
+}
+
 /*
- * start_server - openssl s_server -rev on a free loopback port (into
- * port_r), with one more option if extra is not NULL; waits until it
- * listens.  Each line sent comes back reversed; "CLOSE" closes.
+ * start_server - openssl s_server -rev with certificate crt and key k on
+ * a free loopback port (into port_r), with one more option if extra is
+ * not NULL; waits until it listens.  Each line sent comes back reversed;
+ * "CLOSE" closes.
  */
-static pid_t start_server(char *port_r, size_t portsize, const char *extra)
+static pid_t start_server(char *port_r, size_t portsize, const char *crt,
+			  const char *k, const char *extra)
 {
 	char accept[64];
 	const char *err;
@@ -75,7 +103,7 @@ static pid_t start_server(char *port_r, size_t portsize, const char *extra)
 		dup2(devnull, 1);
 		dup2(devnull, 2);
 		execlp("openssl", "openssl", "s_server", "-quiet", "-rev",
-		       "-accept", accept, "-cert", cert, "-key", key,
+		       "-accept", accept, "-cert", crt, "-key", k,
 		       extra, (char *)NULL);
 		_exit(127);
 	}
@@ -102,11 +130,20 @@ static int setup(void **state)
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 "
 		 "-nodes -keyout %s -out %s -days 1 -subj /CN=localhost "
-		 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+		 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1 "
 		 ">/dev/null 2>&1", key, cert);
 	assert_int_equal(system(cmd), 0);
-	server = start_server(port, sizeof(port), NULL);
-	server12 = start_server(port12, sizeof(port12), "-tls1_2");
+	snprintf(cn_cert, sizeof(cn_cert), "%s/cn-cert.pem", dir);
+	snprintf(cn_key, sizeof(cn_key), "%s/cn-key.pem", dir);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 "
+		 "-nodes -keyout %s -out %s -days 1 "
+		 "-subj /CN=localhost/CN=127.0.0.1 >/dev/null 2>&1",
+		 cn_key, cn_cert);
+	assert_int_equal(system(cmd), 0);
+	server = start_server(port, sizeof(port), cert, key, NULL);
+	server12 = start_server(port12, sizeof(port12), cert, key, "-tls1_2");
+	server_cn = start_server(port_cn, sizeof(port_cn), cn_cert, cn_key,
+				 NULL);
 	return 0;
 }
 
@@ -123,6 +160,10 @@ static int teardown(void **state)
 		kill(server12, SIGTERM);
 		waitpid(server12, NULL, 0);
 	}
+	if (server_cn > 0) {
+		kill(server_cn, SIGTERM);
+		waitpid(server_cn, NULL, 0);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd);
 }
@@ -131,10 +172,11 @@ static int teardown(void **state)
  * tls_round_trip - connect to host (checking name in the certificate),
  * TLS with these settings, and see a line come back reversed.
  */
-static int tls_round_trip(const char *host, const char *name, bool verify,
-			  const char *ca, const char **error_r)
+static int tls_round_trip_to(const char *srv_port, const char *host,
+			     const char *name, bool verify, const char *ca,
+			     const char **error_r)
 {
-	struct transport_params p = { host, port, name, 2000, 2000 };
+	struct transport_params p = { host, srv_port, name, 2000, 2000 };
 	struct transport_tls_params tp = { verify, ca };
 	struct transport_tls *tls;
 	struct transport *t;
@@ -162,6 +204,13 @@ out_close:
 out:
 	transport_tls_free(&tls);
 	return ret;
+}
+
+/* tls_round_trip - tls_round_trip_to the usual server */
+static int tls_round_trip(const char *host, const char *name, bool verify,
+			  const char *ca, const char **error_r)
+{
+	return tls_round_trip_to(port, host, name, verify, ca, error_r);
 }
 
 static void test_tls_verified(void **state)
@@ -203,6 +252,131 @@ static void test_tls_wrong_name(void **state)
 	if (tls_round_trip("127.0.0.1", "127.0.0.2", true, cert, &err) == 0)
 		fail_msg("a certificate for 127.0.0.1 passed for 127.0.0.2");
 	assert_non_null(strstr(err, "mismatch"));
+}
+
+/*
+ * A name only in the subject CN is no name: browsers and curl stopped
+ * reading the CN (RFC 6125 6.4.4), and a relay whose certificate still
+ * relies on it must be told why it is refused.  Addresses never matched
+ * the CN either.
+ */
+static void test_tls_cn_only(void **state)
+{
+	const char *err = NULL;
+
+	(void)state;
+	if (tls_round_trip_to(port_cn, "localhost", NULL, true, cn_cert,
+			      &err) == 0)
+		fail_msg("a certificate with no subjectAltName passed on "
+			 "its CN");
+	assert_non_null(strstr(err, "hostname mismatch"));
+	assert_non_null(strstr(err, "no subjectAltName"));
+	if (tls_round_trip_to(port_cn, "127.0.0.1", NULL, true, cn_cert,
+			      &err) == 0)
+		fail_msg("an address passed on the CN");
+	assert_non_null(strstr(err, "IP address mismatch"));
+	assert_non_null(strstr(err, "no subjectAltName"));
+	/* Not checked at all, it still connects. */
+	assert_int_equal(tls_round_trip_to(port_cn, "localhost", NULL, false,
+					   NULL, &err), 0);
+}
+
+/* file_has - whether the file at path holds text (read whole) */
+static bool file_has(const char *path, const char *text)
+{
+	char buf[65536];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/*
+ * sni_sent - one verified TLS connection to host (127.0.0.1, ::1 or
+ * localhost), served by an s_server of its own listening on addr:
+ * whether the client's hello carried a server_name extension.  The
+ * server prints every extension it gets (-tlsextdebug) and exits after
+ * that one connection, so its output is whole when it has gone.
+ */
+static bool sni_sent(const char *host, const char *addr, int srv_port)
+{
+	static int n;
+	char out[128], accept[64], sport[16];
+	const char *err = NULL;
+	pid_t pid;
+	int status, i;
+
+	snprintf(out, sizeof(out), "%s/sni-%d.out", dir, n++);
+	snprintf(sport, sizeof(sport), "%d", srv_port);
+	snprintf(accept, sizeof(accept), strchr(addr, ':') ? "[%s]:%s" :
+		 "%s:%s", addr, sport);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("openssl", "openssl", "s_server", "-rev",
+		       "-tlsextdebug", "-naccept", "1", "-accept", accept,
+		       "-cert", cert, "-key", key, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && !file_has(out, "ACCEPT"); i++)
+		usleep(50000);
+	assert_true(i < 100);
+	if (tls_round_trip_to(sport, host, NULL, true, cert, &err) < 0)
+		fail_msg("TLS with %s: %s", host, err);
+	for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (i == 100) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+		fail_msg("s_server did not exit after one connection");
+	}
+	/* proof that it printed the hello's extensions at all */
+	assert_true(file_has(out, "TLS client extension"));
+	return file_has(out, "\"server name\"");
+}
+
+/* SNI carries host names only (RFC 6066 3): never an address. */
+static void test_sni_ipv4(void **state)
+{
+	(void)state;
+	assert_false(sni_sent("127.0.0.1", "127.0.0.1", free_port()));
+	assert_true(sni_sent("localhost", "127.0.0.1", free_port()));
+}
+
+static void test_sni_ipv6(void **state)
+{
+	int p6 = free_port6();
+
+	(void)state;
+	if (p6 < 0)
+		skip();		/* no IPv6 loopback here */
+	assert_false(sni_sent("::1", "::1", p6));
+}
+
+/* A name SNI cannot carry (over 255 bytes) fails, not goes unsent. */
+static void test_sni_unsendable(void **state)
+{
+	char name[300];
+	const char *err = NULL;
+
+	(void)state;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	if (tls_round_trip("127.0.0.1", name, false, NULL, &err) == 0)
+		fail_msg("a handshake went on without the name asked for");
+	assert_non_null(strstr(err, "SNI"));
 }
 
 /* An empty name means the host, never "check no name at all". */
@@ -254,6 +428,423 @@ static void test_read_deadline(void **state)
 	assert_non_null(strstr(err, "no reply"));
 	transport_close(&t);
 	close(lfd);
+}
+
+/*
+ * listener - a socket listening on a free port of the loopback address
+ * of family (AF_INET, AF_INET6) with this backlog, its address in *a_r;
+ * -1 when the family has no loopback here
+ */
+static int listener(int family, int backlog, struct sockaddr_storage *a_r)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)a_r;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)a_r;
+	socklen_t len = sizeof(*a_r);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(a_r, 0, sizeof(*a_r));
+	if (family == AF_INET) {
+		a4->sin_family = AF_INET;
+		a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_loopback;
+	}
+	if (fd < 0 || bind(fd, (struct sockaddr *)a_r, family == AF_INET ?
+			   sizeof(*a4) : sizeof(*a6)) < 0 ||
+	    listen(fd, backlog) < 0 ||
+	    getsockname(fd, (struct sockaddr *)a_r, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* connect_nb - a non-blocking connect to a; whether it was done in ms */
+static bool connect_nb(const struct sockaddr_storage *a, int ms, int *fd_r)
+{
+	struct pollfd pfd = { .events = POLLOUT };
+	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+			sizeof(struct sockaddr_in6);
+	int soerr = 0;
+
+	pfd.fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(pfd.fd >= 0);
+	*fd_r = pfd.fd;
+	if (connect(pfd.fd, (const struct sockaddr *)a, len) == 0)
+		return true;
+	assert_int_equal(errno, EINPROGRESS);
+	if (poll(&pfd, 1, ms) != 1)
+		return false;
+	len = sizeof(soerr);
+	getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	return soerr == 0;
+}
+
+/*
+ * A blackholed address: a listener with backlog 0 whose queue one
+ * connection, never accepted, has filled.  Linux drops a SYN to a full
+ * queue (no reset), so a connect there waits as on a dead route.
+ */
+struct hole {
+	int lfd, filler, probe;
+	struct sockaddr_storage a;
+};
+
+static void hole_open(struct hole *h, int family)
+{
+	h->lfd = listener(family, 0, &h->a);
+	assert_true(h->lfd >= 0);
+	assert_true(connect_nb(&h->a, 1000, &h->filler));
+	/* the premise: a connect there now goes unanswered */
+	if (connect_nb(&h->a, 300, &h->probe))
+		fail_msg("a full listen queue did not drop a SYN here");
+}
+
+static void hole_close(struct hole *h)
+{
+	close(h->probe);
+	close(h->filler);
+	close(h->lfd);
+}
+
+/* ai_of - a one-address list entry for a, before next */
+static struct addrinfo ai_of(struct sockaddr_storage *a,
+			     struct addrinfo *next)
+{
+	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+			sizeof(struct sockaddr_in6);
+
+	return (struct addrinfo){
+		.ai_family = a->ss_family, .ai_socktype = SOCK_STREAM,
+		.ai_addrlen = len, .ai_addr = (struct sockaddr *)a,
+		.ai_next = next,
+	};
+}
+
+/* accepted - whether a connection came to listener fd within ms */
+static bool accepted(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int afd;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return false;
+	afd = accept(fd, NULL, NULL);
+	if (afd >= 0)
+		close(afd);
+	return afd >= 0;
+}
+
+/*
+ * A name with several addresses whose first is blackholed: the next is
+ * tried long before the connect timeout runs out (RFC 8305), and the
+ * connection goes there.
+ */
+static void test_connect_blackholed_first(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 2000, 1000 };
+	struct sockaddr_storage live_a;
+	struct addrinfo ai_live, ai_hole;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h;
+	int64_t t0, took;
+	int live = listener(AF_INET, 8, &live_a);
+
+	(void)state;
+	assert_true(live >= 0);
+	hole_open(&h, AF_INET);
+	ai_live = ai_of(&live_a, NULL);
+	ai_hole = ai_of(&h.a, &ai_live);
+	t0 = clock_mono_ms();
+	if (transport_connect_addrs(&p, &ai_hole, &t, &err) < 0)
+		fail_msg("after %lld ms: %s",
+			 (long long)(clock_mono_ms() - t0), err);
+	took = clock_mono_ms() - t0;
+	if (took > 1000)
+		fail_msg("connected after %lld ms of a 2000 ms budget",
+			 (long long)took);
+	assert_true(accepted(live, 1000));
+	transport_close(&t);
+	hole_close(&h);
+	close(live);
+}
+
+/*
+ * An address that fails (refused) does not hold the next one back for
+ * the attempt delay: behind a blackholed first address, four refused
+ * ones and a live one take one delay in all, not five.
+ */
+static void test_connect_failure_starts_next(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 2000, 1000 };
+	struct sockaddr_storage live_a, closed_a[4];
+	struct addrinfo ai[6];
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h;
+	int64_t t0, took;
+	int live = listener(AF_INET, 8, &live_a);
+
+	(void)state;
+	assert_true(live >= 0);
+	hole_open(&h, AF_INET);
+	for (int i = 0; i < 4; i++) {
+		int fd = listener(AF_INET, 1, &closed_a[i]);
+
+		assert_true(fd >= 0);
+		close(fd);	/* nothing listens there now: refused */
+	}
+	ai[5] = ai_of(&live_a, NULL);
+	for (int i = 4; i >= 1; i--)
+		ai[i] = ai_of(&closed_a[i - 1], &ai[i + 1]);
+	ai[0] = ai_of(&h.a, &ai[1]);
+	t0 = clock_mono_ms();
+	if (transport_connect_addrs(&p, &ai[0], &t, &err) < 0)
+		fail_msg("%s", err);
+	took = clock_mono_ms() - t0;
+	if (took > 700)
+		fail_msg("connected after %lld ms", (long long)took);
+	assert_true(accepted(live, 1000));
+	transport_close(&t);
+	hole_close(&h);
+	close(live);
+}
+
+/*
+ * The resolver lists every IPv6 address before the IPv4 ones; when IPv6
+ * is what is broken, the families alternate (RFC 8305 4) so IPv4 comes
+ * second, not after every IPv6 address has had its turn.
+ */
+static void test_connect_families_alternate(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 2000, 1000 };
+	struct sockaddr_storage v6_a, v4_a;
+	struct addrinfo ai_hole, ai_v6, ai_v4;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h;
+	int v6 = listener(AF_INET6, 8, &v6_a), v4;
+
+	(void)state;
+	if (v6 < 0)
+		skip();		/* no IPv6 loopback here */
+	v4 = listener(AF_INET, 8, &v4_a);
+	assert_true(v4 >= 0);
+	hole_open(&h, AF_INET6);
+	ai_v4 = ai_of(&v4_a, NULL);
+	ai_v6 = ai_of(&v6_a, &ai_v4);
+	ai_hole = ai_of(&h.a, &ai_v6);
+	if (transport_connect_addrs(&p, &ai_hole, &t, &err) < 0)
+		fail_msg("%s", err);
+	assert_true(accepted(v4, 1000));
+	assert_false(accepted(v6, 0));
+	transport_close(&t);
+	hole_close(&h);
+	close(v4);
+	close(v6);
+}
+
+/* With every address blackholed, the budget is the whole timeout. */
+static void test_connect_all_blackholed(void **state)
+{
+	struct transport_params p = { "relay.test", "25", NULL, 1000, 1000 };
+	struct addrinfo ai1, ai2;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	struct hole h1, h2;
+	int64_t t0, took;
+
+	(void)state;
+	hole_open(&h1, AF_INET);
+	hole_open(&h2, AF_INET);
+	ai2 = ai_of(&h2.a, NULL);
+	ai1 = ai_of(&h1.a, &ai2);
+	t0 = clock_mono_ms();
+	assert_int_equal(transport_connect_addrs(&p, &ai1, &t, &err), -1);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(transport_errno_kind(errno), TRANSPORT_ERR_TIMEOUT);
+	assert_non_null(strstr(err, "relay.test port 25"));
+	assert_non_null(strstr(err, "timed out"));
+	if (took < 900 || took > 1500)
+		fail_msg("gave up after %lld ms of a 1000 ms budget",
+			 (long long)took);
+	hole_close(&h1);
+	hole_close(&h2);
+}
+
+/*
+ * Running out of file descriptors.  Each case runs in a forked child
+ * that lowers RLIMIT_NOFILE to its lowest free descriptor (starve())
+ * when it has opened what it needs, and writes what it saw, one line,
+ * into a pipe for the parent to check.
+ */
+static void starve(void)
+{
+	int fd = open("/dev/null", O_RDONLY);
+	struct rlimit rl;
+
+	close(fd);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)fd;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* starved - fn(arg, out, size) in a child; its line into out */
+static void starved(void (*fn)(void *, char *, size_t), void *arg,
+		    char *out, size_t size)
+{
+	int fds[2], status;
+	ssize_t n, have = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char line[1024] = "";
+
+		close(fds[0]);
+		fn(arg, line, sizeof(line));
+		n = write(fds[1], line, strlen(line));
+		_exit(n < 0);
+	}
+	close(fds[1]);
+	while (have < (ssize_t)size - 1 &&
+	       (n = read(fds[0], out + have, size - 1 - (size_t)have)) > 0)
+		have += n;
+	out[have] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* connect_starved - transport_connect to host (arg) with no fd left */
+static void connect_starved(void *arg, char *out, size_t size)
+{
+	struct transport_params p = { arg, port, NULL, 1000, 1000 };
+	struct transport *t = NULL;
+	const char *err = NULL;
+	int rc;
+
+	starve();
+	rc = transport_connect(&p, &t, &err);
+	snprintf(out, size, "rc=%d errno=%d %s", rc, errno,
+		 rc < 0 ? err : "");
+}
+
+/* Out of descriptors, a name is not "not known": the message says why. */
+static void test_no_fds_connect(void **state)
+{
+	char out[1024], want[64];
+
+	(void)state;
+	snprintf(want, sizeof(want), "rc=-1 errno=%d ", EMFILE);
+	starved(connect_starved, "localhost", out, sizeof(out));
+	if (strncmp(out, want, strlen(want)) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL)
+		fail_msg("by name: %s", out);
+	starved(connect_starved, "127.0.0.1", out, sizeof(out));
+	if (strncmp(out, want, strlen(want)) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL)
+		fail_msg("by address: %s", out);
+}
+
+/*
+ * tls_new_starved - transport_tls_new loading ca_file, no fd left, after
+ * a connection whose TLS never started (what its close may leave behind
+ * must not become the reason given)
+ */
+static void tls_new_starved(void *arg, char *out, size_t size)
+{
+	struct transport_params p = { "127.0.0.1", port, NULL, 1000, 1000 };
+	struct transport_tls_params tp = { true, cert }, off = { false, NULL };
+	struct transport_tls *tls = NULL;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	char name[300];
+
+	(void)arg;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	p.tls_name = name;	/* too long for SNI: fails before the hello */
+	if (transport_tls_new(&off, &tls, &err) < 0 ||
+	    transport_connect(&p, &t, &err) < 0 ||
+	    transport_start_tls(t, tls, &err) == 0) {
+		snprintf(out, size, "setup: %s", err ? err : "TLS started");
+		return;
+	}
+	transport_close(&t);
+	transport_tls_free(&tls);
+	starve();
+	if (transport_tls_new(&tp, &tls, &err) == 0)
+		snprintf(out, size, "loaded");
+	else
+		snprintf(out, size, "%s", err);
+}
+
+/* ... nor a code dump of OpenSSL's ("error:80000018:system library"). */
+static void test_no_fds_ca_file(void **state)
+{
+	char out[1024];
+
+	(void)state;
+	starved(tls_new_starved, NULL, out, sizeof(out));
+	if (strncmp(out, cert, strlen(cert)) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL ||
+	    strstr(out, "error:") != NULL)
+		fail_msg("%s", out);
+}
+
+/*
+ * verify_starved - a TLS handshake checked against a CA folder (which
+ * OpenSSL reads during the check, a file per issuer it looks for) with
+ * no fd left to read it with
+ */
+static void verify_starved(void *arg, char *out, size_t size)
+{
+	struct transport_params p = { "localhost", port, NULL, 2000, 2000 };
+	struct transport_tls_params tp = { true, NULL };
+	struct transport_tls *tls = NULL;
+	struct transport *t = NULL;
+	const char *err = NULL;
+	char none[128];
+	int rc;
+
+	snprintf(none, sizeof(none), "%s/none.pem", dir);
+	/* "the system store" is these, when they are set */
+	setenv("SSL_CERT_DIR", arg, 1);
+	setenv("SSL_CERT_FILE", none, 1);
+	if (transport_tls_new(&tp, &tls, &err) < 0 ||
+	    transport_connect(&p, &t, &err) < 0) {
+		snprintf(out, size, "setup: %s", err);
+		return;
+	}
+	starve();
+	rc = transport_start_tls(t, tls, &err);
+	snprintf(out, size, "rc=%d verify_failed=%d %s", rc,
+		 transport_verify_failed(t), rc < 0 ? err : "");
+}
+
+/*
+ * A store that cannot be read is not a bad certificate: the message says
+ * why, and "retrying will not help" (transport_verify_failed) is not
+ * claimed.  The same folder, with descriptors, verifies.
+ */
+static void test_no_fds_verify(void **state)
+{
+	char certs[128], cmd[1024], out[1024];
+
+	(void)state;
+	snprintf(certs, sizeof(certs), "%s/certs", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s %s/$(openssl x509 "
+		 "-hash -noout -in %s).0", certs, cert, certs, cert);
+	assert_int_equal(system(cmd), 0);
+	starved(verify_starved, certs, out, sizeof(out));
+	if (strncmp(out, "rc=-1 verify_failed=0 ", 22) != 0 ||
+	    strstr(out, strerror(EMFILE)) == NULL)
+		fail_msg("%s", out);
 }
 
 /*
@@ -510,9 +1101,20 @@ int main(void)
 		cmocka_unit_test(test_tls_verified),
 		cmocka_unit_test(test_tls_untrusted_chain),
 		cmocka_unit_test(test_tls_wrong_name),
+		cmocka_unit_test(test_tls_cn_only),
 		cmocka_unit_test(test_tls_empty_name),
+		cmocka_unit_test(test_sni_ipv4),
+		cmocka_unit_test(test_sni_ipv6),
+		cmocka_unit_test(test_sni_unsendable),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_read_deadline),
+		cmocka_unit_test(test_connect_blackholed_first),
+		cmocka_unit_test(test_connect_failure_starts_next),
+		cmocka_unit_test(test_connect_families_alternate),
+		cmocka_unit_test(test_connect_all_blackholed),
+		cmocka_unit_test(test_no_fds_connect),
+		cmocka_unit_test(test_no_fds_ca_file),
+		cmocka_unit_test(test_no_fds_verify),
 		cmocka_unit_test(test_tls13_resumption),
 		cmocka_unit_test(test_tls12_resumption),
 		cmocka_unit_test(test_tls_no_cross_name_resumption),

@@ -30,6 +30,8 @@
 
 #define TRANSPORT_CONNECT_TIMEOUT_MS 30000
 #define TRANSPORT_IO_TIMEOUT_MS 300000
+/* RFC 8305 5's recommended Connection Attempt Delay */
+#define TRANSPORT_ATTEMPT_DELAY_MS 250
 /* relays remembered for resumption; the least recently used goes first */
 #define TRANSPORT_SESSIONS 64
 
@@ -139,13 +141,19 @@ static enum transport_error transport_ssl_kind(int e)
 /*
  * transport_ssl_error - the reason of OpenSSL's last error, into *error_r;
  * with no OpenSSL error queued, errno's (a reset) or else a plain close.
+ * A system error (a file OpenSSL could not open) is told by its errno's
+ * words: OpenSSL has no reason string for it, only a code.
  */
 static void transport_ssl_error(const char **error_r, const char *what)
 {
 	unsigned long e = ERR_get_error();
-	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+	const char *reason = NULL;
 	char buf[256];
 
+	if (e != 0 && ERR_SYSTEM_ERROR(e))
+		reason = strerror(ERR_GET_REASON(e));
+	else if (e != 0)
+		reason = ERR_reason_error_string(e);
 	if (e != 0 && reason == NULL) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		reason = buf;
@@ -153,6 +161,21 @@ static void transport_ssl_error(const char **error_r, const char *what)
 	errmsg_set(error_r, "%s: %s", what, reason ? reason :
 		   errno ? strerror(errno) : "connection closed");
 	ERR_clear_error();
+}
+
+/*
+ * transport_queued_errno - the first system error OpenSSL queued (an
+ * errno), or 0; the queue is left empty
+ */
+static int transport_queued_errno(void)
+{
+	unsigned long e;
+	int found = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		if (found == 0 && ERR_SYSTEM_ERROR(e))
+			found = ERR_GET_REASON(e);
+	return found;
 }
 
 /*
@@ -409,6 +432,7 @@ int transport_tls_new(const struct transport_tls_params *p,
 	struct transport_tls *tls = xcalloc(1, sizeof(*tls));
 
 	*tls_r = NULL;
+	ERR_clear_error();	/* what transport_ssl_error finds is ours */
 	tls->verify = p->verify;
 	tls->ctx = SSL_CTX_new(TLS_client_method());
 	if (tls->ctx == NULL) {
@@ -455,37 +479,151 @@ void transport_tls_free(struct transport_tls **tlsp)
 	*tlsp = NULL;
 }
 
-/* transport_try_connect - one address, within the deadline */
-static int transport_try_connect(const struct addrinfo *ai, long deadline,
-				 int *errno_r)
+/*
+ * transport_attempt - start connecting to ai: the socket, with
+ * *connected_r telling whether it is done already, or -1 and *errno_r
+ */
+static int transport_attempt(const struct addrinfo *ai, bool *connected_r,
+			     int *errno_r)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 			SOCK_CLOEXEC, ai->ai_protocol);
-	int one = 1, soerr = 0;
-	socklen_t len = sizeof(soerr);
 
+	*connected_r = false;
 	if (fd < 0) {
 		*errno_r = errno;
 		return -1;
 	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS) {
-			*errno_r = errno;
-			close(fd);
-			return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		*connected_r = true;
+	} else if (errno != EINPROGRESS) {
+		*errno_r = errno;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * transport_attempt_result - a connecting socket that polled ready: 0
+ * when it connected, else why not
+ */
+static int transport_attempt_result(int fd)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return errno;
+	return soerr;
+}
+
+/*
+ * transport_order - addrs in the order to try them: the families take
+ * turns, the first address's first, each family in the resolver's order
+ * (RFC 8305 4), so that a broken IPv6 costs one attempt's delay, not one
+ * per IPv6 address.  Returns how many, into a new array *order_r.
+ */
+static size_t transport_order(const struct addrinfo *addrs,
+			      const struct addrinfo ***order_r)
+{
+	const struct addrinfo *first = addrs, *other = addrs, *ai;
+	const struct addrinfo **order;
+	size_t n = 0, i = 0;
+
+	for (ai = addrs; ai != NULL; ai = ai->ai_next)
+		n++;
+	order = xcalloc(n > 0 ? n : 1, sizeof(*order));
+	while (i < n) {
+		while (first != NULL && first->ai_family != addrs->ai_family)
+			first = first->ai_next;
+		if (first != NULL) {
+			order[i++] = first;
+			first = first->ai_next;
 		}
-		if (transport_wait(fd, POLLOUT, deadline) <= 0) {
-			*errno_r = ETIMEDOUT;
-			close(fd);
-			return -1;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
-		    soerr != 0) {
-			*errno_r = soerr ? soerr : errno;
-			close(fd);
-			return -1;
+		while (other != NULL && other->ai_family == addrs->ai_family)
+			other = other->ai_next;
+		if (other != NULL) {
+			order[i++] = other;
+			other = other->ai_next;
 		}
 	}
+	*order_r = order;
+	return n;
+}
+
+/*
+ * transport_connect_fd - Happy Eyeballs (RFC 8305): each address in
+ * transport_order()'s order gets its attempt TRANSPORT_ATTEMPT_DELAY_MS
+ * after the one before (at once when that one failed), while the earlier
+ * attempts go on; all end at deadline, and the first to connect wins.
+ * So a blackholed address costs one delay, not the whole timeout, and a
+ * slow but working one is still waited for.  Returns the socket, or -1
+ * with *errno_r: the last failure's errno, or ETIMEDOUT.
+ */
+static int transport_connect_fd(const struct addrinfo *addrs, long deadline,
+				int *errno_r)
+{
+	const struct addrinfo **order;
+	size_t n = transport_order(addrs, &order), next = 0, live = 0, i;
+	struct pollfd *pfd = xcalloc(n > 0 ? n : 1, sizeof(*pfd));
+	long now, next_at = 0, wait;
+	int fd = -1, one = 1, rc;
+	bool connected;
+
+	*errno_r = ETIMEDOUT;
+	while (fd < 0) {
+		now = clock_mono_ms();
+		if (next < n && (live == 0 || now >= next_at)) {
+			rc = transport_attempt(order[next++], &connected,
+					       errno_r);
+			if (rc >= 0 && connected) {
+				fd = rc;
+			} else if (rc >= 0) {
+				pfd[live++] = (struct pollfd){
+					.fd = rc, .events = POLLOUT };
+				next_at = now + TRANSPORT_ATTEMPT_DELAY_MS;
+			}
+			continue;
+		}
+		if (live == 0)
+			break;		/* every address failed */
+		if (now >= deadline) {
+			*errno_r = ETIMEDOUT;
+			break;
+		}
+		wait = deadline - now;
+		if (next < n && next_at - now < wait)
+			wait = next_at - now;
+		rc = poll(pfd, live, wait > 60000 ? 60000 : (int)wait);
+		if (rc < 0 && errno != EINTR) {
+			*errno_r = errno;
+			break;
+		}
+		for (i = 0; rc > 0 && i < live && fd < 0;) {
+			int e;
+
+			if (pfd[i].revents == 0) {
+				i++;
+				continue;
+			}
+			e = transport_attempt_result(pfd[i].fd);
+			if (e == 0) {
+				fd = pfd[i].fd;
+			} else {
+				*errno_r = e;
+				close(pfd[i].fd);
+				next_at = now;	/* the next one now */
+			}
+			pfd[i] = pfd[--live];
+		}
+	}
+	for (i = 0; i < live; i++)
+		close(pfd[i].fd);
+	free(pfd);
+	free(order);
+	if (fd < 0)
+		return -1;
 	/* Pipelined groups are written whole: no Nagle delay between. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 #ifdef SO_NOSIGPIPE
@@ -494,15 +632,17 @@ static int transport_try_connect(const struct addrinfo *ai, long deadline,
 	return fd;
 }
 
-int transport_connect(const struct transport_params *p,
-		      struct transport **t_r, const char **error_r)
+/*
+ * transport_connect_by - connect to one of addrs, within p's connect
+ * timeout counted from start (ms, monotonic)
+ */
+static int transport_connect_by(const struct transport_params *p,
+				const struct addrinfo *addrs, long start,
+				struct transport **t_r, const char **error_r)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_family = AF_UNSPEC };
-	struct addrinfo *res, *ai;
 	struct transport *t;
 	long deadline;
-	int rc, fd = -1, last_errno = 0;
+	int fd = -1, last_errno = 0;
 
 	*t_r = NULL;
 	t = xcalloc(1, sizeof(*t));
@@ -520,17 +660,13 @@ int transport_connect(const struct transport_params *p,
 	t->tls_name = xstrdup(p->tls_name != NULL && *p->tls_name != '\0' ?
 			      p->tls_name : p->host);
 	t->fd = -1;
-	deadline = clock_mono_ms() + t->p.connect_timeout_ms;
+	deadline = start + t->p.connect_timeout_ms;
 
-	rc = getaddrinfo(p->host, p->port, &hints, &res);
-	if (rc != 0) {
-		errmsg_set(error_r, "%s: %s", p->host, gai_strerror(rc));
-		last_errno = 0;
+	if (addrs == NULL) {
+		errmsg_set(error_r, "%s: no address to connect to", p->host);
 		goto out_fail;
 	}
-	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
-		fd = transport_try_connect(ai, deadline, &last_errno);
-	freeaddrinfo(res);
+	fd = transport_connect_fd(addrs, deadline, &last_errno);
 	if (fd < 0) {
 		errmsg_set(error_r, "connecting to %s port %s: %s",
 			   p->host, p->port, strerror(last_errno));
@@ -549,6 +685,49 @@ out_fail:
 	return -1;
 }
 
+int transport_connect_addrs(const struct transport_params *p,
+			    const struct addrinfo *addrs,
+			    struct transport **t_r, const char **error_r)
+{
+	return transport_connect_by(p, addrs, clock_mono_ms(), t_r, error_r);
+}
+
+int transport_connect(const struct transport_params *p,
+		      struct transport **t_r, const char **error_r)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_family = AF_UNSPEC };
+	struct addrinfo *res;
+	long start = clock_mono_ms();	/* the name's lookup counts too */
+	int rc, saved;
+
+	*t_r = NULL;
+	errno = 0;
+	rc = getaddrinfo(p->host, p->port, &hints, &res);
+	if (rc != 0) {
+		saved = errno;
+		/* glibc says "Name or service not known" when it could not
+		 * open /etc/hosts for want of a descriptor: the cause is in
+		 * errno, and it is not the name's fault. */
+		if ((rc == EAI_SYSTEM && saved != 0) || saved == EMFILE ||
+		    saved == ENFILE) {
+			errmsg_set(error_r, "%s: %s", p->host,
+				   strerror(saved));
+		} else {
+			errmsg_set(error_r, "%s: %s", p->host,
+				   gai_strerror(rc));
+			saved = 0;
+		}
+		errno = saved;
+		return -1;
+	}
+	rc = transport_connect_by(p, res, start, t_r, error_r);
+	saved = errno;
+	freeaddrinfo(res);
+	errno = saved;
+	return rc;
+}
+
 void transport_close(struct transport **tp)
 {
 	struct transport *t = *tp;
@@ -556,9 +735,13 @@ void transport_close(struct transport **tp)
 	if (t == NULL)
 		return;
 	if (t->ssl != NULL) {
-		if (!t->ssl_broken)
+		/* Before the handshake there is nothing to close. */
+		if (!t->ssl_broken && SSL_is_init_finished(t->ssl))
 			SSL_shutdown(t->ssl);
 		SSL_free(t->ssl);
+		/* How the close went (a peer gone) matters to nobody, and left
+		 * queued it would be the reason of this thread's next error. */
+		ERR_clear_error();
 	}
 	if (t->fd >= 0)
 		close(t->fd);
@@ -633,10 +816,45 @@ static int transport_ssl_wait(struct transport *t, int rc, long deadline,
 	return w;
 }
 
+/*
+ * transport_mismatch_note - after a failed check of the name or address:
+ * when the certificate has no subjectAltName at all, the words that save
+ * its owner from staring at a CN that looks right; "" otherwise.
+ */
+static const char *transport_mismatch_note(SSL *ssl, long verify)
+{
+	/* the client's peer chain starts with the server's certificate */
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf;
+
+	if ((verify != X509_V_ERR_HOSTNAME_MISMATCH &&
+	     verify != X509_V_ERR_IP_ADDRESS_MISMATCH) ||
+	    chain == NULL || sk_X509_num(chain) < 1)
+		return "";
+	leaf = sk_X509_value(chain, 0);
+	if (X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) >= 0)
+		return "";
+	return ": the certificate has no subjectAltName (its CN is not "
+	       "checked)";
+}
+
+/*
+ * transport_is_address - whether name is an IP address literal: dotted
+ * IPv4, or anything with a colon (IPv6, with a zone or not), which no
+ * host name has
+ */
+static bool transport_is_address(const char *name)
+{
+	struct in_addr a4;
+
+	return inet_pton(AF_INET, name, &a4) == 1 || strchr(name, ':');
+}
+
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			const char **error_r)
 {
 	long deadline = clock_mono_ms() + t->p.connect_timeout_ms;
+	bool address = transport_is_address(t->tls_name);
 	SSL_SESSION *session;
 	BIO *bio;
 	int rc;
@@ -660,24 +878,30 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		return -1;
 	}
 	SSL_set_bio(t->ssl, bio, bio);
-	SSL_set_tlsext_host_name(t->ssl, t->tls_name);
+	/* SNI carries host names only, never an address (RFC 6066 3). */
+	if (!address && *t->tls_name != '\0' &&
+	    SSL_set_tlsext_host_name(t->ssl, t->tls_name) != 1) {
+		errmsg_set(error_r, "TLS: cannot send the name '%s' (SNI)",
+			   t->tls_name);
+		ERR_clear_error();
+		return -1;
+	}
 	if (tls->verify) {
 		X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
-		unsigned char ip[16];
-
-		/* An address literal must match an IP SAN; a name, a DNS
-		 * name (a wildcard only as a whole label). */
 		int ok;
 
-		if (inet_pton(AF_INET, t->tls_name, ip) == 1 ||
-		    inet_pton(AF_INET6, t->tls_name, ip) == 1) {
+		/* An address literal must match an IP SAN; a name, a DNS
+		 * name (a wildcard only as a whole label).  Never the
+		 * subject CN, which OpenSSL reads when there is no SAN of
+		 * the kind: browsers and curl stopped (RFC 6125 6.4.4), and
+		 * a relay should not pass here that fails everywhere else. */
+		SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+				  X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+		if (address)
 			ok = X509_VERIFY_PARAM_set1_ip_asc(vp, t->tls_name);
-		} else {
-			SSL_set_hostflags(t->ssl,
-					  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		else
 			ok = *t->tls_name != '\0' &&
 			     SSL_set1_host(t->ssl, t->tls_name);
-		}
 		/* Never go on with a check that did not take. */
 		if (ok != 1) {
 			errmsg_set(error_r, "TLS: cannot check the "
@@ -708,11 +932,25 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		/* recorded even with verification off: only then ignored */
 		verify = SSL_get_verify_result(t->ssl);
 		if (tls->verify && verify != X509_V_OK) {
-			errmsg_set(error_r, "TLS handshake with %s: "
-				   "certificate verify failed: %s", t->tls_name,
-				   X509_verify_cert_error_string(verify));
-			ERR_clear_error();
+			int sys = transport_queued_errno();
+
 			t->ssl_broken = true;
+			/* A CA folder is read during the check, a file per
+			 * issuer sought: without a descriptor to read with,
+			 * the check says nothing of the certificate, and a
+			 * later try may pass. */
+			if (sys == EMFILE || sys == ENFILE) {
+				errmsg_set(error_r, "TLS handshake with %s: "
+					   "cannot read the CA store to check "
+					   "the certificate: %s", t->tls_name,
+					   strerror(sys));
+				break;
+			}
+			errmsg_set(error_r, "TLS handshake with %s: "
+				   "certificate verify failed: %s%s",
+				   t->tls_name,
+				   X509_verify_cert_error_string(verify),
+				   transport_mismatch_note(t->ssl, verify));
 			t->verify_failed = true;
 			break;
 		}

@@ -5,14 +5,20 @@
  * The socket is non-blocking; every call waits with poll() for at most
  * its deadline (connect_timeout_ms for the connection and the TLS
  * handshake, io_timeout_ms for each read or write), so a silent server
- * never hangs a worker.  Host names are resolved once per connect, IPv6
- * and IPv4 addresses tried in the resolver's order; TCP_NODELAY is set.
+ * never hangs a worker.  Host names are resolved once per connect, and
+ * the addresses raced as RFC 8305 (Happy Eyeballs) says: the families
+ * take turns, each address is tried 250 ms after the one before (at once
+ * if that one failed) while the earlier go on, the first to connect wins,
+ * all within connect_timeout_ms; so a blackholed address costs 250 ms,
+ * not the whole timeout.  TCP_NODELAY is set.
  *
  * TLS: 1.2 at least; the certificate chain is verified against the
- * system store (or ca_file) and the host name against the certificate,
- * with SNI, unless verify is false - which the caller should say loudly.
- * A failed handshake says why ("certificate verify failed: self-signed
- * certificate", "hostname mismatch").
+ * system store (or ca_file) and the host name against the certificate's
+ * subjectAltName (never its CN), unless verify is false - which the
+ * caller should say loudly.  SNI carries the name, never an address
+ * (RFC 6066 3).  A failed handshake says why
+ * ("certificate verify failed: self-signed certificate", "hostname
+ * mismatch: the certificate has no subjectAltName ...").
  *
  * Resumption (TLS 1.2 and 1.3): each transport_tls keeps the latest
  * session of every relay it talked to, keyed by the name checked
@@ -24,6 +30,9 @@
  * STARTTLS), so a connection closed before reading anything leaves none.
  *
  * Errors: functions return -1 and point *error_r at one line (errmsg.h).
+ * Running out of file descriptors is named ("Too many open files")
+ * wherever it strikes: the name's lookup, the socket, OpenSSL reading a
+ * CA file or folder (which is then no verdict on the certificate).
  *
  * Writes cannot raise SIGPIPE (send() with MSG_NOSIGNAL, for TLS too,
  * through a socket BIO of our own): a server that has closed the
@@ -83,17 +92,30 @@ enum transport_error transport_errno_kind(int e);
 /*
  * transport_connect - resolve and connect.  On failure errno is left at
  * the reason, for transport_errno_kind(): connect()'s error
- * (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH ...), or 0 when the name did
- * not resolve.
+ * (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH ...), the lookup's own (EMFILE
+ * when no descriptor was left to read /etc/hosts with ...), or 0 when
+ * the name did not resolve.
  */
 int transport_connect(const struct transport_params *p,
 		      struct transport **t_r, const char **error_r);
+
+/*
+ * transport_connect_addrs - transport_connect to addresses known already
+ * (a getaddrinfo() list, or one a test made by hand), in their order;
+ * p->host and p->port only name the relay (messages, the certificate
+ * check, the session cache).
+ */
+struct addrinfo;
+int transport_connect_addrs(const struct transport_params *p,
+			    const struct addrinfo *addrs,
+			    struct transport **t_r, const char **error_r);
 void transport_close(struct transport **tp);
 
 /*
  * transport_start_tls - the TLS handshake on the open connection (right
  * after connecting for implicit TLS, after the 220 for STARTTLS); the
- * name checked and sent as SNI is p->tls_name, or p->host.
+ * name checked and sent as SNI is p->tls_name, or p->host (an address
+ * is checked, not sent).
  */
 int transport_start_tls(struct transport *t, struct transport_tls *tls,
 			const char **error_r);
