@@ -466,8 +466,12 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	if (send_run(&sp, &stats, &error) < 0) {
+		const char *hint = relay_stop_hint(&cli->cfg, stats.stop_code);
+
 		send_summary(&stats);
 		cli_error("%s", error);
+		if (hint != NULL)
+			cli_error("%s", hint);
 		if (stats.detached) {
 			/* workers still use what we would free: leave now */
 			fflush(NULL);

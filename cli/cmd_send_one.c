@@ -322,6 +322,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 		.next = send_one_next, .event = send_one_event, .ctx = &so,
 	};
 	struct smtp_conn_result result;
+	const char *hint;
 	struct relay relay;
 	const char *error;
 	unsigned flags = 0;
@@ -446,11 +447,15 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 	if (smtp_conn_run(&relay.params, &source, &result) < 0 && !so.done) {
 		cli_error("%s:%s: %s", relay.params.transport.host,
 			  relay.params.transport.port, result.error);
-		goto out;
-	}
-	if (!result.closed)
+	} else if (!result.closed) {
 		fprintf(stderr, "volley: the connection ended badly: %s\n",
 			result.error);
+	}
+	hint = relay_stop_hint(&cli->cfg, result.closing_code);
+	if (hint != NULL)
+		cli_error("%s", hint);
+	if (!so.done)
+		goto out;
 	ret = so.done && so.all_sent ? 0 : 1;
 out:
 	relay_close(&relay);

@@ -83,3 +83,17 @@ void relay_close(struct relay *r)
 	transport_tls_free(&r->tls);
 	memset(r, 0, sizeof(*r));
 }
+
+const char *relay_stop_hint(const struct config *cfg, int code)
+{
+	if (code != 530)
+		return NULL;
+	if (cfg->smtp.username == NULL)
+		return "the relay wants a login: set smtp.username and "
+		       "smtp.password_env (or smtp.password_file) in the "
+		       "configuration";
+	/* a login was configured, yet the relay did not take it as one */
+	return "the relay did not take volley's login as enough: check "
+	       "smtp.username and its secret, and that the relay offers "
+	       "AUTH on this port (smtp.tls)";
+}

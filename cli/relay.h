@@ -30,4 +30,11 @@ int relay_open(const struct config *cfg, struct relay *r,
 	       const char **error_r);
 void relay_close(struct relay *r);
 
+/*
+ * relay_stop_hint - what to change in volley.cfg after the relay stopped
+ * a run with reply code (530: it wants a login), or NULL when there is
+ * nothing to say
+ */
+const char *relay_stop_hint(const struct config *cfg, int code);
+
 #endif

@@ -40,3 +40,26 @@ void base64_encode(struct buf *out, const void *p, size_t n)
 	out->len = (size_t)(o - out->data);
 	out->data[out->len] = '\0';
 }
+
+bool base64_valid(const char *p, size_t n)
+{
+	size_t pad = 0;
+
+	if (n % 4 != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '=') {
+			/* only the last one or two of the last group */
+			if (i + 2 < n || (i + 1 < n && p[i + 1] != '='))
+				return false;
+			pad++;
+		} else if (pad > 0 ||
+			   !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+			return false;
+		}
+	}
+	return true;
+}

@@ -5,6 +5,7 @@
 #ifndef VOLLEY_BASE64_H
 #define VOLLEY_BASE64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -23,5 +24,11 @@ char *base64_block(char *o, const unsigned char *p, size_t n);
 
 /* base64_encode - append the base64 of p[0..n) to out */
 void base64_encode(struct buf *out, const void *p, size_t n);
+
+/*
+ * base64_valid - is p[0..n) base64 as RFC 4648 4 writes it: groups of
+ * four from the alphabet, '=' padding only at the end (empty is valid)?
+ */
+bool base64_valid(const char *p, size_t n);
 
 #endif

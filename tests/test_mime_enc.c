@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "mime_enc.h"
 
@@ -437,6 +438,39 @@ static void test_base64_lines(void **state)
 	assert_int_equal(out.len, 78 * 3 + 6);
 	assert_string_equal(out.data + 78 * 3, "/w==\r\n");
 	buf_free(&out);
+}
+
+/*
+ * base64_valid decides whether volley answers an AUTH challenge or cancels
+ * it with "*" (RFC 4954 4): what it encodes itself is valid, and a server's
+ * plain-text prompt is not.
+ */
+static void test_base64_valid(void **state)
+{
+	static const char *good[] = { "", "Zg==", "Zm8=", "Zm9v",
+				      "VXNlcm5hbWU6", "UGFzc3dvcmQ6", "+/+/" };
+	static const char *bad[] = { "Username:", "Zg=", "Z===", "Zg=a",
+				     "Zm9v\r\n", "Zm9v ", "====", "Zm9v=",
+				     "Zg==Zg==", "Zm-_" };
+	unsigned char in[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(base64_valid(good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(base64_valid(bad[i], strlen(bad[i])));
+	/* a NUL inside is not base64 either */
+	assert_false(base64_valid("Zm\0v", 4));
+	rng_seed(0x5eed0003);
+	for (size_t n = 0; n < sizeof(in); n++) {
+		struct buf out = BUF_INIT;
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = (unsigned char)rng();
+		base64_encode(&out, in, n);
+		assert_true(base64_valid(buf_cstr(&out), out.len));
+		buf_free(&out);
+	}
 }
 
 static void test_base64_random_round_trip(void **state)
@@ -1215,6 +1249,7 @@ int main(void)
 		cmocka_unit_test(test_base64_vectors),
 		cmocka_unit_test(test_base64_lines),
 		cmocka_unit_test(test_base64_random_round_trip),
+		cmocka_unit_test(test_base64_valid),
 		cmocka_unit_test(test_is_7bit),
 		cmocka_unit_test(test_is_7bit_crlf),
 		cmocka_unit_test(test_crlf),

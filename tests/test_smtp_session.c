@@ -1157,7 +1157,7 @@ static void test_auth_edges(void **state)
 	feed(s, "250-mx.example\r\n250 AUTH LOGIN\r\n");
 	feed(s, "334 VXNlcm5hbWU6\r\n");
 	feed(s, "334 UGFzc3dvcmQ6\r\n");
-	feed(s, "334 more?\r\n");
+	feed(s, "334 bW9yZT8=\r\n");	/* base64 "more?" */
 	ev = next_event(s, SMTP_EV_FAILED);
 	assert_true(ev.permanent);
 	smtp_session_free(&s);
@@ -1522,6 +1522,96 @@ static void test_in_doubt_only_when_sent(void **state)
 	smtp_session_free(&s);
 }
 
+/* 534: this mechanism is too weak; the next one offered is tried */
+static void test_auth_534_next_mechanism(void **state)
+{
+	struct smtp_session *s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n");
+	out_is(s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	feed(s, "534 5.7.9 Authentication mechanism is too weak\r\n");
+	out_is(s, "AUTH LOGIN\r\n");
+	feed(s, "334 VXNlcm5hbWU6\r\n");
+	out_is(s, "YWxpY2U=\r\n");
+	feed(s, "334 UGFzc3dvcmQ6\r\n");
+	out_is(s, "c2VjcmV0\r\n");
+	feed(s, "235 2.7.0 ok\r\n");
+	next_event(s, SMTP_EV_READY);
+	smtp_session_free(&s);
+
+	/* every mechanism too weak: a permanent failure that says so */
+	s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	feed(s, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n");
+	out_is(s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	feed(s, "534 5.7.9 too weak\r\n");
+	out_is(s, "AUTH LOGIN\r\n");
+	feed(s, "534 5.7.9 too weak\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_non_null(strstr(ev.error, "too weak"));
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* RFC 4954 4: a challenge that is not base64 is answered "*" */
+static void test_auth_challenge_not_base64(void **state)
+{
+	struct smtp_session *s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	struct smtp_event ev;
+
+	(void)state;
+	feed(s, "250-mx.example\r\n250 AUTH LOGIN\r\n");
+	out_is(s, "AUTH LOGIN\r\n");
+	feed(s, "334 Username?\r\n");
+	out_is(s, "*\r\n");
+	feed(s, "501 5.7.0 authentication cancelled\r\n");
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_non_null(strstr(ev.error, "not base64"));
+	smtp_session_free(&s);
+
+	/* an empty challenge is valid base64 */
+	s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	feed(s, "250-mx.example\r\n250 AUTH LOGIN\r\n");
+	out_is(s, "AUTH LOGIN\r\n");
+	feed(s, "334 \r\n");
+	out_is(s, "YWxpY2U=\r\n");
+	smtp_session_free(&s);
+}
+
+/*
+ * 530 to MAIL: the server wants AUTH.  The session ends for good, the
+ * messages come back unsent and not in doubt, FAILED carries the 530.
+ */
+static void test_530_stops(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m1 = msg(rcpts_d, 1, "one\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_d, 1, "two\r\n", (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	smtp_session_submit(s, &m1);
+	smtp_session_submit(s, &m2);
+	feed(s, "530 5.7.0 Authentication required\r\n");
+	for (int i = 1; i <= 2; i++) {
+		ev = next_event(s, SMTP_EV_DONE);
+		assert_false(ev.sent);
+		assert_false(ev.in_doubt);
+		assert_true(ev.local);
+		assert_int_equal(ev.step, SMTP_STEP_SESSION);
+		assert_int_equal(ev.code / 100, 4);
+	}
+	ev = next_event(s, SMTP_EV_FAILED);
+	assert_true(ev.permanent);
+	assert_int_equal(ev.code, 530);
+	assert_int_equal(ev.step, SMTP_STEP_MAIL);
+	assert_non_null(strstr(ev.error, "requires authentication"));
+	smtp_session_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1559,6 +1649,9 @@ int main(void)
 		cmocka_unit_test(test_lockstep_mail_refused),
 		cmocka_unit_test(test_auth_edges),
 		cmocka_unit_test(test_greeting_not_220),
+		cmocka_unit_test(test_auth_534_next_mechanism),
+		cmocka_unit_test(test_auth_challenge_not_base64),
+		cmocka_unit_test(test_530_stops),
 		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_step_of_a_local_refusal),
 		cmocka_unit_test(test_state_trace),

@@ -329,13 +329,16 @@ void retry_decide(const struct retry_policy *p, const struct retry_attempt *a,
 	}
 }
 
+bool retry_lost(const struct retry_attempt *a)
+{
+	return !a->sent && !a->in_doubt &&
+	       (a->step == SMTP_STEP_SESSION || (a->local && a->code == 451));
+}
+
 bool retry_requeue(const struct retry_policy *p, const struct retry_attempt *a,
 		   int requeues, unsigned delivered)
 {
-	bool lost = a->step == SMTP_STEP_SESSION ||
-		    (a->local && a->code == 451);
-
-	if (a->sent || a->in_doubt || !lost)
+	if (!retry_lost(a))
 		return false;
 	/*
 	 * A connection that delivered first and then got a 421: the relay's

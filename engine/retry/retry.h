@@ -194,6 +194,13 @@ const char *retry_verdict_name(enum retry_verdict v);
 bool retry_requeue(const struct retry_policy *p, const struct retry_attempt *a,
 		   int requeues, unsigned delivered);
 
+/*
+ * retry_lost - a message its connection lost, as retry_requeue means it:
+ * the server cannot have it, so when the run is stopping it goes back
+ * untried rather than spend an attempt on nothing.
+ */
+bool retry_lost(const struct retry_attempt *a);
+
 /* How a connection ended: from smtp_conn's result, plus what the caller
  * counted of it. */
 struct retry_conn_end {

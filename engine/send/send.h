@@ -122,6 +122,9 @@ struct send_stats {
 	unsigned learned_cap;		/* the relay closes connections after
 					 * this many messages: the run kept
 					 * under it (0: none seen) */
+	/* the reply code that made the run stop for good (530: the relay
+	 * wants AUTH), 0 if none did */
+	int stop_code;
 	/* the most frequent reasons for deferred and failed results */
 	struct {
 		char reply[160];

@@ -146,6 +146,7 @@ struct send_run {
 	 * retry_cap_learn */
 	atomic_uint learned_cap, last_cap_seen;
 	atomic_uint connect_failures;	/* in a row, over the pool */
+	atomic_int stop_code;		/* the reply that stopped the run */
 	/* summed worker times */
 	atomic_llong rate_wait_ms, render_ms, connect_ms, wait_ms;
 	atomic_ullong connections;

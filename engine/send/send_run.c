@@ -382,6 +382,7 @@ static void send_teardown(struct send_run *run, struct send_stats *stats,
 	stats->connections = atomic_load(&run->connections);
 	stats->pipelining_off = atomic_load(&run->pipelining_off);
 	stats->learned_cap = atomic_load(&run->learned_cap);
+	stats->stop_code = atomic_load(&run->stop_code);
 	stats->remaining = send_remaining(run);
 	if (p->progress != NULL)
 		p->progress(p->progress_ctx, stats, true);

@@ -281,6 +281,13 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 	if (retry_requeue(&w->run->p->retry, &a, job->requeues,
 			  w->sent_on_conn) && send_requeue(w, job))
 		return;
+	/* lost as the run stops (a 530 stopped it, say): nothing was
+	 * tried, so nothing is counted */
+	if (retry_lost(&a) && atomic_load(&w->run->halt)) {
+		job->tried = false;
+		send_finish(w, job);
+		return;
+	}
 	job->tried = true;
 	job->sent = ev->sent;
 	job->in_doubt = ev->in_doubt;
@@ -422,6 +429,7 @@ void *send_worker_main(void *arg)
 		send_conn_learn(run, &end, &next, res.error);
 
 		if (next.action == RETRY_CONN_STOP) {
+			atomic_store(&run->stop_code, res.closing_code);
 			send_fatal(run, res.error);
 			break;
 		}

@@ -60,6 +60,7 @@ enum smtp_verb {
 	SMTP_V_AUTH_LOGIN,	/* AUTH LOGIN: 334 asks for the user name */
 	SMTP_V_AUTH_USER,	/* 334 asks for the password */
 	SMTP_V_AUTH_PASS,	/* 235 at last */
+	SMTP_V_AUTH_CANCEL,	/* "*": a challenge volley cannot read */
 	SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_DATA, SMTP_V_DOT,
 	SMTP_V_BDAT,		/* BDAT n LAST: the end of data */
 	SMTP_V_RSET, SMTP_V_QUIT,
@@ -121,6 +122,9 @@ struct smtp_session {
 	bool quit_asked;
 	/* the command a 421 that ends the session answered (FAILED's step) */
 	enum smtp_step closing_step;
+	/* another reply that ends it, carried by FAILED (a 530) */
+	const struct smtp_reply *closing_reply;
+	unsigned auth_tried;	/* SMTP_AUTH_* mechanisms tried */
 
 	struct smtp_reply_parser parser;
 	struct buf out;
@@ -692,9 +696,11 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	buf_reset(&s->out);
 	s->out_sent = 0;
 	s->traced = 0;
-	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0, r421,
-			r421 ? s->closing_step : SMTP_STEP_NONE, false, false,
-			s->error);
+	smtp_event_push(s, SMTP_EV_FAILED, NULL, 0,
+			r421 ? r421 : s->closing_reply,
+			r421 || s->closing_reply ? s->closing_step :
+			SMTP_STEP_NONE, false, false, s->error);
+	s->closing_reply = NULL;
 	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].permanent =
 		permanent;
 	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].out_of_step =
@@ -763,14 +769,36 @@ static void smtp_write_auth_line(struct smtp_session *s, const char *prefix,
 }
 
 /*
- * smtp_start_auth - AUTH with the best mechanism both sides have:
- * XOAUTH2 when a token is configured, else PLAIN, else LOGIN.
+ * smtp_auth_next - the best mechanism both sides have that was not tried
+ * yet: XOAUTH2 when a token is configured, else PLAIN, else LOGIN (those
+ * two only with a password); 0 when none is left
+ */
+static unsigned smtp_auth_next(const struct smtp_session *s)
+{
+	unsigned offered = s->caps.auth & ~s->auth_tried;
+
+	if (s->p.xoauth2_token != NULL && (offered & SMTP_AUTH_XOAUTH2))
+		return SMTP_AUTH_XOAUTH2;
+	if (s->p.password == NULL && s->p.xoauth2_token != NULL)
+		return 0;
+	if (offered & SMTP_AUTH_PLAIN)
+		return SMTP_AUTH_PLAIN;
+	if (offered & SMTP_AUTH_LOGIN)
+		return SMTP_AUTH_LOGIN;
+	return 0;
+}
+
+/*
+ * smtp_start_auth - AUTH with the best mechanism both sides have (see
+ * smtp_auth_next); after a 534 (RFC 4954: this mechanism is too weak)
+ * with the next one.
  */
 static void smtp_start_auth(struct smtp_session *s)
 {
 	const char *user = s->p.username;
 	const char *pass = s->p.password ? s->p.password : "";
 	struct buf b = BUF_INIT;
+	unsigned mech;
 
 	if (!s->secure && !s->p.allow_plaintext_auth) {
 		smtp_fail_permanent(s, "refusing to send credentials without "
@@ -784,19 +812,27 @@ static void smtp_start_auth(struct smtp_session *s)
 				    "server does not offer AUTH XOAUTH2");
 		return;
 	}
-	if (s->p.xoauth2_token != NULL && (s->caps.auth & SMTP_AUTH_XOAUTH2)) {
+	mech = smtp_auth_next(s);
+	s->auth_tried |= mech;
+	if (mech == 0 && s->auth_tried != 0) {
+		smtp_fail_permanent(s, "authentication failed: the server "
+				    "found every mechanism volley offered too "
+				    "weak (534)");
+		return;
+	}
+	if (mech == SMTP_AUTH_XOAUTH2) {
 		buf_printf(&b, "user=%s\001auth=Bearer %s\001\001", user,
 			   s->p.xoauth2_token);
 		smtp_write_auth_line(s, "AUTH XOAUTH2 ", &b);
 		smtp_push_cmd(s, SMTP_V_AUTH, 0, 0);
-	} else if (s->caps.auth & SMTP_AUTH_PLAIN) {
+	} else if (mech == SMTP_AUTH_PLAIN) {
 		buf_putc(&b, '\0');
 		buf_append_str(&b, user);
 		buf_putc(&b, '\0');
 		buf_append_str(&b, pass);
 		smtp_write_auth_line(s, "AUTH PLAIN ", &b);
 		smtp_push_cmd(s, SMTP_V_AUTH, 0, 0);
-	} else if (s->caps.auth & SMTP_AUTH_LOGIN) {
+	} else if (mech == SMTP_AUTH_LOGIN) {
 		smtp_write_line(s, "AUTH LOGIN", "");
 		smtp_push_cmd(s, SMTP_V_AUTH_LOGIN, 0, 0);
 	} else {
@@ -891,7 +927,8 @@ static void smtp_on_data_go(struct smtp_session *s, struct smtp_slot *slot)
 static bool smtp_verb_is_auth(enum smtp_verb v)
 {
 	return v == SMTP_V_AUTH || v == SMTP_V_AUTH_LOGIN ||
-	       v == SMTP_V_AUTH_USER || v == SMTP_V_AUTH_PASS;
+	       v == SMTP_V_AUTH_USER || v == SMTP_V_AUTH_PASS ||
+	       v == SMTP_V_AUTH_CANCEL;
 }
 
 /*
@@ -922,8 +959,26 @@ static void smtp_on_auth(struct smtp_session *s, enum smtp_verb verb,
 {
 	struct buf b = BUF_INIT;
 
+	if (verb == SMTP_V_AUTH_CANCEL) {
+		smtp_fail_permanent(s, "authentication failed: the server's "
+				    "challenge was not base64, so volley "
+				    "cancelled the exchange");
+		return;
+	}
 	if (r->code == 235) {
 		smtp_ready(s, r);
+		return;
+	}
+	if (r->code == 534) {
+		/* too weak: the next mechanism, if the server has one */
+		smtp_start_auth(s);
+		return;
+	}
+	/* RFC 4954 4: a challenge that does not decode is answered "*" */
+	if (r->code == 334 &&
+	    !base64_valid(buf_cstr(&r->text), r->text.len)) {
+		smtp_write_line(s, "*", "");
+		smtp_push_cmd(s, SMTP_V_AUTH_CANCEL, 0, 0);
 		return;
 	}
 	if (r->code == 334 && verb == SMTP_V_AUTH_LOGIN) {
@@ -1111,6 +1166,22 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	slot = &s->slots[cmd.slot];
 	if (!smtp_reply_fits(s, &cmd, r))
 		return;
+	/*
+	 * 530 (RFC 4954 6): the server wants AUTH before any mail.  No
+	 * recipient is at fault and none will pass: the session ends for
+	 * good, its messages come back unsent, and FAILED carries the 530.
+	 */
+	if (r->code == 530 && (cmd.verb == SMTP_V_MAIL ||
+			       cmd.verb == SMTP_V_RCPT ||
+			       cmd.verb == SMTP_V_DATA)) {
+		s->closing_reply = r;
+		s->closing_step = smtp_verb_step(cmd.verb);
+		smtp_fail_permanent(s, "the server requires authentication: "
+				    "%d%s%s %s", r->code,
+				    r->enhanced[0] ? " " : "", r->enhanced,
+				    buf_cstr(&r->text));
+		return;
+	}
 
 	switch (cmd.verb) {
 	case SMTP_V_GREETING:
@@ -1127,6 +1198,7 @@ static void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	case SMTP_V_AUTH_LOGIN:
 	case SMTP_V_AUTH_USER:
 	case SMTP_V_AUTH_PASS:
+	case SMTP_V_AUTH_CANCEL:
 		smtp_on_auth(s, cmd.verb, r);
 		break;
 	case SMTP_V_MAIL:

@@ -205,12 +205,36 @@ def drive_accounting_full(volley, cwd, log):
     return bad
 
 
+def drive_auth_required(volley, cwd, log):
+    """the relay wants AUTH (530 to MAIL on the first connection): the
+    run stops with one message naming the settings, and every recipient
+    stays queued with no attempt spent"""
+    r = run([volley, "send", "news"], cwd)
+    log.write("--- 530 run: exit %d\n%s%s" % (r.returncode, r.stdout,
+                                              r.stderr))
+    bad = []
+    if r.returncode != 1:
+        bad.append("auth-530: the run exited %d, not 1" % r.returncode)
+    if "smtp.username" not in r.stderr or "530" not in r.stderr:
+        bad.append("auth-530: the run did not name the 530 and the "
+                   "setting to fix: %s" % r.stderr.strip()[-300:])
+    for jid, j in sorted(jobs(cwd, "auth-530").items()):
+        if j["state"] != 0 or j["attempts"] != 0:
+            bad.append("auth-530: %s is %s with %d attempts, not queued "
+                       "and untried" % (j["address"], STATE[j["state"]],
+                                        j["attempts"]))
+    return bad
+
+
 STORE_SCENARIOS = {
     "store-locked": ([{"on": "dot", "delay_ms": 150}], 12, drive_locked),
     "stop-locked": ([{"on": "dot", "delay_ms": 150}], 12,
                     drive_stop_locked),
     "store-full": ([{"on": "dot", "delay_ms": 100}], 30, drive_full),
     "accounting-full": ([], 5, drive_accounting_full),
+    "auth-530": ([{"on": "mail", "conn": 1,
+                   "reply": "530 5.7.0 Authentication required"}], 6,
+                 drive_auth_required),
 }
 
 # where a scenario keeps its store, when not in the folder itself; and
