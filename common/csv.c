@@ -34,6 +34,8 @@
 #define CSV_DEFAULT_MAX_RECORD (1024 * 1024)
 #define CSV_DEFAULT_MAX_FIELDS 4096
 #define CSV_DEFAULT_READ_SIZE (64 * 1024)
+/* Of a record over the limit, this much is kept (see csv.h). */
+#define CSV_LONG_KEEP 1024
 
 /* Where the scan of a field must stop: outside quotes, inside them. */
 #define CSV_STOP_BARE	1
@@ -73,6 +75,7 @@ struct csv_reader {
 	struct csv_field *fields;
 	size_t fields_cap;
 	struct buf scratch;	/* unescaped quoted fields */
+	struct buf long_raw;	/* the kept prefix of a record too long */
 
 	bool fatal;
 	struct csv_error fatal_err;
@@ -82,9 +85,10 @@ enum csv_parse {
 	CSV_PARSE_OK,
 	CSV_PARSE_BAD,
 	CSV_PARSE_MORE,		/* the record runs past the data read */
+	CSV_PARSE_UNTERMINATED,	/* a quote open at the end: fatal */
 };
 
-/* Where csv_skip_record starts, relative to the fields. */
+/* Where the scan to the end of a bad record starts. */
 enum csv_skip_from {
 	CSV_SKIP_FIELD_START,	/* a quote here opens a quoted field */
 	CSV_SKIP_IN_FIELD,
@@ -145,6 +149,7 @@ void csv_reader_free(struct csv_reader **rp)
 	free(r->in);
 	free(r->fields);
 	buf_free(&r->scratch);
+	buf_free(&r->long_raw);
 	free(r);
 	*rp = NULL;
 }
@@ -265,65 +270,91 @@ static inline void csv_add_field(struct csv_reader *r, size_t n,
 	r->fields[n].len = len;
 }
 
-/* A place in the input buffer, for the slow path of a bad record. */
-struct csv_pos {
-	const char *p;
-	const char *line_start;
-	unsigned long line;
+/*
+ * The scan to the end of a bad record: the next LF outside quotes.  Only
+ * a quote that starts a field opens a quoted field: a stray quote in the
+ * middle of one ('5" disk', the very fault often reported) must not
+ * swallow the good records after it.  The state carries over from one
+ * stretch of input to the next, so that a record too long to hold is
+ * scanned through as it is read.
+ */
+struct csv_skip {
+	bool in_quotes;
+	bool field_start;	/* the next byte starts a field */
+	/* in quotes, the last byte was a quote: it closed the field unless
+	 * the next byte is a quote too */
+	bool quote_seen;
+	bool cr;		/* the last byte was a CR */
+	unsigned long line;	/* the line of the next byte */
+	unsigned long col;	/* bytes before it on that line */
+	unsigned long oline;	/* where the quoted field still open */
+	unsigned long ocol;	/* ... opened */
 };
 
 /*
- * csv_skip_record - after a bad record, find where it ends: the next LF
- * outside quotes from pos.  Only a quote that starts a field opens a
- * quoted field: a stray quote in the middle of one ('5" disk', the very
- * fault often reported) must not swallow the good records after it.
- * Returns 1 at the record's end, 0 if the data read so far ends first
- * (and the input has more), -1 if the input ends inside a quoted field:
- * then *oline and *ocol are where it opened.
+ * csv_skip_scan - scan from p: returns the byte after the LF that ends the
+ * record, or NULL at end (s says where the scan stands).  s->cr then
+ * tells whether that LF came after a CR.
  */
-static int csv_skip_record(struct csv_pos *pos, const char *end,
-			   enum csv_skip_from from, unsigned long *oline,
-			   unsigned long *ocol, bool eof)
+static const char *csv_skip_scan(struct csv_skip *s, const char *p,
+				 const char *end)
 {
-	const char *p = pos->p;
-	bool in_quotes = from == CSV_SKIP_IN_QUOTES;
-	bool field_start = from == CSV_SKIP_FIELD_START;
-	int ret = 0;
-
 	while (p < end) {
 		char ch = *p++;
 
-		if (in_quotes) {
-			/*
-			 * A quote at the end of the data read is taken as
-			 * closing: if the input has more, the caller reads
-			 * it and starts over, so only a final one is.
-			 */
+		s->col++;
+		if (s->quote_seen) {
+			s->quote_seen = false;
 			if (ch == '"') {
-				if (p < end && *p == '"')
-					p++;
-				else
-					in_quotes = false;
+				s->cr = false;
+				continue;
 			}
-		} else if (ch == '"' && field_start) {
-			in_quotes = true;
-			*oline = pos->line;
-			*ocol = csv_col(p - 1, pos->line_start);
+			s->in_quotes = false;
+		}
+		if (s->in_quotes) {
+			if (ch == '"')
+				s->quote_seen = true;
+		} else if (ch == '"' && s->field_start) {
+			s->in_quotes = true;
+			s->oline = s->line;
+			s->ocol = s->col;
 		}
 		if (ch == '\n') {
-			pos->line++;
-			pos->line_start = p;
-			if (!in_quotes) {
-				ret = 1;
-				break;
-			}
+			s->line++;
+			s->col = 0;
+			if (!s->in_quotes)
+				return p;
 		}
-		field_start = ch == ',';
+		s->field_start = ch == ',';
+		s->cr = ch == '\r';
 	}
-	pos->p = p;
-	if (ret == 0 && eof)
-		ret = in_quotes ? -1 : 1;
-	return ret;
+	return NULL;
+}
+
+/* csv_skip_open - at the end of the input, is a quoted field still open? */
+static inline bool csv_skip_open(const struct csv_skip *s)
+{
+	/* a quote as the last byte closed it */
+	return s->in_quotes && !s->quote_seen;
+}
+
+/*
+ * csv_unterminated - the error for a quote still open at the end of the
+ * input, last being the input's last line
+ */
+static void csv_unterminated(struct csv_error *err, unsigned long oline,
+			     unsigned long ocol, unsigned long last)
+{
+	if (last <= oline)
+		csv_set_error(err, oline, ocol, "unterminated quoted field "
+			      "(opened at line %lu, column %lu) on the last "
+			      "line of the input", oline, ocol);
+	else
+		csv_set_error(err, oline, ocol, "unterminated quoted field "
+			      "(opened at line %lu, column %lu): it runs %lu "
+			      "lines to the end of the input, so the records "
+			      "in them cannot be told apart", oline, ocol,
+			      last - oline + 1);
 }
 
 /*
@@ -331,7 +362,8 @@ static int csv_skip_record(struct csv_pos *pos, const char *end,
  * *next_line are where the record after it starts, and rec->raw_len is
  * set.  The field count is checked here, where the position of the fault
  * is known: the separator of the first field too many, or the line end
- * that came while fields were missing.
+ * that came while fields were missing.  A quote still open at the end
+ * of the input is CSV_PARSE_UNTERMINATED, err filled.
  */
 static enum csv_parse csv_parse_record(struct csv_reader *r,
 				       struct csv_record *rec,
@@ -348,7 +380,8 @@ static enum csv_parse csv_parse_record(struct csv_reader *r,
 	bool check_count = r->have_header;
 	enum csv_skip_from skip_from = CSV_SKIP_IN_FIELD;
 	unsigned long oline = 0, ocol = 0;
-	struct csv_pos pos;
+	struct csv_skip skip;
+	const char *q;
 	int n;
 
 	buf_reset(&r->scratch);
@@ -514,23 +547,36 @@ bad_utf8:
 		      "invalid UTF-8 byte 0x%02X", (unsigned char)*p);
 	p++;
 bad:
-	pos.p = p;
-	pos.line_start = line_start;
-	pos.line = line;
-	n = csv_skip_record(&pos, end, skip_from, &oline, &ocol, r->eof);
-	if (n == 0)
-		return CSV_PARSE_MORE;
-	p = pos.p;
-	line = pos.line;
-	/*
-	 * A quote left open swallowed the rest of the input: that, not
-	 * the fault before it, is what the reader has to hear about.
-	 */
-	if (n > 0)
-		goto bad_end;
+	skip = (struct csv_skip){
+		.in_quotes = skip_from == CSV_SKIP_IN_QUOTES,
+		.field_start = skip_from == CSV_SKIP_FIELD_START,
+		.line = line, .col = csv_col(p, line_start) - 1,
+		.oline = oline, .ocol = ocol,
+	};
+	q = csv_skip_scan(&skip, p, end);
+	line = skip.line;
+	if (q == NULL) {
+		if (!r->eof)
+			return CSV_PARSE_MORE;
+		/*
+		 * A quote left open swallowed the rest of the input: that,
+		 * not the fault before it, is what the reader has to hear
+		 * about.
+		 */
+		if (csv_skip_open(&skip)) {
+			oline = skip.oline;
+			ocol = skip.ocol;
+			goto unterminated;
+		}
+		q = end;
+	}
+	p = q;
+	goto bad_end;
 unterminated:
-	csv_set_error(err, oline, ocol, "unterminated quoted field (opened "
-		      "at line %lu, column %lu)", oline, ocol);
+	/* line is the line at end; a final LF ends the line before it */
+	csv_unterminated(err, oline, ocol,
+			 end > start && end[-1] == '\n' ? line - 1 : line);
+	return CSV_PARSE_UNTERMINATED;
 bad_end:
 	*next = p;
 	*next_line = line;
@@ -544,17 +590,85 @@ bad_end:
 	return CSV_PARSE_BAD;
 }
 
-/* csv_too_long - the record at r->pos exceeds max_record_bytes: fatal */
-static enum csv_status csv_too_long(struct csv_reader *r,
-				    struct csv_record *rec,
-				    struct csv_error *err)
+/*
+ * csv_utf8_cut - how much of p to keep, at most n bytes, so as not to cut
+ * a UTF-8 character (p holds more than n bytes)
+ */
+static size_t csv_utf8_cut(const char *p, size_t n)
 {
+	for (int i = 0; i < 3 && n > 0 &&
+	     ((unsigned char)p[n] & 0xC0) == 0x80; i++)
+		n--;
+	return n;
+}
+
+/*
+ * csv_skip_long - the record at r->pos is longer than max_record_bytes.
+ * Holding it would let one record take any amount of memory, so the
+ * reader keeps its first bytes, scans on to its end as the input comes
+ * (from its start: the state of the scan is the record's own) and makes
+ * it a bad record.  A quote that stays open to the end of the input is
+ * fatal, as it is in a short record.
+ */
+static enum csv_status csv_skip_long(struct csv_reader *r,
+				     struct csv_record *rec,
+				     struct csv_error *err)
+{
+	struct csv_skip s = { .field_start = true, .line = r->line };
+	size_t keep = r->p.max_record_bytes < CSV_LONG_KEEP ?
+		      r->p.max_record_bytes : CSV_LONG_KEEP;
+	unsigned long first = r->line, last;
+	unsigned long long len = 0;
+	const char *q;
+
+	buf_reset(&r->long_raw);
+	buf_append(&r->long_raw, r->in + r->pos,
+		   csv_utf8_cut(r->in + r->pos, keep));
+	for (;;) {
+		const char *p = r->in + r->pos;
+		int n;
+
+		q = csv_skip_scan(&s, p, r->in + r->len);
+		if (q != NULL) {
+			len += (unsigned long long)(q - p);
+			r->pos = (size_t)(q - r->in);
+			break;
+		}
+		len += r->len - r->pos;
+		r->pos = r->len;
+		n = csv_fill(r, err);
+		if (n < 0)
+			return csv_fail(r, err);
+		if (n == 0)
+			break;
+	}
+	if (q == NULL) {
+		last = s.col == 0 ? s.line - 1 : s.line;
+		if (csv_skip_open(&s)) {
+			csv_unterminated(err, s.oline, s.ocol, last);
+			return csv_fail(r, err);
+		}
+	} else {
+		/* the raw text excludes the terminator */
+		last = s.line - 1;
+		len -= s.cr ? 2 : 1;
+	}
+	r->line = s.line;
 	memset(rec, 0, sizeof(*rec));
-	csv_set_error(err, r->line, 1, "the record starting at line %lu is "
-		      "longer than %zu bytes, the limit (is a quote left "
-		      "unclosed?); giving up", r->line,
-		      r->p.max_record_bytes);
-	return csv_fail(r, err);
+	rec->line = first;
+	rec->raw = r->long_raw.data;
+	rec->raw_len = r->long_raw.len;
+	if (last == first)
+		csv_set_error(err, first, 1, "record of %llu bytes, over the "
+			      "limit of %zu (only its first %zu bytes are "
+			      "kept)", len, r->p.max_record_bytes,
+			      r->long_raw.len);
+	else
+		csv_set_error(err, first, 1, "record of %llu bytes on lines "
+			      "%lu to %lu, over the limit of %zu (only its "
+			      "first %zu bytes are kept)", len, first, last,
+			      r->p.max_record_bytes, r->long_raw.len);
+	return CSV_BAD_RECORD;
 }
 
 /*
@@ -628,23 +742,26 @@ enum csv_status csv_read(struct csv_reader *r, struct csv_record *rec,
 			break;
 		/*
 		 * All the data from r->pos is this record's raw text, but
-		 * perhaps a CR LF (its terminator, or one an unterminated
-		 * record's raw text drops): beyond that the record is too
-		 * long already, and reading on would only grow the buffer.
+		 * perhaps a CR LF (its terminator): beyond that the record
+		 * is too long already, and reading on would only grow the
+		 * buffer.
 		 */
 		have = r->len - r->pos;
 		if (have > 2 && have - 2 > r->p.max_record_bytes)
-			return csv_too_long(r, rec, err);
+			return csv_skip_long(r, rec, err);
 		if (csv_fill(r, err) < 0)
 			return csv_fail(r, err);
 	}
 	/*
 	 * The limit is on the record itself, not on the data that happened
 	 * to be buffered: the same input must give the same answer whatever
-	 * the sizes of the reads.
+	 * the sizes of the reads.  So a record too long is always scanned
+	 * again by csv_skip_long, however much of it was buffered.
 	 */
+	if (res == CSV_PARSE_UNTERMINATED)
+		return csv_fail(r, err);
 	if (rec->raw_len > r->p.max_record_bytes)
-		return csv_too_long(r, rec, err);
+		return csv_skip_long(r, rec, err);
 	r->pos = (size_t)(next - r->in);
 	r->line = next_line;
 	if (res == CSV_PARSE_BAD)

@@ -20,12 +20,19 @@
  *   - a NUL byte anywhere;
  *   - bytes that are not well-formed UTF-8 (overlongs, surrogates, values
  *     above U+10FFFF and truncated sequences included);
- *   - a quoted field still open at end of input (unterminated quote).
+ *   - a record longer than max_record_bytes (its raw text is then only its
+ *     first 1 KiB, or max_record_bytes if less, and the reason gives its
+ *     length and lines: the reader never holds more than the limit).
  * After a bad record the reader resynchronises at the next line end outside
- * quotes, so every bad record of a file can be reported in one pass.
+ * quotes (a quote opens a quoted field only at the start of a field), so
+ * every bad record of a file can be reported in one pass.
  *
- * A record longer than max_record_bytes, or a read error, is fatal: the
- * reader cannot tell where the next record starts (or cannot read it).
+ * Fatal, where the reader cannot go on:
+ *   - a quoted field still open at the end of the input (unterminated
+ *     quote): every line after the quote is inside the field, so no
+ *     record after it can be told apart.  The error points at the opening
+ *     quote and says how many lines the field took;
+ *   - a read error.
  */
 #ifndef VOLLEY_CSV_H
 #define VOLLEY_CSV_H
@@ -60,7 +67,7 @@ struct csv_record {
 struct csv_error {
 	unsigned long line;	/* 1-based physical line of the fault */
 	unsigned long column;	/* 1-based byte column within that line */
-	char reason[160];	/* e.g. "expected 5 fields, found 4" */
+	char reason[256];	/* e.g. "expected 5 fields, found 4" */
 };
 
 enum csv_status {
@@ -82,8 +89,8 @@ void csv_reader_free(struct csv_reader **rp);
  *
  * On CSV_OK, rec describes the record.  On CSV_BAD_RECORD, rec->line,
  * rec->raw and rec->raw_len describe the skipped record (fields are not
- * usable) and err says why.  On CSV_FATAL, err says why and nothing more
- * will be read.
+ * usable; raw is only a prefix of a record over the limit) and err says
+ * why.  On CSV_FATAL, err says why and nothing more will be read.
  */
 enum csv_status csv_read(struct csv_reader *r, struct csv_record *rec,
 			 struct csv_error *err);

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "errmsg.h"
+#include "escape.h"
 #include "mailaddr.h"
 #include "mime_enc.h"
 #include "xalloc.h"
@@ -155,9 +156,13 @@ static int message_load_attachment(struct message_load *ld,
 	size_t len;
 
 	if (!message_file_name_ok(name)) {
+		struct buf shown = BUF_INIT;
+
+		escape_text(&shown, name, strlen(name), 300);
 		errmsg_set(ld->error_r, "message.cfg:%d: '%s' is not a usable "
 			   "file name (use printable ASCII without spaces, "
-			   "quotes or folders)", line, name);
+			   "quotes or folders)", line, buf_cstr(&shown));
+		buf_free(&shown);
 		return -1;
 	}
 	if (ld->files(ld->ctx, name, &data, &len) != 1) {

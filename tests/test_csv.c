@@ -10,6 +10,7 @@
  * against the reference reading.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -359,6 +360,15 @@ static void want_fatal(const struct run *run, size_t i, unsigned long eline,
 			    reason);
 		fail();
 	}
+}
+
+/* want_fatal_at - result i, the last, is FATAL at line:column */
+static void want_fatal_at(const struct run *run, size_t i,
+			  unsigned long eline, unsigned long ecol,
+			  const char *reason)
+{
+	want_fatal(run, i, eline, reason);
+	assert_int_equal(run->g[i].err.column, ecol);
 }
 
 /* ---- accepted input ------------------------------------------------- */
@@ -957,9 +967,22 @@ static void test_exact_reasons(void **state)
 		{ S("a,b\nx\ry,z\n"), "bare CR (not followed by LF)" },
 		{ S("a,b\nx\0,z\n"), "NUL byte" },
 		{ S("a,b\nx\xC3,z\n"), "invalid UTF-8 byte 0xC3" },
-		{ S("a,b\nx,\"y\n"),
-		  "unterminated quoted field (opened at line 2, column 3)" },
 	};
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *reason;
+	} fatal[] = {
+		{ S("a,b\nx,\"y\n"),
+		  "unterminated quoted field (opened at line 2, column 3) "
+		  "on the last line of the input" },
+		{ S("a,b\nx,\"y\nc,d\n\ne,f"),
+		  "unterminated quoted field (opened at line 2, column 3): "
+		  "it runs 4 lines to the end of the input, so the records "
+		  "in them cannot be told apart" },
+	};
+	struct csv_params p = { 16, 0, 0 };
+	struct run *run_long;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -969,6 +992,23 @@ static void test_exact_reasons(void **state)
 		assert_string_equal(run->g[1].err.reason, cases[i].reason);
 		run_free(run);
 	}
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+		struct run *run = parse(fatal[i].in, fatal[i].len, NULL);
+
+		want_end(run, 1, CSV_FATAL);
+		assert_string_equal(run->g[1].err.reason, fatal[i].reason);
+		run_free(run);
+	}
+
+	run_long = parse(S("a,b\n0123456789,abcdef\n\"x\ny\",0123456789012\n"),
+			 &p);
+	assert_string_equal(run_long->g[1].err.reason,
+			    "record of 17 bytes, over the limit of 16 (only "
+			    "its first 16 bytes are kept)");
+	assert_string_equal(run_long->g[2].err.reason,
+			    "record of 19 bytes on lines 3 to 4, over the "
+			    "limit of 16 (only its first 16 bytes are kept)");
+	run_free(run_long);
 }
 
 /* The first fault of a field is the one reported. */
@@ -985,6 +1025,12 @@ static void test_first_fault_wins(void **state)
 	run_free(run);
 }
 
+/*
+ * An unterminated quote is fatal: every line after it is inside the
+ * field, so no record after it can be told apart, and rejecting it all as
+ * one bad record would quietly lose them.  The error points at the
+ * opening quote and says how many lines the field took.
+ */
 static void test_unterminated_quote(void **state)
 {
 	struct run *run;
@@ -993,23 +1039,19 @@ static void test_unterminated_quote(void **state)
 	run = parse(S("a,b\nc,d\ne,\"fg\nh,i\n"), NULL);
 	want_ok(run, 0, 1, "a,b", 2, "a", "b");
 	want_ok(run, 1, 2, "c,d", 2, "c", "d");
-	/* the error points at the opening quote */
-	want_bad(run, 2, 3, S("e,\"fg\nh,i"), 3, 3,
-		 "unterminated quoted field (opened at line 3, column 3)");
-	want_end(run, 3, CSV_EOF);
+	want_fatal_at(run, 2, 3, 3, "unterminated quoted field (opened at "
+		      "line 3, column 3): it runs 2 lines to the end");
 	run_free(run);
 
 	run = parse(S("a,b\r\n\"x\r\n"), NULL);
-	want_bad(run, 1, 2, S("\"x"), 2, 1,
-		 "unterminated quoted field (opened at line 2, column 1)");
-	want_end(run, 2, CSV_EOF);
+	want_fatal_at(run, 1, 2, 1, "unterminated quoted field (opened at "
+		      "line 2, column 1) on the last line of the input");
 	run_free(run);
 
 	/* no line end at all; a doubled quote does not close it */
 	run = parse(S("a,b\n1,\"x\"\"y\"\""), NULL);
-	want_bad(run, 1, 2, S("1,\"x\"\"y\"\""), 2, 3,
-		 "unterminated quoted field (opened at line 2, column 3)");
-	want_end(run, 2, CSV_EOF);
+	want_fatal_at(run, 1, 2, 3, "unterminated quoted field (opened at "
+		      "line 2, column 3) on the last line");
 	run_free(run);
 
 	/*
@@ -1017,21 +1059,31 @@ static void test_unterminated_quote(void **state)
 	 * earlier fault in the record: it is why the record is so long.
 	 */
 	run = parse(S("a,b\n\"\xC3x,y\nc,d\n"), NULL);
-	want_bad(run, 1, 2, S("\"\xC3x,y\nc,d"), 2, 1,
-		 "unterminated quoted field (opened at line 2, column 1)");
-	want_end(run, 2, CSV_EOF);
+	want_fatal_at(run, 1, 2, 1, "(opened at line 2, column 1): it runs "
+		      "2 lines");
 	run_free(run);
 	run = parse(S("a,b\nx\"y,\"z\r\nc,d\r\n"), NULL);
-	want_bad(run, 1, 2, S("x\"y,\"z\r\nc,d"), 2, 5,
-		 "unterminated quoted field (opened at line 2, column 5)");
-	want_end(run, 2, CSV_EOF);
+	want_fatal_at(run, 1, 2, 5, "(opened at line 2, column 5): it runs "
+		      "2 lines");
 	run_free(run);
 
 	/* a quote opened on a later line of a multi-line record */
 	run = parse(S("a,b\n\"1\n2\",\"3\n"), NULL);
-	want_bad(run, 1, 2, S("\"1\n2\",\"3"), 3, 4,
-		 "unterminated quoted field (opened at line 3, column 4)");
-	want_end(run, 2, CSV_EOF);
+	want_fatal_at(run, 1, 3, 4, "(opened at line 3, column 4) on the "
+		      "last line");
+	run_free(run);
+
+	/* bad records before it are still reported, each on its own */
+	run = parse(S("a,b\n1\nc,d\nx,\"y\nz\n\nw\n"), NULL);
+	want_bad(run, 1, 2, S("1"), 2, 2, "expected 2 fields, found 1");
+	want_ok(run, 2, 3, "c,d", 2, "c", "d");
+	want_fatal_at(run, 3, 4, 3, "(opened at line 4, column 3): it runs "
+		      "4 lines");
+	run_free(run);
+
+	/* the header itself */
+	run = parse(S("\"a,b\nc,d\n"), NULL);
+	want_fatal_at(run, 0, 1, 1, "it runs 2 lines");
 	run_free(run);
 }
 
@@ -1077,6 +1129,11 @@ static void test_bom_columns(void **state)
 
 /* ---- limits and fatal errors ---------------------------------------- */
 
+/*
+ * A record longer than the limit is a bad record, not the end: the
+ * reader scans on to its end (the next line end outside quotes), keeps
+ * only a prefix of its raw bytes and says how long it was.
+ */
 static void test_max_record_bytes(void **state)
 {
 	struct csv_params p = { 16, 0, 0 };
@@ -1094,62 +1151,162 @@ static void test_max_record_bytes(void **state)
 	want_end(run, 4, CSV_EOF);
 	run_free(run);
 
-	/* 17 bytes is fatal, however the input arrives */
+	/* 17 bytes is a bad record, however the input arrives */
 	run = parse(S("a,b\nc,d\n0123456789,abcdef\ne,f\n"), &p);
 	want_ok(run, 1, 2, "c,d", 2, "c", "d");
-	want_fatal(run, 2, 3, "16 bytes");
-	want_fatal(run, 2, 3, "record starting at line 3 is longer");
-	assert_int_equal(run->g[2].err.column, 1);
+	want_bad(run, 2, 3, S("0123456789,abcde"), 3, 1,
+		 "record of 17 bytes, over the limit of 16");
+	want_ok(run, 3, 4, "e,f", 2, "e", "f");
+	want_end(run, 4, CSV_EOF);
 	run_free(run);
 
-	run = parse(S("a,b\n0123456789,abcdef"), &p);
-	want_fatal(run, 1, 2, "16 bytes");
+	/* far longer, CRLF, and the last record without a terminator */
+	run = parse(S("a,b\r\n0123456789,0123456789,0123456789\r\nc,d\r\n"
+		      "0123456789,abcdef"), &p);
+	want_bad(run, 1, 2, S("0123456789,01234"), 2, 1, "record of 32 bytes");
+	want_ok(run, 2, 3, "c,d", 2, "c", "d");
+	want_bad(run, 3, 4, S("0123456789,abcde"), 4, 1, "record of 17 bytes");
+	want_end(run, 4, CSV_EOF);
 	run_free(run);
 
 	/* bad records are held to the same limit */
-	run = parse(S("a,b\n\"\"0123456789,abcdef\n"), &p);
-	want_fatal(run, 1, 2, "16 bytes");
+	run = parse(S("a,b\n\"\"0123456789,abcdef\nc,d\n"), &p);
+	want_bad(run, 1, 2, S("\"\"0123456789,abc"), 2, 1,
+		 "record of 19 bytes");
+	want_ok(run, 2, 3, "c,d", 2, "c", "d");
 	run_free(run);
 
-	/* an unclosed quote runs into it long before the end of input */
+	/*
+	 * A quoted field over several lines: the record ends at the first
+	 * line end outside quotes, a doubled quote does not close it, and
+	 * a quote in the middle of a field does not open one.
+	 */
+	run = parse(S("a,b\n\"x\ny\"\"\n,z\n0123456789\",q\"\"\"\n"
+		      "c,d\n"), &p);
+	want_bad(run, 1, 2, S("\"x\ny\"\"\n,z\n012345"), 2, 1,
+		 "record of 26 bytes on lines 2 to 5, over the limit of 16");
+	want_ok(run, 2, 6, "c,d", 2, "c", "d");
+	want_end(run, 3, CSV_EOF);
+	run_free(run);
+
+	/* the kept prefix never ends inside a UTF-8 character */
+	run = parse(S("a\nx\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		      "\xC3\xA9\xC3\xA9\nb\n"), &p);
+	want_bad(run, 1, 2, S("x\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+			      "\xC3\xA9\xC3\xA9"), 2, 1, "record of 17 bytes");
+	want_ok(run, 2, 3, "b", 1, "b");
+	run_free(run);
+
+	/* a record that is too long and bad: the length is what is said */
+	run = parse(S("a,b\nx\xFF" "0123456789,abcdef\nc,d\n"), &p);
+	want_bad(run, 1, 2, S("x\xFF" "0123456789,abc"), 2, 1,
+		 "record of 19 bytes");
+	want_ok(run, 2, 3, "c,d", 2, "c", "d");
+	run_free(run);
+
+	/* an unclosed quote runs past the limit to the end: fatal */
 	run = parse(S("a,b\n\"\nc,d\ne,f\ng,h\ni,j\nk,l\nm,n\n"), &p);
 	want_ok(run, 0, 1, "a,b", 2, "a", "b");
-	want_fatal(run, 1, 2, "longer than 16 bytes");
+	want_fatal_at(run, 1, 2, 1, "unterminated quoted field (opened at "
+		      "line 2, column 1): it runs 7 lines to the end");
+	run_free(run);
+
+	/* the header may be too long too */
+	run = parse(S("0123456789,abcdefgh\nc,d\n"), &p);
+	want_bad(run, 0, 1, S("0123456789,abcde"), 1, 1, "record of 19");
+	want_ok(run, 1, 2, "c,d", 2, "c", "d");
 	run_free(run);
 
 	/* unterminated at the end of input: within the limit or not */
 	run = parse(S("a,b\n\"0123456789,abcd\r\n"), &p);
-	want_bad(run, 1, 2, S("\"0123456789,abcd"), 2, 1, "unterminated");
-	want_end(run, 2, CSV_EOF);
+	want_fatal_at(run, 1, 2, 1, "on the last line of the input");
 	run_free(run);
 	run = parse(S("a,b\n\"0123456789,abcde\r\n"), &p);
-	want_fatal(run, 1, 2, "16 bytes");
+	want_fatal_at(run, 1, 2, 1, "on the last line of the input");
 	run_free(run);
 }
 
-/* An unclosed quote early in a big input: give up without reading it all. */
-static void test_max_record_stops_reading(void **state)
+/* A source of n copies of a pattern, with no copy of it in memory. */
+struct gen_src {
+	const char *head;	/* once, first */
+	const char *pat;
+	size_t n;		/* copies of pat */
+	const char *tail;	/* once, last */
+	size_t pos;		/* bytes handed out */
+};
+
+static ssize_t gen_read(void *ctx, void *dst, size_t len)
 {
-	struct csv_params p = { 100, 0, 64 };
-	struct buf in = BUF_INIT;
-	struct mem_src m;
+	struct gen_src *g = ctx;
+	size_t hl = strlen(g->head), pl = strlen(g->pat);
+	size_t tl = strlen(g->tail), total = hl + pl * g->n + tl, i;
+	char *d = dst;
+
+	for (i = 0; i < len && g->pos < total; i++, g->pos++) {
+		if (g->pos < hl)
+			d[i] = g->head[g->pos];
+		else if (g->pos < hl + pl * g->n)
+			d[i] = g->pat[(g->pos - hl) % pl];
+		else
+			d[i] = g->tail[g->pos - hl - pl * g->n];
+	}
+	return (ssize_t)i;
+}
+
+/* malloc_used - bytes the process has allocated and not freed */
+static size_t malloc_used(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	/* large blocks are mapped on their own, outside the arena */
+	return mi.uordblks + mi.hblkhd;
+}
+
+/*
+ * A record of 64 MB, and an open quote over 64 MB of lines: the reader
+ * reads them through without holding them (it keeps a prefix, a count
+ * and where the quote opened).
+ */
+static void test_max_record_memory(void **state)
+{
+	struct csv_params p = { 1000, 0, 4096 };
+	struct gen_src g = { "a,b\nx,", "0123456789abcdef", 4u << 20,
+			     "\nc,d\n", 0 };
 	struct csv_reader *r;
 	struct csv_record rec;
 	struct csv_error err;
+	size_t before, peak = 0;
 
 	(void)state;
-	buf_append_str(&in, "a,b\n\"oops,1\n");
-	for (int i = 0; i < 100000; i++)
-		buf_append_str(&in, "c,d\n");
-	m = (struct mem_src){ in.data, in.len, 0, 65536, (size_t)-1, 0 };
-	r = csv_reader_new(mem_read, &m, &p);
+	before = malloc_used();
+	r = csv_reader_new(gen_read, &g, &p);
+	assert_int_equal(csv_read(r, &rec, &err), CSV_OK);
+	assert_int_equal(csv_read(r, &rec, &err), CSV_BAD_RECORD);
+	peak = malloc_used();
+	assert_int_equal(rec.line, 2);
+	assert_int_equal(rec.raw_len, 1000);
+	assert_memory_equal(rec.raw, "x,0123456789abcdef", 18);
+	assert_non_null(strstr(err.reason, "record of 67108866 bytes, over "
+			       "the limit of 1000"));
+	assert_int_equal(csv_read(r, &rec, &err), CSV_OK);
+	assert_int_equal(rec.line, 3);
+	assert_int_equal(csv_read(r, &rec, &err), CSV_EOF);
+	csv_reader_free(&r);
+	assert_true(peak - before < (1u << 20));
+
+	g = (struct gen_src){ "a,b\n\"oops,1\n", "c,d\n", 16u << 20, "",
+			      0 };
+	before = malloc_used();
+	r = csv_reader_new(gen_read, &g, &p);
 	assert_int_equal(csv_read(r, &rec, &err), CSV_OK);
 	assert_int_equal(csv_read(r, &rec, &err), CSV_FATAL);
+	peak = malloc_used();
 	assert_int_equal(err.line, 2);
-	assert_non_null(strstr(err.reason, "longer than 100 bytes"));
-	assert_true(m.pos <= 100 + 4 + 3 * 64);
+	assert_int_equal(err.column, 1);
+	assert_non_null(strstr(err.reason, "(opened at line 2, column 1): "
+			       "it runs 16777217 lines to the end"));
 	csv_reader_free(&r);
-	buf_free(&in);
+	assert_true(peak - before < (1u << 20));
 }
 
 static void test_max_record_default_reads(void **state)
@@ -1166,7 +1323,9 @@ static void test_max_record_default_reads(void **state)
 	buf_append_str(&in, "\nb\n");
 	run = read_mem(in.data, in.len, &p, 65536, (size_t)-1);
 	want_ok(run, 0, 1, "a", 1, "a");
-	want_fatal(run, 1, 2, "100 bytes");
+	want_bad(run, 1, 2, in.data + 2, 100, 2, 1, "record of 150 bytes");
+	want_ok(run, 2, 3, "b", 1, "b");
+	want_end(run, 3, CSV_EOF);
 	run_free(run);
 	buf_free(&in);
 }
@@ -1610,7 +1769,7 @@ int main(void)
 		cmocka_unit_test(test_every_bad_record_reported),
 		cmocka_unit_test(test_bom_columns),
 		cmocka_unit_test(test_max_record_bytes),
-		cmocka_unit_test(test_max_record_stops_reading),
+		cmocka_unit_test(test_max_record_memory),
 		cmocka_unit_test(test_max_record_default_reads),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_fatal_is_final),

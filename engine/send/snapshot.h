@@ -21,7 +21,12 @@ struct snapshot {
 	size_t nfiles;
 };
 
-/* snapshot_read_dir - every regular file directly in dir (not dotfiles) */
+/*
+ * snapshot_read_dir - every regular file directly in dir (not dotfiles;
+ * folders, FIFOs and the like are passed over).  A symbolic link is read
+ * only if it names, without a '/', a regular file beside it; any other
+ * link fails it, naming the link, so that nothing outside dir gets in.
+ */
 int snapshot_read_dir(struct snapshot *s, const char *dir,
 		      const char **error_r);
 /* snapshot_read_store - the campaign's snapshot from the store */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,8 @@ struct import_run {
 	struct store *st;
 	struct store_import *imp;
 	FILE *rejects;
+	/* the rejects file until the import ends: "" once it has its name */
+	char rejects_tmp[sizeof(((struct import_summary *)0)->rejects_path)];
 	size_t printed;
 	struct buf line;	/* message and rejects scratch */
 	struct buf vars;	/* the row's packed variables */
@@ -61,11 +64,18 @@ void import_trim(const char **p, size_t *len)
 		(*len)--;
 }
 
-/* import_open_rejects - create the rejects file and write its header */
+/*
+ * import_open_rejects - create the rejects file and write its header.  It
+ * is written under a name of its own and takes its real name only when
+ * the import ends (import_place_rejects): an import that fails leaves no
+ * rejects of rows it never skipped, and an earlier file as it was.
+ */
 static int import_open_rejects(struct import_run *run, const char **error_r)
 {
 	const struct import_opts *o = run->o;
 	struct import_summary *sum = run->sum;
+	struct stat sb;
+	int fd;
 
 	if (o->rejects_path != NULL)
 		snprintf(sum->rejects_path, sizeof(sum->rejects_path), "%s",
@@ -76,15 +86,74 @@ static int import_open_rejects(struct import_run *run, const char **error_r)
 	else
 		snprintf(sum->rejects_path, sizeof(sum->rejects_path),
 			 "%s.rejects.csv", o->path);
-	run->rejects = fopen(sum->rejects_path, "w");
-	if (run->rejects == NULL) {
+	/* the one reason the final rename would fail that is seen now */
+	if (stat(sum->rejects_path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		errmsg_set(error_r, "%s: %s", sum->rejects_path,
-			   strerror(errno));
+			   strerror(EISDIR));
 		sum->rejects_path[0] = '\0';
+		return -1;
+	}
+	if (snprintf(run->rejects_tmp, sizeof(run->rejects_tmp), "%s.tmp-%ld",
+		     sum->rejects_path, (long)getpid()) >=
+	    (int)sizeof(run->rejects_tmp)) {
+		errmsg_set(error_r, "%s: %s", sum->rejects_path,
+			   strerror(ENAMETOOLONG));
+		run->rejects_tmp[0] = '\0';
+		sum->rejects_path[0] = '\0';
+		return -1;
+	}
+	fd = open(run->rejects_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		  0666);
+	if (fd < 0) {
+		errmsg_set(error_r, "%s: %s", run->rejects_tmp,
+			   strerror(errno));
+		run->rejects_tmp[0] = '\0';
+		sum->rejects_path[0] = '\0';
+		return -1;
+	}
+	run->rejects = fdopen(fd, "w");
+	if (run->rejects == NULL) {
+		errmsg_set(error_r, "%s: %s", run->rejects_tmp,
+			   strerror(errno));
+		close(fd);
 		return -1;
 	}
 	fputs("line,reason,record\r\n", run->rejects);
 	return 0;
+}
+
+/* import_close_rejects - flush and close the rejects file, if any */
+static int import_close_rejects(struct import_run *run, const char **error_r)
+{
+	int rc;
+
+	if (run->rejects == NULL)
+		return 0;
+	rc = fclose(run->rejects);
+	run->rejects = NULL;
+	if (rc != 0) {
+		errmsg_set(error_r, "%s: %s", run->rejects_tmp,
+			   strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * import_place_rejects - give the closed rejects file its name.  If that
+ * fails the rows are still in the file under its own name, and the
+ * summary says so: they are never lost.
+ */
+static void import_place_rejects(struct import_run *run)
+{
+	struct import_summary *sum = run->sum;
+
+	if (run->rejects_tmp[0] == '\0')
+		return;
+	if (rename(run->rejects_tmp, sum->rejects_path) < 0)
+		snprintf(sum->rejects_path, sizeof(sum->rejects_path), "%s",
+			 run->rejects_tmp);
+	run->rejects_tmp[0] = '\0';
 }
 
 /*
@@ -614,24 +683,26 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 		goto out;
 
 	if (sum->rejected > 0 && !o->skip_invalid) {
+		/* nothing is imported, but --rejects asked for the rows */
+		if (import_close_rejects(&run, error_r) < 0)
+			goto out;
+		import_place_rejects(&run);
 		result = IMPORT_BAD_ROWS;
 		goto out;
 	}
-	/* The rejects must be safe on disk before the good rows commit. */
-	if (run.rejects != NULL) {
-		found = fclose(run.rejects);
-		run.rejects = NULL;
-		if (found != 0) {
-			errmsg_set(error_r, "%s: %s", sum->rejects_path,
-				   strerror(errno));
-			goto out;
-		}
-	}
+	/*
+	 * The rejects must be safe on disk before the good rows commit (if
+	 * the process dies before the rename, they are in the temporary
+	 * file).
+	 */
+	if (import_close_rejects(&run, error_r) < 0)
+		goto out;
 	if (store_import_commit(&run.imp, sum->rejected, &stats,
 				&error) < 0) {
 		errmsg_set(error_r, "%s", error);
 		goto out;
 	}
+	import_place_rejects(&run);
 	sum->added = stats.added;
 	sum->duplicates = stats.duplicates;
 	result = IMPORT_OK;
@@ -639,6 +710,10 @@ out:
 	store_import_abort(&run.imp);
 	if (run.rejects != NULL)
 		fclose(run.rejects);
+	if (run.rejects_tmp[0] != '\0') {
+		unlink(run.rejects_tmp);
+		sum->rejects_path[0] = '\0';
+	}
 	if (fd > STDIN_FILENO)
 		close(fd);
 	buf_free(&run.vars);

@@ -45,7 +45,10 @@ struct import_opts {
 	enum import_format format;
 	const char *address_column;	/* matched ignoring ASCII case */
 	bool skip_invalid;
-	const char *rejects_path;	/* NULL: see import_default_rejects */
+	/* NULL: FILE.rejects.csv, or volley-rejects.csv for "-".  Written
+	 * as PATH.tmp-PID, renamed when the import ends (it is removed if
+	 * the import fails) */
+	const char *rejects_path;
 	/* diag - one line per bad row for the user, "FILE:LINE[:COLUMN]:
 	 * reason" with the reason escaped; NULL: none */
 	void (*diag)(void *ctx, const char *line);

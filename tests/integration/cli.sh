@@ -61,14 +61,14 @@ email,name
 dora@example.org,Dora
 not-an-address,X
 eve@example.org
-"frank@example.org,Frank
+frank@example.org,"5"" disk" drive
 CSV
 fails 1 "import with bad rows" "$VOLLEY" import news bad.csv
 has err.txt "bad.csv:3: invalid address 'not-an-address'" "bad address line"
 has err.txt "bad.csv:4:" "field-count line"
 has err.txt "expected 2 fields, found 1" "field-count reason"
-has err.txt "bad.csv:5:" "unterminated quote line"
-has err.txt "unterminated" "unterminated quote reason"
+has err.txt "bad.csv:5:29:" "text after a closing quote, line and column"
+has err.txt "unexpected character after closing quote" "its reason"
 has err.txt "nothing imported" "the user is told nothing was imported"
 equals "$(total news)" "3" "a failed import changes nothing"
 
