@@ -503,7 +503,8 @@ static void test_auth_plain_needs_tls(void **state)
 
 static void test_auth_login_and_535(void **state)
 {
-	struct smtp_session *s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	struct smtp_session *s =
+		session_with(SMTP_TLS_IMPLICIT, "alice", false);
 	struct smtp_event ev;
 
 	(void)state;
@@ -1525,7 +1526,8 @@ static void test_in_doubt_only_when_sent(void **state)
 /* 534: this mechanism is too weak; the next one offered is tried */
 static void test_auth_534_next_mechanism(void **state)
 {
-	struct smtp_session *s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	struct smtp_session *s =
+		session_with(SMTP_TLS_IMPLICIT, "alice", false);
 	struct smtp_event ev;
 
 	(void)state;
@@ -1558,7 +1560,8 @@ static void test_auth_534_next_mechanism(void **state)
 /* RFC 4954 4: a challenge that is not base64 is answered "*" */
 static void test_auth_challenge_not_base64(void **state)
 {
-	struct smtp_session *s = session_with(SMTP_TLS_IMPLICIT, "alice", false);
+	struct smtp_session *s =
+		session_with(SMTP_TLS_IMPLICIT, "alice", false);
 	struct smtp_event ev;
 
 	(void)state;
