@@ -980,6 +980,10 @@ static void lt_print(const struct lt_opts *o, const struct loadtest_params *p,
 	       (unsigned long long)s->in_doubt,
 	       (unsigned long long)s->connections,
 	       s->connections == 1 ? "" : "s");
+	if (s->split > 0)
+		printf("the server took fewer recipients than a message has: "
+		       "%llu more transactions (counted in sent, refused, "
+		       "lost)\n", (unsigned long long)s->split);
 	printf("throughput %.1f msg/s sent, %.2f MB/s; client CPU %.2f s, "
 	       "%.1f us per message sent\n", (double)s->sent / secs,
 	       (double)s->bytes_sent / secs / 1e6, cpu_s,
@@ -1094,7 +1098,8 @@ static int lt_json(const struct lt_opts *o, const struct loadtest_params *p,
 	else
 		buf_append_str(&j, "null");
 	buf_printf(&j, ", \"messages\": {\"attempted\": %llu, \"sent\": %llu, "
-		   "\"refused\": %llu, \"lost\": %llu, \"in_doubt\": %llu}, "
+		   "\"refused\": %llu, \"lost\": %llu, \"in_doubt\": %llu, "
+		   "\"split\": %llu}, "
 		   "\"bytes_sent\": %llu, \"connections_opened\": %llu, "
 		   "\"throughput\": {\"messages_per_s\": %.3f, "
 		   "\"bytes_per_s\": %.1f}, \"cpu\": {\"seconds\": %.4f, "
@@ -1104,6 +1109,7 @@ static int lt_json(const struct lt_opts *o, const struct loadtest_params *p,
 		   (unsigned long long)s->refused,
 		   (unsigned long long)s->lost,
 		   (unsigned long long)s->in_doubt,
+		   (unsigned long long)s->split,
 		   (unsigned long long)s->bytes_sent,
 		   (unsigned long long)s->connections,
 		   (double)s->sent / secs, (double)s->bytes_sent / secs, cpu_s,

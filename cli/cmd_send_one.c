@@ -67,9 +67,10 @@ struct send_one {
 	size_t nrcpts;
 	struct smtp_message m;
 	bool taken;
-	/* per recipient: the reply to its RCPT, kept until DONE */
+	/* per recipient: the reply to its RCPT, then its fate */
 	int code[SEND_ONE_MAX_RCPTS];
 	char reply[SEND_ONE_MAX_RCPTS][512];
+	bool settled[SEND_ONE_MAX_RCPTS];	/* its reply is its fate */
 	bool done;
 	bool all_sent;
 };
@@ -109,56 +110,70 @@ static const char *send_one_verdict(int code)
 	       "refused";
 }
 
+/* send_one_keep - recipient i's fate so far: the reply, "ENH TEXT" */
+static void send_one_keep(struct send_one *so, size_t i,
+			  const struct smtp_event *ev)
+{
+	so->code[i] = ev->code;
+	snprintf(so->reply[i], sizeof(so->reply[0]), "%s%s%s",
+		 ev->enhanced ? ev->enhanced : "",
+		 ev->enhanced && *ev->enhanced ? " " : "",
+		 ev->text ? ev->text : "");
+}
+
+/* send_one_print - "ADDR: verdict ..." for recipient i */
+static void send_one_print(const struct send_one *so, size_t i)
+{
+	const char *reply = so->reply[i];
+	const char *sp = strchr(reply, ' ');
+	bool has_enh = reply[0] >= '2' && reply[0] <= '5' && reply[1] == '.';
+	char enh[16];
+
+	if (has_enh && sp != NULL) {
+		snprintf(enh, sizeof(enh), "%.*s", (int)(sp - reply), reply);
+		send_one_say(so->rcpts[i], send_one_verdict(so->code[i]),
+			     so->code[i], enh, sp + 1);
+	} else {
+		send_one_say(so->rcpts[i], send_one_verdict(so->code[i]),
+			     so->code[i], NULL, reply);
+	}
+}
+
+/*
+ * send_one_event - a recipient refused at RCPT keeps that reply; one
+ * accepted gets the reply to the end of its transaction (a message the
+ * relay takes in several has a DONE each); one never asked, the last
+ * DONE's.  Every fate is printed once the message is over.
+ */
 static void send_one_event(void *ctx, const struct smtp_event *ev)
 {
 	struct send_one *so = ctx;
-	struct buf reply = BUF_INIT;
 
 	if (ev->kind == SMTP_EV_RCPT && ev->rcpt < so->nrcpts) {
-		so->code[ev->rcpt] = ev->code;
-		buf_printf(&reply, "%s%s%s", ev->enhanced ? ev->enhanced : "",
-			   ev->enhanced && *ev->enhanced ? " " : "",
-			   ev->text ? ev->text : "");
-		snprintf(so->reply[ev->rcpt], sizeof(so->reply[0]), "%s",
-			 buf_cstr(&reply));
-		buf_free(&reply);
+		send_one_keep(so, ev->rcpt, ev);
+		so->settled[ev->rcpt] = ev->code / 100 != 2;
 		return;
 	}
 	if (ev->kind != SMTP_EV_DONE)
 		return;
-	so->done = true;
-	so->all_sent = ev->sent;
 	for (size_t i = 0; i < so->nrcpts; i++) {
-		/* An accepted recipient shares the message's fate. */
-		if (so->code[i] / 100 == 2 || so->code[i] == 0) {
-			send_one_say(so->rcpts[i],
-				     send_one_verdict(ev->sent ? 250 :
-						      ev->code),
-				     ev->code, ev->enhanced, ev->text);
-			if (!ev->sent)
-				so->all_sent = false;
-		} else {
-			const char *sp = strchr(so->reply[i], ' ');
-			bool has_enh = so->reply[i][0] >= '2' &&
-				       so->reply[i][0] <= '5' &&
-				       so->reply[i][1] == '.';
-
-			so->all_sent = false;
-			if (has_enh && sp != NULL) {
-				char enh[16];
-
-				snprintf(enh, sizeof(enh), "%.*s",
-					 (int)(sp - so->reply[i]),
-					 so->reply[i]);
-				send_one_say(so->rcpts[i],
-					     send_one_verdict(so->code[i]),
-					     so->code[i], enh, sp + 1);
-			} else {
-				send_one_say(so->rcpts[i],
-					     send_one_verdict(so->code[i]),
-					     so->code[i], NULL, so->reply[i]);
-			}
+		if (!so->settled[i] && (so->code[i] / 100 == 2 ||
+					(so->code[i] == 0 && !ev->more))) {
+			send_one_keep(so, i, ev);
+			/* not sent is never "sent", whatever the code */
+			if (!ev->sent && ev->code / 100 == 2)
+				so->code[i] = 451;
+			so->settled[i] = true;
 		}
+	}
+	if (ev->more)
+		return;
+	so->done = true;
+	so->all_sent = true;
+	for (size_t i = 0; i < so->nrcpts; i++) {
+		send_one_print(so, i);
+		if (so->code[i] / 100 != 2)
+			so->all_sent = false;
 	}
 	fflush(stdout);
 }

@@ -661,7 +661,14 @@ static void test_8bitmime(void **state)
 	smtp_session_free(&s);
 }
 
-/* LIMITS RCPTMAX: the recipients over it are deferred, not sent. */
+static const char chunking_ehlo[] =
+	"250-mx\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+	"250 CHUNKING\r\n";
+
+static const char *rcpts_4[] = { "r0@y.example", "r1@y.example",
+				 "r2@y.example", "r3@y.example" };
+
+/* LIMITS RCPTMAX: the message goes in transactions of that many. */
 static void test_limits_rcptmax(void **state)
 {
 	struct smtp_session *s = ready(
@@ -671,12 +678,324 @@ static void test_limits_rcptmax(void **state)
 
 	(void)state;
 	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 0);
+	no_event(s);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued as A\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	assert_true(ev.more);
+	assert_string_equal(ev.text, "queued as A");
+	no_event(s);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<c@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 1);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued as B\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	assert_false(ev.more);
+	assert_string_equal(ev.text, "queued as B");
+	assert_true(smtp_session_idle(s));
+	smtp_session_free(&s);
+}
+
+/*
+ * 452 "too many recipients" after some were accepted (RFC 5321
+ * 4.5.3.1.10): the rest go in the next transaction, and from then on no
+ * transaction asks for more than the server took.
+ */
+static void test_too_many_recipients(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_4, 4, "x\r\n", (void *)1);
+	struct smtp_message m2 = msg(rcpts_4, 3, "y\r\n", (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n"
+		  "RCPT TO:<r1@y.example>\r\nRCPT TO:<r2@y.example>\r\n"
+		  "RCPT TO:<r3@y.example>\r\nDATA\r\n");
+	feed(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n"
+		"452 4.5.3 Too many recipients\r\n"
+		"452 4.5.3 Too many recipients\r\n354 go\r\n");
+	/* only the two taken hear anything now */
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 0);
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 1);
+	no_event(s);
+	out_is(s, "x\r\n.\r\n");
+	/* a message submitted meanwhile already keeps under the limit */
+	assert_int_equal(smtp_session_submit(s, &m2), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n"
+		  "RCPT TO:<r1@y.example>\r\nDATA\r\n");
+	feed(s, "250 2.0.0 queued as A\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n"
+		"250 2.1.5 ok\r\n354 go\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)1);
+	assert_true(ev.sent && ev.more);
+	next_event(s, SMTP_EV_RCPT);
+	next_event(s, SMTP_EV_RCPT);
+	/* m2 was in the queue first: the rest of m goes behind it */
+	out_is(s, "y\r\n.\r\nMAIL FROM:<a@x.example>\r\n"
+		  "RCPT TO:<r2@y.example>\r\nRCPT TO:<r3@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 2.0.0 queued as B\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n"
+		"550 5.1.1 no such user\r\n354 go\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_true(ev.sent && ev.more);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 2);
+	assert_int_equal(ev.code, 250);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 3);
+	assert_int_equal(ev.code, 550);
+	out_is(s, "x\r\n.\r\nMAIL FROM:<a@x.example>\r\n"
+		  "RCPT TO:<r2@y.example>\r\nDATA\r\n");
+	feed(s, "250 2.0.0 queued as C\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n"
+		"354 go\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)1);
+	assert_true(ev.sent);
+	assert_false(ev.more);
+	assert_string_equal(ev.text, "queued as C");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 2);
+	out_is(s, "y\r\n.\r\n");
+	feed(s, "250 2.0.0 queued as D\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)2);
+	assert_false(ev.more);
+	assert_true(smtp_session_idle(s));
+	smtp_session_free(&s);
+}
+
+/*
+ * Without RFC 3463 codes the text says "too many"; a 552 that means it
+ * (RFC 821's code) is the temporary 452 it should have been, even when
+ * nothing was taken yet; any other 452 is the recipient's own.
+ */
+static void test_too_many_plain_and_552(void **state)
+{
+	struct smtp_session *s = ready("250-mx\r\n250 PIPELINING\r\n");
+	struct smtp_message m = msg(rcpts_4, 3, "x\r\n", (void *)1);
+	struct smtp_message one = msg(rcpts_d, 1, "x\r\n", (void *)2);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n"
+		  "RCPT TO:<r1@y.example>\r\nRCPT TO:<r2@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n452 mailbox full\r\n"
+		"452 Too many recipients\r\n354 go\r\n");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).code, 250);
 	ev = next_event(s, SMTP_EV_RCPT);
 	assert_int_equal(ev.rcpt, 1);
 	assert_int_equal(ev.code, 452);
-	assert_string_equal(ev.enhanced, "4.5.3");
-	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+	assert_string_equal(ev.text, "mailbox full");
+	no_event(s);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	assert_true(next_event(s, SMTP_EV_DONE).more);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r2@y.example>\r\n"
 		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 2);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	assert_false(next_event(s, SMTP_EV_DONE).more);
+
+	assert_int_equal(smtp_session_submit(s, &one), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n552 5.5.3 Too many recipients\r\n554 no valid "
+		"recipients\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.code, 452);
+	assert_string_equal(ev.enhanced, "4.5.3");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_false(ev.more);
+	assert_int_equal(ev.code, 452);
+	smtp_session_free(&s);
+}
+
+/* Lock-step: after "too many", the rest are not asked about in vain. */
+static void test_too_many_lockstep(void **state)
+{
+	struct smtp_session_params p = { .pipelining = false };
+	struct smtp_session *s = ready_with(p, "250 mx\r\n");
+	struct smtp_message m = msg(rcpts_4, 4, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\n");
+	feed(s, "250 ok\r\n");
+	out_is(s, "RCPT TO:<r0@y.example>\r\n");
+	feed(s, "250 ok\r\n");
+	out_is(s, "RCPT TO:<r1@y.example>\r\n");
+	feed(s, "452 4.5.3 Too many recipients\r\n");
+	out_is(s, "DATA\r\n");
+	feed(s, "354 go\r\n");
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 0);
+	assert_true(next_event(s, SMTP_EV_DONE).more);
+	/* one at a time now: the server took one */
+	for (size_t i = 1; i < 4; i++) {
+		char line[64];
+
+		out_is(s, "MAIL FROM:<a@x.example>\r\n");
+		feed(s, "250 ok\r\n");
+		snprintf(line, sizeof(line), "RCPT TO:<r%zu@y.example>\r\n", i);
+		out_is(s, line);
+		feed(s, "250 ok\r\n");
+		out_is(s, "DATA\r\n");
+		feed(s, "354 go\r\n");
+		out_is(s, "x\r\n.\r\n");
+		feed(s, "250 queued\r\n");
+		assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, i);
+		ev = next_event(s, SMTP_EV_DONE);
+		assert_true(ev.sent);
+		assert_int_equal(ev.more, i < 3);
+	}
+	smtp_session_free(&s);
+}
+
+/*
+ * A server that takes a recipient after saying "too many": that one is
+ * in this transaction and never asked for again; MAIL refused in a later
+ * transaction is the reason for every recipient left.
+ */
+static void test_too_many_then_mail_refused(void **state)
+{
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_4, 4, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n"
+		  "RCPT TO:<r1@y.example>\r\nRCPT TO:<r2@y.example>\r\n"
+		  "RCPT TO:<r3@y.example>\r\nDATA\r\n");
+	feed(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n452 4.5.3 Too many\r\n"
+		"250 2.1.5 ok after all\r\n452 4.5.3 Too many\r\n354 go\r\n");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 0);
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 2);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 2.0.0 queued\r\n");
+	assert_true(next_event(s, SMTP_EV_DONE).more);
+	/* the limit learned is one: r1 alone, then r3 */
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r1@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "451 4.3.0 try later\r\n503 5.5.1 need MAIL\r\n"
+		"503 5.5.1 need MAIL\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 1);
+	assert_int_equal(ev.code, 451);
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 3);
+	assert_int_equal(ev.code, 451);
+	assert_int_equal(ev.step, SMTP_STEP_MAIL);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_false(ev.more);
+	assert_int_equal(ev.code, 451);
+	no_event(s);
+	assert_true(smtp_session_idle(s));
+	smtp_session_free(&s);
+}
+
+/*
+ * The connection lost in a later transaction: its DONE is the last, and
+ * in doubt only for what that transaction sent; MAILMAX reached: the rest
+ * are deferred, not dropped.
+ */
+static void test_split_lost_and_spent(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true };
+	struct smtp_session *s = ready(
+		"250-mx\r\n250-PIPELINING\r\n250 LIMITS RCPTMAX=2\r\n");
+	struct smtp_message m = msg(rcpts_4, 4, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n"
+		  "RCPT TO:<r1@y.example>\r\nDATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	assert_true(next_event(s, SMTP_EV_DONE).more);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r2@y.example>\r\n"
+		  "RCPT TO:<r3@y.example>\r\nDATA\r\n");
+	smtp_session_abort(s, "connection reset", false);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_false(ev.more);
+	assert_false(ev.in_doubt);
+	assert_int_equal(ev.step, SMTP_STEP_SESSION);
+	next_event(s, SMTP_EV_FAILED);
+	smtp_session_free(&s);
+
+	s = ready_with(p, "250-mx\r\n250-PIPELINING\r\n"
+		       "250 LIMITS RCPTMAX=3 MAILMAX=1\r\n");
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n"
+		  "RCPT TO:<r1@y.example>\r\nRCPT TO:<r2@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	for (size_t i = 0; i < 3; i++)
+		next_event(s, SMTP_EV_RCPT);
+	out_is(s, "x\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	ev = next_event(s, SMTP_EV_RCPT);
+	assert_int_equal(ev.rcpt, 3);
+	assert_int_equal(ev.code, 452);
+	assert_true(ev.local);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	assert_false(ev.more);
+	out_is(s, "");
+	smtp_session_free(&s);
+}
+
+/* BDAT: the rest goes in a transaction of its own once the first is
+ * answered. */
+static void test_too_many_bdat(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s = ready_with(p, chunking_ehlo);
+	struct smtp_message m = msg(rcpts_bc, 2, "x\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+		  "RCPT TO:<c@y.example>\r\nBDAT 3 LAST\r\nx\r\n");
+	feed(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n452 4.5.3 Too many\r\n"
+		"250 2.0.0 queued as A\r\n");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 0);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent && ev.more);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<c@y.example>\r\n"
+		  "BDAT 3 LAST\r\nx\r\n");
+	feed(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.0.0 queued as B\r\n");
+	assert_int_equal(next_event(s, SMTP_EV_RCPT).rcpt, 1);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	assert_false(ev.more);
 	smtp_session_free(&s);
 }
 
@@ -705,10 +1024,6 @@ static void test_spent(void **state)
 	assert_int_equal(smtp_session_submit(s, &m), -1);
 	smtp_session_free(&s);
 }
-
-static const char chunking_ehlo[] =
-	"250-mx\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
-	"250 CHUNKING\r\n";
 
 /*
  * CHUNKING: whole messages go out ahead of their replies, up to the
@@ -1637,6 +1952,12 @@ int main(void)
 		cmocka_unit_test(test_smtputf8),
 		cmocka_unit_test(test_8bitmime),
 		cmocka_unit_test(test_limits_rcptmax),
+		cmocka_unit_test(test_too_many_recipients),
+		cmocka_unit_test(test_too_many_plain_and_552),
+		cmocka_unit_test(test_too_many_lockstep),
+		cmocka_unit_test(test_too_many_then_mail_refused),
+		cmocka_unit_test(test_split_lost_and_spent),
+		cmocka_unit_test(test_too_many_bdat),
 		cmocka_unit_test(test_spent),
 		cmocka_unit_test(test_bdat_window),
 		cmocka_unit_test(test_mail_503_retried),

@@ -523,7 +523,11 @@ static void lt_event(void *ctx, const struct smtp_event *ev)
 		st->lost++;
 		st->in_doubt += ev->in_doubt;
 	}
+	st->split += ev->more;
 	pthread_mutex_unlock(&w->lock);
+	/* a message split over transactions keeps its slot to the end */
+	if (ev->more)
+		return;
 	slot->busy = false;
 	if (w->in_flight > 0)
 		w->in_flight--;
@@ -871,6 +875,7 @@ static void lt_add(struct loadtest_stats *into,
 	into->refused += from->refused;
 	into->lost += from->lost;
 	into->in_doubt += from->in_doubt;
+	into->split += from->split;
 	into->bytes_sent += from->bytes_sent;
 	into->connections += from->connections;
 	for (int i = 0; i < LOADTEST_CODES; i++) {

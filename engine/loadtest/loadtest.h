@@ -131,6 +131,10 @@ struct loadtest_stats {
 				 * refused it (over the server's SIZE) */
 	uint64_t in_doubt;	/* lost after it went whole: the server may
 				 * have it */
+	/* transactions beyond one per message: the server took fewer
+	 * recipients than a message has, so it went in several (sent,
+	 * refused and lost count each) */
+	uint64_t split;
 	uint64_t bytes_sent;	/* of the messages sent */
 	uint64_t connections;	/* attempts, successful or not */
 	/* a message's final reply (the reply to its end of data, else the

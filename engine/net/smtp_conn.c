@@ -217,7 +217,8 @@ static void smtp_conn_drain(struct smtp_conn *c)
 			c->src->event(c->src->ctx, &ev);
 			break;
 		case SMTP_EV_DONE:
-			if (c->in_flight > 0)
+			/* a transaction of a split message: it goes on */
+			if (c->in_flight > 0 && !ev.more)
 				c->in_flight--;
 			if (ev.sent)
 				c->res->delivered++;

@@ -270,10 +270,10 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 		.in_doubt = ev->in_doubt,
 	};
 
-	if (ev->kind == SMTP_EV_RCPT) {
-		/* one recipient per message: its DONE says the same or more */
+	/* One recipient per message: its DONE says the same or more, and
+	 * it is never split, so that DONE is its last. */
+	if (ev->kind == SMTP_EV_RCPT)
 		return;
-	}
 	slot->busy = false;
 	slot->job = NULL;
 	if (ev->sent)

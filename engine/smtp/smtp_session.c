@@ -6,7 +6,13 @@
  *   - outstanding commands, oldest first: each reply is matched to the
  *     oldest and checked against its verb (smtp_session_on_reply);
  *   - submitted messages (slots), oldest first, each with a cursor over
- *     its commands: MAIL, RCPT 1..n, DATA, then its body.
+ *     its commands: MAIL, a RCPT per recipient, DATA, then its body.
+ *
+ * A slot is one transaction.  A message with more recipients than the
+ * server takes in one (its LIMITS RCPTMAX, or a 452 "too many
+ * recipients" after some were accepted, RFC 5321 4.5.3.1.10) goes on in
+ * another: when its transaction ends, the slot comes back at the tail
+ * of the queue with the recipients still to do.
  *
  * The invariant that makes pipelining across messages safe: at most one
  * message has commands written whose DATA reply has not come yet, and
@@ -75,9 +81,29 @@ struct smtp_cmd {
 	uint64_t end;
 };
 
+/* A set of a message's recipients, by index. */
+struct smtp_rcpt_set {
+	uint64_t w[(SMTP_SESSION_MAX_RCPTS + 63) / 64];
+};
+
+/* What a transaction writes next. */
+enum smtp_slot_step {
+	SMTP_SLOT_MAIL,		/* MAIL FROM (after RSET if need be) */
+	SMTP_SLOT_RCPT,		/* RCPT TO for recipient rcpt_next */
+	SMTP_SLOT_DATA,		/* DATA, or BDAT with the body */
+	SMTP_SLOT_WRITTEN,	/* every command is written */
+};
+
 struct smtp_slot {
 	struct smtp_message m;
-	size_t cursor;		/* next command: 0 MAIL, 1..n RCPT, n+1 DATA */
+	unsigned part;		/* the message's transactions before this */
+	struct smtp_rcpt_set in;	/* this transaction's recipients */
+	/* recipients for a later transaction: those no transaction took
+	 * yet, and those the server had no room for in this one */
+	struct smtp_rcpt_set todo;
+	bool too_many;		/* the server said so in this transaction */
+	enum smtp_slot_step step;
+	size_t rcpt_next;	/* SMTP_SLOT_RCPT: the next in "in" */
 	bool mail_ok;
 	size_t rcpts_ok;
 	bool body_written;	/* the body (or a lone ".") is on its way */
@@ -112,6 +138,11 @@ struct smtp_session {
 	bool overlap;
 	unsigned window;	/* messages written ahead with BDAT */
 	unsigned max_messages;	/* min(params, MAILMAX); 0: no limit */
+	/* recipients per transaction: RCPTMAX, or what the server took
+	 * before it said "too many"; 0: no limit known */
+	size_t rcpt_limit;
+	/* recipients in the slots' todo sets: transactions still owed */
+	size_t todo_rcpts;
 	unsigned transactions;	/* begun in this session */
 	bool out_of_step;	/* why it failed: a reply did not fit */
 	bool malformed;		/* why it failed: not a reply at all */
@@ -188,6 +219,43 @@ static size_t smtp_slot_index(struct smtp_session *s,
 			      const struct smtp_slot *slot)
 {
 	return (size_t)(slot - s->slots);
+}
+
+static void smtp_rcpt_set_add(struct smtp_rcpt_set *set, size_t i)
+{
+	set->w[i / 64] |= UINT64_C(1) << (i % 64);
+}
+
+static void smtp_rcpt_set_del(struct smtp_rcpt_set *set, size_t i)
+{
+	set->w[i / 64] &= ~(UINT64_C(1) << (i % 64));
+}
+
+static size_t smtp_rcpt_set_count(const struct smtp_rcpt_set *set)
+{
+	size_t n = 0;
+
+	for (size_t w = 0; w < sizeof(set->w) / sizeof(set->w[0]); w++)
+		n += (size_t)__builtin_popcountll(set->w[w]);
+	return n;
+}
+
+/* smtp_rcpt_set_next - the first member at or after i, or n if none
+ * below n */
+static size_t smtp_rcpt_set_next(const struct smtp_rcpt_set *set, size_t i,
+				 size_t n)
+{
+	while (i < n) {
+		uint64_t w = set->w[i / 64] >> (i % 64);
+
+		if (w != 0)
+			i += (size_t)__builtin_ctzll(w);
+		else
+			i = (i / 64 + 1) * 64;
+		if (i < n && (set->w[i / 64] >> (i % 64) & 1))
+			return i;
+	}
+	return n;
 }
 
 /*
@@ -386,9 +454,8 @@ static bool smtp_bad_bytes(const char *str)
 /*
  * smtp_rcpt_refusal - why recipient i of m cannot be sent in this
  * session, as the reply a server would give, or NULL: a control byte
- * (which would end the command line and start another), a UTF-8 address
- * the server cannot take, or beyond the server's RCPTMAX (retry in
- * another transaction).
+ * (which would end the command line and start another), or a UTF-8
+ * address the server cannot take.
  */
 static const char *smtp_rcpt_refusal(const struct smtp_session *s,
 				     const struct smtp_message *m, size_t i,
@@ -404,12 +471,6 @@ static const char *smtp_rcpt_refusal(const struct smtp_session *s,
 		*enhanced = "5.6.7";
 		return "the address needs SMTPUTF8, which the server does not "
 		       "offer";
-	}
-	if (s->caps.rcptmax > 0 && i >= s->caps.rcptmax) {
-		*code = 452;
-		*enhanced = "4.5.3";
-		return "more recipients than the server's LIMITS RCPTMAX "
-		       "allows in one transaction";
 	}
 	return NULL;
 }
@@ -486,7 +547,8 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 	size_t n = slot->m.nrcpts;
 
 	do {
-		if (slot->cursor == 0) {
+		switch (slot->step) {
+		case SMTP_SLOT_MAIL:
 			/*
 			 * With BDAT, this MAIL goes before the messages ahead
 			 * of it are answered; if one of them fails, the server
@@ -504,17 +566,32 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 			}
 			smtp_write_mail(s, slot);
 			smtp_push_cmd(s, SMTP_V_MAIL, idx, 0);
-		} else if (slot->cursor <= n) {
-			size_t i = slot->cursor - 1;
+			slot->rcpt_next = smtp_rcpt_set_next(&slot->in, 0, n);
+			slot->step = slot->rcpt_next < n ? SMTP_SLOT_RCPT :
+				     SMTP_SLOT_DATA;
+			break;
+		case SMTP_SLOT_RCPT: {
+			size_t i = slot->rcpt_next;
 			const char *enhanced, *why;
 			int code;
 
+			slot->rcpt_next = smtp_rcpt_set_next(&slot->in, i + 1,
+							     n);
+			if (slot->rcpt_next >= n)
+				slot->step = SMTP_SLOT_DATA;
+			/* Lock-step, told "too many": the rest wait for the
+			 * next transaction without being asked about. */
+			if (slot->too_many) {
+				smtp_rcpt_set_del(&slot->in, i);
+				smtp_rcpt_set_add(&slot->todo, i);
+				s->todo_rcpts++;
+				continue;
+			}
 			why = smtp_rcpt_refusal(s, &slot->m, i, &code,
 						&enhanced);
 			if (why != NULL) {
 				smtp_rcpt_refuse_local(s, slot, i, code,
 						       enhanced, why);
-				slot->cursor++;
 				if (!s->pipelining)
 					return SMTP_WROTE_NONE;
 				continue;
@@ -523,16 +600,25 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 			buf_append_str(&s->out, slot->m.rcpts[i]);
 			buf_append_str(&s->out, ">\r\n");
 			smtp_push_cmd(s, SMTP_V_RCPT, idx, i);
-		} else if (s->chunking) {
-			smtp_write_bdat(s, slot);
-			smtp_push_cmd(s, SMTP_V_BDAT, idx, 0);
-		} else {
-			smtp_write_line(s, "DATA", "");
-			smtp_push_cmd(s, SMTP_V_DATA, idx, 0);
+			break;
 		}
-		slot->cursor++;
-	} while (s->pipelining && slot->cursor <= n + 1);
-	return slot->cursor > n + 1 ? SMTP_WROTE_ALL : SMTP_WROTE_ONE;
+		case SMTP_SLOT_DATA:
+			if (s->chunking) {
+				smtp_write_bdat(s, slot);
+				smtp_push_cmd(s, SMTP_V_BDAT, idx, 0);
+			} else {
+				smtp_write_line(s, "DATA", "");
+				smtp_push_cmd(s, SMTP_V_DATA, idx, 0);
+			}
+			slot->step = SMTP_SLOT_WRITTEN;
+			break;
+		case SMTP_SLOT_WRITTEN:
+			break;
+		}
+	} while ((s->pipelining || slot->too_many) &&
+		 slot->step != SMTP_SLOT_WRITTEN);
+	return slot->step == SMTP_SLOT_WRITTEN ? SMTP_WROTE_ALL :
+	       SMTP_WROTE_ONE;
 }
 
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
@@ -550,16 +636,19 @@ static void smtp_slot_fail(struct smtp_session *s, struct smtp_slot *slot,
 static bool smtp_lockstep_verdict(struct smtp_session *s,
 				  struct smtp_slot *slot)
 {
-	if (slot->cursor > 0 && !slot->mail_ok) {
+	size_t n = slot->m.nrcpts;
+
+	if (slot->step != SMTP_SLOT_MAIL && !slot->mail_ok) {
 		/* As when pipelined: every recipient hears why. */
-		for (size_t i = 0; i < slot->m.nrcpts; i++)
+		for (size_t i = smtp_rcpt_set_next(&slot->in, 0, n); i < n;
+		     i = smtp_rcpt_set_next(&slot->in, i + 1, n))
 			smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i,
 					&slot->failure, SMTP_STEP_MAIL,
 					slot->failure_local, false, NULL);
 		smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
 		return true;
 	}
-	if (slot->cursor == slot->m.nrcpts + 1 && slot->rcpts_ok == 0) {
+	if (slot->step == SMTP_SLOT_DATA && slot->rcpts_ok == 0) {
 		smtp_slot_fail(s, slot, NULL, SMTP_STEP_NONE);
 		return true;
 	}
@@ -611,14 +700,75 @@ static void smtp_pump(struct smtp_session *s)
 
 /* --- finishing messages and sessions ---------------------------------- */
 
-/* smtp_slot_done - report the oldest message finished and free its slot */
+/*
+ * smtp_slot_begin - the slot's next transaction: up to rcpt_limit of the
+ * recipients still to do, from MAIL on
+ */
+static void smtp_slot_begin(struct smtp_session *s, struct smtp_slot *slot)
+{
+	size_t n = slot->m.nrcpts, took = 0;
+
+	memset(&slot->in, 0, sizeof(slot->in));
+	for (size_t i = smtp_rcpt_set_next(&slot->todo, 0, n);
+	     i < n && (s->rcpt_limit == 0 || took < s->rcpt_limit);
+	     i = smtp_rcpt_set_next(&slot->todo, i + 1, n)) {
+		smtp_rcpt_set_del(&slot->todo, i);
+		smtp_rcpt_set_add(&slot->in, i);
+		took++;
+	}
+	s->todo_rcpts -= took;
+	slot->too_many = false;
+	slot->step = SMTP_SLOT_MAIL;
+	slot->rcpt_next = 0;
+	slot->mail_ok = false;
+	slot->rcpts_ok = 0;
+	slot->body_written = false;
+	slot->empty_body = false;
+	slot->failed = false;
+	slot->failure_local = false;
+	slot->rcpt_refused = false;
+	slot->rcpt_failure_local = false;
+	s->transactions++;
+}
+
+/*
+ * smtp_slot_done - report the oldest transaction finished and free its
+ * slot.  A message with recipients still to do goes on in a new
+ * transaction at the tail (its DONE says "more"), unless MAIL was refused
+ * (its reason is theirs too) or the session may begin no other
+ * transaction (they are deferred).
+ */
 static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 			   const struct smtp_reply *r, enum smtp_step step,
 			   bool sent, bool local)
 {
+	size_t n = slot->m.nrcpts;
+	size_t left = smtp_rcpt_set_next(&slot->todo, 0, n);
+	bool more = left < n && !slot->failed &&
+		    (s->max_messages == 0 || s->transactions < s->max_messages);
+	struct smtp_slot *next;
+	struct smtp_reply none = { 0 };
+
+	if (left < n && !more) {
+		s->todo_rcpts -= smtp_rcpt_set_count(&slot->todo);
+		if (!slot->failed)
+			smtp_local_reply(&none, 452, "4.5.3", "the session may "
+					 "begin no other transaction (MAILMAX) "
+					 "for the rest of the recipients");
+		for (size_t i = left; i < n;
+		     i = smtp_rcpt_set_next(&slot->todo, i + 1, n))
+			smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i,
+					slot->failed ? &slot->failure : &none,
+					slot->failed ? SMTP_STEP_MAIL :
+					SMTP_STEP_NONE,
+					slot->failed ? slot->failure_local :
+					true, false, NULL);
+		buf_free(&none.text);
+	}
 	/* Replies come in order, so only the oldest slot can finish. */
 	smtp_event_push(s, SMTP_EV_DONE, slot->m.ctx, 0, r, step, local, sent,
 			NULL);
+	s->events[(s->ev_head + s->nevents - 1) % s->ev_cap].more = more;
 	if (!sent)
 		s->need_rset = true;
 	s->slot_head = (s->slot_head + 1) % SMTP_SESSION_WINDOW;
@@ -626,6 +776,18 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 	/* Slots are written in order: a counted one is the oldest. */
 	if (s->writing > 0)
 		s->writing--;
+	if (!more)
+		return;
+	/* The freed slot may be the tail itself (a full ring): copy what
+	 * the next transaction keeps before anything is reset. */
+	next = smtp_slot_at(s, s->nslots++);
+	if (next != slot) {
+		next->m = slot->m;
+		next->utf8 = slot->utf8;
+		next->todo = slot->todo;
+	}
+	next->part = slot->part + 1;
+	smtp_slot_begin(s, next);
 }
 
 /*
@@ -693,6 +855,7 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	}
 	s->writing = 0;
 	s->ncmds = 0;
+	s->todo_rcpts = 0;
 	buf_reset(&s->out);
 	s->out_sent = 0;
 	s->traced = 0;
@@ -862,6 +1025,7 @@ static void smtp_ready(struct smtp_session *s, const struct smtp_reply *r)
 	if (s->caps.mailmax > 0 &&
 	    (s->max_messages == 0 || s->caps.mailmax < s->max_messages))
 		s->max_messages = s->caps.mailmax;
+	s->rcpt_limit = s->caps.rcptmax;
 	smtp_set_state(s, SMTP_S_READY);
 	smtp_event_push(s, SMTP_EV_READY, NULL, 0, r, SMTP_STEP_SESSION, false,
 			false, NULL);
@@ -1037,10 +1201,49 @@ static void smtp_on_mail_reply(struct smtp_slot *slot,
 	}
 }
 
+/*
+ * smtp_reply_too_many - a 452 (or, as RFC 821 had it, 552) for a
+ * recipient over the server's limit per transaction: by its RFC 3463
+ * code X.5.3, or without one by its text
+ */
+static bool smtp_reply_too_many(const struct smtp_reply *r)
+{
+	if (r->code != 452 && r->code != 552)
+		return false;
+	if (r->enhanced[0] != '\0')
+		return strcmp(r->enhanced + 1, ".5.3") == 0;
+	return strcasestr(buf_cstr(&r->text), "too many") != NULL;
+}
+
 /* smtp_on_rcpt_reply - one recipient's reply, an RCPT event at once */
 static void smtp_on_rcpt_reply(struct smtp_session *s, struct smtp_slot *slot,
 			       size_t rcpt, const struct smtp_reply *r)
 {
+	struct smtp_reply as452;
+
+	/*
+	 * "Too many recipients" once some were taken: this one goes in the
+	 * next transaction, and no transaction on this connection asks for
+	 * more than the server took in this one.
+	 */
+	if (slot->mail_ok && slot->rcpts_ok > 0 && smtp_reply_too_many(r)) {
+		if (!slot->too_many &&
+		    (s->rcpt_limit == 0 || slot->rcpts_ok < s->rcpt_limit))
+			s->rcpt_limit = slot->rcpts_ok;
+		slot->too_many = true;
+		smtp_rcpt_set_del(&slot->in, rcpt);
+		smtp_rcpt_set_add(&slot->todo, rcpt);
+		s->todo_rcpts++;
+		return;
+	}
+	/* RFC 5321 4.5.3.1.10: a 552 that means "too many" is a 452 */
+	if (r->code == 552 && slot->mail_ok && smtp_reply_too_many(r)) {
+		as452 = *r;
+		as452.code = 452;
+		if (as452.enhanced[0] == '5')
+			as452.enhanced[0] = '4';
+		r = &as452;
+	}
 	/* After a refused MAIL, its reason is every RCPT's. */
 	smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, rcpt,
 			slot->mail_ok ? r : &slot->failure,
@@ -1437,19 +1640,15 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
 		return 0;
 	/* Recipients needing it are refused one by one without it. */
 	utf8 = utf8 && s->caps.smtputf8;
-	s->transactions++;
 	slot = smtp_slot_at(s, s->nslots++);
 	slot->m = *m;
 	slot->utf8 = utf8;
-	slot->cursor = 0;
-	slot->mail_ok = false;
-	slot->rcpts_ok = 0;
-	slot->body_written = false;
-	slot->empty_body = false;
-	slot->failed = false;
-	slot->failure_local = false;
-	slot->rcpt_refused = false;
-	slot->rcpt_failure_local = false;
+	slot->part = 0;
+	memset(&slot->todo, 0, sizeof(slot->todo));
+	for (size_t i = 0; i < m->nrcpts; i++)
+		smtp_rcpt_set_add(&slot->todo, i);
+	s->todo_rcpts += m->nrcpts;
+	smtp_slot_begin(s, slot);
 	smtp_pump(s);
 	return 0;
 }
@@ -1530,9 +1729,32 @@ bool smtp_session_can_submit(const struct smtp_session *s)
 	       s->nslots < SMTP_SESSION_WINDOW && !smtp_session_spent(s);
 }
 
+/*
+ * smtp_parts_owed - the transactions the split messages in flight still
+ * need: reserved, so that new messages do not take them
+ */
+static size_t smtp_parts_owed(const struct smtp_session *s)
+{
+	size_t parts = 0;
+
+	if (s->todo_rcpts == 0)
+		return 0;
+	for (size_t i = 0; i < s->nslots; i++) {
+		size_t n = smtp_rcpt_set_count(
+			&s->slots[(s->slot_head + i) % SMTP_SESSION_WINDOW]
+			 .todo);
+
+		if (n > 0)
+			parts += s->rcpt_limit > 0 ?
+				 (n + s->rcpt_limit - 1) / s->rcpt_limit : 1;
+	}
+	return parts;
+}
+
 bool smtp_session_spent(const struct smtp_session *s)
 {
-	return s->max_messages > 0 && s->transactions >= s->max_messages;
+	return s->max_messages > 0 &&
+	       s->transactions + smtp_parts_owed(s) >= s->max_messages;
 }
 
 enum smtp_phase smtp_session_phase(const struct smtp_session *s)

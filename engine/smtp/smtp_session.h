@@ -21,11 +21,18 @@
  * address (or the caller) needs it, BODY=8BITMIME for 8-bit bodies.
  * What the server announced is honoured before anything is sent: a
  * message over its SIZE, a message needing SMTPUTF8 or 8BITMIME that the
- * server lacks, recipients beyond its RCPTMAX (RFC 9422) are refused
- * locally with the reply a server would give (552 5.3.4, 553 5.6.7,
- * 554 5.6.3, 452 4.5.3), and MAILMAX or max_messages caps the
+ * server lacks are refused locally with the reply a server would give
+ * (552 5.3.4, 553 5.6.7, 554 5.6.3), and MAILMAX or max_messages caps the
  * transactions of the session (smtp_session_spent).  Timeouts are the
  * caller's: smtp_session_waiting says which one applies.
+ *
+ * A message with more recipients than the server takes in one
+ * transaction - its LIMITS RCPTMAX (RFC 9422), or what it had accepted
+ * when it answered a RCPT with 452 "too many recipients" (or 552 with
+ * X.5.3, RFC 5321 4.5.3.1.10) - is split: the rest go in further
+ * transactions on the same connection, each with at most that many.
+ * Each transaction has its own DONE; all but the last say "more".  A
+ * 552 that means "too many" is reported as the 452 it should have been.
 
  * STARTTLS is never pipelined and "starttls" means required: no
  * STARTTLS capability, a refusal or a failed handshake ends the session
@@ -126,7 +133,8 @@ const char *smtp_step_name(enum smtp_step step);
 enum smtp_event_kind {
 	SMTP_EV_READY,	/* greeted: messages may be submitted */
 	SMTP_EV_RCPT,	/* the reply to one RCPT TO (rcpt is its index) */
-	SMTP_EV_DONE,	/* a message is finished: see reply and sent */
+	SMTP_EV_DONE,	/* a transaction is finished: see reply and sent;
+			 * the message is, unless "more" */
 	SMTP_EV_FAILED,	/* the session is over; error says why */
 	SMTP_EV_CLOSED,	/* QUIT answered: the connection may close */
 	SMTP_EV_STARTTLS, /* do the TLS handshake, then smtp_session_tls_done */
@@ -150,6 +158,15 @@ struct smtp_event {
 	/* DONE, not sent: the message went whole but its reply never came
 	 * (connection lost, timeout): the server may have taken it */
 	bool in_doubt;
+	/*
+	 * DONE: the message goes on in another transaction.  Every
+	 * recipient has one RCPT event, with its last reply; a recipient
+	 * accepted shares the fate of the first DONE after its RCPT event,
+	 * and those with no RCPT event (the session ended before their
+	 * turn) share the last DONE's.  A split message's last DONE may
+	 * come after the DONEs of messages submitted later.
+	 */
+	bool more;
 	const char *error;		/* FAILED */
 	/* FAILED: retrying cannot help (credentials refused, TLS required
 	 * but not offered): stop the run rather than hammer the server */
@@ -182,7 +199,8 @@ void smtp_session_sent(struct smtp_session *s, size_t n);
  * or too many recipients); the caller keeps it.  DONE events come in the
  * order messages were submitted, except for a message refused locally at
  * once (over SIZE, SMTPUTF8 or 8BITMIME missing), whose RCPT and DONE
- * events are queued before submit returns 0.
+ * events are queued before submit returns 0, and for a split message's
+ * later transactions (see smtp_event.more).
  */
 int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m);
 
@@ -242,8 +260,8 @@ bool smtp_session_idle(const struct smtp_session *s);
 
 /*
  * smtp_session_spent - the session has begun as many transactions as
- * max_messages or the server's MAILMAX allow: finish, QUIT and connect
- * again for more.
+ * max_messages or the server's MAILMAX allow, counting those a split
+ * message in flight still needs: finish, QUIT and connect again for more.
  */
 bool smtp_session_spent(const struct smtp_session *s);
 

@@ -146,6 +146,20 @@ check "16 connections in two waves" share.json - \
 	'j["messages"]["sent"] == 16 and j["connections_opened"] == 16' \
 	'0.39 <= j["elapsed_s"] <= 0.58'
 
+echo "== a relay with a recipient limit: messages split, each recipient once"
+start_sink limit --limits RCPTMAX=2 --log limit.log || exit 1
+ok "loadtest --recipients 5 against RCPTMAX=2" $LT \
+	--server "127.0.0.1:$port" --connections 2 --count 20 --recipients 5 \
+	--quiet --json limit.json
+stop_sink
+check "three transactions a message, every recipient taken once" \
+	limit.json limit.log \
+	'j["messages"]["attempted"] == 20' \
+	'j["messages"]["sent"] == 60 == delivered' \
+	'j["messages"]["split"] == 40' \
+	'all(r["accepted"] <= 2 for r in log)' \
+	'sum(r["accepted"] for r in log if r.get("end") == "eod") == 100'
+
 # --- 2. open loop: a stall shows on every message due during it --------------
 echo "== open loop at 200 msg/s, a 1 s stall at the 100th message"
 printf 'message msg=100 delay 1000\n' > stall.txt
@@ -279,7 +293,7 @@ check "JSON keys" closed.json - \
 	'set(j) >= {"server", "mode", "connections", "rate", "ramp_s", "count", "duration_s", "recipients", "tls", "pipelining", "chunking", "auth", "messages_per_connection", "sizes", "elapsed_s", "finished", "stopped", "fatal", "messages", "bytes_sent", "connections_opened", "throughput", "cpu", "phases", "replies", "rcpt_replies", "errors"}' \
 	'set(j["phases"]) == {"connect", "tls", "greeting", "ehlo", "auth", "transaction", "start_lag"}' \
 	'all(set(p) == {"count", "min_us", "mean_us", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "histogram"} for p in j["phases"].values())' \
-	'set(j["messages"]) == {"attempted", "sent", "refused", "lost", "in_doubt"}' \
+	'set(j["messages"]) == {"attempted", "sent", "refused", "lost", "in_doubt", "split"}' \
 	'set(j["errors"]) == {"refused", "reset", "timeout", "tls", "rejected", "protocol", "other"}' \
 	'set(j["throughput"]) == {"messages_per_s", "bytes_per_s"} and set(j["cpu"]) == {"seconds", "us_per_message"}' \
 	'sum(n for v, n in ph("transaction")["histogram"]) == 100'

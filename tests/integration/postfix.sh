@@ -214,6 +214,42 @@ has out.txt "defer@example.test: deferred 451 4.3.0" "451 reported as deferred"
 has out.txt "carol@example.test: sent 250" "carol's line says sent"
 same_message defer.eml carol "carol got the message"
 
+# --- a relay that takes two recipients per transaction -----------------
+# Postfix says "452 4.5.3 Error: too many recipients" to the third: the
+# rest go in a second transaction on the same connection, and every
+# recipient gets one copy.
+cfg limit.cfg "port = $POSTFIX_LIMIT_PORT;"
+before_a=$(mails alice); before_b=$(mails bob); before_c=$(mails carol)
+ok "452 too many: split" "$VOLLEY" -c limit.cfg send-one -v \
+	--to alice@example.test --to bob@example.test --to carol@example.test \
+	--from "$FROM" --subject "split" --body-file ascii.txt
+for u in alice bob carol; do
+	has out.txt "$u@example.test: sent 250" "$u sent in a split message"
+done
+matches err.txt "452 4.5.3.*too many recipients" "Postfix said too many"
+[ "$(grep -c '^C: MAIL FROM' err.txt)" = 2 ] ||
+	{ echo "FAIL: not two transactions:"; sed 's/^/  | /' err.txt
+	  failures=$((failures + 1)); }
+checks=$((checks + 1))
+fails 1 "split, one unknown" "$VOLLEY" -c limit.cfg send-one \
+	--to alice@example.test --to bob@example.test \
+	--to other@example.test --to carol@example.test \
+	--from "$FROM" --subject "split 2" --body-file ascii.txt
+has out.txt "other@example.test: refused 550 5.1.1" "split: unknown refused"
+for u in alice bob carol; do
+	has out.txt "$u@example.test: sent 250" "split 2: $u sent"
+done
+settle
+checks=$((checks + 1))
+if [ "$(mails alice)" != $((before_a + 2)) ] ||
+   [ "$(mails bob)" != $((before_b + 2)) ] ||
+   [ "$(mails carol)" != $((before_c + 2)) ]; then
+	echo "FAIL: split messages: alice $before_a -> $(mails alice)," \
+	     "bob $before_b -> $(mails bob), carol $before_c -> $(mails carol)" \
+	     "(wanted two more each)"
+	failures=$((failures + 1))
+fi
+
 # --- implicit TLS (like port 465), DATA: dot-stuffing on the wire -------
 cfg implicit.cfg "port = $POSTFIX_SMTPS_PORT;" 'tls = "implicit";'
 ok "implicit TLS, ASCII dots" "$VOLLEY" -c implicit.cfg send-one \

@@ -26,6 +26,9 @@
 #   POSTFIX_PORT          smtpd on 127.0.0.1:POSTFIX_PORT (STARTTLS, AUTH)
 #   POSTFIX_SMTPS_PORT    the same with implicit TLS (like port 465) and
 #                         without CHUNKING, so clients use DATA there
+#   POSTFIX_LIMIT_PORT    like POSTFIX_PORT, but taking two recipients
+#                         per transaction (smtpd_recipient_limit = 2:
+#                         "452 4.5.3 Error: too many recipients")
 #   POSTFIX_CA            the CA that signed the server certificate, whose
 #                         names are DNS:localhost and IP:127.0.0.1
 #   POSTFIX_MAILDIR_ROOT  USER@example.test's mail is delivered to
@@ -188,10 +191,11 @@ postfix_env_certs() {
 	chmod 600 "$1/server.key" "$1/ca.key"
 }
 
-# postfix_env_master_cf FILE - Postfix's services: smtpd on the two
+# postfix_env_master_cf FILE - Postfix's services: smtpd on three
 # loopback ports (the second one with implicit TLS and no CHUNKING, so
-# that DATA and dot-stuffing get used there); no chroot (the queue is in
-# a temp dir), no smtp/lmtp client and no local delivery
+# that DATA and dot-stuffing get used there; the third with a recipient
+# limit); no chroot (the queue is in a temp dir), no smtp/lmtp client and
+# no local delivery
 postfix_env_master_cf() {
 	cat > "$1" <<EOF
 127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd
@@ -199,6 +203,8 @@ postfix_env_master_cf() {
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_security_level=encrypt
   -o smtpd_discard_ehlo_keywords=chunking
+127.0.0.1:$POSTFIX_LIMIT_PORT inet n - n - - smtpd
+  -o smtpd_recipient_limit=2
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -401,14 +407,17 @@ EOF
 	# Postfix waits until a config or map file is 2 s old before reading
 	# it (in case it is being edited): make them older.
 	touch -d "1 hour ago" "$pfe_d/etc/"*
-	# Two free ports; if another program takes one before the master
+	# Three free ports; if another program takes one before the master
 	# binds it, try again with others.
 	pfe_try=1
 	while :; do
 		POSTFIX_PORT=$(postfix_env_free_port) || return 1
 		POSTFIX_SMTPS_PORT=$(postfix_env_free_port) || return 1
-		[ "$POSTFIX_SMTPS_PORT" != "$POSTFIX_PORT" ] || continue
-		export POSTFIX_PORT POSTFIX_SMTPS_PORT
+		POSTFIX_LIMIT_PORT=$(postfix_env_free_port) || return 1
+		[ "$POSTFIX_SMTPS_PORT" != "$POSTFIX_PORT" ] &&
+		[ "$POSTFIX_LIMIT_PORT" != "$POSTFIX_PORT" ] &&
+		[ "$POSTFIX_LIMIT_PORT" != "$POSTFIX_SMTPS_PORT" ] || continue
+		export POSTFIX_PORT POSTFIX_SMTPS_PORT POSTFIX_LIMIT_PORT
 		postfix_env_master_cf "$pfe_d/etc/master.cf"
 		# `postfix start` checks the instance (creating the queue
 		# folders with the right owners) and returns once the master
@@ -439,7 +448,8 @@ postfix_env.sh)
 	case ${1:-} in
 	start)
 		postfix_env_start >&2 || exit 1
-		for v in POSTFIX_ENV_DIR POSTFIX_PORT POSTFIX_SMTPS_PORT POSTFIX_CA \
+		for v in POSTFIX_ENV_DIR POSTFIX_PORT POSTFIX_SMTPS_PORT \
+			POSTFIX_LIMIT_PORT POSTFIX_CA \
 			POSTFIX_MAILDIR_ROOT POSTFIX_USER POSTFIX_PASSWORD \
 			POSTFIX_LOG DOVECOT_LOG; do
 			eval "pfe_val=\$$v"
