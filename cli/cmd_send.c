@@ -54,9 +54,12 @@ const char cmd_send_help[] =
 	"\n"
 	"Exit status: 0 when the run ended (whatever the recipients'\n"
 	"fates; see `volley status` and `volley report`), 1 when it had to\n"
-	"stop (credentials refused, certificate, relay unreachable).\n";
+	"stop (credentials refused, certificate, relay unreachable), 130\n"
+	"when stopped by SIGINT (Ctrl-C) and 143 by SIGTERM; it then says\n"
+	"how many recipients remain for the next run.\n";
 
 static atomic_bool send_stop;
+static atomic_int send_signal;	/* the first that stopped the run */
 
 static void send_on_signal(int sig)
 {
@@ -69,6 +72,7 @@ static void send_on_signal(int sig)
 		/* the second signal: leases expire, the next run goes on */
 		_exit(128 + sig);
 	}
+	atomic_store(&send_signal, sig);
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing to do: we are stopping anyway */
 	}
@@ -174,6 +178,26 @@ static void send_summary(const struct send_stats *st)
 	       (double)st->render_ms / 1000.0,
 	       (double)st->rate_wait_ms / 1000.0,
 	       (double)st->commit_ms / 1000.0);
+}
+
+/*
+ * send_interrupted - after a signal: say what remains and exit 128 +
+ * the signal (130 for SIGINT, 143 for SIGTERM), so that a script can
+ * tell a stopped run from a finished one; else ret
+ */
+static int send_interrupted(const struct send_stats *st, int ret)
+{
+	int sig = atomic_load(&send_signal);
+
+	if (!atomic_load(&send_stop) || sig == 0)
+		return ret;
+	fflush(stdout);
+	fprintf(stderr, "volley: stopped by %s: %lld recipient%s remain "
+		"(queued or deferred); `volley send` goes on with them\n",
+		sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" :
+		"a signal", (long long)st->remaining,
+		st->remaining == 1 ? "" : "s");
+	return 128 + sig;
 }
 
 /* send_parse_rate - "R", "R/s", "R/m", "R/h" into per second/hour */
@@ -378,6 +402,7 @@ static void send_params_fill(const struct config *cfg,
 	sp->conn = relay->params;
 	sp->connections = o->connections > 0 ? (unsigned)o->connections :
 			  (unsigned)cfg->smtp.connections;
+	sp->reconnects_per_second = cfg->smtp.reconnects_per_second;
 	send_retry_policy(cfg, &sp->retry);
 	sp->claim_batch = send_claim_batch(cfg, o->per_s, o->per_h);
 	sp->lease_ms = (int64_t)cfg->send.lease_seconds * 1000;
@@ -472,18 +497,16 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		cli_error("%s", error);
 		if (hint != NULL)
 			cli_error("%s", hint);
+		ret = send_interrupted(&stats, 1);
 		if (stats.detached) {
 			/* workers still use what we would free: leave now */
 			fflush(NULL);
-			_exit(1);
+			_exit(ret);
 		}
 		goto out;
 	}
 	send_summary(&stats);
-	if (atomic_load(&send_stop))
-		printf("stopped on request; the rest waits for the next "
-		       "`volley send`\n");
-	ret = 0;
+	ret = send_interrupted(&stats, 0);
 out:
 	if (accounting != NULL)
 		fclose(accounting);

@@ -54,6 +54,7 @@ static const struct config_setting_spec config_specs[] = {
 	{ "smtp.chunking", KIND_BOOL },
 	{ "smtp.chunking_window", KIND_INT },
 	{ "smtp.max_messages_per_connection", KIND_INT },
+	{ "smtp.reconnects_per_second", KIND_INT },
 	{ "smtp.timeouts", KIND_GROUP },
 	{ "smtp.timeouts.connect", KIND_INT },
 	{ "smtp.timeouts.greeting", KIND_INT },
@@ -242,6 +243,9 @@ static int config_load_smtp(struct config *cfg, const config_t *lc,
 	if (config_int(lc, "smtp.max_messages_per_connection", 1000, 0,
 		       INT32_MAX, file, error_r,
 		       &c->max_messages_per_connection) < 0)
+		return -1;
+	if (config_int(lc, "smtp.reconnects_per_second", 10, 0, 10000, file,
+		       error_r, &c->reconnects_per_second) < 0)
 		return -1;
 	c->tls_verify = config_bool(lc, "smtp.tls_verify", true);
 	c->tls_name = config_string(lc, "smtp.tls_name", NULL);

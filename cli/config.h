@@ -45,6 +45,8 @@ struct config {
 		bool chunking;
 		int chunking_window;
 		int max_messages_per_connection;	/* 0: no limit */
+		/* after a connection ended badly, over the pool; 0: no cap */
+		int reconnects_per_second;
 		/* seconds (RFC 5321 4.5.3.2) */
 		int timeout_connect;
 		int timeout_greeting;

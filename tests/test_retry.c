@@ -519,13 +519,19 @@ static const struct requeue_row {
 	  false, 0, 0, false },
 	{ 421, "", "rate limit exceeded", SMTP_STEP_SESSION, false, false,
 	  false, 0, 0, false },
-	/* ... after deliveries on that connection: its cap, go on */
+	/* ... and after deliveries on that connection: the pool pauses
+	 * all the same (a cap is learned from repeated closes instead) */
 	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
-	  false, 0, 5, true },
-	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
-	  false, 19, 5, true },
-	{ 421, "4.7.0", "too many messages", SMTP_STEP_SESSION, false, false,
-	  false, 20, 5, false },	/* requeue_max_capped */
+	  false, 0, 5, false },
+	{ 421, "4.7.28", "slow down", SMTP_STEP_SESSION, false, false,
+	  false, 0, 5, false },
+	/* a 421 that is no throttle after deliveries: a cap, go on */
+	{ 421, "4.3.0", "closing: limit per connection", SMTP_STEP_SESSION,
+	  false, false, false, 0, 5, true },
+	{ 421, "4.3.0", "closing: limit per connection", SMTP_STEP_SESSION,
+	  false, false, false, 19, 5, true },
+	{ 421, "4.3.0", "closing: limit per connection", SMTP_STEP_SESSION,
+	  false, false, false, 20, 5, false },	/* requeue_max_capped */
 	/* volley's 451 for a 503 to MAIL: the server held a transaction */
 	{ 451, "4.5.0", "the server answered MAIL with 503", SMTP_STEP_MAIL,
 	  true, false, false, 0, 0, true },
@@ -541,6 +547,33 @@ static const struct requeue_row {
 	{ 250, "2.0.0", "queued", SMTP_STEP_END, false, true, false, 0, 0,
 	  false },
 };
+
+/* connections that failed together come back spread over [ms/2, ms] */
+static void test_reconnect_jitter(void **state)
+{
+	uint64_t rng = 12345;
+	int64_t lo = INT64_MAX, hi = 0;
+
+	(void)state;
+	assert_int_equal(retry_jitter_ms(0, &rng), 0);
+	assert_int_equal(retry_jitter_ms(1, &rng), 1);
+	assert_int_equal(retry_jitter_ms(1000, NULL), 1000);
+	for (int i = 0; i < 10000; i++) {
+		int64_t ms = retry_jitter_ms(1000, &rng);
+
+		assert_true(ms >= 500 && ms <= 1000);
+		lo = ms < lo ? ms : lo;
+		hi = ms > hi ? ms : hi;
+	}
+	/* spread over the whole range, not one value */
+	assert_true(lo < 510);
+	assert_true(hi > 990);
+	for (int i = 0; i < 1000; i++) {
+		int64_t ms = retry_jitter_ms(3, &rng);
+
+		assert_true(ms >= 2 && ms <= 3);
+	}
+}
 
 static void test_requeue(void **state)
 {
@@ -672,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_no_overflow),
 		cmocka_unit_test(test_in_doubt),
 		cmocka_unit_test(test_requeue),
+		cmocka_unit_test(test_reconnect_jitter),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_conn),
 	};

@@ -246,6 +246,9 @@ static void smtp_conn_drain(struct smtp_conn *c)
 			snprintf(c->res->closing_enhanced,
 				 sizeof(c->res->closing_enhanced), "%s",
 				 ev.enhanced ? ev.enhanced : "");
+			snprintf(c->res->closing_text,
+				 sizeof(c->res->closing_text), "%s",
+				 ev.text ? ev.text : "");
 			c->res->closing_step = ev.step;
 			c->res->failure = smtp_conn_failed_kind(c, &ev);
 			c->state = SMTP_CONN_OVER;

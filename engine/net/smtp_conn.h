@@ -136,6 +136,7 @@ struct smtp_conn_result {
 	 * answered; closing_code 0 when no reply ended it */
 	int closing_code;
 	char closing_enhanced[16];
+	char closing_text[200];		/* its text, cut to fit */
 	enum smtp_step closing_step;
 	long connect_ms;	/* connect, TLS, greeting, EHLO, AUTH */
 	long wait_ms;		/* blocked reading the server's replies */

@@ -335,18 +335,25 @@ bool retry_lost(const struct retry_attempt *a)
 	       (a->step == SMTP_STEP_SESSION || (a->local && a->code == 451));
 }
 
+int64_t retry_jitter_ms(int64_t ms, uint64_t *rng)
+{
+	if (ms <= 1 || rng == NULL)
+		return ms;
+	return ms - (int64_t)(retry_random(rng) * (double)(ms / 2 + 1));
+}
+
 bool retry_requeue(const struct retry_policy *p, const struct retry_attempt *a,
 		   int requeues, unsigned delivered)
 {
 	if (!retry_lost(a))
 		return false;
 	/*
-	 * A connection that delivered first and then got a 421: the relay's
-	 * cap per connection, however its text reads; any other throttle
-	 * means the pool must slow down, not hurry to another connection.
+	 * A throttle means the pool must slow down, not hurry to another
+	 * connection - also after deliveries on this one: a relay's cap per
+	 * connection shows as closes at the same count (retry_cap_learn),
+	 * not in a reply's words.
 	 */
-	if (delivered == 0 &&
-	    retry_throttled(a->code, a->enhanced, a->text))
+	if (retry_throttled(a->code, a->enhanced, a->text))
 		return false;
 	return requeues < (delivered > 0 ? p->requeue_max_capped :
 			   p->requeue_max);

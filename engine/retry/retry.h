@@ -174,6 +174,12 @@ void retry_decide(const struct retry_policy *p, const struct retry_attempt *a,
 /* retry_throttled - is this reply a throttle (the test above)? */
 bool retry_throttled(int code, const char *enhanced, const char *text);
 
+/*
+ * retry_jitter_ms - ms spread over [ms / 2, ms] (rng as retry_decide's):
+ * connections that failed together do not all come back at once
+ */
+int64_t retry_jitter_ms(int64_t ms, uint64_t *rng);
+
 /* retry_verdict_name - "sent", "deferred" or "failed" */
 const char *retry_verdict_name(enum retry_verdict v);
 
@@ -182,12 +188,12 @@ const char *retry_verdict_name(enum retry_verdict v);
  * ended the session under it (step SMTP_STEP_SESSION), or volley's own
  * 451 for a 503 to MAIL (the server still held an older transaction) -
  * and not in doubt: nothing was wrong with the recipient, so another
- * connection takes it now rather than deferring it for minutes.  Not
- * when the relay asks us to slow down (a throttle) - unless this
- * connection delivered first: then the 421 is a per-connection cap
- * ("too many messages on this connection"), which retry_cap_* learn.
- * At most requeue_max times per message and run (requeue_max_capped
- * when the connection delivered first).
+ * connection takes it now rather than deferring it for minutes.  Never
+ * when the relay asks us to slow down (a throttle), even after this
+ * connection delivered: a per-connection cap is learned from repeated
+ * closes at the same count (retry_cap_*), not guessed from a reply's
+ * words.  At most requeue_max times per message and run
+ * (requeue_max_capped when the connection delivered first).
  *   requeues: how often this message was requeued in this run so far;
  *   delivered: messages this connection delivered before losing it.
  */

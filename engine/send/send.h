@@ -73,6 +73,9 @@ struct send_params {
 	unsigned connections;
 	struct retry_policy retry;	/* hold_in_doubt: send.in_doubt */
 	struct ratelimit *rate;		/* NULL: no limit */
+	/* connections opened again after one that ended badly (dropped, a
+	 * 421, refused), over the pool, per second; 0: no cap */
+	double reconnects_per_second;
 
 	size_t claim_batch;		/* jobs per claim; 0: 500 */
 	int64_t lease_ms;		/* 0: 10 minutes */

@@ -92,6 +92,7 @@ struct send_worker {
 	struct send_job *results;	/* finished, not yet handed back */
 	unsigned nresults;
 	unsigned sent_on_conn;		/* this connection's deliveries */
+	uint64_t rng;			/* the reconnect jitter's */
 	unsigned nslots;
 	struct send_slot *slots;
 	struct message_bufs bufs;
@@ -147,6 +148,9 @@ struct send_run {
 	atomic_uint learned_cap, last_cap_seen;
 	atomic_uint connect_failures;	/* in a row, over the pool */
 	atomic_int stop_code;		/* the reply that stopped the run */
+	/* reconnects after a connection that ended badly, over the pool
+	 * (send_params.reconnects_per_second; NULL: no cap) */
+	struct ratelimit *reconnects;
 	/* summed worker times */
 	atomic_llong rate_wait_ms, render_ms, connect_ms, wait_ms;
 	atomic_ullong connections;

@@ -73,12 +73,25 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 	}
 	run->w.results = xcalloc(run->npool, sizeof(*run->w.results));
 
+	if (p->reconnects_per_second > 0) {
+		struct ratelimit_params rp = {
+			.per_second = p->reconnects_per_second, .burst = 1,
+		};
+
+		if (ratelimit_new(&rp, &run->reconnects, &error) < 0) {
+			snprintf(run->w.error, sizeof(run->w.error),
+				 "reconnects per second: %s", error);
+			return -1;
+		}
+	}
 	run->workers = xcalloc(p->connections, sizeof(*run->workers));
 	run->workers_running = p->connections;
 	for (unsigned i = 0; i < p->connections; i++) {
 		struct send_worker *w = &run->workers[i];
 
 		w->run = run;
+		w->rng = (uint64_t)clock_mono_ns() ^
+			 ((uint64_t)(i + 1) * UINT64_C(0x9e3779b97f4a7c15));
 		w->nslots = (unsigned)window + 1;
 		w->slots = xcalloc(w->nslots, sizeof(*w->slots));
 		if (pthread_create(&w->thread, NULL, send_worker_main,
@@ -388,6 +401,7 @@ static void send_teardown(struct send_run *run, struct send_stats *stats,
 		p->progress(p->progress_ctx, stats, true);
 	send_writer_close(run, detached);
 	if (!detached) {
+		ratelimit_free(&run->reconnects);
 		pthread_mutex_destroy(&run->lock);
 		pthread_cond_destroy(&run->work);
 		pthread_cond_destroy(&run->results);

@@ -71,8 +71,44 @@ static void send_give_back(struct send_worker *w)
 }
 
 /*
+ * send_return_local - the connection is over: the jobs this worker
+ * popped and never handed to it go back to the front of the ready list
+ * at once, for the other connections (while this one reconnects or backs
+ * off, they would wait for nothing); when the run is stopping, back to
+ * the store untried.
+ */
+static void send_return_local(struct send_worker *w)
+{
+	struct send_run *run = w->run;
+	struct send_job *last = w->local;
+
+	if (last == NULL)
+		return;
+	while (last->next != NULL)
+		last = last->next;
+	pthread_mutex_lock(&run->lock);
+	if (run->stopping) {
+		pthread_mutex_unlock(&run->lock);
+		send_give_back(w);
+		return;
+	}
+	last->next = run->ready;
+	run->ready = w->local;
+	if (run->ready_tail == NULL)
+		run->ready_tail = last;
+	run->nready += w->nlocal;
+	pthread_cond_broadcast(&run->work);
+	pthread_mutex_unlock(&run->lock);
+	w->local = NULL;
+	w->nlocal = 0;
+}
+
+/*
  * send_pop - the next ready job; blocks up to wait_ms when there is none
- * (0: not at all).  NULL when none came or the run is stopping.
+ * (0: not at all).  NULL when none came or the run is stopping.  Takes
+ * up to max at once, max being what the connection has room for: no
+ * connection holds more jobs than its window, so a stalled one keeps
+ * nobody else's work.
  */
 static struct send_job *send_pop(struct send_worker *w, int64_t wait_ms,
 				 unsigned max)
@@ -140,6 +176,20 @@ static bool send_requeue(struct send_worker *w, struct send_job *job)
 	}
 	pthread_mutex_unlock(&run->lock);
 	return queued;
+}
+
+/*
+ * send_throttle - pause the pool for the policy's pool backoff (the
+ * writer does it again when it decides the result: pauses never shorten
+ * each other)
+ */
+static void send_throttle(struct send_run *run)
+{
+	struct ratelimit *rl = run->p->rate;
+
+	if (rl != NULL)
+		ratelimit_pause(rl, ratelimit_now(rl) +
+				run->p->retry.pool_backoff_ms);
 }
 
 /* --- one message ------------------------------------------------------- */
@@ -230,7 +280,7 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 		if (busy == 0 && w->local == NULL)
 			send_flush(w);
 		job = send_pop(w, busy > 0 ? 0 : SEND_IDLE_WAIT_MS,
-			       2 * w->nslots);
+			       w->nslots - busy);
 		if (job == NULL) {
 			send_flush(w);
 			*later = busy > 0 && !atomic_load(&run->halt);
@@ -278,6 +328,11 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 	slot->job = NULL;
 	if (ev->sent)
 		w->sent_on_conn++;
+	/* the relay says slow down: every connection stops now, not when
+	 * the writer gets to the result */
+	if (!ev->sent && !ev->local &&
+	    retry_throttled(ev->code, ev->enhanced, ev->text))
+		send_throttle(w->run);
 	if (retry_requeue(&w->run->p->retry, &a, job->requeues,
 			  w->sent_on_conn) && send_requeue(w, job))
 		return;
@@ -307,18 +362,20 @@ static void send_event(void *ctx, const struct smtp_event *ev)
 
 /* --- one connection after another -------------------------------------- */
 
-/* send_wait_for_work - block until a job is ready; false: run over */
+/*
+ * send_wait_for_work - block until a job is ready; false: the run is
+ * over, or asked to stop - then no new connection opens, even before
+ * the writer has seen the request
+ */
 static bool send_wait_for_work(struct send_worker *w)
 {
 	struct send_run *run = w->run;
 	bool go;
 
-	if (w->local != NULL && !atomic_load(&run->halt))
-		return true;
 	pthread_mutex_lock(&run->lock);
-	while (run->ready == NULL && !run->stopping)
+	while (run->ready == NULL && !run->stopping && !send_stop_asked(run))
 		pthread_cond_wait(&run->work, &run->lock);
-	go = !run->stopping;
+	go = !run->stopping && !send_stop_asked(run);
 	pthread_mutex_unlock(&run->lock);
 	return go;
 }
@@ -398,6 +455,7 @@ void *send_worker_main(void *arg)
 				 run->p->connections,
 	};
 	int64_t backoff = 0;
+	bool paced = false;
 
 	while (send_wait_for_work(w)) {
 		struct smtp_conn_params cp;
@@ -405,11 +463,22 @@ void *send_worker_main(void *arg)
 		struct retry_conn_end end;
 		struct retry_conn_outcome next;
 		unsigned failures = 0;
+		bool throttled;
 
+		/*
+		 * After a connection that ended badly, the next one waits its
+		 * turn on the pool's reconnect rate: a relay that drops every
+		 * connection at once does not get them all back at once.
+		 */
+		if (paced && (ratelimit_acquire(run->reconnects,
+						&run->halt) < 0 ||
+			      !send_wait_for_work(w)))
+			break;
 		send_conn_params(run, &cp);
 		atomic_fetch_add(&run->connections, 1);
 		w->sent_on_conn = 0;
 		smtp_conn_run(&cp, &src, &res);
+		send_return_local(w);
 		send_flush(w);	/* every DONE of the connection is in */
 		atomic_fetch_add(&run->connect_ms, res.connect_ms);
 		atomic_fetch_add(&run->wait_ms, res.wait_ms);
@@ -442,8 +511,20 @@ void *send_worker_main(void *arg)
 			send_fatal(run, msg);
 			break;
 		}
-		if (next.action == RETRY_CONN_BACKOFF)
-			send_backoff(run, next.backoff_ms);
+		paced = !res.closed;
+		throttled = res.closing_code != 0 &&
+			    retry_throttled(res.closing_code,
+					    res.closing_enhanced,
+					    res.closing_text);
+		/* closed because we send too much: the whole pool pauses,
+		 * this connection with it */
+		if (throttled) {
+			send_throttle(run);
+			send_backoff(run, run->p->retry.pool_backoff_ms);
+		} else if (next.action == RETRY_CONN_BACKOFF) {
+			send_backoff(run, retry_jitter_ms(next.backoff_ms,
+							  &w->rng));
+		}
 	}
 	send_give_back(w);
 	pthread_mutex_lock(&run->lock);
