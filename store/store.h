@@ -13,7 +13,7 @@
  *                           owner gone (reclaim)     at next_attempt_at
  *
  * A claim leases a batch of due jobs to an owner (a string naming one
- * sender process, see store_lease_owner_self()) until an expiry time.  The
+ * sender run, see store_lease_owner_self()) until an expiry time.  The
  * owner records results for the jobs it holds; a result for a job the owner
  * no longer holds is ignored and counted as stale - except "sent", which is
  * always kept, because the server took the message and forgetting that
@@ -284,16 +284,40 @@ int store_record(struct store *st, const char *owner,
 /* --- leases ------------------------------------------------------------ */
 
 /*
- * store_lease_owner_self - this process's owner name, "HOST:PID", which
- * store_lease_owner_alive() can check.  dst should hold 300 bytes.
+ * store_lease_owner_self - a new owner name for a run of this process,
+ * unique across hosts, PID namespaces and restarts, and readable in
+ * messages:
+ *
+ *   HOST pid PID run RUN boot BOOT pidns PIDNS start START
+ *
+ * HOST (at most 64 bytes) is for people only; RUN is random and new on
+ * every call; BOOT is the kernel's boot id, PIDNS the inode of this
+ * process's PID namespace, START its start time in clock ticks since
+ * boot (/proc/self/stat field 22); a field /proc does not give is "-".
+ * It holds no ':' (older volleys read it as another host's owner).
+ * dst should hold 300 bytes.
  */
 void store_lease_owner_self(char *dst, size_t size);
 
 /*
- * store_lease_owner_alive - false if owner names a process on this host
- * that no longer runs (or this very process, which cannot be a previous
- * owner still at work).  Owners on other hosts count as alive: their
- * leases come back when they expire.
+ * store_lease_owner_alive - whether owner may still be at work, asked by
+ * a run whose own name is self (from store_lease_owner_self()).  False
+ * for self (this very run cannot be an earlier owner still at work), and
+ * for an owner whose BOOT and PIDNS are both known and equal to self's
+ * (so its PID means the same in both) when no process has that PID any
+ * more, or the one that has it started at another time than START (the
+ * PID was used again).  True for everything else: other hosts, other
+ * boots, other PID namespaces, fields unknown ("-"), names that do not
+ * parse; their leases come back only when they expire.
+ *
+ * A "HOST:PID" owner, from a volley before these names, is judged as that
+ * volley did, so that an upgrade still takes back a crashed old run's
+ * leases at once: gone when HOST is this host's name and kill(PID, 0)
+ * finds no process.  That rule is weak, and only for the upgrade: a host
+ * name is not a machine (two containers may share one), a PID seen from
+ * another PID namespace names another process or none (false "gone"),
+ * and a PID taken again by some other process looks alive until the
+ * lease expires.
  */
 bool store_lease_owner_alive(const char *owner, const char *self);
 

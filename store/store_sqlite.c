@@ -13,14 +13,12 @@
 #include "store.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1337,36 +1335,6 @@ out_rollback:
 }
 
 /* --- leases ------------------------------------------------------------ */
-
-void store_lease_owner_self(char *dst, size_t size)
-{
-	char host[256];
-
-	if (gethostname(host, sizeof(host)) < 0)
-		strcpy(host, "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(dst, size, "%s:%ld", host, (long)getpid());
-}
-
-bool store_lease_owner_alive(const char *owner, const char *self)
-{
-	const char *colon = strrchr(owner, ':');
-	const char *self_colon = strrchr(self, ':');
-	char *end;
-	long pid;
-
-	if (strcmp(owner, self) == 0)
-		return false;
-	if (colon == NULL || self_colon == NULL ||
-	    colon - owner != self_colon - self ||
-	    strncmp(owner, self, (size_t)(colon - owner)) != 0)
-		return true;	/* another host: only expiry can tell */
-	errno = 0;
-	pid = strtol(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || pid <= 0)
-		return true;
-	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
-}
 
 int store_release(struct store *st, const char *owner, const int64_t *keep,
 		  size_t nkeep, int64_t *n_r, const char **error_r)

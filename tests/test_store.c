@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -843,33 +844,346 @@ static void test_drop_in_doubt(void **state)
 	store_batch_free(&b);
 }
 
-static void test_lease_owner_alive(void **state)
+/* --- lease owners --------------------------------------------------- */
+
+/*
+ * owner_field - the word after " key " in owner (the first word for
+ * "host") into dst; fails the test if there is none.
+ */
+static void owner_field(const char *owner, const char *key, char *dst,
+			size_t size)
 {
-	char self[300], dead[320], parent[320], host[300], *colon;
+	char pat[32];
+	const char *p = owner;
+	size_t n;
+
+	if (strcmp(key, "host") != 0) {
+		snprintf(pat, sizeof(pat), " %s ", key);
+		p = strstr(owner, pat);
+		if (p == NULL)
+			fail_msg("no '%s' in '%s'", key, owner);
+		p += strlen(pat);
+	}
+	n = strcspn(p, " ");
+	assert_true(n > 0 && n < size);
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+/* owner_with - owner with the word after key made value */
+static void owner_with(char *dst, size_t size, const char *owner,
+		       const char *key, const char *value)
+{
+	char pat[32];
+	const char *p = owner, *end;
+
+	if (strcmp(key, "host") != 0) {
+		snprintf(pat, sizeof(pat), " %s ", key);
+		p = strstr(owner, pat);
+		assert_non_null(p);
+		p += strlen(pat);
+	}
+	end = p + strcspn(p, " ");
+	snprintf(dst, size, "%.*s%s%s", (int)(p - owner), owner, value, end);
+}
+
+/* proc_start - field 22 of /proc/PID/stat: when pid started */
+static void proc_start(pid_t pid, char *dst, size_t size)
+{
+	char path[64], line[2048], *p;
+	FILE *f;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	p = strrchr(line, ')');
+	assert_non_null(p);
+	for (field = 2; field < 22; field++) {
+		p = strchr(p, ' ');
+		assert_non_null(p);
+		p++;
+	}
+	snprintf(dst, size, "%.*s", (int)strspn(p, "0123456789"), p);
+	assert_true(dst[0] != '\0');
+}
+
+/*
+ * Another process that named itself: its owner (from its own
+ * store_lease_owner_self()), alive until child_end().
+ */
+struct child {
 	pid_t pid;
+	int hold;		/* the child lives until this closes */
+	char owner[300];
+};
+
+static void child_start(struct child *c)
+{
+	int name[2], hold[2];
+	ssize_t n;
+	char byte;
+
+	assert_int_equal(pipe(name), 0);
+	assert_int_equal(pipe(hold), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		close(name[0]);
+		close(hold[1]);
+		store_lease_owner_self(c->owner, sizeof(c->owner));
+		if (write(name[1], c->owner, strlen(c->owner) + 1) < 0)
+			_exit(1);
+		close(name[1]);
+		while (read(hold[0], &byte, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(name[1]);
+	close(hold[0]);
+	n = read(name[0], c->owner, sizeof(c->owner));
+	assert_true(n > 0 && c->owner[n - 1] == '\0');
+	close(name[0]);
+	c->hold = hold[1];
+}
+
+/* child_end - the child exits and is reaped: its PID is free */
+static void child_end(struct child *c)
+{
+	int status;
+
+	close(c->hold);
+	assert_int_equal(waitpid(c->pid, &status, 0), c->pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The name says who, where, in which PID namespace and since when. */
+static void test_lease_owner_self(void **state)
+{
+	char self[300], again[300], word[300], want[64], run2[64];
+	struct stat ns;
+	FILE *f;
 
 	(void)state;
 	store_lease_owner_self(self, sizeof(self));
-	colon = strrchr(self, ':');
-	assert_non_null(colon);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - self), self);
+	assert_true(strlen(self) < 300);
+	/* older volleys split "HOST:PID" at the last ':' */
+	assert_null(strchr(self, ':'));
 
-	/* This process cannot be an earlier owner still at work. */
+	owner_field(self, "host", word, sizeof(word));
+	assert_true(strlen(word) <= 64);
+	owner_field(self, "pid", word, sizeof(word));
+	assert_int_equal(strtol(word, NULL, 10), getpid());
+	owner_field(self, "run", word, sizeof(word));
+	assert_int_equal(strlen(word), 16);
+	assert_int_equal(strspn(word, "0123456789abcdef"), 16);
+
+	f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	assert_non_null(f);
+	assert_non_null(fgets(want, sizeof(want), f));
+	fclose(f);
+	want[strcspn(want, "\n")] = '\0';
+	owner_field(self, "boot", word, sizeof(word));
+	assert_string_equal(word, want);
+
+	assert_int_equal(stat("/proc/self/ns/pid", &ns), 0);
+	snprintf(want, sizeof(want), "%llu", (unsigned long long)ns.st_ino);
+	owner_field(self, "pidns", word, sizeof(word));
+	assert_string_equal(word, want);
+
+	proc_start(getpid(), want, sizeof(want));
+	owner_field(self, "start", word, sizeof(word));
+	assert_string_equal(word, want);
+
+	/* every call names a new run; only the run id differs */
+	store_lease_owner_self(again, sizeof(again));
+	owner_field(self, "run", word, sizeof(word));
+	owner_field(again, "run", run2, sizeof(run2));
+	assert_string_not_equal(word, run2);
+	owner_field(self, "run", run2, sizeof(run2));
+	owner_with(word, sizeof(word), again, "run", run2);
+	assert_string_equal(word, self);
+
+	/* This run cannot be an earlier owner still at work... */
 	assert_false(store_lease_owner_alive(self, self));
+	/* ...but an earlier run of this process may be (its workers, left
+	 * behind at a stop, run on until it exits). */
+	assert_true(store_lease_owner_alive(again, self));
+}
 
-	snprintf(parent, sizeof(parent), "%s:%ld", host, (long)getppid());
-	assert_true(store_lease_owner_alive(parent, self));
+/*
+ * Dead only when the PID means the same here (same boot, same PID
+ * namespace) and its process is gone or is another one.
+ */
+static void test_lease_owner_alive(void **state)
+{
+	char self[300], owner[300], start[32];
+	struct child live, dead;
 
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	snprintf(dead, sizeof(dead), "%s:%ld", host, (long)pid);
-	assert_false(store_lease_owner_alive(dead, self));
+	(void)state;
+	store_lease_owner_self(self, sizeof(self));
+	child_start(&live);
+	child_start(&dead);
+	child_end(&dead);
 
-	/* Another host: only the lease's expiry can tell. */
-	assert_true(store_lease_owner_alive("elsewhere.example:1", self));
+	assert_true(store_lease_owner_alive(live.owner, self));
+	assert_false(store_lease_owner_alive(dead.owner, self));
+
+	/* the PID is in use, by a process that started at another time */
+	owner_field(live.owner, "start", start, sizeof(start));
+	snprintf(start, sizeof(start), "%lld",
+		 strtoll(start, NULL, 10) + 1);
+	owner_with(owner, sizeof(owner), live.owner, "start", start);
+	assert_false(store_lease_owner_alive(owner, self));
+	/* start unknown: a PID in use may be the owner */
+	owner_with(owner, sizeof(owner), live.owner, "start", "-");
+	assert_true(store_lease_owner_alive(owner, self));
+	/* ...and a PID nobody has is not */
+	owner_with(owner, sizeof(owner), dead.owner, "start", "-");
+	assert_false(store_lease_owner_alive(owner, self));
+
+	/* Another boot, another PID namespace, or not known: the PID
+	 * means nothing here, only the lease's expiry can tell. */
+	owner_with(owner, sizeof(owner), dead.owner, "boot",
+		   "00000000-1111-2222-3333-444444444444");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "boot", "-");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "pidns", "1");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "pidns", "-");
+	assert_true(store_lease_owner_alive(owner, self));
+
+	/* the host name is for people: the boot id says which kernel */
+	owner_with(owner, sizeof(owner), dead.owner, "host",
+		   "elsewhere.example");
+	assert_false(store_lease_owner_alive(owner, self));
+
+	/* whoever asks, the same answers */
+	assert_true(store_lease_owner_alive(self, live.owner));
+	child_end(&live);
+	assert_false(store_lease_owner_alive(live.owner, self));
+}
+
+/* "HOST:PID" from older volleys: this host's are checked by PID. */
+static void test_lease_owner_legacy(void **state)
+{
+	char self[300], host[300], owner[400];
+	struct child live, dead;
+
+	(void)state;
+	store_lease_owner_self(self, sizeof(self));
+	owner_field(self, "host", host, sizeof(host));
+	child_start(&live);
+	child_start(&dead);
+	child_end(&dead);
+
+	snprintf(owner, sizeof(owner), "%s:%ld", host, (long)dead.pid);
+	assert_false(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%s:%ld", host, (long)live.pid);
+	assert_true(store_lease_owner_alive(owner, self));
+	/* another host: only the lease's expiry can tell */
+	snprintf(owner, sizeof(owner), "elsewhere.example:%ld",
+		 (long)dead.pid);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%s.example:%ld", host,
+		 (long)dead.pid);
+	assert_true(store_lease_owner_alive(owner, self));
+	/* no PID to check */
+	snprintf(owner, sizeof(owner), "%s:0", host);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%s:-%ld", host, (long)dead.pid);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%s:%ldx", host, (long)dead.pid);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%s:", host);
+	assert_true(store_lease_owner_alive(owner, self));
+	child_end(&live);
+}
+
+/* What does not read as an owner is alive: nothing to check it by. */
+static void test_lease_owner_garbage(void **state)
+{
+	char self[300], owner[400], pid[32];
+	struct child dead;
+	const char *bad[] = {
+		"", "-", "garbage", ":", "pid 1", "host pid", "a b c d e f",
+	};
+
+	(void)state;
+	store_lease_owner_self(self, sizeof(self));
+	child_start(&dead);
+	child_end(&dead);
+	assert_false(store_lease_owner_alive(dead.owner, self));
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_true(store_lease_owner_alive(bad[i], self));
+	/* the dead child's name, spoilt: never taken for dead */
+	snprintf(owner, sizeof(owner), "%s ", dead.owner);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%s x", dead.owner);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), " %s", dead.owner);
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(owner, sizeof(owner), "%.*s", (int)(strstr(dead.owner,
+		 " start ") - dead.owner), dead.owner);
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_field(dead.owner, "pid", pid, sizeof(pid));
+	owner_with(owner, sizeof(owner), dead.owner, "pid", "0");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "pid", "-");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "pid", "99999999999");
+	assert_true(store_lease_owner_alive(owner, self));
+	snprintf(pid + strlen(pid), sizeof(pid) - strlen(pid), "x");
+	owner_with(owner, sizeof(owner), dead.owner, "pid", pid);
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "run", "XYZ");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "start", "12a");
+	assert_true(store_lease_owner_alive(owner, self));
+	owner_with(owner, sizeof(owner), dead.owner, "pidns", "");
+	assert_true(store_lease_owner_alive(owner, self));
+	/* a self that does not read as an owner can check nobody */
+	assert_true(store_lease_owner_alive(dead.owner, "garbage"));
+}
+
+/* A starting run takes back the leases of the dead, not of the living. */
+static bool alive_by_name(void *ctx, const char *owner)
+{
+	return store_lease_owner_alive(owner, ctx);
+}
+
+static void test_reclaim_by_owner_name(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch b = { 0 };
+	char self[300], reused[300];
+	struct child live, dead;
+	const char *error;
+	int64_t n;
+
+	import_n(f, 3);
+	store_lease_owner_self(self, sizeof(self));
+	child_start(&live);
+	child_start(&dead);
+	child_end(&dead);
+	owner_with(reused, sizeof(reused), live.owner, "start", "1");
+
+	assert_int_equal(store_claim(f->st, f->campaign, live.owner, T0,
+				     3600000, 1, &b, &error), 0);
+	assert_int_equal(store_claim(f->st, f->campaign, dead.owner, T0,
+				     3600000, 1, &b, &error), 0);
+	assert_int_equal(store_claim(f->st, f->campaign, reused, T0,
+				     3600000, 1, &b, &error), 0);
+	assert_int_equal(store_reclaim(f->st, T0 + 1, false, alive_by_name,
+				       self, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_counts(f, 0, 1, 0, 2, 0);
+	child_end(&live);
+	store_batch_free(&b);
 }
 
 static void exec_sql(sqlite3 *db, const char *sql)
@@ -1122,7 +1436,11 @@ int main(void)
 		T(test_release_keeps_what_may_have_left),
 		T(test_busy_is_transient),
 		T(test_drop_in_doubt),
-		T(test_lease_owner_alive),
+		cmocka_unit_test(test_lease_owner_self),
+		cmocka_unit_test(test_lease_owner_alive),
+		cmocka_unit_test(test_lease_owner_legacy),
+		cmocka_unit_test(test_lease_owner_garbage),
+		T(test_reclaim_by_owner_name),
 		T(test_migration_from_version_1),
 		T(test_newer_schema_refused),
 		T(test_foreign_sqlite_file_refused),
