@@ -744,7 +744,56 @@ class Bench:
             self.servers.stop_all()
             subprocess.run([netns_sh, "down"], capture_output=True)
 
+    def big_messages(self):
+        """Peak RSS of volley send with ~48 MB messages (a 36 MB
+        attachment), 1 and 4 connections, BDAT and DATA: what a
+        connection holds beyond the template is its one message."""
+        log("memory: 16 messages of 48 MB, 1 and 4 connections")
+        tdir = os.path.join(self.work, "template-big")
+        os.makedirs(tdir, exist_ok=True)
+        with open(os.path.join(tdir, "big.bin"), "wb") as f:
+            for _ in range(36):
+                f.write(os.urandom(1000000))
+        with open(os.path.join(tdir, "body.txt"), "w") as f:
+            f.write("Hello {{first_name}}, the file is attached.\n")
+        with open(os.path.join(tdir, "message.cfg"), "w") as f:
+            f.write('subject = "big";\nfrom = "bench@example.org";\n'
+                    'attachments = [ "big.bin" ];\n')
+        csv = os.path.join(self.work, "recipients-big.csv")
+        write_recipients(csv, 16)
+        sink, port = self.start_volley_sink()
+        rows = []
+        try:
+            for chunking in ("true", "false"):
+                for conns in (1, 4):
+                    d = tempfile.mkdtemp(prefix="volley-big-",
+                                         dir=self.work)
+                    with open(os.path.join(d, "volley.cfg"), "w") as f:
+                        f.write('store = { path = "bench.db"; };\n'
+                                'smtp = { host = "127.0.0.1"; '
+                                f'port = {port}; tls = "none"; '
+                                f'connections = {conns}; '
+                                f'chunking = {chunking}; }};\n')
+                    for args in (["init"],
+                                 ["campaign", "create", "big", "--from",
+                                  "bench@example.org", "--template",
+                                  tdir],
+                                 ["import", "big", csv]):
+                        subprocess.run([VOLLEY] + args, cwd=d, check=True,
+                                       stdout=subprocess.DEVNULL)
+                    wall, cpu, out, rc, maxrss = run_client(
+                        [VOLLEY, "send", "big", "--quiet"], cwd=d)
+                    rows.append({"mode": "BDAT" if chunking == "true"
+                                 else "DATA", "connections": conns,
+                                 "max_rss_mb": maxrss / 1024,
+                                 "mb_per_s": 16 * 48.6 / wall})
+                    shutil.rmtree(d, ignore_errors=True)
+        finally:
+            self.servers.stop(sink)
+        self.results["big_messages"] = rows
+
     def memory(self):
+        self.big_messages()
         if self.quick:
             return
         log("memory: volley send of 1,000,000 recipients to volley sink")
@@ -930,13 +979,24 @@ class Bench:
             for k, v in r["insn"].items():
                 out.append(f"| {k} | {fmt(v)} |")
             out.append("")
+        if r["memory"] or r.get("big_messages"):
+            out += ["## Memory", ""]
         if r["memory"]:
             m = r["memory"]
-            out += ["## Memory", "",
-                    f"volley send of {m['recipients']:,} recipients (4 KB, "
+            out += [f"volley send of {m['recipients']:,} recipients (4 KB, "
                     f"8 connections, volley sink): peak RSS "
                     f"{fmt(m['max_rss_mb'], 1)} MB, {fmt(m['rate'])} "
                     f"messages/s.", ""]
+        if r.get("big_messages"):
+            out += ["16 messages of 48 MB (a 36 MB attachment) to volley "
+                    "sink: peak RSS of volley send.", "",
+                    "| mode | connections | peak RSS (MB) | MB/s |",
+                    "|---|---|---|---|"]
+            for b in r["big_messages"]:
+                out.append(f"| {b['mode']} | {b['connections']} | "
+                           f"{fmt(b['max_rss_mb'])} | "
+                           f"{fmt(b['mb_per_s'])} |")
+            out.append("")
         micro = r["micro"]
         if micro:
             out += ["## Micro benchmarks", "", "| what | figure |",

@@ -141,11 +141,74 @@ static void test_random_bodies(void **state)
 	}
 }
 
+/*
+ * A piece at a time, through any size of buffer, the same bytes as in
+ * one pass; no piece longer than allowed; and dotstuff_len knew the
+ * total beforehand.
+ */
+static void test_pieces(void **state)
+{
+	static const char alphabet[] = { '.', '\r', '\n', 'a', ' ', 'b' };
+	static const size_t maxes[] = { 1, 2, 3, 5, 8, 64, 1000 };
+	static char in[3000];
+	unsigned seed = 777;
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		size_t len;
+
+		seed = seed * 1103515245 + 12345;
+		len = (seed >> 16) % sizeof(in);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245 + 12345;
+			/* long lines now and then: a run of 'a' */
+			in[i] = (seed >> 20) % 50 == 0 ? '\n' :
+				(seed >> 16) % 3 == 0 ?
+				alphabet[(seed >> 8) % sizeof(alphabet)] : 'a';
+		}
+		for (int stuffing = 0; stuffing < 2; stuffing++) {
+			struct buf whole = BUF_INIT;
+
+			if (stuffing)
+				dotstuff_data(&whole, in, len);
+			else
+				dotstuff_crlf(&whole, in, len);
+			assert_int_equal(dotstuff_len(in, len, stuffing),
+					 whole.len);
+			for (size_t k = 0; k < sizeof(maxes) / sizeof(maxes[0]);
+			     k++) {
+				struct dotstuff_pos pos = { 0 };
+				struct buf pieces = BUF_INIT, one = BUF_INIT;
+				int steps = 0;
+
+				while (!pos.done) {
+					buf_reset(&one);
+					dotstuff_step(&one, in, len, stuffing,
+						      &pos, maxes[k]);
+					assert_true(one.len <= maxes[k] + 8);
+					buf_append(&pieces, one.data ?
+						   one.data : "", one.len);
+					assert_true(++steps <= 2 * 3000 + 10);
+				}
+				assert_int_equal(pieces.len, whole.len);
+				if (whole.len > 0)
+					assert_memory_equal(pieces.data,
+							    whole.data,
+							    whole.len);
+				buf_free(&pieces);
+				buf_free(&one);
+			}
+			buf_free(&whole);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_random_bodies),
+		cmocka_unit_test(test_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

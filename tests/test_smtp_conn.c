@@ -345,6 +345,66 @@ static void test_pipelined_bdat(void **state)
 	test_pipelined_bytes(true);
 }
 
+/*
+ * Bodies larger than the session's piece (256 KB) go out a piece at a
+ * time: stored byte for byte all the same, with a small message between
+ * them, a line longer than a piece, dots and bare LFs across piece ends.
+ */
+static void test_large_bytes(bool chunking)
+{
+	static char big[3 * 1024 * 1024 + 5], long_line[700 * 1024];
+	const char *small = "Subject: small\r\n\r\nbetween the large\r\n";
+	struct smtp_conn_params p;
+	struct smtp_conn_result res;
+	static struct run r;
+	const char *args[] = { NULL };
+	const char *bodies[3];
+	size_t lens[3];
+
+	for (size_t i = 0; i < sizeof(big) - 1; i++)
+		big[i] = i % 61 == 60 ? '\n' : i % 61 == 0 ? '.' :
+			 (char)('a' + i % 26);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(long_line, "Subject: long\r\n\r\n", 17);
+	memset(long_line + 17, 'L', sizeof(long_line) - 18);
+	long_line[sizeof(long_line) - 1] = '\0';
+	bodies[0] = big;
+	bodies[1] = small;
+	bodies[2] = long_line;
+	memset(&r, 0, sizeof(r));
+	start_sink(NULL, args);
+	for (int i = 0; i < 6; i++) {
+		lens[i % 3] = strlen(bodies[i % 3]);
+		add(&r, to_a, bodies[i % 3]);
+	}
+	p = params(SMTP_TLS_NONE);
+	p.session.chunking = chunking;
+	assert_int_equal(conn(&p, &r, &res), 0);
+	for (size_t i = 0; i < r.n; i++)
+		assert_true(r.sent[i]);
+	assert_int_equal(stored(), 6);
+	for (int i = 0; i < 3; i++) {
+		struct buf want = BUF_INIT;
+
+		dotstuff_crlf(&want, bodies[i], lens[i]);
+		assert_true(stored_holds(want.data, want.len));
+		buf_free(&want);
+	}
+	stop_sink();
+}
+
+static void test_large_data(void **state)
+{
+	(void)state;
+	test_large_bytes(false);
+}
+
+static void test_large_bdat(void **state)
+{
+	(void)state;
+	test_large_bytes(true);
+}
+
 /* Per-recipient replies by pattern: each recipient gets its own. */
 static void test_recipient_replies(void **state)
 {
@@ -934,6 +994,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipelined_data),
 		cmocka_unit_test(test_pipelined_bdat),
+		cmocka_unit_test(test_large_data),
+		cmocka_unit_test(test_large_bdat),
 		cmocka_unit_test(test_recipient_replies),
 		cmocka_unit_test(test_421_then_reconnect),
 		cmocka_unit_test(test_drop_mid_data),

@@ -8,10 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "dotstuff.h"
 #include "smtp_session.h"
 
 static const char *rcpts_bc[] = { "b@y.example", "c@y.example" };
@@ -1838,6 +1840,126 @@ static void test_in_doubt_only_when_sent(void **state)
 	smtp_session_free(&s);
 }
 
+/* take_all - everything the session wants to send now, as sent */
+static void take_all(struct smtp_session *s, struct buf *into,
+		     size_t *largest)
+{
+	const char *out;
+	size_t len;
+
+	for (;;) {
+		smtp_session_output(s, &out, &len);
+		if (len == 0)
+			return;
+		if (len > *largest)
+			*largest = len;
+		buf_append(into, out, len);
+		smtp_session_sent(s, len);
+	}
+}
+
+/*
+ * A large body goes out a piece at a time from the caller's message:
+ * no output larger than a piece, the bytes those of a one-pass
+ * conversion, nothing else written in the middle of it, and a reply is
+ * matched to the end of data only once all of it went - with BDAT and
+ * with DATA.
+ */
+static void test_large_body_in_pieces(void **state)
+{
+	size_t n = 3 * 1024 * 1024 + 17, largest;
+	char *big = malloc(n);
+	struct smtp_message m1, m2 = msg(rcpts_d, 1, "small\r\n", (void *)2);
+	struct buf got = BUF_INIT, want = BUF_INIT;
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s;
+	struct smtp_event ev;
+	const char *out;
+	size_t len;
+	char head[64];
+
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = i % 77 == 76 ? '\n' : i % 77 == 0 ? '.' : 'x';
+	m1 = msg(rcpts_d, 1, big, (void *)1);
+	m1.len = n;
+
+	/* BDAT: the length announced is the whole converted body */
+	s = ready_with(p, chunking_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m1), 0);
+	assert_int_equal(smtp_session_submit(s, &m2), 0);
+	smtp_session_output(s, &out, &len);
+	assert_true(len < 300 * 1024);
+	dotstuff_crlf(&want, big, n);
+	snprintf(head, sizeof(head), "BDAT %zu LAST\r\n", want.len);
+	assert_non_null(memmem(out, len, head, strlen(head)));
+	largest = 0;
+	take_all(s, &got, &largest);
+	assert_true(largest <= 256 * 1024 + 128);
+	/* the body, then (only then) the second message's commands */
+	{
+		static const char tail[] = "RSET\r\nMAIL FROM:<a@x.example>\r\n"
+			"RCPT TO:<d@y.example>\r\nBDAT 7 LAST\r\nsmall\r\n";
+		size_t tl = sizeof(tail) - 1;
+
+		assert_true(got.len > want.len + tl);
+		assert_memory_equal(got.data + got.len - tl, tail, tl);
+		assert_memory_equal(got.data + got.len - tl - want.len,
+				    want.data, want.len);
+	}
+	feed(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.0.0 queued as A\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_ptr_equal(ev.ctx, (void *)1);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+
+	/* DATA: dot-stuffed in pieces; half sent when the line drops: not
+	 * in doubt; a reply before the end: out of step */
+	buf_reset(&got);
+	buf_reset(&want);
+	dotstuff_data(&want, big, n);
+	s = ready(pipelining_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m1), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed_unsent(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	smtp_session_output(s, &out, &len);
+	assert_true(len <= 256 * 1024 + 8);
+	smtp_session_sent(s, len);
+	smtp_session_output(s, &out, &len);
+	assert_true(len > 0);
+	feed_unsent(s, "250 2.0.0 too soon\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_false(ev.sent);
+	assert_false(ev.in_doubt);
+	next_event(s, SMTP_EV_FAILED);
+	smtp_session_free(&s);
+
+	/* all of it sent, no reply: in doubt; the bytes are right */
+	s = ready(pipelining_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m1), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed_unsent(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	largest = 0;
+	take_all(s, &got, &largest);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	smtp_session_abort(s, "no reply within 600 s", false);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.in_doubt);
+	smtp_session_free(&s);
+
+	buf_free(&got);
+	buf_free(&want);
+	free(big);
+}
+
 /* 534: this mechanism is too weak; the next one offered is tried */
 static void test_auth_534_next_mechanism(void **state)
 {
@@ -1983,6 +2105,7 @@ int main(void)
 		cmocka_unit_test(test_shifted_reply_without_the_capability),
 		cmocka_unit_test(test_no_overlap_without_enhanced_codes),
 		cmocka_unit_test(test_in_doubt_only_when_sent),
+		cmocka_unit_test(test_large_body_in_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

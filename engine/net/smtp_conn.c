@@ -325,39 +325,50 @@ static void smtp_conn_submit(struct smtp_conn *c)
 	}
 }
 
-/* smtp_conn_write - everything the session has to send */
+/*
+ * smtp_conn_write_failed - the write failed: a server that hung up may
+ * have said why first (a 421 to a RCPT while the rest of the pipeline
+ * was on its way): read it, so the replies count, not a local "in
+ * doubt".  Returns -1.
+ */
+static int smtp_conn_write_failed(struct smtp_conn *c, const char *why)
+{
+	char buf[4096];
+	const char *error;
+	ssize_t n;
+
+	snprintf(c->err, sizeof(c->err), "%s", why);
+	transport_set_io_timeout(c->t, 200);
+	n = transport_read(c->t, buf, sizeof(buf), &error);
+	if (n > 0) {
+		smtp_conn_trace_server(c, buf, (size_t)n);
+		smtp_session_feed(c->s, buf, (size_t)n);
+	}
+	c->fail = smtp_conn_kind(transport_error(c->t));
+	smtp_session_abort(c->s, c->err, false);
+	smtp_conn_drain(c);
+	return -1;
+}
+
+/*
+ * smtp_conn_write - everything the session has to send (a large body
+ * comes a piece at a time: the session gives the next once the last
+ * was sent)
+ */
 static int smtp_conn_write(struct smtp_conn *c)
 {
 	const char *out, *error;
 	size_t len;
 
 	smtp_conn_flush_transcript(c);
-	smtp_session_output(c->s, &out, &len);
-	if (len == 0)
-		return 0;
-	if (transport_write(c->t, out, len, &error) < 0) {
-		char buf[4096];
-		ssize_t n;
-
-		snprintf(c->err, sizeof(c->err), "%s", error);
-		/*
-		 * A server that hung up may have said why first (a 421 to a
-		 * RCPT while the rest of the pipeline was on its way): read
-		 * it, so the replies count, not a local "in doubt".
-		 */
-		transport_set_io_timeout(c->t, 200);
-		n = transport_read(c->t, buf, sizeof(buf), &error);
-		if (n > 0) {
-			smtp_conn_trace_server(c, buf, (size_t)n);
-			smtp_session_feed(c->s, buf, (size_t)n);
-		}
-		c->fail = smtp_conn_kind(transport_error(c->t));
-		smtp_session_abort(c->s, c->err, false);
-		smtp_conn_drain(c);
-		return -1;
+	for (;;) {
+		smtp_session_output(c->s, &out, &len);
+		if (len == 0)
+			return 0;
+		if (transport_write(c->t, out, len, &error) < 0)
+			return smtp_conn_write_failed(c, error);
+		smtp_session_sent(c->s, len);
 	}
-	smtp_session_sent(c->s, len);
-	return 0;
 }
 
 /* smtp_conn_timeout - how long the reply awaited may take (ms) */

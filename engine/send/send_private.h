@@ -42,6 +42,8 @@
 #define SEND_CONNECT_FAILURES_MAX 3	/* per connection slot, in a row */
 #define SEND_FLUSH_RESULTS 8		/* results a worker holds at most */
 #define SEND_IDLE_WAIT_MS 5000		/* an idle connection waits for work */
+#define SEND_HELD_BYTES (8 << 20)	/* messages a connection holds, at
+					 * most (or one, when larger) */
 #define SEND_STORE_RETRY_MS 100		/* the first wait for a failed store */
 #define SEND_STORE_RETRY_MAX_MS 5000	/* ... doubling up to this */
 
@@ -93,6 +95,7 @@ struct send_worker {
 	unsigned nresults;
 	unsigned sent_on_conn;		/* this connection's deliveries */
 	uint64_t rng;			/* the reconnect jitter's */
+	size_t last_len;		/* the last message rendered, bytes */
 	unsigned nslots;
 	struct send_slot *slots;
 	struct message_bufs bufs;

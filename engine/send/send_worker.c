@@ -242,14 +242,28 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 	struct send_run *run = w->run;
 	struct send_slot *slot = NULL;
 	unsigned busy = 0;
+	size_t held = 0;
 
+	/*
+	 * The free slot with the largest buffer: the few messages of a
+	 * large campaign in flight at once reuse the same buffers, and the
+	 * other slots stay small.
+	 */
 	for (unsigned i = 0; i < w->nslots; i++) {
-		if (w->slots[i].busy)
+		if (w->slots[i].busy) {
 			busy++;
-		else if (slot == NULL)
+			held += w->slots[i].msg.len;
+		} else if (slot == NULL || w->slots[i].msg.cap > slot->msg.cap) {
 			slot = &w->slots[i];
+		}
 	}
-	if (slot == NULL) {
+	/*
+	 * No more than SEND_HELD_BYTES of messages in flight (one at a
+	 * time when they are larger): a connection's memory is its
+	 * messages', and 50 MB messages must not take a window's worth.
+	 */
+	if (slot == NULL ||
+	    (busy > 0 && held + w->last_len > SEND_HELD_BYTES)) {
 		*later = true;
 		return NULL;
 	}
@@ -301,6 +315,7 @@ static const struct smtp_message *send_next(void *ctx, bool *later)
 		t0 = clock_mono_ms();
 		if (send_render(w, slot, job)) {
 			atomic_fetch_add(&run->render_ms, clock_mono_ms() - t0);
+			w->last_len = slot->msg.len;
 			slot->busy = true;
 			return &slot->m;
 		}

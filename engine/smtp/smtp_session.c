@@ -34,6 +34,9 @@
 #include "dotstuff.h"
 #include "xalloc.h"
 
+/* the most of a body converted at once: see smtp_session.body */
+#define SMTP_BODY_PIECE (256 * 1024)
+
 /*
  * The session's states.  smtp_set_state is their one writer; with
  * params.trace_states it puts each change in the transcript as
@@ -172,7 +175,20 @@ struct smtp_session {
 	struct smtp_event *events;	/* queue */
 	size_t ev_cap, ev_head, nevents;
 	struct buf arena;		/* text the events point into */
-	struct buf scratch;		/* a BDAT body, to count it */
+	/*
+	 * A body larger than SMTP_BODY_PIECE goes out a piece at a time
+	 * from the caller's message, converted as it goes (dotstuff_step):
+	 * a connection holds one piece, not a second copy of the message.
+	 * While one is under way nothing else is written.
+	 */
+	struct {
+		bool active;
+		const char *data;
+		size_t len;
+		bool stuff;		/* DATA (dots doubled, "." line) */
+		struct dotstuff_pos pos;
+	} body;
+	size_t body_bytes;		/* the last body's, for the transcript */
 	struct buf transcript;		/* "C: " and "#: " lines, if asked */
 	size_t traced;			/* s->out up to here is in it */
 	char error[256];
@@ -306,11 +322,11 @@ static void smtp_trace_cmd(struct smtp_session *s, enum smtp_verb verb)
 		break;
 	case SMTP_V_DOT:
 		buf_printf(&s->transcript, "C: <message, %zu bytes, then "
-			   "\".\">\n", len - 3);
+			   "\".\">\n", s->body_bytes - 3);
 		break;
 	case SMTP_V_BDAT:
 		buf_printf(&s->transcript, "C: %.*s\nC: <message, %zu "
-			   "bytes>\n", (int)first, line, len - first - 2);
+			   "bytes>\n", (int)first, line, s->body_bytes);
 		break;
 	default:
 		buf_printf(&s->transcript, "C: %.*s\n", (int)first, line);
@@ -319,8 +335,12 @@ static void smtp_trace_cmd(struct smtp_session *s, enum smtp_verb verb)
 	s->traced = s->out.len;
 }
 
-static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
-			  size_t slot, size_t rcpt)
+/*
+ * smtp_push_cmd_ending - a command written, whose bytes end at stream
+ * offset end (a body going out in pieces ends past what s->out holds)
+ */
+static void smtp_push_cmd_ending(struct smtp_session *s, enum smtp_verb verb,
+				 size_t slot, size_t rcpt, uint64_t end)
 {
 	if (s->p.transcript && verb != SMTP_V_GREETING)
 		smtp_trace_cmd(s, verb);
@@ -328,8 +348,46 @@ static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
 		s->cmds = smtp_ring_grow(s->cmds, &s->cmd_cap, &s->cmd_head,
 					 s->ncmds, sizeof(*s->cmds));
 	s->cmds[(s->cmd_head + s->ncmds++) % s->cmd_cap] =
-		(struct smtp_cmd){ verb, slot, rcpt,
-				   s->out_base + s->out.len };
+		(struct smtp_cmd){ verb, slot, rcpt, end };
+}
+
+static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
+			  size_t slot, size_t rcpt)
+{
+	smtp_push_cmd_ending(s, verb, slot, rcpt, s->out_base + s->out.len);
+}
+
+/*
+ * smtp_write_body - the slot's message as DATA content (stuff) or BDAT
+ * content, and its end-of-data command: whole into s->out when small,
+ * else its first piece, the rest as s->out drains (smtp_session_sent)
+ */
+static void smtp_write_body(struct smtp_session *s, struct smtp_slot *slot,
+			    enum smtp_verb verb, bool stuff)
+{
+	uint64_t start = s->out_base + s->out.len;
+
+	if (slot->m.len <= SMTP_BODY_PIECE) {
+		if (stuff)
+			dotstuff_data(&s->out, slot->m.data, slot->m.len);
+		else
+			dotstuff_crlf(&s->out, slot->m.data, slot->m.len);
+		s->body_bytes = (size_t)(s->out_base + s->out.len - start);
+	} else {
+		s->body_bytes = dotstuff_len(slot->m.data, slot->m.len, stuff);
+		s->body.active = true;
+		s->body.data = slot->m.data;
+		s->body.len = slot->m.len;
+		s->body.stuff = stuff;
+		memset(&s->body.pos, 0, sizeof(s->body.pos));
+		dotstuff_step(&s->out, s->body.data, s->body.len, stuff,
+			      &s->body.pos, SMTP_BODY_PIECE);
+		s->body.active = !s->body.pos.done;
+	}
+	slot->body_written = true;
+	slot->data_end = start + s->body_bytes;
+	smtp_push_cmd_ending(s, verb, smtp_slot_index(s, slot), 0,
+			     slot->data_end);
 }
 
 /*
@@ -519,14 +577,9 @@ static void smtp_write_mail(struct smtp_session *s, const struct smtp_slot *slot
 /* smtp_write_bdat - the whole body as one last chunk (RFC 3030) */
 static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
 {
-	size_t n;
-
-	buf_reset(&s->scratch);
-	n = dotstuff_crlf(&s->scratch, slot->m.data, slot->m.len);
-	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
-	buf_append(&s->out, s->scratch.data, n);
-	slot->body_written = true;
-	slot->data_end = s->out_base + s->out.len;
+	buf_printf(&s->out, "BDAT %zu LAST\r\n",
+		   dotstuff_len(slot->m.data, slot->m.len, false));
+	smtp_write_body(s, slot, SMTP_V_BDAT, false);
 }
 
 enum smtp_written {
@@ -605,7 +658,6 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 		case SMTP_SLOT_DATA:
 			if (s->chunking) {
 				smtp_write_bdat(s, slot);
-				smtp_push_cmd(s, SMTP_V_BDAT, idx, 0);
 			} else {
 				smtp_write_line(s, "DATA", "");
 				smtp_push_cmd(s, SMTP_V_DATA, idx, 0);
@@ -662,6 +714,9 @@ static bool smtp_lockstep_verdict(struct smtp_session *s,
  */
 static void smtp_pump(struct smtp_session *s)
 {
+	/* a body going out in pieces: what follows waits for its end */
+	if (s->body.active)
+		return;
 	while (s->state == SMTP_S_READY && s->writing < s->nslots) {
 		struct smtp_slot *slot = smtp_slot_at(s, s->writing);
 
@@ -856,6 +911,7 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	s->writing = 0;
 	s->ncmds = 0;
 	s->todo_rcpts = 0;
+	s->body.active = false;
 	buf_reset(&s->out);
 	s->out_sent = 0;
 	s->traced = 0;
@@ -1078,13 +1134,14 @@ static void smtp_on_ehlo(struct smtp_session *s, const struct smtp_reply *r,
 static void smtp_on_data_go(struct smtp_session *s, struct smtp_slot *slot)
 {
 	if (slot->mail_ok && slot->rcpts_ok > 0) {
-		dotstuff_data(&s->out, slot->m.data, slot->m.len);
-	} else {
-		buf_append_str(&s->out, ".\r\n");
-		slot->empty_body = true;
+		smtp_write_body(s, slot, SMTP_V_DOT, true);
+		return;
 	}
+	buf_append_str(&s->out, ".\r\n");
+	slot->empty_body = true;
 	slot->body_written = true;
 	slot->data_end = s->out_base + s->out.len;
+	s->body_bytes = 3;
 	smtp_push_cmd(s, SMTP_V_DOT, smtp_slot_index(s, slot), 0);
 }
 
@@ -1464,7 +1521,6 @@ void smtp_session_free(struct smtp_session **sp)
 	}
 	buf_free(&s->out);
 	buf_free(&s->arena);
-	buf_free(&s->scratch);
 	buf_free(&s->transcript);
 	free(s->cmds);
 	free(s->events);
@@ -1544,6 +1600,18 @@ void smtp_session_sent(struct smtp_session *s, size_t n)
 		buf_reset(&s->out);
 		s->out_sent = 0;
 		s->traced = 0;
+		/* the next piece of a large body (already traced); after
+		 * its last, what waited behind it */
+		if (s->body.active) {
+			smtp_session_enter(s);
+			dotstuff_step(&s->out, s->body.data, s->body.len,
+				      s->body.stuff, &s->body.pos,
+				      SMTP_BODY_PIECE);
+			s->body.active = !s->body.pos.done;
+			s->traced = s->out.len;
+			if (!s->body.active)
+				smtp_pump(s);
+		}
 	}
 }
 
