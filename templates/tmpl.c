@@ -1002,7 +1002,7 @@ static void tmpl_lookup(const struct tmpl *t, const struct tmpl_data *d,
 			const struct tmpl_op *op, struct tmpl_value *v,
 			struct tmpl_root_cache *rc)
 {
-	const struct tmpl_seg *seg = &t->segs[op->seg];
+	const struct tmpl_seg *seg;
 	struct tmpl_value obj;
 	size_t i, k;
 
@@ -1010,6 +1010,8 @@ static void tmpl_lookup(const struct tmpl *t, const struct tmpl_data *d,
 		*v = ctx[nctx - 1];
 		return;
 	}
+	/* Not before: a template whose only names are "." has no segs. */
+	seg = &t->segs[op->seg];
 	if (nctx == 1 && op->name_id >= 0 &&
 	    (rc->have & (1ULL << op->name_id))) {
 		*v = rc->v[op->name_id];

@@ -558,6 +558,20 @@ static void test_truthiness_and_values(void **state)
 		      TMPL_ESCAPE_NONE, "true false []");
 }
 
+/*
+ * A template whose only names are "." has no name parts at all, which
+ * the renderer once indexed anyway (null plus zero: undefined behaviour,
+ * reported by clang's UBSan; found by fuzz_tmpl).
+ */
+static void test_implicit_iterator_only(void **state)
+{
+	(void)state;
+	expect_render("{{.}}", "\"<b>\"", TMPL_ESCAPE_HTML, "&lt;b&gt;");
+	expect_render("[{{.}}|{{{.}}}]", "\"<b>\"", TMPL_ESCAPE_HTML,
+		      "[&lt;b&gt;|<b>]");
+	expect_render("{{#.}}{{.}}{{/.}}", "[1, 2]", TMPL_ESCAPE_NONE, "12");
+}
+
 static void test_depth_limit(void **state)
 {
 	struct buf src = BUF_INIT, out = BUF_INIT;
@@ -776,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_escape_html_and_none),
 		cmocka_unit_test(test_order_receipt),
 		cmocka_unit_test(test_truthiness_and_values),
+		cmocka_unit_test(test_implicit_iterator_only),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_recursive_partials),
 		cmocka_unit_test(test_partial_indentation),

@@ -48,6 +48,7 @@ struct import_run {
 	size_t printed;
 	struct buf line;	/* message and rejects scratch */
 	struct buf vars;	/* the row's packed variables */
+	struct buf addr;	/* a JSON Lines row's address */
 	struct buf reason;
 	struct buf diag;	/* a line for o->diag */
 	const struct import_need *needs;	/* o->needs */
@@ -294,10 +295,10 @@ out_fail:
 }
 
 /* import_is_address_name - does the template name mean the address? */
-static bool import_is_address_name(const struct import_run *run,
+static bool import_is_address_name(const char *address_column,
 				   const char *name)
 {
-	return strcasecmp(name, run->o->address_column) == 0 ||
+	return strcasecmp(name, address_column) == 0 ||
 	       strcmp(name, "email") == 0;
 }
 
@@ -369,7 +370,8 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 
 	/* A column the template needs is missing for every recipient. */
 	for (size_t i = 0; i < run->nneeds; i++) {
-		bool have = import_is_address_name(run, run->needs[i].name);
+		bool have = import_is_address_name(run->o->address_column,
+						   run->needs[i].name);
 
 		for (size_t k = 0; k < nnames && !have; k++)
 			have = strcmp(names[k], run->needs[i].name) == 0;
@@ -501,57 +503,68 @@ static json_t *import_json_get_nocase(json_t *obj, const char *name)
 	return NULL;
 }
 
+int import_jsonl_line(const char *line, size_t len,
+		      const char *address_column,
+		      const struct import_need *needs, size_t nneeds,
+		      struct buf *vars, struct buf *addr, struct buf *reason,
+		      unsigned long *column_r)
+{
+	json_error_t jerr;
+	json_t *obj, *a;
+
+	*column_r = 0;
+	buf_reset(reason);
+	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL) {
+		/* jansson quotes input bytes in its text: escape them. */
+		escape_text(reason, jerr.text, strlen(jerr.text), 200);
+		*column_r = (unsigned long)jerr.column;
+		return -1;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		buf_append_str(reason, "a line must hold one JSON object");
+		return -1;
+	}
+	a = import_json_get_nocase(obj, address_column);
+	if (a == NULL || !json_is_string(a)) {
+		json_decref(obj);
+		buf_printf(reason, "no \"%s\" string in the object",
+			   address_column);
+		return -1;
+	}
+	for (size_t i = 0; i < nneeds; i++) {
+		if (json_object_get(obj, needs[i].name) == NULL &&
+		    !import_is_address_name(address_column, needs[i].name)) {
+			json_decref(obj);
+			buf_printf(reason, "no \"%s\", which the template "
+				   "uses at %s", needs[i].name, needs[i].where);
+			return -1;
+		}
+	}
+	vars_tree_begin(vars);
+	import_pack_json(vars, obj);
+	buf_reset(addr);
+	buf_append(addr, json_string_value(a), json_string_length(a));
+	json_decref(obj);
+	return 0;
+}
+
 /* import_jsonl_row - check and add one line of JSON Lines */
 static int import_jsonl_row(struct import_run *run, const char *line,
 			    size_t len, unsigned long lineno,
 			    const char **error_r)
 {
-	const char *want = run->o->address_column;
-	json_error_t jerr;
-	json_t *obj, *addr;
-	int ret;
+	unsigned long column;
 
-	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (obj == NULL) {
-		/* jansson quotes input bytes in its text: escape them. */
-		buf_reset(&run->reason);
-		escape_text(&run->reason, jerr.text, strlen(jerr.text), 200);
-		return import_reject(run, lineno, (unsigned long)jerr.column,
+	if (import_jsonl_line(line, len, run->o->address_column, run->needs,
+			      run->nneeds, &run->vars, &run->addr,
+			      &run->reason, &column) < 0)
+		return import_reject(run, lineno, column,
 				     buf_cstr(&run->reason), line, len,
 				     error_r);
-	}
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		return import_reject(run, lineno, 0, "a line must hold one "
-				     "JSON object", line, len, error_r);
-	}
-	addr = import_json_get_nocase(obj, want);
-	if (addr == NULL || !json_is_string(addr)) {
-		json_decref(obj);
-		buf_reset(&run->reason);
-		buf_printf(&run->reason, "no \"%s\" string in the object", want);
-		return import_reject(run, lineno, 0, buf_cstr(&run->reason),
-				     line, len, error_r);
-	}
-	for (size_t i = 0; i < run->nneeds; i++) {
-		if (json_object_get(obj, run->needs[i].name) == NULL &&
-		    !import_is_address_name(run, run->needs[i].name)) {
-			json_decref(obj);
-			buf_reset(&run->reason);
-			buf_printf(&run->reason, "no \"%s\", which the "
-				   "template uses at %s", run->needs[i].name,
-				   run->needs[i].where);
-			return import_reject(run, lineno, 0,
-					     buf_cstr(&run->reason), line, len,
-					     error_r);
-		}
-	}
-	vars_tree_begin(&run->vars);
-	import_pack_json(&run->vars, obj);
-	ret = import_add(run, json_string_value(addr), json_string_length(addr),
-			 lineno, line, len, error_r);
-	json_decref(obj);
-	return ret;
+	return import_add(run, run->addr.data, run->addr.len, lineno, line,
+			  len, error_r);
 }
 
 /* import_jsonl_rows - every line of a JSON Lines file */
@@ -717,6 +730,7 @@ out:
 	if (fd > STDIN_FILENO)
 		close(fd);
 	buf_free(&run.vars);
+	buf_free(&run.addr);
 	buf_free(&run.reason);
 	buf_free(&run.diag);
 	buf_free(&run.line);

@@ -80,6 +80,23 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 			       const char **error_r);
 
 /*
+ * import_jsonl_line - one line of JSON Lines (without its line end) as a
+ * recipient, with no store involved: it must hold one JSON object with a
+ * string under address_column (ASCII case ignored) and every name in
+ * needs (the address's names aside).  Returns 0 with the object packed
+ * into vars (the tree form of vars.h) and the address string copied into
+ * addr; or -1 with the reason for the rejects in reason and the 1-based
+ * column jansson names in *column_r (0 when the fault has no column).
+ * import_file reads JSON Lines through it; it stands alone so that it can
+ * be tested (and fuzzed) without a store.
+ */
+int import_jsonl_line(const char *line, size_t len,
+		      const char *address_column,
+		      const struct import_need *needs, size_t nneeds,
+		      struct buf *vars, struct buf *addr, struct buf *reason,
+		      unsigned long *column_r);
+
+/*
  * The header rules, shared with `volley loadtest --vars`:
  * import_trim drops the spaces and tabs around a field;
  * import_header_name gives column i's name in a CSV header row, trimmed,
