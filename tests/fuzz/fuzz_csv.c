@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -226,6 +227,7 @@ static size_t read_all(struct reading *r, struct source *src,
 	struct csv_error err, again;
 	enum csv_status st;
 	size_t calls = 0, good = r->transcript.len;
+	unsigned long long full;
 
 	r->at = r->len >= 3 && memcmp(r->in, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 	r->header_fields = 0;
@@ -236,14 +238,22 @@ static size_t read_all(struct reading *r, struct source *src,
 		if (st != CSV_OK && st != CSV_BAD_RECORD)
 			break;
 		skip_line_ends(r);
+		full = rec.raw_len;
+		/* over the limit: raw is only the record's first bytes, and
+		 * the reason says how long it is */
+		if (st == CSV_BAD_RECORD &&
+		    sscanf(err.reason, "record of %llu bytes", &full) == 1 &&
+		    (full <= r->max_record || full > r->len - r->at ||
+		     rec.raw_len > full))
+			abort();
 		if (rec.raw_len > r->len - r->at ||
 		    memcmp(r->in + r->at, rec.raw, rec.raw_len) != 0 ||
 		    rec.line != line_of(r, r->at) ||
 		    rec.raw_len > r->max_record)
 			abort();
 		buf_printf(&r->transcript, "%d %lu %zu+%zu", st, rec.line,
-			   r->at, rec.raw_len);
-		r->at += rec.raw_len;
+			   r->at, (size_t)full);
+		r->at += (size_t)full;
 		if (st == CSV_OK) {
 			check_fields(r, &rec);
 		} else {
