@@ -17,6 +17,7 @@
 #include "recipient.h"
 #include "snapshot.h"
 #include "store.h"
+#include "xalloc.h"
 
 #define PREVIEW_DEFAULT_LIMIT 10
 
@@ -139,7 +140,7 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	/* The next store call reuses the buffer campaign points into. */
-	name = strdup(campaign.name);
+	name = xstrdup(campaign.name);
 	campaign.name = name;
 	campaign.sender = campaign.template_ref = campaign.state = NULL;
 	if (snapshot_read_store(&snap, pv.st, campaign.id, &error) < 0) {

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "sink.h"
+#include "xalloc.h"
 
 const char cmd_sink_help[] =
 	"usage: volley sink [--listen ADDR:PORT]... [--implicit-tls ADDR:PORT]...\n"
@@ -230,8 +231,8 @@ static int cmd_sink_parse(int argc, char **argv, struct sink_config *cfg,
 			break;
 		case OPT_AUTH:
 			free(o->auth);
-			o->auth = strdup(optarg);
-			if (o->auth == NULL || strchr(o->auth, ':') == NULL ||
+			o->auth = xstrdup(optarg);
+			if (strchr(o->auth, ':') == NULL ||
 			    o->auth[0] == ':')
 				return cli_usage_error("sink", "--auth takes "
 						       "USER:PASS");

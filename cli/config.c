@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "errmsg.h"
+#include "oomguard.h"
 #include "xalloc.h"
 
 enum config_kind {
@@ -115,8 +116,12 @@ static int config_check(const config_setting_t *group, const char *prefix,
 		const struct config_setting_spec *spec = NULL;
 		char path[256];
 
+		/* a group's settings have names, unless libconfig could not
+		 * copy one */
+		if (name == NULL)
+			oomguard_fail();
 		snprintf(path, sizeof(path), "%s%s%s", prefix,
-			 *prefix ? "." : "", name ? name : "?");
+			 *prefix ? "." : "", name);
 		for (size_t k = 0;
 		     k < sizeof(config_specs) / sizeof(config_specs[0]); k++) {
 			if (strcmp(config_specs[k].path, path) == 0)
@@ -146,8 +151,11 @@ static char *config_string(const config_t *lc, const char *path,
 {
 	const char *v;
 
-	if (config_lookup_string(lc, path, &v) == CONFIG_TRUE)
+	if (config_lookup_string(lc, path, &v) == CONFIG_TRUE) {
+		if (v == NULL)
+			oomguard_fail(); /* libconfig could not copy it */
 		return xstrdup(v);
+	}
 	return def != NULL ? xstrdup(def) : NULL;
 }
 
@@ -450,14 +458,14 @@ char *config_resolve_path(const struct config *cfg, const char *path)
 	return b.data;
 }
 
-int config_load(struct config *cfg, const char *path, const char **error_r)
+/* config_load_file - config_load's work, inside the guard */
+static int config_load_file(struct config *cfg, const char *file,
+			    const char *path, const char **error_r)
 {
-	const char *file = path != NULL ? path : CONFIG_DEFAULT_FILE;
 	config_t lc;
 	char *store_path, *slash;
 	int ret = -1;
 
-	memset(cfg, 0, sizeof(*cfg));
 	config_init(&lc);
 
 	if (access(file, F_OK) < 0) {
@@ -511,6 +519,40 @@ int config_load(struct config *cfg, const char *path, const char **error_r)
 	ret = 0;
 out:
 	config_destroy(&lc);
+	return ret;
+}
+
+struct config_load_ctx {
+	struct config *cfg;
+	const char *file, *path;
+	const char **error_r;
+};
+
+static int config_load_guarded(void *ctx)
+{
+	struct config_load_ctx *c = ctx;
+
+	return config_load_file(c->cfg, c->file, c->path, c->error_r);
+}
+
+int config_load(struct config *cfg, const char *path, const char **error_r)
+{
+	struct config_load_ctx c = {
+		.cfg = cfg, .path = path, .error_r = error_r,
+		.file = path != NULL ? path : CONFIG_DEFAULT_FILE,
+	};
+	enum oomguard_end end;
+	int ret = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* libconfig does not check its allocations: see oomguard.h */
+	end = oomguard_run(config_load_guarded, &c, &ret);
+	if (end != OOMGUARD_OK) {
+		/* what cfg holds may be half made: left, not freed */
+		errmsg_set(error_r, "%s: %s", c.file, oomguard_message(end));
+		memset(cfg, 0, sizeof(*cfg));
+		ret = -1;
+	}
 	if (ret < 0)
 		config_free(cfg);
 	return ret;

@@ -6,11 +6,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+/*
+ * xalloc_die - say so and leave at once: no stdio (it may want memory
+ * itself), no atexit handlers, no core.  The store is left as a crash
+ * leaves it: what was committed stays, and the next run takes back what
+ * this one held (in doubt where its message may have left).
+ */
 static void xalloc_die(size_t size)
 {
-	fprintf(stderr, "volley: out of memory (wanted %zu bytes)\n", size);
-	abort();
+	char msg[96];
+	int n = snprintf(msg, sizeof(msg), "volley: out of memory (wanted %zu "
+			 "bytes); stopping\n", size);
+
+	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0) {
+		/* nothing more to try */
+	}
+	_exit(EXIT_FAILURE);
 }
 
 void *xmalloc(size_t size)

@@ -341,6 +341,13 @@ int store_release(struct store *st, const char *owner, const int64_t *keep,
 bool store_error_transient(const struct store *st);
 
 /*
+ * store_error_busy - the last failure is another process holding the
+ * write lock past busy_timeout_ms (transient too): worth waiting for,
+ * where running out of memory or disk is better said at once
+ */
+bool store_error_busy(const struct store *st);
+
+/*
  * store_reclaim - what a starting sender runs first: every job whose lease
  * has expired by now, or whose owner alive() says is gone, is in doubt (it
  * may have been delivered just before its owner died): deferred and due

@@ -213,6 +213,7 @@ struct store {
 	struct buf scratch;	/* results that outlive a statement reset */
 	char error[512];
 	bool transient;		/* the last failure may pass if tried again */
+	bool busy;		/* ... because another process holds a lock */
 	bool importing;
 };
 
@@ -290,12 +291,27 @@ static int store_fail(struct store *st, const char **error_r,
 	va_list ap;
 
 	st->transient = false;
+	st->busy = false;
 	va_start(ap, fmt);
 	vsnprintf(st->error, sizeof(st->error), fmt, ap);
 	va_end(ap);
 	if (error_r != NULL)
 		*error_r = st->error;
 	return -1;
+}
+
+/*
+ * store_classify - what a failure with SQLite's (primary) code may do
+ * next: another process's lock, a full disk, a failed write or malloc
+ * may pass if the same statement is tried later; a damaged file will not
+ */
+static void store_classify(struct store *st, int code)
+{
+	st->transient = code == SQLITE_BUSY || code == SQLITE_LOCKED ||
+			code == SQLITE_FULL || code == SQLITE_IOERR ||
+			code == SQLITE_NOMEM || code == SQLITE_INTERRUPT ||
+			code == SQLITE_CANTOPEN || code == SQLITE_PROTOCOL;
+	st->busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
 
 /* store_fail_db - fail with what SQLite said, after what we were doing */
@@ -306,18 +322,37 @@ static int store_fail_db(struct store *st, const char **error_r,
 
 	store_fail(st, error_r, "%s: %s: %s", st->path, doing,
 		   sqlite3_errmsg(st->db));
-	/* another process's lock, a full disk, a failed write or malloc:
-	 * the same statement may work later; a damaged file will not */
-	st->transient = code == SQLITE_BUSY || code == SQLITE_LOCKED ||
-			code == SQLITE_FULL || code == SQLITE_IOERR ||
-			code == SQLITE_NOMEM || code == SQLITE_INTERRUPT ||
-			code == SQLITE_CANTOPEN || code == SQLITE_PROTOCOL;
+	store_classify(st, code);
+	return -1;
+}
+
+/*
+ * store_fail_step - as store_fail_db, for a statement whose step returned
+ * rc: a reset or a bind after it clears the connection's error, and
+ * an out-of-memory must not read as "not an error"
+ */
+static int store_fail_step(struct store *st, int rc, const char **error_r,
+			   const char *doing)
+{
+	int code = sqlite3_errcode(st->db) & 0xff;
+
+	if (code != SQLITE_OK && code != SQLITE_ROW && code != SQLITE_DONE)
+		return store_fail_db(st, error_r, doing);
+	store_fail(st, error_r, "%s: %s: %s", st->path, doing,
+		   rc == SQLITE_ROW || rc == SQLITE_DONE ?
+		   "unexpected result" : sqlite3_errstr(rc));
+	store_classify(st, rc & 0xff);
 	return -1;
 }
 
 bool store_error_transient(const struct store *st)
 {
 	return st->transient;
+}
+
+bool store_error_busy(const struct store *st)
+{
+	return st->busy;
 }
 
 /* store_stmt - the prepared statement id, preparing it on first use */
@@ -374,7 +409,7 @@ static int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
 	*v_r = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "reading the schema");
+		return store_fail_step(st, rc, error_r, "reading the schema");
 	return 0;
 }
 
@@ -622,7 +657,7 @@ int store_campaign_create(struct store *st, const char *name,
 		goto out_rollback;
 	}
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "creating the campaign");
+		store_fail_step(st, rc, error_r, "creating the campaign");
 		goto out_rollback;
 	}
 	id = sqlite3_last_insert_rowid(st->db);
@@ -636,7 +671,8 @@ int store_campaign_create(struct store *st, const char *name,
 		sqlite3_reset(file);
 		sqlite3_clear_bindings(file);
 		if (rc != SQLITE_DONE) {
-			store_fail_db(st, error_r, "storing the template");
+			store_fail_step(st, rc, error_r,
+					"storing the template");
 			goto out_rollback;
 		}
 	}
@@ -679,7 +715,7 @@ int store_campaign_get(struct store *st, const char *name,
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc != SQLITE_ROW)
-		return store_fail_db(st, error_r, "reading a campaign");
+		return store_fail_step(st, rc, error_r, "reading a campaign");
 	c->name = st->scratch.data + off[0];
 	c->sender = off[1] != (size_t)-1 ? st->scratch.data + off[1] : NULL;
 	c->template_ref = off[2] != (size_t)-1 ?
@@ -710,7 +746,7 @@ int store_campaign_files(struct store *st, int64_t campaign_id,
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_fail_db(st, error_r, "reading the template");
+		ret = store_fail_step(st, rc, error_r, "reading the template");
 	sqlite3_finalize(stmt);
 	return ret;
 }
@@ -731,7 +767,8 @@ int store_campaign_find(struct store *st, const char *name, int64_t *id_r,
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "looking up a campaign");
+		return store_fail_step(st, rc, error_r,
+				       "looking up a campaign");
 	return found;
 }
 
@@ -756,7 +793,7 @@ int store_counts(struct store *st, int64_t campaign_id,
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "counting jobs");
+		return store_fail_step(st, rc, error_r, "counting jobs");
 	return 0;
 }
 
@@ -797,7 +834,7 @@ int store_campaign_foreach(struct store *st, store_campaign_fn *fn,
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_fail_db(st, error_r, "listing campaigns");
+		ret = store_fail_step(st, rc, error_r, "listing campaigns");
 	sqlite3_finalize(stmt);
 	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	return ret;
@@ -877,7 +914,7 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "starting the import");
+		store_fail_step(st, rc, error_r, "starting the import");
 		goto out_rollback;
 	}
 	imp->import_id = sqlite3_last_insert_rowid(st->db);
@@ -897,7 +934,7 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 		sqlite3_column_int64(stmt, 0) / 4 : 0;
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_ROW) {
-		store_fail_db(st, error_r, "starting the import");
+		store_fail_step(st, rc, error_r, "starting the import");
 		goto out_rollback;
 	}
 	if (imp->rebuild_after < STORE_REBUILD_MIN_ROWS)
@@ -920,7 +957,7 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "starting the import");
+		store_fail_step(st, rc, error_r, "starting the import");
 		goto out_rollback;
 	}
 	st->importing = true;
@@ -983,7 +1020,8 @@ static int store_import_seen(struct store_import *imp, int64_t key,
 				addr, addr_len);
 		sqlite3_reset(stmt);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return store_fail_db(st, error_r, "adding a recipient");
+			return store_fail_step(st, rc, error_r,
+					       "adding a recipient");
 		if (same)
 			return 1;
 	}
@@ -1011,7 +1049,8 @@ static int store_import_flush_keys(struct store_import *imp,
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "indexing the addresses");
+		return store_fail_step(st, rc, error_r,
+				       "indexing the addresses");
 	buf_reset(&imp->keys);
 	imp->keys_count = 0;
 	return 0;
@@ -1040,7 +1079,7 @@ int store_import_add(struct store_import *imp, const char *addr,
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "adding a recipient");
+		return store_fail_step(st, rc, error_r, "adding a recipient");
 	job_id = sqlite3_last_insert_rowid(st->db);
 	store_addrset_add(&imp->addrs, key, job_id);
 	/*
@@ -1112,7 +1151,7 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "finishing the import");
+		store_fail_step(st, rc, error_r, "finishing the import");
 		goto out_rollback;
 	}
 	stmt = store_stmt(st, STMT_IMPORT_COUNT, error_r);
@@ -1123,7 +1162,7 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "finishing the import");
+		store_fail_step(st, rc, error_r, "finishing the import");
 		goto out_rollback;
 	}
 	if (store_commit(st, error_r) < 0)
@@ -1178,7 +1217,7 @@ int store_import_var_names(struct store *st, int64_t import_id,
 		return store_fail(st, error_r, "no import with id %lld",
 				  (long long)import_id);
 	if (rc != SQLITE_ROW)
-		return store_fail_db(st, error_r, "reading an import");
+		return store_fail_step(st, rc, error_r, "reading an import");
 	*packed_r = st->scratch.data;
 	*len_r = names_len;
 	*address_column_r = st->scratch.data + names_len + 1;
@@ -1230,14 +1269,20 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 	       batch->count < max) {
 		struct store_job *job = &batch->jobs[batch->count++];
 		size_t alen = (size_t)sqlite3_column_bytes(stmt, 3);
+		const unsigned char *addr = sqlite3_column_text(stmt, 3);
 		size_t vlen;
 
+		/* NULL when SQLite could not make the text */
+		if (addr == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
 		job->id = sqlite3_column_int64(stmt, 0);
 		job->campaign_id = sqlite3_column_int64(stmt, 1);
 		job->import_id = sqlite3_column_int64(stmt, 2);
 		job->address = (const char *)(uintptr_t)arena->len;
 		job->address_len = alen;
-		buf_append(arena, sqlite3_column_text(stmt, 3), alen);
+		buf_append(arena, addr, alen);
 		buf_putc(arena, '\0');
 		job->addr_flags = (unsigned)sqlite3_column_int(stmt, 4);
 		vlen = (size_t)sqlite3_column_bytes(stmt, 5);
@@ -1252,7 +1297,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 	sqlite3_reset(stmt);
 	sqlite3_bind_null(stmt, 2);
 	if (rc != SQLITE_DONE) {	/* LIMIT makes a row past max impossible */
-		store_fail_db(st, error_r, "claiming jobs");
+		store_fail_step(st, rc, error_r, "claiming jobs");
 		goto out_rollback;
 	}
 	if (store_commit(st, error_r) < 0)
@@ -1317,7 +1362,7 @@ int store_record(struct store *st, const char *owner,
 		rc = sqlite3_step(stmt);
 		sqlite3_reset(stmt);
 		if (rc != SQLITE_DONE) {
-			store_fail_db(st, error_r, "recording results");
+			store_fail_step(st, rc, error_r, "recording results");
 			goto out_rollback;
 		}
 		if (sqlite3_changes(st->db) == 0)
@@ -1358,7 +1403,7 @@ int store_release(struct store *st, const char *owner, const int64_t *keep,
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "releasing leases");
+		store_fail_step(st, rc, error_r, "releasing leases");
 		store_rollback(st);
 		return -1;
 	}
@@ -1399,7 +1444,7 @@ int store_in_doubt(struct store *st, int64_t campaign_id,
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
-		store_fail_db(st, error_r, "jobs in doubt");
+		store_fail_step(st, rc, error_r, "jobs in doubt");
 		return -1;
 	}
 	return 0;
@@ -1497,7 +1542,7 @@ static int store_jobs_with_key(struct store *st, int64_t campaign_id,
 	sqlite3_reset(stmt);
 	buf_putc(&st->scratch, ']');
 	if (rc != SQLITE_DONE)
-		return store_fail_db(st, error_r, "reading jobs");
+		return store_fail_step(st, rc, error_r, "reading jobs");
 	return 0;
 }
 
@@ -1548,7 +1593,7 @@ int store_job_foreach(struct store *st, int64_t campaign_id,
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_fail_db(st, error_r, "reading jobs");
+		ret = store_fail_step(st, rc, error_r, "reading jobs");
 	sqlite3_finalize(stmt);
 	return ret;
 }
@@ -1590,7 +1635,7 @@ int store_report_foreach(struct store *st, int64_t campaign_id,
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_fail_db(st, error_r, "reading results");
+		ret = store_fail_step(st, rc, error_r, "reading results");
 	sqlite3_finalize(stmt);
 	return ret;
 }

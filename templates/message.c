@@ -21,6 +21,7 @@
 #include "escape.h"
 #include "mailaddr.h"
 #include "mime_enc.h"
+#include "oomguard.h"
 #include "xalloc.h"
 
 struct message_header {
@@ -198,6 +199,9 @@ static int message_load_list(struct message_load *ld, struct message_tmpl *mt,
 		const config_setting_t *e = config_setting_get_elem(list, i);
 		const char *name = config_setting_get_string(e);
 
+		if (name == NULL &&
+		    config_setting_type(e) == CONFIG_TYPE_STRING)
+			oomguard_fail(); /* libconfig could not copy it */
 		if (name == NULL) {
 			errmsg_set(ld->error_r,
 				   "message.cfg:%d: '%s' must list "
@@ -248,6 +252,11 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 		struct tmpl **slot = NULL;
 		char label[64];
 
+		/* NULL where libconfig could not copy a name or a string */
+		if (name == NULL || (type == CONFIG_TYPE_STRING &&
+				     config_setting_get_string(s) == NULL))
+			oomguard_fail();
+
 		if (strcmp(name, "subject") == 0)
 			slot = &mt->subject;
 		else if (strcmp(name, "from") == 0)
@@ -291,8 +300,14 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 					config_setting_get_elem(s, k);
 				const char *hn = config_setting_name(h);
 				const char *hv = config_setting_get_string(h);
-				const char *why = message_header_name_problem(hn);
+				const char *why;
 				struct message_header *mh;
+
+				if (hn == NULL || (hv == NULL &&
+				    config_setting_type(h) ==
+				    CONFIG_TYPE_STRING))
+					oomguard_fail();
+				why = message_header_name_problem(hn);
 
 				line = config_setting_source_line(h);
 				if (why != NULL || hv == NULL) {
@@ -337,8 +352,9 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 	return 0;
 }
 
-int message_tmpl_load(message_file_fn *files, void *ctx,
-		      struct message_tmpl **mt_r, const char **error_r)
+/* message_tmpl_read - message_tmpl_load's work, inside the guard */
+static int message_tmpl_read(message_file_fn *files, void *ctx,
+			     struct message_tmpl **mt_r, const char **error_r)
 {
 	struct message_load ld = { files, ctx, error_r };
 	struct message_tmpl *mt = xcalloc(1, sizeof(*mt));
@@ -402,6 +418,39 @@ int message_tmpl_load(message_file_fn *files, void *ctx,
 out:
 	config_destroy(&lc);
 	message_tmpl_free(&mt);
+	return ret;
+}
+
+struct message_tmpl_guarded {
+	message_file_fn *files;
+	void *ctx;
+	struct message_tmpl **mt_r;
+	const char **error_r;
+};
+
+static int message_tmpl_read_guarded(void *ctx)
+{
+	struct message_tmpl_guarded *g = ctx;
+
+	return message_tmpl_read(g->files, g->ctx, g->mt_r, g->error_r);
+}
+
+int message_tmpl_load(message_file_fn *files, void *ctx,
+		      struct message_tmpl **mt_r, const char **error_r)
+{
+	struct message_tmpl_guarded g = { files, ctx, mt_r, error_r };
+	enum oomguard_end end;
+	int ret = -1;
+
+	*mt_r = NULL;
+	/* libconfig does not check its allocations: see oomguard.h */
+	end = oomguard_run(message_tmpl_read_guarded, &g, &ret);
+	if (end != OOMGUARD_OK) {
+		/* what was made is left, not freed */
+		*mt_r = NULL;
+		errmsg_set(error_r, "message.cfg: %s", oomguard_message(end));
+		return -1;
+	}
 	return ret;
 }
 

@@ -46,6 +46,9 @@
 					 * most (or one, when larger) */
 #define SEND_STORE_RETRY_MS 100		/* the first wait for a failed store */
 #define SEND_STORE_RETRY_MAX_MS 5000	/* ... doubling up to this */
+/* a store failing for this long, not for another process's lock (out of
+ * memory or disk, I/O errors), stops the run */
+#define SEND_STORE_PATIENCE_MS 60000
 
 struct send_job {
 	struct send_job *next;		/* in free, ready or done */
@@ -119,6 +122,8 @@ struct send_writer {
 	int64_t retry_at_ms, retry_ms;
 	bool store_failing;		/* the last commit failed */
 	int64_t claim_retry_at_ms, claim_retry_ms;	/* a claim failed */
+	/* since when the store has failed without a break, 0 if it works */
+	int64_t failing_since_ms;
 	char store_error[512];		/* and why */
 	/* lines the accounting log could not take, and why */
 	uint64_t accounting_lost;
@@ -179,6 +184,15 @@ void *send_worker_main(void *arg);
 /* send_writer_open - open the store, take back a dead run's leases */
 int send_writer_open(struct send_run *run, struct send_stats *stats,
 		     const char **error_r);
+/*
+ * send_store_patience - a store call failed with error: true if it may
+ * be tried again (another process's lock, or a failure not yet older
+ * than SEND_STORE_PATIENCE_MS), else the run is made to stop
+ */
+bool send_store_patience(struct send_run *run, const char *doing,
+			 const char *error);
+/* send_store_works - a store call succeeded: the patience starts over */
+void send_store_works(struct send_run *run);
 /* send_claim - due jobs into the ready list; how many, or -1 */
 long send_claim(struct send_run *run, const char **error_r);
 /* send_collect - the n results in done decided by the retry policy and

@@ -160,12 +160,8 @@ static void send_claim_failed(struct send_run *run, const char *error)
 	struct send_writer *wr = &run->w;
 	const struct send_params *p = run->p;
 
-	if (!store_error_transient(wr->st)) {
-		snprintf(wr->error, sizeof(wr->error), "claiming jobs: %s",
-			 error);
-		send_fatal(run, wr->error);
+	if (!send_store_patience(run, "claiming jobs", error))
 		return;
-	}
 	wr->claim_retry_ms = wr->claim_retry_ms == 0 ? SEND_STORE_RETRY_MS :
 			     wr->claim_retry_ms * 2 > SEND_STORE_RETRY_MAX_MS ?
 			     SEND_STORE_RETRY_MAX_MS : wr->claim_retry_ms * 2;
@@ -288,6 +284,7 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 			if (got < 0) {
 				send_claim_failed(run, error);
 			} else {
+				send_store_works(run);
 				wr->claim_retry_ms = 0;
 				if (got == 0 && nready == 0 &&
 				    in_flight == 0 && !p->follow) {

@@ -36,14 +36,17 @@ int send_writer_open(struct send_run *run, struct send_stats *stats,
 	if (store_open(p->store_path, &p->store, &wr->st, &error) < 0)
 		return errmsg_set(error_r, "%s", error);
 	store_lease_owner_self(wr->owner, sizeof(wr->owner));
-	/* an import holding the lock as the run starts is normal use */
+	/*
+	 * An import holding the lock as the run starts is normal use: wait
+	 * for it (a stop request ends the wait).  Anything else - memory,
+	 * a full disk - is said at once: nothing is in flight yet.
+	 */
 	for (int64_t wait = SEND_STORE_RETRY_MS;;) {
 		if (store_reclaim(wr->st, clock_wall_ms(),
 				  p->retry.hold_in_doubt, send_owner_alive,
 				  wr->owner, &reclaimed, &error) == 0)
 			break;
-		if (!store_error_transient(wr->st) ||
-		    send_stop_asked(run))
+		if (!store_error_busy(wr->st) || send_stop_asked(run))
 			return errmsg_set(error_r, "%s", error);
 		if (wait == SEND_STORE_RETRY_MS && p->notice != NULL) {
 			char line[700];
@@ -52,7 +55,9 @@ int send_writer_open(struct send_run *run, struct send_stats *stats,
 				 "store", error);
 			p->notice(p->notice_ctx, line);
 		}
-		clock_sleep_ms(wait);
+		for (int64_t left = wait; left > 0 && !send_stop_asked(run);
+		     left -= 100)
+			clock_sleep_ms(left < 100 ? left : 100);
 		wait = wait * 2 > SEND_STORE_RETRY_MAX_MS ?
 		       SEND_STORE_RETRY_MAX_MS : wait * 2;
 	}
@@ -363,11 +368,46 @@ static void send_count(struct send_stats *stats, const struct send_job *job)
 }
 
 /* send_store_failed - the commit failed: wait, longer each time */
+bool send_store_patience(struct send_run *run, const char *doing,
+			 const char *error)
+{
+	struct send_writer *wr = &run->w;
+	int64_t now = clock_mono_ms();
+	char msg[900];
+
+	if (wr->failing_since_ms == 0)
+		wr->failing_since_ms = now;
+	if (store_error_busy(wr->st))
+		return true;
+	if (store_error_transient(wr->st) &&
+	    now - wr->failing_since_ms < SEND_STORE_PATIENCE_MS)
+		return true;
+	if (store_error_transient(wr->st))
+		snprintf(msg, sizeof(msg), "%s: %s (failing for %lld s)", doing,
+			 error, (long long)((now - wr->failing_since_ms) /
+					    1000));
+	else
+		snprintf(msg, sizeof(msg), "%s: %s", doing, error);
+	if (wr->error[0] == '\0')
+		snprintf(wr->error, sizeof(wr->error), "%s", msg);
+	send_fatal(run, msg);
+	return false;
+}
+
+void send_store_works(struct send_run *run)
+{
+	run->w.failing_since_ms = 0;
+}
+
 static int send_store_failed(struct send_run *run, const char *error,
 			     const char **error_r)
 {
 	struct send_writer *wr = &run->w;
 	const struct send_params *p = run->p;
+
+	/* a damaged store, or failing too long: the run stops; what may
+	 * have left stays leased (send_drain) */
+	send_store_patience(run, "recording results", error);
 
 	wr->retry_ms = wr->retry_ms == 0 ? SEND_STORE_RETRY_MS :
 		       wr->retry_ms * 2 > SEND_STORE_RETRY_MAX_MS ?
@@ -406,6 +446,7 @@ int send_commit(struct send_run *run, struct send_stats *stats, bool now,
 		return send_store_failed(run, error, error_r);
 	}
 	stats->commit_ms += clock_mono_ms() - t0;
+	send_store_works(run);
 	if (wr->store_failing && p->notice != NULL)
 		p->notice(p->notice_ctx, "recording results: the store takes "
 			  "them again");

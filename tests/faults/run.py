@@ -436,17 +436,130 @@ def scenario(volley, name, mode, keep):
             pass
 
 
+def alloc_points(total):
+    """Where the sweep makes an allocation fail: densely through the
+    start (configuration, store, template), then spread over the send."""
+    points = list(range(1, min(total, 400), 19))
+    points += list(range(400, total + 50, max(total // 45, 1)))
+    return points
+
+
+def alloc_fail(volley, failmalloc, keep):
+    """Allocation failure injection: for each point N of a sweep, a
+    fresh campaign and server, one `volley send` whose Nth allocation
+    fails (every other point: and all after it), then plain runs until
+    nothing is due.  Each failing run must end with a clear message and
+    status 1 (never a signal), leave the store intact, and the recipients'
+    fates must pass the usual checks: nobody recorded sent who was not
+    taken, no second copy without an in-doubt event (so nothing
+    committed is sent again), nobody failed.  The points take turns at
+    the two send.in_doubt modes."""
+    top = tempfile.mkdtemp(prefix="volley-fault-alloc-fail-")
+    bad = []
+    env = dict(os.environ)
+    # how many allocations a send makes, roughly (threads vary it)
+    total = 0
+    for i, n in enumerate([0] + alloc_points(4000)):
+        cwd = os.path.join(top, "n%d" % n)
+        mode = MODES[(i // 2) % 2]
+        os.makedirs(cwd)
+        server, port = start_server(cwd, [], [])
+        try:
+            volley_cfg(os.path.join(cwd, "volley.cfg"), port, mode, "")
+            setup(volley, cwd, 6)
+            log = open(os.path.join(cwd, "send.log"), "w")
+            fenv = dict(env, LD_PRELOAD=failmalloc)
+            if n == 0:
+                fenv["VOLLEY_FAILMALLOC_COUNT"] = os.path.join(cwd, "count")
+            else:
+                fenv["VOLLEY_FAILMALLOC_NTH"] = str(n)
+                fenv["VOLLEY_FAILMALLOC_PERSIST"] = "1" if i % 2 else "0"
+            # memory that never comes back: the run says so and waits
+            # for the store a while (SEND_STORE_PATIENCE_MS); stop it
+            p = subprocess.Popen([volley, "send", "news", "--quiet"],
+                                 cwd=cwd, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True,
+                                 env=fenv)
+            try:
+                out, err = p.communicate(timeout=8)
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGTERM)
+                out, err = p.communicate(timeout=60)
+            rc = p.returncode
+            log.write("--- failing run (allocation %d%s): exit %d\n%s%s" %
+                      (n, " on" if i % 2 else "", rc, out, err))
+            if n == 0:
+                total = int(open(os.path.join(cwd, "count")).read())
+            if rc not in (0, 1, 143):
+                bad.append("alloc %d: exit %d, not 0, 1 or 143: %s" %
+                           (n, rc, err.strip()[-300:]))
+            elif rc == 1 and not err.startswith("volley:") and \
+                    "\nvolley: " not in err:
+                bad.append("alloc %d: no clear message: %r" %
+                           (n, err[-300:]))
+            elif rc == 143 and "out of memory" not in err:
+                bad.append("alloc %d: stopped, and never said it was out "
+                           "of memory: %r" % (n, err[-300:]))
+            db = sqlite3.connect(os.path.join(cwd, "t.db"))
+            ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+            db.close()
+            if ok != "ok":
+                bad.append("alloc %d: the store is damaged: %s" % (n, ok))
+            for k in range(8):
+                r = run([volley, "send", "news", "--quiet"], cwd)
+                log.write("--- run %d: exit %d\n%s%s" % (
+                    k + 1, r.returncode, r.stdout, r.stderr))
+                st = status(volley, cwd)
+                if st["queued"] + st["deferred"] - \
+                        st.get("in_doubt", 0) == 0:
+                    break
+                time.sleep(1.1)
+            log.close()
+            bad += ["alloc %d: %s" % (n, b) for b in check("alloc-fail",
+                                                          mode, cwd)]
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait()
+        if n > total + 50 and total > 0:
+            break
+    if not bad and not keep:
+        shutil.rmtree(top, ignore_errors=True)
+    return bad, top
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--volley", required=True)
+    ap.add_argument("--failmalloc",
+                    help="tests/faults/failmalloc.c built as a shared "
+                    "library: runs the alloc-fail scenario")
     ap.add_argument("--only")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.volley = os.path.abspath(args.volley)
     names = args.only.split(",") if args.only else \
-        list(SCENARIOS) + list(STORE_SCENARIOS)
+        list(SCENARIOS) + list(STORE_SCENARIOS) + ["alloc-fail"]
     failures = 0
     for name in names:
+        if name == "alloc-fail":
+            t0 = time.time()
+            if not args.failmalloc:
+                print("skip %-18s both   (no --failmalloc: a sanitizer "
+                      "build cannot take it)" % name)
+                continue
+            bad, cwd = alloc_fail(args.volley,
+                                  os.path.abspath(args.failmalloc),
+                                  args.keep)
+            took = time.time() - t0
+            if bad:
+                failures += 1
+                print("FAIL %-18s both   (%.1f s, kept in %s)" %
+                      (name, took, cwd))
+                for b in bad[:40]:
+                    print("  " + b)
+            else:
+                print("ok   %-18s both   (%.1f s)" % (name, took))
+            continue
         for mode in MODES:
             t0 = time.time()
             bad, cwd = scenario(args.volley, name, mode, args.keep)
@@ -470,8 +583,8 @@ def main():
                 print("ok   %-18s %-6s (%.1f s)" % (name, mode, took))
                 if not args.keep:
                     shutil.rmtree(cwd, ignore_errors=True)
-    print("%d of %d scenario runs failed" %
-          (failures, len(names) * len(MODES)))
+    runs = sum(1 if n == "alloc-fail" else len(MODES) for n in names)
+    print("%d of %d scenario runs failed" % (failures, runs))
     return 1 if failures else 0
 
 
