@@ -22,6 +22,10 @@ Builds volley in release mode (build-release/) if needed, then runs:
   latency  two network namespaces, 10 ms each way through
            bench/delay_relay (this kernel has no netem), 8 connections
   memory   peak RSS of volley send of 1,000,000 recipients (full run only)
+  importmem peak RSS and rows/s of volley import of 10^5, 10^6 and (full
+           run only, one round) 10^7 rows of email,name with 1% duplicates
+           and 0.1% bad rows, each into a new store, then the 10^6 rows
+           again into the 10^7-row campaign (all duplicates)
 
 It writes bench/results/<date>.md and .json (and latest.md, latest.json)
 with the machine's core count and the date, and prints the Markdown.
@@ -242,6 +246,24 @@ def write_recipients(path, n):
                     f"City{i % 97},pro\n")
 
 
+def write_import_csv(path, n):
+    """n rows of email,name in scrambled order: 1% repeat an earlier row's
+    address (half of those in upper case), 0.1% are not addresses."""
+    with open(path, "w") as f:
+        w = f.write
+        w("email,name\n")
+        for i in range(n):
+            if i % 1000 == 999:
+                w(f"not-an-address-{i},Bad {i}\n")
+                continue
+            j = i // 2 if i % 100 == 50 else i
+            h = (j * 2654435761) & 0xffffffff
+            a = f"u{h:08x}.{j}@d{j % 1000}.example.com"
+            if j != i and i % 200 == 50:
+                a = a.upper()
+            w(f"{a},Name {i}\n")
+
+
 class VolleyCampaign:
     """A store with one campaign of n recipients, ready to send."""
 
@@ -284,7 +306,8 @@ class Bench:
         self.servers = Servers()
         self.results = {"micro": {}, "e2e": [], "tls": [], "latency": {},
                         "loadtest": [],
-                        "insn": {}, "memory": {}, "notes": []}
+                        "insn": {}, "memory": {}, "import_memory": [],
+                        "notes": []}
         self.node_problem = ensure_nodemailer()
         if self.node_problem:
             self.note(f"Nodemailer rows skipped: {self.node_problem}")
@@ -813,6 +836,67 @@ class Bench:
         finally:
             self.servers.stop(sink)
 
+    def import_one(self, store_dir, csv, n, rounds, what):
+        """volley import of csv into campaign c of store_dir's store, which
+        is made afresh each round unless it exists; peak RSS and rows/s."""
+        rss, rates, last = [], [], None
+        for _ in range(rounds):
+            fresh = not os.path.exists(os.path.join(store_dir, "volley.db"))
+            if fresh:
+                for args in (["init"], ["campaign", "create", "c"]):
+                    subprocess.run([VOLLEY] + args, cwd=store_dir,
+                                   check=True, stdout=subprocess.DEVNULL)
+            wall, cpu, out, rc, maxrss = run_client(
+                [VOLLEY, "import", "c", csv, "--skip-invalid", "--rejects",
+                 os.path.join(store_dir, "rejects.csv")], cwd=store_dir)
+            g = re.search(r"imported (\d+) recipients? .*\((\d+) "
+                          r"duplicates? skipped, (\d+) bad rows? skipped\) "
+                          r"in ([\d.]+) s", out)
+            if rc != 0 or not g:
+                self.note(f"import of {n:,} rows failed")
+                return None
+            last = {"what": what, "rows": n, "added": int(g.group(1)),
+                    "duplicates": int(g.group(2)),
+                    "rejected": int(g.group(3)),
+                    "cpu_s": cpu, "wall_s": wall}
+            rss.append(maxrss / 1024)
+            # its own rate, from the exact time, when it prints one
+            exact = re.search(r", (\d+) rows/s", out)
+            rates.append(float(exact.group(1)) if exact else
+                         n / max(float(g.group(4)), 1e-3))
+            if fresh and rounds > 1:
+                for name in ("volley.db", "volley.db-wal", "volley.db-shm"):
+                    p = os.path.join(store_dir, name)
+                    if os.path.exists(p):
+                        os.remove(p)
+        last["max_rss_mb"] = stats(rss)
+        last["rate"] = stats(rates)
+        return last
+
+    def importmem(self):
+        sizes = [100000, 1000000] + ([] if self.quick else [10000000])
+        log("import memory: volley import of " +
+            ", ".join(f"{n:,}" for n in sizes) + " rows")
+        rows = []
+        for n in sizes:
+            csv = os.path.join(self.work, f"import-{n}.csv")
+            write_import_csv(csv, n)
+            d = tempfile.mkdtemp(prefix="import-", dir=self.work)
+            r = self.import_one(d, csv, n, 1 if n >= 10000000 else
+                                self.rounds, "new store")
+            if r:
+                rows.append(r)
+            if n == 10000000:
+                again = os.path.join(self.work, "import-1000000.csv")
+                r = self.import_one(d, again, 1000000, 1,
+                                    "again into the 10^7 campaign")
+                if r:
+                    rows.append(r)
+            shutil.rmtree(d, ignore_errors=True)
+        for n in sizes:
+            os.remove(os.path.join(self.work, f"import-{n}.csv"))
+        self.results["import_memory"] = rows
+
     # --- report -------------------------------------------------------------
 
     def row(self, section, **match):
@@ -887,6 +971,11 @@ class Bench:
                 t.append((f"{label}: less client CPU per message than "
                           "smtp-source", cv / cs, cv < cs,
                           f"{fmt(cv / cs, 2)}x"))
+        for r in self.results["import_memory"]:
+            if r["rows"] == 10000000 and r["what"] == "new store":
+                v = r["max_rss_mb"]["median"]
+                t.append(("peak RSS of a 10,000,000-row import < 100 MB", v,
+                          v < 100, f"{fmt(v, 1)} MB"))
         mem = self.results["memory"]
         if mem:
             t.append(("peak RSS of a 1,000,000-recipient send < 100 MB",
@@ -997,6 +1086,20 @@ class Bench:
                            f"{fmt(b['max_rss_mb'])} | "
                            f"{fmt(b['mb_per_s'])} |")
             out.append("")
+        if r["import_memory"]:
+            out += ["## Import memory", "",
+                    "`volley import --skip-invalid` of email,name rows "
+                    "(1% duplicates, 0.1% bad rows); peak RSS from wait4, "
+                    "rows/s from the command's own summary.", "",
+                    "| rows | into | added | duplicates | bad rows | "
+                    "peak RSS MB | rows/s |", "|---|---|---|---|---|---|---|"]
+            for e in r["import_memory"]:
+                out.append(f"| {e['rows']:,} | {e['what']} | "
+                           f"{e['added']:,} | {e['duplicates']:,} | "
+                           f"{e['rejected']:,} | "
+                           f"{fmt_range(e['max_rss_mb'], 1)} | "
+                           f"{fmt_range(e['rate'])} |")
+            out.append("")
         micro = r["micro"]
         if micro:
             out += ["## Micro benchmarks", "", "| what | figure |",
@@ -1017,7 +1120,7 @@ class Bench:
     def run(self):
         sections = self.args.only.split(",") if self.args.only else \
             ["micro", "e2e", "loadtest", "insn", "tls", "latency",
-             "memory"]
+             "memory", "importmem"]
         self.results["date"] = datetime.datetime.now(
             datetime.timezone.utc).isoformat(timespec="seconds")
         self.results["machine"] = {"cores": os.cpu_count(),
@@ -1053,7 +1156,7 @@ def main():
                     help="one round of smaller counts, under two minutes")
     ap.add_argument("--only", help="comma-separated sections: micro, e2e, "
                     "loadtest, "
-                    "insn, tls, latency, memory")
+                    "insn, tls, latency, memory, importmem")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true",
                     help="use build-release/ as it is")

@@ -12,8 +12,8 @@
  *   jobs_leased   partial, only jobs being sent, by lease expiry: reclaiming
  *                 expired leases reads only jobs in flight.
  *   address_keys_campaign  the rows of address keys of one campaign.
- * None is on the address: an import finds duplicates in memory from the
- * campaign's address_keys (see migration 3 -> 4).
+ * None is on the address: an import finds duplicates in a set made from
+ * the campaign's address_keys (see migration 3 -> 4, store_addrset.h).
  */
 #include "store_schema.h"
 
@@ -156,13 +156,16 @@ const char *const store_migrations[] = {
 	"ALTER TABLE jobs ADD COLUMN doubts INTEGER NOT NULL DEFAULT 0;",
 };
 
-/* These must stay the definitions of the latest step that made them. */
-const char store_job_indexes_drop[] =
-	"DROP INDEX jobs_due; DROP INDEX jobs_leased;";
+/*
+ * These must stay the definitions of the latest step that made them.
+ * jobs_leased stays: an imported job is queued, never in it, so keeping
+ * it costs an import nothing, and building it again would read every job
+ * (from the WAL, once the import is larger than its page cache).
+ */
+const char store_job_indexes_drop[] = "DROP INDEX jobs_due;";
 const char store_job_indexes_create[] =
 	"CREATE INDEX jobs_due ON jobs(campaign_id, next_attempt_at)"
-	"  WHERE state IN (0, 3);"
-	"CREATE INDEX jobs_leased ON jobs(lease_expires_at) WHERE state = 1;";
+	"  WHERE state IN (0, 3);";
 
 const int store_migration_count =
 	(int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -12,9 +12,9 @@ extern const char *const store_migrations[];
 extern const int store_migration_count;
 
 /*
- * The jobs indexes a large import drops and builds again at its end
- * (store_import_add): SQL that drops them, and SQL that makes them as the
- * current schema defines them.
+ * The jobs index a large import drops and builds again at its end
+ * (store_import_add): SQL that drops it, and SQL that makes it as the
+ * current schema defines it.
  */
 extern const char store_job_indexes_drop[];
 extern const char store_job_indexes_create[];

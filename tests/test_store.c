@@ -2,8 +2,10 @@
  * test_store - the job store on a real SQLite file: campaigns, import,
  * claim, record, leases, reports, migration and concurrent handles.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +66,37 @@ static int teardown(void **state)
 	assert_int_equal(system(cmd), 0);
 	free(f);
 	return 0;
+}
+
+/*
+ * The same tests again with an address set of 64 slots (44 keys), so that
+ * an import's duplicates are found across the set's runs (see
+ * store_addrset.h); and with its filter answering "maybe" to every key,
+ * so that each key not seen before is looked for in every run.
+ */
+static size_t default_slots, default_filter_blocks;
+
+static int setup_small_set(void **state)
+{
+	default_slots = store_addrset_max_slots;
+	default_filter_blocks = store_addrset_filter_blocks;
+	store_addrset_max_slots = 64;
+	return setup(state);
+}
+
+static int setup_small_set_no_filter(void **state)
+{
+	int ret = setup_small_set(state);
+
+	store_addrset_filter_blocks = 1;
+	return ret;
+}
+
+static int teardown_small_set(void **state)
+{
+	store_addrset_max_slots = default_slots;
+	store_addrset_filter_blocks = default_filter_blocks;
+	return teardown(state);
 }
 
 /* import_n - import addresses user0..user<n-1>@example.org with one var */
@@ -343,10 +376,27 @@ static void test_large_import_abort_keeps_indexes(void **state)
 	free(after);
 }
 
+/* add_fillers - n more addresses, "fill<from>@x.org" on, each new */
+static void add_fillers(struct store_import *imp, int from, int n)
+{
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+	const char *error;
+	char addr[32];
+
+	for (int i = from; i < from + n; i++) {
+		int len = snprintf(addr, sizeof(addr), "fill%d@x.org", i);
+
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 1);
+	}
+}
+
 /*
  * Two addresses whose keys collide are still two recipients: a key only
  * points at candidates, the addresses decide.  The collision is made by
- * hand, giving a's job the key of b.
+ * hand, giving a's job the key of b.  Other addresses between them push
+ * each out of a small set's table into its runs.
  */
 static void test_key_collision_is_not_a_duplicate(void **state)
 {
@@ -384,38 +434,237 @@ static void test_key_collision_is_not_a_duplicate(void **state)
 
 	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
 					    names, 1, &imp, &error), 0);
+	add_fillers(imp, 0, 100);
 	assert_int_equal(store_import_add(imp, "b@x.org", 7, 0, vars,
 					  sizeof(vars), &error), 1);
+	add_fillers(imp, 100, 100);
 	/* Within one import: A is a, and B is b though a shares its key. */
 	assert_int_equal(store_import_add(imp, "A@X.org", 7, 0, vars,
 					  sizeof(vars), &error), 0);
 	assert_int_equal(store_import_add(imp, "B@X.ORG", 7, 0, vars,
 					  sizeof(vars), &error), 0);
 	assert_int_equal(store_import_commit(&imp, 0, NULL, &error), 0);
-	assert_counts(f, 2, 0, 0, 0, 0);
+	assert_counts(f, 202, 0, 0, 0, 0);
 	assert_true(job_with_address(f, "b@x.org") > a_id);
 	assert_int_equal(job_with_address(f, "A@x.org"), a_id);
+}
+
+/*
+ * A duplicate is found however long ago its first occurrence was added,
+ * in this import or an earlier one, in any ASCII case; the jobs added
+ * keep consecutive ids in the file's order.
+ */
+static void test_duplicates_long_after_their_first(void **state)
+{
+	struct fixture *f = *state;
+	struct store_import *imp;
+	struct store_import_stats stats;
+	const char *names[] = { "a" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+	const char *error;
+	int64_t first;
+	char addr[64];
+	int len;
+
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1, &imp, &error), 0);
+	for (int i = 0; i < 3000; i++) {
+		len = snprintf(addr, sizeof(addr), "user%d@example.org", i);
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 1);
+		/* now and then, an address from long before */
+		if (i % 3 == 2) {
+			len = snprintf(addr, sizeof(addr),
+				       "USER%d@Example.ORG", i / 3);
+			assert_int_equal(store_import_add(imp, addr,
+							  (size_t)len, 0, vars,
+							  sizeof(vars),
+							  &error), 0);
+		}
+	}
+	for (int i = 0; i < 3000; i += 7) {
+		len = snprintf(addr, sizeof(addr), "user%d@EXAMPLE.org", i);
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 0);
+	}
+	assert_int_equal(store_import_commit(&imp, 0, &stats, &error), 0);
+	assert_int_equal(stats.added, 3000);
+	assert_int_equal(stats.duplicates, 1000 + 429);
+	first = job_with_address(f, "user0@example.org");
+	assert_true(first > 0);
+	assert_int_equal(job_with_address(f, "user2999@example.org"),
+			 first + 2999);
+
+	/* A second import: the first one's 3,000 in another case, 1,000 new */
+	assert_int_equal(store_import_begin(f->st, f->campaign, "t", "email",
+					    names, 1, &imp, &error), 0);
+	for (int i = 0; i < 4000; i++) {
+		len = snprintf(addr, sizeof(addr), "User%d@example.Org", i);
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 i >= 3000 ? 1 : 0);
+	}
+	assert_int_equal(store_import_commit(&imp, 0, &stats, &error), 0);
+	assert_int_equal(stats.added, 1000);
+	assert_int_equal(stats.duplicates, 3000);
+	assert_counts(f, 4000, 0, 0, 0, 0);
+	assert_int_equal(job_with_address(f, "user3000@example.org"),
+			 first + 3000);
+	assert_int_equal(job_with_address(f, "user3999@example.org"),
+			 first + 3999);
+}
+
+/*
+ * addrset_jobs - how many jobs of key the set returns, each once; with
+ * want > 0, each must be want
+ */
+static int addrset_jobs(struct store_addrset *set, int64_t key, int64_t want)
+{
+	struct store_addrset_cursor c;
+	int64_t id, seen[8];
+	int n = 0, rc;
+
+	store_addrset_cursor_init(&c, key);
+	while ((rc = store_addrset_next(set, &c, &id)) > 0) {
+		if (want > 0)
+			assert_int_equal(id, want);
+		for (int i = 0; i < n && i < 8; i++)
+			assert_true(seen[i] != id);
+		if (n < 8)
+			seen[n] = id;
+		n++;
+	}
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+/* addrset_has - does the set return job id for key? */
+static bool addrset_has(struct store_addrset *set, int64_t key, int64_t want)
+{
+	struct store_addrset_cursor c;
+	int64_t id;
+	int rc;
+
+	store_addrset_cursor_init(&c, key);
+	while ((rc = store_addrset_next(set, &c, &id)) > 0) {
+		if (id == want)
+			return true;
+	}
+	assert_int_equal(rc, 0);
+	return false;
+}
+
+/* addrset_key_of - a key of its own for each id */
+static int64_t addrset_key_of(int64_t id)
+{
+	char addr[32];
+	int len = snprintf(addr, sizeof(addr), "u%lld@x.org", (long long)id);
+
+	return store_addr_key(addr, (size_t)len);
 }
 
 /* The set returns every job of a key, and only those. */
 static void test_addrset(void **state)
 {
-	struct store_addrset set = { 0 };
-	size_t cursor = 0;
+	struct fixture *f = *state;
+	struct store_addrset set;
 	int64_t k = store_addr_key("Ann@Example.org", 15);
 
-	(void)state;
 	assert_int_equal(k, store_addr_key("ann@example.ORG", 15));
 	assert_true(k != store_addr_key("ann@example.org.", 16));
-	assert_int_equal(store_addrset_next(&set, k, &cursor), 0);
+	store_addrset_init(&set, f->dir);
+	assert_int_equal(addrset_jobs(&set, k, 0), 0);
 	for (int64_t id = 1; id <= 5000; id++)
-		store_addrset_add(&set, id == 7 || id == 4000 ? k :
-				  store_addr_key((const char *)&id,
-						 sizeof(id)), id);
+		assert_int_equal(store_addrset_add(&set, id == 7 ||
+						   id == 4000 ? k :
+						   addrset_key_of(id), id), 0);
 	assert_int_equal(set.count, 5000);
-	assert_int_equal(store_addrset_next(&set, k, &cursor), 7);
-	assert_int_equal(store_addrset_next(&set, k, &cursor), 4000);
-	assert_int_equal(store_addrset_next(&set, k, &cursor), 0);
+	assert_int_equal(set.nruns, 0);
+	assert_int_equal(addrset_jobs(&set, k, 0), 2);
+	assert_true(addrset_has(&set, k, 7));
+	assert_true(addrset_has(&set, k, 4000));
+	assert_int_equal(addrset_jobs(&set, addrset_key_of(4000), 0), 0);
+	store_addrset_free(&set);
+}
+
+/*
+ * With a table of 16 slots (11 keys), 5,000 keys go through hundreds of
+ * runs, merged as they come: every key is still found with its job and
+ * nothing else; a key's jobs are all found, in the table or in runs
+ * (even 600 jobs of one key, across blocks of a run's index); and a key
+ * never added is not found, even when the filter says "maybe" to all.
+ */
+static void addrset_runs(struct fixture *f, size_t filter_blocks)
+{
+	size_t slots = store_addrset_max_slots;
+	size_t blocks = store_addrset_filter_blocks;
+	int64_t k = store_addr_key("Ann@Example.org", 15);
+	int64_t many = store_addr_key("many@example.org", 16);
+	struct store_addrset set;
+
+	store_addrset_max_slots = 16;
+	store_addrset_filter_blocks = filter_blocks;
+	store_addrset_init(&set, f->dir);
+	store_addrset_max_slots = slots;
+	store_addrset_filter_blocks = blocks;
+	for (int64_t id = 1; id <= 5000; id++) {
+		int64_t key = addrset_key_of(id);
+
+		if (id == 7 || id == 40 || id == 4999)
+			key = k;
+		else if (id % 8 == 1 && id < 8 * 600)
+			key = many;
+		assert_int_equal(store_addrset_add(&set, key, id), 0);
+	}
+	/* Runs merged like a binary counter's bits: 5,000 keys in runs of
+	 * 11 make at most log2(455) + 1 of them. */
+	assert_int_equal(set.cap, 16);
+	assert_true(set.nruns >= 1 && set.nruns <= 9);
+	assert_int_equal(addrset_jobs(&set, k, 0), 3);
+	assert_true(addrset_has(&set, k, 7));
+	assert_true(addrset_has(&set, k, 40));
+	assert_true(addrset_has(&set, k, 4999));
+	assert_int_equal(addrset_jobs(&set, many, 0), 600);
+	for (int64_t id = 1; id <= 5000; id++) {
+		if (id == 7 || id == 40 || id == 4999 ||
+		    (id % 8 == 1 && id < 8 * 600))
+			continue;
+		assert_int_equal(addrset_jobs(&set, addrset_key_of(id), id),
+				 1);
+	}
+	for (int64_t id = 5001; id <= 6000; id++)
+		assert_int_equal(addrset_jobs(&set, addrset_key_of(id), 0), 0);
+	assert_true(set.run_reads > 0);
+	store_addrset_free(&set);
+}
+
+static void test_addrset_runs(void **state)
+{
+	addrset_runs(*state, 1 << 18);
+}
+
+static void test_addrset_runs_filter_always_maybe(void **state)
+{
+	addrset_runs(*state, 1);
+}
+
+/* A run that cannot be made fails the add, with errno. */
+static void test_addrset_run_fails(void **state)
+{
+	size_t slots = store_addrset_max_slots;
+	struct store_addrset set;
+	int rc = 0;
+
+	(void)state;
+	store_addrset_max_slots = 16;
+	store_addrset_init(&set, "/nonexistent/volley-test");
+	store_addrset_max_slots = slots;
+	for (int64_t id = 1; id <= 100 && rc == 0; id++)
+		rc = store_addrset_add(&set, addrset_key_of(id), id);
+	assert_int_equal(rc, -1);
+	assert_int_equal(errno, ENOENT);
 	store_addrset_free(&set);
 }
 
@@ -1415,6 +1664,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define S(fn) { #fn ", small set", fn, setup_small_set, \
+		teardown_small_set, NULL }
+#define N(fn) { #fn ", small set, no filter", fn, \
+		setup_small_set_no_filter, teardown_small_set, NULL }
 		T(test_open_is_idempotent),
 		T(test_open_missing_without_create),
 		T(test_open_sets_wal_and_version),
@@ -1424,7 +1677,19 @@ int main(void)
 		T(test_large_import_rebuilds_indexes),
 		T(test_large_import_abort_keeps_indexes),
 		T(test_key_collision_is_not_a_duplicate),
-		cmocka_unit_test(test_addrset),
+		T(test_duplicates_long_after_their_first),
+		S(test_import_and_duplicates),
+		S(test_large_import_rebuilds_indexes),
+		S(test_key_collision_is_not_a_duplicate),
+		S(test_duplicates_long_after_their_first),
+		S(test_migration_from_version_1),
+		N(test_import_and_duplicates),
+		N(test_key_collision_is_not_a_duplicate),
+		N(test_duplicates_long_after_their_first),
+		T(test_addrset),
+		T(test_addrset_runs),
+		T(test_addrset_runs_filter_always_maybe),
+		cmocka_unit_test(test_addrset_run_fails),
 		T(test_claim_oldest_first_and_vars),
 		T(test_record_results),
 		T(test_record_from_non_owner_is_stale_except_sent),
@@ -1448,6 +1713,8 @@ int main(void)
 		T(test_claim_uses_due_index),
 		cmocka_unit_test(test_job_state_names),
 #undef T
+#undef S
+#undef N
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
