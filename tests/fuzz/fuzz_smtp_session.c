@@ -3,10 +3,13 @@
  * everything a server says, fed in pieces whose sizes come from the input
  * itself.  On READY two messages are submitted, with BDAT when the first
  * byte says so and the server offers CHUNKING.  Whatever the server
- * says, the session must never report a message sent unless one of its
- * recipients was accepted, never report a message twice, and - with
- * STARTTLS and AUTH configured, chosen by the first byte - never write
- * a credential before the TLS handshake.
+ * says, the session must never report a transaction sent unless one of
+ * its recipients was accepted in it (a message the server takes in
+ * several transactions, "too many recipients", has a DONE each, all but
+ * the last with "more"), never report a message after its last DONE,
+ * never give a recipient two RCPT events, and - with STARTTLS and AUTH
+ * configured, chosen by the first byte - never write a credential before
+ * the TLS handshake.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		  .data = "BODY-TWO\r\n", .len = 10, .ctx = (void *)2 },
 	};
 	struct smtp_session *s;
+	/* a recipient accepted since the message's last DONE */
 	bool accepted[3] = { false, false, false };
 	int done[3] = { 0, 0, 0 };
+	int rcpt_events[3][2] = { { 0, 0 }, { 0, 0 }, { 0, 0 } };
 	size_t pos = 0;
 
 	p.chunking = size > 0 && (data[0] & 2);
@@ -63,11 +68,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				smtp_session_submit(s, &m[0]);
 				smtp_session_submit(s, &m[1]);
 			} else if (ev.kind == SMTP_EV_RCPT) {
+				if (ev.rcpt > 1 || ++rcpt_events[k][ev.rcpt] > 1)
+					abort();
 				if (ev.code / 100 == 2)
 					accepted[k] = true;
 			} else if (ev.kind == SMTP_EV_DONE) {
-				if (++done[k] > 1 || (ev.sent && !accepted[k]))
+				if (done[k] > 0 || (ev.sent && !accepted[k]))
 					abort();
+				accepted[k] = false;
+				if (!ev.more)
+					done[k]++;
 			}
 		}
 		smtp_session_output(s, &out, &outlen);
