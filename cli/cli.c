@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "escape.h"
 #include "store.h"
 
 const char cli_usage[] =
@@ -113,28 +114,43 @@ const struct cli_command *cli_find_command(const char *name)
 	return NULL;
 }
 
+/*
+ * cli_vsay - "volley: MESSAGE" and tail on stderr in one write (threads'
+ * lines never mix), the message escaped: it often carries a server's
+ * reply or a file's bytes, which must not drive the terminal
+ */
+__attribute__((format(printf, 2, 0)))
+static void cli_vsay(const char *tail, const char *fmt, va_list ap)
+{
+	struct buf raw = BUF_INIT, shown = BUF_INIT;
+
+	buf_vprintf(&raw, fmt, ap);
+	escape_controls(&shown, buf_cstr(&raw), raw.len);
+	fprintf(stderr, "volley: %s%s", buf_cstr(&shown), tail);
+	buf_free(&raw);
+	buf_free(&shown);
+}
+
 int cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("volley: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vsay("\n", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
+	char tail[200];
 	va_list ap;
 
-	fputs("volley: ", stderr);
+	snprintf(tail, sizeof(tail), " (see 'volley help%s%s')\n",
+		 command ? " " : "", command ? command : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vsay(tail, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'volley help%s%s')\n", command ? " " : "",
-		command ? command : "");
 	return EXIT_USAGE;
 }
 

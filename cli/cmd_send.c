@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "relay.h"
 #include "send.h"
 #include "snapshot.h"
@@ -103,7 +104,7 @@ static void send_fmt_duration(char *dst, size_t size, int64_t ms)
 static void send_notice(void *ctx, const char *line)
 {
 	(void)ctx;
-	fprintf(stderr, "volley: %s\n", line);
+	cli_error("%s", line);
 }
 
 static void send_progress_line(void *ctx, const struct send_stats *st,
@@ -138,6 +139,7 @@ static void send_progress_line(void *ctx, const struct send_stats *st,
 static void send_summary(const struct send_stats *st)
 {
 	uint64_t done = st->sent + st->deferred + st->failed;
+	struct buf shown = BUF_INIT;
 	char elapsed[32];
 	double secs = (double)st->elapsed_ms / 1000.0;
 
@@ -167,8 +169,11 @@ static void send_summary(const struct send_stats *st)
 			continue;
 		if (i == 0)
 			printf("most frequent reasons (deferred or failed):\n");
+		buf_reset(&shown);
+		escape_text(&shown, st->top[i].reply,
+			    strlen(st->top[i].reply), sizeof(st->top[i].reply));
 		printf("  %6llu  %s\n", (unsigned long long)st->top[i].count,
-		       st->top[i].reply);
+		       buf_cstr(&shown));
 	}
 	printf("time spent, summed over connections: waiting for replies "
 	       "%.1f s, connecting/TLS/AUTH %.1f s, rendering %.1f s, rate "
@@ -178,6 +183,7 @@ static void send_summary(const struct send_stats *st)
 	       (double)st->render_ms / 1000.0,
 	       (double)st->rate_wait_ms / 1000.0,
 	       (double)st->commit_ms / 1000.0);
+	buf_free(&shown);
 }
 
 /*

@@ -18,6 +18,7 @@
 #include "errmsg.h"
 #include "ratelimit.h"
 #include "retry.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static bool send_owner_alive(void *ctx, const char *owner)
@@ -176,17 +177,36 @@ static const char *send_queue_id(const char *text, char *dst, size_t size)
 /* send_csv_field - a CSV field (RFC 4180): quoted when it must be */
 static void send_csv_field(FILE *f, const char *v)
 {
-	if (v == NULL || strpbrk(v, ",\"\r\n") == NULL) {
-		fputs(v ? v : "", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *v != '\0'; v++) {
-		if (*v == '"')
+	const unsigned char *u = (const unsigned char *)(v ? v : "");
+	size_t len = strlen((const char *)u);
+	bool quote = strpbrk((const char *)u, ",\"\r\n") != NULL;
+
+	if (quote)
+		fputc('"', f);
+	/*
+	 * A server's text as UTF-8 with no control in it but the line ends
+	 * of a multi-line reply: a byte that is not UTF-8, or a control
+	 * (C1 too), becomes U+FFFD, so `cat` on the log cannot drive a
+	 * terminal.
+	 */
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_char_len(u + i, len - i);
+
+		bool c1 = n == 2 && u[i] == 0xc2 && u[i + 1] <= 0x9f;
+
+		if (n == 0 || c1 || u[i] == 0x7f ||
+		    (u[i] < 0x20 && u[i] != '\n' && u[i] != '\t')) {
+			fputs("\xef\xbf\xbd", f);
+			i += n > 0 ? n : 1;
+			continue;
+		}
+		if (u[i] == '"')
 			fputc('"', f);
-		fputc(*v, f);
+		fwrite(u + i, 1, n, f);
+		i += n;
 	}
-	fputc('"', f);
+	if (quote)
+		fputc('"', f);
 }
 
 /*

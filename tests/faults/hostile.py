@@ -36,7 +36,10 @@ command decides what happens to it:
    "silent": true,                         never reply again
    "raw": "text",                          send these bytes as they are
                                            (\\r, \\n and control bytes
-                                           allowed) instead of a reply
+                                           allowed) instead of a reply,
+                                           as UTF-8
+   "latin1": "text",                       the same, one byte for each
+                                           character (\\u009b: byte 9B)
    "split": N,                             the reply N bytes at a time
    "take": false}                          dot: refuse silently (the
                                            message is not logged)
@@ -160,8 +163,9 @@ class Conn:
             return True
         if rule.get("drop"):
             return False
-        if "raw" in rule:
-            self.send(rule["raw"], rule)
+        if "raw" in rule or "latin1" in rule:
+            self.send(rule["raw"] if "raw" in rule else
+                      rule["latin1"].encode("latin-1"), rule)
             return True
         text = rule.get("reply", normal)
         if extra:
@@ -253,8 +257,9 @@ class Conn:
             return False
         text = rule.get("reply", "250 " + self.enh(250, "2.0.0") +
                         "queued as H%d.%d" % (self.n, self.msg))
-        if "raw" in rule:
-            self.send(rule["raw"], rule)
+        if "raw" in rule or "latin1" in rule:
+            self.send(rule["raw"] if "raw" in rule else
+                      rule["latin1"].encode("latin-1"), rule)
             return True
         if rule.get("swap"):
             # answer whatever the client pipelined behind the dot first

@@ -91,6 +91,11 @@ SCENARIOS = {
     # a slow MAIL reply past the command timeout, then normal
     "slow-mail": ([], [{"on": "mail", "delay_ms": 2600, "times": 1}], 3,
                   ""),
+    # a reply in Latin-1 with the byte 9B (CSI to an 8-bit terminal): a
+    # deferral; on the terminal and in the accounting log, no C1 byte
+    "c1-text": ([], [{"on": "rcpt", "times": 2, "latin1":
+                      "451 4.3.0 sp\u00e4ter \u009b31mRED\u009b0m\r\n"}],
+                3, ""),
 }
 
 # Faults of the store rather than the server: name -> (hostile.py script,
@@ -241,7 +246,8 @@ STORE_SCENARIOS = {
 # which ones need the small tmpfs at all
 STORE_DB = {"store-full": "small/t.db"}
 SMALL = ("store-full", "accounting-full")
-SEND_EXTRA = {"accounting-full": 'accounting_log = "small/acct.csv";'}
+SEND_EXTRA = {"accounting-full": 'accounting_log = "small/acct.csv";',
+              "c1-text": 'accounting_log = "acct.csv";'}
 
 MODES = ("resend", "hold")
 
@@ -260,7 +266,9 @@ def volley_cfg(path, port, mode, extra, conns=2, db="t.db", send=""):
 
 
 def run(cmd, cwd, timeout=120):
+    # bytes that are not UTF-8 survive into send.log, to be caught there
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          encoding="utf-8", errors="surrogateescape",
                           timeout=timeout)
 
 
@@ -339,6 +347,25 @@ def accepted(cwd):
 STATE = {0: "queued", 1: "sending", 2: "sent", 3: "deferred", 4: "failed"}
 
 
+def clean_output(name, data):
+    """What volley wrote (its output, the accounting log) is UTF-8 with
+    no control in it - no escape, no bare CR, no C1 - whatever the server
+    sent: it must not be able to drive a terminal."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return ["clean-output: %s holds a byte that is not UTF-8: %r" %
+                (name, data[max(e.start - 40, 0):e.end + 20])]
+    for line in text.split("\n"):
+        line = line[:-1] if line.endswith("\r") and name.endswith(".csv") \
+            else line
+        if any(ord(c) < 0x20 and c != "\t" or 0x7f <= ord(c) <= 0x9f
+               for c in line):
+            return ["clean-output: %s holds a control character: %r" %
+                    (name, line)]
+    return []
+
+
 def check(name, mode, cwd):
     js, got = jobs(cwd, name), accepted(cwd)
     bad = []
@@ -352,12 +379,10 @@ def check(name, mode, cwd):
             if rec["conn"] in struck:
                 bad.append("no-carry: connection %d, struck by the fault, "
                            "carried a message" % rec["conn"])
-    for line in open(os.path.join(cwd, "send.log"), encoding="utf-8",
-                     errors="replace"):
-        if "\x1b" in line or "\r" in line.rstrip("\n"):
-            bad.append("clean-output: volley printed a control character: "
-                       "%r" % line)
-            break
+    for out in ("send.log", "acct.csv"):
+        path = os.path.join(cwd, out)
+        if os.path.exists(path):
+            bad += clean_output(out, open(path, "rb").read())
     for jid, j in sorted(js.items()):
         ids = got.get(jid, [])
         who = "%s (job %d, %s, %d attempts, doubts %s, %d copies)" % (
@@ -411,7 +436,8 @@ def scenario(volley, name, mode, keep):
                    conns, STORE_DB.get(name, "t.db"),
                    SEND_EXTRA.get(name, ""))
         setup(volley, cwd, n)
-        log = open(os.path.join(cwd, "send.log"), "w")
+        log = open(os.path.join(cwd, "send.log"), "w", encoding="utf-8",
+                   errors="surrogateescape")
         if driver is not None:
             bad += driver(volley, cwd, log)
         for i in range(8):
