@@ -1868,7 +1868,7 @@ static void take_all(struct smtp_session *s, struct buf *into,
 static void test_large_body_in_pieces(void **state)
 {
 	size_t n = 3 * 1024 * 1024 + 17, largest;
-	char *big = malloc(n);
+	char *big = malloc(n + 1);
 	struct smtp_message m1, m2 = msg(rcpts_d, 1, "small\r\n", (void *)2);
 	struct buf got = BUF_INIT, want = BUF_INIT;
 	struct smtp_session_params p = { .pipelining = true,
@@ -1883,6 +1883,7 @@ static void test_large_body_in_pieces(void **state)
 	assert_non_null(big);
 	for (size_t i = 0; i < n; i++)
 		big[i] = i % 77 == 76 ? '\n' : i % 77 == 0 ? '.' : 'x';
+	big[n] = '\0';	/* msg() takes its length */
 	m1 = msg(rcpts_d, 1, big, (void *)1);
 	m1.len = n;
 

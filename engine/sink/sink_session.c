@@ -1080,7 +1080,8 @@ static void sink_cmd_auth(struct sink_session *s, const char *arg,
 {
 	const struct sink_rule *r;
 	const char *mech = arg, *ir;
-	size_t mlen = strcspn(arg, " "), irlen;
+	const char *space = memchr(arg, ' ', len);
+	size_t mlen = space != NULL ? (size_t)(space - arg) : len, irlen;
 
 	if (s->p->auth_user == NULL) {
 		sink_reply(s, 502, "5.5.1", "AUTH not available");
@@ -1486,11 +1487,11 @@ static void sink_command(struct sink_session *s, const char *line,
 {
 	const struct sink_rule *r;
 	enum sink_verb v = SINK_V_UNKNOWN;
-	size_t vlen = strcspn(line, " "), alen;
+	/* the line is the read buffer's bytes: no NUL after it */
+	const char *space = memchr(line, ' ', len);
+	size_t vlen = space != NULL ? (size_t)(space - line) : len, alen;
 	const char *arg;
 
-	if (vlen > len)
-		vlen = len;
 	if (s->state == SINK_S_AUTH) {
 		if (s->waiting) {
 			sink_improper(s, "an AUTH response");
