@@ -4,6 +4,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,6 +147,46 @@ static void test_bad_replies(void **state)
 	}
 }
 
+/*
+ * A control anywhere in a line - early, late, across the parser's
+ * eight-byte steps - is refused; a tab and UTF-8 (U+00A0, the euro
+ * sign, U+00E9) are text.
+ */
+static void test_controls_everywhere(void **state)
+{
+	static const char *const bad_bytes[] = { "\x01", "\x0d", "\x1b",
+						 "\x7f", "\xc2\x9b",
+						 "\xc2\x80" };
+	static const char *const fine[] = { "\t", "\xc2\xa0", "\xe2\x82\xac",
+					    "\xc3\xa9" };
+
+	(void)state;
+	for (size_t pos = 0; pos < 40; pos++) {
+		for (size_t k = 0; k < 10; k++) {
+			bool ok = k >= 6;
+			const char *ins = ok ? fine[k - 6] : bad_bytes[k];
+			struct smtp_reply_parser p;
+			const struct smtp_reply *r;
+			const char *data, *error = NULL;
+			char line[128];
+			size_t len;
+			int rc;
+
+			snprintf(line, sizeof(line), "250 %.*s%sz\r\n",
+				 (int)pos, "abcdefghijklmnopqrstuvwxyz0123456789"
+				 "ABCDEFGH", ins);
+			data = line;
+			len = strlen(line);
+			smtp_reply_parser_init(&p, 0, 0);
+			rc = smtp_reply_parse(&p, &data, &len, &r, &error);
+			assert_int_equal(rc, ok ? 1 : -1);
+			if (!ok)
+				assert_non_null(strstr(error, "control"));
+			smtp_reply_parser_free(&p);
+		}
+	}
+}
+
 /* Pipelined replies arrive together: each is handed out in turn. */
 static void test_pipelined_replies(void **state)
 {
@@ -240,6 +281,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_replies_split_everywhere),
 		cmocka_unit_test(test_bad_replies),
+		cmocka_unit_test(test_controls_everywhere),
 		cmocka_unit_test(test_pipelined_replies),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_enhanced_codes),

@@ -8,6 +8,7 @@
  */
 #include "smtp_reply.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +73,30 @@ size_t smtp_reply_enhanced(int code, const char *text, size_t len,
 }
 
 /* smtp_reply_line - check one complete line and add it to the reply */
+/*
+ * smtp_reply_plain_prefix - how many bytes from the start of s are,
+ * eight at a time, all printable ASCII (0x20..0x7e): the common case,
+ * checked a word at a time; the rest goes byte by byte
+ */
+static size_t smtp_reply_plain_prefix(const char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x, del;
+
+		memcpy(&x, s + i, 8);
+		del = x ^ (0x7f * ones);
+		/* a byte >= 0x80, < 0x20, or 0x7f (a zero byte in del) */
+		if ((x & highs) != 0 || ((x - 0x20 * ones) & ~x & highs) != 0 ||
+		    ((del - ones) & ~del & highs) != 0)
+			break;
+	}
+	return i;
+}
+
 static int smtp_reply_line(struct smtp_reply_parser *p, const char **error_r,
 			   bool *last_r)
 {
@@ -87,10 +112,12 @@ static int smtp_reply_line(struct smtp_reply_parser *p, const char **error_r,
 	 * DEL, a C1 control in UTF-8 - is not a reply but an attempt to
 	 * forge a line or drive the terminal, log or report it reaches.
 	 */
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = smtp_reply_plain_prefix(s, len); i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c < 0x20 && c != '\t') || c == 0x7f ||
+		if ((unsigned char)(c - 0x20) < 0x5f || c == '\t')
+			continue;
+		if (c < 0x20 || c == 0x7f ||
 		    (c == 0xc2 && i + 1 < len &&
 		     (unsigned char)s[i + 1] >= 0x80 &&
 		     (unsigned char)s[i + 1] <= 0x9f))

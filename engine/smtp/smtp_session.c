@@ -247,13 +247,15 @@ static void smtp_rcpt_set_del(struct smtp_rcpt_set *set, size_t i)
 	set->w[i / 64] &= ~(UINT64_C(1) << (i % 64));
 }
 
-static size_t smtp_rcpt_set_count(const struct smtp_rcpt_set *set)
+/* smtp_rcpt_set_count - members below n (the words past them are not
+ * cleared for a message with fewer recipients: never read) */
+static size_t smtp_rcpt_set_count(const struct smtp_rcpt_set *set, size_t n)
 {
-	size_t n = 0;
+	size_t count = 0;
 
-	for (size_t w = 0; w < sizeof(set->w) / sizeof(set->w[0]); w++)
-		n += (size_t)__builtin_popcountll(set->w[w]);
-	return n;
+	for (size_t w = 0; w < (n + 63) / 64; w++)
+		count += (size_t)__builtin_popcountll(set->w[w]);
+	return count;
 }
 
 /* smtp_rcpt_set_next - the first member at or after i, or n if none
@@ -763,7 +765,8 @@ static void smtp_slot_begin(struct smtp_session *s, struct smtp_slot *slot)
 {
 	size_t n = slot->m.nrcpts, took = 0;
 
-	memset(&slot->in, 0, sizeof(slot->in));
+	/* the words a message of n recipients can use (one, mostly) */
+	memset(&slot->in, 0, (n + 63) / 64 * sizeof(slot->in.w[0]));
 	for (size_t i = smtp_rcpt_set_next(&slot->todo, 0, n);
 	     i < n && (s->rcpt_limit == 0 || took < s->rcpt_limit);
 	     i = smtp_rcpt_set_next(&slot->todo, i + 1, n)) {
@@ -805,7 +808,7 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 	struct smtp_reply none = { 0 };
 
 	if (left < n && !more) {
-		s->todo_rcpts -= smtp_rcpt_set_count(&slot->todo);
+		s->todo_rcpts -= smtp_rcpt_set_count(&slot->todo, n);
 		if (!slot->failed)
 			smtp_local_reply(&none, 452, "4.5.3", "the session may "
 					 "begin no other transaction (MAILMAX) "
@@ -1712,7 +1715,7 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
 	slot->m = *m;
 	slot->utf8 = utf8;
 	slot->part = 0;
-	memset(&slot->todo, 0, sizeof(slot->todo));
+	memset(&slot->todo, 0, (m->nrcpts + 63) / 64 * sizeof(slot->todo.w[0]));
 	for (size_t i = 0; i < m->nrcpts; i++)
 		smtp_rcpt_set_add(&slot->todo, i);
 	s->todo_rcpts += m->nrcpts;
@@ -1808,9 +1811,9 @@ static size_t smtp_parts_owed(const struct smtp_session *s)
 	if (s->todo_rcpts == 0)
 		return 0;
 	for (size_t i = 0; i < s->nslots; i++) {
-		size_t n = smtp_rcpt_set_count(
-			&s->slots[(s->slot_head + i) % SMTP_SESSION_WINDOW]
-			 .todo);
+		const struct smtp_slot *slot =
+			&s->slots[(s->slot_head + i) % SMTP_SESSION_WINDOW];
+		size_t n = smtp_rcpt_set_count(&slot->todo, slot->m.nrcpts);
 
 		if (n > 0)
 			parts += s->rcpt_limit > 0 ?
