@@ -153,6 +153,16 @@ class Conn:
         else:
             self.s.sendall(data)
 
+    def send_raw(self, rule):
+        """the rule's raw bytes instead of a reply, if it has some"""
+        if "raw" in rule:
+            self.send(rule["raw"], rule)
+        elif "latin1" in rule:
+            self.send(rule["latin1"].encode("latin-1"), rule)
+        else:
+            return False
+        return True
+
     def answer(self, on, normal, extra=None):
         """reply to one command by the rules; False: stop serving"""
         rule = self.rules.match(on, self.n, self.msg)
@@ -163,9 +173,7 @@ class Conn:
             return True
         if rule.get("drop"):
             return False
-        if "raw" in rule or "latin1" in rule:
-            self.send(rule["raw"] if "raw" in rule else
-                      rule["latin1"].encode("latin-1"), rule)
+        if self.send_raw(rule):
             return True
         text = rule.get("reply", normal)
         if extra:
@@ -257,9 +265,7 @@ class Conn:
             return False
         text = rule.get("reply", "250 " + self.enh(250, "2.0.0") +
                         "queued as H%d.%d" % (self.n, self.msg))
-        if "raw" in rule or "latin1" in rule:
-            self.send(rule["raw"] if "raw" in rule else
-                      rule["latin1"].encode("latin-1"), rule)
+        if self.send_raw(rule):
             return True
         if rule.get("swap"):
             # answer whatever the client pipelined behind the dot first

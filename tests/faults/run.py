@@ -159,13 +159,8 @@ def drive_stop_locked(volley, cwd, log):
     return bad
 
 
-def drive_full(volley, cwd, log):
-    """the disk under the store fills up while results come in: they
-    wait in memory until there is room again, nothing is lost"""
-    p = subprocess.Popen([volley, "send", "news"], cwd=cwd,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    time.sleep(0.5)
+def fill_disk(cwd):
+    """fill the small tmpfs under cwd; returns the file that did"""
     filler = os.path.join(cwd, "small", "filler")
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -174,6 +169,17 @@ def drive_full(volley, cwd, log):
     except OSError:
         pass
     os.close(fd)
+    return filler
+
+
+def drive_full(volley, cwd, log):
+    """the disk under the store fills up while results come in: they
+    wait in memory until there is room again, nothing is lost"""
+    p = subprocess.Popen([volley, "send", "news"], cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(0.5)
+    filler = fill_disk(cwd)
     time.sleep(2)
     os.unlink(filler)
     out, err = p.communicate(timeout=60)
@@ -190,14 +196,7 @@ def drive_full(volley, cwd, log):
 def drive_accounting_full(volley, cwd, log):
     """the disk under the accounting log is full: the run says so, and
     the store still has every result"""
-    filler = os.path.join(cwd, "small", "filler")
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    os.close(fd)
+    fill_disk(cwd)
     r = run([volley, "send", "news"], cwd)
     log.write("--- accounting-full run: exit %d\n%s%s" % (r.returncode,
                                                        r.stdout, r.stderr))
