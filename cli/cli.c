@@ -100,6 +100,8 @@ const struct cli_command cli_commands[] = {
 	{ "sink", cmd_sink, "run the built-in SMTP test server", cmd_sink_help },
 	{ "loadtest", cmd_loadtest, "load-test an SMTP relay: latency, "
 	  "throughput, errors", cmd_loadtest_help },
+	{ "dkim", cmd_dkim, "make a DKIM key, or check its DNS record",
+	  cmd_dkim_help },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: volley help [COMMAND]\n" },
 	{ NULL, NULL, NULL, NULL },

@@ -73,6 +73,7 @@ int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_release(struct cli *cli, int argc, char **argv);
 int cmd_loadtest(struct cli *cli, int argc, char **argv);
+int cmd_dkim(struct cli *cli, int argc, char **argv);
 
 /* help texts kept beside their commands */
 extern const char cmd_sink_help[];
@@ -81,5 +82,14 @@ extern const char cmd_report_help[];
 extern const char cmd_send_help[];
 extern const char cmd_release_help[];
 extern const char cmd_loadtest_help[];
+extern const char cmd_dkim_help[];
+
+struct dkim_keys;
+/*
+ * cli_dkim_keys - volley.cfg's DKIM keys, read and checked (with a
+ * notice for short RSA keys); *keys_r may hold none.  -1 after saying
+ * why.
+ */
+int cli_dkim_keys(struct cli *cli, struct dkim_keys **keys_r);
 
 #endif

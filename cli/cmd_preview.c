@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "dkim.h"
 #include "message.h"
 #include "recipient.h"
 #include "snapshot.h"
@@ -26,6 +27,8 @@ struct preview {
 	const struct store_campaign *campaign;
 	const struct message_tmpl *mt;
 	const char *out_dir;
+	struct dkim_signer *signer;	/* NULL: no keys configured */
+	size_t signed_count;
 	struct recipient_names names;
 	struct message_bufs bufs;
 	struct buf msg;
@@ -63,20 +66,28 @@ static int preview_one(void *ctx, const struct store_job *job)
 		.date = time(NULL),
 	};
 	const char *error;
+	size_t start = 0;
+	int nsigs = 0;
 	FILE *f;
 
 	buf_reset(&pv->msg);
 	if (recipient_data(&pv->names, pv->st, job, &vd, &error) < 0 ||
 	    message_render(pv->mt, &vd.data, &mj, &pv->bufs, &pv->msg,
-			   &error) < 0) {
-		fprintf(stderr, "volley: %s: %s\n", job->address, error);
+			   &error) < 0 ||
+	    (pv->signer != NULL &&
+	     (nsigs = dkim_sign_buf(pv->signer, &pv->msg, 0, mj.date, &start,
+				    &error)) < 0)) {
+		cli_error("%s: %s", job->address, error);
 		pv->failed++;
 		return 0;
 	}
+	if (nsigs > 0)
+		pv->signed_count++;
 	preview_file_name(pv, job->address);
 	f = fopen(buf_cstr(&pv->path), "wb");
-	if (f == NULL || fwrite(pv->msg.data, 1, pv->msg.len, f) !=
-			 pv->msg.len || fclose(f) != 0) {
+	if (f == NULL || fwrite(pv->msg.data + start, 1,
+				pv->msg.len - start, f) !=
+			 pv->msg.len - start || fclose(f) != 0) {
 		cli_error("%s: %s", buf_cstr(&pv->path), strerror(errno));
 		pv->stopped = true;
 		return -1;
@@ -97,6 +108,7 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	struct store_campaign campaign;
 	struct snapshot snap = { 0 };
 	struct message_tmpl *mt = NULL;
+	struct dkim_keys *keys = NULL;
 	const char *recipient = NULL, *error;
 	long limit = PREVIEW_DEFAULT_LIMIT;
 	char *end, *name = NULL;
@@ -128,9 +140,18 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	if (mkdir(pv.out_dir, 0777) < 0 && errno != EEXIST)
 		return cli_error("%s: %s", pv.out_dir, strerror(errno));
 
+	/* signed as `volley send` would sign them, so they verify */
+	if (cli_dkim_keys(cli, &keys) < 0)
+		return 1;
+	if (dkim_keys_count(keys) > 0 &&
+	    dkim_signer_new(keys, &pv.signer, &error) < 0) {
+		cli_error("%s", error);
+		dkim_keys_free(&keys);
+		return 1;
+	}
 	pv.st = cli_open_store(cli, false);
 	if (pv.st == NULL)
-		return 1;
+		goto out;
 	found = store_campaign_get(pv.st, argv[optind], &campaign, &error);
 	if (found <= 0) {
 		if (found < 0)
@@ -172,6 +193,8 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	}
 	printf("wrote %zu message%s to %s", pv.written,
 	       pv.written == 1 ? "" : "s", pv.out_dir);
+	if (dkim_keys_count(keys) > 0)
+		printf(", %zu DKIM-signed", pv.signed_count);
 	if (pv.failed > 0)
 		printf(" (%zu recipient%s failed, see above)", pv.failed,
 		       pv.failed == 1 ? "" : "s");
@@ -185,6 +208,8 @@ out:
 	buf_free(&pv.msg);
 	buf_free(&pv.path);
 	store_close(&pv.st);
+	dkim_signer_free(&pv.signer);
+	dkim_keys_free(&keys);
 	free(name);
 	return ret;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dkim.h"
 #include "escape.h"
 #include "relay.h"
 #include "send.h"
@@ -308,6 +309,46 @@ out:
 	return ret;
 }
 
+/*
+ * send_dkim_notice - say once, before sending, which campaigns go out
+ * unsigned and why: mailbox providers refuse unsigned bulk mail, and a
+ * typo in a dkim domain should not first show in a bounce.
+ */
+static void send_dkim_notice(const struct send_loaded *l,
+			     const struct dkim_keys *keys)
+{
+	struct buf addr = BUF_INIT;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const char *at, *name = l->names[i];
+		bool any = false;
+
+		buf_reset(&addr);
+		if (message_tmpl_from_address(l->tmpls[i], &addr) == 0) {
+			if (dkim_keys_count(keys) == 0)
+				fprintf(stderr, "volley: notice: campaign "
+					"'%s' goes out unsigned: volley.cfg "
+					"has no dkim keys\n", name);
+			continue;
+		}
+		at = strrchr(buf_cstr(&addr), '@');
+		at = at != NULL ? at + 1 : "";
+		for (size_t k = 0; k < dkim_keys_count(keys); k++)
+			any |= dkim_keys_match(keys, k, at, strlen(at));
+		if (any)
+			continue;
+		if (dkim_keys_count(keys) == 0)
+			fprintf(stderr, "volley: notice: campaign '%s' goes "
+				"out unsigned: volley.cfg has no dkim keys "
+				"(`volley dkim keygen` makes one)\n", name);
+		else
+			fprintf(stderr, "volley: notice: campaign '%s' goes "
+				"out unsigned: no dkim key is for its From "
+				"domain %s\n", name, at);
+	}
+	buf_free(&addr);
+}
+
 /* What the command line says. */
 struct send_opts {
 	long connections;	/* 0: smtp.connections */
@@ -426,6 +467,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct send_progress progress = { .tty = isatty(STDERR_FILENO) };
 	struct send_loaded loaded = { 0 };
 	struct send_params sp = { 0 };
+	struct dkim_keys *keys = NULL;
 	struct send_stats stats;
 	struct send_opts o;
 	struct ratelimit_params rp = { 0 };
@@ -454,6 +496,9 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	store_close(&st);
+	if (cli_dkim_keys(cli, &keys) < 0)
+		goto out;
+	send_dkim_notice(&loaded, keys);
 
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {
 		cli_error("%s", error);
@@ -479,6 +524,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	}
 	send_params_fill(&cli->cfg, &o, &loaded, &relay, &sp);
 	sp.rate = rate;
+	sp.dkim = keys;
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
@@ -517,6 +563,7 @@ out:
 	if (accounting != NULL)
 		fclose(accounting);
 	ratelimit_free(&rate);
+	dkim_keys_free(&keys);
 	if (relay_open_ok)
 		relay_close(&relay);
 	send_loaded_free(&loaded);

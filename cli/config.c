@@ -22,6 +22,9 @@ enum config_kind {
 	KIND_STRING,
 	KIND_INT,
 	KIND_BOOL,
+	KIND_LIST,	/* ( { ... }, ... ): its groups' settings are
+			 * checked under "NAME.[]" */
+	KIND_ARRAY,	/* [ "a", "b" ] of strings */
 };
 
 struct config_setting_spec {
@@ -79,6 +82,13 @@ static const struct config_setting_spec config_specs[] = {
 	{ "send.retry.backoff_factor", KIND_INT },
 	{ "send.retry.max_attempts", KIND_INT },
 	{ "send.retry.max_age", KIND_INT },
+	{ "dkim", KIND_LIST },
+	{ "dkim.[].domain", KIND_STRING },
+	{ "dkim.[].selector", KIND_STRING },
+	{ "dkim.[].key_file", KIND_STRING },
+	{ "dkim.[].headers", KIND_ARRAY },
+	{ "dkim.[].canonicalization", KIND_STRING },
+	{ "dkim.[].expire_days", KIND_INT },
 };
 
 static const char *const config_kind_names[] = {
@@ -86,6 +96,8 @@ static const char *const config_kind_names[] = {
 	[KIND_STRING] = "a string",
 	[KIND_INT] = "an integer",
 	[KIND_BOOL] = "true or false",
+	[KIND_LIST] = "a list ( { ... }, ... )",
+	[KIND_ARRAY] = "an array [ \"...\", ... ] of strings",
 };
 
 /* config_kind_matches - does a libconfig setting type fit the spec? */
@@ -100,9 +112,19 @@ static bool config_kind_matches(enum config_kind kind, int type)
 		return type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64;
 	case KIND_BOOL:
 		return type == CONFIG_TYPE_BOOL;
+	case KIND_LIST:
+		return type == CONFIG_TYPE_LIST;
+	case KIND_ARRAY:
+		return type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST;
 	}
 	return false;
 }
+
+static int config_check_list(const config_setting_t *list, const char *path,
+			     const char *file, const char **error_r);
+static int config_check_strings(const config_setting_t *arr,
+				const char *path, const char *file,
+				const char **error_r);
 
 /* config_check - refuse unknown settings and wrong types, recursively */
 static int config_check(const config_setting_t *group, const char *prefix,
@@ -141,6 +163,48 @@ static int config_check(const config_setting_t *group, const char *prefix,
 		if (spec->kind == KIND_GROUP &&
 		    config_check(s, path, file, error_r) < 0)
 			return -1;
+		if (spec->kind == KIND_LIST &&
+		    config_check_list(s, path, file, error_r) < 0)
+			return -1;
+		if (spec->kind == KIND_ARRAY &&
+		    config_check_strings(s, path, file, error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* config_check_list - a list's elements: groups, checked as NAME.[] */
+static int config_check_list(const config_setting_t *list, const char *path,
+			     const char *file, const char **error_r)
+{
+	char prefix[300];
+
+	snprintf(prefix, sizeof(prefix), "%.250s.[]", path);
+	for (int i = 0; i < config_setting_length(list); i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return errmsg_set(error_r, "%s:%d: each element of "
+					  "'%s' must be a group { ... }", file,
+					  config_setting_source_line(e), path);
+		if (config_check(e, prefix, file, error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* config_check_strings - every element of an array or list a string */
+static int config_check_strings(const config_setting_t *arr,
+				const char *path, const char *file,
+				const char **error_r)
+{
+	for (int i = 0; i < config_setting_length(arr); i++) {
+		const config_setting_t *e = config_setting_get_elem(arr, i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return errmsg_set(error_r, "%s:%d: '%s' must hold "
+					  "strings only", file,
+					  config_setting_source_line(e), path);
 	}
 	return 0;
 }
@@ -458,6 +522,90 @@ char *config_resolve_path(const struct config *cfg, const char *path)
 	return b.data;
 }
 
+/* config_canon - "relaxed/simple" into its two halves; one word is the
+ * header's, the body's then simple (RFC 6376 3.5, c=) */
+static bool config_canon(const char *v, enum dkim_canon *h,
+			 enum dkim_canon *b)
+{
+	static const char *const names[] = { "simple", "relaxed" };
+	const char *slash = strchr(v, '/');
+	size_t hlen = slash != NULL ? (size_t)(slash - v) : strlen(v);
+	bool h_ok = false, b_ok = slash == NULL;
+
+	*b = DKIM_CANON_SIMPLE;
+	for (int i = 0; i < 2; i++) {
+		if (strlen(names[i]) == hlen && strncmp(v, names[i], hlen) == 0)
+			*h = (enum dkim_canon)i, h_ok = true;
+		if (slash != NULL && strcmp(slash + 1, names[i]) == 0)
+			*b = (enum dkim_canon)i, b_ok = true;
+	}
+	return h_ok && b_ok;
+}
+
+/* config_load_dkim - the dkim list: one key spec each, strings owned */
+static int config_load_dkim(struct config *cfg, const config_t *lc,
+			    const char *file, const char **error_r)
+{
+	const config_setting_t *list = config_lookup(lc, "dkim");
+	int n = list != NULL ? config_setting_length(list) : 0;
+
+	cfg->dkim = xcalloc((size_t)n + 1, sizeof(*cfg->dkim));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		const config_setting_t *hs = config_setting_lookup(e,
+								   "headers");
+		struct dkim_key_spec *k = &cfg->dkim[cfg->ndkim++];
+		int line = config_setting_source_line(e);
+		const char *v[3] = { NULL, NULL, NULL }, *canon;
+		static const char *const need[] = {
+			"domain", "selector", "key_file",
+		};
+		int days = 0;
+
+		k->header_canon = k->body_canon = DKIM_CANON_RELAXED;
+		for (int j = 0; j < 3; j++) {
+			if (config_setting_lookup_string(e, need[j], &v[j]) ==
+			    CONFIG_TRUE && v[j] != NULL && *v[j] != '\0')
+				continue;
+			return errmsg_set(error_r, "%s:%d: a dkim entry needs "
+					  "'%s'", file, line, need[j]);
+		}
+		k->domain = xstrdup(v[0]);
+		k->selector = xstrdup(v[1]);
+		k->key_file = config_resolve_path(cfg, v[2]);
+		if (config_setting_lookup_string(e, "canonicalization",
+						 &canon) == CONFIG_TRUE &&
+		    !config_canon(canon, &k->header_canon, &k->body_canon))
+			return errmsg_set(error_r, "%s:%d: dkim "
+					  "canonicalization '%s': write "
+					  "relaxed/relaxed, relaxed/simple, "
+					  "simple/relaxed or simple/simple",
+					  file, line, canon);
+		if (config_setting_lookup_int(e, "expire_days", &days) ==
+		    CONFIG_TRUE && (days < 0 || days > 3650))
+			return errmsg_set(error_r, "%s:%d: dkim expire_days "
+					  "must be between 0 and 3650", file,
+					  line);
+		k->expire_days = (unsigned)days;
+		if (hs != NULL) {
+			size_t nh = (size_t)config_setting_length(hs);
+			char **names = xcalloc(nh + 1, sizeof(*names));
+
+			for (size_t j = 0; j < nh; j++)
+				names[j] = xstrdup(config_setting_get_string_elem(
+					hs, (int)j));
+			k->headers = (const char *const *)names;
+			k->nheaders = nh;
+			if (nh == 0)
+				return errmsg_set(error_r, "%s:%d: dkim "
+						  "headers is empty (leave it "
+						  "out for the default list)",
+						  file, line);
+		}
+	}
+	return 0;
+}
+
 /* config_load_file - config_load's work, inside the guard */
 static int config_load_file(struct config *cfg, const char *file,
 			    const char *path, const char **error_r)
@@ -514,7 +662,8 @@ static int config_load_file(struct config *cfg, const char *file,
 	cfg->import_address_column =
 		config_string(&lc, "import.address_column", "email");
 	if (config_load_smtp(cfg, &lc, file, error_r) < 0 ||
-	    config_load_send(cfg, &lc, file, error_r) < 0)
+	    config_load_send(cfg, &lc, file, error_r) < 0 ||
+	    config_load_dkim(cfg, &lc, file, error_r) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -575,5 +724,16 @@ void config_free(struct config *cfg)
 	free(cfg->smtp.xoauth2_token_file);
 	free(cfg->smtp.helo_name);
 	free(cfg->send.accounting_log);
+	for (size_t i = 0; i < cfg->ndkim; i++) {
+		struct dkim_key_spec *k = &cfg->dkim[i];
+
+		free((char *)k->domain);
+		free((char *)k->selector);
+		free((char *)k->key_file);
+		for (size_t j = 0; j < k->nheaders; j++)
+			free((char *)k->headers[j]);
+		free((char **)k->headers);
+	}
+	free(cfg->dkim);
 	memset(cfg, 0, sizeof(*cfg));
 }

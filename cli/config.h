@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dkim.h"
+
 #define CONFIG_DEFAULT_FILE "volley.cfg"
 
 struct config {
@@ -73,6 +75,11 @@ struct config {
 		char *accounting_log;	/* resolved against dir, or NULL */
 		bool in_doubt_hold;	/* in_doubt = "hold" (else "resend") */
 	} send;
+
+	/* dkim: the signing keys, as configured (key_file resolved
+	 * against dir; every string owned) */
+	struct dkim_key_spec *dkim;
+	size_t ndkim;
 };
 
 /*

@@ -964,3 +964,41 @@ out_too_deep:
 	errmsg_set(error_r, "body: sections nest too deep");
 	return -1;
 }
+
+static bool message_no_value(const struct tmpl_data *d,
+			     const struct tmpl_value *obj, const char *name,
+			     size_t len, struct tmpl_value *out)
+{
+	(void)d, (void)obj, (void)name, (void)len, (void)out;
+	return false;
+}
+
+static void message_count_name(void *ctx, const char *name, size_t len,
+			       unsigned line, unsigned column)
+{
+	(void)name, (void)len, (void)line, (void)column;
+	++*(size_t *)ctx;
+}
+
+int message_tmpl_from_address(const struct message_tmpl *mt,
+			      struct buf *addr)
+{
+	struct tmpl_data none = { .get = message_no_value };
+	struct buf value = BUF_INIT, display = BUF_INIT;
+	const char *a, *error;
+	size_t names = 0, alen;
+	int ret = 0;
+
+	tmpl_top_names(mt->from, message_count_name, &names);
+	if (names > 0)
+		return 0;
+	if (tmpl_render(mt->from, &none, &value) == 0 &&
+	    message_split_mailbox(buf_cstr(&value), value.len, &display, &a,
+				  &alen, "from", &error) == 0) {
+		buf_append(addr, a, alen);
+		ret = 1;
+	}
+	buf_free(&value);
+	buf_free(&display);
+	return ret;
+}

@@ -68,6 +68,14 @@ typedef void message_name_fn(void *ctx, const char *file, const char *name,
 void message_tmpl_top_names(const struct message_tmpl *mt,
 			    message_name_fn *fn, void *ctx);
 
+/*
+ * message_tmpl_from_address - the From header's address when it is the
+ * same for every recipient (no variable in it): appended to addr,
+ * returns 1; 0 when it varies (or cannot be made without a recipient).
+ */
+int message_tmpl_from_address(const struct message_tmpl *mt,
+			      struct buf *addr);
+
 /* What a message says about its recipient and job, besides variables. */
 struct message_job {
 	const char *to;		/* the recipient's address */

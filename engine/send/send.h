@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dkim.h"
 #include "message.h"
 #include "ratelimit.h"
 #include "retry.h"
@@ -72,6 +73,9 @@ struct send_params {
 					 * the per-connection cap */
 	unsigned connections;
 	struct retry_policy retry;	/* hold_in_doubt: send.in_doubt */
+	/* every message is signed by the keys for its From domain; NULL
+	 * or none: unsigned */
+	const struct dkim_keys *dkim;
 	struct ratelimit *rate;		/* NULL: no limit */
 	/* connections opened again after one that ended badly (dropped, a
 	 * 421, refused), over the pool, per second; 0: no cap */

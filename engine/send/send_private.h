@@ -103,6 +103,7 @@ struct send_worker {
 	struct send_slot *slots;
 	struct message_bufs bufs;
 	struct vars_data vd;
+	struct dkim_signer *dkim;	/* NULL: no keys configured */
 };
 
 /* The store writer's own: no other thread touches these. */

@@ -85,6 +85,20 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 		}
 	}
 	run->workers = xcalloc(p->connections, sizeof(*run->workers));
+	/* each worker signs with its own signer, made before any starts */
+	for (unsigned i = 0; dkim_keys_count(p->dkim) > 0 &&
+			     i < p->connections; i++) {
+		if (dkim_signer_new(p->dkim, &run->workers[i].dkim,
+				    &error) < 0) {
+			snprintf(run->w.error, sizeof(run->w.error), "%s",
+				 error);
+			while (i-- > 0)
+				dkim_signer_free(&run->workers[i].dkim);
+			free(run->workers);
+			run->workers = NULL;
+			return -1;
+		}
+	}
 	run->workers_running = p->connections;
 	for (unsigned i = 0; i < p->connections; i++) {
 		struct send_worker *w = &run->workers[i];
@@ -344,6 +358,7 @@ static void send_drain(struct send_run *run, struct send_stats *stats)
 			buf_free(&w->slots[k].msg);
 		free(w->slots);
 		message_bufs_free(&w->bufs);
+		dkim_signer_free(&w->dkim);
 	}
 	free(run->workers);
 	while (run->free != NULL) {

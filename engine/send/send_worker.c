@@ -205,19 +205,29 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 		.campaign_id = c->id, .job_id = job->id,
 		.campaign_created = c->created, .date = time(NULL),
 	};
+	/* signatures go in front: rendered after room for them, the
+	 * message is not moved to make it */
+	size_t room = w->dkim != NULL ? dkim_keys_room(p->dkim) : 0;
+	size_t start = 0;
 	const char *error;
 
 	buf_reset(&slot->msg);
+	buf_reserve(&slot->msg, room);
+	slot->msg.len = room;
 	if (recipient_vars(job->names, job->addr.data, job->addr.len,
 			   job->vars.data, job->vars.len, &w->vd, &error) < 0 ||
 	    message_render(c->tmpl, &w->vd.data, &mj, &w->bufs, &slot->msg,
-			   &error) < 0)
+			   &error) < 0 ||
+	    (w->dkim != NULL &&
+	     dkim_sign_buf(w->dkim, &slot->msg, room, mj.date, &start,
+			   &error) < 0))
 		goto refused;
 	slot->job = job;
 	slot->rcpt[0] = job->addr.data;
 	slot->m = (struct smtp_message){
 		.from = c->sender, .rcpts = slot->rcpt, .nrcpts = 1,
-		.data = slot->msg.data, .len = slot->msg.len, .ctx = slot,
+		.data = slot->msg.data + start, .len = slot->msg.len - start,
+		.ctx = slot,
 		.smtputf8 = (job->addr_flags & STORE_ADDR_SMTPUTF8) != 0,
 	};
 	return true;

@@ -1,0 +1,1196 @@
+/*
+ * dkim - DKIM signatures over finished messages (see dkim.h).
+ *
+ * Built on OpenSSL's EVP interface rather than libopendkim: that library
+ * allocates a handle and copies the message for every signature, and
+ * volley signs in its workers' hot path, over buffers it already has.
+ *
+ * The signature covers the canonicalized headers named in h=, then the
+ * DKIM-Signature field itself with an empty b= (RFC 6376 3.7).  rsa-sha256
+ * signs that SHA-256 with PKCS #1 v1.5; ed25519-sha256 signs the same
+ * 32-byte hash with PureEdDSA (RFC 8463 3).
+ */
+#include "dkim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "base64.h"
+#include "errmsg.h"
+#include "xalloc.h"
+
+/* RFC 8301: verifiers refuse RSA keys under 1024 bits */
+#define DKIM_RSA_MIN_BITS 1024
+#define DKIM_RSA_MAX_BITS 8192
+/* a PEM private key of 8192 bits is under 7 KB */
+#define DKIM_KEY_FILE_MAX (64 * 1024)
+/* base64 of the signature: this many characters a line */
+#define DKIM_B64_LINE 64
+
+const struct dkim_header_rule dkim_default_headers[] = {
+	{ "From", true }, { "To", true }, { "Subject", true },
+	{ "Date", false }, { "Message-ID", false },
+	{ "MIME-Version", false }, { "Content-Type", false },
+	{ "Reply-To", true }, { "List-Unsubscribe", true },
+	{ "List-Unsubscribe-Post", true }, { "List-Id", false },
+	{ "Feedback-ID", false },
+};
+const size_t dkim_default_nheaders =
+	sizeof(dkim_default_headers) / sizeof(dkim_default_headers[0]);
+
+struct dkim_key {
+	char *domain;
+	char *selector;
+	char *key_file;
+	struct dkim_header_rule *headers;	/* names owned */
+	size_t nheaders;
+	enum dkim_canon header_canon, body_canon;
+	unsigned expire_days;
+	enum dkim_alg alg;
+	unsigned bits;
+	EVP_PKEY *pkey;
+};
+
+struct dkim_keys {
+	struct dkim_key *k;
+	size_t n;
+	EVP_MD *sha256;		/* fetched once: a lookup per hash costs */
+	size_t room;
+};
+
+/* one header field of the message being signed */
+struct dkim_field {
+	size_t off;		/* from the message's start */
+	size_t len;		/* with its final CRLF */
+	size_t name_len;	/* up to the colon, trailing WSP dropped */
+	bool used;		/* taken by this signature's h= already */
+};
+
+struct dkim_signer {
+	const struct dkim_keys *keys;
+	EVP_MD_CTX *hash;
+	EVP_MD_CTX *ed25519;		/* re-initialised per signature */
+	EVP_PKEY_CTX **rsa;		/* per key; NULL for Ed25519 keys */
+	struct dkim_field *fields;
+	size_t nfields, fields_cap;
+	struct buf canon;		/* one field, canonicalized */
+	struct buf sigs;		/* dkim_sign_buf's signatures */
+	unsigned char body_hash[2][32];	/* by body canonicalization */
+	bool body_hashed[2];
+};
+
+static const char *const dkim_canon_names[] = {
+	[DKIM_CANON_SIMPLE] = "simple",
+	[DKIM_CANON_RELAXED] = "relaxed",
+};
+
+const char *dkim_alg_name(enum dkim_alg alg)
+{
+	return alg == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" :
+	       "rsa-sha256";
+}
+
+/* dkim_ssl_error - OpenSSL's reason for the last failure, or fallback */
+static const char *dkim_ssl_error(const char *fallback)
+{
+	unsigned long e = ERR_get_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return r != NULL ? r : fallback;
+}
+
+/* --- keys ---------------------------------------------------------------- */
+
+bool dkim_name_valid(const char *s)
+{
+	size_t label = 0;
+
+	if (*s == '\0' || strlen(s) > 253)
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)*s) || *s == '-' ||
+			   *s == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
+static int dkim_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf, (void)size, (void)rwflag, (void)u;
+	return -1;
+}
+
+/* dkim_read_key_file - the PEM text of a key file, checked; -1 if not */
+static int dkim_read_key_file(const char *path, struct buf *pem,
+			      const char **error_r)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errmsg_set(error_r, "%s", strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errmsg_set(error_r, "not a regular file");
+	}
+	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		close(fd);
+		return errmsg_set(error_r, "readable by every user of this "
+				  "machine (mode %04o): chmod 600 it (and "
+				  "make a new key if others may have read "
+				  "it)", (unsigned)(st.st_mode & 07777));
+	}
+	if (st.st_size > DKIM_KEY_FILE_MAX) {
+		close(fd);
+		return errmsg_set(error_r, "%lld bytes: too large to be a "
+				  "key", (long long)st.st_size);
+	}
+	buf_reserve(pem, (size_t)st.st_size + 1);
+	while ((n = read(fd, pem->data + pem->len,
+			 pem->cap - pem->len - 1)) > 0) {
+		pem->len += (size_t)n;
+		pem->data[pem->len] = '\0';
+		if (pem->len + 1 >= pem->cap)
+			break;
+	}
+	close(fd);
+	if (n < 0)
+		return errmsg_set(error_r, "%s", strerror(errno));
+	return 0;
+}
+
+/* dkim_parse_key - the private key in pem, with its algorithm */
+static int dkim_parse_key(const struct buf *pem, struct dkim_key *k,
+			  const char **error_r)
+{
+	BIO *bio;
+
+	if (strstr(buf_cstr(pem), "ENCRYPTED") != NULL)
+		return errmsg_set(error_r, "encrypted with a passphrase: "
+				  "volley needs it unencrypted (openssl "
+				  "pkey -in KEY -out NEW writes one)");
+	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	if (bio == NULL)
+		return errmsg_set(error_r, "%s", dkim_ssl_error("no memory"));
+	k->pkey = PEM_read_bio_PrivateKey(bio, NULL, dkim_no_passphrase,
+					  NULL);
+	BIO_free(bio);
+	if (k->pkey == NULL)
+		return errmsg_set(error_r, "not a PEM private key (%s)",
+				  dkim_ssl_error("unreadable"));
+	if (EVP_PKEY_is_a(k->pkey, "RSA")) {
+		k->alg = DKIM_ALG_RSA_SHA256;
+		k->bits = (unsigned)EVP_PKEY_get_bits(k->pkey);
+		if (k->bits < DKIM_RSA_MIN_BITS)
+			return errmsg_set(error_r, "an RSA key of %u bits is "
+					  "too short: DKIM needs at least "
+					  "1024 (2048 recommended)", k->bits);
+	} else if (EVP_PKEY_is_a(k->pkey, "ED25519")) {
+		k->alg = DKIM_ALG_ED25519_SHA256;
+		k->bits = 256;
+	} else {
+		const char *type = EVP_PKEY_get0_type_name(k->pkey);
+
+		return errmsg_set(error_r, "a %s key: DKIM signs with RSA "
+				  "or Ed25519 keys", type ? type : "unknown");
+	}
+	return 0;
+}
+
+/* dkim_key_room - the most a signature by k can take, generously */
+static size_t dkim_key_room(const struct dkim_key *k)
+{
+	size_t room = 200 + strlen(k->domain) + strlen(k->selector);
+	size_t sig = (size_t)EVP_PKEY_get_size(k->pkey);
+	size_t b64 = base64_len(sig);
+
+	/* each header a few times, with its colon and folding */
+	for (size_t i = 0; i < k->nheaders; i++)
+		room += 3 * (strlen(k->headers[i].name) + 4);
+	return room + b64 + 3 * (b64 / DKIM_B64_LINE + 1) + 64;
+}
+
+static int dkim_key_load(const struct dkim_key_spec *spec,
+			 const struct dkim_header_rule *rules, size_t nrules,
+			 struct dkim_key *k, const char **error_r)
+{
+	struct buf pem = BUF_INIT;
+	const char *error;
+	int ret;
+
+	k->domain = xstrdup(spec->domain);
+	k->selector = xstrdup(spec->selector);
+	k->key_file = xstrdup(spec->key_file);
+	k->header_canon = spec->header_canon;
+	k->body_canon = spec->body_canon;
+	k->expire_days = spec->expire_days;
+	k->headers = xcalloc(nrules, sizeof(*k->headers));
+	k->nheaders = nrules;
+	for (size_t i = 0; i < nrules; i++) {
+		k->headers[i].name = xstrdup(rules[i].name);
+		k->headers[i].oversign = rules[i].oversign;
+	}
+	ret = dkim_read_key_file(spec->key_file, &pem, &error);
+	if (ret == 0)
+		ret = dkim_parse_key(&pem, k, &error);
+	if (pem.data != NULL)
+		OPENSSL_cleanse(pem.data, pem.cap);
+	buf_free(&pem);
+	if (ret < 0)
+		return errmsg_set(error_r, "dkim key %s (domain %s, selector "
+				  "%s): %s", spec->key_file, spec->domain,
+				  spec->selector, error);
+	return 0;
+}
+
+/* dkim_rules - the header rules of spec: its list, or the default */
+static struct dkim_header_rule *dkim_rules(const struct dkim_key_spec *spec,
+					   size_t *n_r, const char **error_r)
+{
+	struct dkim_header_rule *rules;
+	bool from = false;
+
+	if (spec->headers == NULL) {
+		*n_r = dkim_default_nheaders;
+		rules = xcalloc(dkim_default_nheaders, sizeof(*rules));
+		memcpy(rules, dkim_default_headers,
+		       dkim_default_nheaders * sizeof(*rules));
+		return rules;
+	}
+	rules = xcalloc(spec->nheaders + 1, sizeof(*rules));
+	for (size_t i = 0; i < spec->nheaders; i++) {
+		const char *name = spec->headers[i];
+
+		if (*name == '\0' || strcspn(name, ": \t\r\n") !=
+		    strlen(name)) {
+			free(rules);
+			errmsg_set(error_r, "dkim (domain %s, selector %s): "
+				   "headers: '%s' is not a header name",
+				   spec->domain, spec->selector, name);
+			return NULL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(rules[j].name, name) == 0) {
+				free(rules);
+				errmsg_set(error_r, "dkim (domain %s, selector "
+					   "%s): headers: '%s' is listed "
+					   "twice", spec->domain,
+					   spec->selector, name);
+				return NULL;
+			}
+		rules[i].name = name;
+		/* the names a forger would add are oversigned, listed or
+		 * not by default */
+		for (size_t d = 0; d < dkim_default_nheaders; d++)
+			if (strcasecmp(name, dkim_default_headers[d].name)
+			    == 0)
+				rules[i].oversign =
+					dkim_default_headers[d].oversign;
+		if (strcasecmp(name, "From") == 0)
+			from = true;
+	}
+	if (!from) {
+		free(rules);
+		errmsg_set(error_r, "dkim (domain %s, selector %s): headers "
+			   "must include From (RFC 6376 5.4)", spec->domain,
+			   spec->selector);
+		return NULL;
+	}
+	*n_r = spec->nheaders;
+	return rules;
+}
+
+int dkim_keys_load(const struct dkim_key_spec *specs, size_t n,
+		   struct dkim_keys **keys_r, const char **error_r)
+{
+	struct dkim_keys *keys = xcalloc(1, sizeof(*keys));
+
+	*keys_r = NULL;
+	keys->k = xcalloc(n + 1, sizeof(*keys->k));
+	keys->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (keys->sha256 == NULL) {
+		errmsg_set(error_r, "dkim: no SHA-256 in OpenSSL: %s",
+			   dkim_ssl_error("?"));
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dkim_key_spec *spec = &specs[i];
+		struct dkim_header_rule *rules;
+		size_t nrules;
+		int ret;
+
+		if (!dkim_name_valid(spec->domain) ||
+		    !dkim_name_valid(spec->selector)) {
+			errmsg_set(error_r, "dkim: '%s' / '%s': a domain and "
+				   "selector are DNS names (letters, digits, "
+				   "'-', '_' and dots; an IDN in its xn-- "
+				   "form)", spec->domain, spec->selector);
+			goto fail;
+		}
+		rules = dkim_rules(spec, &nrules, error_r);
+		if (rules == NULL)
+			goto fail;
+		keys->n++;
+		ret = dkim_key_load(spec, rules, nrules, &keys->k[i],
+				    error_r);
+		free(rules);
+		if (ret < 0)
+			goto fail;
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(keys->k[j].domain, spec->domain) == 0 &&
+			    strcasecmp(keys->k[j].selector,
+				       spec->selector) == 0) {
+				errmsg_set(error_r, "dkim: domain %s, selector "
+					   "%s is configured twice",
+					   spec->domain, spec->selector);
+				goto fail;
+			}
+		keys->room += dkim_key_room(&keys->k[i]);
+	}
+	*keys_r = keys;
+	return 0;
+
+fail:
+	dkim_keys_free(&keys);
+	return -1;
+}
+
+void dkim_keys_free(struct dkim_keys **keysp)
+{
+	struct dkim_keys *keys = *keysp;
+
+	if (keys == NULL)
+		return;
+	for (size_t i = 0; i < keys->n; i++) {
+		struct dkim_key *k = &keys->k[i];
+
+		for (size_t h = 0; h < k->nheaders; h++)
+			free((char *)k->headers[h].name);
+		free(k->headers);
+		free(k->domain);
+		free(k->selector);
+		free(k->key_file);
+		EVP_PKEY_free(k->pkey);
+	}
+	free(keys->k);
+	EVP_MD_free(keys->sha256);
+	free(keys);
+	*keysp = NULL;
+}
+
+size_t dkim_keys_count(const struct dkim_keys *keys)
+{
+	return keys != NULL ? keys->n : 0;
+}
+
+void dkim_key_info(const struct dkim_keys *keys, size_t i,
+		   struct dkim_key_info *info)
+{
+	const struct dkim_key *k = &keys->k[i];
+
+	info->domain = k->domain;
+	info->selector = k->selector;
+	info->key_file = k->key_file;
+	info->alg = k->alg;
+	info->bits = k->bits;
+}
+
+bool dkim_keys_match(const struct dkim_keys *keys, size_t i,
+		     const char *domain, size_t len)
+{
+	const char *d = keys->k[i].domain;
+	size_t dlen = strlen(d);
+
+	/* a trailing dot names the same domain */
+	if (len > 0 && domain[len - 1] == '.')
+		len--;
+	if (len < dlen || strncasecmp(domain + len - dlen, d, dlen) != 0)
+		return false;
+	return len == dlen || domain[len - dlen - 1] == '.';
+}
+
+size_t dkim_keys_room(const struct dkim_keys *keys)
+{
+	return keys != NULL ? keys->room : 0;
+}
+
+/* --- DNS records ---------------------------------------------------------- */
+
+/* dkim_pkey_public - the p= bytes of a key: SubjectPublicKeyInfo for
+ * RSA (RFC 6376 3.6.1), the raw 32 bytes for Ed25519 (RFC 8463 4) */
+static int dkim_pkey_public(EVP_PKEY *pkey, enum dkim_alg alg,
+			    struct buf *out, const char **error_r)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (alg == DKIM_ALG_ED25519_SHA256) {
+		unsigned char raw[64];
+		size_t len = sizeof(raw);
+
+		if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1)
+			return errmsg_set(error_r, "dkim: %s",
+					  dkim_ssl_error("no public key"));
+		buf_append(out, raw, len);
+		return 0;
+	}
+	n = i2d_PUBKEY(pkey, &der);
+	if (n <= 0)
+		return errmsg_set(error_r, "dkim: %s",
+				  dkim_ssl_error("no public key"));
+	buf_append(out, der, (size_t)n);
+	OPENSSL_free(der);
+	return 0;
+}
+
+static int dkim_txt_of(EVP_PKEY *pkey, enum dkim_alg alg, struct buf *out,
+		       const char **error_r)
+{
+	struct buf pub = BUF_INIT;
+
+	if (dkim_pkey_public(pkey, alg, &pub, error_r) < 0) {
+		buf_free(&pub);
+		return -1;
+	}
+	buf_append_str(out, alg == DKIM_ALG_ED25519_SHA256 ?
+		       "v=DKIM1; k=ed25519; p=" : "v=DKIM1; k=rsa; p=");
+	base64_encode(out, pub.data, pub.len);
+	buf_free(&pub);
+	return 0;
+}
+
+int dkim_public_txt(const struct dkim_keys *keys, size_t i, struct buf *out,
+		    const char **error_r)
+{
+	return dkim_txt_of(keys->k[i].pkey, keys->k[i].alg, out, error_r);
+}
+
+/*
+ * dkim_txt_tag - the value of tag in a tag list (RFC 6376 3.2), its
+ * whitespace kept, or NULL; -1 in *bad if the list cannot be read
+ */
+static const char *dkim_txt_tag(const char *txt, const char *tag,
+				size_t *len_r)
+{
+	size_t tlen = strlen(tag);
+	const char *p = txt;
+
+	while (*p != '\0') {
+		const char *semi = strchr(p, ';');
+		const char *end = semi != NULL ? semi : p + strlen(p);
+		const char *eq;
+
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq != NULL) {
+			const char *n = eq;
+
+			while (n > p && isspace((unsigned char)n[-1]))
+				n--;
+			if ((size_t)(n - p) == tlen &&
+			    strncmp(p, tag, tlen) == 0) {
+				*len_r = (size_t)(end - eq - 1);
+				return eq + 1;
+			}
+		}
+		p = semi != NULL ? semi + 1 : end;
+	}
+	return NULL;
+}
+
+/* dkim_txt_word - does the tag's value, trimmed, equal word (any case)? */
+static bool dkim_txt_word(const char *v, size_t len, const char *word)
+{
+	size_t wlen = strlen(word);
+
+	while (len > 0 && isspace((unsigned char)*v))
+		v++, len--;
+	while (len > 0 && isspace((unsigned char)v[len - 1]))
+		len--;
+	return len == wlen && strncasecmp(v, word, len) == 0;
+}
+
+int dkim_check_txt(const struct dkim_keys *keys, size_t i, const char *txt,
+		   const char **why_r)
+{
+	const struct dkim_key *k = &keys->k[i];
+	const char *want_k = k->alg == DKIM_ALG_ED25519_SHA256 ? "ed25519" :
+			     "rsa";
+	const char *v;
+	struct buf b64 = BUF_INIT, mine = BUF_INIT;
+	unsigned char *bin = NULL;
+	size_t len;
+	int ret = 0, n;
+
+	v = dkim_txt_tag(txt, "v", &len);
+	if (v != NULL && !dkim_txt_word(v, len, "DKIM1")) {
+		errmsg_set(why_r, "the record is not a DKIM key record (v= "
+			   "is not DKIM1)");
+		return 0;
+	}
+	v = dkim_txt_tag(txt, "k", &len);
+	if (!(v == NULL ? strcmp(want_k, "rsa") == 0 :
+	      dkim_txt_word(v, len, want_k))) {
+		errmsg_set(why_r, "the record is for another algorithm "
+			   "(k=%.*s; the key is %s)", v ? (int)len : 3,
+			   v ? v : "rsa", want_k);
+		return 0;
+	}
+	v = dkim_txt_tag(txt, "h", &len);
+	if (v != NULL && !memmem(v, len, "sha256", 6)) {
+		errmsg_set(why_r, "the record's h=%.*s does not allow "
+			   "sha256", (int)len, v);
+		return 0;
+	}
+	v = dkim_txt_tag(txt, "p", &len);
+	if (v == NULL)
+		return errmsg_set(why_r, "the record has no p= (public key)");
+	for (size_t j = 0; j < len; j++)
+		if (!isspace((unsigned char)v[j]))
+			buf_putc(&b64, v[j]);
+	if (b64.len == 0) {
+		errmsg_set(why_r, "the record revokes the key (p= is "
+			   "empty)");
+		goto out;
+	}
+	if (!base64_valid(b64.data, b64.len)) {
+		ret = errmsg_set(why_r, "the record's p= is not base64");
+		goto out;
+	}
+	bin = xmalloc(b64.len);
+	n = EVP_DecodeBlock(bin, (const unsigned char *)b64.data,
+			    (int)b64.len);
+	if (n < 0) {
+		ret = errmsg_set(why_r, "the record's p= is not base64");
+		goto out;
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes */
+	for (size_t j = b64.len; j > 0 && b64.data[j - 1] == '='; j--)
+		n--;
+	if (dkim_pkey_public(k->pkey, k->alg, &mine, why_r) < 0) {
+		ret = -1;
+		goto out;
+	}
+	if ((size_t)n == mine.len && memcmp(bin, mine.data, mine.len) == 0) {
+		ret = 1;
+	} else if (k->alg == DKIM_ALG_RSA_SHA256) {
+		/* some publish the bare RSAPublicKey (PKCS #1) instead */
+		const unsigned char *q = bin;
+		EVP_PKEY *pub = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, n);
+
+		ret = pub != NULL && EVP_PKEY_eq(pub, k->pkey) == 1;
+		EVP_PKEY_free(pub);
+		ERR_clear_error();
+	}
+	if (ret == 0)
+		errmsg_set(why_r, "the record publishes another key than "
+			   "%s", k->key_file);
+out:
+	free(bin);
+	buf_free(&b64);
+	buf_free(&mine);
+	return ret;
+}
+
+int dkim_keygen(enum dkim_alg alg, unsigned bits, const char *path,
+		struct buf *txt, const char **error_r)
+{
+	EVP_PKEY *pkey;
+	FILE *f;
+	int fd, ok;
+
+	if (alg == DKIM_ALG_RSA_SHA256 &&
+	    (bits < DKIM_RSA_MIN_BITS || bits > DKIM_RSA_MAX_BITS))
+		return errmsg_set(error_r, "--bits %u: RSA keys for DKIM "
+				  "have 1024 to 8192 bits (2048 "
+				  "recommended)", bits);
+	pkey = alg == DKIM_ALG_RSA_SHA256 ?
+	       EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits) :
+	       EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	if (pkey == NULL)
+		return errmsg_set(error_r, "making the key: %s",
+				  dkim_ssl_error("failed"));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
+		  0600);
+	if (fd < 0) {
+		EVP_PKEY_free(pkey);
+		return errmsg_set(error_r, "%s: %s%s", path, strerror(errno),
+				  errno == EEXIST ? " (a key file is never "
+				  "overwritten)" : "");
+	}
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		unlink(path);
+		EVP_PKEY_free(pkey);
+		return errmsg_set(error_r, "%s: %s", path, strerror(errno));
+	}
+	ok = PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) == 1;
+	ok = fflush(f) == 0 && ok;
+	ok = fsync(fileno(f)) == 0 && ok;
+	if (fclose(f) != 0 || !ok) {
+		int e = errno;
+
+		unlink(path);
+		EVP_PKEY_free(pkey);
+		return errmsg_set(error_r, "%s: writing the key: %s", path,
+				  e != 0 ? strerror(e) :
+				  dkim_ssl_error("failed"));
+	}
+	ok = dkim_txt_of(pkey, alg, txt, error_r);
+	EVP_PKEY_free(pkey);
+	return ok;
+}
+
+/* --- signing ------------------------------------------------------------- */
+
+int dkim_signer_new(const struct dkim_keys *keys, struct dkim_signer **s_r,
+		    const char **error_r)
+{
+	struct dkim_signer *s = xcalloc(1, sizeof(*s));
+
+	*s_r = NULL;
+	s->keys = keys;
+	s->hash = EVP_MD_CTX_new();
+	s->ed25519 = EVP_MD_CTX_new();
+	s->rsa = xcalloc(keys->n + 1, sizeof(*s->rsa));
+	if (s->hash == NULL || s->ed25519 == NULL)
+		goto fail;
+	for (size_t i = 0; i < keys->n; i++) {
+		const struct dkim_key *k = &keys->k[i];
+		EVP_PKEY_CTX *c;
+
+		if (k->alg != DKIM_ALG_RSA_SHA256)
+			continue;
+		/* set up once; EVP_PKEY_sign can be called again on it */
+		c = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+		s->rsa[i] = c;
+		if (c == NULL || EVP_PKEY_sign_init(c) != 1 ||
+		    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) != 1 ||
+		    EVP_PKEY_CTX_set_signature_md(c, keys->sha256) != 1)
+			goto fail;
+	}
+	*s_r = s;
+	return 0;
+
+fail:
+	errmsg_set(error_r, "dkim: setting up signing: %s",
+		   dkim_ssl_error("no memory"));
+	dkim_signer_free(&s);
+	return -1;
+}
+
+void dkim_signer_free(struct dkim_signer **sp)
+{
+	struct dkim_signer *s = *sp;
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; s->rsa != NULL && i < s->keys->n; i++)
+		EVP_PKEY_CTX_free(s->rsa[i]);
+	free(s->rsa);
+	EVP_MD_CTX_free(s->hash);
+	EVP_MD_CTX_free(s->ed25519);
+	free(s->fields);
+	buf_free(&s->canon);
+	buf_free(&s->sigs);
+	free(s);
+	*sp = NULL;
+}
+
+static inline bool dkim_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * dkim_fields - index the header fields of msg; *body_r is where the body
+ * starts (after the blank line, or len when there is none)
+ */
+static int dkim_fields(struct dkim_signer *s, const char *msg, size_t len,
+		       size_t *body_r, const char **error_r)
+{
+	size_t off = 0;
+
+	s->nfields = 0;
+	while (off < len) {
+		const char *p = msg + off, *nl, *colon;
+		struct dkim_field *f;
+		size_t end;
+
+		if (p[0] == '\r' && off + 1 < len && p[1] == '\n') {
+			*body_r = off + 2;
+			return 0;
+		}
+		if (dkim_wsp(*p))
+			return errmsg_set(error_r, "dkim: the header block "
+					  "starts with a continuation line");
+		/* a field: its first line and every line that continues it */
+		end = off;
+		do {
+			nl = memchr(msg + end, '\n', len - end);
+			end = nl != NULL ? (size_t)(nl - msg) + 1 : len;
+		} while (end < len && dkim_wsp(msg[end]));
+		colon = memchr(p, ':', end - off);
+		if (colon == NULL)
+			return errmsg_set(error_r, "dkim: a header line "
+					  "without a colon");
+		if (s->nfields == s->fields_cap) {
+			s->fields_cap = s->fields_cap ? 2 * s->fields_cap : 32;
+			s->fields = xrealloc(s->fields, s->fields_cap *
+						  sizeof(*s->fields));
+		}
+		f = &s->fields[s->nfields++];
+		f->off = off;
+		f->len = end - off;
+		f->name_len = (size_t)(colon - p);
+		while (f->name_len > 0 && dkim_wsp(p[f->name_len - 1]))
+			f->name_len--;
+		off = end;
+	}
+	*body_r = len;
+	return 0;
+}
+
+static bool dkim_field_is(const char *msg, const struct dkim_field *f,
+			  const char *name)
+{
+	return strlen(name) == f->name_len &&
+	       strncasecmp(msg + f->off, name, f->name_len) == 0;
+}
+
+/* dkim_addr_domain - the domain of the (last) address in a From value */
+static bool dkim_addr_domain(const char *v, size_t len, const char **d_r,
+			     size_t *dlen_r)
+{
+	const char *lt = NULL, *end = v + len, *at;
+
+	for (const char *p = v; p < end; p++)
+		if (*p == '<')
+			lt = p;
+	if (lt != NULL) {
+		const char *gt = memchr(lt, '>', (size_t)(end - lt));
+
+		if (gt == NULL)
+			return false;
+		v = lt + 1;
+		end = gt;
+	}
+	at = memrchr(v, '@', (size_t)(end - v));
+	if (at == NULL)
+		return false;
+	v = at + 1;
+	while (end > v && (dkim_wsp(end[-1]) || end[-1] == '\r' ||
+			   end[-1] == '\n'))
+		end--;
+	if (end == v)
+		return false;
+	*d_r = v;
+	*dlen_r = (size_t)(end - v);
+	return true;
+}
+
+bool dkim_from_domain(const char *msg, size_t len, const char **domain_r,
+		      size_t *domain_len_r)
+{
+	size_t off = 0;
+
+	/* a plain walk: this is for messages and tests, not the hot path */
+	while (off < len && !(msg[off] == '\r' || msg[off] == '\n')) {
+		const char *nl = memchr(msg + off, '\n', len - off);
+		size_t end = nl != NULL ? (size_t)(nl - msg) + 1 : len;
+
+		while (end < len && dkim_wsp(msg[end])) {
+			nl = memchr(msg + end, '\n', len - end);
+			end = nl != NULL ? (size_t)(nl - msg) + 1 : len;
+		}
+		if (end - off > 5 && strncasecmp(msg + off, "From:", 5) == 0)
+			return dkim_addr_domain(msg + off + 5, end - off - 5,
+						domain_r, domain_len_r);
+		off = end;
+	}
+	return false;
+}
+
+/* dkim_update - hash bytes (an empty span is skipped: OpenSSL takes it,
+ * but the call is not free) */
+static inline void dkim_update(EVP_MD_CTX *h, const char *p, size_t n)
+{
+	if (n > 0)
+		EVP_DigestUpdate(h, p, n);
+}
+
+/*
+ * dkim_relaxed_field - a header field as the relaxed algorithm has it
+ * (RFC 6376 3.4.2): name in lower case, no WSP around the colon, lines
+ * unfolded, each run of WSP one space, none at the ends, then CRLF.
+ */
+static void dkim_relaxed_field(struct buf *out, const char *f, size_t len,
+			       size_t name_len)
+{
+	const char *p = f, *end = f + len, *colon;
+	bool space = false, any = false;
+
+	for (size_t i = 0; i < name_len; i++)
+		buf_putc(out, (char)tolower((unsigned char)f[i]));
+	buf_putc(out, ':');
+	colon = memchr(f, ':', len);
+	for (p = colon + 1; p < end; p++) {
+		char c = *p;
+
+		if (c == '\r' || c == '\n')
+			continue;
+		if (dkim_wsp(c)) {
+			space = true;
+			continue;
+		}
+		if (space && any)
+			buf_putc(out, ' ');
+		buf_putc(out, c);
+		space = false;
+		any = true;
+	}
+	buf_append(out, "\r\n", 2);
+}
+
+/* dkim_hash_field - one field into the header hash, canonicalized */
+static void dkim_hash_field(struct dkim_signer *s, enum dkim_canon canon,
+			    const char *f, size_t len, size_t name_len,
+			    bool last)
+{
+	if (canon == DKIM_CANON_SIMPLE) {
+		/* the signature's own field comes without its line end */
+		dkim_update(s->hash, f, len);
+		return;
+	}
+	buf_reset(&s->canon);
+	dkim_relaxed_field(&s->canon, f, len, name_len);
+	dkim_update(s->hash, s->canon.data,
+		    last ? s->canon.len - 2 : s->canon.len);
+}
+
+/*
+ * dkim_body_end - where the body ends once the empty lines at its end
+ * are dropped (RFC 6376 3.4.3 and 3.4.4): for relaxed, lines of only
+ * WSP count as empty
+ */
+static size_t dkim_body_end(const char *b, size_t len, enum dkim_canon c)
+{
+	size_t end = len;
+
+	while (end > 0) {
+		size_t content = end, start;
+		bool line_end = false;
+
+		if (content >= 2 && b[content - 2] == '\r' &&
+		    b[content - 1] == '\n') {
+			content -= 2;
+			line_end = true;
+		}
+		start = content;
+		while (start > 0 && b[start - 1] != '\n')
+			start--;
+		/* the last line is [start, content) */
+		if (c == DKIM_CANON_SIMPLE) {
+			if (!line_end || content > start)
+				return end;
+		} else {
+			for (size_t i = start; i < content; i++)
+				if (!dkim_wsp(b[i]))
+					return end;
+		}
+		end = start;
+	}
+	return 0;
+}
+
+/* dkim_body_hash - the body's hash for canon, computed once per message */
+static int dkim_body_hash(struct dkim_signer *s, enum dkim_canon canon,
+			  const char *b, size_t len)
+{
+	size_t end = dkim_body_end(b, len, canon);
+	const char *p = b, *span = b, *stop = b + end;
+	unsigned int n;
+
+	if (s->body_hashed[canon])
+		return 0;
+	if (EVP_DigestInit_ex(s->hash, s->keys->sha256, NULL) != 1)
+		return -1;
+	if (canon == DKIM_CANON_RELAXED) {
+		/*
+		 * Most text needs nothing done: hash it in spans, and
+		 * break a span only at WSP that must go or shrink.
+		 */
+		while (p < stop) {
+			const char *w;
+
+			if (!dkim_wsp(*p)) {
+				p++;
+				continue;
+			}
+			w = p + 1;
+			while (w < stop && dkim_wsp(*w))
+				w++;
+			if (w == stop || *w == '\n' ||
+			    (*w == '\r' && w + 1 < stop && w[1] == '\n')) {
+				/* WSP at a line's end goes */
+				dkim_update(s->hash, span, (size_t)(p - span));
+				span = w;
+			} else if (w - p > 1 || *p == '\t') {
+				dkim_update(s->hash, span, (size_t)(p - span));
+				dkim_update(s->hash, " ", 1);
+				span = w;
+			}
+			p = w;
+		}
+	}
+	dkim_update(s->hash, span, (size_t)(stop - span));
+	/* a body that does not end in CRLF gets one; an empty one only
+	 * with simple (where the empty body is one CRLF) */
+	if (end == 0 ? canon == DKIM_CANON_SIMPLE : b[end - 1] != '\n')
+		dkim_update(s->hash, "\r\n", 2);
+	if (EVP_DigestFinal_ex(s->hash, s->body_hash[canon], &n) != 1)
+		return -1;
+	s->body_hashed[canon] = true;
+	return 0;
+}
+
+/* dkim_put_uint - v in decimal */
+static void dkim_put_uint(struct buf *out, uint64_t v)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_append(out, tmp + n, sizeof(tmp) - n);
+}
+
+/*
+ * dkim_h_list - the h= tag for key k over this message's fields: each
+ * rule's name as often as the message has it, oversigned ones once
+ * more.  col is the current column, for folding.
+ */
+static void dkim_h_list(const struct dkim_signer *s, const struct dkim_key *k,
+			const char *msg, struct buf *out, size_t col)
+{
+	bool first = true;
+
+	for (size_t r = 0; r < k->nheaders; r++) {
+		const struct dkim_header_rule *rule = &k->headers[r];
+		size_t count = rule->oversign ? 1 : 0;
+		size_t nlen = strlen(rule->name);
+
+		for (size_t i = 0; i < s->nfields; i++)
+			if (dkim_field_is(msg, &s->fields[i], rule->name))
+				count++;
+		for (; count > 0; count--) {
+			if (!first) {
+				buf_putc(out, ':');
+				col++;
+			}
+			if (col + nlen > 76) {
+				buf_append(out, "\r\n\t", 3);
+				col = 8;
+			}
+			buf_append_str(out, rule->name);
+			col += nlen;
+			first = false;
+		}
+	}
+}
+
+/* dkim_hash_headers - the fields h= names, bottom-up for repeats (RFC
+ * 6376 5.4.2), into s->hash */
+static void dkim_hash_headers(struct dkim_signer *s, const struct dkim_key *k,
+			      const char *msg)
+{
+	for (size_t i = 0; i < s->nfields; i++)
+		s->fields[i].used = false;
+	for (size_t r = 0; r < k->nheaders; r++) {
+		const char *name = k->headers[r].name;
+
+		for (size_t i = s->nfields; i-- > 0;) {
+			struct dkim_field *f = &s->fields[i];
+
+			if (f->used || !dkim_field_is(msg, f, name))
+				continue;
+			f->used = true;
+			dkim_hash_field(s, k->header_canon, msg + f->off,
+					f->len, f->name_len, false);
+		}
+	}
+}
+
+/* dkim_sign_one - one signature by key k, appended to out */
+static int dkim_sign_one(struct dkim_signer *s, size_t ki, const char *msg,
+			 time_t now, struct buf *out, const char **error_r)
+{
+	const struct dkim_key *k = &s->keys->k[ki];
+	unsigned char digest[32], sig[1024];
+	size_t head = out->len, siglen = sizeof(sig), col;
+	unsigned int dlen;
+	char b64[44 + 1];
+
+	buf_append_str(out, "DKIM-Signature: v=1; a=");
+	buf_append_str(out, dkim_alg_name(k->alg));
+	buf_append_str(out, "; c=");
+	buf_append_str(out, dkim_canon_names[k->header_canon]);
+	buf_putc(out, '/');
+	buf_append_str(out, dkim_canon_names[k->body_canon]);
+	buf_append_str(out, "; d=");
+	buf_append_str(out, k->domain);
+	buf_append_str(out, ";\r\n\ts=");
+	buf_append_str(out, k->selector);
+	buf_append_str(out, "; t=");
+	dkim_put_uint(out, (uint64_t)now);
+	if (k->expire_days > 0) {
+		buf_append_str(out, "; x=");
+		dkim_put_uint(out, (uint64_t)now +
+			      (uint64_t)k->expire_days * 86400);
+	}
+	buf_append_str(out, ";\r\n\th=");
+	col = 10;
+	dkim_h_list(s, k, msg, out, col);
+	buf_append_str(out, ";\r\n\tbh=");
+	*base64_block(b64, s->body_hash[k->body_canon], 32) = '\0';
+	buf_append_str(out, b64);
+	buf_append_str(out, ";\r\n\tb=");
+
+	if (EVP_DigestInit_ex(s->hash, s->keys->sha256, NULL) != 1)
+		goto ssl_error;
+	dkim_hash_headers(s, k, msg);
+	dkim_hash_field(s, k->header_canon, out->data + head,
+			out->len - head, strlen("DKIM-Signature"), true);
+	if (EVP_DigestFinal_ex(s->hash, digest, &dlen) != 1)
+		goto ssl_error;
+	if (k->alg == DKIM_ALG_RSA_SHA256) {
+		if (EVP_PKEY_sign(s->rsa[ki], sig, &siglen, digest,
+				  sizeof(digest)) != 1)
+			goto ssl_error;
+	} else if (EVP_DigestSignInit(s->ed25519, NULL, NULL, NULL,
+				      k->pkey) != 1 ||
+		   EVP_DigestSign(s->ed25519, sig, &siglen, digest,
+				  sizeof(digest)) != 1) {
+		goto ssl_error;
+	}
+	/* the signature in lines of DKIM_B64_LINE, folded */
+	buf_reserve(out, base64_len(siglen) + 3 * (siglen / 48 + 1) + 2);
+	for (size_t i = 0; i < siglen; i += DKIM_B64_LINE / 4 * 3) {
+		size_t n = siglen - i < DKIM_B64_LINE / 4 * 3 ?
+			   siglen - i : DKIM_B64_LINE / 4 * 3;
+		char *o = out->data + out->len;
+
+		if (i > 0) {
+			memcpy(o, "\r\n\t", 3);
+			o += 3;
+		}
+		o = base64_block(o, sig + i, n);
+		out->len = (size_t)(o - out->data);
+	}
+	buf_append(out, "\r\n", 2);
+	return 0;
+
+ssl_error:
+	buf_truncate(out, head);
+	return errmsg_set(error_r, "dkim: signing for %s (selector %s): %s",
+			  k->domain, k->selector, dkim_ssl_error("failed"));
+}
+
+int dkim_sign(struct dkim_signer *s, const char *msg, size_t len,
+	      time_t now, struct buf *out, const char **error_r)
+{
+	const struct dkim_keys *keys = s->keys;
+	const char *domain = NULL;
+	size_t body = len, dlen = 0;
+	int nsigs = 0;
+
+	if (keys->n == 0)
+		return 0;
+	if (dkim_fields(s, msg, len, &body, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct dkim_field *f = &s->fields[i];
+
+		if (dkim_field_is(msg, f, "From")) {
+			if (domain != NULL)
+				return errmsg_set(error_r, "dkim: the message "
+						  "has two From fields");
+			if (!dkim_addr_domain(msg + f->off + f->name_len + 1,
+					      f->len - f->name_len - 1,
+					      &domain, &dlen))
+				return errmsg_set(error_r, "dkim: the From "
+						  "field holds no address");
+		}
+	}
+	if (domain == NULL)
+		return errmsg_set(error_r, "dkim: the message has no From");
+	s->body_hashed[0] = s->body_hashed[1] = false;
+	for (size_t i = 0; i < keys->n; i++) {
+		if (!dkim_keys_match(keys, i, domain, dlen))
+			continue;
+		if (dkim_body_hash(s, keys->k[i].body_canon, msg + body,
+				   len - body) < 0)
+			return errmsg_set(error_r, "dkim: hashing the body: "
+					  "%s", dkim_ssl_error("failed"));
+		if (dkim_sign_one(s, i, msg, now, out, error_r) < 0)
+			return -1;
+		nsigs++;
+	}
+	return nsigs;
+}
+
+int dkim_sign_buf(struct dkim_signer *s, struct buf *msg, size_t room,
+		  time_t now, size_t *start_r, const char **error_r)
+{
+	int n;
+
+	buf_reset(&s->sigs);
+	*start_r = room;
+	n = dkim_sign(s, msg->data + room, msg->len - room, now, &s->sigs,
+		      error_r);
+	if (n <= 0)
+		return n;
+	if (s->sigs.len > room) {
+		/* no room before it: move the message */
+		size_t shift = s->sigs.len - room;
+
+		buf_reserve(msg, shift);
+		memmove(msg->data + room + shift, msg->data + room,
+			msg->len - room);
+		msg->len += shift;
+		msg->data[msg->len] = '\0';
+		room += shift;
+	}
+	*start_r = room - s->sigs.len;
+	memcpy(msg->data + *start_r, s->sigs.data, s->sigs.len);
+	return n;
+}
