@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "dkim.h"
 #include "escape.h"
 #include "mailaddr.h"
 #include "mime_enc.h"
@@ -339,6 +340,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 	struct smtp_conn_result result;
 	const char *hint;
 	struct relay relay;
+	struct dkim_keys *keys = NULL;
 	const char *error;
 	unsigned flags = 0;
 	size_t nrcpts = 0;
@@ -443,6 +445,30 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 	}
+	/* signed by the same rules as `volley send` */
+	if (cli_dkim_keys(cli, &keys) < 0)
+		goto out;
+	if (dkim_keys_count(keys) > 0) {
+		struct dkim_signer *signer;
+		const char *why;
+		size_t start;
+		int n;
+
+		if (dkim_signer_new(keys, &signer, &why) < 0) {
+			cli_error("%s", why);
+			goto out;
+		}
+		n = dkim_sign_buf(signer, &msg, 0, time(NULL), &start, &why);
+		dkim_signer_free(&signer);
+		if (n < 0) {
+			cli_error("%s", why);
+			goto out;
+		}
+		if (n > 0 && !send_one_ascii(msg.data, msg.len))
+			fprintf(stderr, "volley: notice: the signed message "
+				"has 8-bit bytes: a relay that converts it "
+				"to 7 bits breaks the signature\n");
+	}
 	if (save != NULL && send_one_save(save, &msg) != 0)
 		goto out;
 
@@ -474,6 +500,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv)
 	ret = so.done && so.all_sent ? 0 : 1;
 out:
 	relay_close(&relay);
+	dkim_keys_free(&keys);
 	buf_free(&body);
 	buf_free(&msg);
 	buf_free(&from_buf);
