@@ -31,12 +31,21 @@ const struct cli_command cli_commands[] = {
 	  "up to this version's schema.  Running it again changes nothing.\n" },
 	{ "campaign", cmd_campaign, "create and list campaigns",
 	  "usage: volley campaign create NAME [--from ADDR] [--template DIR]\n"
+	  "                              [--files DIR]\n"
 	  "       volley campaign list\n"
 	  "\n"
 	  "create   a new, empty campaign.  NAME must be unique.\n"
 	  "         --from ADDR     envelope sender (a bare address, no\n"
-	  "                         display name)\n"
+	  "                         display name); {{verp}} in its local\n"
+	  "                         part stands for each recipient's token\n"
+	  "                         (needs verp.secret_file in volley.cfg)\n"
 	  "         --template DIR  the campaign's template folder\n"
+	  "         --files DIR     where attachments named by recipient\n"
+	  "                         (\"invoices/{{id}}.pdf\") are read\n"
+	  "                         from; never outside it\n"
+	  "         Without --from the envelope sender is message.cfg's\n"
+	  "         return_path, else the From header's address; a campaign\n"
+	  "         with none of them is refused.\n"
 	  "list     every campaign with its sender and template\n" },
 	{ "import", cmd_import, "add recipients from CSV or JSON Lines",
 	  "usage: volley import CAMPAIGN FILE [--skip-invalid] [--rejects FILE]\n"

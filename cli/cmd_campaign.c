@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "mailaddr.h"
+#include "message.h"
 #include "snapshot.h"
 #include "store.h"
 
@@ -47,22 +48,61 @@ static const char *campaign_name_problem(const char *name)
 	return NULL;
 }
 
+/*
+ * campaign_sender - the envelope sender: --from, else message.cfg's
+ * return_path, else the From header's address when it is the same for
+ * every recipient.  NULL (after saying why) when there is none.
+ */
+static const char *campaign_sender(const char *from,
+				   const struct message_tmpl *mt,
+				   struct buf *from_header)
+{
+	if (from != NULL)
+		return from;
+	if (mt != NULL && message_tmpl_return_path(mt) != NULL)
+		return message_tmpl_return_path(mt);
+	if (mt != NULL && message_tmpl_from_address(mt, from_header) == 1)
+		return buf_cstr(from_header);
+	cli_error("the campaign needs an envelope sender: give --from ADDR, "
+		  "set return_path in message.cfg, or write a From header "
+		  "without variables");
+	return NULL;
+}
+
+/* campaign_folder - DIR made absolute (the campaign outlives the
+ * current folder); -1 after saying why */
+static int campaign_folder(const char *opt, const char *dir,
+			   char abs[PATH_MAX])
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0)
+		return cli_error("%s %s: %s", opt, dir, strerror(errno)), -1;
+	if (!S_ISDIR(sb.st_mode))
+		return cli_error("%s %s: not a folder", opt, dir), -1;
+	if (realpath(dir, abs) == NULL)
+		return cli_error("%s %s: %s", opt, dir, strerror(errno)), -1;
+	return 0;
+}
+
 static int campaign_create(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' },
 		{ "template", required_argument, NULL, 't' },
+		{ "files", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *from = NULL, *template_dir = NULL, *problem, *error;
-	char template_abs[PATH_MAX];
+	const char *from = NULL, *template_dir = NULL, *files_dir = NULL;
+	const char *problem, *error, *sender;
+	char template_abs[PATH_MAX], files_abs[PATH_MAX];
 	struct snapshot snap = { 0 };
-	struct message_tmpl *mt;
+	struct message_tmpl *mt = NULL;
+	struct buf from_header = BUF_INIT;
 	const char *err = NULL;
-	struct store *st;
-	struct stat sb;
+	struct store *st = NULL;
 	int64_t id;
-	int c, ret;
+	int c, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "f:t:", opts, NULL)) != -1) {
 		switch (c) {
@@ -71,6 +111,9 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 			break;
 		case 't':
 			template_dir = optarg;
+			break;
+		case 'F':
+			files_dir = optarg;
 			break;
 		default:
 			return cli_usage_error("campaign", "bad option");
@@ -82,8 +125,7 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	problem = campaign_name_problem(argv[optind]);
 	if (problem != NULL)
 		return cli_error("%s", problem);
-	if (from != NULL &&
-	    !mailaddr_check(from, strlen(from), NULL, &problem)) {
+	if (from != NULL && (problem = message_envelope_problem(from))) {
 		struct buf shown = BUF_INIT;
 
 		escape_text(&shown, from, strlen(from), 300);
@@ -91,17 +133,13 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		buf_free(&shown);
 		return 1;
 	}
+	if (files_dir != NULL &&
+	    campaign_folder("--files", files_dir, files_abs) < 0)
+		return 1;
 	if (template_dir != NULL) {
-		if (stat(template_dir, &sb) < 0)
-			return cli_error("--template %s: %s", template_dir,
-					 strerror(errno));
-		if (!S_ISDIR(sb.st_mode))
-			return cli_error("--template %s: not a folder",
-					 template_dir);
-		/* The campaign outlives the current folder: keep it whole. */
-		if (realpath(template_dir, template_abs) == NULL)
-			return cli_error("--template %s: %s", template_dir,
-					 strerror(errno));
+		if (campaign_folder("--template", template_dir,
+				    template_abs) < 0)
+			return 1;
 		/*
 		 * Copy the folder now and compile it now: a campaign never
 		 * changes under a send, and a broken template is reported
@@ -111,18 +149,38 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		    snapshot_load(&snap, &mt, &err) < 0) {
 			cli_error("--template %s: %s", template_dir,
 				  err);
-			snapshot_free(&snap);
-			return 1;
+			goto out;
 		}
-		message_tmpl_free(&mt);
+		if (message_tmpl_recipient_files(mt) > 0 && files_dir == NULL) {
+			cli_error("--template %s: message.cfg names "
+				  "attachments by recipient: give --files DIR, "
+				  "the folder they are read from",
+				  template_dir);
+			goto out;
+		}
+	}
+	sender = campaign_sender(from, mt, &from_header);
+	if (sender == NULL)
+		goto out;
+	if (strstr(sender, MESSAGE_VERP) != NULL) {
+		char *secret;
+
+		/* the secret is needed at send time: say so now */
+		if (cli_config(cli) < 0)
+			goto out;
+		if (config_verp_secret(&cli->cfg, &secret, &error) < 0) {
+			cli_error("%s", error);
+			goto out;
+		}
+		config_secret_free(&secret);
 	}
 
-	ret = 1;
 	st = cli_open_store(cli, false);
 	if (st == NULL)
 		goto out;
-	if (store_campaign_create(st, argv[optind], from,
+	if (store_campaign_create(st, argv[optind], sender,
 				  template_dir ? template_abs : NULL,
+				  files_dir ? files_abs : NULL,
 				  snap.files, snap.nfiles, &id, &error) < 0) {
 		cli_error("%s", error);
 		goto out;
@@ -131,9 +189,15 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	if (template_dir != NULL)
 		printf(" with a snapshot of %s (%zu files)", template_abs,
 		       snap.nfiles);
+	if (from == NULL)
+		printf("; envelope sender %s (from %s)", sender,
+		       message_tmpl_return_path(mt) != NULL ?
+		       "return_path" : "the From header");
 	putchar('\n');
 	ret = 0;
 out:
+	message_tmpl_free(&mt);
+	buf_free(&from_header);
 	store_close(&st);
 	snapshot_free(&snap);
 	return ret;

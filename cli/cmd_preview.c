@@ -4,12 +4,14 @@
  * recipient, to open in a mail client before sending.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -28,6 +30,8 @@ struct preview {
 	const struct message_tmpl *mt;
 	const char *out_dir;
 	struct dkim_signer *signer;	/* NULL: no keys configured */
+	int files_fd;			/* the campaign's --files, or -1 */
+	struct buf file;		/* a recipient's attachment */
 	size_t signed_count;
 	struct recipient_names names;
 	struct message_bufs bufs;
@@ -55,6 +59,19 @@ static void preview_file_name(struct preview *pv, const char *addr)
 	buf_append_str(&pv->path, ".eml");
 }
 
+/* preview_attach - message_job.attach, as `volley send` reads them */
+static int preview_attach(void *ctx, const char *path, const void **data,
+			  size_t *len, const char **error_r)
+{
+	struct preview *pv = ctx;
+
+	if (recipient_file_read(pv->files_fd, path, &pv->file, error_r) < 0)
+		return -1;
+	*data = pv->file.data;
+	*len = pv->file.len;
+	return 0;
+}
+
 static int preview_one(void *ctx, const struct store_job *job)
 {
 	struct preview *pv = ctx;
@@ -64,6 +81,8 @@ static int preview_one(void *ctx, const struct store_job *job)
 		.campaign_id = job->campaign_id, .job_id = job->id,
 		.campaign_created = pv->campaign->created_at,
 		.date = time(NULL),
+		.attach = pv->files_fd >= 0 ? preview_attach : NULL,
+		.attach_ctx = pv,
 	};
 	const char *error;
 	size_t start = 0;
@@ -104,7 +123,7 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct preview pv = { 0 };
+	struct preview pv = { .files_fd = -1 };
 	struct store_campaign campaign;
 	struct snapshot snap = { 0 };
 	struct message_tmpl *mt = NULL;
@@ -163,7 +182,17 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	/* The next store call reuses the buffer campaign points into. */
 	name = xstrdup(campaign.name);
 	campaign.name = name;
+	if (campaign.files_dir != NULL) {
+		pv.files_fd = open(campaign.files_dir, O_PATH | O_DIRECTORY |
+				   O_CLOEXEC);
+		if (pv.files_fd < 0) {
+			cli_error("campaign '%s': files folder %s: %s", name,
+				  campaign.files_dir, strerror(errno));
+			goto out;
+		}
+	}
 	campaign.sender = campaign.template_ref = campaign.state = NULL;
+	campaign.files_dir = NULL;
 	if (snapshot_read_store(&snap, pv.st, campaign.id, &error) < 0) {
 		cli_error("%s", error);
 		goto out;
@@ -209,6 +238,9 @@ out:
 	buf_free(&pv.path);
 	store_close(&pv.st);
 	dkim_signer_free(&pv.signer);
+	if (pv.files_fd >= 0)
+		close(pv.files_fd);
+	buf_free(&pv.file);
 	dkim_keys_free(&keys);
 	free(name);
 	return ret;

@@ -5,6 +5,7 @@
  * without losing anything.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -237,6 +238,8 @@ struct send_loaded {
 static void send_loaded_free(struct send_loaded *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
+		if (l->c[i].files_fd >= 0)
+			close(l->c[i].files_fd);
 		free(l->names[i]);
 		free(l->senders[i]);
 		message_tmpl_free(&l->tmpls[i]);
@@ -258,6 +261,8 @@ static int send_load(struct store *st, char **names, size_t n,
 	l->names = xcalloc(n, sizeof(*l->names));
 	l->senders = xcalloc(n, sizeof(*l->senders));
 	l->tmpls = xcalloc(n, sizeof(*l->tmpls));
+	for (size_t i = 0; i < n; i++)
+		l->c[i].files_fd = -1;
 	for (size_t i = 0; i < n; i++) {
 		struct store_campaign c;
 		struct snapshot snap = { 0 };
@@ -285,6 +290,17 @@ static int send_load(struct store *st, char **names, size_t n,
 		l->c[i].created = c.created_at;
 		l->c[i].name = l->names[i];
 		l->c[i].sender = l->senders[i];
+		if (c.files_dir != NULL) {
+			/* held open: attachments are read beneath it */
+			l->c[i].files_fd = open(c.files_dir, O_PATH |
+						O_DIRECTORY | O_CLOEXEC);
+			if (l->c[i].files_fd < 0) {
+				cli_error("campaign '%s': files folder %s: %s",
+					  names[i], c.files_dir,
+					  strerror(errno));
+				goto out;
+			}
+		}
 		if (snapshot_read_store(&snap, st, c.id, &err) < 0) {
 			cli_error("%s", err);
 			goto out;
@@ -468,6 +484,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct send_loaded loaded = { 0 };
 	struct send_params sp = { 0 };
 	struct dkim_keys *keys = NULL;
+	char *verp_secret = NULL;
 	struct send_stats stats;
 	struct send_opts o;
 	struct ratelimit_params rp = { 0 };
@@ -499,6 +516,14 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	if (cli_dkim_keys(cli, &keys) < 0)
 		goto out;
 	send_dkim_notice(&loaded, keys);
+	for (size_t i = 0; i < loaded.n && verp_secret == NULL; i++) {
+		if (strstr(loaded.c[i].sender, MESSAGE_VERP) == NULL)
+			continue;
+		if (config_verp_secret(&cli->cfg, &verp_secret, &error) < 0) {
+			cli_error("campaign '%s': %s", loaded.names[i], error);
+			goto out;
+		}
+	}
 
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {
 		cli_error("%s", error);
@@ -525,6 +550,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	send_params_fill(&cli->cfg, &o, &loaded, &relay, &sp);
 	sp.rate = rate;
 	sp.dkim = keys;
+	sp.verp_secret = verp_secret;
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
@@ -564,6 +590,7 @@ out:
 		fclose(accounting);
 	ratelimit_free(&rate);
 	dkim_keys_free(&keys);
+	config_secret_free(&verp_secret);
 	if (relay_open_ok)
 		relay_close(&relay);
 	send_loaded_free(&loaded);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -82,6 +83,8 @@ static const struct config_setting_spec config_specs[] = {
 	{ "send.retry.backoff_factor", KIND_INT },
 	{ "send.retry.max_attempts", KIND_INT },
 	{ "send.retry.max_age", KIND_INT },
+	{ "verp", KIND_GROUP },
+	{ "verp.secret_file", KIND_STRING },
 	{ "dkim", KIND_LIST },
 	{ "dkim.[].domain", KIND_STRING },
 	{ "dkim.[].selector", KIND_STRING },
@@ -473,6 +476,38 @@ int config_read_secret(const char *path, const char *setting,
 	return 0;
 }
 
+int config_verp_secret(const struct config *cfg, char **secret_r,
+		       const char **error_r)
+{
+	struct stat st;
+
+	*secret_r = NULL;
+	if (cfg->verp_secret_file == NULL)
+		return errmsg_set(error_r, "{{verp}} needs a secret: set "
+				  "verp.secret_file in %s (a file holding a "
+				  "random line of at least %d characters, "
+				  "e.g. from `openssl rand -hex 32`)",
+				  cfg->file ? cfg->file : CONFIG_DEFAULT_FILE,
+				  CONFIG_VERP_SECRET_MIN);
+	if (stat(cfg->verp_secret_file, &st) == 0 &&
+	    (st.st_mode & (S_IROTH | S_IWOTH)) != 0)
+		return errmsg_set(error_r, "verp.secret_file %s is readable "
+				  "by every user of this machine (mode "
+				  "%04o): chmod 600 it", cfg->verp_secret_file,
+				  (unsigned)(st.st_mode & 07777));
+	if (config_read_secret(cfg->verp_secret_file, "verp.secret_file",
+			       secret_r, error_r) < 0)
+		return -1;
+	if (strlen(*secret_r) < CONFIG_VERP_SECRET_MIN) {
+		config_secret_free(secret_r);
+		return errmsg_set(error_r, "verp.secret_file %s: the secret "
+				  "is shorter than %d characters",
+				  cfg->verp_secret_file,
+				  CONFIG_VERP_SECRET_MIN);
+	}
+	return 0;
+}
+
 int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
 		       const char **error_r)
 {
@@ -661,6 +696,13 @@ static int config_load_file(struct config *cfg, const char *file,
 		goto out;
 	cfg->import_address_column =
 		config_string(&lc, "import.address_column", "email");
+	{
+		char *verp = config_string(&lc, "verp.secret_file", NULL);
+
+		if (verp != NULL)
+			cfg->verp_secret_file = config_resolve_path(cfg, verp);
+		free(verp);
+	}
 	if (config_load_smtp(cfg, &lc, file, error_r) < 0 ||
 	    config_load_send(cfg, &lc, file, error_r) < 0 ||
 	    config_load_dkim(cfg, &lc, file, error_r) < 0)
@@ -713,6 +755,7 @@ void config_free(struct config *cfg)
 	free(cfg->dir);
 	free(cfg->store_path);
 	free(cfg->import_address_column);
+	free(cfg->verp_secret_file);
 	free(cfg->smtp.host);
 	free(cfg->smtp.tls);
 	free(cfg->smtp.tls_name);

@@ -27,6 +27,9 @@ struct config {
 	/* import */
 	char *import_address_column;
 
+	/* verp: the secret VERP tokens are made with (resolved), or NULL */
+	char *verp_secret_file;
+
 	/* smtp: the relay every send goes through */
 	struct config_smtp {
 		char *host;
@@ -106,6 +109,16 @@ char *config_resolve_path(const struct config *cfg, const char *path);
 int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
 		       const char **error_r);
 void config_secret_free(char **secretp);
+
+/*
+ * config_verp_secret - the VERP secret (the first line of
+ * verp.secret_file: at least CONFIG_VERP_SECRET_MIN characters, not
+ * readable by every user).  Free it with config_secret_free.  -1 with
+ * a reason that names the setting.
+ */
+#define CONFIG_VERP_SECRET_MIN 16
+int config_verp_secret(const struct config *cfg, char **secret_r,
+		       const char **error_r);
 
 /*
  * config_read_secret - the first line of the file at path, without its

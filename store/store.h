@@ -93,6 +93,8 @@ struct store_campaign {
 	const char *name;
 	const char *sender;		/* envelope sender, or NULL */
 	const char *template_ref;	/* template folder, or NULL */
+	/* where attachments named by recipient are read from, or NULL */
+	const char *files_dir;
 	const char *state;		/* "ready", "sending", "finished" */
 	int64_t created_at;
 	int64_t finished_at;		/* 0 if not finished */
@@ -117,6 +119,7 @@ struct store_file {
  */
 int store_campaign_create(struct store *st, const char *name,
 			  const char *sender, const char *template_ref,
+			  const char *files_dir,
 			  const struct store_file *files, size_t nfiles,
 			  int64_t *id_r, const char **error_r);
 

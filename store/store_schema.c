@@ -154,6 +154,13 @@ const char *const store_migrations[] = {
 	 * more than two copies.
 	 */
 	"ALTER TABLE jobs ADD COLUMN doubts INTEGER NOT NULL DEFAULT 0;",
+
+	/*
+	 * 5 -> 6: the folder a campaign's per-recipient attachments
+	 * ("invoices/{{invoice_id}}.pdf") are read from, never outside it
+	 * (campaign create --files DIR).
+	 */
+	"ALTER TABLE campaigns ADD COLUMN files_dir TEXT;",
 };
 
 /*

@@ -71,19 +71,21 @@ enum store_stmt_id {
  */
 static const char *const store_sql[STMT_COUNT] = {
 	[STMT_CAMPAIGN_INSERT] =
-		"INSERT INTO campaigns (name, sender, template_ref, created_at)"
-		" VALUES (?1, ?2, ?3, ?4)",
+		"INSERT INTO campaigns (name, sender, template_ref, created_at,"
+		" files_dir) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[STMT_CAMPAIGN_FIND] = "SELECT id FROM campaigns WHERE name = ?1",
 	[STMT_CAMPAIGN_EXISTS] = "SELECT 1 FROM campaigns WHERE id = ?1",
 	[STMT_CAMPAIGN_GET] =
 		"SELECT id, name, sender, template_ref, state, created_at,"
-		" coalesce(finished_at, 0) FROM campaigns WHERE name = ?1",
+		" coalesce(finished_at, 0), files_dir FROM campaigns"
+		" WHERE name = ?1",
 	[STMT_FILE_INSERT] =
 		"INSERT INTO campaign_files (campaign_id, name, content)"
 		" VALUES (?1, ?2, ?3)",
 	[STMT_CAMPAIGN_LIST] =
 		"SELECT id, name, sender, template_ref, state, created_at,"
-		" coalesce(finished_at, 0) FROM campaigns ORDER BY id",
+		" coalesce(finished_at, 0), files_dir FROM campaigns"
+		" ORDER BY id",
 	[STMT_COUNTS] =
 		"SELECT state, n FROM campaign_counts WHERE campaign_id = ?1",
 	[STMT_IMPORT_INSERT] =
@@ -650,6 +652,7 @@ static void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
 
 int store_campaign_create(struct store *st, const char *name,
 			  const char *sender, const char *template_ref,
+			  const char *files_dir,
 			  const struct store_file *files, size_t nfiles,
 			  int64_t *id_r, const char **error_r)
 {
@@ -664,6 +667,7 @@ int store_campaign_create(struct store *st, const char *name,
 	store_bind_text_or_null(stmt, 2, sender);
 	store_bind_text_or_null(stmt, 3, template_ref);
 	sqlite3_bind_int64(stmt, 4, clock_wall_ms());
+	store_bind_text_or_null(stmt, 5, files_dir);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
@@ -706,7 +710,8 @@ int store_campaign_get(struct store *st, const char *name,
 		       struct store_campaign *c, const char **error_r)
 {
 	sqlite3_stmt *stmt = store_stmt(st, STMT_CAMPAIGN_GET, error_r);
-	size_t off[4];
+	static const int text_cols[] = { 1, 2, 3, 4, 7 };
+	size_t off[5];
 	int rc;
 
 	if (stmt == NULL)
@@ -716,8 +721,8 @@ int store_campaign_get(struct store *st, const char *name,
 	if (rc == SQLITE_ROW) {
 		/* Copy out: the statement is reset before we return. */
 		buf_reset(&st->scratch);
-		for (int i = 0; i < 4; i++) {
-			const char *v = store_column_text(stmt, i + 1);
+		for (int i = 0; i < 5; i++) {
+			const char *v = store_column_text(stmt, text_cols[i]);
 
 			off[i] = v != NULL ? st->scratch.len : (size_t)-1;
 			if (v != NULL)
@@ -737,6 +742,8 @@ int store_campaign_get(struct store *st, const char *name,
 	c->template_ref = off[2] != (size_t)-1 ?
 			  st->scratch.data + off[2] : NULL;
 	c->state = st->scratch.data + off[3];
+	c->files_dir = off[4] != (size_t)-1 ? st->scratch.data + off[4] :
+		       NULL;
 	return 1;
 }
 
@@ -841,6 +848,7 @@ int store_campaign_foreach(struct store *st, store_campaign_fn *fn,
 		c.state = store_column_text(stmt, 4);
 		c.created_at = sqlite3_column_int64(stmt, 5);
 		c.finished_at = sqlite3_column_int64(stmt, 6);
+		c.files_dir = store_column_text(stmt, 7);
 		if (store_counts(st, c.id, &counts, error_r) < 0) {
 			ret = -1;
 			break;

@@ -35,12 +35,24 @@ struct message_attachment {
 	struct buf part;	/* its MIME headers, blank line and base64 */
 };
 
+struct message_recipient_file {
+	struct tmpl *name;
+	int line;			/* in message.cfg */
+};
+
 struct message_tmpl {
 	struct tmpl *subject;
 	struct tmpl *from;
 	struct tmpl *reply_to;		/* or NULL */
 	struct tmpl *list_unsubscribe;	/* or NULL */
 	struct tmpl *list_unsubscribe_mailto;	/* or NULL */
+	struct tmpl *to;		/* the To header, or NULL: the address */
+	struct tmpl *feedback_id;	/* or NULL */
+	char *return_path;		/* the envelope sender, or NULL */
+	/* attachments whose names use variables: one file per recipient,
+	 * read through message_job.attach */
+	struct message_recipient_file *rfiles;
+	size_t nrfiles;
 	struct message_header *headers;
 	size_t nheaders;
 	struct tmpl *text;		/* body.txt, or NULL */
@@ -189,6 +201,28 @@ static int message_load_attachment(struct message_load *ld,
 	return 0;
 }
 
+/*
+ * message_load_recipient_file - an attachment named with variables
+ * ("invoices/{{invoice_id}}.pdf"): a path under the campaign's files
+ * folder, rendered and read for each recipient.
+ */
+static int message_load_recipient_file(struct message_load *ld,
+				       struct message_tmpl *mt,
+				       const char *name, int line)
+{
+	struct message_recipient_file *rf;
+	char label[64];
+
+	mt->rfiles = xrealloc(mt->rfiles,
+			      (mt->nrfiles + 1) * sizeof(*mt->rfiles));
+	rf = &mt->rfiles[mt->nrfiles++];
+	rf->line = line;
+	rf->name = NULL;
+	snprintf(label, sizeof(label), "message.cfg:%d: attachments", line);
+	return message_compile(ld, label, name, strlen(name),
+			       TMPL_ESCAPE_NONE, &rf->name);
+}
+
 /* message_load_list - attachments = [ ... ] or inline = [ ... ] */
 static int message_load_list(struct message_load *ld, struct message_tmpl *mt,
 			     const config_setting_t *list, bool is_inline)
@@ -210,11 +244,65 @@ static int message_load_list(struct message_load *ld, struct message_tmpl *mt,
 				   config_setting_name(list));
 			return -1;
 		}
+		if (!is_inline && strstr(name, "{{") != NULL) {
+			if (message_load_recipient_file(
+				    ld, mt, name,
+				    config_setting_source_line(e)) < 0)
+				return -1;
+			continue;
+		}
 		if (message_load_attachment(ld, mt, name, is_inline,
 					    config_setting_source_line(e)) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+const char *message_envelope_problem(const char *addr)
+{
+	const char *verp = strstr(addr, MESSAGE_VERP);
+	const char *at = strrchr(addr, '@');
+	struct buf probe = BUF_INIT;
+	const char *why = NULL;
+
+	if (verp != NULL && strstr(verp + 1, MESSAGE_VERP) != NULL)
+		return "{{verp}} may stand in it once";
+	if (verp != NULL && (at == NULL || verp > at))
+		return "{{verp}} belongs in the local part, before the '@'";
+	/* the longest token, so a local part too long with it shows */
+	message_envelope_expand(addr, "bbbbbbbbbbbbb-bbbbbbbbbbbbb-bbbbbbbbbb",
+				&probe);
+	if (strstr(probe.data, "{{") != NULL || strstr(probe.data, "}}"))
+		why = "only {{verp}} may stand in an envelope address (it is "
+		      "the same for every recipient otherwise)";
+	else
+		(void)mailaddr_check(probe.data, probe.len, NULL, &why);
+	buf_free(&probe);
+	return why;
+}
+
+void message_envelope_expand(const char *addr, const char *token,
+			     struct buf *out)
+{
+	const char *verp = strstr(addr, MESSAGE_VERP);
+
+	if (verp == NULL) {
+		buf_append_str(out, addr);
+		return;
+	}
+	buf_append(out, addr, (size_t)(verp - addr));
+	buf_append_str(out, token);
+	buf_append_str(out, verp + strlen(MESSAGE_VERP));
+}
+
+const char *message_tmpl_return_path(const struct message_tmpl *mt)
+{
+	return mt->return_path;
+}
+
+size_t message_tmpl_recipient_files(const struct message_tmpl *mt)
+{
+	return mt->nrfiles;
 }
 
 /*
@@ -267,6 +355,10 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			slot = &mt->list_unsubscribe;
 		else if (strcmp(name, "list_unsubscribe_mailto") == 0)
 			slot = &mt->list_unsubscribe_mailto;
+		else if (strcmp(name, "to") == 0)
+			slot = &mt->to;
+		else if (strcmp(name, "feedback_id") == 0)
+			slot = &mt->feedback_id;
 
 		if (slot != NULL) {
 			const char *v = config_setting_get_string(s);
@@ -327,6 +419,23 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 						    &mh->value) < 0)
 					return -1;
 			}
+		} else if (strcmp(name, "return_path") == 0) {
+			const char *v = config_setting_get_string(s);
+			const char *why;
+
+			if (type != CONFIG_TYPE_STRING) {
+				errmsg_set(ld->error_r, "message.cfg:%d: "
+					   "setting 'return_path' must be a "
+					   "string", line);
+				return -1;
+			}
+			why = message_envelope_problem(v);
+			if (why != NULL) {
+				errmsg_set(ld->error_r, "message.cfg:%d: "
+					   "return_path: %s", line, why);
+				return -1;
+			}
+			mt->return_path = xstrdup(v);
 		} else if (strcmp(name, "attachments") == 0 ||
 			   strcmp(name, "inline") == 0) {
 			if (type != CONFIG_TYPE_ARRAY &&
@@ -344,6 +453,13 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 			return -1;
 		}
 	}
+	for (size_t i = 0; mt->feedback_id != NULL && i < mt->nheaders; i++)
+		if (strcasecmp(mt->headers[i].name, "Feedback-ID") == 0) {
+			errmsg_set(ld->error_r, "message.cfg: Feedback-ID is "
+				   "set twice: by feedback_id and in "
+				   "headers");
+			return -1;
+		}
 	if (mt->subject == NULL || mt->from == NULL) {
 		errmsg_set(ld->error_r, "message.cfg: '%s' is required",
 			   mt->subject == NULL ? "subject" : "from");
@@ -465,6 +581,12 @@ void message_tmpl_free(struct message_tmpl **mtp)
 	tmpl_free(&mt->reply_to);
 	tmpl_free(&mt->list_unsubscribe);
 	tmpl_free(&mt->list_unsubscribe_mailto);
+	tmpl_free(&mt->to);
+	tmpl_free(&mt->feedback_id);
+	free(mt->return_path);
+	for (size_t i = 0; i < mt->nrfiles; i++)
+		tmpl_free(&mt->rfiles[i].name);
+	free(mt->rfiles);
 	for (size_t i = 0; i < mt->nheaders; i++) {
 		free(mt->headers[i].name);
 		tmpl_free(&mt->headers[i].value);
@@ -877,13 +999,127 @@ static int message_body_part(const struct message_tmpl *mt,
 	return message_html_part(mt, data, job, bufs, out);
 }
 
+/*
+ * message_to_header - To: the recipient, with the display name message.cfg's
+ * `to` gives; its address must be the recipient's (ignoring ASCII case),
+ * or a typo in the template would send a message whose To names
+ * someone else
+ */
+static int message_to_header(const struct message_tmpl *mt,
+			     const struct tmpl_data *data,
+			     const struct message_job *job,
+			     struct message_bufs *bufs, struct buf *out,
+			     const char **error_r)
+{
+	const char *addr;
+	size_t addr_len;
+
+	buf_reset(&bufs->tmp);
+	if (mt->to != NULL &&
+	    (message_value(mt->to, data, bufs, "to", error_r) < 0 ||
+	     message_split_mailbox(bufs->value.data, bufs->value.len,
+				   &bufs->tmp, &addr, &addr_len, "to",
+				   error_r) < 0))
+		return -1;
+	if (mt->to != NULL && (addr_len != job->to_len ||
+			       strncasecmp(addr, job->to, addr_len) != 0)) {
+		errmsg_set(error_r, "to: renders the address '%.*s', not the "
+			   "recipient's '%.*s'",
+			   (int)(addr_len > 200 ? 200 : addr_len), addr,
+			   (int)(job->to_len > 200 ? 200 : job->to_len),
+			   job->to);
+		return -1;
+	}
+	if (mime_header_mailbox(out, "To", bufs->tmp.data ? bufs->tmp.data :
+				"", bufs->tmp.len, job->to, job->to_len) < 0) {
+		errmsg_set(error_r, "to: a variable put a line break or "
+			   "invalid UTF-8 into the header");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * message_path_problem - why a rendered attachment path cannot be used,
+ * or NULL: relative, no "." or ".." part, no empty part, no control
+ * bytes (the files folder is also enforced when the file is opened)
+ */
+static const char *message_path_problem(const char *p, size_t len)
+{
+	const char *end = p + len, *part = p;
+
+	if (len == 0)
+		return "is empty";
+	if (*p == '/')
+		return "is absolute";
+	for (const char *q = p; q <= end; q++) {
+		if (q < end && ((unsigned char)*q < ' ' || *q == 0x7f))
+			return "holds a control character";
+		if (q < end && *q != '/')
+			continue;
+		if (q == part)
+			return "has an empty folder name";
+		if ((q - part == 1 && part[0] == '.') ||
+		    (q - part == 2 && part[0] == '.' && part[1] == '.'))
+			return "has a '.' or '..' part";
+		part = q + 1;
+	}
+	return NULL;
+}
+
+/* message_recipient_file - one recipient's own attachment, its part */
+static int message_recipient_file(const struct message_recipient_file *rf,
+				  const struct tmpl_data *data,
+				  const struct message_job *job,
+				  struct message_bufs *bufs, struct buf *out,
+				  const char **error_r)
+{
+	const char *path, *base, *why;
+	const void *file;
+	size_t len;
+
+	if (message_value(rf->name, data, bufs, "attachments", error_r) < 0)
+		return -1;
+	path = buf_cstr(&bufs->value);
+	why = message_path_problem(path, bufs->value.len);
+	if (why == NULL && strlen(path) != bufs->value.len)
+		why = "holds a NUL";
+	if (why != NULL) {
+		errmsg_set(error_r, "message.cfg:%d: attachment '%.200s' %s",
+			   rf->line, path, why);
+		return -1;
+	}
+	if (job->attach == NULL) {
+		errmsg_set(error_r, "message.cfg:%d: attachment '%.200s': the "
+			   "campaign has no files folder (campaign create "
+			   "--files DIR)", rf->line, path);
+		return -1;
+	}
+	if (job->attach(job->attach_ctx, path, &file, &len, error_r) < 0)
+		return -1;
+	base = strrchr(path, '/');
+	base = base != NULL ? base + 1 : path;
+	if (!message_file_name_ok(base)) {
+		errmsg_set(error_r, "message.cfg:%d: attachment '%.200s': the "
+			   "file name is not usable in a message (printable "
+			   "ASCII without spaces or quotes)", rf->line, path);
+		return -1;
+	}
+	buf_printf(out, "Content-Type: %s; name=\"%s\"\r\n"
+		   "Content-Disposition: attachment; filename=\"%s\"\r\n"
+		   "Content-Transfer-Encoding: base64\r\n\r\n",
+		   message_content_type(base), base, base);
+	mime_base64_encode(out, file, len);
+	return 0;
+}
+
 int message_render(const struct message_tmpl *mt,
 		   const struct tmpl_data *data, const struct message_job *job,
 		   struct message_bufs *bufs, struct buf *out,
 		   const char **error_r)
 {
 	const char *at;
-	size_t nattach = mt->natt - mt->ninline;
+	size_t nattach = mt->natt - mt->ninline + mt->nrfiles;
 
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
@@ -909,10 +1145,8 @@ int message_render(const struct message_tmpl *mt,
 		buf_append_str(out, "volley.invalid");
 	}
 	buf_append_str(out, ">\r\n");
-	if (mime_header_mailbox(out, "To", "", 0, job->to, job->to_len) < 0) {
-		errmsg_set(error_r, "To: the address cannot be a header");
+	if (message_to_header(mt, data, job, bufs, out, error_r) < 0)
 		return -1;
-	}
 	if (message_value(mt->subject, data, bufs, "subject", error_r) < 0)
 		return -1;
 	if (mime_header_text(out, "Subject", bufs->value.data,
@@ -927,6 +1161,18 @@ int message_render(const struct message_tmpl *mt,
 		return -1;
 	if (message_list_unsubscribe(mt, data, bufs, out, error_r) < 0)
 		return -1;
+	if (mt->feedback_id != NULL) {
+		if (message_value(mt->feedback_id, data, bufs, "feedback_id",
+				  error_r) < 0)
+			return -1;
+		if (mime_header_text(out, "Feedback-ID", bufs->value.data,
+				     bufs->value.len) < 0) {
+			errmsg_set(error_r, "feedback_id: a variable put a "
+				   "line break, NUL or invalid UTF-8 into "
+				   "the header");
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < mt->nheaders; i++) {
 		const struct message_header *h = &mt->headers[i];
 
@@ -956,6 +1202,12 @@ int message_render(const struct message_tmpl *mt,
 			continue;
 		message_multipart_next(out, job, 0, false);
 		buf_append(out, mt->att[i].part.data, mt->att[i].part.len);
+	}
+	for (size_t i = 0; i < mt->nrfiles; i++) {
+		message_multipart_next(out, job, 0, false);
+		if (message_recipient_file(&mt->rfiles[i], data, job, bufs,
+					   out, error_r) < 0)
+			return -1;
 	}
 	message_multipart_next(out, job, 0, true);
 	return 0;

@@ -5,7 +5,8 @@
  * A template is a folder (copied into the store when the campaign is
  * made):
  *
- *   message.cfg        libconfig: subject, from, reply_to, headers { },
+ *   message.cfg        libconfig: subject, from, reply_to, to,
+ *                      return_path, feedback_id, headers { },
  *                      list_unsubscribe, list_unsubscribe_mailto,
  *                      attachments [ ], inline [ ]
  *   body.txt           the text part (a Mustache template), and/or
@@ -76,10 +77,50 @@ void message_tmpl_top_names(const struct message_tmpl *mt,
 int message_tmpl_from_address(const struct message_tmpl *mt,
 			      struct buf *addr);
 
+/*
+ * The envelope sender may hold MESSAGE_VERP once, in its local part:
+ * each recipient's token (templates/sign/token.h) stands there, so a
+ * bounce names its recipient ("bounces+{{verp}}@news.example.org").
+ */
+#define MESSAGE_VERP "{{verp}}"
+
+/*
+ * message_envelope_problem - why addr cannot be an envelope sender, or
+ * NULL: a mailbox, with nothing of Mustache in it but one {{verp}} in
+ * the local part.
+ */
+const char *message_envelope_problem(const char *addr);
+
+/* message_envelope_expand - addr with {{verp}} made token, appended */
+void message_envelope_expand(const char *addr, const char *token,
+			     struct buf *out);
+
+/* message_tmpl_return_path - message.cfg's return_path, or NULL */
+const char *message_tmpl_return_path(const struct message_tmpl *mt);
+
+/*
+ * message_tmpl_recipient_files - how many attachments are named with
+ * variables: files each recipient has of their own, read through
+ * message_job.attach from the campaign's files folder.
+ */
+size_t message_tmpl_recipient_files(const struct message_tmpl *mt);
+
+/*
+ * message_attach_fn - read a recipient's file: path is relative to the
+ * campaign's files folder, as the template rendered it (checked to stay
+ * inside it).  Returns 0 with *data, *len valid until the next call, or
+ * -1 with *error_r (which names the path).
+ */
+typedef int message_attach_fn(void *ctx, const char *path,
+			      const void **data, size_t *len,
+			      const char **error_r);
+
 /* What a message says about its recipient and job, besides variables. */
 struct message_job {
 	const char *to;		/* the recipient's address */
 	size_t to_len;
+	message_attach_fn *attach;	/* NULL: no files folder */
+	void *attach_ctx;
 	int64_t campaign_id;
 	int64_t job_id;
 	int64_t campaign_created;	/* ms; makes Message-IDs unique */

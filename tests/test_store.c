@@ -49,9 +49,10 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/volley.db", f->dir);
 	assert_int_equal(store_open(f->path, &p, &f->st, &error), 0);
-	assert_int_equal(store_campaign_create(f->st, "news", "list@example.org",
-					       NULL, NULL, 0, &f->campaign,
-					       &error), 0);
+	assert_int_equal(store_campaign_create(f->st, "news",
+					       "list@example.org", NULL, NULL,
+					       NULL, 0, &f->campaign, &error),
+			 0);
 	*state = f;
 	return 0;
 }
@@ -195,8 +196,9 @@ static void test_campaign_names_are_unique(void **state)
 	const char *error;
 	int64_t id;
 
-	assert_int_equal(store_campaign_create(f->st, "news", NULL, NULL, NULL, 0, &id,
-					       &error), -1);
+	assert_int_equal(store_campaign_create(f->st, "news", NULL, NULL,
+					       NULL, NULL, 0, &id, &error),
+			 -1);
 	assert_non_null(strstr(error, "already exists"));
 }
 

@@ -58,4 +58,15 @@ int recipient_data(struct recipient_names *rn, struct store *st,
 
 void recipient_names_free(struct recipient_names *rn);
 
+/*
+ * recipient_file_read - a recipient's attachment: path (relative, as
+ * the template rendered it) read from the folder open as dir_fd into
+ * out.  Nothing outside the folder is ever read: ".." and absolute
+ * paths and symbolic links that lead out are refused.  Returns 0, or -1
+ * with *error_r naming the path.
+ */
+#define RECIPIENT_FILE_MAX (64 * 1024 * 1024)
+int recipient_file_read(int dir_fd, const char *path, struct buf *out,
+			const char **error_r);
+
 #endif

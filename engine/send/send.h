@@ -56,7 +56,9 @@
 struct send_campaign {
 	int64_t id;
 	const char *name;
-	const char *sender;		/* envelope sender */
+	const char *sender;		/* envelope sender; may hold {{verp}} */
+	int files_fd;			/* folder of per-recipient attachments
+					 * (campaign create --files), or -1 */
 	int64_t created;		/* ms, for Message-IDs */
 	const struct message_tmpl *tmpl;
 };
@@ -76,6 +78,9 @@ struct send_params {
 	/* every message is signed by the keys for its From domain; NULL
 	 * or none: unsigned */
 	const struct dkim_keys *dkim;
+	/* the secret of {{verp}} tokens (volley.cfg verp.secret_file);
+	 * NULL when no campaign's sender has one */
+	const char *verp_secret;
 	struct ratelimit *rate;		/* NULL: no limit */
 	/* connections opened again after one that ended badly (dropped, a
 	 * 421, refused), over the pool, per second; 0: no cap */

@@ -85,6 +85,8 @@ struct send_slot {
 	const char *rcpt[1];
 	struct smtp_message m;
 	struct buf msg;
+	struct buf from;	/* the envelope sender, when it has a VERP
+				 * token */
 };
 
 struct send_run;
@@ -104,6 +106,9 @@ struct send_worker {
 	struct message_bufs bufs;
 	struct vars_data vd;
 	struct dkim_signer *dkim;	/* NULL: no keys configured */
+	int files_fd;			/* the rendering campaign's files
+					 * folder, for send_attach */
+	struct buf file;		/* a recipient's attachment */
 };
 
 /* The store writer's own: no other thread touches these. */

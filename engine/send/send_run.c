@@ -354,9 +354,12 @@ static void send_drain(struct send_run *run, struct send_stats *stats)
 	for (unsigned i = 0; i < run->p->connections; i++) {
 		struct send_worker *w = &run->workers[i];
 
-		for (unsigned k = 0; k < w->nslots; k++)
+		for (unsigned k = 0; k < w->nslots; k++) {
 			buf_free(&w->slots[k].msg);
+			buf_free(&w->slots[k].from);
+		}
 		free(w->slots);
+		buf_free(&w->file);
 		message_bufs_free(&w->bufs);
 		dkim_signer_free(&w->dkim);
 	}

@@ -19,9 +19,11 @@
 #include <time.h>
 
 #include "clock.h"
+#include "errmsg.h"
 #include "ratelimit.h"
 #include "recipient.h"
 #include "retry.h"
+#include "token.h"
 
 /* --- jobs in and results out ------------------------------------------- */
 
@@ -194,6 +196,42 @@ static void send_throttle(struct send_run *run)
 
 /* --- one message ------------------------------------------------------- */
 
+/* send_attach - message_job.attach: a recipient's file, into w->file */
+static int send_attach(void *ctx, const char *path, const void **data,
+		       size_t *len, const char **error_r)
+{
+	struct send_worker *w = ctx;
+
+	if (recipient_file_read(w->files_fd, path, &w->file, error_r) < 0)
+		return -1;
+	*data = w->file.data;
+	*len = w->file.len;
+	return 0;
+}
+
+/*
+ * send_sender - the envelope sender of job: the campaign's, with the
+ * recipient's VERP token in place of {{verp}} (in slot->from)
+ */
+static const char *send_sender(const struct send_params *p,
+			       const struct send_campaign *c,
+			       const struct send_job *job,
+			       struct send_slot *slot, const char **error_r)
+{
+	char token[TOKEN_VERP_MAX];
+
+	if (p->verp_secret == NULL || strstr(c->sender, MESSAGE_VERP) == NULL)
+		return c->sender;
+	if (token_verp(p->verp_secret, strlen(p->verp_secret), c->id,
+		       job->id, job->addr.data, job->addr.len, token) < 0) {
+		errmsg_set(error_r, "cannot make the VERP token");
+		return NULL;
+	}
+	buf_reset(&slot->from);
+	message_envelope_expand(c->sender, token, &slot->from);
+	return slot->from.data;
+}
+
 /* send_render - the job's message into slot; false if it cannot be */
 static bool send_render(struct send_worker *w, struct send_slot *slot,
 			struct send_job *job)
@@ -204,13 +242,19 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 		.to = job->addr.data, .to_len = job->addr.len,
 		.campaign_id = c->id, .job_id = job->id,
 		.campaign_created = c->created, .date = time(NULL),
+		.attach = c->files_fd >= 0 ? send_attach : NULL,
+		.attach_ctx = w,
 	};
 	/* signatures go in front: rendered after room for them, the
 	 * message is not moved to make it */
 	size_t room = w->dkim != NULL ? dkim_keys_room(p->dkim) : 0;
 	size_t start = 0;
-	const char *error;
+	const char *error, *sender;
 
+	w->files_fd = c->files_fd;
+	sender = send_sender(p, c, job, slot, &error);
+	if (sender == NULL)
+		goto refused;
 	buf_reset(&slot->msg);
 	buf_reserve(&slot->msg, room);
 	slot->msg.len = room;
@@ -225,7 +269,7 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	slot->job = job;
 	slot->rcpt[0] = job->addr.data;
 	slot->m = (struct smtp_message){
-		.from = c->sender, .rcpts = slot->rcpt, .nrcpts = 1,
+		.from = sender, .rcpts = slot->rcpt, .nrcpts = 1,
 		.data = slot->msg.data + start, .len = slot->msg.len - start,
 		.ctx = slot,
 		.smtputf8 = (job->addr_flags & STORE_ADDR_SMTPUTF8) != 0,

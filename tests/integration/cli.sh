@@ -28,13 +28,16 @@ equals "$(cat out.txt)" "[]" "empty store gives an empty JSON array"
 
 # --- campaigns -----------------------------------------------------------
 ok "campaign create" "$VOLLEY" campaign create news --from list@example.org
-fails 1 "duplicate campaign" "$VOLLEY" campaign create news
+fails 1 "duplicate campaign" "$VOLLEY" campaign create news --from news@example.org
 has err.txt "already exists" "duplicate campaign is refused"
 fails 1 "bad --from" "$VOLLEY" campaign create other --from "not an address"
 has err.txt "--from" "bad --from names the option"
 fails 1 "template that is not a folder" \
 	"$VOLLEY" campaign create other --template /nonexistent/x
 fails 1 "empty campaign name" "$VOLLEY" campaign create ""
+fails 1 "a campaign without any envelope sender" \
+	"$VOLLEY" campaign create nosender
+has err.txt "needs an envelope sender" "no sender: says what to give"
 mkdir tpl
 printf 'subject = "Hi";\nfrom = "a@example.org";\n' > tpl/message.cfg
 printf 'Hi\n' > tpl/body.txt

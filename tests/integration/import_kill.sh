@@ -11,7 +11,7 @@
 rows=200000
 
 ok "init" "$VOLLEY" init
-ok "campaign" "$VOLLEY" campaign create c
+ok "campaign" "$VOLLEY" campaign create c --from news@example.org
 printf 'email,n\nfirst@example.org,1\nsecond@example.org,2\n' > small.csv
 ok "first import" "$VOLLEY" import c small.csv
 equals "$(total c)" "2" "two recipients before the killed import"

@@ -125,8 +125,8 @@ fails 1 "report before init" "$VOLLEY" report news
 ok "init" "$VOLLEY" init
 
 # --- a campaign with 10 recipients, all queued ---------------------------
-ok "campaign create" "$VOLLEY" campaign create news
-ok "empty campaign" "$VOLLEY" campaign create empty
+ok "campaign create" "$VOLLEY" campaign create news --from news@example.org
+ok "empty campaign" "$VOLLEY" campaign create empty --from news@example.org
 {
 	echo "email,name"
 	for i in 0 1 2 3 4 5 6 7 8 9; do echo "r$i@example.org,Name $i"; done

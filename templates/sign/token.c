@@ -1,0 +1,134 @@
+/*
+ * token - VERP tokens (see token.h).
+ */
+#include "token.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "buf.h"
+
+#define TOKEN_MAC_CHARS 10
+
+static const char token_b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+/* token_put_id - v in base 32, most significant digit first */
+static char *token_put_id(char *o, uint64_t v)
+{
+	char tmp[16];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = token_b32[v & 31];
+		v >>= 5;
+	} while (v != 0);
+	memcpy(o, tmp + n, sizeof(tmp) - n);
+	return o + (sizeof(tmp) - n);
+}
+
+/* token_mac - the MAC characters for the ids and address */
+static int token_mac(const void *secret, size_t secret_len,
+		     int64_t campaign_id, int64_t job_id, const char *addr,
+		     size_t addr_len, char out[TOKEN_MAC_CHARS])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct buf in = BUF_INIT;
+	uint64_t bits = 0;
+	int nbits = 0;
+
+	/* a label, so this key's MACs mean nothing elsewhere */
+	buf_printf(&in, "volley-verp-1:%lld:%lld:", (long long)campaign_id,
+		   (long long)job_id);
+	for (size_t i = 0; i < addr_len; i++) {
+		char c = addr[i];
+
+		buf_putc(&in, c >= 'A' && c <= 'Z' ? (char)(c + 32) : c);
+	}
+	if (HMAC(EVP_sha256(), secret, (int)secret_len,
+		 (const unsigned char *)in.data, in.len, md, &mdlen) == NULL) {
+		buf_free(&in);
+		return -1;
+	}
+	buf_free(&in);
+	for (size_t i = 0, k = 0; k < TOKEN_MAC_CHARS; ) {
+		if (nbits < 5) {
+			bits = bits << 8 | md[i++];
+			nbits += 8;
+		}
+		out[k++] = token_b32[(bits >> (nbits - 5)) & 31];
+		nbits -= 5;
+	}
+	OPENSSL_cleanse(md, sizeof(md));
+	return 0;
+}
+
+int token_verp(const void *secret, size_t secret_len, int64_t campaign_id,
+	       int64_t job_id, const char *addr, size_t addr_len,
+	       char out[TOKEN_VERP_MAX])
+{
+	char *o = out;
+
+	o = token_put_id(o, (uint64_t)campaign_id);
+	*o++ = '-';
+	o = token_put_id(o, (uint64_t)job_id);
+	*o++ = '-';
+	if (token_mac(secret, secret_len, campaign_id, job_id, addr, addr_len,
+		      o) < 0)
+		return -1;
+	o[TOKEN_MAC_CHARS] = '\0';
+	return 0;
+}
+
+/* token_get_id - base-32 digits up to a '-' or the end */
+static const char *token_get_id(const char *p, const char *end,
+				int64_t *v_r)
+{
+	uint64_t v = 0;
+	const char *start = p;
+
+	for (; p < end && *p != '-'; p++) {
+		const char *d = memchr(token_b32, *p, 32);
+
+		if (d == NULL || *p == '\0' || p - start >= 12)
+			return NULL;
+		v = v << 5 | (uint64_t)(d - token_b32);
+	}
+	if (p == start)
+		return NULL;
+	*v_r = (int64_t)v;
+	return p;
+}
+
+bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
+		      int64_t *job_id_r)
+{
+	const char *end = tok + len, *p;
+
+	p = token_get_id(tok, end, campaign_id_r);
+	if (p == NULL || p == end)
+		return false;
+	p = token_get_id(p + 1, end, job_id_r);
+	if (p == NULL || p == end || end - (p + 1) != TOKEN_MAC_CHARS)
+		return false;
+	for (p++; p < end; p++)
+		if (memchr(token_b32, *p, 32) == NULL || *p == '\0')
+			return false;
+	return true;
+}
+
+bool token_verp_check(const void *secret, size_t secret_len,
+		      const char *tok, size_t len, const char *addr,
+		      size_t addr_len)
+{
+	char want[TOKEN_VERP_MAX];
+	int64_t c, j;
+
+	if (!token_verp_parse(tok, len, &c, &j) ||
+	    token_verp(secret, secret_len, c, j, addr, addr_len, want) < 0)
+		return false;
+	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
+}

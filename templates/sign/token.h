@@ -1,0 +1,46 @@
+/*
+ * token - short tokens that name one recipient of one campaign and that
+ * nobody without the secret can make: the VERP token in an envelope
+ * sender ("bounces+{{verp}}@news.example.org"), so a bounce names its
+ * recipient exactly.
+ *
+ * A token is "C-J-M": the campaign id and the job id in base 32, then
+ * 10 characters (50 bits) of HMAC-SHA256 over both and the recipient's
+ * address (ASCII lower case), keyed with the secret.  Lower-case letters,
+ * digits and '-' only: safe in a local part, unchanged by relays that
+ * lower-case addresses.  A bounce handler reads C and J back with
+ * token_verp_parse, looks the job up, and believes it only if
+ * token_verp_check agrees for that job's address.
+ */
+#ifndef VOLLEY_TOKEN_H
+#define VOLLEY_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* the longest token, with its NUL: two 13-digit ids, the MAC, dashes */
+#define TOKEN_VERP_MAX 40
+/* a secret shorter than this is refused: it could be guessed */
+#define TOKEN_SECRET_MIN 16
+
+/*
+ * token_verp - the token of job job_id of campaign campaign_id, sent to
+ * addr, into out.  Returns 0, or -1 if OpenSSL fails.
+ */
+int token_verp(const void *secret, size_t secret_len, int64_t campaign_id,
+	       int64_t job_id, const char *addr, size_t addr_len,
+	       char out[TOKEN_VERP_MAX]);
+
+/* token_verp_parse - the ids a token claims (not yet checked): false if
+ * tok is not shaped like one */
+bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
+		      int64_t *job_id_r);
+
+/* token_verp_check - is tok the token of that job, sent to addr?
+ * (compared in constant time) */
+bool token_verp_check(const void *secret, size_t secret_len,
+		      const char *tok, size_t len, const char *addr,
+		      size_t addr_len);
+
+#endif
