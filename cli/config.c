@@ -626,9 +626,12 @@ static int config_load_dkim(struct config *cfg, const config_t *lc,
 			size_t nh = (size_t)config_setting_length(hs);
 			char **names = xcalloc(nh + 1, sizeof(*names));
 
-			for (size_t j = 0; j < nh; j++)
-				names[j] = xstrdup(config_setting_get_string_elem(
-					hs, (int)j));
+			for (size_t j = 0; j < nh; j++) {
+				const char *h = config_setting_get_string_elem(
+					hs, (int)j);
+
+				names[j] = xstrdup(h);
+			}
 			k->headers = (const char *const *)names;
 			k->nheaders = nh;
 			if (nh == 0)

@@ -46,7 +46,7 @@ struct message_tmpl {
 	struct tmpl *reply_to;		/* or NULL */
 	struct tmpl *list_unsubscribe;	/* or NULL */
 	struct tmpl *list_unsubscribe_mailto;	/* or NULL */
-	struct tmpl *to;		/* the To header, or NULL: the address */
+	struct tmpl *to;		/* To, or NULL: the bare address */
 	struct tmpl *feedback_id;	/* or NULL */
 	char *return_path;		/* the envelope sender, or NULL */
 	/* attachments whose names use variables: one file per recipient,

@@ -1,0 +1,337 @@
+/*
+ * test_message_envelope - what message.cfg says about the envelope and
+ * the headers bulk-sender rules ask for: return_path and {{verp}}, `to`
+ * (its address must be the recipient's), feedback_id, and attachments
+ * named by recipient (read through message_job.attach, their paths
+ * checked before any file is opened); and the VERP tokens themselves.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "message.h"
+#include "token.h"
+#include "vars.h"
+#include "vars_data.h"
+
+struct file {
+	const char *name, *text;
+};
+
+/* the template: message.cfg given, one body */
+static struct file tpl_files[3];
+
+static int tpl_lookup(void *ctx, const char *name, const void **data,
+		      size_t *len)
+{
+	(void)ctx;
+	for (size_t i = 0; i < 3 && tpl_files[i].name != NULL; i++)
+		if (strcmp(tpl_files[i].name, name) == 0) {
+			*data = tpl_files[i].text;
+			*len = strlen(tpl_files[i].text);
+			return 1;
+		}
+	return 0;
+}
+
+static struct message_tmpl *load(const char *cfg, const char **error_r)
+{
+	struct message_tmpl *mt = NULL;
+
+	tpl_files[0] = (struct file){ "message.cfg", cfg };
+	tpl_files[1] = (struct file){ "body.txt", "Hi {{name}}\n" };
+	if (message_tmpl_load(tpl_lookup, NULL, &mt, error_r) < 0)
+		return NULL;
+	return mt;
+}
+
+/* one recipient: name and invoice variables */
+struct rcpt {
+	struct buf names, vals;
+	struct vars_data vd;
+};
+
+static void rcpt_init(struct rcpt *r, const char *addr, const char *name,
+		      const char *invoice)
+{
+	memset(r, 0, sizeof(*r));
+	vars_pack_begin(&r->names);
+	vars_pack_str(&r->names, "name", 4);
+	vars_pack_str(&r->names, "invoice", 7);
+	vars_pack_begin(&r->vals);
+	vars_pack_str(&r->vals, name, strlen(name));
+	vars_pack_str(&r->vals, invoice, strlen(invoice));
+	assert_int_equal(vars_data_init(&r->vd, r->names.data, r->names.len,
+					"email", addr, strlen(addr),
+					r->vals.data, r->vals.len), 0);
+}
+
+static void rcpt_free(struct rcpt *r)
+{
+	buf_free(&r->names);
+	buf_free(&r->vals);
+}
+
+/* the files a recipient may have, and what was asked for */
+static char attach_asked[256];
+
+static int attach(void *ctx, const char *path, const void **data,
+		  size_t *len, const char **error_r)
+{
+	(void)ctx;
+	snprintf(attach_asked, sizeof(attach_asked), "%s", path);
+	if (strcmp(path, "inv/7.pdf") == 0) {
+		*data = "%PDF-7";
+		*len = 6;
+		return 0;
+	}
+	*error_r = "attachment: no such file";
+	return -1;
+}
+
+static int render(const struct message_tmpl *mt, const char *addr,
+		  const char *name, const char *invoice, bool with_attach,
+		  struct buf *out, const char **error_r)
+{
+	struct message_bufs bufs = { 0 };
+	struct rcpt r;
+	struct message_job job = {
+		.to = addr, .to_len = strlen(addr), .campaign_id = 3,
+		.job_id = 9, .campaign_created = 1, .date = 0,
+		.attach = with_attach ? attach : NULL,
+	};
+	int ret;
+
+	rcpt_init(&r, addr, name, invoice);
+	buf_reset(out);
+	attach_asked[0] = '\0';
+	ret = message_render(mt, &r.vd.data, &job, &bufs, out, error_r);
+	message_bufs_free(&bufs);
+	rcpt_free(&r);
+	return ret;
+}
+
+static void test_return_path(void **state)
+{
+	struct message_tmpl *mt;
+	const char *error;
+
+	(void)state;
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "return_path = \"bounces+{{verp}}@b.example.org\";",
+		  &error);
+	assert_non_null(mt);
+	assert_string_equal(message_tmpl_return_path(mt),
+			    "bounces+{{verp}}@b.example.org");
+	message_tmpl_free(&mt);
+
+	/* other Mustache is refused: it would be the same for everyone */
+	assert_null(load("subject = \"s\"; from = \"a@example.org\";\n"
+			 "return_path = \"b+{{name}}@b.example.org\";",
+			 &error));
+	assert_non_null(strstr(error, "message.cfg:2: return_path"));
+	assert_non_null(strstr(error, "only {{verp}}"));
+	/* not an address */
+	assert_null(load("subject = \"s\"; from = \"a@example.org\";\n"
+			 "return_path = \"nobody\";", &error));
+	assert_non_null(strstr(error, "return_path"));
+}
+
+static void test_envelope_problem(void **state)
+{
+	struct buf out = BUF_INIT;
+	char local[80];
+
+	(void)state;
+	assert_null(message_envelope_problem("b+{{verp}}@example.org"));
+	assert_null(message_envelope_problem("plain@example.org"));
+	assert_non_null(message_envelope_problem("{{x}}@example.org"));
+	assert_non_null(message_envelope_problem("b@{{verp}}.example.org"));
+	assert_non_null(message_envelope_problem(
+		"{{verp}}{{verp}}@example.org"));
+	assert_non_null(message_envelope_problem("b {{verp}}@example.org"));
+	/* with the longest token the local part would pass 64 octets */
+	memset(local, 'x', 40);
+	snprintf(local + 40, sizeof(local) - 40, "{{verp}}@example.org");
+	assert_non_null(message_envelope_problem(local));
+
+	message_envelope_expand("b+{{verp}}@example.org", "tok", &out);
+	assert_string_equal(buf_cstr(&out), "b+tok@example.org");
+	buf_reset(&out);
+	message_envelope_expand("plain@example.org", "tok", &out);
+	assert_string_equal(buf_cstr(&out), "plain@example.org");
+	buf_free(&out);
+}
+
+static void test_to_header(void **state)
+{
+	struct message_tmpl *mt;
+	struct buf out = BUF_INIT;
+	const char *error;
+
+	(void)state;
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "to = \"{{name}} <{{email}}>\";", &error);
+	assert_non_null(mt);
+	assert_int_equal(render(mt, "ann@example.net", "Ann Lee", "1", false,
+				&out, &error), 0);
+	assert_non_null(strstr(buf_cstr(&out),
+			       "\r\nTo: Ann Lee <ann@example.net>\r\n"));
+	/* ASCII case of the address does not matter; the header keeps the
+	 * recipient's own */
+	message_tmpl_free(&mt);
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "to = \"{{name}} <ANN@EXAMPLE.NET>\";", &error);
+	assert_non_null(mt);
+	assert_int_equal(render(mt, "ann@example.net", "Ann", "1", false,
+				&out, &error), 0);
+	assert_non_null(strstr(buf_cstr(&out),
+			       "\r\nTo: Ann <ann@example.net>\r\n"));
+	/* an address that is not the recipient's fails the recipient */
+	assert_int_equal(render(mt, "bob@example.net", "Bob", "1", false,
+				&out, &error), -1);
+	assert_non_null(strstr(error, "to: renders the address "
+			       "'ANN@EXAMPLE.NET', not the recipient's "
+			       "'bob@example.net'"));
+	message_tmpl_free(&mt);
+	/* a display name with a line break never reaches the header */
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "to = \"{{name}} <{{email}}>\";", &error);
+	assert_int_equal(render(mt, "ann@example.net", "Ann\r\nBcc: x@y.z",
+				"1", false, &out, &error), -1);
+	message_tmpl_free(&mt);
+	buf_free(&out);
+}
+
+static void test_feedback_id(void **state)
+{
+	struct message_tmpl *mt;
+	struct buf out = BUF_INIT;
+	const char *error;
+
+	(void)state;
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "feedback_id = \"{{invoice}}:news:volley\";", &error);
+	assert_non_null(mt);
+	assert_int_equal(render(mt, "ann@example.net", "Ann", "c42", false,
+				&out, &error), 0);
+	assert_non_null(strstr(buf_cstr(&out),
+			       "\r\nFeedback-ID: c42:news:volley\r\n"));
+	message_tmpl_free(&mt);
+	/* set twice is a mistake, said at load */
+	assert_null(load("subject = \"s\"; from = \"a@example.org\";\n"
+			 "feedback_id = \"x\";\n"
+			 "headers = { Feedback-ID = \"y\"; };", &error));
+	assert_non_null(strstr(error, "Feedback-ID is set twice"));
+	buf_free(&out);
+}
+
+static void test_recipient_files(void **state)
+{
+	struct message_tmpl *mt;
+	struct buf out = BUF_INIT;
+	const char *error, *msg;
+
+	(void)state;
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "attachments = [ \"inv/{{invoice}}.pdf\" ];", &error);
+	assert_non_null(mt);
+	assert_int_equal(message_tmpl_recipient_files(mt), 1);
+	assert_int_equal(render(mt, "ann@example.net", "Ann", "7", true,
+				&out, &error), 0);
+	assert_string_equal(attach_asked, "inv/7.pdf");
+	msg = buf_cstr(&out);
+	assert_non_null(strstr(msg, "Content-Type: multipart/mixed;"));
+	assert_non_null(strstr(msg, "Content-Type: application/pdf; "
+			       "name=\"7.pdf\"\r\n"
+			       "Content-Disposition: attachment; "
+			       "filename=\"7.pdf\"\r\n"
+			       "Content-Transfer-Encoding: base64\r\n\r\n"
+			       "JVBERi03\r\n"));
+	/* a missing file fails the recipient, with the reason given */
+	assert_int_equal(render(mt, "bob@example.net", "Bob", "8", true,
+				&out, &error), -1);
+	assert_string_equal(attach_asked, "inv/8.pdf");
+	assert_non_null(strstr(error, "no such file"));
+	/* paths out of the folder are refused before any file is asked */
+	static const char *const bad[] = {
+		"../x", "a/../../x", "./x", "a//x", "/etc/passwd", "x\ty",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		message_tmpl_free(&mt);
+		mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+			  "attachments = [ \"{{invoice}}\" ];", &error);
+		assert_non_null(mt);
+		assert_int_equal(render(mt, "ann@example.net", "Ann", bad[i],
+					true, &out, &error), -1);
+		assert_string_equal(attach_asked, "");
+		assert_non_null(strstr(error, "message.cfg:2: attachment"));
+	}
+	/* no files folder: said, not silently left out */
+	assert_int_equal(render(mt, "ann@example.net", "Ann", "inv/7.pdf",
+				false, &out, &error), -1);
+	assert_non_null(strstr(error, "no files folder"));
+	message_tmpl_free(&mt);
+	buf_free(&out);
+}
+
+static void test_verp_token(void **state)
+{
+	static const char secret[] = "0123456789abcdef0123";
+	char tok[TOKEN_VERP_MAX], other[TOKEN_VERP_MAX];
+	int64_t c, j;
+
+	(void)state;
+	assert_int_equal(token_verp(secret, strlen(secret), 42, 123456789,
+				    "Ann@Example.net", 15, tok), 0);
+	/* safe in a local part: lower-case letters, digits, dashes */
+	for (const char *p = tok; *p; p++)
+		assert_true((*p >= 'a' && *p <= 'z') ||
+			    (*p >= '2' && *p <= '7') || *p == '-');
+	assert_true(strlen(tok) < 40);
+	assert_true(token_verp_parse(tok, strlen(tok), &c, &j));
+	assert_int_equal(c, 42);
+	assert_int_equal(j, 123456789);
+	/* checked against the address, in any ASCII case */
+	assert_true(token_verp_check(secret, strlen(secret), tok, strlen(tok),
+				     "ann@example.net", 15));
+	assert_false(token_verp_check(secret, strlen(secret), tok,
+				      strlen(tok), "bob@example.net", 15));
+	assert_false(token_verp_check("another secret 0123", 19, tok,
+				      strlen(tok), "ann@example.net", 15));
+	/* another job's ids with this MAC do not pass */
+	assert_int_equal(token_verp(secret, strlen(secret), 42, 123456788,
+				    "ann@example.net", 15, other), 0);
+	memcpy(strrchr(other, '-'), strrchr(tok, '-'), 12);
+	assert_false(token_verp_check(secret, strlen(secret), other,
+				      strlen(other), "ann@example.net", 15));
+	/* one changed MAC character fails */
+	tok[strlen(tok) - 1] = tok[strlen(tok) - 1] == 'a' ? 'b' : 'a';
+	assert_false(token_verp_check(secret, strlen(secret), tok,
+				      strlen(tok), "ann@example.net", 15));
+	/* not shaped like a token */
+	assert_false(token_verp_parse("abc", 3, &c, &j));
+	assert_false(token_verp_parse("b-b-", 4, &c, &j));
+	assert_false(token_verp_parse("B-b-aaaaaaaaaa", 14, &c, &j));
+	assert_true(token_verp_parse("b-b-aaaaaaaaaa", 14, &c, &j));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_return_path),
+		cmocka_unit_test(test_envelope_problem),
+		cmocka_unit_test(test_to_header),
+		cmocka_unit_test(test_feedback_id),
+		cmocka_unit_test(test_recipient_files),
+		cmocka_unit_test(test_verp_token),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
