@@ -197,6 +197,16 @@ int snapshot_read_dir(struct snapshot *s, const char *dir,
 			goto out;
 		if (rc > 0)
 			goto too_much;
+		/* keys belong in volley.cfg's files, never in the store
+		 * (where every backup and copy of it would carry them) */
+		if (memmem(content.data, content.len, "PRIVATE KEY-----",
+			   16) != NULL) {
+			errmsg_set(error_r, "%s/%s: a private key: it is not "
+				   "copied into the store; keep keys outside "
+				   "the template folder (volley.cfg's dkim "
+				   "key_file)", dir, de->d_name);
+			goto out;
+		}
 		total += content.len;
 		snapshot_add(s, de->d_name, content.data, content.len);
 	}

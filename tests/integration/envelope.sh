@@ -58,6 +58,14 @@ has err.txt "needs an envelope sender" "no sender, no template: refused"
 equals "$("$VOLLEY" campaign list | grep -c '^c[45] ')" 0 \
 	"the refused campaigns were not made"
 
+# a private key in a template folder never reaches the store
+tpl t_key 'subject = "s";' 'from = "Shop <shop@example.org>";'
+openssl genpkey -algorithm ed25519 -out t_key/dkim.key 2>/dev/null
+fails 1 "a key in the template folder" \
+	"$VOLLEY" campaign create k1 --template t_key
+has err.txt "a private key: it is not copied into the store" \
+	"a key in the template folder is refused, named"
+
 # --- {{verp}} ----------------------------------------------------------------
 fails 1 "other Mustache in --from" "$VOLLEY" campaign create v0 \
 	--from 'b+{{name}}@example.org' --template t_from
