@@ -285,11 +285,14 @@ static void test_verp_token(void **state)
 {
 	static const char secret[] = "0123456789abcdef0123";
 	char tok[TOKEN_VERP_MAX], other[TOKEN_VERP_MAX];
+	struct token_key *key, *key2;
 	int64_t c, j;
 
 	(void)state;
-	assert_int_equal(token_verp(secret, strlen(secret), 42, 123456789,
-				    "Ann@Example.net", 15, tok), 0);
+	assert_int_equal(token_key_new(secret, strlen(secret), &key), 0);
+	assert_int_equal(token_key_new("another secret 0123", 19, &key2), 0);
+	assert_int_equal(token_verp(key, 42, 123456789, "Ann@Example.net", 15,
+				    tok), 0);
 	/* safe in a local part: lower-case letters, digits, dashes */
 	for (const char *p = tok; *p; p++)
 		assert_true((*p >= 'a' && *p <= 'z') ||
@@ -299,27 +302,33 @@ static void test_verp_token(void **state)
 	assert_int_equal(c, 42);
 	assert_int_equal(j, 123456789);
 	/* checked against the address, in any ASCII case */
-	assert_true(token_verp_check(secret, strlen(secret), tok, strlen(tok),
-				     "ann@example.net", 15));
-	assert_false(token_verp_check(secret, strlen(secret), tok,
-				      strlen(tok), "bob@example.net", 15));
-	assert_false(token_verp_check("another secret 0123", 19, tok,
-				      strlen(tok), "ann@example.net", 15));
+	assert_true(token_verp_check(key, tok, strlen(tok), "ann@example.net",
+				     15));
+	assert_false(token_verp_check(key, tok, strlen(tok),
+				      "bob@example.net", 15));
+	assert_false(token_verp_check(key2, tok, strlen(tok),
+				      "ann@example.net", 15));
+	/* the same key, again: the context restarts cleanly */
+	assert_int_equal(token_verp(key, 42, 123456789, "ann@example.net", 15,
+				    other), 0);
+	assert_string_equal(other, tok);
 	/* another job's ids with this MAC do not pass */
-	assert_int_equal(token_verp(secret, strlen(secret), 42, 123456788,
-				    "ann@example.net", 15, other), 0);
+	assert_int_equal(token_verp(key, 42, 123456788, "ann@example.net", 15,
+				    other), 0);
 	memcpy(strrchr(other, '-'), strrchr(tok, '-'), 12);
-	assert_false(token_verp_check(secret, strlen(secret), other,
-				      strlen(other), "ann@example.net", 15));
+	assert_false(token_verp_check(key, other, strlen(other),
+				      "ann@example.net", 15));
 	/* one changed MAC character fails */
 	tok[strlen(tok) - 1] = tok[strlen(tok) - 1] == 'a' ? 'b' : 'a';
-	assert_false(token_verp_check(secret, strlen(secret), tok,
-				      strlen(tok), "ann@example.net", 15));
+	assert_false(token_verp_check(key, tok, strlen(tok),
+				      "ann@example.net", 15));
 	/* not shaped like a token */
 	assert_false(token_verp_parse("abc", 3, &c, &j));
 	assert_false(token_verp_parse("b-b-", 4, &c, &j));
 	assert_false(token_verp_parse("B-b-aaaaaaaaaa", 14, &c, &j));
 	assert_true(token_verp_parse("b-b-aaaaaaaaaa", 14, &c, &j));
+	token_key_free(&key);
+	token_key_free(&key2);
 }
 
 int main(void)

@@ -106,6 +106,7 @@ struct send_worker {
 	struct message_bufs bufs;
 	struct vars_data vd;
 	struct dkim_signer *dkim;	/* NULL: no keys configured */
+	struct token_key *verp;		/* NULL: no VERP secret */
 	int files_fd;			/* the rendering campaign's files
 					 * folder, for send_attach */
 	struct buf file;		/* a recipient's attachment */

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "errmsg.h"
+#include "token.h"
 #include "xalloc.h"
 
 bool send_stop_asked(const struct send_run *run)
@@ -85,15 +86,23 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 		}
 	}
 	run->workers = xcalloc(p->connections, sizeof(*run->workers));
-	/* each worker signs with its own signer, made before any starts */
-	for (unsigned i = 0; dkim_keys_count(p->dkim) > 0 &&
-			     i < p->connections; i++) {
-		if (dkim_signer_new(p->dkim, &run->workers[i].dkim,
-				    &error) < 0) {
+	/* each worker signs and makes tokens with its own contexts, made
+	 * before any starts */
+	for (unsigned i = 0; i < p->connections; i++) {
+		struct send_worker *w = &run->workers[i];
+
+		error = "VERP: cannot set up HMAC-SHA256";
+		if ((dkim_keys_count(p->dkim) > 0 &&
+		     dkim_signer_new(p->dkim, &w->dkim, &error) < 0) ||
+		    (p->verp_secret != NULL &&
+		     token_key_new(p->verp_secret, strlen(p->verp_secret),
+				   &w->verp) < 0)) {
 			snprintf(run->w.error, sizeof(run->w.error), "%s",
 				 error);
-			while (i-- > 0)
-				dkim_signer_free(&run->workers[i].dkim);
+			for (unsigned k = 0; k <= i; k++) {
+				dkim_signer_free(&run->workers[k].dkim);
+				token_key_free(&run->workers[k].verp);
+			}
 			free(run->workers);
 			run->workers = NULL;
 			return -1;
@@ -362,6 +371,7 @@ static void send_drain(struct send_run *run, struct send_stats *stats)
 		buf_free(&w->file);
 		message_bufs_free(&w->bufs);
 		dkim_signer_free(&w->dkim);
+		token_key_free(&w->verp);
 	}
 	free(run->workers);
 	while (run->free != NULL) {

@@ -213,17 +213,17 @@ static int send_attach(void *ctx, const char *path, const void **data,
  * send_sender - the envelope sender of job: the campaign's, with the
  * recipient's VERP token in place of {{verp}} (in slot->from)
  */
-static const char *send_sender(const struct send_params *p,
+static const char *send_sender(struct send_worker *w,
 			       const struct send_campaign *c,
 			       const struct send_job *job,
 			       struct send_slot *slot, const char **error_r)
 {
 	char token[TOKEN_VERP_MAX];
 
-	if (p->verp_secret == NULL || strstr(c->sender, MESSAGE_VERP) == NULL)
+	if (w->verp == NULL || strstr(c->sender, MESSAGE_VERP) == NULL)
 		return c->sender;
-	if (token_verp(p->verp_secret, strlen(p->verp_secret), c->id,
-		       job->id, job->addr.data, job->addr.len, token) < 0) {
+	if (token_verp(w->verp, c->id, job->id, job->addr.data, job->addr.len,
+		       token) < 0) {
 		errmsg_set(error_r, "cannot make the VERP token");
 		return NULL;
 	}
@@ -252,7 +252,7 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	const char *error, *sender;
 
 	w->files_fd = c->files_fd;
-	sender = send_sender(p, c, job, slot, &error);
+	sender = send_sender(w, c, job, slot, &error);
 	if (sender == NULL)
 		goto refused;
 	buf_reset(&slot->msg);

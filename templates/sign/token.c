@@ -3,15 +3,54 @@
  */
 #include "token.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
-#include "buf.h"
+#include "xalloc.h"
 
 #define TOKEN_MAC_CHARS 10
+
+struct token_key {
+	EVP_MAC_CTX *ctx;	/* keyed once; EVP_MAC_init restarts it */
+};
+
+int token_key_new(const void *secret, size_t secret_len,
+		  struct token_key **key_r)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	struct token_key *key = xcalloc(1, sizeof(*key));
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						 (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+
+	*key_r = NULL;
+	key->ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac);	/* the context keeps its own reference */
+	if (key->ctx == NULL ||
+	    EVP_MAC_init(key->ctx, secret, secret_len, params) != 1) {
+		token_key_free(&key);
+		return -1;
+	}
+	*key_r = key;
+	return 0;
+}
+
+void token_key_free(struct token_key **keyp)
+{
+	if (*keyp == NULL)
+		return;
+	EVP_MAC_CTX_free((*keyp)->ctx);
+	free(*keyp);
+	*keyp = NULL;
+}
 
 static const char token_b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 
@@ -30,30 +69,30 @@ static char *token_put_id(char *o, uint64_t v)
 }
 
 /* token_mac - the MAC characters for the ids and address */
-static int token_mac(const void *secret, size_t secret_len,
-		     int64_t campaign_id, int64_t job_id, const char *addr,
-		     size_t addr_len, char out[TOKEN_MAC_CHARS])
+static int token_mac(struct token_key *key, int64_t campaign_id,
+		     int64_t job_id, const char *addr, size_t addr_len,
+		     char out[TOKEN_MAC_CHARS])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	struct buf in = BUF_INIT;
+	char in[64 + 256];
+	size_t mdlen = 0, n;
 	uint64_t bits = 0;
 	int nbits = 0;
 
+	if (addr_len > 256)
+		return -1;
 	/* a label, so this key's MACs mean nothing elsewhere */
-	buf_printf(&in, "volley-verp-1:%lld:%lld:", (long long)campaign_id,
-		   (long long)job_id);
+	n = (size_t)snprintf(in, 64, "volley-verp-1:%lld:%lld:",
+			     (long long)campaign_id, (long long)job_id);
 	for (size_t i = 0; i < addr_len; i++) {
 		char c = addr[i];
 
-		buf_putc(&in, c >= 'A' && c <= 'Z' ? (char)(c + 32) : c);
+		in[n++] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
 	}
-	if (HMAC(EVP_sha256(), secret, (int)secret_len,
-		 (const unsigned char *)in.data, in.len, md, &mdlen) == NULL) {
-		buf_free(&in);
+	if (EVP_MAC_init(key->ctx, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(key->ctx, (const unsigned char *)in, n) != 1 ||
+	    EVP_MAC_final(key->ctx, md, &mdlen, sizeof(md)) != 1)
 		return -1;
-	}
-	buf_free(&in);
 	for (size_t i = 0, k = 0; k < TOKEN_MAC_CHARS; ) {
 		if (nbits < 5) {
 			bits = bits << 8 | md[i++];
@@ -66,9 +105,8 @@ static int token_mac(const void *secret, size_t secret_len,
 	return 0;
 }
 
-int token_verp(const void *secret, size_t secret_len, int64_t campaign_id,
-	       int64_t job_id, const char *addr, size_t addr_len,
-	       char out[TOKEN_VERP_MAX])
+int token_verp(struct token_key *key, int64_t campaign_id, int64_t job_id,
+	       const char *addr, size_t addr_len, char out[TOKEN_VERP_MAX])
 {
 	char *o = out;
 
@@ -76,8 +114,7 @@ int token_verp(const void *secret, size_t secret_len, int64_t campaign_id,
 	*o++ = '-';
 	o = token_put_id(o, (uint64_t)job_id);
 	*o++ = '-';
-	if (token_mac(secret, secret_len, campaign_id, job_id, addr, addr_len,
-		      o) < 0)
+	if (token_mac(key, campaign_id, job_id, addr, addr_len, o) < 0)
 		return -1;
 	o[TOKEN_MAC_CHARS] = '\0';
 	return 0;
@@ -120,15 +157,14 @@ bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
 	return true;
 }
 
-bool token_verp_check(const void *secret, size_t secret_len,
-		      const char *tok, size_t len, const char *addr,
-		      size_t addr_len)
+bool token_verp_check(struct token_key *key, const char *tok, size_t len,
+		      const char *addr, size_t addr_len)
 {
 	char want[TOKEN_VERP_MAX];
 	int64_t c, j;
 
 	if (!token_verp_parse(tok, len, &c, &j) ||
-	    token_verp(secret, secret_len, c, j, addr, addr_len, want) < 0)
+	    token_verp(key, c, j, addr, addr_len, want) < 0)
 		return false;
 	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
 }

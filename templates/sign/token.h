@@ -25,12 +25,20 @@
 #define TOKEN_SECRET_MIN 16
 
 /*
+ * A secret made ready to MAC with: one per thread (its OpenSSL context
+ * is reused from token to token, so making one costs no allocation).
+ */
+struct token_key;
+int token_key_new(const void *secret, size_t secret_len,
+		  struct token_key **key_r);
+void token_key_free(struct token_key **keyp);
+
+/*
  * token_verp - the token of job job_id of campaign campaign_id, sent to
  * addr, into out.  Returns 0, or -1 if OpenSSL fails.
  */
-int token_verp(const void *secret, size_t secret_len, int64_t campaign_id,
-	       int64_t job_id, const char *addr, size_t addr_len,
-	       char out[TOKEN_VERP_MAX]);
+int token_verp(struct token_key *key, int64_t campaign_id, int64_t job_id,
+	       const char *addr, size_t addr_len, char out[TOKEN_VERP_MAX]);
 
 /* token_verp_parse - the ids a token claims (not yet checked): false if
  * tok is not shaped like one */
@@ -39,8 +47,7 @@ bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
 
 /* token_verp_check - is tok the token of that job, sent to addr?
  * (compared in constant time) */
-bool token_verp_check(const void *secret, size_t secret_len,
-		      const char *tok, size_t len, const char *addr,
-		      size_t addr_len);
+bool token_verp_check(struct token_key *key, const char *tok, size_t len,
+		      const char *addr, size_t addr_len);
 
 #endif
