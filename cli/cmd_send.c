@@ -345,6 +345,11 @@ static void send_dkim_notice(const struct send_loaded *l,
 				fprintf(stderr, "volley: notice: campaign "
 					"'%s' goes out unsigned: volley.cfg "
 					"has no dkim keys\n", name);
+			else
+				fprintf(stderr, "volley: notice: campaign "
+					"'%s': its From varies by recipient; "
+					"a message whose From domain has no "
+					"dkim key goes out unsigned\n", name);
 			continue;
 		}
 		at = strrchr(buf_cstr(&addr), '@');
