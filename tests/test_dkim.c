@@ -680,7 +680,7 @@ static void test_key_errors(void **state)
 		   "too short");
 	load_fails(write_key("r768.key", k768, PEM_TRADITIONAL, 0600),
 		   "768 bits", "too short");
-	load_fails(write_key("ec.key", ec, PEM_PKCS8, 0600), "EC key",
+	load_fails(write_key("ec.key", ec, PEM_PKCS8, 0600), "type EC",
 		   "RSA or Ed25519");
 	write_text(path_of("text.key"), "this is not a key\n", 0600);
 	load_fails(path_of("text.key"), "not a PEM private key", NULL);
