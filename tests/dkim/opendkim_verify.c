@@ -6,7 +6,8 @@
  *   opendkim_verify [--records DIR] [--expect N] FILE.eml...
  *
  * Public keys come from files, as for verify.py: DIR/SELECTOR._domainkey.
- * DOMAIN holds the TXT value.  No DNS is asked (the key look-up is ours).
+ * DOMAIN holds the TXT value.  Files may have CRLF or LF line ends (a
+ * Maildir stores LF; the library reads either as CRLF).  No DNS is asked (the key look-up is ours).
  * Every signature of every message must pass (signature and body hash);
  * --expect N also wants exactly N signatures per message.  Exit 0 if all
  * pass, 1 (saying which and why) if not, 2 on a usage or setup error.
@@ -170,8 +171,11 @@ int main(int argc, char **argv)
 	}
 	(void)dkim_options(lib, DKIM_OP_GETOPT, DKIM_OPTS_FLAGS, &flags,
 			   sizeof(flags));
-	/* every signature is checked, not only up to the first good one */
+	/* every signature is checked, not only up to the first good one;
+	 * a file with LF line ends (a Maildir's) is read as the CRLF
+	 * message it was on the wire */
 	flags &= ~(unsigned)DKIM_LIBFLAGS_VERIFYONE;
+	flags |= DKIM_LIBFLAGS_FIXCRLF;
 	(void)dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
 			   sizeof(flags));
 	dkim_set_key_lookup(lib, key_lookup);
