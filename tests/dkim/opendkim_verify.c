@@ -6,8 +6,9 @@
  *   opendkim_verify [--records DIR] [--expect N] FILE.eml...
  *
  * Public keys come from files, as for verify.py: DIR/SELECTOR._domainkey.
- * DOMAIN holds the TXT value.  Files may have CRLF or LF line ends (a
- * Maildir stores LF; the library reads either as CRLF).  No DNS is asked (the key look-up is ours).
+ * DOMAIN holds the TXT value; no DNS is asked (the key look-up is
+ * ours).  Files may have CRLF or LF line ends (a Maildir stores LF; the
+ * library reads either as CRLF).
  * Every signature of every message must pass (signature and body hash);
  * --expect N also wants exactly N signatures per message.  Exit 0 if all
  * pass, 1 (saying which and why) if not, 2 on a usage or setup error.

@@ -484,8 +484,9 @@ else
 	dkim_cfg dkim-implicit.cfg "port = $POSTFIX_SMTPS_PORT;" \
 		'tls = "implicit";'
 	cp -r "$here/../../examples/newsletter" dk-news
-	sed -i -e 's/^from = .*/from = "Volley News <news@client.example.test>";/' \
-		-e 's/spring-news/dkim-through-postfix/' dk-news/message.cfg
+	sed -i -e 's/spring-news/dkim-through-postfix/' -e \
+		's/^from = .*/from = "News <news@client.example.test>";/' \
+		dk-news/message.cfg
 	printf '%s\n' "email,first_name,last_name,city,plan" \
 		"alice@example.test,Alice,A,Köln,pro" \
 		"bob@example.test,Bob,B,Zürich,free" > dk.csv
