@@ -26,6 +26,11 @@ Builds volley in release mode (build-release/) if needed, then runs:
            run only, one round) 10^7 rows of email,name with 1% duplicates
            and 0.1% bad rows, each into a new store, then the 10^6 rows
            again into the 10^7-row campaign (all duplicates)
+  dkim     bench_dkim (signatures per CPU-second, RSA-2048 and Ed25519,
+           4 KB and 100 KB, relaxed/relaxed; the key operation and the
+           hashing apart) beside `openssl speed rsa2048 ed25519`; and
+           volley send, 4 KB, 8 connections, to volley sink, with
+           signing off, RSA-2048, Ed25519 and both: messages/s and CPU
 
 It writes bench/results/<date>.md and .json (and latest.md, latest.json)
 with the machine's core count and the date, and prints the Markdown.
@@ -267,7 +272,7 @@ def write_import_csv(path, n):
 class VolleyCampaign:
     """A store with one campaign of n recipients, ready to send."""
 
-    def __init__(self, work, size, n, smtp_cfg, name="bench"):
+    def __init__(self, work, size, n, smtp_cfg, name="bench", extra_cfg=""):
         self.dir = tempfile.mkdtemp(prefix="volley-", dir=work)
         tdir = os.path.join(work, f"template-{size}")
         if not os.path.isdir(tdir):
@@ -278,6 +283,7 @@ class VolleyCampaign:
         with open(os.path.join(self.dir, "volley.cfg"), "w") as f:
             f.write('store = { path = "bench.db"; };\n')
             f.write("smtp = { " + smtp_cfg + " };\n")
+            f.write(extra_cfg)
         self.name = name
         for args in (["init"],
                      ["campaign", "create", name, "--from",
@@ -307,7 +313,7 @@ class Bench:
         self.results = {"micro": {}, "e2e": [], "tls": [], "latency": {},
                         "loadtest": [],
                         "insn": {}, "memory": {}, "import_memory": [],
-                        "notes": []}
+                        "dkim": {}, "notes": []}
         self.node_problem = ensure_nodemailer()
         if self.node_problem:
             self.note(f"Nodemailer rows skipped: {self.node_problem}")
@@ -897,6 +903,136 @@ class Bench:
             os.remove(os.path.join(self.work, f"import-{n}.csv"))
         self.results["import_memory"] = rows
 
+    # --- dkim -------------------------------------------------------------
+
+    def dkim(self):
+        """DKIM: bench_dkim (one core), openssl speed beside it, and volley
+        send with signing off, RSA-2048, Ed25519 and both."""
+        log("dkim: bench_dkim, openssl speed, volley send with signing")
+        d = self.results["dkim"]
+        out = subprocess.run([os.path.join(BUILD, "bench", "bench_dkim"),
+                              "-s", "0.3" if self.quick else "1"],
+                             capture_output=True, text=True).stdout
+        d["micro"] = {}
+        for line in out.splitlines():
+            g = re.match(r"RESULT dkim_(\S+) ([\d.]+) (.+)$", line)
+            if g:
+                d["micro"][g.group(1)] = {"value": float(g.group(2)),
+                                          "unit": g.group(3).strip()}
+        d["micro_raw"] = out
+        if which("openssl"):
+            r = subprocess.run([which("openssl"), "speed", "-seconds",
+                                "1" if self.quick else "3", "rsa2048",
+                                "ed25519"], capture_output=True, text=True)
+            for line in r.stdout.splitlines():
+                g = re.match(r"rsa 2048 bits .*?([\d.]+)\s+[\d.]+\s*$",
+                             line)
+                if g:
+                    d["openssl_rsa2048"] = float(g.group(1))
+                g = re.match(r"\s*253 bits EdDSA \(Ed25519\)\s+\S+\s+\S+"
+                             r"\s+([\d.]+)", line)
+                if g:
+                    d["openssl_ed25519"] = float(g.group(1))
+        else:
+            self.note("dkim: no openssl command: no openssl speed figures")
+        keys = os.path.join(self.work, "dkim-keys")
+        os.makedirs(keys, exist_ok=True)
+        for sel, alg in (("rsa", "rsa"), ("ed", "ed25519")):
+            path = os.path.join(keys, sel + ".key")
+            if not os.path.exists(path):
+                subprocess.run([VOLLEY, "dkim", "keygen", "--domain",
+                                "example.org", "--selector", sel,
+                                "--algorithm", alg, "--out", path],
+                               check=True, capture_output=True)
+
+        def entry(sel):
+            return (f'{{ domain = "example.org"; selector = "{sel}"; '
+                    f'key_file = "{os.path.join(keys, sel + ".key")}"; }}')
+        variants = [("off", ""),
+                    ("rsa2048", f"dkim = ( {entry('rsa')} );\n"),
+                    ("ed25519", f"dkim = ( {entry('ed')} );\n"),
+                    ("rsa2048+ed25519",
+                     f"dkim = ( {entry('rsa')}, {entry('ed')} );\n")]
+        n = 5000 if self.quick else 20000
+        conns = 8
+        sink, port = self.start_volley_sink()
+        d["send"] = []
+        try:
+            for name, extra in variants:
+                log(f"  volley send, signing {name}: 4096 B x {n}, "
+                    f"{conns} conn")
+                rate, cpu = self.repeat(self.run_volley_dkim, port, conns,
+                                        n, extra)
+                d["send"].append({"signing": name, "messages": n,
+                                  "size": 4096, "connections": conns,
+                                  "sink": "volley sink", "rate": rate,
+                                  "cpu_s_per_1000": cpu})
+        finally:
+            self.servers.stop(sink)
+
+    def run_volley_dkim(self, port, conns, n, extra):
+        cfg = (f'host = "127.0.0.1"; port = {port}; tls = "none"; '
+               f"connections = {conns};")
+        camp = VolleyCampaign(self.work, 4096, n, cfg, extra_cfg=extra)
+        try:
+            wall, cpu, out, rc, _ = run_client(
+                [VOLLEY, "send", camp.name, "--quiet"], cwd=camp.dir)
+            sent = camp.sent()
+        finally:
+            camp.cleanup()
+        if rc != 0 or sent != n:
+            log(f"  ! volley send (dkim): {sent} of {n} sent")
+            return None
+        return sent, self.send_phase(out, wall), cpu
+
+    def dkim_markdown(self):
+        d = self.results["dkim"]
+        m = d.get("micro", {})
+        out = ["## DKIM signing", ""]
+        if m:
+            def v(k):
+                return m[k]["value"] if k in m else None
+            out += ["`bench_dkim` (one core, relaxed/relaxed, per "
+                    "CPU-second), beside `openssl speed rsa2048 ed25519` "
+                    "(sign/s); hashing = the whole less the key "
+                    "operation, per message.", "",
+                    "| algorithm | 4 KB signatures/s | 100 KB "
+                    "signatures/s | key operation alone | openssl speed "
+                    "| hashing 4 KB | hashing 100 KB |",
+                    "|---|---|---|---|---|---|---|"]
+            for alg, label, ossl in (("rsa2048", "RSA-2048",
+                                      "openssl_rsa2048"),
+                                     ("ed25519", "Ed25519",
+                                      "openssl_ed25519")):
+                out.append(
+                    f"| {label} | {fmt(v(alg + '_4k'))} | "
+                    f"{fmt(v(alg + '_100k'))} | {fmt(v(alg + '_key'))} | "
+                    f"{fmt(d.get(ossl))} | "
+                    f"{fmt(v(alg + '_4k_hash_us'), 1)} us | "
+                    f"{fmt(v(alg + '_100k_hash_us'), 1)} us |")
+            out += ["", f"Both keys at once, 100 KB: "
+                    f"{fmt(v('both_100k'))} messages/s (the body hashed "
+                    f"once). Plain SHA-256 of the body: "
+                    f"{fmt(v('sha256_4k'))}/s at 4 KB, "
+                    f"{fmt(v('sha256_100k'))}/s at 100 KB.", ""]
+        if d.get("send"):
+            off = next((r for r in d["send"] if r["signing"] == "off"),
+                       None)
+            out += ["`volley send`, 4 KB, 8 connections, volley sink "
+                    "(both on this machine):", "",
+                    "| signing | messages/s | client CPU s / 1,000 | "
+                    "added CPU per message |", "|---|---|---|---|"]
+            for r in d["send"]:
+                added = None
+                if off and off["cpu_s_per_1000"] and r["cpu_s_per_1000"]:
+                    added = (r["cpu_s_per_1000"]["median"] -
+                             off["cpu_s_per_1000"]["median"]) * 1000
+                out.append(f"| {r['signing']} | {fmt_range(r['rate'])} | "
+                           f"{fmt_range(r['cpu_s_per_1000'], 3)} | "
+                           f"{fmt(added, 0) + ' us' if added else '-'} |")
+            out.append("")
+        return out
+
     # --- report -------------------------------------------------------------
 
     def row(self, section, **match):
@@ -1113,6 +1249,8 @@ class Bench:
             if micro.get("store_raw"):
                 out += ["bench_store:", "", "```",
                         micro["store_raw"].strip(), "```", ""]
+        if r.get("dkim"):
+            out += self.dkim_markdown()
         if r["notes"]:
             out += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]
         return "\n".join(out)
@@ -1120,7 +1258,7 @@ class Bench:
     def run(self):
         sections = self.args.only.split(",") if self.args.only else \
             ["micro", "e2e", "loadtest", "insn", "tls", "latency",
-             "memory", "importmem"]
+             "memory", "importmem", "dkim"]
         self.results["date"] = datetime.datetime.now(
             datetime.timezone.utc).isoformat(timespec="seconds")
         self.results["machine"] = {"cores": os.cpu_count(),
@@ -1156,7 +1294,7 @@ def main():
                     help="one round of smaller counts, under two minutes")
     ap.add_argument("--only", help="comma-separated sections: micro, e2e, "
                     "loadtest, "
-                    "insn, tls, latency, memory, importmem")
+                    "insn, tls, latency, memory, importmem, dkim")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true",
                     help="use build-release/ as it is")

@@ -67,7 +67,7 @@ struct dkim_key {
 struct dkim_keys {
 	struct dkim_key *k;
 	size_t n;
-	EVP_MD *sha256;		/* fetched once: a lookup per hash costs */
+	EVP_MD *sha256;		/* fetched once, not per hash */
 	size_t room;
 };
 
@@ -82,8 +82,12 @@ struct dkim_field {
 struct dkim_signer {
 	const struct dkim_keys *keys;
 	EVP_MD_CTX *hash;
-	EVP_MD_CTX *ed25519;		/* re-initialised per signature */
-	EVP_PKEY_CTX **rsa;		/* per key; NULL for Ed25519 keys */
+	/* per key, NULL for the other algorithm's keys.  Ed25519's is
+	 * initialised again for each signature, and must be the key's own:
+	 * OpenSSL 3.0 keeps a context's EVP_PKEY_CTX, and with it the
+	 * first key, whatever key a later EVP_DigestSignInit names */
+	EVP_MD_CTX **ed25519;
+	EVP_PKEY_CTX **rsa;
 	struct dkim_field *fields;
 	size_t nfields, fields_cap;
 	struct buf canon;		/* one field, canonicalized */
@@ -151,7 +155,9 @@ static int dkim_read_key_file(const char *path, struct buf *pem,
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not hold the start until a writer comes
+	 * (it is refused below); a regular file ignores it */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return errmsg_set(error_r, "%s", strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -160,10 +166,11 @@ static int dkim_read_key_file(const char *path, struct buf *pem,
 	}
 	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
 		close(fd);
-		return errmsg_set(error_r, "readable by every user of this "
-				  "machine (mode %04o): chmod 600 it (and "
-				  "make a new key if others may have read "
-				  "it)", (unsigned)(st.st_mode & 07777));
+		return errmsg_set(error_r, "%s by every user of this machine "
+				  "(mode %04o): chmod 600 it (and make a new "
+				  "key if others may have read it)",
+				  (st.st_mode & S_IROTH) != 0 ? "readable" :
+				  "writable", (unsigned)(st.st_mode & 07777));
 	}
 	if (st.st_size > DKIM_KEY_FILE_MAX) {
 		close(fd);
@@ -181,6 +188,8 @@ static int dkim_read_key_file(const char *path, struct buf *pem,
 	close(fd);
 	if (n < 0)
 		return errmsg_set(error_r, "%s", strerror(errno));
+	/* an empty file reads nothing: the text is still a C string */
+	pem->data[pem->len] = '\0';
 	return 0;
 }
 
@@ -210,14 +219,22 @@ static int dkim_parse_key(const struct buf *pem, struct dkim_key *k,
 			return errmsg_set(error_r, "an RSA key of %u bits is "
 					  "too short: DKIM needs at least "
 					  "1024 (2048 recommended)", k->bits);
+		/* its signature must fit dkim_sign_one's buffer; and
+		 * verifiers need only take 1024 to 4096 (RFC 8301) */
+		if (k->bits > DKIM_RSA_MAX_BITS)
+			return errmsg_set(error_r, "an RSA key of %u bits is "
+					  "too long: volley signs with at most "
+					  "8192 (and receivers check up to "
+					  "4096; 2048 recommended)", k->bits);
 	} else if (EVP_PKEY_is_a(k->pkey, "ED25519")) {
 		k->alg = DKIM_ALG_ED25519_SHA256;
 		k->bits = 256;
 	} else {
 		const char *type = EVP_PKEY_get0_type_name(k->pkey);
 
-		return errmsg_set(error_r, "a %s key: DKIM signs with RSA "
-				  "or Ed25519 keys", type ? type : "unknown");
+		return errmsg_set(error_r, "a key of type %s: DKIM signs "
+				  "with RSA or Ed25519 keys",
+				  type ? type : "unknown");
 	}
 	return 0;
 }
@@ -678,16 +695,20 @@ int dkim_signer_new(const struct dkim_keys *keys, struct dkim_signer **s_r,
 	*s_r = NULL;
 	s->keys = keys;
 	s->hash = EVP_MD_CTX_new();
-	s->ed25519 = EVP_MD_CTX_new();
 	s->rsa = xcalloc(keys->n + 1, sizeof(*s->rsa));
-	if (s->hash == NULL || s->ed25519 == NULL)
+	s->ed25519 = xcalloc(keys->n + 1, sizeof(*s->ed25519));
+	if (s->hash == NULL)
 		goto fail;
 	for (size_t i = 0; i < keys->n; i++) {
 		const struct dkim_key *k = &keys->k[i];
 		EVP_PKEY_CTX *c;
 
-		if (k->alg != DKIM_ALG_RSA_SHA256)
+		if (k->alg == DKIM_ALG_ED25519_SHA256) {
+			s->ed25519[i] = EVP_MD_CTX_new();
+			if (s->ed25519[i] == NULL)
+				goto fail;
 			continue;
+		}
 		/* set up once; EVP_PKEY_sign can be called again on it */
 		c = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
 		s->rsa[i] = c;
@@ -712,11 +733,15 @@ void dkim_signer_free(struct dkim_signer **sp)
 
 	if (s == NULL)
 		return;
-	for (size_t i = 0; s->rsa != NULL && i < s->keys->n; i++)
-		EVP_PKEY_CTX_free(s->rsa[i]);
+	for (size_t i = 0; i < s->keys->n; i++) {
+		if (s->rsa != NULL)
+			EVP_PKEY_CTX_free(s->rsa[i]);
+		if (s->ed25519 != NULL)
+			EVP_MD_CTX_free(s->ed25519[i]);
+	}
 	free(s->rsa);
+	free(s->ed25519);
 	EVP_MD_CTX_free(s->hash);
-	EVP_MD_CTX_free(s->ed25519);
 	free(s->fields);
 	buf_free(&s->canon);
 	buf_free(&s->sigs);
@@ -981,8 +1006,8 @@ static int dkim_body_hash(struct dkim_signer *s, enum dkim_canon canon,
 	return 0;
 }
 
-/* dkim_put_uint - v in decimal */
-static void dkim_put_uint(struct buf *out, uint64_t v)
+/* dkim_put_uint - v in decimal into s (24 bytes), NUL-terminated */
+static void dkim_put_uint(char *s, uint64_t v)
 {
 	char tmp[24];
 	size_t n = sizeof(tmp);
@@ -991,7 +1016,8 @@ static void dkim_put_uint(struct buf *out, uint64_t v)
 		tmp[--n] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v != 0);
-	buf_append(out, tmp + n, sizeof(tmp) - n);
+	memcpy(s, tmp + n, sizeof(tmp) - n);
+	s[sizeof(tmp) - n] = '\0';
 }
 
 /*
@@ -1050,34 +1076,59 @@ static void dkim_hash_headers(struct dkim_signer *s, const struct dkim_key *k,
 	}
 }
 
+/*
+ * dkim_tag - append " name=value;" to the signature field being written,
+ * on a new line when this one would pass 78 columns (RFC 5322 2.1.1;
+ * FWS may go before any tag, RFC 6376 3.2).  *col is the column.
+ */
+static void dkim_tag(struct buf *out, size_t *col, const char *name,
+		     const char *value)
+{
+	size_t len = strlen(name) + 1 + strlen(value) + 1;
+
+	if (*col + 1 + len > 78) {
+		buf_append(out, "\r\n\t", 3);
+		*col = 8;
+	} else {
+		buf_putc(out, ' ');
+		*col += 1;
+	}
+	buf_append_str(out, name);
+	buf_putc(out, '=');
+	buf_append_str(out, value);
+	buf_putc(out, ';');
+	*col += len;
+}
+
 /* dkim_sign_one - one signature by key k, appended to out */
 static int dkim_sign_one(struct dkim_signer *s, size_t ki, const char *msg,
 			 time_t now, struct buf *out, const char **error_r)
 {
 	const struct dkim_key *k = &s->keys->k[ki];
-	unsigned char digest[32], sig[1024];
+	unsigned char digest[32], sig[DKIM_RSA_MAX_BITS / 8];
 	size_t head = out->len, siglen = sizeof(sig), col;
 	unsigned int dlen;
-	char b64[44 + 1];
+	char b64[44 + 1], num[24];
 
+	/* at most 57 columns so far */
 	buf_append_str(out, "DKIM-Signature: v=1; a=");
 	buf_append_str(out, dkim_alg_name(k->alg));
 	buf_append_str(out, "; c=");
 	buf_append_str(out, dkim_canon_names[k->header_canon]);
 	buf_putc(out, '/');
 	buf_append_str(out, dkim_canon_names[k->body_canon]);
-	buf_append_str(out, "; d=");
-	buf_append_str(out, k->domain);
-	buf_append_str(out, ";\r\n\ts=");
-	buf_append_str(out, k->selector);
-	buf_append_str(out, "; t=");
-	dkim_put_uint(out, (uint64_t)now);
+	buf_putc(out, ';');
+	col = out->len - head;
+	dkim_tag(out, &col, "d", k->domain);
+	dkim_tag(out, &col, "s", k->selector);
+	dkim_put_uint(num, (uint64_t)now);
+	dkim_tag(out, &col, "t", num);
 	if (k->expire_days > 0) {
-		buf_append_str(out, "; x=");
-		dkim_put_uint(out, (uint64_t)now +
+		dkim_put_uint(num, (uint64_t)now +
 			      (uint64_t)k->expire_days * 86400);
+		dkim_tag(out, &col, "x", num);
 	}
-	buf_append_str(out, ";\r\n\th=");
+	buf_append_str(out, "\r\n\th=");
 	col = 10;
 	dkim_h_list(s, k, msg, out, col);
 	buf_append_str(out, ";\r\n\tbh=");
@@ -1096,9 +1147,9 @@ static int dkim_sign_one(struct dkim_signer *s, size_t ki, const char *msg,
 		if (EVP_PKEY_sign(s->rsa[ki], sig, &siglen, digest,
 				  sizeof(digest)) != 1)
 			goto ssl_error;
-	} else if (EVP_DigestSignInit(s->ed25519, NULL, NULL, NULL,
+	} else if (EVP_DigestSignInit(s->ed25519[ki], NULL, NULL, NULL,
 				      k->pkey) != 1 ||
-		   EVP_DigestSign(s->ed25519, sig, &siglen, digest,
+		   EVP_DigestSign(s->ed25519[ki], sig, &siglen, digest,
 				  sizeof(digest)) != 1) {
 		goto ssl_error;
 	}

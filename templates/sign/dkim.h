@@ -63,9 +63,10 @@ struct dkim_keys;
 
 /*
  * dkim_keys_load - read and check every key file once.  A key file that
- * is missing, unreadable, readable by every user, encrypted, not a
- * private key, of a type DKIM cannot use or too short is an error naming
- * the file and the domain and selector it is for.  n may be 0 (no
+ * is missing, unreadable, not a regular file, readable or writable by
+ * every user, encrypted, not a private key, of a type DKIM cannot use,
+ * or an RSA key under 1024 or over 8192 bits is an error naming the
+ * file and the domain and selector it is for.  n may be 0 (no
  * signing).  Returns 0, or -1 with *error_r.
  */
 int dkim_keys_load(const struct dkim_key_spec *specs, size_t n,
@@ -147,8 +148,9 @@ void dkim_signer_free(struct dkim_signer **sp);
  * for each key that signs msg[0..len), a whole message: its From header
  * decides which.  now is the signature's time (t=).  Returns the number
  * of signatures (0: no key for the From domain), or -1 with *error_r
- * (a message without a From header or a blank line after its headers,
- * or an OpenSSL failure).
+ * (no From field, two, or one without an address; a header block that
+ * is not header fields; an OpenSSL failure).  A message without a
+ * blank line has an empty body.
  */
 int dkim_sign(struct dkim_signer *s, const char *msg, size_t len,
 	      time_t now, struct buf *out, const char **error_r);
