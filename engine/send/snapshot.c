@@ -26,7 +26,8 @@ static void snapshot_add(struct snapshot *s, const char *name,
 	struct store_file *f;
 	void *copy = xmalloc(len);
 
-	memcpy(copy, data, len);
+	if (len > 0)	/* an empty file has no data to copy */
+		memcpy(copy, data, len);
 	s->files = xrealloc(s->files, (s->nfiles + 1) * sizeof(*s->files));
 	f = &s->files[s->nfiles++];
 	f->name = xstrdup(name);
@@ -199,7 +200,8 @@ int snapshot_read_dir(struct snapshot *s, const char *dir,
 			goto too_much;
 		/* keys belong in volley.cfg's files, never in the store
 		 * (where every backup and copy of it would carry them) */
-		if (memmem(content.data, content.len, "PRIVATE KEY-----",
+		if (content.len > 0 &&
+		    memmem(content.data, content.len, "PRIVATE KEY-----",
 			   16) != NULL) {
 			errmsg_set(error_r, "%s/%s: a private key: it is not "
 				   "copied into the store; keep keys outside "

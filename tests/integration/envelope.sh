@@ -66,6 +66,12 @@ fails 1 "a key in the template folder" \
 has err.txt "a private key: it is not copied into the store" \
 	"a key in the template folder is refused, named"
 
+# an empty body is a body (ASan once stopped at its copy)
+tpl t_empty 'subject = "s";' 'from = "Shop <shop@example.org>";'
+: > t_empty/body.txt
+ok "a template with an empty body.txt" \
+	"$VOLLEY" campaign create e1 --template t_empty
+
 # --- {{verp}} ----------------------------------------------------------------
 fails 1 "other Mustache in --from" "$VOLLEY" campaign create v0 \
 	--from 'b+{{name}}@example.org' --template t_from
