@@ -767,7 +767,7 @@ static int message_text_part(struct buf *out, const char *type,
 	buf_append_str(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	body = out->len;
-	if (tmpl_render_mail(t, data, out, &clean) < 0)
+	if (tmpl_render_mail(t, data, out, &clean, &bufs->notes) < 0)
 		return -1;
 	if (!clean) {
 		buf_reset(&bufs->text);
@@ -885,6 +885,7 @@ int message_render(const struct message_tmpl *mt,
 	const char *at;
 	size_t nattach = mt->natt - mt->ninline;
 
+	memset(&bufs->notes, 0, sizeof(bufs->notes));
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
 				   error_r) < 0)

@@ -87,6 +87,12 @@ struct message_bufs {
 	 * thousands of messages in one second */
 	time_t date_time;
 	char date[48];
+	/*
+	 * What the last message_render put in place of values: a value
+	 * body.html wanted as a URL that was not a safe one (see tmpl.h).
+	 * The message is sent that way; the caller tells its user.
+	 */
+	struct tmpl_notes notes;
 };
 void message_bufs_free(struct message_bufs *b);
 
