@@ -93,7 +93,9 @@ const struct cli_command cli_commands[] = {
 	  "campaign has is reported (as 'volley import' does).  A recipient\n"
 	  "whose variables cannot make a valid message (a line break in a\n"
 	  "header value, say) is reported and skipped, and the command then\n"
-	  "exits 1.\n" },
+	  "exits 1.  A value body.html uses as a URL that is not a safe one\n"
+	  "(javascript:, data: ...) is replaced and reported with the\n"
+	  "recipient; the message is written.\n" },
 	{ "status", cmd_status, "show jobs per state for each campaign",
 	  "usage: volley status [CAMPAIGN] [--json]\n"
 	  "\n"

@@ -3,7 +3,8 @@
  * --out DIR [--strict]`: the exact bytes volley would send, one .eml file
  * per recipient, to open in a mail client before sending.  First it
  * reports the names the template uses that no recipient of the campaign
- * has (an error with --strict).
+ * has (an error with --strict), and for each message a URL it had to
+ * replace.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -140,6 +141,18 @@ static long preview_check_names(struct preview *pv, bool strict)
 	return missing;
 }
 
+/* preview_unsafe - say which URL a recipient's message had replaced */
+static void preview_unsafe(const struct preview *pv, const char *address)
+{
+	const struct tmpl_notes *n = &pv->bufs.notes;
+
+	cli_error("warning: %s: %s:%u:%u: {{%.*s}} is not a safe URL "
+		  "(http:, https:, mailto: or relative), sent as %s%s",
+		  address, n->file, n->line, n->column, (int)n->name_len,
+		  n->name, TMPL_UNSAFE_URL, n->unsafe_urls > 1 ?
+		  " (with more in this message)" : "");
+}
+
 static int preview_one(void *ctx, const struct store_job *job)
 {
 	struct preview *pv = ctx;
@@ -161,6 +174,8 @@ static int preview_one(void *ctx, const struct store_job *job)
 		pv->failed++;
 		return 0;
 	}
+	if (pv->bufs.notes.unsafe_urls > 0)
+		preview_unsafe(pv, job->address);
 	preview_file_name(pv, job->address);
 	f = fopen(buf_cstr(&pv->path), "wb");
 	if (f == NULL || fwrite(pv->msg.data, 1, pv->msg.len, f) !=

@@ -4,9 +4,12 @@
 # an error in message.cfg is placed at its line and column; a name no
 # recipient has is reported by `import` and `preview` (an error with
 # --strict, and then nothing is imported or written); a value that is no
-# safe URL in an href is replaced, and values in URLs are
-# percent-encoded, List-Unsubscribe's too.
+# safe URL in an href is replaced and reported by `preview` and `send`,
+# and values in URLs are percent-encoded, List-Unsubscribe's too.
 . "$(dirname "$0")/lib.sh"
+
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 
 ok "init" "$VOLLEY" init
 
@@ -97,6 +100,9 @@ equals "$(ls strict 2>/dev/null | wc -l | tr -d ' ')" "0" "no files"
 ok "preview" "$VOLLEY" preview news --out eml
 has err.txt "warning: body.txt:3:14: no recipient of campaign" \
 	"preview warns of the name"
+has err.txt "ada+news@example.org: body.html:2:13: {{site}} is not a safe URL" \
+	"and names the recipient and the place of a replaced URL"
+lacks err.txt "bo@example.org:" "a good URL is not reported"
 checks=$((checks + 1))
 if ! python3 - eml/0001-*.eml eml/0002-*.eml <<'PY'
 import email, email.policy, sys
@@ -119,5 +125,19 @@ PY
 then
 	echo "FAIL: URLs in the messages"; failures=$((failures + 1))
 fi
+
+# --- volley send says it, once, and sends the message -------------------
+start_sink "sink" --maildir sink.md || exit 1
+cat > volley.cfg <<CFG
+store = { path = "test.db"; };
+smtp = { host = "127.0.0.1"; port = $port; tls = "none"; };
+CFG
+ok "send" "$VOLLEY" send news --quiet
+has err.txt "ada+news@example.org: body.html:2:13: {{site}} is not a safe URL" \
+	"send notes the replaced URL"
+equals "$(count news sent)" "2" "both are sent"
+replaced=$(grep -l 'about:invalid#volley-unsafe-url' sink.md/new/* |
+	wc -l | tr -d ' ')
+equals "$replaced" "1" "with the URL replaced in one"
 
 finish
