@@ -50,6 +50,7 @@ const struct cli_command cli_commands[] = {
 	{ "import", cmd_import, "add recipients from CSV or JSON Lines",
 	  "usage: volley import CAMPAIGN FILE [--skip-invalid] [--rejects FILE]\n"
 	  "                    [--address-column NAME] [--format csv|jsonl]\n"
+	  "                    [--strict]\n"
 	  "\n"
 	  "Add recipients to CAMPAIGN from FILE, or - for standard input:\n"
 	  "  CSV (RFC 4180, UTF-8) with a header row naming the columns; the\n"
@@ -66,6 +67,12 @@ const struct cli_command cli_commands[] = {
 	  "section missing.  An address already in the campaign (ignoring\n"
 	  "ASCII case) is counted as a duplicate, not added twice.\n"
 	  "\n"
+	  "A name the template uses anywhere (in sections, partials and\n"
+	  "message.cfg too) that no recipient in FILE has is reported with\n"
+	  "its FILE:LINE:COLUMN in the template: a typo, or a column left\n"
+	  "out.  Inside a section a name counts as had if any object in a\n"
+	  "recipient, at any depth, has it.\n"
+	  "\n"
 	  "  --skip-invalid         import the good rows; write the bad ones\n"
 	  "                         to the rejects file\n"
 	  "  --rejects FILE         where bad rows go (CSV: line, reason,\n"
@@ -73,10 +80,13 @@ const struct cli_command cli_commands[] = {
 	  "                         volley-rejects.csv for standard input\n"
 	  "  --address-column NAME  the column (or JSON key) holding the\n"
 	  "                         address (default import.address_column)\n"
-	  "  --format csv|jsonl     the file's format, whatever its name\n" },
+	  "  --format csv|jsonl     the file's format, whatever its name\n"
+	  "  --strict               a name no recipient has is an error:\n"
+	  "                         nothing is imported\n" },
 	{ "preview", cmd_preview, "write the exact messages as .eml files",
 	  "usage: volley preview CAMPAIGN [--recipient ADDR | --limit N] "
 	  "--out DIR\n"
+	  "                      [--strict]\n"
 	  "\n"
 	  "Render the campaign's template for its recipients and write the\n"
 	  "exact bytes volley would send, one .eml file per recipient, into\n"
@@ -85,10 +95,16 @@ const struct cli_command cli_commands[] = {
 	  "  --recipient ADDR  only this recipient (ignoring ASCII case)\n"
 	  "  --limit N         the first N recipients (default 10)\n"
 	  "  --out DIR         where the .eml files go\n"
+	  "  --strict          a name the template uses that no recipient\n"
+	  "                    has is an error: no message is written\n"
 	  "\n"
-	  "A recipient whose variables cannot make a valid message (a line\n"
-	  "break in a header value, say) is reported and skipped, and the\n"
-	  "command then exits 1.\n" },
+	  "First each name the template uses that no recipient of the\n"
+	  "campaign has is reported (as 'volley import' does).  A recipient\n"
+	  "whose variables cannot make a valid message (a line break in a\n"
+	  "header value, say) is reported and skipped, and the command then\n"
+	  "exits 1.  A value body.html uses as a URL that is not a safe one\n"
+	  "(javascript:, data: ...) is replaced and reported with the\n"
+	  "recipient; the message is written.\n" },
 	{ "status", cmd_status, "show jobs per state for each campaign",
 	  "usage: volley status [CAMPAIGN] [--json]\n"
 	  "\n"

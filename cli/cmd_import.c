@@ -1,5 +1,6 @@
 /*
- * cmd_import - `volley import CAMPAIGN FILE [--skip-invalid] [--rejects F]`.
+ * cmd_import - `volley import CAMPAIGN FILE [--skip-invalid] [--rejects F]
+ * [--strict]`.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "message.h"
 #include "snapshot.h"
 #include "store.h"
+#include "varnames.h"
 #include "xalloc.h"
 
 /* In --skip-invalid mode the rejects file has them all; show a few. */
@@ -29,6 +31,7 @@ static void import_diag(void *ctx, const char *line)
 struct import_needs {
 	struct import_need *v;
 	size_t n;
+	struct varnames names;	/* every name it uses */
 };
 
 /* import_need - collect one of the template's top-level names */
@@ -52,6 +55,23 @@ static void import_need(void *ctx, const char *file, const char *name,
 	buf_free(&where);
 }
 
+/*
+ * import_name - note a name the template uses anywhere.  One that every
+ * recipient must have (import_need) is checked as such already.
+ */
+static void import_name(void *ctx, const struct tmpl_name *n)
+{
+	struct import_needs *needs = ctx;
+	struct buf where = BUF_INIT;
+
+	if (!n->in_section && !n->section && !memchr(n->name, '.', n->len))
+		return;
+	buf_printf(&where, "%s:%u:%u", n->file, n->line, n->column);
+	varnames_add(&needs->names, n->name, n->len, n->in_section,
+		     n->section, buf_cstr(&where));
+	buf_free(&where);
+}
+
 static void import_needs_free(struct import_needs *needs)
 {
 	for (size_t i = 0; i < needs->n; i++) {
@@ -59,7 +79,27 @@ static void import_needs_free(struct import_needs *needs)
 		free((char *)needs->v[i].where);
 	}
 	free(needs->v);
+	varnames_free(&needs->names);
 	memset(needs, 0, sizeof(*needs));
+}
+
+/*
+ * import_say_missing - each name the template uses that no recipient in
+ * the file has: a warning, or with --strict the reason for failing
+ */
+static void import_say_missing(const struct import_needs *needs,
+			       const char *path, bool strict)
+{
+	const struct varnames *vn = &needs->names;
+
+	for (size_t i = 0; i < vn->n; i++) {
+		if (varnames_found(vn, i))
+			continue;
+		cli_error("%s%s: no recipient in %s has {{%s%s}}",
+			  strict ? "" : "warning: ", vn->v[i].where,
+			  strcmp(path, "-") == 0 ? "<stdin>" : path,
+			  vn->v[i].section ? "#" : "", vn->v[i].name);
+	}
 }
 
 /*
@@ -91,6 +131,7 @@ static int import_load_needs(struct store *st, const char *campaign,
 			ret = -1;
 		} else {
 			message_tmpl_top_names(mt, import_need, needs);
+			message_tmpl_names(mt, import_name, needs);
 			message_tmpl_free(&mt);
 		}
 	}
@@ -105,11 +146,12 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		{ "rejects", required_argument, NULL, 'r' },
 		{ "address-column", required_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "strict", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct import_opts o = { .diag = import_diag };
 	struct import_needs needs = { 0 };
-	struct import_summary sum;
+	struct import_summary sum = { 0 };
 	const char *error = NULL;
 	struct store *st;
 	enum import_result res;
@@ -125,6 +167,9 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			break;
 		case 'a':
 			o.address_column = optarg;
+			break;
+		case 'S':
+			o.strict = true;
 			break;
 		case 'f':
 			if (strcmp(optarg, "csv") == 0)
@@ -158,9 +203,12 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	if (import_load_needs(st, o.campaign, &needs, &error) == 0) {
 		o.needs = needs.v;
 		o.nneeds = needs.n;
+		o.names = &needs.names;
 		res = import_file(st, &o, &sum, &error);
 	}
 	store_close(&st);
+	if (sum.names_missing > 0)
+		import_say_missing(&needs, o.path, o.strict);
 	import_needs_free(&needs);
 
 	switch (res) {

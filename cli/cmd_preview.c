@@ -1,7 +1,10 @@
 /*
  * cmd_preview - `volley preview CAMPAIGN [--recipient ADDR | --limit N]
- * --out DIR`: the exact bytes volley would send, one .eml file per
- * recipient, to open in a mail client before sending.
+ * --out DIR [--strict]`: the exact bytes volley would send, one .eml file
+ * per recipient, to open in a mail client before sending.  First it
+ * reports the names the template uses that no recipient of the campaign
+ * has (an error with --strict), and for each message a URL it had to
+ * replace.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +23,7 @@
 #include "recipient.h"
 #include "snapshot.h"
 #include "store.h"
+#include "varnames.h"
 #include "xalloc.h"
 
 #define PREVIEW_DEFAULT_LIMIT 10
@@ -72,6 +76,103 @@ static int preview_attach(void *ctx, const char *path, const void **data,
 	return 0;
 }
 
+/* What preview_names learns of the campaign's recipients. */
+struct preview_names {
+	struct preview *pv;
+	struct varnames names;
+	int64_t import_id;	/* the last job's, fed in already */
+	size_t jobs;
+};
+
+/* preview_name - note a name the template uses (as import_name does) */
+static void preview_name(void *ctx, const struct tmpl_name *n)
+{
+	struct preview_names *pn = ctx;
+	struct buf where = BUF_INIT;
+
+	/* one every recipient must have was checked at import */
+	if (!n->in_section && !n->section && !memchr(n->name, '.', n->len))
+		return;
+	buf_printf(&where, "%s:%u:%u", n->file, n->line, n->column);
+	varnames_add(&pn->names, n->name, n->len, n->in_section, n->section,
+		     buf_cstr(&where));
+	buf_free(&where);
+}
+
+/* preview_names_job - what one recipient has; stops once all is known */
+static int preview_names_job(void *ctx, const struct store_job *job)
+{
+	struct preview_names *pn = ctx;
+	const struct recipient_import *ri;
+	const char *error;
+
+	pn->jobs++;
+	if (pn->jobs == 1 || job->import_id != pn->import_id) {
+		ri = recipient_import_get(&pn->pv->names, pn->pv->st,
+					  job->import_id, &error);
+		if (ri == NULL) {
+			cli_error("%s", error);
+			pn->pv->stopped = true;
+			return -1;
+		}
+		pn->import_id = job->import_id;
+		varnames_columns(&pn->names, ri->names.data, ri->names.len);
+		varnames_root(&pn->names, ri->address_column,
+			      strlen(ri->address_column), true);
+	}
+	varnames_recipient(&pn->names, job->vars, job->vars_len);
+	return varnames_done(&pn->names) ? 1 : 0;
+}
+
+/*
+ * preview_check_names - report each name the template uses that no
+ * recipient of the campaign has.  Reads recipients until all are found:
+ * a few when all are, every one when one is not (the case to report).
+ * Returns the number reported, or -1 if the store failed.
+ */
+static long preview_check_names(struct preview *pv, bool strict)
+{
+	struct preview_names pn = { .pv = pv };
+	const char *error;
+	long missing = 0;
+	int rc;
+
+	message_tmpl_names(pv->mt, preview_name, &pn);
+	if (!varnames_done(&pn.names)) {
+		rc = store_job_foreach(pv->st, pv->campaign->id, NULL, 0,
+				       preview_names_job, &pn, &error);
+		if (rc < 0) {
+			if (!pv->stopped)
+				cli_error("%s", error);
+			varnames_free(&pn.names);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < pn.names.n && pn.jobs > 0; i++) {
+		if (varnames_found(&pn.names, i))
+			continue;
+		cli_error("%s%s: no recipient of campaign '%s' has {{%s%s}}",
+			  strict ? "" : "warning: ", pn.names.v[i].where,
+			  pv->campaign->name, pn.names.v[i].section ? "#" : "",
+			  pn.names.v[i].name);
+		missing++;
+	}
+	varnames_free(&pn.names);
+	return missing;
+}
+
+/* preview_unsafe - say which URL a recipient's message had replaced */
+static void preview_unsafe(const struct preview *pv, const char *address)
+{
+	const struct tmpl_notes *n = &pv->bufs.notes;
+
+	cli_error("warning: %s: %s:%u:%u: {{%.*s}} is not a safe URL "
+		  "(http:, https:, mailto: or relative), sent as %s%s",
+		  address, n->file, n->line, n->column, (int)n->name_len,
+		  n->name, TMPL_UNSAFE_URL, n->unsafe_urls > 1 ?
+		  " (with more in this message)" : "");
+}
+
 static int preview_one(void *ctx, const struct store_job *job)
 {
 	struct preview *pv = ctx;
@@ -102,6 +203,8 @@ static int preview_one(void *ctx, const struct store_job *job)
 	}
 	if (nsigs > 0)
 		pv->signed_count++;
+	if (pv->bufs.notes.unsafe_urls > 0)
+		preview_unsafe(pv, job->address);
 	preview_file_name(pv, job->address);
 	f = fopen(buf_cstr(&pv->path), "wb");
 	if (f == NULL || fwrite(pv->msg.data + start, 1,
@@ -121,6 +224,7 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 		{ "recipient", required_argument, NULL, 'r' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "strict", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct preview pv = { .files_fd = -1 };
@@ -129,8 +233,9 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	struct message_tmpl *mt = NULL;
 	struct dkim_keys *keys = NULL;
 	const char *recipient = NULL, *error;
-	long limit = PREVIEW_DEFAULT_LIMIT;
+	long limit = PREVIEW_DEFAULT_LIMIT, missing;
 	char *end, *name = NULL;
+	bool strict = false;
 	int c, found, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "r:n:o:", opts, NULL)) != -1) {
@@ -147,6 +252,9 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 			break;
 		case 'o':
 			pv.out_dir = optarg;
+			break;
+		case 'S':
+			strict = true;
 			break;
 		default:
 			return cli_usage_error("preview", "bad option");
@@ -208,6 +316,15 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 	}
 	pv.campaign = &campaign;
 	pv.mt = mt;
+	missing = preview_check_names(&pv, strict);
+	if (missing < 0)
+		goto out;
+	if (missing > 0 && strict) {
+		cli_error("the template uses %ld name%s no recipient has "
+			  "(--strict); no messages written", missing,
+			  missing == 1 ? "" : "s");
+		goto out;
+	}
 	if (store_job_foreach(pv.st, campaign.id, recipient,
 			      recipient ? 0 : (size_t)limit, preview_one, &pv,
 			      &error) != 0) {

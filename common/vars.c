@@ -187,6 +187,40 @@ int vars_tree_root(const void *packed, size_t len, struct vars_value *root)
 	return 0;
 }
 
+bool vars_member_next(const unsigned char **pos, const unsigned char *end,
+		      const char **name_r, size_t *len_r,
+		      struct vars_value *out)
+{
+	const unsigned char *p = *pos;
+	size_t klen;
+
+	if (p >= end || !vars_get_len(&p, end, &klen))
+		return false;
+	*name_r = (const char *)p;
+	*len_r = klen;
+	p += klen;
+	if (!vars_value_next(&p, end, out))
+		return false;
+	*pos = p;
+	return true;
+}
+
+/* The names volley gives every recipient itself (see vars_builtin). */
+static const char *const vars_builtins[] = {
+	VARS_ADDRESS_NAME,
+};
+
+bool vars_builtin(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(vars_builtins) /
+			       sizeof(vars_builtins[0]); i++) {
+		if (strlen(vars_builtins[i]) == len &&
+		    memcmp(vars_builtins[i], name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 bool vars_object_get(const struct vars_value *obj, const char *name,
 		     size_t len, struct vars_value *out)
 {

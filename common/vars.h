@@ -90,6 +90,28 @@ struct vars_value {
 	uint32_t count;
 };
 
+/*
+ * vars_member_next - the member of an object at *pos (the object's body
+ * at first, below its end): its name and value, *pos moved past it;
+ * false past the last member or if damaged.
+ */
+bool vars_member_next(const unsigned char **pos, const unsigned char *end,
+		      const char **name_r, size_t *len_r,
+		      struct vars_value *out);
+
+/* --- names every recipient has ---------------------------------------- */
+
+/* The name under which a recipient's address is a variable, always. */
+#define VARS_ADDRESS_NAME "email"
+
+/*
+ * vars_builtin - is name one that every recipient has, whatever its row
+ * holds?  The one table of them (vars.c): a name volley comes to give
+ * every recipient ({{verp}}, {{unsubscribe_url}}) goes there, and the
+ * checks for names no recipient has stop reporting it.
+ */
+bool vars_builtin(const char *name, size_t len);
+
 /* vars_tree_root - the root value of a tree blob; -1 if not one */
 int vars_tree_root(const void *packed, size_t len, struct vars_value *root);
 /* vars_object_get - member name of obj; false if absent or damaged */

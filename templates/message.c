@@ -10,6 +10,7 @@
 #include "message.h"
 
 #include <libconfig.h>
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,13 @@ struct message_recipient_file {
 	int line;			/* in message.cfg */
 };
 
+/* A template made from a message.cfg value, and where that value is. */
+struct message_cfg_value {
+	const struct tmpl *t;
+	int line;		/* the setting's, in message.cfg */
+	char *setting;		/* its name: "subject", "X-Campaign" */
+};
+
 struct message_tmpl {
 	struct tmpl *subject;
 	struct tmpl *from;
@@ -60,6 +68,10 @@ struct message_tmpl {
 	struct message_attachment *att;
 	size_t natt;
 	size_t ninline;
+	/* message.cfg and its values, to place names in it */
+	char *cfg;
+	struct message_cfg_value *values;
+	size_t nvalues;
 };
 
 /* Headers volley writes itself, which message.cfg may not override. */
@@ -87,9 +99,15 @@ struct message_load {
 	message_file_fn *files;
 	void *ctx;
 	const char **error_r;
+	struct message_tmpl *mt;
 };
 
-/* message_partial - {{> NAME}} loads NAME.mustache from the template */
+/*
+ * message_partial - {{> NAME}} loads NAME.mustache from the template.  A
+ * partial that is not there is an error, not the spec's empty text: a
+ * misspelt {{> fotter}} would drop an unsubscribe footer from every
+ * message without a word.
+ */
 static int message_partial(void *ctx, const char *name, struct buf *src)
 {
 	struct message_load *ld = ctx;
@@ -97,10 +115,15 @@ static int message_partial(void *ctx, const char *name, struct buf *src)
 	size_t len;
 	char file[300];
 
+	if (strchr(name, '/') != NULL) {
+		buf_append_str(src, "a partial's name cannot hold '/'");
+		return -1;
+	}
 	snprintf(file, sizeof(file), "%s.mustache", name);
-	if (strchr(name, '/') != NULL || ld->files(ld->ctx, file, &data,
-						   &len) != 1)
-		return 0;
+	if (ld->files(ld->ctx, file, &data, &len) != 1) {
+		buf_printf(src, "the template has no file %s", file);
+		return -1;
+	}
 	buf_append(src, data, len);
 	return 1;
 }
@@ -113,7 +136,7 @@ static int message_compile(struct message_load *ld, const char *label,
 	struct tmpl_params p = {
 		.file = label, .escape = escape,
 		.partial = message_partial, .partial_ctx = ld,
-		.crlf = true,
+		.crlf = true, .partial_ext = ".mustache",
 	};
 	struct tmpl_error terr;
 
@@ -121,6 +144,201 @@ static int message_compile(struct message_load *ld, const char *label,
 		errmsg_set(ld->error_r, "%s", terr.message);
 		return -1;
 	}
+	return 0;
+}
+
+/* message_cfg_name_byte - may c be part of a libconfig setting's name? */
+static bool message_cfg_name_byte(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*';
+}
+
+/* A place in message.cfg's text, read on byte by byte. */
+struct message_cfg_pos {
+	const char *p;
+	unsigned line;
+	const char *bol;	/* where the line begins */
+};
+
+static void message_cfg_step(struct message_cfg_pos *at)
+{
+	if (*at->p == '\n') {
+		at->line++;
+		at->bol = at->p + 1;
+	}
+	at->p++;
+}
+
+/* message_cfg_skip - past spaces, line breaks and comments */
+static void message_cfg_skip(struct message_cfg_pos *at)
+{
+	for (;;) {
+		const char *p = at->p;
+
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+			message_cfg_step(at);
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			while (*at->p != '\0' && *at->p != '\n')
+				at->p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			at->p += 2;
+			while (*at->p != '\0' &&
+			       !(at->p[0] == '*' && at->p[1] == '/'))
+				message_cfg_step(at);
+			if (*at->p != '\0')
+				at->p += 2;
+		} else {
+			return;
+		}
+	}
+}
+
+/*
+ * message_cfg_escape - how many bytes of the literal at p make one byte
+ * of the value, as libconfig 1.5 reads escapes: \\ \" \f \n \r \t and
+ * \xHH; any other backslash is itself
+ */
+static size_t message_cfg_escape(const char *p)
+{
+	if (p[0] != '\\')
+		return 1;
+	if (p[1] != '\0' && strchr("\\\"fnrt", p[1]) != NULL)
+		return 2;
+	if (p[1] == 'x' && isxdigit((unsigned char)p[2]) &&
+	    isxdigit((unsigned char)p[3]))
+		return 4;
+	return 1;
+}
+
+/*
+ * message_cfg_where - where byte (vline, vcol) of the string value of
+ * setting name, on line line of message.cfg, is in the file.  The value
+ * is read from its literal after "name =", escapes and all, and "a" "b"
+ * on to the next literal, as libconfig joins them; (vline, vcol) just
+ * past the value is the closing quote.  false if the literal is not
+ * found as expected (a best effort: libconfig gives only the line).
+ */
+static bool message_cfg_where(const char *cfg, int line, const char *name,
+			      unsigned vline, unsigned vcol, unsigned *line_r,
+			      unsigned *col_r)
+{
+	struct message_cfg_pos at = { cfg, 1, cfg };
+	size_t nlen = strlen(name);
+	unsigned vl = 1, vc = 1;
+	bool found = false;
+
+	while (*at.p != '\0' && at.line < (unsigned)line)
+		message_cfg_step(&at);
+	/* the name on its line, not inside an earlier string */
+	while (*at.p != '\0' && *at.p != '\n' && !found) {
+		if (*at.p == '"') {
+			at.p++;
+			while (*at.p != '\0' && *at.p != '"') {
+				for (size_t n = message_cfg_escape(at.p);
+				     n > 0; n--)
+					message_cfg_step(&at);
+			}
+			if (*at.p == '"')
+				at.p++;
+			continue;
+		}
+		if (strncmp(at.p, name, nlen) == 0 &&
+		    (at.p == at.bol || !message_cfg_name_byte(at.p[-1])) &&
+		    !message_cfg_name_byte(at.p[nlen])) {
+			at.p += nlen;
+			message_cfg_skip(&at);
+			found = *at.p == '=' || *at.p == ':';
+			continue;
+		}
+		at.p++;
+	}
+	if (!found)
+		return false;
+	at.p++;
+	for (message_cfg_skip(&at); *at.p == '"'; message_cfg_skip(&at)) {
+		at.p++;
+		while (*at.p != '\0' && *at.p != '"') {
+			size_t n = message_cfg_escape(at.p);
+			char b = n == 2 && at.p[1] == 'n' ? '\n' : at.p[0];
+
+			if (n == 4)	/* \x0a is a line break too */
+				b = (char)strtol((char[]){ at.p[2], at.p[3],
+							   '\0' }, NULL, 16);
+
+			if (vl == vline && vc == vcol)
+				goto here;
+			if (b == '\n') {
+				vl++;
+				vc = 1;
+			} else {
+				vc++;
+			}
+			while (n-- > 0 && *at.p != '\0')
+				message_cfg_step(&at);
+		}
+		if (*at.p != '"')
+			return false;
+		if (vl == vline && vc == vcol) {
+			/* past the value: its last literal's closing quote */
+			const char *q = at.p + 1;
+			struct message_cfg_pos next = at;
+
+			next.p = q;
+			message_cfg_skip(&next);
+			if (*next.p != '"')
+				goto here;
+		}
+		at.p++;
+	}
+	return false;
+
+here:
+	*line_r = at.line;
+	*col_r = (unsigned)(at.p - at.bol) + 1;
+	return true;
+}
+
+/*
+ * message_compile_value - a template in a message.cfg setting s: its
+ * errors, and later its names, are placed in message.cfg itself
+ * ("message.cfg:5:17: subject: unclosed tag").
+ */
+static int message_compile_value(struct message_load *ld,
+				 const config_setting_t *s, const char *v,
+				 enum tmpl_escape escape, struct tmpl **t_r)
+{
+	const char *name = config_setting_name(s);
+	int line = config_setting_source_line(s);
+	struct tmpl_params p = {
+		.file = name, .escape = escape,
+		.partial = message_partial, .partial_ctx = ld,
+		.crlf = true, .partial_ext = ".mustache",
+	};
+	struct message_tmpl *mt = ld->mt;
+	struct message_cfg_value *mv;
+	struct tmpl_error terr;
+	unsigned fl, fc;
+
+	if (tmpl_compile(v, strlen(v), &p, t_r, &terr) < 0) {
+		if (terr.in_partial)
+			errmsg_set(ld->error_r, "message.cfg:%d: %s: %s",
+				   line, name, terr.message);
+		else if (message_cfg_where(mt->cfg, line, name, terr.line,
+					   terr.column, &fl, &fc))
+			errmsg_set(ld->error_r, "message.cfg:%u:%u: %s: %s",
+				   fl, fc, name, terr.message + terr.reason);
+		else
+			errmsg_set(ld->error_r, "message.cfg:%d: %s", line,
+				   terr.message);
+		return -1;
+	}
+	mt->values = xrealloc(mt->values,
+			      (mt->nvalues + 1) * sizeof(*mt->values));
+	mv = &mt->values[mt->nvalues++];
+	mv->t = *t_r;
+	mv->line = line;
+	mv->setting = xstrdup(name);
 	return 0;
 }
 
@@ -212,6 +430,7 @@ static int message_load_recipient_file(struct message_load *ld,
 {
 	struct message_recipient_file *rf;
 	char label[64];
+	struct message_cfg_value *mv;
 
 	mt->rfiles = xrealloc(mt->rfiles,
 			      (mt->nrfiles + 1) * sizeof(*mt->rfiles));
@@ -219,8 +438,17 @@ static int message_load_recipient_file(struct message_load *ld,
 	rf->line = line;
 	rf->name = NULL;
 	snprintf(label, sizeof(label), "message.cfg:%d: attachments", line);
-	return message_compile(ld, label, name, strlen(name),
-			       TMPL_ESCAPE_NONE, &rf->name);
+	if (message_compile(ld, label, name, strlen(name), TMPL_ESCAPE_NONE,
+			    &rf->name) < 0)
+		return -1;
+	/* its names are the recipients' to have, as any value's */
+	mt->values = xrealloc(mt->values,
+			      (mt->nvalues + 1) * sizeof(*mt->values));
+	mv = &mt->values[mt->nvalues++];
+	mv->t = rf->name;
+	mv->line = line;
+	mv->setting = xstrdup("attachments");
+	return 0;
 }
 
 /* message_load_list - attachments = [ ... ] or inline = [ ... ] */
@@ -338,7 +566,6 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 		int line = config_setting_source_line(s);
 		int type = config_setting_type(s);
 		struct tmpl **slot = NULL;
-		char label[64];
 
 		/* NULL where libconfig could not copy a name or a string */
 		if (name == NULL || (type == CONFIG_TYPE_STRING &&
@@ -369,10 +596,11 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 					   "'%s' must be a string", line, name);
 				return -1;
 			}
-			snprintf(label, sizeof(label), "message.cfg:%d: %s",
-				 line, name);
-			if (message_compile(ld, label, v, strlen(v),
-					    TMPL_ESCAPE_NONE, slot) < 0)
+			/* RFC 2369's are URLs: values in them encoded */
+			if (message_compile_value(ld, s, v,
+				slot == &mt->list_unsubscribe ||
+				slot == &mt->list_unsubscribe_mailto ?
+				TMPL_ESCAPE_URL : TMPL_ESCAPE_NONE, slot) < 0)
 				return -1;
 		} else if (strcmp(name, "headers") == 0) {
 			int nh;
@@ -412,11 +640,9 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 				}
 				mh = &mt->headers[mt->nheaders++];
 				mh->name = xstrdup(hn);
-				snprintf(label, sizeof(label),
-					 "message.cfg:%d: %s", line, hn);
-				if (message_compile(ld, label, hv, strlen(hv),
-						    TMPL_ESCAPE_NONE,
-						    &mh->value) < 0)
+				if (message_compile_value(ld, h, hv,
+							  TMPL_ESCAPE_NONE,
+							  &mh->value) < 0)
 					return -1;
 			}
 		} else if (strcmp(name, "return_path") == 0) {
@@ -472,12 +698,11 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 static int message_tmpl_read(message_file_fn *files, void *ctx,
 			     struct message_tmpl **mt_r, const char **error_r)
 {
-	struct message_load ld = { files, ctx, error_r };
 	struct message_tmpl *mt = xcalloc(1, sizeof(*mt));
+	struct message_load ld = { files, ctx, error_r, mt };
 	config_setting_t *list;
 	const void *data;
 	size_t len;
-	char *cfg_text;
 	config_t lc;
 	int ret = -1;
 
@@ -487,15 +712,13 @@ static int message_tmpl_read(message_file_fn *files, void *ctx,
 		errmsg_set(error_r, "the template has no message.cfg");
 		goto out;
 	}
-	cfg_text = xstrndup(data, len);
-	if (config_read_string(&lc, cfg_text) != CONFIG_TRUE) {
+	mt->cfg = xstrndup(data, len);
+	if (config_read_string(&lc, mt->cfg) != CONFIG_TRUE) {
 		errmsg_set(error_r, "message.cfg:%d: %s",
 			   config_error_line(&lc),
 			   config_error_text(&lc));
-		free(cfg_text);
 		goto out;
 	}
-	free(cfg_text);
 	if (message_load_cfg(&ld, mt, &lc) < 0)
 		goto out;
 
@@ -599,6 +822,10 @@ void message_tmpl_free(struct message_tmpl **mtp)
 		buf_free(&mt->att[i].part);
 	}
 	free(mt->att);
+	for (size_t i = 0; i < mt->nvalues; i++)
+		free(mt->values[i].setting);
+	free(mt->values);
+	free(mt->cfg);
 	free(mt);
 	*mtp = NULL;
 }
@@ -613,40 +840,101 @@ void message_bufs_free(struct message_bufs *b)
 /* --- names every recipient needs --------------------------------------- */
 
 struct message_names {
+	const struct message_tmpl *mt;
 	message_name_fn *fn;
+	tmpl_names_fn *names_fn;
 	void *ctx;
 	const char *file;
+	const struct message_cfg_value *value;	/* a message.cfg value's */
 };
+
+/*
+ * message_place - line and column in the template's file: a message.cfg
+ * value's are in the value, which is somewhere in message.cfg
+ */
+static void message_place(const struct message_names *mn, unsigned *line,
+			  unsigned *column)
+{
+	const struct message_cfg_value *v = mn->value;
+	unsigned fl, fc;
+
+	if (v == NULL)
+		return;
+	if (message_cfg_where(mn->mt->cfg, v->line, v->setting, *line,
+			      *column, &fl, &fc)) {
+		*line = fl;
+		*column = fc;
+	} else {
+		*line = (unsigned)v->line;
+		*column = 1;
+	}
+}
 
 static void message_name(void *ctx, const char *name, size_t len,
 			 unsigned line, unsigned column)
 {
 	struct message_names *mn = ctx;
 
+	message_place(mn, &line, &column);
 	mn->fn(mn->ctx, mn->file, name, len, line, column);
+}
+
+static void message_any_name(void *ctx, const struct tmpl_name *n)
+{
+	struct message_names *mn = ctx;
+	struct tmpl_name placed = *n;
+
+	if (!n->in_partial) {
+		placed.file = mn->file;
+		message_place(mn, &placed.line, &placed.column);
+	}
+	mn->names_fn(mn->ctx, &placed);
+}
+
+/* message_each_tmpl - walk every template of mt with mn set for it */
+static void message_each_tmpl(const struct message_tmpl *mt,
+			      struct message_names *mn,
+			      void (*walk)(const struct tmpl *t,
+					   struct message_names *mn))
+{
+	mn->file = "message.cfg";
+	for (size_t i = 0; i < mt->nvalues; i++) {
+		mn->value = &mt->values[i];
+		walk(mt->values[i].t, mn);
+	}
+	mn->value = NULL;
+	mn->file = "body.txt";
+	if (mt->text)
+		walk(mt->text, mn);
+	mn->file = "body.html";
+	if (mt->html)
+		walk(mt->html, mn);
+}
+
+static void message_walk_top(const struct tmpl *t, struct message_names *mn)
+{
+	tmpl_top_names(t, message_name, mn);
+}
+
+static void message_walk_all(const struct tmpl *t, struct message_names *mn)
+{
+	tmpl_names(t, message_any_name, mn);
 }
 
 void message_tmpl_top_names(const struct message_tmpl *mt,
 			    message_name_fn *fn, void *ctx)
 {
-	struct message_names mn = { fn, ctx, "message.cfg" };
+	struct message_names mn = { .mt = mt, .fn = fn, .ctx = ctx };
 
-	tmpl_top_names(mt->subject, message_name, &mn);
-	tmpl_top_names(mt->from, message_name, &mn);
-	if (mt->reply_to)
-		tmpl_top_names(mt->reply_to, message_name, &mn);
-	if (mt->list_unsubscribe)
-		tmpl_top_names(mt->list_unsubscribe, message_name, &mn);
-	if (mt->list_unsubscribe_mailto)
-		tmpl_top_names(mt->list_unsubscribe_mailto, message_name, &mn);
-	for (size_t i = 0; i < mt->nheaders; i++)
-		tmpl_top_names(mt->headers[i].value, message_name, &mn);
-	mn.file = "body.txt";
-	if (mt->text)
-		tmpl_top_names(mt->text, message_name, &mn);
-	mn.file = "body.html";
-	if (mt->html)
-		tmpl_top_names(mt->html, message_name, &mn);
+	message_each_tmpl(mt, &mn, message_walk_top);
+}
+
+void message_tmpl_names(const struct message_tmpl *mt, tmpl_names_fn *fn,
+			void *ctx)
+{
+	struct message_names mn = { .mt = mt, .names_fn = fn, .ctx = ctx };
+
+	message_each_tmpl(mt, &mn, message_walk_all);
 }
 
 /* --- rendering --------------------------------------------------------- */
@@ -889,7 +1177,7 @@ static int message_text_part(struct buf *out, const char *type,
 	buf_append_str(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	body = out->len;
-	if (tmpl_render_mail(t, data, out, &clean) < 0)
+	if (tmpl_render_mail(t, data, out, &clean, &bufs->notes) < 0)
 		return -1;
 	if (!clean) {
 		buf_reset(&bufs->text);
@@ -1121,6 +1409,7 @@ int message_render(const struct message_tmpl *mt,
 	const char *at;
 	size_t nattach = mt->natt - mt->ninline + mt->nrfiles;
 
+	memset(&bufs->notes, 0, sizeof(bufs->notes));
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
 				   error_r) < 0)

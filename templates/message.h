@@ -10,8 +10,10 @@
  *                      list_unsubscribe, list_unsubscribe_mailto,
  *                      attachments [ ], inline [ ]
  *   body.txt           the text part (a Mustache template), and/or
- *   body.html          the HTML part ({{var}} is HTML-escaped here)
- *   NAME.mustache      partials, {{> NAME}}
+ *   body.html          the HTML part ({{var}} is escaped here by its
+ *                      place in the HTML: see tmpl.h)
+ *   NAME.mustache      partials, {{> NAME}} (one without its file is an
+ *                      error, not the Mustache spec's empty text)
  *   other files        attachments and inline images named in message.cfg
  *
  * Loading compiles every part once and reads and base64-encodes every
@@ -29,7 +31,15 @@
  *
  * A value that would break a header (CR, LF, NUL, or an address header
  * that does not hold an address) fails that recipient with a reason; it
- * never reaches the message.
+ * never reaches the message.  list_unsubscribe and list_unsubscribe_mailto
+ * are URLs: a value after their first byte is percent-encoded
+ * (TMPL_ESCAPE_URL), and the rendered list_unsubscribe must be https.
+ *
+ * Errors in message.cfg's values name the setting's line and column in
+ * message.cfg ("message.cfg:5:17: subject: unclosed tag ..."): the
+ * column is found by reading the value's literal after its name, as
+ * libconfig does (escapes, and "a" "b" joined), which libconfig itself
+ * does not report; where that fails, the line alone.
  *
  * Thread rules: a loaded struct message_tmpl is immutable; any number of
  * threads may render it at once, each with its own buffers.
@@ -63,7 +73,10 @@ int message_tmpl_load(message_file_fn *files, void *ctx,
 		      struct message_tmpl **mt_r, const char **error_r);
 void message_tmpl_free(struct message_tmpl **mtp);
 
-/* The names every recipient must have: see tmpl_top_names(). */
+/*
+ * The names every recipient must have: see tmpl_top_names().  file is
+ * "message.cfg", "body.txt" or "body.html"; line and column are in it.
+ */
 typedef void message_name_fn(void *ctx, const char *file, const char *name,
 			     size_t len, unsigned line, unsigned column);
 void message_tmpl_top_names(const struct message_tmpl *mt,
@@ -115,6 +128,14 @@ typedef int message_attach_fn(void *ctx, const char *path,
 			      const void **data, size_t *len,
 			      const char **error_r);
 
+/*
+ * message_tmpl_names - every name the template uses anywhere (see
+ * tmpl_names()), each with the file it is in ("message.cfg", "body.html",
+ * "footer.mustache") and its line and column there.
+ */
+void message_tmpl_names(const struct message_tmpl *mt, tmpl_names_fn *fn,
+			void *ctx);
+
 /* What a message says about its recipient and job, besides variables. */
 struct message_job {
 	const char *to;		/* the recipient's address */
@@ -136,6 +157,12 @@ struct message_bufs {
 	 * thousands of messages in one second */
 	time_t date_time;
 	char date[48];
+	/*
+	 * What the last message_render put in place of values: a value
+	 * body.html wanted as a URL that was not a safe one (see tmpl.h).
+	 * The message is sent that way; the caller tells its user.
+	 */
+	struct tmpl_notes notes;
 };
 void message_bufs_free(struct message_bufs *b);
 

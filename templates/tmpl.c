@@ -49,6 +49,7 @@ enum tmpl_op_type {
 	TMPL_OP_TEXT,		/* copy text, len */
 	TMPL_OP_VAR_HTML,	/* {{name}} in an HTML template */
 	TMPL_OP_VAR_RAW,	/* {{{name}}}, {{&name}}, {{name}} in text */
+	TMPL_OP_VAR_CTX,	/* a variable escaped by context: esc, check */
 	TMPL_OP_SECTION,	/* {{#name}}: jump is its END */
 	TMPL_OP_INVERTED,	/* {{^name}}: jump is its END */
 	TMPL_OP_END,		/* {{/name}}: jump is its SECTION or INVERTED */
@@ -81,6 +82,29 @@ struct tmpl_op {
 	 * root-level name up once, however often the template uses it.
 	 */
 	int name_id;
+	/*
+	 * Variables: raw is what the tag said ({{{x}}}, {{&x}}, or any tag
+	 * of a template that escapes nothing); esc and check are what its
+	 * place in the HTML or URL asks for (TMPL_OP_VAR_CTX only).
+	 */
+	bool raw;
+	uint8_t esc;		/* enum tmpl_esc */
+	uint8_t check;		/* enum tmpl_check */
+};
+
+/* How a TMPL_OP_VAR_CTX value is written. */
+enum tmpl_esc {
+	TMPL_ESC_NONE,		/* as it is */
+	TMPL_ESC_HTML,		/* & < > " ' as references */
+	TMPL_ESC_HTML_BARE,	/* and spaces, = and `: an unquoted value */
+	TMPL_ESC_PERCENT,	/* RFC 3986 percent-encoding */
+};
+
+/* What a TMPL_OP_VAR_CTX value must be before it is written. */
+enum tmpl_check {
+	TMPL_CHECK_NONE,
+	TMPL_CHECK_URL,		/* a safe URL (tmpl_url_safe) */
+	TMPL_CHECK_URL_RAW,	/* the same, and unescaped: no '&' early */
 };
 
 /* one part of a dotted name, split at compile time */
@@ -91,8 +115,56 @@ struct tmpl_seg {
 
 struct tmpl_source {
 	char *name;		/* the partial's name; NULL for unit 0 */
+	char *label;		/* its file, for messages: "body.html" */
 	struct buf text;
 	bool found;		/* false: the loader had no such partial */
+};
+
+/*
+ * Where the HTML pass is in the HTML (tmpl_h_*; the only states it tells
+ * apart are those that change how a value is escaped or where the next
+ * tag starts).  Byte fields only, no padding: contexts compare with
+ * memcmp, and every field a state does not use is 0.
+ */
+enum tmpl_hstate {
+	TMPL_H_TEXT,		/* between tags */
+	TMPL_H_LT,		/* after '<' */
+	TMPL_H_END_OPEN,	/* after "</" */
+	TMPL_H_TAG_NAME,	/* name: the tag's so far */
+	TMPL_H_BEFORE_ATTR,	/* in a tag, before an attribute */
+	TMPL_H_ATTR_NAME,	/* name: the attribute's so far */
+	TMPL_H_AFTER_ATTR,	/* after an attribute's name, before '=' */
+	TMPL_H_BEFORE_VALUE,	/* after '=': url says what the value is */
+	TMPL_H_VALUE,		/* quote, url, part */
+	TMPL_H_MARKUP,		/* after "<!": n dashes so far */
+	TMPL_H_COMMENT,		/* <!-- ... -->: n as in tmpl_h_comment */
+	TMPL_H_BOGUS,		/* <!DOCTYPE ...>, <?...>: up to '>' */
+	TMPL_H_RAW,		/* in elem (<script> ...): n bytes of its
+				 * end tag seen */
+	TMPL_H_URL,		/* TMPL_ESCAPE_URL: all one URL; part */
+};
+
+/* Where a value in a URL is: what the URL has before it. */
+enum tmpl_url_part {
+	TMPL_URL_START,		/* nothing but spaces */
+	TMPL_URL_REST,		/* the URL has begun */
+	TMPL_URL_EITHER,	/* sections before it make it either */
+};
+
+#define TMPL_H_NAME 14
+
+struct tmpl_hctx {
+	uint8_t state;		/* enum tmpl_hstate */
+	uint8_t elem;		/* in a tag or RAW: 1 + its tmpl_h_raw_elems
+				 * index, if it is one of those */
+	uint8_t end_tag;	/* in a tag: </x> */
+	uint8_t quote;		/* VALUE: '"', '\'' or 0 */
+	uint8_t url;		/* BEFORE_VALUE, VALUE: a URL attribute */
+	uint8_t part;		/* VALUE with url, URL: enum tmpl_url_part */
+	uint8_t n;		/* name's length (TMPL_H_NAME: too long) or
+				 * a count, as the state says */
+	uint8_t dynamic;	/* a variable is part of the name */
+	char name[TMPL_H_NAME];	/* lower case */
 };
 
 struct tmpl_unit {
@@ -103,6 +175,19 @@ struct tmpl_unit {
 	char *indent;		/* prefixed to each non-empty line; or NULL */
 	size_t indent_len;
 	bool indent_first;	/* false: the first line goes on an open line */
+	/*
+	 * A partial used in two HTML contexts is escaped differently in
+	 * each, so the HTML pass gives it a copy per context (see
+	 * tmpl_h_call): origin is the unit it copies (itself for others),
+	 * and hstate, h_in and h_out what the pass knows of this one.
+	 */
+	size_t origin;
+	uint8_t hstate;		/* TMPL_HS_* */
+	bool h_assumed;		/* a call to itself took h_out for h_in, */
+	size_t h_call_unit;	/* this call */
+	size_t h_call_op;
+	struct tmpl_hctx h_in;
+	struct tmpl_hctx h_out;
 };
 
 struct tmpl_top {
@@ -144,7 +229,6 @@ struct tmpl_uc {
 	size_t unit;
 	unsigned nesting;	/* partial nesting: 0 for the template */
 	const char *file;	/* for messages */
-	char file_buf[160];
 	const char *src;
 	size_t len;
 	size_t pos;
@@ -221,10 +305,13 @@ static int tmpl_fail_at(struct tmpl_uc *u, unsigned line, unsigned column,
 
 	err->line = line;
 	err->column = column;
+	err->in_partial = u->cc->t->units[u->unit].source != 0;
+	err->reason = 0;
 	n = snprintf(err->message, sizeof(err->message), "%s:%u:%u: ",
 		     u->file, line, column);
 	if (n < 0 || (size_t)n >= sizeof(err->message))
 		return -1;
+	err->reason = (size_t)n;
 	va_start(ap, fmt);
 	vsnprintf(err->message + n, sizeof(err->message) - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -474,6 +561,12 @@ static int tmpl_partial(struct tmpl_uc *u, const struct tmpl_tag *tag,
 		s = &t->sources[t->nsources++];
 		memset(s, 0, sizeof(*s));
 		s->name = xstrndup(tag->name, tag->nlen);
+		s->label = xmalloc(tag->nlen + 32 + (cc->p->partial_ext ?
+				   strlen(cc->p->partial_ext) : 0));
+		if (cc->p->partial_ext)
+			sprintf(s->label, "%s%s", s->name, cc->p->partial_ext);
+		else
+			sprintf(s->label, "partial '%s'", s->name);
 		if (cc->p->partial)
 			rc = cc->p->partial(cc->p->partial_ctx, s->name,
 					    &s->text);
@@ -528,6 +621,7 @@ static int tmpl_partial(struct tmpl_uc *u, const struct tmpl_tag *tag,
 	nu->indent = indent;
 	nu->indent_len = indent_len;
 	nu->indent_first = first;
+	nu->origin = t->nunits;
 	*unit_r = t->nunits++;
 	/* Registered before compiling, so a self-inclusion finds it. */
 	return tmpl_compile_unit(cc, *unit_r, u->nesting + 1);
@@ -537,6 +631,7 @@ static int tmpl_partial(struct tmpl_uc *u, const struct tmpl_tag *tag,
 static int tmpl_tag(struct tmpl_uc *u, const struct tmpl_tag *tag,
 		    const char *ind, size_t ind_len)
 {
+	enum tmpl_escape esc;
 	size_t i, unit;
 
 	switch (tag->sigil) {
@@ -567,11 +662,16 @@ static int tmpl_tag(struct tmpl_uc *u, const struct tmpl_tag *tag,
 		return 0;
 	case '&':
 	case '{':
-		tmpl_add_name_op(u, TMPL_OP_VAR_RAW, tag);
+		i = tmpl_add_name_op(u, TMPL_OP_VAR_RAW, tag);
+		tmpl_op_at(u, i)->raw = true;
 		return 0;
 	default:
-		tmpl_add_name_op(u, u->cc->t->escape == TMPL_ESCAPE_HTML ?
-				 TMPL_OP_VAR_HTML : TMPL_OP_VAR_RAW, tag);
+		esc = u->cc->t->escape;
+		/* TMPL_ESCAPE_URL's are raw until the URL pass says */
+		i = tmpl_add_name_op(u, esc == TMPL_ESCAPE_HTML ||
+				     esc == TMPL_ESCAPE_HTML_PLAIN ?
+				     TMPL_OP_VAR_HTML : TMPL_OP_VAR_RAW, tag);
+		tmpl_op_at(u, i)->raw = esc == TMPL_ESCAPE_NONE;
 		return 0;
 	}
 }
@@ -647,13 +747,7 @@ static int tmpl_compile_unit(struct tmpl_cc *cc, size_t unit,
 	u.ctag = "}}";
 	u.clen = 2;
 	u.lt_line = 1;
-	if (s->name) {
-		snprintf(u.file_buf, sizeof(u.file_buf), "partial '%s'",
-			 s->name);
-		u.file = u.file_buf;
-	} else {
-		u.file = cc->p->file ? cc->p->file : "template";
-	}
+	u.file = s->label;
 
 	while (u.pos < u.len) {
 		struct tmpl_tag tag;
@@ -744,6 +838,7 @@ static void tmpl_collect_top(struct tmpl *t, size_t unit, bool *seen,
 		switch (op->type) {
 		case TMPL_OP_VAR_HTML:
 		case TMPL_OP_VAR_RAW:
+		case TMPL_OP_VAR_CTX:
 			if (depth == 0 && op->nseg > 0)
 				tmpl_add_top(t, &t->segs[op->seg], at->line,
 					     at->column);
@@ -890,6 +985,809 @@ static void tmpl_number_names(struct tmpl *t)
 	}
 }
 
+/* --- the HTML pass: each variable's context ---------------------------- */
+
+/*
+ * Which of tmpl.h's escapes a variable gets depends on where it is in the
+ * HTML, and that is the same for every recipient: this pass finds it once.
+ * It reads the ops in order as a browser would read their text (an HTML
+ * tokenizer cut down to the states that matter here) and sets each
+ * variable's op.  A section's body may run zero, one or many times, so
+ * the context after it is the join of the context before it and after
+ * its body (tmpl_h_join), and a section's body starts from that join too
+ * (the next item of a list follows the last).  A partial is read in the
+ * context of its call; called in another context, it is copied.
+ *
+ * The lattice is shallow (a URL's part only moves from START to REST or
+ * EITHER, an attribute's name only to dynamic), so a section settles in
+ * two or three passes; a budget of work still bounds what a hostile
+ * template can make it do.
+ */
+
+/* HTML elements whose content is text up to their end tag. */
+static const char *const tmpl_h_raw_elems[] = {
+	"script", "style", "textarea", "title", "xmp", "iframe", "noembed",
+	"noframes",
+};
+
+/* Attributes whose value is a URL (HTML 4 and 5, SVG's xlink:href). */
+static const char *const tmpl_h_url_attrs[] = {
+	"href", "src", "action", "formaction", "cite", "poster",
+	"background", "longdesc", "usemap", "codebase", "manifest", "icon",
+	"data", "classid", "archive", "lowsrc", "dynsrc", "xlink:href",
+};
+
+/* Past this many sections and calls deep, the pass gives up. */
+#define TMPL_H_MAX_DEPTH 256
+/* Partials copied per context: at most this many units in all. */
+#define TMPL_H_MAX_UNITS 1024
+
+enum tmpl_hs {
+	TMPL_HS_NEW,		/* not read yet */
+	TMPL_HS_BUSY,		/* being read (a call to itself) */
+	TMPL_HS_DONE,
+};
+
+/* What one HTML pass shares. */
+struct tmpl_hc {
+	struct tmpl *t;
+	struct tmpl_error *err;
+	unsigned depth;
+	size_t budget;		/* ops and bytes it may still read */
+};
+
+_Static_assert(sizeof(struct tmpl_hctx) == 8 + TMPL_H_NAME,
+	       "struct tmpl_hctx must have no padding: it is compared whole");
+
+static bool tmpl_h_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+static bool tmpl_h_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool tmpl_h_eq(const struct tmpl_hctx *a, const struct tmpl_hctx *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* tmpl_h_in_tag - states inside a start or end tag, before a value */
+static bool tmpl_h_in_tag(uint8_t state)
+{
+	return state == TMPL_H_TAG_NAME || state == TMPL_H_BEFORE_ATTR ||
+	       state == TMPL_H_ATTR_NAME || state == TMPL_H_AFTER_ATTR;
+}
+
+/*
+ * tmpl_h_go - enter state, clearing what it does not use (a tag keeps
+ * which element it is, so '>' knows what follows)
+ */
+static void tmpl_h_go(struct tmpl_hctx *c, enum tmpl_hstate state)
+{
+	uint8_t elem = c->elem, end_tag = c->end_tag;
+
+	memset(c, 0, sizeof(*c));
+	c->state = (uint8_t)state;
+	if (tmpl_h_in_tag((uint8_t)state) || state == TMPL_H_BEFORE_VALUE ||
+	    state == TMPL_H_VALUE) {
+		c->elem = elem;
+		c->end_tag = end_tag;
+	} else if (state == TMPL_H_RAW) {
+		c->elem = elem;
+	}
+}
+
+/* tmpl_h_name_add - a byte of a tag's or attribute's name */
+static void tmpl_h_name_add(struct tmpl_hctx *c, unsigned char ch)
+{
+	if (c->n >= TMPL_H_NAME - 1) {
+		c->n = TMPL_H_NAME;	/* too long to be one we know */
+		return;
+	}
+	c->name[c->n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+}
+
+/* tmpl_h_name_is - is the name so far (known, not too long) word? */
+static bool tmpl_h_name_is(const struct tmpl_hctx *c, const char *word)
+{
+	return !c->dynamic && c->n < TMPL_H_NAME && strlen(word) == c->n &&
+	       memcmp(c->name, word, c->n) == 0;
+}
+
+/* tmpl_h_tag_named - the tag's name is complete: which element is it */
+static void tmpl_h_tag_named(struct tmpl_hctx *c)
+{
+	uint8_t elem = 0;
+
+	for (size_t i = 0; i < sizeof(tmpl_h_raw_elems) /
+			       sizeof(tmpl_h_raw_elems[0]); i++) {
+		if (tmpl_h_name_is(c, tmpl_h_raw_elems[i]))
+			elem = (uint8_t)(i + 1);
+	}
+	c->elem = c->end_tag ? 0 : elem;
+	tmpl_h_go(c, TMPL_H_BEFORE_ATTR);
+}
+
+/*
+ * tmpl_h_equals - '=' after an attribute's name: its value is a URL if
+ * the name says so, or if a variable makes the name (it might say so)
+ */
+static void tmpl_h_equals(struct tmpl_hctx *c)
+{
+	bool url = c->dynamic;
+
+	for (size_t i = 0; i < sizeof(tmpl_h_url_attrs) /
+			       sizeof(tmpl_h_url_attrs[0]) && !url; i++)
+		url = tmpl_h_name_is(c, tmpl_h_url_attrs[i]);
+	tmpl_h_go(c, TMPL_H_BEFORE_VALUE);
+	c->url = url;
+}
+
+/* tmpl_h_tag_end - '>': text, or the content of a raw-text element */
+static void tmpl_h_tag_end(struct tmpl_hctx *c)
+{
+	if (c->elem != 0 && !c->end_tag)
+		tmpl_h_go(c, TMPL_H_RAW);
+	else
+		tmpl_h_go(c, TMPL_H_TEXT);
+}
+
+/*
+ * tmpl_h_ref_space - is s[0..len) (from its '&') a whole character
+ * reference to a space or a C0 control, which a browser drops from the
+ * start of a URL?  A reference cut short by the end of the text counts
+ * as not: the URL is then taken to have begun, which is the safe side.
+ */
+static bool tmpl_h_ref_space(const char *s, size_t len, size_t *ref_len)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} named[] = { { "&Tab;", 5 }, { "&NewLine;", 9 } };
+	unsigned long cp = 0;
+	size_t i = 2, digits = 0;
+	bool hex;
+
+	for (size_t k = 0; k < sizeof(named) / sizeof(named[0]); k++) {
+		if (len >= named[k].len &&
+		    memcmp(s, named[k].name, named[k].len) == 0) {
+			*ref_len = named[k].len;
+			return true;
+		}
+	}
+	if (len < 3 || s[1] != '#')
+		return false;
+	hex = s[2] == 'x' || s[2] == 'X';
+	if (hex)
+		i++;
+	for (; i < len; i++, digits++) {
+		unsigned char ch = (unsigned char)s[i];
+		unsigned d;
+
+		if (ch >= '0' && ch <= '9')
+			d = ch - '0';
+		else if (hex && ch >= 'a' && ch <= 'f')
+			d = ch - 'a' + 10;
+		else if (hex && ch >= 'A' && ch <= 'F')
+			d = ch - 'A' + 10;
+		else
+			break;
+		if (cp < 0x110000)
+			cp = cp * (hex ? 16 : 10) + d;
+	}
+	if (digits == 0 || i == len)
+		return false;
+	/* the ';' is optional after a number */
+	*ref_len = i + (s[i] == ';');
+	/* &#0; reads as U+FFFD, not as a control */
+	return cp >= 1 && cp <= 0x20;
+}
+
+/*
+ * tmpl_h_comment - a byte of a comment.  n: 0, 1 dash, 2 two dashes or
+ * more (the comment may end at '>'; "<!--" counts as two, for "<!-->"),
+ * 3 "--!" (also ends at '>').  A mistake here must only ever end the
+ * comment early: then what follows is escaped for HTML, never less.
+ */
+static void tmpl_h_comment(struct tmpl_hctx *c, unsigned char ch)
+{
+	if (ch == '-')
+		c->n = c->n == 3 ? 1 : (uint8_t)(c->n < 2 ? c->n + 1 : 2);
+	else if (ch == '>' && c->n >= 2)
+		tmpl_h_go(c, TMPL_H_TEXT);
+	else if (ch == '!' && c->n == 2)
+		c->n = 3;
+	else
+		c->n = 0;
+}
+
+/*
+ * tmpl_h_raw - a byte inside a raw-text element; n counts the bytes of
+ * "</name" seen.  Returns false if ch must be read again (a partial
+ * match that failed).
+ */
+static bool tmpl_h_raw(struct tmpl_hctx *c, unsigned char ch)
+{
+	const char *name = tmpl_h_raw_elems[c->elem - 1];
+	size_t total = 2 + strlen(name);
+	unsigned char want, low = (unsigned char)(ch >= 'A' && ch <= 'Z' ?
+						  ch + 32 : ch);
+
+	if (c->n == total) {
+		if (tmpl_h_space(ch) || ch == '/') {
+			tmpl_h_go(c, TMPL_H_BEFORE_ATTR);
+			c->elem = 0;
+			c->end_tag = 1;
+			return true;
+		}
+		if (ch == '>') {
+			tmpl_h_go(c, TMPL_H_TEXT);
+			return true;
+		}
+		c->n = 0;
+		return false;
+	}
+	want = (unsigned char)(c->n == 0 ? '<' : c->n == 1 ? '/' :
+			       name[c->n - 2]);
+	if (low == want) {
+		c->n++;
+		return true;
+	}
+	if (c->n == 0)
+		return true;
+	c->n = 0;
+	return false;
+}
+
+/* tmpl_h_text - read literal text: where it leaves the context */
+static void tmpl_h_text(struct tmpl_hctx *c, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char ch = (unsigned char)s[i];
+		const char *p;
+		size_t ref;
+
+		switch ((enum tmpl_hstate)c->state) {
+		case TMPL_H_TEXT:
+			p = memchr(s + i, '<', len - i);
+			if (p == NULL)
+				return;
+			i = (size_t)(p - s) + 1;
+			tmpl_h_go(c, TMPL_H_LT);
+			continue;
+		case TMPL_H_LT:
+			if (tmpl_h_alpha(ch)) {
+				tmpl_h_go(c, TMPL_H_TAG_NAME);
+				tmpl_h_name_add(c, ch);
+			} else if (ch == '/') {
+				tmpl_h_go(c, TMPL_H_END_OPEN);
+			} else if (ch == '!') {
+				tmpl_h_go(c, TMPL_H_MARKUP);
+			} else if (ch == '?') {
+				tmpl_h_go(c, TMPL_H_BOGUS);
+			} else {
+				tmpl_h_go(c, TMPL_H_TEXT);
+				continue;	/* "a < b": '<' was text */
+			}
+			break;
+		case TMPL_H_END_OPEN:
+			if (tmpl_h_alpha(ch)) {
+				tmpl_h_go(c, TMPL_H_TAG_NAME);
+				c->end_tag = 1;
+				tmpl_h_name_add(c, ch);
+			} else if (ch == '>') {
+				tmpl_h_go(c, TMPL_H_TEXT);
+			} else {
+				tmpl_h_go(c, TMPL_H_BOGUS);
+				continue;
+			}
+			break;
+		case TMPL_H_TAG_NAME:
+			if (tmpl_h_space(ch) || ch == '/') {
+				tmpl_h_tag_named(c);
+			} else if (ch == '>') {
+				tmpl_h_tag_named(c);
+				tmpl_h_tag_end(c);
+			} else {
+				tmpl_h_name_add(c, ch);
+			}
+			break;
+		case TMPL_H_BEFORE_ATTR:
+			if (ch == '>') {
+				tmpl_h_tag_end(c);
+			} else if (!tmpl_h_space(ch) && ch != '/') {
+				tmpl_h_go(c, TMPL_H_ATTR_NAME);
+				tmpl_h_name_add(c, ch);
+			}
+			break;
+		case TMPL_H_ATTR_NAME:
+		case TMPL_H_AFTER_ATTR:
+			if (tmpl_h_space(ch)) {
+				c->state = TMPL_H_AFTER_ATTR;	/* name kept */
+			} else if (ch == '/') {
+				tmpl_h_go(c, TMPL_H_BEFORE_ATTR);
+			} else if (ch == '=') {
+				tmpl_h_equals(c);
+			} else if (ch == '>') {
+				tmpl_h_tag_end(c);
+			} else if (c->state == TMPL_H_ATTR_NAME) {
+				tmpl_h_name_add(c, ch);
+			} else {
+				tmpl_h_go(c, TMPL_H_ATTR_NAME);
+				tmpl_h_name_add(c, ch);
+			}
+			break;
+		case TMPL_H_BEFORE_VALUE:
+			if (tmpl_h_space(ch))
+				break;
+			if (ch == '>') {
+				tmpl_h_tag_end(c);
+				break;
+			}
+			c->state = TMPL_H_VALUE;	/* url kept */
+			c->part = TMPL_URL_START;
+			if (ch == '"' || ch == '\'') {
+				c->quote = ch;
+				break;
+			}
+			continue;	/* an unquoted value's first byte */
+		case TMPL_H_VALUE:
+			if (c->quote ? ch == c->quote : tmpl_h_space(ch)) {
+				tmpl_h_go(c, TMPL_H_BEFORE_ATTR);
+				break;
+			}
+			if (!c->quote && ch == '>') {
+				tmpl_h_tag_end(c);
+				break;
+			}
+			if (!c->url || c->part == TMPL_URL_REST)
+				break;
+			/* a browser drops spaces and controls first */
+			if (ch == '&' && tmpl_h_ref_space(s + i, len - i,
+							  &ref)) {
+				i += ref;
+				continue;
+			}
+			if (ch > 0x20)
+				c->part = TMPL_URL_REST;
+			break;
+		case TMPL_H_MARKUP:
+			if (ch == '-' && c->n == 0) {
+				c->n = 1;
+			} else if (ch == '-') {
+				tmpl_h_go(c, TMPL_H_COMMENT);
+				c->n = 2;
+			} else {
+				tmpl_h_go(c, TMPL_H_BOGUS);
+				continue;
+			}
+			break;
+		case TMPL_H_COMMENT:
+			tmpl_h_comment(c, ch);
+			break;
+		case TMPL_H_BOGUS:
+			if (ch == '>')
+				tmpl_h_go(c, TMPL_H_TEXT);
+			break;
+		case TMPL_H_RAW:
+			if (!tmpl_h_raw(c, ch))
+				continue;
+			break;
+		case TMPL_H_URL:
+			if (ch > 0x20) {
+				c->part = TMPL_URL_REST;
+				return;
+			}
+			break;
+		}
+		i++;
+	}
+}
+
+/*
+ * tmpl_h_var - a variable in context c: set how its op escapes, and
+ * move c past it.  A value is taken to be non-empty (so a URL has begun
+ * after it) and to be anything escaping lets through: after '<' it may
+ * start a tag, in a name it makes the name unknown, in a comment it may
+ * end in "--".  Each guess errs towards escaping more.
+ */
+static void tmpl_h_var(struct tmpl_hctx *c, struct tmpl_op *op)
+{
+	enum tmpl_esc esc = op->raw ? TMPL_ESC_NONE : TMPL_ESC_HTML;
+	enum tmpl_check check = TMPL_CHECK_NONE;
+
+	switch ((enum tmpl_hstate)c->state) {
+	case TMPL_H_TEXT:
+	case TMPL_H_BOGUS:
+		break;
+	case TMPL_H_LT:
+	case TMPL_H_END_OPEN: {
+		uint8_t end_tag = c->state == TMPL_H_END_OPEN;
+
+		tmpl_h_go(c, TMPL_H_TAG_NAME);
+		c->end_tag = end_tag;
+		c->dynamic = 1;
+		break;
+	}
+	case TMPL_H_TAG_NAME:
+	case TMPL_H_ATTR_NAME:
+		c->dynamic = 1;
+		break;
+	case TMPL_H_BEFORE_ATTR:
+	case TMPL_H_AFTER_ATTR:
+		tmpl_h_go(c, TMPL_H_ATTR_NAME);
+		c->dynamic = 1;
+		break;
+	case TMPL_H_BEFORE_VALUE:
+		c->state = TMPL_H_VALUE;	/* an unquoted value */
+		c->part = TMPL_URL_START;
+		/* fall through */
+	case TMPL_H_VALUE:
+		if (!c->quote && !op->raw)
+			esc = TMPL_ESC_HTML_BARE;
+		if (c->url) {
+			if (c->part != TMPL_URL_REST)
+				check = op->raw ? TMPL_CHECK_URL_RAW :
+						  TMPL_CHECK_URL;
+			else if (!op->raw)
+				esc = TMPL_ESC_PERCENT;
+			c->part = TMPL_URL_REST;
+		}
+		break;
+	case TMPL_H_MARKUP:
+		tmpl_h_go(c, TMPL_H_BOGUS);
+		break;
+	case TMPL_H_COMMENT:
+		c->n = 2;
+		break;
+	case TMPL_H_RAW:
+		c->n = 0;
+		break;
+	case TMPL_H_URL:
+		/* The caller checks the scheme of the whole URL. */
+		if (c->part == TMPL_URL_REST && !op->raw)
+			esc = TMPL_ESC_PERCENT;
+		c->part = TMPL_URL_REST;
+		break;
+	}
+	op->esc = (uint8_t)esc;
+	op->check = (uint8_t)check;
+	if (check == TMPL_CHECK_NONE && esc == TMPL_ESC_HTML)
+		op->type = TMPL_OP_VAR_HTML;
+	else if (check == TMPL_CHECK_NONE && esc == TMPL_ESC_NONE)
+		op->type = TMPL_OP_VAR_RAW;
+	else
+		op->type = TMPL_OP_VAR_CTX;
+}
+
+/*
+ * tmpl_h_join - the context after "either a or b" into r; -1 if no one
+ * context can stand for both (then no escaping is right for both).
+ */
+static int tmpl_h_join(const struct tmpl_hctx *a, const struct tmpl_hctx *b,
+		       struct tmpl_hctx *r)
+{
+	struct tmpl_hctx x = *a, y = *b;
+
+	if (tmpl_h_eq(&x, &y)) {
+		*r = x;
+		return 0;
+	}
+	/*
+	 * A tag's name that may go on is taken as done (<td{{#w}} width=
+	 * "1"{{/w}}>); either side must then be the same element.
+	 */
+	if (x.state == TMPL_H_TAG_NAME)
+		tmpl_h_tag_named(&x);
+	if (y.state == TMPL_H_TAG_NAME)
+		tmpl_h_tag_named(&y);
+	if (x.elem != y.elem || x.end_tag != y.end_tag)
+		return -1;
+	if (tmpl_h_in_tag(x.state) && tmpl_h_in_tag(y.state)) {
+		/* <input {{#c}}checked{{/c}}>: some attribute, or none */
+		tmpl_h_go(&x, TMPL_H_AFTER_ATTR);
+		x.dynamic = 1;
+		*r = x;
+		return 0;
+	}
+	if (x.state != y.state)
+		return -1;
+	switch ((enum tmpl_hstate)x.state) {
+	case TMPL_H_VALUE:
+		if (x.quote != y.quote)
+			return -1;
+		/* fall through */
+	case TMPL_H_BEFORE_VALUE:
+	case TMPL_H_URL:
+		if (x.url != y.url || x.part != y.part) {
+			x.url = x.state != TMPL_H_URL;
+			x.part = TMPL_URL_EITHER;
+		}
+		*r = x;
+		return 0;
+	case TMPL_H_MARKUP:
+	case TMPL_H_COMMENT:
+	case TMPL_H_RAW:
+		/* the one further on ends sooner: the safe side */
+		if (x.n < y.n)
+			x.n = y.n;
+		*r = x;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* tmpl_h_what - a context in words, for messages */
+static const char *tmpl_h_what(const struct tmpl_hctx *c)
+{
+	switch ((enum tmpl_hstate)c->state) {
+	case TMPL_H_TEXT:
+		return "text";
+	case TMPL_H_LT:
+	case TMPL_H_END_OPEN:
+	case TMPL_H_TAG_NAME:
+	case TMPL_H_BEFORE_ATTR:
+	case TMPL_H_ATTR_NAME:
+	case TMPL_H_AFTER_ATTR:
+	case TMPL_H_BEFORE_VALUE:
+		return "a tag";
+	case TMPL_H_VALUE:
+		return c->quote ? "a quoted attribute value" :
+				  "an unquoted attribute value";
+	case TMPL_H_MARKUP:
+	case TMPL_H_COMMENT:
+	case TMPL_H_BOGUS:
+		return "a comment";
+	case TMPL_H_RAW:
+		return "a <script>, <style>, <title> or <textarea>";
+	case TMPL_H_URL:
+		return "the URL";
+	}
+	return "?";
+}
+
+/*
+ * tmpl_h_fail - fail the pass at op i of unit, as tmpl_fail_at does (at
+ * the nearest tag before it for text, which has no place of its own)
+ */
+static int tmpl_h_fail(struct tmpl_hc *hc, size_t unit, size_t i,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int tmpl_h_fail(struct tmpl_hc *hc, size_t unit, size_t i,
+		       const char *fmt, ...)
+{
+	const struct tmpl_unit *un = &hc->t->units[unit];
+	struct tmpl_error *err = hc->err;
+	va_list ap;
+	int n;
+
+	err->line = 1;
+	err->column = 1;
+	for (size_t k = i + 1; k-- > 0;) {
+		if (k < un->nops && un->ops[k].line > 0) {
+			err->line = un->ops[k].line;
+			err->column = un->ops[k].column;
+			break;
+		}
+	}
+	err->in_partial = un->source != 0;
+	err->reason = 0;
+	n = snprintf(err->message, sizeof(err->message), "%s:%u:%u: ",
+		     hc->t->sources[un->source].label, err->line,
+		     err->column);
+	if (n < 0 || (size_t)n >= sizeof(err->message))
+		return -1;
+	err->reason = (size_t)n;
+	va_start(ap, fmt);
+	vsnprintf(err->message + n, sizeof(err->message) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int tmpl_h_unit(struct tmpl_hc *hc, size_t unit,
+		       struct tmpl_hctx *c);
+
+/* tmpl_h_copy - a copy of unit's ops, to be read in another context */
+static size_t tmpl_h_copy(struct tmpl *t, size_t unit)
+{
+	struct tmpl_unit *nu, *o;
+
+	t->units = tmpl_grow(t->units, &t->units_cap, t->nunits,
+			     sizeof(*t->units));
+	o = &t->units[unit];
+	nu = &t->units[t->nunits];
+	*nu = *o;
+	nu->ops = xmalloc((o->nops ? o->nops : 1) * sizeof(*nu->ops));
+	if (o->nops)
+		memcpy(nu->ops, o->ops, o->nops * sizeof(*nu->ops));
+	nu->cap = o->nops;
+	nu->indent = o->indent ? xstrdup(o->indent) : NULL;
+	nu->hstate = TMPL_HS_NEW;
+	nu->h_assumed = false;
+	return t->nunits++;
+}
+
+/*
+ * tmpl_h_call - the partial op i of unit calls, read in context c: the
+ * unit read in c (made if need be) becomes the op's target.
+ */
+static int tmpl_h_call(struct tmpl_hc *hc, size_t unit, size_t i,
+		       struct tmpl_hctx *c)
+{
+	struct tmpl *t = hc->t;
+	size_t target = t->units[unit].ops[i].jump;
+	size_t origin = t->units[target].origin, k;
+	struct tmpl_unit *tu;
+
+	for (k = 0; k < t->nunits; k++) {
+		tu = &t->units[k];
+		if (tu->origin == origin && tu->hstate != TMPL_HS_NEW &&
+		    tmpl_h_eq(&tu->h_in, c))
+			break;
+	}
+	if (k < t->nunits) {
+		tu = &t->units[k];
+		if (tu->hstate == TMPL_HS_BUSY) {
+			/* It calls itself: take it to end where it began. */
+			if (!tu->h_assumed) {
+				tu->h_call_unit = unit;
+				tu->h_call_op = i;
+			}
+			tu->h_assumed = true;
+		} else {
+			*c = tu->h_out;
+		}
+		t->units[unit].ops[i].jump = k;
+		return 0;
+	}
+	if (hc->depth >= TMPL_H_MAX_DEPTH)
+		return tmpl_h_fail(hc, unit, i, "sections and partials nest "
+				   "too deep to follow the HTML");
+	if (t->units[origin].hstate == TMPL_HS_NEW) {
+		k = origin;
+	} else {
+		if (t->nunits >= TMPL_H_MAX_UNITS)
+			return tmpl_h_fail(hc, unit, i, "partials used in too "
+					   "many HTML contexts");
+		k = tmpl_h_copy(t, origin);
+	}
+	t->units[unit].ops[i].jump = k;
+	hc->depth++;
+	if (tmpl_h_unit(hc, k, c) < 0)
+		return -1;
+	hc->depth--;
+	return 0;
+}
+
+static int tmpl_h_ops(struct tmpl_hc *hc, size_t unit, size_t from,
+		      size_t to, struct tmpl_hctx *c);
+
+/* tmpl_h_section - the section whose op is i: c is before, then after */
+static int tmpl_h_section(struct tmpl_hc *hc, size_t unit, size_t i,
+			  struct tmpl_hctx *c)
+{
+	const struct tmpl_op *op = &hc->t->units[unit].ops[i];
+	bool inverted = op->type == TMPL_OP_INVERTED;
+	size_t end = op->jump;
+	struct tmpl_hctx start = *c, body, joined;
+
+	if (hc->depth >= TMPL_H_MAX_DEPTH)
+		return tmpl_h_fail(hc, unit, i, "sections and partials nest "
+				   "too deep to follow the HTML");
+	for (;;) {
+		body = start;
+		hc->depth++;
+		if (tmpl_h_ops(hc, unit, i + 1, end, &body) < 0)
+			return -1;
+		hc->depth--;
+		op = &hc->t->units[unit].ops[i];
+		if (inverted)
+			break;
+		/* A list's next item starts where the last one ended. */
+		if (tmpl_h_join(&start, &body, &joined) < 0)
+			goto mismatch;
+		if (tmpl_h_eq(&joined, &start))
+			break;
+		start = joined;
+	}
+	if (tmpl_h_join(c, &body, &joined) < 0)
+		goto mismatch;
+	*c = joined;
+	return 0;
+
+mismatch:
+	return tmpl_h_fail(hc, unit, i, "section '%.*s' ends inside %s but "
+			   "begins inside %s, so what follows cannot be "
+			   "escaped right (close inside a section the tags, "
+			   "quotes and comments it opens)", (int)op->len,
+			   op->text, tmpl_h_what(&body), tmpl_h_what(&start));
+}
+
+/* tmpl_h_ops - read ops [from, to) of unit on from context c */
+static int tmpl_h_ops(struct tmpl_hc *hc, size_t unit, size_t from,
+		      size_t to, struct tmpl_hctx *c)
+{
+	for (size_t i = from; i < to; i++) {
+		struct tmpl_op *op = &hc->t->units[unit].ops[i];
+
+		if (hc->budget < op->len + 1)
+			return tmpl_h_fail(hc, unit, i, "the template's "
+					   "sections are too many and too "
+					   "deep to follow the HTML");
+		hc->budget -= op->len + 1;
+		switch (op->type) {
+		case TMPL_OP_TEXT:
+			tmpl_h_text(c, op->text, op->len);
+			break;
+		case TMPL_OP_VAR_HTML:
+		case TMPL_OP_VAR_RAW:
+		case TMPL_OP_VAR_CTX:
+			tmpl_h_var(c, op);
+			break;
+		case TMPL_OP_SECTION:
+		case TMPL_OP_INVERTED:
+			if (tmpl_h_section(hc, unit, i, c) < 0)
+				return -1;
+			i = hc->t->units[unit].ops[i].jump;
+			break;
+		case TMPL_OP_END:
+			break;
+		case TMPL_OP_PARTIAL:
+			if (tmpl_h_call(hc, unit, i, c) < 0)
+				return -1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* tmpl_h_unit - read a whole unit from context c (then after it) */
+static int tmpl_h_unit(struct tmpl_hc *hc, size_t unit,
+		       struct tmpl_hctx *c)
+{
+	struct tmpl_unit *un = &hc->t->units[unit];
+
+	un->hstate = TMPL_HS_BUSY;
+	un->h_in = *c;
+	if (tmpl_h_ops(hc, unit, 0, un->nops, c) < 0)
+		return -1;
+	un = &hc->t->units[unit];
+	if (un->h_assumed && !tmpl_h_eq(c, &un->h_in))
+		return tmpl_h_fail(hc, un->h_call_unit, un->h_call_op,
+				   "partial '%s' includes itself here, and "
+				   "ends inside %s but begins inside %s",
+				   hc->t->sources[un->source].name,
+				   tmpl_h_what(c), tmpl_h_what(&un->h_in));
+	un->h_out = *c;
+	un->hstate = TMPL_HS_DONE;
+	return 0;
+}
+
+/* tmpl_h_pass - set every variable's escaping from its context */
+static int tmpl_h_pass(struct tmpl *t, struct tmpl_error *err)
+{
+	struct tmpl_hc hc = { .t = t, .err = err, .depth = 0 };
+	struct tmpl_hctx c;
+	size_t work = 0;
+
+	for (size_t u = 0; u < t->nunits; u++) {
+		for (size_t i = 0; i < t->units[u].nops; i++)
+			work += t->units[u].ops[i].len + 1;
+	}
+	/* Real templates read each op a few times at most. */
+	hc.budget = 64 * work + 1000000;
+	memset(&c, 0, sizeof(c));
+	c.state = t->escape == TMPL_ESCAPE_URL ? TMPL_H_URL : TMPL_H_TEXT;
+	return tmpl_h_unit(&hc, 0, &c);
+}
+
 /* tmpl_compile - compile the template and, through it, its partials */
 int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 		 struct tmpl **t_r, struct tmpl_error *err)
@@ -910,6 +1808,7 @@ int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 	t->sources = tmpl_grow(NULL, &t->sources_cap, 0, sizeof(*t->sources));
 	memset(&t->sources[0], 0, sizeof(t->sources[0]));
 	buf_append(&t->sources[0].text, src, len);
+	t->sources[0].label = xstrdup(p->file ? p->file : "template");
 	t->sources[0].found = true;
 	t->nsources = 1;
 	t->units = tmpl_grow(NULL, &t->units_cap, 0, sizeof(*t->units));
@@ -926,6 +1825,11 @@ int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 	seen = xcalloc(t->nunits, sizeof(*seen));
 	tmpl_collect_top(t, 0, seen, NULL);
 	free(seen);
+	if ((p->escape == TMPL_ESCAPE_HTML || p->escape == TMPL_ESCAPE_URL) &&
+	    tmpl_h_pass(t, err) < 0) {
+		tmpl_free(&t);
+		return -1;
+	}
 	tmpl_number_names(t);
 	if (p->crlf)
 		tmpl_text_crlf(t);
@@ -947,6 +1851,7 @@ void tmpl_free(struct tmpl **tp)
 	}
 	for (i = 0; i < t->nsources; i++) {
 		free(t->sources[i].name);
+		free(t->sources[i].label);
 		buf_free(&t->sources[i].text);
 	}
 	for (i = 0; i < t->nowned; i++)
@@ -968,6 +1873,74 @@ void tmpl_top_names(const struct tmpl *t, tmpl_name_fn *fn, void *ctx)
 	for (i = 0; i < t->ntop; i++)
 		fn(ctx, t->top[i].name, t->top[i].len, t->top[i].line,
 		   t->top[i].column);
+}
+
+/* What one tmpl_names() call shares. */
+struct tmpl_walk {
+	const struct tmpl *t;
+	tmpl_names_fn *fn;
+	void *ctx;
+	bool *seen;		/* [origin * 2 + in a section]: walked */
+};
+
+/* tmpl_walk_unit - report the names of a unit called at depth */
+static void tmpl_walk_unit(struct tmpl_walk *w, size_t unit, unsigned depth)
+{
+	const struct tmpl *t = w->t;
+	const struct tmpl_unit *un = &t->units[unit];
+	struct tmpl_name n = {
+		.file = t->sources[un->source].label,
+		.in_partial = un->source != 0,
+	};
+
+	for (size_t i = 0; i < un->nops; i++) {
+		const struct tmpl_op *op = &un->ops[i];
+		size_t key;
+
+		switch (op->type) {
+		case TMPL_OP_VAR_HTML:
+		case TMPL_OP_VAR_RAW:
+		case TMPL_OP_VAR_CTX:
+		case TMPL_OP_SECTION:
+		case TMPL_OP_INVERTED:
+			if (op->nseg > 0) {
+				n.name = op->text;
+				n.len = op->len;
+				n.in_section = depth > 0;
+				n.section = op->type == TMPL_OP_SECTION ||
+					    op->type == TMPL_OP_INVERTED;
+				n.line = op->line;
+				n.column = op->column;
+				w->fn(w->ctx, &n);
+			}
+			if (op->type == TMPL_OP_SECTION ||
+			    op->type == TMPL_OP_INVERTED)
+				depth++;
+			break;
+		case TMPL_OP_END:
+			depth--;
+			break;
+		case TMPL_OP_PARTIAL:
+			key = t->units[op->jump].origin * 2 + (depth > 0);
+			if (!w->seen[key]) {
+				w->seen[key] = true;
+				tmpl_walk_unit(w, op->jump, depth);
+			}
+			break;
+		case TMPL_OP_TEXT:
+			break;
+		}
+	}
+}
+
+/* tmpl_names - report every name the template and its partials use */
+void tmpl_names(const struct tmpl *t, tmpl_names_fn *fn, void *ctx)
+{
+	struct tmpl_walk w = { t, fn, ctx, NULL };
+
+	w.seen = xcalloc(2 * t->nunits, sizeof(*w.seen));
+	tmpl_walk_unit(&w, 0, 0);
+	free(w.seen);
 }
 
 /* --- rendering ---------------------------------------------------------- */
@@ -1121,6 +2094,154 @@ static void tmpl_put(struct buf *out, const struct tmpl_value *v, bool html)
 }
 
 /*
+ * tmpl_url_safe - may s start a URL in an href?  It must have no scheme
+ * (a relative URL) or http, https or mailto.  The scheme is read as a
+ * browser reads it, after dropping leading spaces and controls and every
+ * tab and line break; and, as Go's html/template does, more strictly:
+ * whatever comes before a ':' that no '/', '?' or '#' precedes is the
+ * scheme, even if a browser would not take it for one.  An unescaped
+ * value (raw) with '&' there fails: a character reference such as
+ * "&colon;" could make a ':' that is not there yet.
+ */
+static bool tmpl_url_safe(const char *s, size_t len, bool raw)
+{
+	static const char *const safe[] = { "http", "https", "mailto" };
+	char scheme[8];
+	size_t i = 0, n = 0;
+
+	while (i < len && (unsigned char)s[i] <= 0x20)
+		i++;
+	for (; i < len; i++) {
+		char c = s[i];
+
+		if (c == '\t' || c == '\n' || c == '\r')
+			continue;
+		if (c == ':')
+			break;
+		if (c == '/' || c == '?' || c == '#')
+			return true;
+		if (raw && c == '&')
+			return false;
+		if (n < sizeof(scheme))
+			scheme[n] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		n++;
+	}
+	if (i == len)
+		return true;
+	for (size_t k = 0; k < sizeof(safe) / sizeof(safe[0]); k++) {
+		if (strlen(safe[k]) == n && memcmp(scheme, safe[k], n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * tmpl_put_bare - append s escaped for an unquoted attribute value: as
+ * tmpl_put_html, and the bytes that would end the value or start another
+ * attribute (spaces, '=', '`') as numeric references
+ */
+static void tmpl_put_bare(struct buf *out, const char *s, size_t len)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!tmpl_h_space(c) && c != '=' && c != '`' && c != '&' &&
+		    c != '<' && c != '>' && c != '"' && c != '\'')
+			continue;
+		buf_append(out, s + run, i - run);
+		buf_printf(out, "&#%u;", c);
+		run = i + 1;
+	}
+	buf_append(out, s + run, len - run);
+}
+
+/* tmpl_put_percent - append s percent-encoded (RFC 3986, section 2) */
+static void tmpl_put_percent(struct buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			continue;
+		buf_append(out, s + run, i - run);
+		buf_putc(out, '%');
+		buf_putc(out, hex[c >> 4]);
+		buf_putc(out, hex[c & 15]);
+		run = i + 1;
+	}
+	buf_append(out, s + run, len - run);
+}
+
+/*
+ * tmpl_put_ctx - append a value escaped as its place asks (op->esc),
+ * after op->check; false if it failed the check and TMPL_UNSAFE_URL went
+ * in its place
+ */
+static bool tmpl_put_ctx(struct buf *out, const struct tmpl_value *v,
+			 const struct tmpl_op *op)
+{
+	const char *s = "";
+	size_t len = 0;
+
+	switch (v->kind) {
+	case TMPL_STRING:
+	case TMPL_NUMBER:
+		s = v->str;
+		len = v->len;
+		break;
+	case TMPL_BOOL:
+		s = v->boolean ? "true" : "false";
+		len = strlen(s);
+		break;
+	case TMPL_MISSING:
+	case TMPL_NULL:
+	case TMPL_LIST:
+	case TMPL_OBJECT:
+		break;
+	}
+	if (op->check != TMPL_CHECK_NONE &&
+	    !tmpl_url_safe(s, len, op->check == TMPL_CHECK_URL_RAW)) {
+		buf_append_str(out, TMPL_UNSAFE_URL);
+		return false;
+	}
+	switch ((enum tmpl_esc)op->esc) {
+	case TMPL_ESC_NONE:
+		buf_append(out, s, len);
+		break;
+	case TMPL_ESC_HTML:
+		tmpl_put_html(out, s, len);
+		break;
+	case TMPL_ESC_HTML_BARE:
+		tmpl_put_bare(out, s, len);
+		break;
+	case TMPL_ESC_PERCENT:
+		tmpl_put_percent(out, s, len);
+		break;
+	}
+	return true;
+}
+
+/* tmpl_note_unsafe - count a replaced URL; the first one's place */
+static void tmpl_note_unsafe(const struct tmpl *t, const struct tmpl_unit *u,
+			     const struct tmpl_op *op, struct tmpl_notes *notes)
+{
+	if (notes == NULL || notes->unsafe_urls++ > 0)
+		return;
+	notes->file = t->sources[u->source].label;
+	notes->line = op->line;
+	notes->column = op->column;
+	notes->name = op->text;
+	notes->name_len = op->len;
+}
+
+/*
  * What tmpl_render_mail() learns while rendering: the output is clean
  * mail text until a byte or a line says otherwise.
  */
@@ -1178,7 +2299,8 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 
 /* tmpl_run - run the ops of unit 0, and of the partials it calls */
 static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
-		    struct buf *out, struct tmpl_mail *m)
+		    struct buf *out, struct tmpl_mail *m,
+		    struct tmpl_notes *notes)
 {
 	/*
 	 * The context stack holds the root and one value per entered
@@ -1224,6 +2346,17 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 
 			tmpl_lookup(t, data, ctx, nctx, op, &v, &rc);
 			tmpl_put(out, &v, op->type == TMPL_OP_VAR_HTML);
+			if (m != NULL)
+				tmpl_mail_value(m, out, from);
+			pc++;
+			break;
+		}
+		case TMPL_OP_VAR_CTX: {
+			size_t from = out->len;
+
+			tmpl_lookup(t, data, ctx, nctx, op, &v, &rc);
+			if (!tmpl_put_ctx(out, &v, op))
+				tmpl_note_unsafe(t, u, op, notes);
 			if (m != NULL)
 				tmpl_mail_value(m, out, from);
 			pc++;
@@ -1290,14 +2423,14 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		struct buf *out)
 {
-	return tmpl_run(t, data, out, NULL);
+	return tmpl_run(t, data, out, NULL, NULL);
 }
 
 int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
-		     struct buf *out, bool *clean_r)
+		     struct buf *out, bool *clean_r, struct tmpl_notes *notes)
 {
 	struct tmpl_mail m = { .clean = t->crlf, .prev_eq = false, .line = 0 };
-	int ret = tmpl_run(t, data, out, &m);
+	int ret = tmpl_run(t, data, out, &m, notes);
 
 	*clean_r = m.clean && m.line <= TMPL_MAIL_LINE_MAX;
 	return ret;

@@ -21,6 +21,34 @@
  * nothing of how they are stored (the store's packed form on the send
  * path, a JSON document in tests).
  *
+ * HTML templates (TMPL_ESCAPE_HTML) are escaped by context, as Go's
+ * html/template does it, with the context found once, at compile time:
+ * the compiler follows the HTML around every tag (text, tags, attribute
+ * values, comments, <script> and the like) and marks each variable.
+ * In the value of a URL attribute (href, src, action, formaction, cite,
+ * poster, background and a few more; quoted or not):
+ *   - a variable that starts the URL (only spaces before it) must give a
+ *     URL with an http:, https: or mailto: scheme, or none (a relative
+ *     URL); anything else (javascript:, data:, vbscript: ...) renders as
+ *     TMPL_UNSAFE_URL and is counted in struct tmpl_notes;
+ *   - a variable after the URL's first byte (in its path, query or
+ *     fragment) is percent-encoded (RFC 3986: all but A-Z a-z 0-9 - . _ ~);
+ *   - {{{x}}} and {{&x}} still get the scheme check at the start (a value
+ *     that holds '&' there fails it: a character reference could hide a
+ *     ':'), but are never escaped or encoded: raw means as it is;
+ *   - where sections leave it open whether a variable starts the URL
+ *     (href="{{#a}}{{a}}{{/a}}{{b}}"), it is taken to start it: checked,
+ *     not encoded.
+ * An unquoted attribute value escapes spaces, '=' and '`' as well, so a
+ * value cannot end it.  A section must end in the HTML context it began
+ * in, or one that differs only in which attribute or which part of a URL
+ * it is at (the same goes for a partial that includes itself); else
+ * compiling fails, since what follows could not be escaped right.  A
+ * partial is escaped for the context of each call.
+ * Inline CSS and JavaScript (style, on* attributes, <script>) get plain
+ * HTML escaping: mail clients run no scripts, and volley does not parse
+ * CSS.
+ *
  * Thread rules: a compiled struct tmpl is immutable; any number of threads
  * may render it at once, each into its own buffer.
  */
@@ -36,8 +64,24 @@ struct tmpl;
 
 enum tmpl_escape {
 	TMPL_ESCAPE_NONE,	/* text parts and headers: values as they are */
-	TMPL_ESCAPE_HTML,	/* {{var}} escapes & < > " and ' */
+	TMPL_ESCAPE_HTML,	/* {{var}} escapes & < > " and ', and more by
+				 * context (see above) */
+	/*
+	 * {{var}} escapes & < > " and ' wherever it is, as the Mustache
+	 * spec has it: for HTML that is not a document of its own (the
+	 * spec's own tests, whose "HTML" need not be HTML)
+	 */
+	TMPL_ESCAPE_HTML_PLAIN,
+	/*
+	 * The template is one URL (List-Unsubscribe): a {{var}} after its
+	 * first byte other than a space is percent-encoded; one that starts
+	 * it, and {{{var}}}, go as they are (the caller checks the scheme).
+	 */
+	TMPL_ESCAPE_URL,
 };
+
+/* What an unsafe URL is replaced with in an HTML template. */
+#define TMPL_UNSAFE_URL "about:invalid#volley-unsafe-url"
 
 /* --- the data a template is rendered with ----------------------------- */
 
@@ -80,7 +124,8 @@ struct tmpl_data {
 /*
  * Loads partial name: returns 1 and appends its source to src, 0 if there
  * is no such partial (it then renders as nothing, as the spec says), or -1
- * on error with a message in src.
+ * on error with a message in src (a caller for whom a missing partial is
+ * a mistake returns -1 for it).
  */
 typedef int tmpl_partial_fn(void *ctx, const char *name, struct buf *src);
 
@@ -96,6 +141,11 @@ struct tmpl_params {
 	 * message.  Values are never changed.
 	 */
 	bool crlf;
+	/*
+	 * partial_ext: messages name a partial's file as its name and this
+	 * ("footer" + ".mustache"); NULL: as "partial 'footer'".
+	 */
+	const char *partial_ext;
 };
 
 struct tmpl_error {
@@ -103,6 +153,8 @@ struct tmpl_error {
 	char message[512];
 	unsigned line;		/* 1-based */
 	unsigned column;	/* 1-based, in bytes */
+	size_t reason;		/* message + reason: the text after "3:1: " */
+	bool in_partial;	/* line and column are in a partial's source */
 };
 
 /*
@@ -134,8 +186,24 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
  * time and a look at each value, so a caller need not scan the output
  * again.  Only a template compiled with crlf can be clean.
  */
+struct tmpl_notes;
 int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
-		     struct buf *out, bool *clean_r);
+		     struct buf *out, bool *clean_r, struct tmpl_notes *notes);
+
+/*
+ * What renders put in place of values (see above), added up over every
+ * render given the same struct tmpl_notes (zero it to start), with the
+ * place of the first: a caller tells its user.  Pointers are into the
+ * template, valid while it is.
+ */
+struct tmpl_notes {
+	unsigned unsafe_urls;	/* values replaced by TMPL_UNSAFE_URL */
+	const char *file;	/* the first's: "body.html", a partial's */
+	unsigned line;
+	unsigned column;
+	const char *name;	/* its tag's name, not NUL-terminated */
+	size_t name_len;
+};
 
 /*
  * tmpl_top_names - call fn for each distinct name the template
@@ -149,5 +217,32 @@ int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 typedef void tmpl_name_fn(void *ctx, const char *name, size_t len,
 			  unsigned line, unsigned column);
 void tmpl_top_names(const struct tmpl *t, tmpl_name_fn *fn, void *ctx);
+
+/* One use of a name, for tmpl_names(). */
+struct tmpl_name {
+	const char *name;	/* the whole tag name, dots and all */
+	size_t len;
+	/*
+	 * false: outside every section (partials included where they are
+	 * called), so the first part resolves only in the root; true: it
+	 * may resolve in anything an enclosing section entered
+	 */
+	bool in_section;
+	bool section;		/* {{#name}} or {{^name}}; else a value */
+	const char *file;	/* tmpl_params.file, or the partial's file */
+	bool in_partial;	/* line and column are in that partial */
+	unsigned line;
+	unsigned column;
+};
+
+/*
+ * tmpl_names - call fn for every tag that looks a name up ({{x}},
+ * {{{x}}}, {{&x}}, {{#x}}, {{^x}}; not {{.}}), in the template and in
+ * every partial, sections or not: what tmpl_top_names() leaves out.  A
+ * partial called both outside and inside sections is walked twice; names
+ * are not made distinct.
+ */
+typedef void tmpl_names_fn(void *ctx, const struct tmpl_name *n);
+void tmpl_names(const struct tmpl *t, tmpl_names_fn *fn, void *ctx);
 
 #endif

@@ -72,7 +72,9 @@ static bool vars_data_is_address_name(const struct vars_data *vd,
 {
 	return (strlen(vd->address_column) == len &&
 		strncasecmp(vd->address_column, name, len) == 0) ||
-	       (len == 5 && memcmp(name, "email", 5) == 0);
+	       (len == sizeof(VARS_ADDRESS_NAME) - 1 &&
+		memcmp(name, VARS_ADDRESS_NAME,
+		       sizeof(VARS_ADDRESS_NAME) - 1) == 0);
 }
 
 /* vars_data_flat_decode - fill vd->flat from the row; false if too wide */

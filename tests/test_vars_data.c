@@ -20,7 +20,9 @@
 static const char *render(const char *src, struct vars_data *vd)
 {
 	static struct buf out;
-	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL, false };
+	struct tmpl_params p = {
+		"t", TMPL_ESCAPE_NONE, NULL, NULL, false, NULL,
+	};
 	struct tmpl_error err;
 	struct tmpl *t;
 
@@ -117,7 +119,9 @@ static void test_tree_row(void **state)
 /* crlf: template line ends become CRLF once; values stay as they are. */
 static void test_crlf_template_text(void **state)
 {
-	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL, true };
+	struct tmpl_params p = {
+		"t", TMPL_ESCAPE_NONE, NULL, NULL, true, NULL,
+	};
 	struct buf names = BUF_INIT, vals = BUF_INIT, out = BUF_INIT;
 	const char *src = "a\nb {{v}}\r\nc\rd\n{{#v}}\nin\n{{/v}}\n";
 	struct tmpl_error err;
@@ -230,7 +234,9 @@ static void test_damaged_list_count(void **state)
 /* mail_clean - is src rendered with v = value clean 7bit mail text? */
 static bool mail_clean(const char *src, const char *value, bool crlf)
 {
-	struct tmpl_params p = { "t", TMPL_ESCAPE_NONE, NULL, NULL, crlf };
+	struct tmpl_params p = {
+		"t", TMPL_ESCAPE_NONE, NULL, NULL, crlf, NULL,
+	};
 	struct buf names = BUF_INIT, vals = BUF_INIT, out = BUF_INIT;
 	struct tmpl_error err;
 	struct vars_data vd;
@@ -245,7 +251,8 @@ static bool mail_clean(const char *src, const char *value, bool crlf)
 					"a@b.c", 5, vals.data, vals.len), 0);
 	if (tmpl_compile(src, strlen(src), &p, &t, &err) < 0)
 		fail_msg("%s", err.message);
-	assert_int_equal(tmpl_render_mail(t, &vd.data, &out, &clean), 0);
+	assert_int_equal(tmpl_render_mail(t, &vd.data, &out, &clean, NULL),
+			 0);
 	tmpl_free(&t);
 	buf_free(&names);
 	buf_free(&vals);

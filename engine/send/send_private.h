@@ -169,6 +169,8 @@ struct send_run {
 	/* summed worker times */
 	atomic_llong rate_wait_ms, render_ms, connect_ms, wait_ms;
 	atomic_ullong connections;
+	/* a message went with a URL replaced (tmpl_notes): said once */
+	atomic_bool unsafe_url_said;
 
 	size_t npool;			/* job objects */
 	struct send_worker *workers;	/* p->connections of them */

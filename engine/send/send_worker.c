@@ -232,6 +232,28 @@ static const char *send_sender(struct send_worker *w,
 	return slot->from.data;
 }
 
+/*
+ * send_unsafe_url - the message went with a URL replaced: say so, once
+ * a run (volley preview names every recipient it happens to).  Sent, not
+ * failed: the rest of the message is good, and the link harmless now.
+ */
+static void send_unsafe_url(struct send_worker *w, const struct send_job *job)
+{
+	const struct tmpl_notes *n = &w->bufs.notes;
+	struct send_run *run = w->run;
+	char line[900];
+
+	if (run->p->notice == NULL ||
+	    atomic_exchange(&run->unsafe_url_said, true))
+		return;
+	snprintf(line, sizeof(line), "%.*s: %s:%u:%u: {{%.*s}} is not a "
+		 "safe URL, sent as %s (said once a run: 'volley preview' "
+		 "shows each recipient's)", (int)job->addr.len,
+		 job->addr.data, n->file, n->line, n->column,
+		 (int)n->name_len, n->name, TMPL_UNSAFE_URL);
+	run->p->notice(run->p->notice_ctx, line);
+}
+
 /* send_render - the job's message into slot; false if it cannot be */
 static bool send_render(struct send_worker *w, struct send_slot *slot,
 			struct send_job *job)
@@ -266,6 +288,8 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	     dkim_sign_buf(w->dkim, &slot->msg, room, mj.date, &start,
 			   &error) < 0))
 		goto refused;
+	if (w->bufs.notes.unsafe_urls > 0)
+		send_unsafe_url(w, job);
 	slot->job = job;
 	slot->rcpt[0] = job->addr.data;
 	slot->m = (struct smtp_message){

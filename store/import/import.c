@@ -30,6 +30,7 @@
 #include "escape.h"
 #include "mailaddr.h"
 #include "store.h"
+#include "varnames.h"
 #include "vars.h"
 #include "xalloc.h"
 
@@ -299,7 +300,7 @@ static bool import_is_address_name(const char *address_column,
 				   const char *name)
 {
 	return strcasecmp(name, address_column) == 0 ||
-	       strcmp(name, "email") == 0;
+	       strcmp(name, VARS_ADDRESS_NAME) == 0;
 }
 
 /*
@@ -335,6 +336,26 @@ static int import_add(struct import_run *run, const char *addr,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * import_names_known - every recipient's names are in o->names: count
+ * what none has, and fail a strict import over it
+ */
+static int import_names_known(struct import_run *run, const char **error_r)
+{
+	struct varnames *vn = run->o->names;
+
+	/* the address is a variable under its column's name too */
+	varnames_root(vn, run->o->address_column,
+		      strlen(run->o->address_column), true);
+	run->sum->names_missing = vn->missing;
+	if (vn->missing == 0 || !run->o->strict)
+		return 0;
+	errmsg_set(error_r, "%s: the template uses %zu name%s no recipient "
+		   "has (--strict)", run->label, vn->missing,
+		   vn->missing == 1 ? "" : "s");
+	return -1;
 }
 
 /* import_csv_rows - the header, then every row of a CSV file */
@@ -383,6 +404,15 @@ static int import_csv_rows(struct import_run *run, int fd, int64_t campaign,
 				   run->needs[i].name);
 			goto out;
 		}
+	}
+
+	/* A CSV file's recipients have its columns: known now. */
+	if (run->o->names != NULL) {
+		for (size_t k = 0; k < nnames; k++)
+			varnames_root(run->o->names, names[k],
+				      strlen(names[k]), false);
+		if (import_names_known(run, error_r) < 0)
+			goto out;
 	}
 
 	if (store_import_begin(run->st, campaign, run->label,
@@ -563,6 +593,9 @@ static int import_jsonl_row(struct import_run *run, const char *line,
 		return import_reject(run, lineno, column,
 				     buf_cstr(&run->reason), line, len,
 				     error_r);
+	if (run->o->names != NULL)
+		varnames_recipient(run->o->names, run->vars.data,
+				   run->vars.len);
 	return import_add(run, run->addr.data, run->addr.len, lineno, line,
 			  len, error_r);
 }
@@ -703,6 +736,10 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 		result = IMPORT_BAD_ROWS;
 		goto out;
 	}
+	/* A JSON Lines file's recipients are known once all are read. */
+	if (o->names != NULL && import_format(o) == IMPORT_JSONL &&
+	    import_names_known(&run, error_r) < 0)
+		goto out;
 	/*
 	 * The rejects must be safe on disk before the good rows commit (if
 	 * the process dies before the rename, they are in the temporary

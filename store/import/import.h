@@ -13,6 +13,12 @@
  * JSON Lines: one object per line (nested objects and lists allowed), the
  * address a string under the address column's name ("email"); blank
  * lines are skipped.
+ *
+ * Besides the names every recipient must have, the caller may give every
+ * name the template uses anywhere (o->names): the import finds which of
+ * them its recipients have (the CSV header, or the members of the JSON
+ * Lines rows it takes; see varnames.h), and with o->strict imports
+ * nothing if any is in none of them.
  */
 #ifndef VOLLEY_IMPORT_H
 #define VOLLEY_IMPORT_H
@@ -23,6 +29,7 @@
 
 struct buf;
 struct store;
+struct varnames;
 
 enum import_format {
 	IMPORT_AUTO,	/* JSON Lines for *.jsonl and *.ndjson, else CSV */
@@ -58,6 +65,11 @@ struct import_opts {
 	 * template: the store knows nothing of templates) */
 	const struct import_need *needs;
 	size_t nneeds;
+	/* every name the template uses, or NULL: afterwards (whatever the
+	 * result) varnames_found() tells which the file's recipients
+	 * have, and sum->names_missing how many none has */
+	struct varnames *names;
+	bool strict;		/* a name none has: nothing imported */
 };
 
 struct import_summary {
@@ -67,10 +79,15 @@ struct import_summary {
 	int64_t rejected;
 	double seconds;
 	char rejects_path[4096];	/* "" if no rejects file was written */
+	/* o->names that no recipient of the file has, once it is known
+	 * (after the CSV header; after the last JSON Lines row) */
+	size_t names_missing;
 };
 
 enum import_result {
-	IMPORT_ERROR = -1,	/* nothing imported; *error_r says why */
+	IMPORT_ERROR = -1,	/* nothing imported; *error_r says why (and
+				 * if o->strict and sum->names_missing, that
+				 * is why) */
 	IMPORT_OK = 0,		/* committed */
 	IMPORT_BAD_ROWS = 1,	/* bad rows (printed), nothing imported */
 };

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -349,6 +350,21 @@ int dkim_keys_load(const struct dkim_key_spec *specs, size_t n,
 
 	*keys_r = NULL;
 	keys->k = xcalloc(n + 1, sizeof(*keys->k));
+	if (n == 0) {
+		/* nothing to sign with: OpenSSL need not even start */
+		*keys_r = keys;
+		return 0;
+	}
+	/*
+	 * Started explicitly, so that a start that fails (out of memory)
+	 * is an error here: OpenSSL 3.0 called without it goes on with
+	 * half-made locks and crashes.
+	 */
+	if (OPENSSL_init_crypto(0, NULL) != 1) {
+		errmsg_set(error_r, "dkim: OpenSSL cannot start: %s",
+			   dkim_ssl_error("out of memory"));
+		goto fail;
+	}
 	keys->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (keys->sha256 == NULL) {
 		errmsg_set(error_r, "dkim: no SHA-256 in OpenSSL: %s",

@@ -23,7 +23,9 @@ struct token_key {
 int token_key_new(const void *secret, size_t secret_len,
 		  struct token_key **key_r)
 {
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	/* OpenSSL started explicitly: see dkim_keys_load */
+	EVP_MAC *mac = OPENSSL_init_crypto(0, NULL) == 1 ?
+		       EVP_MAC_fetch(NULL, "HMAC", NULL) : NULL;
 	struct token_key *key = xcalloc(1, sizeof(*key));
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,

@@ -2,7 +2,8 @@
  * fuzz_tmpl - libFuzzer target for the Mustache compiler and renderer.
  *
  * The first byte holds flags (HTML escaping, CRLF line ends, data as a
- * raw blob, tmpl_render_mail); the rest is split at 0xff bytes (never in
+ * raw blob, tmpl_render_mail, the template as one URL); the rest is
+ * split at 0xff bytes (never in
  * UTF-8) into the template, partials "a" and "b", and data.  The data
  * becomes a small tree of variables (common/vars.h) next to fixed members
  * full of markup, or, with the flag, is taken as a packed blob as it
@@ -14,9 +15,11 @@
  * buffer held alone, give the same bytes every time, and keep the
  * promises of tmpl.h: with HTML escaping and no way for a value to go
  * out raw ('&', '=' and "{{{" absent), no '<' reaches the output unless
- * the template wrote it; and a render that tmpl_render_mail calls clean
- * is clean 7bit mail text.  Lookups have a budget, so sections over
- * lists nested deep end in reasonable time.
+ * the template wrote it; a render that tmpl_render_mail calls clean is
+ * clean 7bit mail text; what it notes as replaced URLs is in the output
+ * and placed inside a source, as every name tmpl_names reports is.
+ * Lookups have a budget, so sections over lists nested deep end in
+ * reasonable time.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +37,7 @@
 #define F_CRLF 2
 #define F_RAW_BLOB 4
 #define F_MAIL 8
+#define F_URL 16
 
 #define PIECES 4	/* template, partial a, partial b, data */
 #define LOOKUP_BUDGET 20000
@@ -230,13 +234,44 @@ static long line_len(const char *s, size_t n, unsigned line)
 	return (long)(i - start);
 }
 
+static const char *const files[] = {
+	FILE_NAME, "partial 'a'", "partial 'b'",
+};
+
+/* check_place - line and column are inside the source file names */
+static void check_place(const struct piece *pieces, const char *file,
+			bool in_partial, unsigned line, unsigned column)
+{
+	long len;
+
+	for (int k = 0; k < 3; k++) {
+		if (strcmp(file, files[k]) != 0)
+			continue;
+		len = line_len(pieces[k].p, pieces[k].len, line);
+		if (line < 1 || column < 1 || len < 0 ||
+		    column > (unsigned long)len || in_partial != (k > 0))
+			abort();
+		return;
+	}
+	abort();
+}
+
+/* check_name - a name tmpl_names reports is where it says */
+static void check_name(void *ctx, const struct tmpl_name *n)
+{
+	volatile char last = 0;
+
+	check_place(ctx, n->file, n->in_partial, n->line, n->column);
+	if (n->len == 0)
+		abort();
+	last = n->name[n->len - 1];	/* readable, for ASan */
+	(void)last;
+}
+
 /* check_error - the error names a source and a place inside it */
 static void check_error(const struct tmpl_error *err,
 			const struct piece *pieces)
 {
-	static const char *const files[] = {
-		FILE_NAME, "partial 'a'", "partial 'b'",
-	};
 	char head[64];
 	long len;
 
@@ -247,8 +282,9 @@ static void check_error(const struct tmpl_error *err,
 			 err->column);
 		if (strncmp(err->message, head, strlen(head)) != 0)
 			continue;
-		if (err->message[strlen(head)] == '\0')
-			abort();	/* no reason */
+		if (err->message[strlen(head)] == '\0' ||
+		    err->reason != strlen(head) || err->in_partial != (k > 0))
+			abort();	/* no reason, or not where it says */
 		len = line_len(pieces[k].p, pieces[k].len, err->line);
 		if (len < 0 || err->column > (unsigned long)len + 1)
 			abort();
@@ -308,7 +344,7 @@ static bool no_raw_output(const struct piece *pieces)
 
 static int render(const struct tmpl *t, struct budget *b,
 		  const struct tmpl_data *inner, bool mail, struct buf *out,
-		  bool *clean)
+		  bool *clean, struct tmpl_notes *notes)
 {
 	b->inner = inner;
 	b->left = LOOKUP_BUDGET;
@@ -321,8 +357,9 @@ static int render(const struct tmpl *t, struct budget *b,
 	buf_reset(out);
 	buf_append_str(out, PREFIX);
 	*clean = false;
+	memset(notes, 0, sizeof(*notes));
 	if (mail)
-		return tmpl_render_mail(t, &b->data, out, clean);
+		return tmpl_render_mail(t, &b->data, out, clean, notes);
 	return tmpl_render(t, &b->data, out);
 }
 
@@ -336,6 +373,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vars_data vd;
 	struct budget b;
 	struct tmpl_error err;
+	struct tmpl_notes notes1, notes2, *notes;
 	struct tmpl *t;
 	const char *in, *end;
 	bool clean1, clean2, mail;
@@ -360,6 +398,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		in = cut + 1;
 	}
 	p.escape = flags & F_HTML ? TMPL_ESCAPE_HTML : TMPL_ESCAPE_NONE;
+	if (flags & F_URL)
+		p.escape = TMPL_ESCAPE_URL;
 	p.crlf = flags & F_CRLF;
 	mail = flags & F_MAIL;
 
@@ -370,6 +410,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	tmpl_top_names(t, check_top_name, &pieces[0]);
+	tmpl_names(t, check_name, pieces);
 
 	make_tree(&tree, &pieces[3]);
 	if (vars_data_init(&vd, NULL, 0, "Email", "<a@x.example>", 13,
@@ -385,8 +426,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
-	rc1 = render(t, &b, &vd.data, mail, &out1, &clean1);
-	rc2 = render(t, &b, &vd.data, !mail, &out2, &clean2);
+	rc1 = render(t, &b, &vd.data, mail, &out1, &clean1, &notes1);
+	rc2 = render(t, &b, &vd.data, !mail, &out2, &clean2, &notes2);
+	notes = mail ? &notes1 : &notes2;
 	if ((rc1 != 0 && rc1 != -1) || rc1 != rc2 || out1.len != out2.len ||
 	    memcmp(out1.data, out2.data, out1.len) != 0 ||
 	    memcmp(out1.data, PREFIX, strlen(PREFIX)) != 0)
@@ -399,9 +441,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_clean(s, n);
 		else if (mail ? clean1 : clean2)
 			abort();	/* only a crlf template is clean */
-		if ((flags & F_HTML) && no_raw_output(pieces) &&
-		    memchr(s, '<', n) != NULL)
+		if ((flags & (F_HTML | F_URL)) == F_HTML &&
+		    no_raw_output(pieces) && memchr(s, '<', n) != NULL)
 			abort();
+		if (notes->unsafe_urls > 0) {
+			if (!memmem(s, n, TMPL_UNSAFE_URL,
+				    strlen(TMPL_UNSAFE_URL)))
+				abort();
+			check_place(pieces, notes->file,
+				    strcmp(notes->file, FILE_NAME) != 0,
+				    notes->line, notes->column);
+		}
 	}
 	tmpl_free(&t);
 	buf_free(&tree);
