@@ -849,7 +849,9 @@ class Bench:
         for _ in range(rounds):
             fresh = not os.path.exists(os.path.join(store_dir, "volley.db"))
             if fresh:
-                for args in (["init"], ["campaign", "create", "c"]):
+                for args in (["init"],
+                             ["campaign", "create", "c", "--from",
+                              "bench@example.org"]):
                     subprocess.run([VOLLEY] + args, cwd=store_dir,
                                    check=True, stdout=subprocess.DEVNULL)
             wall, cpu, out, rc, maxrss = run_client(
