@@ -69,7 +69,7 @@ static int preview_attach(void *ctx, const char *path, const void **data,
 {
 	struct preview *pv = ctx;
 
-	if (recipient_file_read(pv->files_fd, path, &pv->file, error_r) < 0)
+	if (recipient_file_read(pv->files_fd, path, &pv->file, error_r) != 0)
 		return -1;
 	*data = pv->file.data;
 	*len = pv->file.len;

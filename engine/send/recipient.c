@@ -86,7 +86,9 @@ void recipient_names_free(struct recipient_names *rn)
 static int recipient_open_beneath(int dir_fd, const char *path)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		/* O_NONBLOCK: a FIFO must not hang the worker (it is then
+		 * refused as not a regular file) */
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	char part[256];
@@ -113,7 +115,8 @@ static int recipient_open_beneath(int dir_fd, const char *path)
 	}
 	if (fd < 0)
 		return -1;
-	next = openat(fd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	next = openat(fd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+		      O_NONBLOCK);
 	close(fd);
 	return next;
 }
@@ -127,11 +130,18 @@ int recipient_file_read(int dir_fd, const char *path, struct buf *out,
 
 	buf_reset(out);
 	fd = recipient_open_beneath(dir_fd, path);
-	if (fd < 0)
-		return errmsg_set(error_r, "attachment %s: %s", path,
-				  errno == EXDEV || errno == ELOOP ?
-				  "leads out of the campaign's files folder" :
-				  strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+
+		errmsg_set(error_r, "attachment %s: %s", path,
+			   e == EXDEV || e == ELOOP ?
+			   "leads out of the campaign's files folder" :
+			   strerror(e));
+		/* the file's own fault, or this machine's for now */
+		return e == ENOENT || e == ENOTDIR || e == EXDEV ||
+		       e == ELOOP || e == EACCES || e == ENAMETOOLONG ||
+		       e == EISDIR ? -1 : -2;
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > RECIPIENT_FILE_MAX) {
 		close(fd);
@@ -147,9 +157,11 @@ int recipient_file_read(int dir_fd, const char *path, struct buf *out,
 			buf_reserve(out, 65536);
 	}
 	close(fd);
-	if (n < 0)
-		return errmsg_set(error_r, "attachment %s: %s", path,
-				  strerror(errno));
+	if (n < 0) {
+		errmsg_set(error_r, "attachment %s: %s", path,
+			   strerror(errno));
+		return -2;	/* an I/O error: try again later */
+	}
 	out->data[out->len] = '\0';
 	return 0;
 }

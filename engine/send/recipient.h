@@ -62,8 +62,10 @@ void recipient_names_free(struct recipient_names *rn);
  * recipient_file_read - a recipient's attachment: path (relative, as
  * the template rendered it) read from the folder open as dir_fd into
  * out.  Nothing outside the folder is ever read: ".." and absolute
- * paths and symbolic links that lead out are refused.  Returns 0, or -1
- * with *error_r naming the path.
+ * paths and symbolic links that lead out are refused.  Returns 0; -1
+ * with *error_r naming the path when the file is missing or refused (for
+ * good), -2 when this machine failed to read it (out of descriptors or
+ * memory, an I/O error: worth trying again later).
  */
 #define RECIPIENT_FILE_MAX (64 * 1024 * 1024)
 int recipient_file_read(int dir_fd, const char *path, struct buf *out,

@@ -110,6 +110,7 @@ struct send_worker {
 	int files_fd;			/* the rendering campaign's files
 					 * folder, for send_attach */
 	struct buf file;		/* a recipient's attachment */
+	bool render_transient;		/* send_attach failed for now */
 };
 
 /* The store writer's own: no other thread touches these. */

@@ -201,9 +201,12 @@ static int send_attach(void *ctx, const char *path, const void **data,
 		       size_t *len, const char **error_r)
 {
 	struct send_worker *w = ctx;
+	int rc = recipient_file_read(w->files_fd, path, &w->file, error_r);
 
-	if (recipient_file_read(w->files_fd, path, &w->file, error_r) < 0)
+	if (rc < 0) {
+		w->render_transient = rc == -2;
 		return -1;
+	}
 	*data = w->file.data;
 	*len = w->file.len;
 	return 0;
@@ -274,20 +277,23 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	const char *error, *sender;
 
 	w->files_fd = c->files_fd;
+	w->render_transient = false;
 	sender = send_sender(w, c, job, slot, &error);
 	if (sender == NULL)
-		goto refused;
+		goto transient;
 	buf_reset(&slot->msg);
 	buf_reserve(&slot->msg, room);
 	slot->msg.len = room;
 	if (recipient_vars(job->names, job->addr.data, job->addr.len,
 			   job->vars.data, job->vars.len, &w->vd, &error) < 0 ||
 	    message_render(c->tmpl, &w->vd.data, &mj, &w->bufs, &slot->msg,
-			   &error) < 0 ||
-	    (w->dkim != NULL &&
-	     dkim_sign_buf(w->dkim, &slot->msg, room, mj.date, &start,
-			   &error) < 0))
+			   &error) < 0)
 		goto refused;
+	/* keys were checked at start: a failure here is OpenSSL's (memory) */
+	if (w->dkim != NULL &&
+	    dkim_sign_buf(w->dkim, &slot->msg, room, mj.date, &start,
+			  &error) < 0)
+		goto transient;
 	if (w->bufs.notes.unsafe_urls > 0)
 		send_unsafe_url(w, job);
 	slot->job = job;
@@ -301,6 +307,8 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	return true;
 
 refused:
+	if (w->render_transient)
+		goto transient;
 	/* the recipient's data cannot make a message: for good */
 	job->tried = true;
 	job->sent = false;
@@ -310,6 +318,18 @@ refused:
 	snprintf(job->enhanced, sizeof(job->enhanced), "5.6.0");
 	buf_reset(&job->reply);
 	buf_printf(&job->reply, "cannot render the message: %s", error);
+	return false;
+
+transient:
+	/* this machine's fault for now, not the recipient's: deferred */
+	job->tried = true;
+	job->sent = false;
+	job->local = true;
+	job->code = 451;
+	job->step = SMTP_STEP_NONE;
+	snprintf(job->enhanced, sizeof(job->enhanced), "4.3.0");
+	buf_reset(&job->reply);
+	buf_printf(&job->reply, "cannot make the message now: %s", error);
 	return false;
 }
 
