@@ -230,6 +230,7 @@ int cmd_dkim(struct cli *cli, int argc, char **argv)
 	const char *domain = NULL, *selector = NULL, *algorithm = NULL;
 	const char *out = NULL, *txt = NULL, *txt_file = NULL, *what;
 	unsigned long bits = 2048;
+	bool bits_given = false;
 	char *end;
 	int c;
 
@@ -247,6 +248,7 @@ int cmd_dkim(struct cli *cli, int argc, char **argv)
 		case 't': txt = optarg; break;
 		case 'f': txt_file = optarg; break;
 		case 'b':
+			bits_given = true;
 			errno = 0;
 			bits = strtoul(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg ||
@@ -271,11 +273,16 @@ int cmd_dkim(struct cli *cli, int argc, char **argv)
 	if (strcmp(what, "keygen") == 0) {
 		if (txt != NULL || txt_file != NULL)
 			return cli_usage_error("dkim", "--txt is for check");
+		if (bits_given && algorithm != NULL &&
+		    strcasecmp(algorithm, "ed25519") == 0)
+			return cli_usage_error("dkim", "--bits is for RSA keys "
+					       "(an Ed25519 key has no "
+					       "size to choose)");
 		return dkim_keygen_cmd(domain, selector, algorithm,
 				       (unsigned)bits, out);
 	}
 	if (strcmp(what, "check") == 0) {
-		if (algorithm != NULL || out != NULL)
+		if (algorithm != NULL || out != NULL || bits_given)
 			return cli_usage_error("dkim", "--algorithm, --bits "
 					       "and --out are for keygen");
 		if (txt != NULL && txt_file != NULL)

@@ -792,6 +792,40 @@ static void test_domain_match(void **state)
 	buf_free(&field);
 }
 
+/*
+ * An IDN From domain (SMTPUTF8 mail) is signed by the keys of its A-label
+ * form, which d= and DNS hold (RFC 3492's vectors: bücher, münchen).
+ */
+static void test_idn_from(void **state)
+{
+	struct dkim_key_spec sp[2] = {
+		spec("xn--bcher-kva.example", "s",
+		     write_key("idn1.key", ed, PEM_PKCS8, 0600)),
+		spec("xn--mnchen-3ya.de", "s",
+		     write_key("idn2.key", ed, PEM_PKCS8, 0600)),
+	};
+	struct dkim_keys *keys = load(sp, 2);
+	struct buf out = BUF_INIT, field = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(sign(keys, "From: B <news@b\xc3\xbc" "cher.example>\r\n"
+			      "\r\nx\r\n", &out), 1);
+	field_n(&out, 0, &field);
+	assert_string_equal(tag(&field, "d"), "xn--bcher-kva.example");
+	assert_int_equal(sign(keys, "From: a@news.m\xc3\xbcnchen.de\r\n"
+			      "\r\nx\r\n", &out), 1);
+	field_n(&out, 0, &field);
+	assert_string_equal(tag(&field, "d"), "xn--mnchen-3ya.de");
+	/* not UTF-8: no key, and no crash */
+	assert_int_equal(sign(keys, "From: a@b\xfc" "cher.example\r\n"
+			      "\r\nx\r\n", &out), 0);
+	assert_int_equal(sign(keys, "From: a@b\xc3" "cher.example\r\n"
+			      "\r\nx\r\n", &out), 0);
+	dkim_keys_free(&keys);
+	buf_free(&out);
+	buf_free(&field);
+}
+
 /* Two keys of one domain (rotation, or RSA beside Ed25519): two
  * signatures; another domain's key: none from it. */
 static void test_two_keys_two_signatures(void **state)
@@ -1279,6 +1313,7 @@ int main(void)
 		cmocka_unit_test(test_key_errors),
 		cmocka_unit_test(test_keys_that_load),
 		cmocka_unit_test(test_domain_match),
+		cmocka_unit_test(test_idn_from),
 		cmocka_unit_test(test_two_keys_two_signatures),
 		cmocka_unit_test(test_bad_messages),
 		cmocka_unit_test(test_h_list),

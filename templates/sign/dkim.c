@@ -453,11 +453,171 @@ void dkim_key_info(const struct dkim_keys *keys, size_t i,
 	info->bits = k->bits;
 }
 
+/* --- IDN: U-labels to A-labels (RFC 3492 Punycode, RFC 5891) ----------- */
+
+static unsigned dkim_puny_adapt(unsigned delta, unsigned points, bool first)
+{
+	unsigned k = 0;
+
+	delta = first ? delta / 700 : delta / 2;
+	delta += delta / points;
+	while (delta > (36 - 1) * 26 / 2) {
+		delta /= 36 - 1;
+		k += 36;
+	}
+	return k + (36 - 1 + 1) * delta / (delta + 38);
+}
+
+static char dkim_puny_digit(unsigned d)
+{
+	return (char)(d < 26 ? 'a' + d : '0' + (d - 26));
+}
+
+/*
+ * dkim_puny_label - one label of code points as "xn--" and Punycode;
+ * false if it does not fit in out (cap bytes)
+ */
+static bool dkim_puny_label(const uint32_t *cp, size_t n, char *out,
+			    size_t cap, size_t *len_r)
+{
+	unsigned code = 128, delta = 0, bias = 72;
+	size_t o = 0, h = 0, b;
+
+	if (cap < 5)
+		return false;
+	memcpy(out, "xn--", 4);
+	o = 4;
+	for (size_t i = 0; i < n; i++)
+		if (cp[i] < 0x80) {
+			if (o + 1 >= cap)
+				return false;
+			out[o++] = (char)(cp[i] >= 'A' && cp[i] <= 'Z' ?
+					  cp[i] + 32 : cp[i]);
+		}
+	h = b = o - 4;
+	if (b > 0) {
+		if (o + 1 >= cap)
+			return false;
+		out[o++] = '-';
+	}
+	while (h < n) {
+		uint32_t m = UINT32_MAX;
+
+		for (size_t i = 0; i < n; i++)
+			if (cp[i] >= code && cp[i] < m)
+				m = cp[i];
+		if ((m - code) > (UINT32_MAX - delta) / (h + 1))
+			return false;
+		delta += (m - code) * (unsigned)(h + 1);
+		code = m;
+		for (size_t i = 0; i < n; i++) {
+			if (cp[i] < code)
+				delta++;
+			if (cp[i] != code)
+				continue;
+			for (unsigned q = delta, k = 36;; k += 36) {
+				unsigned t = k <= bias ? 1 : k >= bias + 26 ?
+					     26 : k - bias;
+
+				if (o + 1 >= cap)
+					return false;
+				if (q < t) {
+					out[o++] = dkim_puny_digit(q);
+					break;
+				}
+				out[o++] = dkim_puny_digit(t + (q - t) %
+							   (36 - t));
+				q = (q - t) / (36 - t);
+			}
+			bias = dkim_puny_adapt(delta, (unsigned)h + 1, h == b);
+			delta = 0;
+			h++;
+		}
+		delta++;
+		code++;
+	}
+	*len_r = o;
+	return true;
+}
+
+/*
+ * dkim_alabels - a domain of UTF-8 labels with its non-ASCII labels in
+ * A-label form, into out; returns its length, or 0 if it is not UTF-8
+ * or too long (then it matches no key).  No IDNA mapping beyond ASCII
+ * lower case: a U-label is expected in the form registries take (NFC,
+ * lower case).
+ */
+static size_t dkim_alabels(const char *d, size_t len, char *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+
+	while (i <= len) {
+		size_t end = i;
+		bool ascii = true;
+		uint32_t cp[64];
+		size_t n = 0, l;
+
+		while (end < len && d[end] != '.')
+			end++;
+		for (size_t k = i; k < end; k++)
+			ascii &= (unsigned char)d[k] < 0x80;
+		if (ascii) {
+			if (o + (end - i) + 1 >= cap)
+				return 0;
+			memcpy(out + o, d + i, end - i);
+			o += end - i;
+		} else {
+			/* the label's UTF-8 into code points */
+			for (size_t k = i; k < end; n++) {
+				unsigned char c = (unsigned char)d[k];
+				int more = c < 0x80 ? 0 : c >= 0xf0 ? 3 :
+					   c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : -1;
+
+				if (more < 0 || n == 64 ||
+				    k + (size_t)more >= end)
+					return 0;
+				cp[n] = more == 0 ? c : c & (0x3f >> more);
+				for (int m = 1; m <= more; m++) {
+					unsigned char cc =
+						(unsigned char)d[k + (size_t)m];
+
+					if ((cc & 0xc0) != 0x80)
+						return 0;
+					cp[n] = cp[n] << 6 | (cc & 0x3f);
+				}
+				k += (size_t)more + 1;
+			}
+			if (!dkim_puny_label(cp, n, out + o, cap - o, &l))
+				return 0;
+			o += l;
+		}
+		if (end == len)
+			break;
+		if (o + 2 >= cap)
+			return 0;
+		out[o++] = '.';
+		i = end + 1;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 bool dkim_keys_match(const struct dkim_keys *keys, size_t i,
 		     const char *domain, size_t len)
 {
 	const char *d = keys->k[i].domain;
 	size_t dlen = strlen(d);
+	char alabels[256];
+
+	/* an IDN From domain (SMTPUTF8 mail) matches keys in its A-label
+	 * form, which is what d= and DNS hold */
+	for (size_t k = 0; k < len; k++)
+		if ((unsigned char)domain[k] >= 0x80) {
+			len = dkim_alabels(domain, len, alabels,
+					   sizeof(alabels));
+			domain = alabels;
+			break;
+		}
 
 	/* a trailing dot names the same domain */
 	if (len > 0 && domain[len - 1] == '.')

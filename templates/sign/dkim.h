@@ -95,7 +95,8 @@ const char *dkim_alg_name(enum dkim_alg alg);
 
 /*
  * dkim_keys_match - is key i for a message from domain (the address's
- * domain, len bytes, any case)?  Equal, or a parent of it.
+ * domain, len bytes, any case; an IDN in UTF-8 is compared in its
+ * A-label form)?  Equal, or a parent of it.
  */
 bool dkim_keys_match(const struct dkim_keys *keys, size_t i,
 		     const char *domain, size_t len);

@@ -130,6 +130,9 @@ fails 1 "keygen --bits 512" "$VOLLEY" dkim keygen --domain example.org \
 	--selector x --bits 512 --out keys/x.key
 has err.txt "1024 to 8192" "--bits 512 is refused"
 fails 2 "keygen of no domain" "$VOLLEY" dkim keygen --selector x
+fails 2 "--bits with Ed25519" "$VOLLEY" dkim keygen --domain example.org \
+	--selector x --algorithm ed25519 --bits 256
+has err.txt "--bits is for RSA keys" "--bits with Ed25519 is refused"
 ok "keygen, default file name" "$VOLLEY" dkim keygen --domain other.test \
 	--selector o --algorithm ed25519
 equals "$(mode other.test.o.key)" 600 "other.test.o.key, 0600"
