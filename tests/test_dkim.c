@@ -808,8 +808,8 @@ static void test_idn_from(void **state)
 	struct buf out = BUF_INIT, field = BUF_INIT;
 
 	(void)state;
-	assert_int_equal(sign(keys, "From: B <news@b\xc3\xbc" "cher.example>\r\n"
-			      "\r\nx\r\n", &out), 1);
+	assert_int_equal(sign(keys, "From: B <news@b\xc3\xbc"
+			      "cher.example>\r\n\r\nx\r\n", &out), 1);
 	field_n(&out, 0, &field);
 	assert_string_equal(tag(&field, "d"), "xn--bcher-kva.example");
 	assert_int_equal(sign(keys, "From: a@news.m\xc3\xbcnchen.de\r\n"
