@@ -339,30 +339,25 @@ static void send_dkim_notice(const struct send_loaded *l,
 		const char *at, *name = l->names[i];
 		bool any = false;
 
+		if (dkim_keys_count(keys) == 0) {
+			fprintf(stderr, "volley: notice: campaign '%s' goes "
+				"out unsigned: volley.cfg has no dkim keys "
+				"(`volley dkim keygen` makes one)\n", name);
+			continue;
+		}
 		buf_reset(&addr);
 		if (message_tmpl_from_address(l->tmpls[i], &addr) == 0) {
-			if (dkim_keys_count(keys) == 0)
-				fprintf(stderr, "volley: notice: campaign "
-					"'%s' goes out unsigned: volley.cfg "
-					"has no dkim keys\n", name);
-			else
-				fprintf(stderr, "volley: notice: campaign "
-					"'%s': its From varies by recipient; "
-					"a message whose From domain has no "
-					"dkim key goes out unsigned\n", name);
+			fprintf(stderr, "volley: notice: campaign '%s': its "
+				"From varies by recipient; a message whose "
+				"From domain has no dkim key goes out "
+				"unsigned\n", name);
 			continue;
 		}
 		at = strrchr(buf_cstr(&addr), '@');
 		at = at != NULL ? at + 1 : "";
 		for (size_t k = 0; k < dkim_keys_count(keys); k++)
 			any |= dkim_keys_match(keys, k, at, strlen(at));
-		if (any)
-			continue;
-		if (dkim_keys_count(keys) == 0)
-			fprintf(stderr, "volley: notice: campaign '%s' goes "
-				"out unsigned: volley.cfg has no dkim keys "
-				"(`volley dkim keygen` makes one)\n", name);
-		else
+		if (!any)
 			fprintf(stderr, "volley: notice: campaign '%s' goes "
 				"out unsigned: no dkim key is for its From "
 				"domain %s\n", name, at);

@@ -257,6 +257,21 @@ static void send_unsafe_url(struct send_worker *w, const struct send_job *job)
 	run->p->notice(run->p->notice_ctx, line);
 }
 
+/* send_local_result - a result volley made itself, for job */
+static void send_local_result(struct send_job *job, int code,
+			      const char *enhanced, const char *what,
+			      const char *error)
+{
+	job->tried = true;
+	job->sent = false;
+	job->local = true;
+	job->code = code;
+	job->step = SMTP_STEP_NONE;
+	snprintf(job->enhanced, sizeof(job->enhanced), "%s", enhanced);
+	buf_reset(&job->reply);
+	buf_printf(&job->reply, "%s: %s", what, error);
+}
+
 /* send_render - the job's message into slot; false if it cannot be */
 static bool send_render(struct send_worker *w, struct send_slot *slot,
 			struct send_job *job)
@@ -307,29 +322,16 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	return true;
 
 refused:
-	if (w->render_transient)
-		goto transient;
-	/* the recipient's data cannot make a message: for good */
-	job->tried = true;
-	job->sent = false;
-	job->local = true;
-	job->code = 554;
-	job->step = SMTP_STEP_NONE;
-	snprintf(job->enhanced, sizeof(job->enhanced), "5.6.0");
-	buf_reset(&job->reply);
-	buf_printf(&job->reply, "cannot render the message: %s", error);
-	return false;
-
+	if (!w->render_transient) {
+		/* the recipient's data cannot make a message: for good */
+		send_local_result(job, 554, "5.6.0",
+				  "cannot render the message", error);
+		return false;
+	}
 transient:
 	/* this machine's fault for now, not the recipient's: deferred */
-	job->tried = true;
-	job->sent = false;
-	job->local = true;
-	job->code = 451;
-	job->step = SMTP_STEP_NONE;
-	snprintf(job->enhanced, sizeof(job->enhanced), "4.3.0");
-	buf_reset(&job->reply);
-	buf_printf(&job->reply, "cannot make the message now: %s", error);
+	send_local_result(job, 451, "4.3.0", "cannot make the message now",
+			  error);
 	return false;
 }
 
