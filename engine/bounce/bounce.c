@@ -415,7 +415,10 @@ static void dsn_block(struct bounce_report *r, const struct mailmsg_span *b)
 				strcpy(rc->status, s);
 		} else if (mailmsg_name_is(&f, "Remote-MTA")) {
 			strip_type(&v, &n);
-			copy_text(rc->remote_mta, sizeof(rc->remote_mta), v, n);
+			buf_reset(&r->hdr);
+			mailmsg_unfold(v, n, &r->hdr);
+			copy_text(rc->remote_mta, sizeof(rc->remote_mta),
+				  r->hdr.data, r->hdr.len);
 		} else if (mailmsg_name_is(&f, "Diagnostic-Code")) {
 			buf_reset(&r->hdr);
 			mailmsg_unfold(v, n, &r->hdr);
@@ -808,7 +811,9 @@ static void text_line(struct bounce_report *r, struct text_scan *s,
 		if (find_addr(l, n, &pos, &a, &an)) {
 			s->cur = text_rcpt(r, a, an, s->action);
 			s->prev_addr = s->cur;
-			s->collect = false;
+			/* Exchange: the reason follows, indented deeper */
+			s->collect = s->cur >= 0;
+			s->indented_only = true;
 			return;
 		}
 	}
@@ -859,10 +864,15 @@ static void text_line(struct bounce_report *r, struct text_scan *s,
 				this_addr = (int)i;
 	}
 	s->prev_addr = this_addr;
-	if (s->collect && s->cur >= 0 && (!s->indented_only || indented))
+	if (s->collect && s->cur >= 0 && (!s->indented_only || indented)) {
 		diag_append(&r->rcpts[s->cur], l, n);
-	else
-		s->collect = false;
+		return;
+	}
+	s->collect = false;
+	/* a later line about a recipient with no reason yet (Sendmail's
+	 * transcript: "550 <a@b>... User unknown") */
+	if (this_addr >= 0 && r->rcpts[this_addr].diagnostic[0] == '\0')
+		diag_append(&r->rcpts[this_addr], l, n);
 }
 
 /* text_scan - r->text, line by line, until the copy of the message */

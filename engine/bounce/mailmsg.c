@@ -395,12 +395,20 @@ void mailmsg_decode_qp(const char *p, size_t len, struct buf *out)
 			buf_putc(out, p[i]);
 			continue;
 		}
-		/* soft line break: '=' then optional space, then EOL */
-		if (i + 1 < len && (p[i + 1] == '\n' || p[i + 1] == '\r')) {
-			i++;
-			if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n')
-				i++;
-			continue;
+		/* soft line break: '=', optional space, then EOL or the end
+		 * (a part's last line break belongs to the delimiter) */
+		{
+			size_t k = i + 1;
+
+			while (k < len && (p[k] == ' ' || p[k] == '\t'))
+				k++;
+			if (k == len || p[k] == '\n' || p[k] == '\r') {
+				if (k < len && p[k] == '\r' && k + 1 < len &&
+				    p[k + 1] == '\n')
+					k++;
+				i = k;
+				continue;
+			}
 		}
 		if (i + 2 < len && (hi = hexval(p[i + 1])) >= 0 &&
 		    (lo = hexval(p[i + 2])) >= 0) {
