@@ -142,8 +142,14 @@ int recipient_file_read(int dir_fd, const char *path, struct buf *out,
 		       e == ELOOP || e == EACCES || e == ENAMETOOLONG ||
 		       e == EISDIR ? -1 : -2;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > RECIPIENT_FILE_MAX) {
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		errmsg_set(error_r, "attachment %s: %s", path, strerror(e));
+		return -2;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > RECIPIENT_FILE_MAX) {
 		close(fd);
 		return errmsg_set(error_r, "attachment %s: %s", path,
 				  !S_ISREG(st.st_mode) ? "not a regular file" :
@@ -153,15 +159,23 @@ int recipient_file_read(int dir_fd, const char *path, struct buf *out,
 	while ((n = read(fd, out->data + out->len,
 			 out->cap - out->len - 1)) > 0) {
 		out->len += (size_t)n;
+		if (out->len > RECIPIENT_FILE_MAX) {
+			/* it grew while we read it */
+			close(fd);
+			return errmsg_set(error_r, "attachment %s: larger "
+					  "than 64 MB", path);
+		}
 		if (out->len + 1 >= out->cap)
 			buf_reserve(out, 65536);
 	}
-	close(fd);
 	if (n < 0) {
-		errmsg_set(error_r, "attachment %s: %s", path,
-			   strerror(errno));
+		int e = errno;
+
+		close(fd);
+		errmsg_set(error_r, "attachment %s: %s", path, strerror(e));
 		return -2;	/* an I/O error: try again later */
 	}
+	close(fd);
 	out->data[out->len] = '\0';
 	return 0;
 }
