@@ -236,6 +236,12 @@ static int send_one_check_addr(const char *what, const char *addr,
 	if (!mailaddr_check(addr, strlen(addr), &f, &reason))
 		return cli_usage_error("send-one", "%s '%s' is not an "
 				       "address: %s", what, addr, reason);
+	/* legal in a local part, but a template left unrendered: never
+	 * sent literally (send-one has no recipient to make a token for) */
+	if (strstr(addr, "{{") != NULL)
+		return cli_usage_error("send-one", "%s '%s' holds '{{': "
+				       "send-one renders no template", what,
+				       addr);
 	*flags |= f;
 	return 0;
 }

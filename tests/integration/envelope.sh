@@ -154,6 +154,11 @@ equals "$(grep -c '^To: Bob <Bob@Example.net>' "$msg")" 1 \
 	"to: the display name from message.cfg, the recipient's address"
 has "$msg" "Feedback-ID: Bob:news:shop" "feedback_id is a header"
 
+# send-one has no recipient token: {{verp}} is never sent literally
+fails 2 "send-one --from with {{verp}}" "$VOLLEY" send-one \
+	--to ann@example.net --from 'b+{{verp}}@b.example.org'
+has err.txt "renders no template" "send-one: {{ in --from refused"
+
 # --- to: its address must be the recipient's --------------------------------
 tpl t_to 'subject = "s";' 'from = "Shop <shop@example.org>";' \
 	'to = "{{name}} <info@example.net>";'
