@@ -290,6 +290,7 @@ static int send_load(struct store *st, char **names, size_t n,
 		l->c[i].created = c.created_at;
 		l->c[i].name = l->names[i];
 		l->c[i].sender = l->senders[i];
+		l->c[i].verp = strstr(c.sender, MESSAGE_VERP) != NULL;
 		if (c.files_dir != NULL) {
 			/* held open: attachments are read beneath it */
 			l->c[i].files_fd = open(c.files_dir, O_PATH |
@@ -517,7 +518,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		goto out;
 	send_dkim_notice(&loaded, keys);
 	for (size_t i = 0; i < loaded.n && verp_secret == NULL; i++) {
-		if (strstr(loaded.c[i].sender, MESSAGE_VERP) == NULL)
+		if (!loaded.c[i].verp)
 			continue;
 		if (config_verp_secret(&cli->cfg, &verp_secret, &error) < 0) {
 			cli_error("campaign '%s': %s", loaded.names[i], error);

@@ -57,6 +57,7 @@ struct send_campaign {
 	int64_t id;
 	const char *name;
 	const char *sender;		/* envelope sender; may hold {{verp}} */
+	bool verp;			/* it does: a token per recipient */
 	int files_fd;			/* folder of per-recipient attachments
 					 * (campaign create --files), or -1 */
 	int64_t created;		/* ms, for Message-IDs */

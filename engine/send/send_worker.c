@@ -223,8 +223,13 @@ static const char *send_sender(struct send_worker *w,
 {
 	char token[TOKEN_VERP_MAX];
 
-	if (w->verp == NULL || strstr(c->sender, MESSAGE_VERP) == NULL)
+	if (!c->verp)
 		return c->sender;
+	if (w->verp == NULL) {
+		/* send_params.verp_secret is the caller's to set */
+		errmsg_set(error_r, "{{verp}} in the sender, and no secret");
+		return NULL;
+	}
 	if (token_verp(w->verp, c->id, job->id, job->addr.data, job->addr.len,
 		       token) < 0) {
 		errmsg_set(error_r, "cannot make the VERP token");

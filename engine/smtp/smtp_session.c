@@ -103,7 +103,7 @@ struct smtp_slot {
 	struct smtp_rcpt_set in;	/* this transaction's recipients */
 	/* recipients for a later transaction: those no transaction took
 	 * yet, and those the server had no room for in this one */
-	struct smtp_rcpt_set todo;
+	struct smtp_rcpt_set owed;
 	bool too_many;		/* the server said so in this transaction */
 	enum smtp_slot_step step;
 	size_t rcpt_next;	/* SMTP_SLOT_RCPT: the next in "in" */
@@ -144,8 +144,8 @@ struct smtp_session {
 	/* recipients per transaction: RCPTMAX, or what the server took
 	 * before it said "too many"; 0: no limit known */
 	size_t rcpt_limit;
-	/* recipients in the slots' todo sets: transactions still owed */
-	size_t todo_rcpts;
+	/* recipients in the slots' owed sets: transactions still owed */
+	size_t owed_rcpts;
 	unsigned transactions;	/* begun in this session */
 	bool out_of_step;	/* why it failed: a reply did not fit */
 	bool malformed;		/* why it failed: not a reply at all */
@@ -638,8 +638,8 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 			 * next transaction without being asked about. */
 			if (slot->too_many) {
 				smtp_rcpt_set_del(&slot->in, i);
-				smtp_rcpt_set_add(&slot->todo, i);
-				s->todo_rcpts++;
+				smtp_rcpt_set_add(&slot->owed, i);
+				s->owed_rcpts++;
 				continue;
 			}
 			why = smtp_rcpt_refusal(s, &slot->m, i, &code,
@@ -767,14 +767,14 @@ static void smtp_slot_begin(struct smtp_session *s, struct smtp_slot *slot)
 
 	/* the words a message of n recipients can use (one, mostly) */
 	memset(&slot->in, 0, (n + 63) / 64 * sizeof(slot->in.w[0]));
-	for (size_t i = smtp_rcpt_set_next(&slot->todo, 0, n);
+	for (size_t i = smtp_rcpt_set_next(&slot->owed, 0, n);
 	     i < n && (s->rcpt_limit == 0 || took < s->rcpt_limit);
-	     i = smtp_rcpt_set_next(&slot->todo, i + 1, n)) {
-		smtp_rcpt_set_del(&slot->todo, i);
+	     i = smtp_rcpt_set_next(&slot->owed, i + 1, n)) {
+		smtp_rcpt_set_del(&slot->owed, i);
 		smtp_rcpt_set_add(&slot->in, i);
 		took++;
 	}
-	s->todo_rcpts -= took;
+	s->owed_rcpts -= took;
 	slot->too_many = false;
 	slot->step = SMTP_SLOT_MAIL;
 	slot->rcpt_next = 0;
@@ -801,20 +801,20 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 			   bool sent, bool local)
 {
 	size_t n = slot->m.nrcpts;
-	size_t left = smtp_rcpt_set_next(&slot->todo, 0, n);
+	size_t left = smtp_rcpt_set_next(&slot->owed, 0, n);
 	bool more = left < n && !slot->failed &&
 		    (s->max_messages == 0 || s->transactions < s->max_messages);
 	struct smtp_slot *next;
 	struct smtp_reply none = { 0 };
 
 	if (left < n && !more) {
-		s->todo_rcpts -= smtp_rcpt_set_count(&slot->todo, n);
+		s->owed_rcpts -= smtp_rcpt_set_count(&slot->owed, n);
 		if (!slot->failed)
 			smtp_local_reply(&none, 452, "4.5.3", "the session may "
 					 "begin no other transaction (MAILMAX) "
 					 "for the rest of the recipients");
 		for (size_t i = left; i < n;
-		     i = smtp_rcpt_set_next(&slot->todo, i + 1, n))
+		     i = smtp_rcpt_set_next(&slot->owed, i + 1, n))
 			smtp_event_push(s, SMTP_EV_RCPT, slot->m.ctx, i,
 					slot->failed ? &slot->failure : &none,
 					slot->failed ? SMTP_STEP_MAIL :
@@ -842,7 +842,7 @@ static void smtp_slot_done(struct smtp_session *s, struct smtp_slot *slot,
 	if (next != slot) {
 		next->m = slot->m;
 		next->utf8 = slot->utf8;
-		next->todo = slot->todo;
+		next->owed = slot->owed;
 	}
 	next->part = slot->part + 1;
 	smtp_slot_begin(s, next);
@@ -913,7 +913,7 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	}
 	s->writing = 0;
 	s->ncmds = 0;
-	s->todo_rcpts = 0;
+	s->owed_rcpts = 0;
 	s->body.active = false;
 	buf_reset(&s->out);
 	s->out_sent = 0;
@@ -1292,8 +1292,8 @@ static void smtp_on_rcpt_reply(struct smtp_session *s, struct smtp_slot *slot,
 			s->rcpt_limit = slot->rcpts_ok;
 		slot->too_many = true;
 		smtp_rcpt_set_del(&slot->in, rcpt);
-		smtp_rcpt_set_add(&slot->todo, rcpt);
-		s->todo_rcpts++;
+		smtp_rcpt_set_add(&slot->owed, rcpt);
+		s->owed_rcpts++;
 		return;
 	}
 	/* RFC 5321 4.5.3.1.10: a 552 that means "too many" is a 452 */
@@ -1715,10 +1715,10 @@ int smtp_session_submit(struct smtp_session *s, const struct smtp_message *m)
 	slot->m = *m;
 	slot->utf8 = utf8;
 	slot->part = 0;
-	memset(&slot->todo, 0, (m->nrcpts + 63) / 64 * sizeof(slot->todo.w[0]));
+	memset(&slot->owed, 0, (m->nrcpts + 63) / 64 * sizeof(slot->owed.w[0]));
 	for (size_t i = 0; i < m->nrcpts; i++)
-		smtp_rcpt_set_add(&slot->todo, i);
-	s->todo_rcpts += m->nrcpts;
+		smtp_rcpt_set_add(&slot->owed, i);
+	s->owed_rcpts += m->nrcpts;
 	smtp_slot_begin(s, slot);
 	smtp_pump(s);
 	return 0;
@@ -1808,12 +1808,12 @@ static size_t smtp_parts_owed(const struct smtp_session *s)
 {
 	size_t parts = 0;
 
-	if (s->todo_rcpts == 0)
+	if (s->owed_rcpts == 0)
 		return 0;
 	for (size_t i = 0; i < s->nslots; i++) {
 		const struct smtp_slot *slot =
 			&s->slots[(s->slot_head + i) % SMTP_SESSION_WINDOW];
-		size_t n = smtp_rcpt_set_count(&slot->todo, slot->m.nrcpts);
+		size_t n = smtp_rcpt_set_count(&slot->owed, slot->m.nrcpts);
 
 		if (n > 0)
 			parts += s->rcpt_limit > 0 ?
