@@ -116,9 +116,8 @@ static struct store *bench_fresh_store(const char *db)
 	snprintf(cmd, sizeof(cmd), "rm -f '%s' '%s-wal' '%s-shm'", db, db,
 		 db);
 	if (system(cmd) != 0 || store_open(db, &p, &st, &error) < 0 ||
-	    store_campaign_create(st, "bench", NULL, NULL, NULL, NULL, 0,
-				  &id,
-				  &error) < 0) {
+	    store_campaign_create(st, "bench", NULL, NULL, NULL, NULL, false,
+				  NULL, 0, &id, &error) < 0) {
 		fprintf(stderr, "bench_import: setup failed\n");
 		exit(1);
 	}

@@ -129,9 +129,8 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/bench.db", dir);
 	if (store_open(path, &p, &st, &error) < 0)
 		bench_die("open", error);
-	if (store_campaign_create(st, "bench", NULL, NULL, NULL, NULL, 0,
-				  &campaign,
-				  &error) < 0)
+	if (store_campaign_create(st, "bench", NULL, NULL, NULL, NULL, false,
+				  NULL, 0, &campaign, &error) < 0)
 		bench_die("campaign", error);
 	t0 = clock_mono_s();
 	bench_fill(st, campaign, jobs);

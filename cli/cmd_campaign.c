@@ -180,7 +180,7 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		goto out;
 	if (store_campaign_create(st, argv[optind], sender,
 				  template_dir ? template_abs : NULL,
-				  files_dir ? files_abs : NULL,
+				  files_dir ? files_abs : NULL, NULL, false,
 				  snap.files, snap.nfiles, &id, &error) < 0) {
 		cli_error("%s", error);
 		goto out;

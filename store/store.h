@@ -54,8 +54,11 @@ enum job_state {
 	JOB_SENT = 2,
 	JOB_DEFERRED = 3,
 	JOB_FAILED = 4,
+	/* never sent: the address is on the suppression list (the reason
+	 * is in the job's last reply) */
+	JOB_SUPPRESSED = 5,
 };
-#define JOB_STATE_COUNT 5
+#define JOB_STATE_COUNT 6
 
 /* job_state_name - "queued", "sending", ... */
 const char *job_state_name(enum job_state state);
@@ -96,6 +99,8 @@ struct store_campaign {
 	/* where attachments named by recipient are read from, or NULL */
 	const char *files_dir;
 	const char *state;		/* "ready", "sending", "finished" */
+	const char *list;		/* the list it goes to: "default" ... */
+	bool transactional;		/* unsubscribes do not stop it */
 	int64_t created_at;
 	int64_t finished_at;		/* 0 if not finished */
 };
@@ -112,14 +117,23 @@ struct store_file {
 	size_t len;
 };
 
+/* The default list of a campaign, and the scope that covers every list. */
+#define STORE_LIST_DEFAULT "default"
+#define STORE_SCOPE_GLOBAL "global"
+
 /*
  * store_campaign_create - a new campaign, with its template snapshot
  * (nfiles files, which may be 0), in one transaction.  The name must be
- * unique.  Returns 0 and sets *id_r, or -1 (a duplicate name included).
+ * unique.  list NULL is STORE_LIST_DEFAULT; a list may not be named
+ * "global".  A transactional campaign ignores unsubscribes (a receipt
+ * still reaches someone who left a newsletter), never bounces or
+ * complaints.  Returns 0 and sets *id_r, or -1 (a duplicate name
+ * included).
  */
 int store_campaign_create(struct store *st, const char *name,
 			  const char *sender, const char *template_ref,
-			  const char *files_dir,
+			  const char *files_dir, const char *list,
+			  bool transactional,
 			  const struct store_file *files, size_t nfiles,
 			  int64_t *id_r, const char **error_r);
 
@@ -162,8 +176,9 @@ int store_counts(struct store *st, int64_t campaign_id,
 
 struct store_import_stats {
 	int64_t import_id;
-	int64_t added;		/* new jobs */
+	int64_t added;		/* new jobs, the suppressed ones included */
 	int64_t duplicates;	/* addresses already in the campaign */
+	int64_t suppressed;	/* of added: stored as JOB_SUPPRESSED */
 };
 
 /*
@@ -192,8 +207,11 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 /*
  * store_import_add - add one recipient.  vars is the recipient's packed
  * variables (see vars.h), in the order of var_names.  Addresses are unique
- * per campaign, ignoring ASCII case: a repeat is not added.
- * Returns 1 if added, 0 if a duplicate, -1 on error.
+ * per campaign, ignoring ASCII case: a repeat is not added.  An address
+ * (or its domain) suppressed for the campaign's list is added in state
+ * JOB_SUPPRESSED, with the reason as its last reply.
+ * Returns 1 if added (2 if added suppressed), 0 if a duplicate, -1 on
+ * error.
  */
 int store_import_add(struct store_import *imp, const char *addr,
 		     size_t addr_len, unsigned addr_flags, const void *vars,
@@ -256,11 +274,17 @@ void store_batch_free(struct store_batch *batch);
  * store_claim - lease up to max due jobs of a campaign to owner until
  * now + lease_ms, in one transaction; the oldest due first.  A job is due
  * when queued or deferred and its next attempt time has come.  Each claim
- * counts as an attempt.  batch->count is 0 when nothing is due.
+ * counts as an attempt.  A due job whose address was suppressed since
+ * its import is not returned: it is JOB_SUPPRESSED from then on, and
+ * counted in *suppressed_r (may be NULL).  batch->count is 0 when nothing
+ * is due (which may also be because every due job was suppressed: call
+ * again).
  */
 int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		int64_t now, int64_t lease_ms, size_t max,
 		struct store_batch *batch, const char **error_r);
+/* store_claim_suppressed - jobs the claims on st suppressed so far */
+int64_t store_claim_suppressed(const struct store *st);
 
 /* What a sender learned about one job; see store_record(). */
 struct store_result {
@@ -275,6 +299,11 @@ struct store_result {
 	int64_t next_attempt_at; /* for DEFERRED: when it is due again */
 	bool in_doubt;		/* the whole message went and no reply came:
 				 * counted in the job's doubts */
+	/* a FAILED result the bounce rules classified (bounce_rules.h),
+	 * or NULL: recorded as a bounce of kind "reply", and suppressed
+	 * as any bounce is (see store_bounce_add) */
+	const char *bounce_category;
+	bool bounce_hard;
 };
 
 /*
@@ -411,6 +440,9 @@ struct store_report_row {
 	int64_t last_attempt_at;	/* 0 if never tried */
 	int64_t next_attempt_at;
 	const char *lease_owner;	/* NULL unless sending */
+	const char *bounce_class;	/* the latest bounce's category, or
+					   NULL if none */
+	int64_t bounced_at;		/* ms, 0 if none */
 };
 
 /*
@@ -423,5 +455,179 @@ typedef int store_report_fn(void *ctx, const struct store_report_row *row);
 int store_report_foreach(struct store *st, int64_t campaign_id,
 			 const enum job_state *only, store_report_fn *fn,
 			 void *ctx, const char **error_r);
+
+/* --- suppression -------------------------------------------------------- */
+
+/*
+ * The suppression list: addresses (or whole domains, "@example.org") that
+ * no later claim or import sends to, each with a reason and a scope:
+ * STORE_SCOPE_GLOBAL (every list) or a list's name.  An address is
+ * compared ignoring ASCII case, as the import compares.  A campaign is
+ * stopped by the entries of its list and the global ones; a
+ * transactional campaign ignores SUPPRESS_UNSUBSCRIBED.  One address may
+ * have several entries (one per scope and reason).
+ */
+enum store_suppress_reason {
+	SUPPRESS_UNSUBSCRIBED = 0,
+	SUPPRESS_HARD_BOUNCE = 1,
+	SUPPRESS_SOFT_BOUNCE = 2,
+	SUPPRESS_COMPLAINT = 3,
+	SUPPRESS_MANUAL = 4,
+};
+#define SUPPRESS_REASON_COUNT 5
+
+/* "unsubscribed", "hard-bounce", "soft-bounce", "complaint", "manual" */
+const char *store_suppress_reason_name(enum store_suppress_reason reason);
+bool store_suppress_reason_parse(const char *name,
+				 enum store_suppress_reason *reason_r);
+
+struct store_suppression {
+	const char *address;	/* as given: "a@example.org", "@example.org" */
+	enum store_suppress_reason reason;
+	const char *scope;	/* STORE_SCOPE_GLOBAL or a list's name */
+	const char *source;	/* where it came from, for people: "volley
+				   serve 127.0.0.1", a bounce's Message-ID,
+				   "csv suppressed.csv:12"; may be NULL */
+	int64_t campaign_id;	/* the campaign it came from, or 0 */
+	int64_t job_id;		/* the recipient it came from, or 0 */
+	int64_t created_at;	/* ms; 0 when adding: now */
+};
+
+/*
+ * store_suppress_add - add n entries in one transaction; an entry that
+ * is there already (same address ignoring case, scope and reason) is
+ * left as it was.  *added_r (may be NULL): how many were new.  An
+ * address must hold one '@' (at the start for a domain), no spaces or
+ * controls; anything else fails the whole call, naming the entry.
+ * Claims that run after the commit honour the new entries.
+ */
+int store_suppress_add(struct store *st, const struct store_suppression *s,
+		       size_t n, size_t *added_r, const char **error_r);
+
+/*
+ * store_suppress_remove - remove the entries of address (ignoring case)
+ * in scope (NULL: every scope) with reason (NULL: every reason).  *n_r:
+ * how many went.  Jobs already JOB_SUPPRESSED stay so.
+ */
+int store_suppress_remove(struct store *st, const char *address,
+			  const char *scope,
+			  const enum store_suppress_reason *reason,
+			  int64_t *n_r, const char **error_r);
+
+/*
+ * store_suppress_foreach - call fn for each entry, oldest first, only
+ * those of scope and of reason when not NULL.  The entry is valid during
+ * the call; a non-zero return from fn stops the walk and is returned.
+ */
+typedef int store_suppression_fn(void *ctx,
+				 const struct store_suppression *s);
+int store_suppress_foreach(struct store *st, const char *scope,
+			   const enum store_suppress_reason *reason,
+			   store_suppression_fn *fn, void *ctx,
+			   const char **error_r);
+
+/*
+ * store_suppress_find - the entry that stops addr from being sent a
+ * campaign of list (transactional: unsubscribes do not count): 1 and *s
+ * (strings valid until the next call on st), 0 if none, -1 on error.
+ */
+int store_suppress_find(struct store *st, const char *addr, size_t len,
+			const char *list, bool transactional,
+			struct store_suppression *s_r, const char **error_r);
+
+/* --- finding a recipient again (unsubscribes, bounces) ------------------ */
+
+struct store_job_ref {
+	int64_t job_id;
+	int64_t campaign_id;
+	const char *campaign;	/* its name */
+	const char *list;
+	bool transactional;
+	const char *address;
+	enum job_state state;
+};
+
+/*
+ * store_job_ref - the job with that id: 1 and *ref (strings valid until
+ * the next call on st), 0 if there is none, -1 on error.
+ */
+int store_job_ref(struct store *st, int64_t job_id, struct store_job_ref *ref,
+		  const char **error_r);
+
+/*
+ * store_job_find_address - the job of addr (ignoring ASCII case) in the
+ * newest campaign created at or after since_ms that has one: 1 and *ref,
+ * 0 if none, -1 on error.  Costs a read of each such campaign's address
+ * keys (8 bytes a recipient): for bounces, not for a hot path.
+ */
+int store_job_find_address(struct store *st, const char *addr, size_t len,
+			   int64_t since_ms, struct store_job_ref *ref,
+			   const char **error_r);
+
+/* --- bounces and complaints ---------------------------------------------- */
+
+/*
+ * A bounce, a complaint, or a permanent reply volley got itself, as
+ * recorded: matched to a job or not (campaign_id and job_id 0).
+ */
+struct store_bounce {
+	int64_t id;		/* set by the store */
+	/*
+	 * What makes a bounce once: the bounce message's Message-ID (else
+	 * a hash of it) with the address; "reply:JOB" for a reply volley
+	 * got.  Recording the same key and address again changes nothing.
+	 */
+	const char *msg_key;
+	const char *kind;	/* "bounce", "complaint" or "reply" */
+	const char *address;	/* the failed or complaining address, NULL
+				   if the message named none */
+	int64_t campaign_id;	/* 0: unmatched */
+	int64_t job_id;		/* 0: unmatched */
+	const char *matched_by;	/* "verp", "message-id", "address", "reply",
+				   or NULL */
+	const char *category;	/* "bad-mailbox", ... (bounce_rules.h);
+				   "complaint" for a complaint */
+	bool hard;		/* a hard category: suppress at once */
+	int code;		/* SMTP reply code, 0 if none */
+	const char *enhanced;	/* "5.1.1", or NULL */
+	const char *text;	/* the diagnostic or reply, or NULL */
+	const char *original_id; /* the bounced message's Message-ID, or NULL */
+	int64_t at;		/* ms; 0 when adding: now */
+};
+
+struct store_bounce_policy {
+	int soft_limit;		/* soft bounces that suppress; 0: 3 */
+	int64_t soft_window_ms;	/* ... within this long; 0: 14 days */
+};
+
+/*
+ * store_bounce_add - record b once, and the suppression it leads to, in
+ * one transaction: a hard bounce suppresses its address globally
+ * (SUPPRESS_HARD_BOUNCE) at once; a complaint globally
+ * (SUPPRESS_COMPLAINT); a soft bounce (SUPPRESS_SOFT_BOUNCE, global) once
+ * the address has policy->soft_limit soft bounces within
+ * policy->soft_window_ms of b->at.  A bounce with no address suppresses
+ * nothing.  policy may be NULL (the defaults).  Returns 1 if recorded, 0
+ * if it was already, -1 on error; *suppressed_r (may be NULL) is the
+ * reason it suppressed for, or -1 if none.
+ */
+int store_bounce_add(struct store *st, const struct store_bounce *b,
+		     const struct store_bounce_policy *policy,
+		     int *suppressed_r, const char **error_r);
+
+/* store_set_bounce_policy - the policy store_record applies to replies */
+void store_set_bounce_policy(struct store *st,
+			     const struct store_bounce_policy *policy);
+
+/*
+ * store_bounce_foreach - call fn for each recorded bounce, oldest first:
+ * those of one campaign (campaign_id > 0) or all, only the unmatched ones
+ * when unmatched_only.  Valid during the call; a non-zero return from fn
+ * stops the walk and is returned.
+ */
+typedef int store_bounce_fn(void *ctx, const struct store_bounce *b);
+int store_bounce_foreach(struct store *st, int64_t campaign_id,
+			 bool unmatched_only, store_bounce_fn *fn, void *ctx,
+			 const char **error_r);
 
 #endif

@@ -161,7 +161,70 @@ const char *const store_migrations[] = {
 	 * (campaign create --files DIR).
 	 */
 	"ALTER TABLE campaigns ADD COLUMN files_dir TEXT;",
+
+	/*
+	 * 6 -> 7: the feedback loop (store.h, "suppression" and "bounces").
+	 * Campaigns belong to a list; suppressions stop addresses (key: the
+	 * address in ASCII lower case) per list or globally; AUTOINCREMENT
+	 * so that ids only grow: an import remembers the highest it applied
+	 * (imports.suppress_seen) and claims check only the later ones.
+	 * Bounces are kept once per (bounce message, address), matched to a
+	 * job or not.  Jobs gain state 5, suppressed: its CHECK is widened
+	 * by store_widen_state_check() after this step, in C, as SQLite
+	 * allows for a change that alters nothing stored.
+	 */
+	"ALTER TABLE campaigns ADD COLUMN list TEXT NOT NULL"
+	"  DEFAULT 'default';"
+	"ALTER TABLE campaigns ADD COLUMN transactional INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE imports ADD COLUMN suppressed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE imports ADD COLUMN suppress_seen INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"CREATE TABLE suppressions ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  key TEXT NOT NULL,"
+	"  address TEXT NOT NULL,"
+	"  reason INTEGER NOT NULL CHECK (reason BETWEEN 0 AND 4),"
+	"  scope TEXT NOT NULL,"
+	"  source TEXT,"
+	"  campaign_id INTEGER,"
+	"  job_id INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (key, scope, reason)"
+	");"
+	"CREATE TABLE bounces ("
+	"  id INTEGER PRIMARY KEY,"
+	"  msg_key TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('bounce', 'complaint',"
+	"    'reply')),"
+	"  address TEXT NOT NULL DEFAULT '',"
+	"  key TEXT NOT NULL DEFAULT '',"
+	"  campaign_id INTEGER,"
+	"  job_id INTEGER,"
+	"  matched_by TEXT,"
+	"  category TEXT NOT NULL,"
+	"  hard INTEGER NOT NULL DEFAULT 0,"
+	"  code INTEGER NOT NULL DEFAULT 0,"
+	"  enhanced TEXT,"
+	"  text TEXT,"
+	"  original_id TEXT,"
+	"  at INTEGER NOT NULL,"
+	"  UNIQUE (msg_key, key)"
+	");"
+	"CREATE INDEX bounces_job ON bounces(job_id) WHERE job_id IS NOT NULL;"
+	"CREATE INDEX bounces_soft ON bounces(key, at) WHERE hard = 0;"
+	"INSERT INTO campaign_counts (campaign_id, state, n)"
+	"  SELECT id, 5, 0 FROM campaigns;"
+	"DROP TRIGGER campaigns_counts_init;"
+	"CREATE TRIGGER campaigns_counts_init AFTER INSERT ON campaigns BEGIN"
+	"  INSERT INTO campaign_counts (campaign_id, state, n) VALUES"
+	"    (new.id, 0, 0), (new.id, 1, 0), (new.id, 2, 0), (new.id, 3, 0),"
+	"    (new.id, 4, 0), (new.id, 5, 0);"
+	"END;",
 };
+
+/* The migration after which store_widen_state_check() runs (6 -> 7). */
+const int store_migration_widen_state = 6;
 
 /*
  * These must stay the definitions of the latest step that made them.

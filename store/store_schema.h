@@ -10,6 +10,8 @@
 
 extern const char *const store_migrations[];
 extern const int store_migration_count;
+/* after this step the jobs table's state CHECK is widened, in C */
+extern const int store_migration_widen_state;
 
 /*
  * The jobs index a large import drops and builds again at its end

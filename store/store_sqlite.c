@@ -72,20 +72,21 @@ enum store_stmt_id {
 static const char *const store_sql[STMT_COUNT] = {
 	[STMT_CAMPAIGN_INSERT] =
 		"INSERT INTO campaigns (name, sender, template_ref, created_at,"
-		" files_dir) VALUES (?1, ?2, ?3, ?4, ?5)",
+		" files_dir, list, transactional)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STMT_CAMPAIGN_FIND] = "SELECT id FROM campaigns WHERE name = ?1",
 	[STMT_CAMPAIGN_EXISTS] = "SELECT 1 FROM campaigns WHERE id = ?1",
 	[STMT_CAMPAIGN_GET] =
 		"SELECT id, name, sender, template_ref, state, created_at,"
-		" coalesce(finished_at, 0), files_dir FROM campaigns"
-		" WHERE name = ?1",
+		" coalesce(finished_at, 0), files_dir, list, transactional"
+		" FROM campaigns WHERE name = ?1",
 	[STMT_FILE_INSERT] =
 		"INSERT INTO campaign_files (campaign_id, name, content)"
 		" VALUES (?1, ?2, ?3)",
 	[STMT_CAMPAIGN_LIST] =
 		"SELECT id, name, sender, template_ref, state, created_at,"
-		" coalesce(finished_at, 0), files_dir FROM campaigns"
-		" ORDER BY id",
+		" coalesce(finished_at, 0), files_dir, list, transactional"
+		" FROM campaigns ORDER BY id",
 	[STMT_COUNTS] =
 		"SELECT state, n FROM campaign_counts WHERE campaign_id = ?1",
 	[STMT_IMPORT_INSERT] =
@@ -276,6 +277,7 @@ static const char *const job_state_names[JOB_STATE_COUNT] = {
 	[JOB_SENT] = "sent",
 	[JOB_DEFERRED] = "deferred",
 	[JOB_FAILED] = "failed",
+	[JOB_SUPPRESSED] = "suppressed",
 };
 
 const char *job_state_name(enum job_state state)
@@ -495,6 +497,52 @@ static int store_identify(struct store *st, const char **error_r)
 }
 
 /*
+ * store_widen_state_check - let jobs.state be 5 (suppressed).  SQLite
+ * cannot ALTER a CHECK, and making the table again would rewrite every
+ * job (10^7 rows is minutes and twice the disk); a CHECK that admits more
+ * changes nothing stored, so the table's definition is edited in place,
+ * the way sqlite.org/lang_altertable.html ("other kinds of table schema
+ * changes") describes, with the schema version bumped so every
+ * connection reads it again.  Runs inside the migration's transaction.
+ */
+static int store_widen_state_check(struct store *st, const char **error_r)
+{
+	int64_t schema_version, changed;
+	char sql[64];
+
+	if (store_pragma_int(st, "PRAGMA schema_version", &schema_version,
+			     error_r) < 0 ||
+	    store_exec(st, "PRAGMA writable_schema = ON", "migrating the "
+		       "schema", error_r) < 0)
+		return -1;
+	if (store_exec(st, "UPDATE sqlite_schema SET sql = replace(sql,"
+		       " 'CHECK (state BETWEEN 0 AND 4)',"
+		       " 'CHECK (state BETWEEN 0 AND 5)')"
+		       " WHERE type = 'table' AND name = 'jobs'",
+		       "migrating the schema", error_r) < 0) {
+		sqlite3_exec(st->db, "PRAGMA writable_schema = OFF", NULL,
+			     NULL, NULL);
+		return -1;
+	}
+	changed = sqlite3_changes64(st->db);
+	snprintf(sql, sizeof(sql), "PRAGMA schema_version = %lld",
+		 (long long)schema_version + 1);
+	if (store_exec(st, sql, "migrating the schema", error_r) < 0) {
+		sqlite3_exec(st->db, "PRAGMA writable_schema = OFF", NULL,
+			     NULL, NULL);
+		return -1;
+	}
+	if (store_exec(st, "PRAGMA writable_schema = OFF", "migrating the "
+		       "schema", error_r) < 0)
+		return -1;
+	if (changed != 1)
+		return store_fail(st, error_r, "%s: migrating the schema: the "
+				  "jobs table is not as volley made it",
+				  st->path);
+	return 0;
+}
+
+/*
  * store_migrate - bring the schema to the current version.  The version is
  * read again inside the write transaction, so two processes opening an old
  * store at once migrate it once.
@@ -530,6 +578,9 @@ static int store_migrate(struct store *st, const char **error_r)
 	for (; version < store_migration_count; version++) {
 		if (store_exec(st, store_migrations[version],
 			       "migrating the schema", error_r) < 0)
+			goto out_rollback;
+		if (version == store_migration_widen_state &&
+		    store_widen_state_check(st, error_r) < 0)
 			goto out_rollback;
 	}
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
@@ -652,7 +703,8 @@ static void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
 
 int store_campaign_create(struct store *st, const char *name,
 			  const char *sender, const char *template_ref,
-			  const char *files_dir,
+			  const char *files_dir, const char *list,
+			  bool transactional,
 			  const struct store_file *files, size_t nfiles,
 			  int64_t *id_r, const char **error_r)
 {
@@ -661,9 +713,16 @@ int store_campaign_create(struct store *st, const char *name,
 	int64_t id;
 	int rc;
 
+	if (list == NULL)
+		list = STORE_LIST_DEFAULT;
+	if (strcmp(list, STORE_SCOPE_GLOBAL) == 0 || list[0] == '\0')
+		return store_fail(st, error_r, "'%s' cannot name a list: "
+				  "\"global\" means every list", list);
 	if (stmt == NULL || file == NULL || store_begin(st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, list, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 7, transactional);
 	store_bind_text_or_null(stmt, 2, sender);
 	store_bind_text_or_null(stmt, 3, template_ref);
 	sqlite3_bind_int64(stmt, 4, clock_wall_ms());
@@ -710,8 +769,8 @@ int store_campaign_get(struct store *st, const char *name,
 		       struct store_campaign *c, const char **error_r)
 {
 	sqlite3_stmt *stmt = store_stmt(st, STMT_CAMPAIGN_GET, error_r);
-	static const int text_cols[] = { 1, 2, 3, 4, 7 };
-	size_t off[5];
+	static const int text_cols[] = { 1, 2, 3, 4, 7, 8 };
+	size_t off[6];
 	int rc;
 
 	if (stmt == NULL)
@@ -721,7 +780,7 @@ int store_campaign_get(struct store *st, const char *name,
 	if (rc == SQLITE_ROW) {
 		/* Copy out: the statement is reset before we return. */
 		buf_reset(&st->scratch);
-		for (int i = 0; i < 5; i++) {
+		for (int i = 0; i < 6; i++) {
 			const char *v = store_column_text(stmt, text_cols[i]);
 
 			off[i] = v != NULL ? st->scratch.len : (size_t)-1;
@@ -731,6 +790,7 @@ int store_campaign_get(struct store *st, const char *name,
 		c->id = sqlite3_column_int64(stmt, 0);
 		c->created_at = sqlite3_column_int64(stmt, 5);
 		c->finished_at = sqlite3_column_int64(stmt, 6);
+		c->transactional = sqlite3_column_int(stmt, 9) != 0;
 	}
 	sqlite3_reset(stmt);
 	if (rc == SQLITE_DONE)
@@ -744,6 +804,7 @@ int store_campaign_get(struct store *st, const char *name,
 	c->state = st->scratch.data + off[3];
 	c->files_dir = off[4] != (size_t)-1 ? st->scratch.data + off[4] :
 		       NULL;
+	c->list = st->scratch.data + off[5];
 	return 1;
 }
 
@@ -849,6 +910,8 @@ int store_campaign_foreach(struct store *st, store_campaign_fn *fn,
 		c.created_at = sqlite3_column_int64(stmt, 5);
 		c.finished_at = sqlite3_column_int64(stmt, 6);
 		c.files_dir = store_column_text(stmt, 7);
+		c.list = store_column_text(stmt, 8);
+		c.transactional = sqlite3_column_int(stmt, 9) != 0;
 		if (store_counts(st, c.id, &counts, error_r) < 0) {
 			ret = -1;
 			break;

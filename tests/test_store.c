@@ -51,7 +51,8 @@ static int setup(void **state)
 	assert_int_equal(store_open(f->path, &p, &f->st, &error), 0);
 	assert_int_equal(store_campaign_create(f->st, "news",
 					       "list@example.org", NULL, NULL,
-					       NULL, 0, &f->campaign, &error),
+					       NULL, false, NULL, 0,
+					       &f->campaign, &error),
 			 0);
 	*state = f;
 	return 0;
@@ -197,7 +198,7 @@ static void test_campaign_names_are_unique(void **state)
 	int64_t id;
 
 	assert_int_equal(store_campaign_create(f->st, "news", NULL, NULL,
-					       NULL, NULL, 0, &id, &error),
+					       NULL, NULL, false, NULL, 0, &id, &error),
 			 -1);
 	assert_non_null(strstr(error, "already exists"));
 }
@@ -739,12 +740,15 @@ static void test_record_results(void **state)
 	memset(r, 0, sizeof(r));
 	r[0] = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, "2.0.0",
 				      "OK queued", "ABC123", T0 + 10, 0,
+				      false, NULL,
 				      false };
 	r[1] = (struct store_result){ b.jobs[1].id, JOB_DEFERRED, 451, "4.7.1",
 				      "try later", NULL, T0 + 10, T0 + 60000,
+				      false, NULL,
 				      false };
 	r[2] = (struct store_result){ b.jobs[2].id, JOB_FAILED, 550, "5.1.1",
-				      "no such user", NULL, T0 + 10, 0, false };
+				      "no such user", NULL, T0 + 10, 0, false, NULL,
+				      false };
 	assert_int_equal(store_record(f->st, "me:1", r, 3, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_counts(f, 0, 0, 1, 1, 1);
@@ -773,7 +777,8 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 	assert_int_equal(store_claim(f->st, f->campaign, "owner:1", T0, 60000,
 				     2, &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_FAILED, 550, NULL, "no",
-				   NULL, T0, 0, false };
+				   NULL, T0, 0, false, NULL,
+				      false };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -781,7 +786,8 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 
 	/* "sent" sticks even when the lease moved on: the server has it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, NULL, "ok",
-				   NULL, T0, 0, false };
+				   NULL, T0, 0, false, NULL,
+				      false };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 0);
@@ -789,7 +795,8 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 
 	/* ... and a later "deferred" from the real owner cannot undo it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, NULL, "x",
-				   NULL, T0, T0, false };
+				   NULL, T0, T0, false, NULL,
+				      false };
 	assert_int_equal(store_record(f->st, "owner:1", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -834,7 +841,8 @@ static void test_give_back_undoes_attempt(void **state)
 	assert_int_equal(store_claim(f->st, f->campaign, "me:1", T0, 60000, 2,
 				     &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_QUEUED, 0, NULL, NULL,
-				   NULL, T0, 0, false };
+				   NULL, T0, 0, false, NULL,
+				      false };
 	assert_int_equal(store_record(f->st, "me:1", &r, 1, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_int_equal(store_release(f->st, "me:1", NULL, 0, &n, &error), 0);
@@ -1050,7 +1058,8 @@ static void test_second_doubt_is_held(void **state)
 	assert_int_equal(b.jobs[0].doubts, 1);
 	/* one job's message goes in doubt again: held */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, "4.4.2",
-				   "no reply", NULL, T0 + 3, STORE_HELD, true };
+				   "no reply", NULL, T0 + 3, STORE_HELD, true, NULL,
+				      false };
 	assert_int_equal(store_record(f->st, "me:2", &r, 1, &stale, &error),
 			 0);
 	/* the other's sender dies again: held too, by reclaim */
