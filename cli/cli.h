@@ -72,6 +72,7 @@ int cmd_send_one(struct cli *cli, int argc, char **argv);
 int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_release(struct cli *cli, int argc, char **argv);
+int cmd_suppress(struct cli *cli, int argc, char **argv);
 int cmd_loadtest(struct cli *cli, int argc, char **argv);
 int cmd_dkim(struct cli *cli, int argc, char **argv);
 
@@ -81,6 +82,7 @@ extern const char cmd_send_one_help[];
 extern const char cmd_report_help[];
 extern const char cmd_send_help[];
 extern const char cmd_release_help[];
+extern const char cmd_suppress_help[];
 extern const char cmd_loadtest_help[];
 extern const char cmd_dkim_help[];
 
