@@ -116,6 +116,7 @@ void store_fb_close(struct store *st)
 	for (int i = 0; i < FB_STMT_COUNT; i++)
 		sqlite3_finalize(st->fb_stmt[i]);
 	buf_free(&st->fb_scratch);
+	buf_free(&st->fb_key);
 	store_claim_forget(st);
 }
 
@@ -297,8 +298,8 @@ int store_suppress_add(struct store *st, const struct store_suppression *s,
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(s[i].address);
 
-		store_lower(&st->fb_scratch, s[i].address, len);
-		sqlite3_bind_text(stmt, 1, st->fb_scratch.data, (int)len,
+		store_lower(&st->fb_key, s[i].address, len);
+		sqlite3_bind_text(stmt, 1, st->fb_key.data, (int)len,
 				  SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, s[i].address, (int)len,
 				  SQLITE_STATIC);
@@ -344,8 +345,8 @@ int store_suppress_remove(struct store *st, const char *address,
 			       " AND (?3 < 0 OR reason = ?3)", -1, &stmt,
 			       NULL) != SQLITE_OK)
 		return store_fail_db(st, error_r, "removing a suppression");
-	store_lower(&st->fb_scratch, address, len);
-	sqlite3_bind_text(stmt, 1, st->fb_scratch.data, (int)len,
+	store_lower(&st->fb_key, address, len);
+	sqlite3_bind_text(stmt, 1, st->fb_key.data, (int)len,
 			  SQLITE_STATIC);
 	store_bind_text_or_null(stmt, 2, scope);
 	sqlite3_bind_int(stmt, 3, reason != NULL ? (int)*reason : -1);
@@ -416,13 +417,12 @@ int store_suppress_find(struct store *st, const char *addr, size_t len,
 
 	if (stmt == NULL)
 		return -1;
-	/* the address, NUL, its domain, in lower case: one buffer */
-	store_lower(&st->fb_scratch, addr, len);
+	/* the address and, inside it, its domain, in lower case */
+	store_lower(&st->fb_key, addr, len);
 	dom_off = dom != NULL ? (size_t)(dom - addr) : len;
-	buf_putc(&st->fb_scratch, '\0');
-	sqlite3_bind_text(stmt, 1, st->fb_scratch.data, (int)len,
+	sqlite3_bind_text(stmt, 1, st->fb_key.data, (int)len,
 			  SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, st->fb_scratch.data + dom_off,
+	sqlite3_bind_text(stmt, 2, st->fb_key.data + dom_off,
 			  (int)(len - dom_off), SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, list, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, transactional);

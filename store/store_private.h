@@ -61,6 +61,9 @@ struct store {
 	sqlite3_stmt *fb_stmt[FB_STMT_COUNT];
 	struct buf scratch;	/* results that outlive a statement reset */
 	struct buf fb_scratch;	/* the same, for store_feedback.c */
+	/* an address lower-cased to be bound: apart from fb_scratch, so
+	 * that strings a call returned there can be passed back in */
+	struct buf fb_key;
 	char error[512];
 	bool transient;		/* the last failure may pass if tried again */
 	bool busy;		/* ... because another process holds a lock */

@@ -589,6 +589,28 @@ static void test_job_lookup(void **state)
 			 1);
 	assert_string_equal(ref.campaign, "old");
 	assert_string_equal(ref.address, "b@example.org");
+	/* what a lookup returns can be passed back in as it is */
+	{
+		struct store_suppression s = { 0 }, got;
+		size_t added;
+
+		s.address = ref.address;
+		s.scope = ref.list;
+		s.reason = SUPPRESS_UNSUBSCRIBED;
+		s.source = ref.campaign;
+		assert_int_equal(store_suppress_add(f->st, &s, 1, &added,
+						    &error), 0);
+		assert_int_equal(added, 1);
+		assert_int_equal(store_job_ref(f->st, ref.job_id, &ref,
+					       &error), 1);
+		assert_int_equal(store_suppress_find(f->st, ref.address,
+						     strlen(ref.address),
+						     ref.list, false, &got,
+						     &error), 1);
+		assert_string_equal(got.address, "b@example.org");
+		assert_string_equal(got.scope, "news");
+		assert_string_equal(got.source, "old");
+	}
 	assert_int_equal(store_job_ref(f->st, 999, &ref, &error), 0);
 	assert_int_equal(store_job_find_address(f->st, "c@example.org", 13,
 						0, &ref, &error), 0);
