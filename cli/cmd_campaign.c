@@ -151,6 +151,15 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 				  err);
 			goto out;
 		}
+		if (cli_tmpl_uses_unsubscribe_url(mt)) {
+			char *secret;
+
+			/* needed at send time: say so now */
+			if (cli_unsubscribe_secret(cli, true, template_dir,
+						   &secret) < 0)
+				goto out;
+			config_secret_free(&secret);
+		}
 		if (message_tmpl_recipient_files(mt) > 0 && files_dir == NULL) {
 			cli_error("--template %s: message.cfg names "
 				  "attachments by recipient: give --files DIR, "

@@ -485,7 +485,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct send_loaded loaded = { 0 };
 	struct send_params sp = { 0 };
 	struct dkim_keys *keys = NULL;
-	char *verp_secret = NULL;
+	char *verp_secret = NULL, *unsub_secret = NULL;
 	struct send_stats stats;
 	struct send_opts o;
 	struct ratelimit_params rp = { 0 };
@@ -526,6 +526,19 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		}
 	}
 
+	{
+		const char *user = NULL;
+
+		for (size_t i = 0; i < loaded.n && user == NULL; i++) {
+			if (cli_tmpl_uses_unsubscribe_url(loaded.c[i].tmpl))
+				user = loaded.names[i];
+		}
+		if (cli_unsubscribe_secret(cli, user != NULL,
+					   user != NULL ? user : "send",
+					   &unsub_secret) < 0)
+			goto out;
+	}
+
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {
 		cli_error("%s", error);
 		goto out;
@@ -552,6 +565,8 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.rate = rate;
 	sp.dkim = keys;
 	sp.verp_secret = verp_secret;
+	sp.unsubscribe_secret = unsub_secret;
+	sp.unsubscribe_base_url = cli->cfg.unsubscribe.base_url;
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
@@ -592,6 +607,7 @@ out:
 	ratelimit_free(&rate);
 	dkim_keys_free(&keys);
 	config_secret_free(&verp_secret);
+	config_secret_free(&unsub_secret);
 	if (relay_open_ok)
 		relay_close(&relay);
 	send_loaded_free(&loaded);

@@ -82,6 +82,12 @@ struct send_params {
 	/* the secret of {{verp}} tokens (volley.cfg verp.secret_file);
 	 * NULL when no campaign's sender has one */
 	const char *verp_secret;
+	/* the secret of unsubscribe tokens and the URL they follow
+	 * (volley.cfg unsubscribe): each message gets its
+	 * {{unsubscribe_url}} and, unless message.cfg sets
+	 * list_unsubscribe, the List-Unsubscribe headers.  NULL: none */
+	const char *unsubscribe_secret;
+	const char *unsubscribe_base_url;
 	struct ratelimit *rate;		/* NULL: no limit */
 	/* connections opened again after one that ended badly (dropped, a
 	 * 421, refused), over the pool, per second; 0: no cap */
