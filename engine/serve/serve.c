@@ -406,12 +406,13 @@ static enum MHD_Result serve_post(struct serve *sv,
 	struct store_job_ref ref;
 	struct store_suppression s = { 0 };
 	struct buf source = BUF_INIT, body = BUF_INIT, title = BUF_INIT;
+	struct buf addr = BUF_INIT;
 	char client[INET6_ADDRSTRLEN];
 	unsigned status = 0;
 	size_t added = 0;
 	const char *error;
 	enum MHD_Result ret;
-	int found;
+	int found, ret_store;
 
 	if (rq->too_big)
 		return serve_text(sv, conn, method, url,
@@ -432,16 +433,19 @@ static enum MHD_Result serve_post(struct serve *sv,
 				  "(RFC 8058).\n", NULL, NULL);
 	serve_client(conn, client, sizeof(client));
 	buf_printf(&source, "volley serve %s", client);
-	s.address = ref.address;
+	/* ref's strings live in the store's buffer, which its next call
+	 * reuses: the entry is made of copies */
+	buf_append_str(&title, ref.list);
+	buf_append(&addr, ref.address, strlen(ref.address) + 1);
+	s.address = addr.data;
 	s.reason = SUPPRESS_UNSUBSCRIBED;
-	s.scope = ref.list;
+	s.scope = buf_cstr(&title);
 	s.source = buf_cstr(&source);
 	s.campaign_id = ref.campaign_id;
 	s.job_id = ref.job_id;
-	/* ref's strings live in the store's buffer until its next call:
-	 * the page's list name is copied first */
-	buf_printf(&title, "%s", ref.list);
-	if (store_suppress_add(sv->st, &s, 1, &added, &error) < 0) {
+	ret_store = store_suppress_add(sv->st, &s, 1, &added, &error);
+	buf_free(&addr);
+	if (ret_store < 0) {
 		buf_free(&source);
 		buf_free(&title);
 		return serve_store_failed(sv, conn, method, url,

@@ -18,8 +18,9 @@
 # - clients that hold connections (half a request, a body that never
 #   comes) do not keep others waiting;
 # - the log names no token; SIGTERM stops it with status 0;
-# - a send after the unsubscribe does not mail the address (when the
-#   store checks suppressions at claim).
+# - a send after the unsubscribe does not mail the address for that
+#   list (claimed or imported later: state suppressed), but does for
+#   another list and for a transactional campaign.
 # Only loopback; only processes this test started are stopped, by PID.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -74,7 +75,8 @@ cat >> volley.cfg <<'EOF'
 unsubscribe = { secret_file = "unsub.secret";
                 base_url = "https://news.example.test/"; };
 EOF
-ok "campaign create" "$VOLLEY" campaign create c1 --template t
+ok "campaign create" "$VOLLEY" campaign create c1 --template t \
+	--list weekly
 printf 'email,name\nAnn@example.net,Ann\nbob@example.net,Bob\n' > r.csv
 printf 'carol@example.net,Carol\n' >> r.csv
 ok "import (unsubscribe_url is every recipient's)" "$VOLLEY" import c1 r.csv
@@ -134,8 +136,16 @@ else
 fi
 
 # a campaign imported before the unsubscribe, sent after it (below)
-ok "campaign create c3" "$VOLLEY" campaign create c3 --template t
+ok "campaign create c3" "$VOLLEY" campaign create c3 --template t \
+	--list weekly
 ok "import c3" "$VOLLEY" import c3 r.csv
+# ... one of another list, and a transactional one of the same list
+ok "campaign create c4" "$VOLLEY" campaign create c4 --template t \
+	--list monthly
+ok "import c4" "$VOLLEY" import c4 r.csv
+ok "campaign create c5" "$VOLLEY" campaign create c5 --template t \
+	--list weekly --transactional
+ok "import c5" "$VOLLEY" import c5 r.csv
 
 # --- volley serve ------------------------------------------------------------
 "$VOLLEY" serve --listen 127.0.0.1:0 --per-ip 8 --timeout 3 \
@@ -160,7 +170,7 @@ u=$base/u/$token
 
 equals "$(status GET "$u")" 200 "GET: the page"
 has body.txt '<html lang="en">' "the page says its language"
-has body.txt '<h1>Unsubscribe from default</h1>' "the page names the list"
+has body.txt '<h1>Unsubscribe from weekly</h1>' "the page names the list"
 has body.txt '<form method="post">' "a form that POSTs"
 has body.txt 'name="List-Unsubscribe" value="One-Click"' \
 	"with the One-Click field"
@@ -177,7 +187,7 @@ equals "$(status POST "$u" -d List-Unsubscribe=One-Click)" 200 \
 	"POST one-click: 200"
 equals "$(suppressions)" 1 "one suppression"
 equals "$(suppressions "address = 'Ann@example.net' AND reason = 0 AND
-	scope = 'default' AND source = 'volley serve 127.0.0.1' AND
+	scope = 'weekly' AND source = 'volley serve 127.0.0.1' AND
 	job_id > 0 AND campaign_id > 0")" 1 \
 	"for Ann: unsubscribed, the list, the client, the job"
 equals "$(status POST "$u" -d List-Unsubscribe=One-Click)" 200 \
@@ -386,6 +396,15 @@ fi
 ok "send c3" "$VOLLEY" send c3 --quiet
 equals "$(count c3 sent)" 1 "c3: one sent"
 equals "$(count c3 suppressed)" 2 "c3: Ann and Bob suppressed, not mailed"
+ok "send c4" "$VOLLEY" send c4 --quiet
+equals "$(count c4 sent)" 3 "c4, another list: all three sent"
+ok "send c5" "$VOLLEY" send c5 --quiet
+equals "$(count c5 sent)" 3 "c5, transactional: all three sent"
+# and a new import into the list: suppressed at import
+ok "campaign create c6" "$VOLLEY" campaign create c6 --template t \
+	--list weekly
+ok "import c6" "$VOLLEY" import c6 r.csv
+equals "$(count c6 suppressed)" 2 "c6: suppressed at import"
 
 # --- SIGTERM -------------------------------------------------------------
 kill -TERM "$serve_pid"
