@@ -206,8 +206,11 @@ static int preview_one(void *ctx, const struct store_job *job)
 		pv->stopped = true;
 		return -1;
 	}
-	mj.unsubscribe_url = pv->unsub != NULL ? pv->unsub_url.data : NULL;
-	mj.unsubscribe_url_len = pv->unsub_url.len;
+	/* a transactional campaign's messages get no List-Unsubscribe */
+	if (pv->unsub != NULL && !pv->campaign->transactional) {
+		mj.unsubscribe_url = pv->unsub_url.data;
+		mj.unsubscribe_url_len = pv->unsub_url.len;
+	}
 	vars_ok = recipient_data(&pv->names, pv->st, job, &vd, &error) >= 0;
 	if (vars_ok && pv->unsub != NULL)
 		vars_data_set_unsubscribe_url(&vd, pv->unsub_url.data,

@@ -288,6 +288,7 @@ static int send_load(struct store *st, char **names, size_t n,
 		l->senders[i] = xstrdup(c.sender);
 		l->c[i].id = c.id;
 		l->c[i].created = c.created_at;
+		l->c[i].transactional = c.transactional;
 		l->c[i].name = l->names[i];
 		l->c[i].sender = l->senders[i];
 		l->c[i].verp = strstr(c.sender, MESSAGE_VERP) != NULL;

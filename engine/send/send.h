@@ -61,6 +61,9 @@ struct send_campaign {
 	int files_fd;			/* folder of per-recipient attachments
 					 * (campaign create --files), or -1 */
 	int64_t created;		/* ms, for Message-IDs */
+	/* receipts and the like: {{unsubscribe_url}} if the template asks
+	 * for it, but no automatic List-Unsubscribe headers */
+	bool transactional;
 	const struct message_tmpl *tmpl;
 };
 

@@ -317,8 +317,10 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 		}
 		vars_data_set_unsubscribe_url(&w->vd, w->unsub_url.data,
 					      w->unsub_url.len);
-		mj.unsubscribe_url = w->unsub_url.data;
-		mj.unsubscribe_url_len = w->unsub_url.len;
+		if (!c->transactional) {
+			mj.unsubscribe_url = w->unsub_url.data;
+			mj.unsubscribe_url_len = w->unsub_url.len;
+		}
 	}
 	if (message_render(c->tmpl, &w->vd.data, &mj, &w->bufs, &slot->msg,
 			   &error) < 0)

@@ -146,6 +146,11 @@ ok "import c4" "$VOLLEY" import c4 r.csv
 ok "campaign create c5" "$VOLLEY" campaign create c5 --template t \
 	--list weekly --transactional
 ok "import c5" "$VOLLEY" import c5 r.csv
+ok "preview c5" "$VOLLEY" preview c5 --out pv5 --limit 1
+lacks pv5/0001-Ann@example.net.eml "List-Unsubscribe" \
+	"a transactional campaign: no List-Unsubscribe headers"
+has pv5/0001-Ann@example.net.eml "Leave: https://news.example.test/u/" \
+	"but the link its template asks for"
 
 # --- volley serve ------------------------------------------------------------
 "$VOLLEY" serve --listen 127.0.0.1:0 --per-ip 8 --timeout 3 \
