@@ -151,7 +151,8 @@ struct message_job {
 	time_t date;		/* the Date header */
 	/*
 	 * The recipient's one-click unsubscribe URL (http or https), or
-	 * NULL (none configured, or a transactional campaign).  When message.cfg sets no list_unsubscribe, it makes the
+	 * NULL (none configured, or a transactional campaign).  When
+	 * message.cfg sets no list_unsubscribe, it makes the
 	 * List-Unsubscribe header (with list_unsubscribe_mailto's, if set)
 	 * and, when https, List-Unsubscribe-Post (RFC 8058).
 	 */
