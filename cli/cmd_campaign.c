@@ -172,11 +172,16 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 		if (cli_tmpl_uses_unsubscribe_url(mt)) {
+			struct buf what = BUF_INIT;
 			char *secret;
+			int rc;
 
 			/* needed at send time: say so now */
-			if (cli_unsubscribe_secret(cli, true, template_dir,
-						   &secret) < 0)
+			buf_printf(&what, "--template %s", template_dir);
+			rc = cli_unsubscribe_secret(cli, true, buf_cstr(&what),
+						    &secret);
+			buf_free(&what);
+			if (rc < 0)
 				goto out;
 			config_secret_free(&secret);
 		}

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "dkim.h"
 #include "escape.h"
@@ -528,16 +529,21 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	}
 
 	{
-		const char *user = NULL;
+		struct buf what = BUF_INIT;
+		bool uses = false;
 
-		for (size_t i = 0; i < loaded.n && user == NULL; i++) {
-			if (cli_tmpl_uses_unsubscribe_url(loaded.c[i].tmpl))
-				user = loaded.names[i];
+		for (size_t i = 0; i < loaded.n && !uses; i++) {
+			uses = cli_tmpl_uses_unsubscribe_url(loaded.c[i].tmpl);
+			if (uses)
+				buf_printf(&what, "campaign '%s'",
+					   loaded.names[i]);
 		}
-		if (cli_unsubscribe_secret(cli, user != NULL,
-					   user != NULL ? user : "send",
-					   &unsub_secret) < 0)
+		if (cli_unsubscribe_secret(cli, uses, uses ? buf_cstr(&what) :
+					   "send", &unsub_secret) < 0) {
+			buf_free(&what);
 			goto out;
+		}
+		buf_free(&what);
 	}
 
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {

@@ -66,8 +66,10 @@ printf '<p>Hello {{name}} <a href="{{unsubscribe_url}}">leave</a></p>\n' \
 	> t/body.html
 fails 1 "{{unsubscribe_url}} without unsubscribe settings" \
 	"$VOLLEY" campaign create c1 --template t
+has err.txt "--template t: the template uses {{unsubscribe_url}}: set" \
+	"the error names the template"
 has err.txt "unsubscribe.base_url and unsubscribe.secret_file" \
-	"the error names the settings"
+	"and the settings"
 
 openssl rand -hex 32 > unsub.secret
 chmod 600 unsub.secret
@@ -151,6 +153,18 @@ lacks pv5/0001-Ann@example.net.eml "List-Unsubscribe" \
 	"a transactional campaign: no List-Unsubscribe headers"
 has pv5/0001-Ann@example.net.eml "Leave: https://news.example.test/u/" \
 	"but the link its template asks for"
+
+# the settings gone by the time of preview or send: refused, nothing sent
+grep -v -e '^unsubscribe' -e 'base_url' volley.cfg > nounsub.cfg
+fails 1 "send without the unsubscribe settings" \
+	"$VOLLEY" -c nounsub.cfg send c3 --quiet
+has err.txt "campaign 'c3': the template uses {{unsubscribe_url}}" \
+	"names the campaign"
+has err.txt "unsubscribe.base_url" "and the setting"
+equals "$(count c3 queued)" 3 "nothing of c3 sent"
+fails 1 "preview without the unsubscribe settings" \
+	"$VOLLEY" -c nounsub.cfg preview c3 --out pvn
+has err.txt "unsubscribe.base_url" "names the setting"
 
 # --- volley serve ------------------------------------------------------------
 "$VOLLEY" serve --listen 127.0.0.1:0 --per-ip 8 --timeout 3 \
