@@ -209,6 +209,10 @@ equals "$(suppressions "address = 'Ann@example.net' AND reason = 0 AND
 	scope = 'weekly' AND source = 'volley serve 127.0.0.1' AND
 	job_id > 0 AND campaign_id > 0")" 1 \
 	"for Ann: unsubscribed, the list, the client, the job"
+ok "suppress list" "$VOLLEY" suppress list --format csv
+has out.txt "Ann@example.net,unsubscribed,weekly," \
+	"volley suppress list shows it: unsubscribed from weekly"
+has out.txt "volley serve 127.0.0.1" "with its source"
 equals "$(status POST "$u" -d List-Unsubscribe=One-Click)" 200 \
 	"POST again: 200"
 equals "$(suppressions)" 1 "still one suppression"
