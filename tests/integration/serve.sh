@@ -119,6 +119,13 @@ has pvo/0001-dave@example.net.eml \
 lacks pvo/0001-dave@example.net.eml "news.example.test" \
 	"and not ours beside it"
 
+# a list whose name is not HTML
+ok "campaign create html" "$VOLLEY" campaign create html --template t \
+	--list '<b>news & "more"</b>'
+ok "import html" "$VOLLEY" import html r2.csv
+ok "preview html" "$VOLLEY" preview html --out pvh
+html_token=$(sed -n 's/^Leave: .*\/u\/\(.*\)\r$/\1/p' pvh/*dave*.eml)
+
 # --- the same URL in what volley send delivers -----------------------------
 start_sink s --maildir md || finish
 cat >> volley.cfg <<CFG
@@ -226,6 +233,22 @@ has body.txt "You are unsubscribed" "a browser gets a confirmation page"
 equals "$(suppressions)" 1 "still one suppression"
 lacks serve.err "$token" "the log never holds the token"
 has serve.err "POST /u/" "the log has each request"
+
+# what the page says from the store is escaped
+uh=$base/u/$html_token
+equals "$(status GET "$uh")" 200 "GET: the page of a list named in HTML"
+has body.txt \
+	'<h1>Unsubscribe from &lt;b&gt;news &amp; &quot;more&quot;&lt;/b&gt;' \
+	"the list's name escaped"
+lacks body.txt '<b>' "no tag of the name's own"
+equals "$(status POST "$uh" -H 'Accept: text/html' \
+	-d List-Unsubscribe=One-Click)" 200 "POST from that page"
+has body.txt '&lt;b&gt;news &amp; &quot;more&quot;&lt;/b&gt;' \
+	"the confirmation escapes it too"
+equals "$(suppressions "scope = '<b>news & \"more\"</b>'")" 1 \
+	"recorded for the list as it is named"
+ok "suppress remove" "$VOLLEY" suppress remove dave@example.net \
+	--list '<b>news & "more"</b>'
 
 # the wrong body, and bad tokens, record nothing
 u2=$base/u/$bob_token
