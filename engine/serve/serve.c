@@ -405,8 +405,8 @@ static enum MHD_Result serve_post(struct serve *sv,
 {
 	struct store_job_ref ref;
 	struct store_suppression s = { 0 };
-	struct buf source = BUF_INIT, body = BUF_INIT, title = BUF_INIT;
-	struct buf addr = BUF_INIT;
+	struct buf source = BUF_INIT, body = BUF_INIT, list = BUF_INIT;
+	struct buf addr = BUF_INIT, title = BUF_INIT;
 	char client[INET6_ADDRSTRLEN];
 	unsigned status = 0;
 	size_t added = 0;
@@ -435,11 +435,11 @@ static enum MHD_Result serve_post(struct serve *sv,
 	buf_printf(&source, "volley serve %s", client);
 	/* ref's strings live in the store's buffer, which its next call
 	 * reuses: the entry is made of copies */
-	buf_append_str(&title, ref.list);
+	buf_append_str(&list, ref.list);
 	buf_append(&addr, ref.address, strlen(ref.address) + 1);
 	s.address = addr.data;
 	s.reason = SUPPRESS_UNSUBSCRIBED;
-	s.scope = buf_cstr(&title);
+	s.scope = buf_cstr(&list);
 	s.source = buf_cstr(&source);
 	s.campaign_id = ref.campaign_id;
 	s.job_id = ref.job_id;
@@ -447,7 +447,7 @@ static enum MHD_Result serve_post(struct serve *sv,
 	buf_free(&addr);
 	if (ret_store < 0) {
 		buf_free(&source);
-		buf_free(&title);
+		buf_free(&list);
 		return serve_store_failed(sv, conn, method, url,
 					  store_error_transient(sv->st) ?
 					  MHD_HTTP_SERVICE_UNAVAILABLE :
@@ -457,20 +457,19 @@ static enum MHD_Result serve_post(struct serve *sv,
 	serve_log(sv, conn, method, url, MHD_HTTP_OK,
 		  added > 0 ? "unsubscribed" : "unsubscribed already");
 	if (!serve_accepts_html(conn)) {
-		buf_free(&title);
+		buf_free(&list);
 		return serve_reply(conn, MHD_HTTP_OK, SERVE_TEXT,
 				   "Unsubscribed.\n", 14, NULL, NULL);
 	}
 	buf_append_str(&body, "<h1>You are unsubscribed</h1>\n<p>You will "
 		       "get no more mail of the list <strong>");
-	serve_html_escape(&body, buf_cstr(&title));
+	serve_html_escape(&body, buf_cstr(&list));
 	buf_append_str(&body, "</strong>.</p>\n");
-	buf_reset(&source);
-	buf_printf(&source, "Unsubscribed from %s", buf_cstr(&title));
-	ret = serve_page(conn, MHD_HTTP_OK, buf_cstr(&source), body.data);
-	buf_free(&source);
-	buf_free(&body);
+	buf_printf(&title, "Unsubscribed from %s", buf_cstr(&list));
+	ret = serve_page(conn, MHD_HTTP_OK, buf_cstr(&title), body.data);
 	buf_free(&title);
+	buf_free(&body);
+	buf_free(&list);
 	return ret;
 }
 
