@@ -75,6 +75,7 @@ int cmd_release(struct cli *cli, int argc, char **argv);
 int cmd_suppress(struct cli *cli, int argc, char **argv);
 int cmd_loadtest(struct cli *cli, int argc, char **argv);
 int cmd_dkim(struct cli *cli, int argc, char **argv);
+int cmd_serve(struct cli *cli, int argc, char **argv);
 
 /* help texts kept beside their commands */
 extern const char cmd_sink_help[];
@@ -85,6 +86,7 @@ extern const char cmd_release_help[];
 extern const char cmd_suppress_help[];
 extern const char cmd_loadtest_help[];
 extern const char cmd_dkim_help[];
+extern const char cmd_serve_help[];
 
 struct dkim_keys;
 /*
@@ -93,5 +95,23 @@ struct dkim_keys;
  * why.
  */
 int cli_dkim_keys(struct cli *cli, struct dkim_keys **keys_r);
+
+struct message_tmpl;
+/*
+ * cli_tmpl_uses_unsubscribe_url - does the template use
+ * {{unsubscribe_url}} anywhere (message.cfg, bodies, partials)?
+ */
+bool cli_tmpl_uses_unsubscribe_url(const struct message_tmpl *mt);
+/*
+ * cli_unsubscribe_secret - what a command that renders needs for
+ * {{unsubscribe_url}} and the automatic List-Unsubscribe headers: the
+ * secret when volley.cfg sets unsubscribe.base_url (*secret_r NULL when
+ * not; free it with config_secret_free).  uses: some template uses
+ * {{unsubscribe_url}}, which without the settings is an error naming
+ * them (never a message with an empty link).  what names the campaign
+ * in errors.  -1 after saying why.
+ */
+int cli_unsubscribe_secret(struct cli *cli, bool uses, const char *what,
+			   char **secret_r);
 
 #endif

@@ -171,6 +171,20 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 				  err);
 			goto out;
 		}
+		if (cli_tmpl_uses_unsubscribe_url(mt)) {
+			struct buf what = BUF_INIT;
+			char *secret;
+			int rc;
+
+			/* needed at send time: say so now */
+			buf_printf(&what, "--template %s", template_dir);
+			rc = cli_unsubscribe_secret(cli, true, buf_cstr(&what),
+						    &secret);
+			buf_free(&what);
+			if (rc < 0)
+				goto out;
+			config_secret_free(&secret);
+		}
 		if (message_tmpl_recipient_files(mt) > 0 && files_dir == NULL) {
 			cli_error("--template %s: message.cfg names "
 				  "attachments by recipient: give --files DIR, "

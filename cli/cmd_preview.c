@@ -23,6 +23,7 @@
 #include "recipient.h"
 #include "snapshot.h"
 #include "store.h"
+#include "token.h"
 #include "varnames.h"
 #include "xalloc.h"
 
@@ -34,6 +35,9 @@ struct preview {
 	const struct message_tmpl *mt;
 	const char *out_dir;
 	struct dkim_signer *signer;	/* NULL: no keys configured */
+	struct token_key *unsub;	/* NULL: no unsubscribe.base_url */
+	const char *unsub_base;
+	struct buf unsub_url;
 	int files_fd;			/* the campaign's --files, or -1 */
 	struct buf file;		/* a recipient's attachment */
 	size_t signed_count;
@@ -188,10 +192,30 @@ static int preview_one(void *ctx, const struct store_job *job)
 	const char *error;
 	size_t start = 0;
 	int nsigs = 0;
+	bool vars_ok;
 	FILE *f;
 
 	buf_reset(&pv->msg);
-	if (recipient_data(&pv->names, pv->st, job, &vd, &error) < 0 ||
+	buf_reset(&pv->unsub_url);
+	if (pv->unsub != NULL &&
+	    token_unsub_url(pv->unsub, pv->unsub_base, job->campaign_id,
+			    job->id, job->address, job->address_len,
+			    &pv->unsub_url) < 0) {
+		cli_error("%s: cannot make the unsubscribe token",
+			  job->address);
+		pv->stopped = true;
+		return -1;
+	}
+	/* a transactional campaign's messages get no List-Unsubscribe */
+	if (pv->unsub != NULL && !pv->campaign->transactional) {
+		mj.unsubscribe_url = pv->unsub_url.data;
+		mj.unsubscribe_url_len = pv->unsub_url.len;
+	}
+	vars_ok = recipient_data(&pv->names, pv->st, job, &vd, &error) >= 0;
+	if (vars_ok && pv->unsub != NULL)
+		vars_data_set_unsubscribe_url(&vd, pv->unsub_url.data,
+					      pv->unsub_url.len);
+	if (!vars_ok ||
 	    message_render(pv->mt, &vd.data, &mj, &pv->bufs, &pv->msg,
 			   &error) < 0 ||
 	    (pv->signer != NULL &&
@@ -314,6 +338,27 @@ int cmd_preview(struct cli *cli, int argc, char **argv)
 		cli_error("campaign '%s': %s", name, error);
 		goto out;
 	}
+	{
+		char *secret = NULL;
+		struct buf what = BUF_INIT;
+
+		buf_printf(&what, "campaign '%s'", name);
+		if (cli_unsubscribe_secret(cli,
+					   cli_tmpl_uses_unsubscribe_url(mt),
+					   buf_cstr(&what), &secret) < 0) {
+			buf_free(&what);
+			goto out;
+		}
+		buf_free(&what);
+		if (secret != NULL &&
+		    token_key_new(secret, strlen(secret), &pv.unsub) < 0) {
+			config_secret_free(&secret);
+			cli_error("cannot set up HMAC-SHA256");
+			goto out;
+		}
+		config_secret_free(&secret);
+		pv.unsub_base = cli->cfg.unsubscribe.base_url;
+	}
 	pv.campaign = &campaign;
 	pv.mt = mt;
 	missing = preview_check_names(&pv, strict);
@@ -355,6 +400,8 @@ out:
 	buf_free(&pv.path);
 	store_close(&pv.st);
 	dkim_signer_free(&pv.signer);
+	token_key_free(&pv.unsub);
+	buf_free(&pv.unsub_url);
 	if (pv.files_fd >= 0)
 		close(pv.files_fd);
 	buf_free(&pv.file);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bounce_rules.h"
+#include "buf.h"
 #include "cli.h"
 #include "dkim.h"
 #include "escape.h"
@@ -293,6 +294,7 @@ static int send_load(struct store *st, char **names, size_t n,
 		l->senders[i] = xstrdup(c.sender);
 		l->c[i].id = c.id;
 		l->c[i].created = c.created_at;
+		l->c[i].transactional = c.transactional;
 		l->c[i].name = l->names[i];
 		l->c[i].sender = l->senders[i];
 		l->c[i].verp = strstr(c.sender, MESSAGE_VERP) != NULL;
@@ -491,7 +493,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct send_params sp = { 0 };
 	struct dkim_keys *keys = NULL;
 	struct bounce_rules *rules = NULL;
-	char *verp_secret = NULL;
+	char *verp_secret = NULL, *unsub_secret = NULL;
 	struct send_stats stats;
 	struct send_opts o;
 	struct ratelimit_params rp = { 0 };
@@ -532,6 +534,24 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		}
 	}
 
+	{
+		struct buf what = BUF_INIT;
+		bool uses = false;
+
+		for (size_t i = 0; i < loaded.n && !uses; i++) {
+			uses = cli_tmpl_uses_unsubscribe_url(loaded.c[i].tmpl);
+			if (uses)
+				buf_printf(&what, "campaign '%s'",
+					   loaded.names[i]);
+		}
+		if (cli_unsubscribe_secret(cli, uses, uses ? buf_cstr(&what) :
+					   "send", &unsub_secret) < 0) {
+			buf_free(&what);
+			goto out;
+		}
+		buf_free(&what);
+	}
+
 	/* permanent replies are bounces too (cli_bounce_rules) */
 	rules = bounce_rules_default(&error);
 	if (rules == NULL) {
@@ -565,6 +585,8 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.rate = rate;
 	sp.dkim = keys;
 	sp.verp_secret = verp_secret;
+	sp.unsubscribe_secret = unsub_secret;
+	sp.unsubscribe_base_url = cli->cfg.unsubscribe.base_url;
 	sp.bounce_rules = rules;
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
@@ -607,6 +629,7 @@ out:
 	dkim_keys_free(&keys);
 	bounce_rules_free(rules);
 	config_secret_free(&verp_secret);
+	config_secret_free(&unsub_secret);
 	if (relay_open_ok)
 		relay_close(&relay);
 	send_loaded_free(&loaded);

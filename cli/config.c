@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,9 @@ static const struct config_setting_spec config_specs[] = {
 	{ "send.retry.max_age", KIND_INT },
 	{ "verp", KIND_GROUP },
 	{ "verp.secret_file", KIND_STRING },
+	{ "unsubscribe", KIND_GROUP },
+	{ "unsubscribe.secret_file", KIND_STRING },
+	{ "unsubscribe.base_url", KIND_STRING },
 	{ "dkim", KIND_LIST },
 	{ "dkim.[].domain", KIND_STRING },
 	{ "dkim.[].selector", KIND_STRING },
@@ -508,6 +512,97 @@ int config_verp_secret(const struct config *cfg, char **secret_r,
 	return 0;
 }
 
+/* --- unsubscribe: one-click unsubscribe tokens and URLs ---------------- */
+
+/*
+ * config_load_unsubscribe - the unsubscribe group: base_url must be an
+ * absolute http(s) URL with a host, and no query or fragment (the token
+ * goes after it); it needs secret_file
+ */
+static int config_load_unsubscribe(struct config *cfg, const config_t *lc,
+				   const char *file, const char **error_r)
+{
+	struct config_unsubscribe *u = &cfg->unsubscribe;
+	char *secret = config_string(lc, "unsubscribe.secret_file", NULL);
+	const char *host;
+	size_t len;
+
+	if (secret != NULL) {
+		u->secret_file = config_resolve_path(cfg, secret);
+		free(secret);
+	}
+	u->base_url = config_string(lc, "unsubscribe.base_url", NULL);
+	if (u->base_url == NULL)
+		return 0;
+	if (strncasecmp(u->base_url, "https://", 8) == 0)
+		host = u->base_url + 8;
+	else if (strncasecmp(u->base_url, "http://", 7) == 0)
+		host = u->base_url + 7;
+	else
+		host = NULL;
+	if (host == NULL || *host == '\0' || *host == '/' ||
+	    strpbrk(u->base_url, "?#<>\"' \t\r\n\\") != NULL)
+		return errmsg_set(error_r, "%s:%d: setting "
+				  "'unsubscribe.base_url' must be an absolute "
+				  "http:// or https:// URL with a host and no "
+				  "query, fragment, quote or space, like "
+				  "\"https://news.example.org\"", file,
+				  config_line(lc, "unsubscribe.base_url"));
+	for (const char *p = u->base_url; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return errmsg_set(error_r, "%s:%d: setting "
+					  "'unsubscribe.base_url' must be "
+					  "printable ASCII (percent-encode "
+					  "the rest)", file,
+					  config_line(lc,
+						      "unsubscribe.base_url"));
+	}
+	len = strlen(u->base_url);
+	while (len > 0 && u->base_url[len - 1] == '/')
+		u->base_url[--len] = '\0';
+	if (u->secret_file == NULL)
+		return errmsg_set(error_r, "%s:%d: 'unsubscribe.base_url' "
+				  "needs 'unsubscribe.secret_file' (a file "
+				  "holding a random line of at least %d "
+				  "characters, e.g. from `openssl rand -hex "
+				  "32`)", file,
+				  config_line(lc, "unsubscribe.base_url"),
+				  CONFIG_VERP_SECRET_MIN);
+	return 0;
+}
+
+int config_unsubscribe_secret(const struct config *cfg, const char *what,
+			      char **secret_r, const char **error_r)
+{
+	const char *path = cfg->unsubscribe.secret_file;
+	struct stat st;
+
+	*secret_r = NULL;
+	if (path == NULL)
+		return errmsg_set(error_r, "%s needs a secret: set "
+				  "unsubscribe.secret_file in %s (a file "
+				  "holding a random line of at least %d "
+				  "characters, e.g. from `openssl rand -hex "
+				  "32`)", what,
+				  cfg->file ? cfg->file : CONFIG_DEFAULT_FILE,
+				  CONFIG_VERP_SECRET_MIN);
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH)) != 0)
+		return errmsg_set(error_r, "unsubscribe.secret_file %s is "
+				  "readable by every user of this machine "
+				  "(mode %04o): chmod 600 it", path,
+				  (unsigned)(st.st_mode & 07777));
+	if (config_read_secret(path, "unsubscribe.secret_file", secret_r,
+			       error_r) < 0)
+		return -1;
+	if (strlen(*secret_r) < CONFIG_VERP_SECRET_MIN) {
+		config_secret_free(secret_r);
+		return errmsg_set(error_r, "unsubscribe.secret_file %s: the "
+				  "secret is shorter than %d characters",
+				  path, CONFIG_VERP_SECRET_MIN);
+	}
+	return 0;
+}
+
 int config_smtp_secret(const struct config *cfg, int which, char **secret_r,
 		       const char **error_r)
 {
@@ -708,7 +803,8 @@ static int config_load_file(struct config *cfg, const char *file,
 	}
 	if (config_load_smtp(cfg, &lc, file, error_r) < 0 ||
 	    config_load_send(cfg, &lc, file, error_r) < 0 ||
-	    config_load_dkim(cfg, &lc, file, error_r) < 0)
+	    config_load_dkim(cfg, &lc, file, error_r) < 0 ||
+	    config_load_unsubscribe(cfg, &lc, file, error_r) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -759,6 +855,8 @@ void config_free(struct config *cfg)
 	free(cfg->store_path);
 	free(cfg->import_address_column);
 	free(cfg->verp_secret_file);
+	free(cfg->unsubscribe.secret_file);
+	free(cfg->unsubscribe.base_url);
 	free(cfg->smtp.host);
 	free(cfg->smtp.tls);
 	free(cfg->smtp.tls_name);

@@ -30,6 +30,14 @@ struct config {
 	/* verp: the secret VERP tokens are made with (resolved), or NULL */
 	char *verp_secret_file;
 
+	/* unsubscribe: the secret of unsubscribe tokens (resolved), and
+	 * the URL {{unsubscribe_url}} starts with (no trailing '/');
+	 * each NULL when not set */
+	struct config_unsubscribe {
+		char *secret_file;
+		char *base_url;
+	} unsubscribe;
+
 	/* smtp: the relay every send goes through */
 	struct config_smtp {
 		char *host;
@@ -119,6 +127,15 @@ void config_secret_free(char **secretp);
 #define CONFIG_VERP_SECRET_MIN 16
 int config_verp_secret(const struct config *cfg, char **secret_r,
 		       const char **error_r);
+
+/*
+ * config_unsubscribe_secret - the unsubscribe secret (the first line of
+ * unsubscribe.secret_file, checked as the VERP secret is).  what says
+ * who needs it ("{{unsubscribe_url}}", "volley serve") in the error when
+ * none is configured.  Free it with config_secret_free.
+ */
+int config_unsubscribe_secret(const struct config *cfg, const char *what,
+			      char **secret_r, const char **error_r);
 
 /*
  * config_read_secret - the first line of the file at path, without its

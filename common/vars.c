@@ -208,6 +208,7 @@ bool vars_member_next(const unsigned char **pos, const unsigned char *end,
 /* The names volley gives every recipient itself (see vars_builtin). */
 static const char *const vars_builtins[] = {
 	VARS_ADDRESS_NAME,
+	VARS_UNSUBSCRIBE_URL_NAME,
 };
 
 bool vars_builtin(const char *name, size_t len)

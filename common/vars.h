@@ -103,6 +103,8 @@ bool vars_member_next(const unsigned char **pos, const unsigned char *end,
 
 /* The name under which a recipient's address is a variable, always. */
 #define VARS_ADDRESS_NAME "email"
+/* The recipient's one-click unsubscribe link (volley.cfg unsubscribe). */
+#define VARS_UNSUBSCRIBE_URL_NAME "unsubscribe_url"
 
 /*
  * vars_builtin - is name one that every recipient has, whatever its row

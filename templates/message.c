@@ -1096,11 +1096,24 @@ static int message_url(struct buf *out, const char *prefix, const char *p,
 /* message_list_unsubscribe - RFC 2369 and RFC 8058 headers */
 static int message_list_unsubscribe(const struct message_tmpl *mt,
 				    const struct tmpl_data *data,
+				    const struct message_job *job,
 				    struct message_bufs *bufs,
 				    struct buf *out, const char **error_r)
 {
+	bool post = mt->list_unsubscribe != NULL;
+
 	buf_reset(&bufs->tmp);
-	if (mt->list_unsubscribe != NULL) {
+	if (mt->list_unsubscribe == NULL && job->unsubscribe_url != NULL) {
+		/* volley serve's link; RFC 8058 one-click is https only */
+		post = job->unsubscribe_url_len > 8 &&
+		       strncasecmp(job->unsubscribe_url, "https://", 8) == 0;
+		if (message_url(&bufs->tmp, "", job->unsubscribe_url,
+				job->unsubscribe_url_len, "http") < 0) {
+			errmsg_set(error_r, "unsubscribe_url: not an http(s) "
+				   "URL, or holds a bracket or line break");
+			return -1;
+		}
+	} else if (mt->list_unsubscribe != NULL) {
 		if (message_value(mt->list_unsubscribe, data, bufs,
 				  "list_unsubscribe", error_r) < 0)
 			return -1;
@@ -1136,7 +1149,7 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 		errmsg_set(error_r, "List-Unsubscribe: cannot be encoded");
 		return -1;
 	}
-	if (mt->list_unsubscribe != NULL)
+	if (post)
 		buf_append_str(out, "List-Unsubscribe-Post: "
 			       "List-Unsubscribe=One-Click\r\n");
 	return 0;
@@ -1448,7 +1461,7 @@ int message_render(const struct message_tmpl *mt,
 	    message_mailbox_header(mt->reply_to, "Reply-To", data, bufs, out,
 				   error_r) < 0)
 		return -1;
-	if (message_list_unsubscribe(mt, data, bufs, out, error_r) < 0)
+	if (message_list_unsubscribe(mt, data, job, bufs, out, error_r) < 0)
 		return -1;
 	if (mt->feedback_id != NULL) {
 		if (message_value(mt->feedback_id, data, bufs, "feedback_id",
@@ -1542,4 +1555,9 @@ int message_tmpl_from_address(const struct message_tmpl *mt,
 	buf_free(&value);
 	buf_free(&display);
 	return ret;
+}
+
+bool message_tmpl_sets_list_unsubscribe(const struct message_tmpl *mt)
+{
+	return mt->list_unsubscribe != NULL;
 }

@@ -34,6 +34,8 @@
  * never reaches the message.  list_unsubscribe and list_unsubscribe_mailto
  * are URLs: a value after their first byte is percent-encoded
  * (TMPL_ESCAPE_URL), and the rendered list_unsubscribe must be https.
+ * Without list_unsubscribe, the job's unsubscribe_url (volley.cfg
+ * unsubscribe.base_url) makes the header: see struct message_job.
  *
  * Errors in message.cfg's values name the setting's line and column in
  * message.cfg ("message.cfg:5:17: subject: unclosed tag ..."): the
@@ -47,6 +49,7 @@
 #ifndef VOLLEY_MESSAGE_H
 #define VOLLEY_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -146,6 +149,15 @@ struct message_job {
 	int64_t job_id;
 	int64_t campaign_created;	/* ms; makes Message-IDs unique */
 	time_t date;		/* the Date header */
+	/*
+	 * The recipient's one-click unsubscribe URL (http or https), or
+	 * NULL (none configured, or a transactional campaign).  When
+	 * message.cfg sets no list_unsubscribe, it makes the
+	 * List-Unsubscribe header (with list_unsubscribe_mailto's, if set)
+	 * and, when https, List-Unsubscribe-Post (RFC 8058).
+	 */
+	const char *unsubscribe_url;
+	size_t unsubscribe_url_len;
 };
 
 /* Reusable buffers for rendering; zero-initialise, free when done. */
@@ -176,5 +188,11 @@ int message_render(const struct message_tmpl *mt,
 		   const struct tmpl_data *data, const struct message_job *job,
 		   struct message_bufs *bufs, struct buf *out,
 		   const char **error_r);
+
+/*
+ * message_tmpl_sets_list_unsubscribe - does message.cfg set
+ * list_unsubscribe?  (Then a job's unsubscribe_url makes no header.)
+ */
+bool message_tmpl_sets_list_unsubscribe(const struct message_tmpl *mt);
 
 #endif

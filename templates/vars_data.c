@@ -144,6 +144,15 @@ static bool vars_data_flat_get(struct vars_data *vd, const char *name,
 	return false;
 }
 
+/* vars_data_is_unsubscribe_url - the built-in {{unsubscribe_url}}, given */
+static bool vars_data_is_unsubscribe_url(const struct vars_data *vd,
+					 const char *name, size_t len)
+{
+	return vd->unsubscribe_url != NULL &&
+	       len == sizeof(VARS_UNSUBSCRIBE_URL_NAME) - 1 &&
+	       memcmp(name, VARS_UNSUBSCRIBE_URL_NAME, len) == 0;
+}
+
 static bool vars_data_get(const struct tmpl_data *d,
 			  const struct tmpl_value *obj, const char *name,
 			  size_t len, struct tmpl_value *out)
@@ -151,6 +160,13 @@ static bool vars_data_get(const struct tmpl_data *d,
 	struct vars_data *vd = d->ctx;
 	struct vars_value o, v;
 
+	if ((obj->ref == &vars_data_flat_root ||
+	     obj->ref == vd->tree_root.at) &&
+	    vars_data_is_unsubscribe_url(vd, name, len)) {
+		vars_data_string(vd->unsubscribe_url, vd->unsubscribe_url_len,
+				 out);
+		return true;
+	}
 	if (obj->ref == &vars_data_flat_root)
 		return vars_data_flat_get(vd, name, len, out);
 	if (obj->ref == vd->tree_root.at &&
@@ -230,6 +246,8 @@ int vars_data_init(struct vars_data *vd, const void *names,
 	vd->address_len = address_len;
 	vd->vars = vars;
 	vd->vars_len = vars_len;
+	vd->unsubscribe_url = NULL;
+	vd->unsubscribe_url_len = 0;
 	vd->data.get = vars_data_get;
 	vd->data.list_len = vars_data_list_len;
 	vd->data.list_item = vars_data_list_item;
@@ -244,4 +262,11 @@ int vars_data_init(struct vars_data *vd, const void *names,
 		return -1;
 	vars_data_value(&vd->tree_root, &vd->data.root);
 	return 0;
+}
+
+void vars_data_set_unsubscribe_url(struct vars_data *vd, const char *url,
+				   size_t len)
+{
+	vd->unsubscribe_url = url;
+	vd->unsubscribe_url_len = len;
 }

@@ -31,6 +31,8 @@ struct vars_data {
 	size_t address_len;
 	const void *vars;
 	size_t vars_len;
+	const char *unsubscribe_url;	/* NULL: not given */
+	size_t unsubscribe_url_len;
 	struct vars_value tree_root;
 	/*
 	 * A CSV row's names and values, decoded at the first lookup so that
@@ -58,5 +60,13 @@ int vars_data_init(struct vars_data *vd, const void *names,
 		   size_t names_len, const char *address_column,
 		   const char *address, size_t address_len, const void *vars,
 		   size_t vars_len);
+
+/*
+ * vars_data_set_unsubscribe_url - give the recipient vd points at (after
+ * vars_data_init) its {{unsubscribe_url}}; url must stay valid while vd
+ * is used.  It wins over a variable of that name in the row.
+ */
+void vars_data_set_unsubscribe_url(struct vars_data *vd, const char *url,
+				   size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -347,6 +348,104 @@ static void test_smtp_secret(void **state)
 	config_free(&cfg);
 }
 
+/* load_err - config_load of text must fail with an error holding want */
+static void load_err(const char *text, const char *want)
+{
+	struct config cfg;
+	const char *err = NULL;
+
+	assert_int_equal(config_load(&cfg, write_cfg("u.cfg", text), &err),
+			 -1);
+	if (strstr(err, want) == NULL)
+		fail_msg("'%s' not in '%s'", want, err);
+}
+
+static void test_unsubscribe(void **state)
+{
+	struct config cfg;
+	const char *err = NULL;
+	char *secret = NULL, sf[128];
+	const char *path;
+
+	(void)state;
+	/* not set: no URL, and a clear error for whoever needs the secret */
+	path = write_cfg("u.cfg", "store = { path = \"x.db\"; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_null(cfg.unsubscribe.base_url);
+	assert_null(cfg.unsubscribe.secret_file);
+	assert_int_equal(config_unsubscribe_secret(&cfg, "volley serve",
+						   &secret, &err), -1);
+	assert_null(secret);
+	assert_non_null(strstr(err, "volley serve needs a secret: set "
+			       "unsubscribe.secret_file in"));
+	config_free(&cfg);
+
+	/* set: the file resolved, the URL without its trailing '/' */
+	snprintf(sf, sizeof(sf), "%s",
+		 write_cfg("unsub.secret", "0123456789abcdef0123456789\n"));
+	assert_int_equal(chmod(sf, 0600), 0);
+	path = write_cfg("u.cfg", "unsubscribe = {\n"
+			 "  secret_file = \"unsub.secret\";\n"
+			 "  base_url = \"https://news.example.org/\";\n};\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_string_equal(cfg.unsubscribe.base_url,
+			    "https://news.example.org");
+	assert_non_null(strstr(cfg.unsubscribe.secret_file,
+			       "/unsub.secret"));
+	assert_int_equal(config_unsubscribe_secret(&cfg, "x", &secret, &err),
+			 0);
+	assert_string_equal(secret, "0123456789abcdef0123456789");
+	config_secret_free(&secret);
+	/* a secret readable by all, or short, is refused naming the file */
+	assert_int_equal(chmod(sf, 0644), 0);
+	assert_int_equal(config_unsubscribe_secret(&cfg, "x", &secret, &err),
+			 -1);
+	assert_non_null(strstr(err, "unsubscribe.secret_file"));
+	assert_non_null(strstr(err, "readable by every user"));
+	write_cfg("unsub.secret", "short\n");
+	assert_int_equal(chmod(sf, 0600), 0);
+	assert_int_equal(config_unsubscribe_secret(&cfg, "x", &secret, &err),
+			 -1);
+	assert_non_null(strstr(err, "shorter than 16"));
+	config_free(&cfg);
+
+	/* http is allowed (a test, or TLS ended elsewhere), a path too */
+	path = write_cfg("u.cfg", "unsubscribe = { secret_file = \"s\";\n"
+			 "  base_url = \"http://127.0.0.1:8025/news\"; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_string_equal(cfg.unsubscribe.base_url,
+			    "http://127.0.0.1:8025/news");
+	config_free(&cfg);
+
+	/* what is refused, at its line */
+	load_err("unsubscribe = {\n  secret_file = \"s\";\n"
+		 "  base_url = \"news.example.org\"; };\n",
+		 "u.cfg:3: setting 'unsubscribe.base_url' must be an "
+		 "absolute http:// or https:// URL");
+	load_err("unsubscribe = { secret_file = \"s\";\n"
+		 "  base_url = \"ftp://news.example.org\"; };\n",
+		 "u.cfg:2: setting 'unsubscribe.base_url'");
+	load_err("unsubscribe = { secret_file = \"s\";\n"
+		 "  base_url = \"https://\"; };\n",
+		 "u.cfg:2: setting 'unsubscribe.base_url'");
+	load_err("unsubscribe = { secret_file = \"s\";\n"
+		 "  base_url = \"https://n.example.org/?a=b\"; };\n",
+		 "no query, fragment");
+	load_err("unsubscribe = { secret_file = \"s\";\n"
+		 "  base_url = \"https://n.example.org/a b\"; };\n",
+		 "u.cfg:2:");
+	load_err("unsubscribe = { secret_file = \"s\";\n"
+		 "  base_url = \"https://n.\xc3\xa9xample.org\"; };\n",
+		 "printable ASCII");
+	load_err("unsubscribe = {\n  base_url = \"https://n.example.org\";"
+		 " };\n", "u.cfg:2: 'unsubscribe.base_url' needs "
+		 "'unsubscribe.secret_file'");
+	load_err("unsubscribe = { secret = \"s\"; };\n",
+		 "unknown setting 'unsubscribe.secret'");
+	load_err("unsubscribe = { base_url = 1; };\n",
+		 "setting 'unsubscribe.base_url' must be a string");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_smtp_settings),
 		cmocka_unit_test(test_smtp_errors),
 		cmocka_unit_test(test_smtp_secret),
+		cmocka_unit_test(test_unsubscribe),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,7 +3,9 @@
  * the headers bulk-sender rules ask for: return_path and {{verp}}, `to`
  * (its address must be the recipient's), feedback_id, and attachments
  * named by recipient (read through message_job.attach, their paths
- * checked before any file is opened); and the VERP tokens themselves.
+ * checked before any file is opened); the VERP and unsubscribe tokens
+ * themselves, {{unsubscribe_url}} and the List-Unsubscribe headers it
+ * makes when message.cfg sets none.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -331,6 +333,206 @@ static void test_verp_token(void **state)
 	token_key_free(&key2);
 }
 
+static void test_unsub_token(void **state)
+{
+	static const char secret[] = "0123456789abcdef0123";
+	char tok[TOKEN_UNSUB_MAX], other[TOKEN_UNSUB_MAX];
+	char verp[TOKEN_VERP_MAX];
+	struct token_key *key, *key2;
+	struct buf url = BUF_INIT;
+	int64_t c, j;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(token_key_new(secret, strlen(secret), &key), 0);
+	assert_int_equal(token_key_new("another secret 0123", 19, &key2), 0);
+	assert_int_equal(token_unsub(key, 42, 123456789, "Ann@Example.net",
+				     15, tok), 0);
+	/* URL-safe as it is, and 130 bits of MAC after the ids */
+	for (const char *p = tok; *p; p++)
+		assert_true((*p >= 'a' && *p <= 'z') ||
+			    (*p >= '2' && *p <= '7') || *p == '-');
+	assert_int_equal(strlen(strrchr(tok, '-') + 1),
+			 TOKEN_UNSUB_MAC_CHARS);
+	assert_true(TOKEN_UNSUB_MAC_CHARS * 5 >= 128);
+	assert_true(strlen(tok) < TOKEN_UNSUB_MAX);
+	assert_true(token_unsub_parse(tok, strlen(tok), &c, &j));
+	assert_int_equal(c, 42);
+	assert_int_equal(j, 123456789);
+	assert_true(token_unsub_check(key, tok, strlen(tok),
+				      "ann@example.net", 15));
+	assert_true(token_unsub_check(key, tok, strlen(tok),
+				      "ANN@EXAMPLE.NET", 15));
+	assert_false(token_unsub_check(key, tok, strlen(tok),
+				       "bob@example.net", 15));
+	assert_false(token_unsub_check(key2, tok, strlen(tok),
+				       "ann@example.net", 15));
+	/* the same job's VERP token is not an unsubscribe token, and an
+	 * unsubscribe token is not a VERP token (labels differ) */
+	assert_int_equal(token_verp(key, 42, 123456789, "ann@example.net", 15,
+				    verp), 0);
+	assert_false(token_unsub_check(key, verp, strlen(verp),
+				       "ann@example.net", 15));
+	assert_false(token_verp_check(key, tok, strlen(tok),
+				      "ann@example.net", 15));
+	assert_int_equal(strncmp(strrchr(tok, '-') + 1,
+				 strrchr(verp, '-') + 1, 10) != 0, 1);
+	/* another job's ids with this MAC do not pass */
+	assert_int_equal(token_unsub(key, 42, 123456788, "ann@example.net",
+				     15, other), 0);
+	memcpy(strrchr(other, '-'), strrchr(tok, '-'),
+	       TOKEN_UNSUB_MAC_CHARS + 2);
+	assert_false(token_unsub_check(key, other, strlen(other),
+				       "ann@example.net", 15));
+	/* another campaign's */
+	assert_int_equal(token_unsub(key, 43, 123456789, "ann@example.net",
+				     15, other), 0);
+	memcpy(strrchr(other, '-'), strrchr(tok, '-'),
+	       TOKEN_UNSUB_MAC_CHARS + 2);
+	assert_false(token_unsub_check(key, other, strlen(other),
+				       "ann@example.net", 15));
+	/* any one changed character fails */
+	n = strlen(tok);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(other, tok, n + 1);
+		other[i] = other[i] == 'a' ? 'b' : 'a';
+		assert_false(token_unsub_check(key, other, n,
+					       "ann@example.net", 15));
+	}
+	/* cut, or one character too many */
+	assert_false(token_unsub_check(key, tok, n - 1, "ann@example.net",
+				       15));
+	memcpy(other, tok, n);
+	other[n] = 'a';
+	other[n + 1] = '\0';
+	assert_false(token_unsub_check(key, other, n + 1, "ann@example.net",
+				       15));
+	assert_false(token_unsub_parse("b-b-", 4, &c, &j));
+	assert_false(token_unsub_parse("b-b-aaaaaaaaaa", 14, &c, &j));
+	assert_false(token_unsub_parse("", 0, &c, &j));
+	/* the URL: base without its trailing '/', then /u/TOKEN */
+	assert_int_equal(token_unsub_url(key, "https://n.example.org/", 42,
+					 123456789, "ann@example.net", 15,
+					 &url), 0);
+	assert_int_equal(strncmp(buf_cstr(&url), "https://n.example.org/u/",
+				 24), 0);
+	assert_string_equal(buf_cstr(&url) + 24, tok);
+	buf_free(&url);
+	token_key_free(&key);
+	token_key_free(&key2);
+}
+
+/* render_unsub - render one recipient with an unsubscribe URL (or NULL),
+ * its row holding unsubscribe_url too (which must not win) */
+static int render_unsub(const struct message_tmpl *mt, const char *url,
+			struct buf *out, const char **error_r)
+{
+	struct message_bufs bufs = { 0 };
+	struct buf names = BUF_INIT, vals = BUF_INIT;
+	struct vars_data vd;
+	struct message_job job = {
+		.to = "ann@example.net", .to_len = 15, .campaign_id = 3,
+		.job_id = 9, .campaign_created = 1, .date = 0,
+		.unsubscribe_url = url,
+		.unsubscribe_url_len = url != NULL ? strlen(url) : 0,
+	};
+	int ret;
+
+	vars_pack_begin(&names);
+	vars_pack_str(&names, "name", 4);
+	vars_pack_str(&names, "unsubscribe_url", 15);
+	vars_pack_begin(&vals);
+	vars_pack_str(&vals, "Ann", 3);
+	vars_pack_str(&vals, "https://evil.example/", 21);
+	assert_int_equal(vars_data_init(&vd, names.data, names.len, "email",
+					"ann@example.net", 15, vals.data,
+					vals.len), 0);
+	if (url != NULL)
+		vars_data_set_unsubscribe_url(&vd, url, strlen(url));
+	buf_reset(out);
+	ret = message_render(mt, &vd.data, &job, &bufs, out, error_r);
+	message_bufs_free(&bufs);
+	buf_free(&names);
+	buf_free(&vals);
+	return ret;
+}
+
+static void test_unsubscribe_url(void **state)
+{
+	static const char url[] = "https://n.example.org/u/d-j-"
+				  "abcdefghijklmnopqrstuvwxyz";
+	struct message_tmpl *mt = NULL;
+	struct buf out = BUF_INIT, want = BUF_INIT;
+	const char *error;
+
+	(void)state;
+	tpl_files[0] = (struct file){ "message.cfg",
+		"subject = \"s\"; from = \"a@example.org\";" };
+	tpl_files[1] = (struct file){ "body.txt",
+		"Leave: {{unsubscribe_url}}\n" };
+	tpl_files[2] = (struct file){ "body.html",
+		"<a href=\"{{unsubscribe_url}}\">leave</a> "
+		"<a href=\"{{{unsubscribe_url}}}\">x</a>\n" };
+	assert_int_equal(message_tmpl_load(tpl_lookup, NULL, &mt, &error), 0);
+	tpl_files[2] = (struct file){ NULL, NULL };
+	assert_int_equal(render_unsub(mt, url, &out, &error), 0);
+	/* the headers RFC 2369 and RFC 8058 ask for */
+	buf_printf(&want, "\r\nList-Unsubscribe: <%s>\r\n"
+		   "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		   url);
+	assert_non_null(strstr(buf_cstr(&out), buf_cstr(&want)));
+	/* the text and the HTML (a URL attribute: checked, not encoded)
+	 * have it as it is; the row's own unsubscribe_url never wins */
+	buf_reset(&want);
+	buf_printf(&want, "Leave: %s\r\n", url);
+	assert_non_null(strstr(buf_cstr(&out), buf_cstr(&want)));
+	buf_reset(&want);
+	buf_printf(&want, "<a href=\"%s\">leave</a> <a href=\"%s\">x</a>",
+		   url, url);
+	assert_non_null(strstr(buf_cstr(&out), buf_cstr(&want)));
+	assert_null(strstr(buf_cstr(&out), "evil.example"));
+	/* an http base_url: List-Unsubscribe, but one-click is https only */
+	assert_int_equal(render_unsub(mt, "http://127.0.0.1:8025/u/b-b-x",
+				      &out, &error), 0);
+	assert_non_null(strstr(buf_cstr(&out), "\r\nList-Unsubscribe: "
+			       "<http://127.0.0.1:8025/u/b-b-x>\r\n"));
+	assert_null(strstr(buf_cstr(&out), "List-Unsubscribe-Post"));
+	/* none given: no header */
+	message_tmpl_free(&mt);
+	mt = load("subject = \"s\"; from = \"a@example.org\";", &error);
+	assert_non_null(mt);
+	assert_int_equal(render_unsub(mt, NULL, &out, &error), 0);
+	assert_null(strstr(buf_cstr(&out), "List-Unsubscribe"));
+	/* with list_unsubscribe_mailto: both in one header */
+	message_tmpl_free(&mt);
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "list_unsubscribe_mailto = \"leave@example.org\";", &error);
+	assert_non_null(mt);
+	assert_false(message_tmpl_sets_list_unsubscribe(mt));
+	assert_int_equal(render_unsub(mt, url, &out, &error), 0);
+	buf_reset(&want);
+	/* (folded: the line would pass 78 characters) */
+	buf_printf(&want, "\r\nList-Unsubscribe: <%s>,\r\n "
+		   "<mailto:leave@example.org>\r\n"
+		   "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		   url);
+	assert_non_null(strstr(buf_cstr(&out), buf_cstr(&want)));
+	/* message.cfg's own list_unsubscribe wins: ours is not added */
+	message_tmpl_free(&mt);
+	mt = load("subject = \"s\"; from = \"a@example.org\";\n"
+		  "list_unsubscribe = \"https://own.example/{{name}}\";",
+		  &error);
+	assert_non_null(mt);
+	assert_true(message_tmpl_sets_list_unsubscribe(mt));
+	assert_int_equal(render_unsub(mt, url, &out, &error), 0);
+	assert_non_null(strstr(buf_cstr(&out), "\r\nList-Unsubscribe: "
+			       "<https://own.example/Ann>\r\n"));
+	assert_null(strstr(buf_cstr(&out), "n.example.org"));
+	message_tmpl_free(&mt);
+	buf_free(&out);
+	buf_free(&want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +542,8 @@ int main(void)
 		cmocka_unit_test(test_feedback_id),
 		cmocka_unit_test(test_recipient_files),
 		cmocka_unit_test(test_verp_token),
+		cmocka_unit_test(test_unsub_token),
+		cmocka_unit_test(test_unsubscribe_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

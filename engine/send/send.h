@@ -62,6 +62,9 @@ struct send_campaign {
 	int files_fd;			/* folder of per-recipient attachments
 					 * (campaign create --files), or -1 */
 	int64_t created;		/* ms, for Message-IDs */
+	/* receipts and the like: {{unsubscribe_url}} if the template asks
+	 * for it, but no automatic List-Unsubscribe headers */
+	bool transactional;
 	const struct message_tmpl *tmpl;
 };
 
@@ -83,6 +86,12 @@ struct send_params {
 	/* the secret of {{verp}} tokens (volley.cfg verp.secret_file);
 	 * NULL when no campaign's sender has one */
 	const char *verp_secret;
+	/* the secret of unsubscribe tokens and the URL they follow
+	 * (volley.cfg unsubscribe): each message gets its
+	 * {{unsubscribe_url}} and, unless message.cfg sets
+	 * list_unsubscribe, the List-Unsubscribe headers.  NULL: none */
+	const char *unsubscribe_secret;
+	const char *unsubscribe_base_url;
 	/*
 	 * Permanent replies to RCPT and the end of data are classified by
 	 * these rules (bounces.rules_file; NULL: no classifying) and

@@ -107,6 +107,8 @@ struct send_worker {
 	struct vars_data vd;
 	struct dkim_signer *dkim;	/* NULL: no keys configured */
 	struct token_key *verp;		/* NULL: no VERP secret */
+	struct token_key *unsub;	/* NULL: no unsubscribe secret */
+	struct buf unsub_url;		/* the message's {{unsubscribe_url}} */
 	int files_fd;			/* the rendering campaign's files
 					 * folder, for send_attach */
 	struct buf file;		/* a recipient's attachment */

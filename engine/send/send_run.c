@@ -91,17 +91,23 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 	for (unsigned i = 0; i < p->connections; i++) {
 		struct send_worker *w = &run->workers[i];
 
-		error = "VERP: cannot set up HMAC-SHA256";
+		error = "VERP or unsubscribe: cannot set up HMAC-SHA256";
 		if ((dkim_keys_count(p->dkim) > 0 &&
 		     dkim_signer_new(p->dkim, &w->dkim, &error) < 0) ||
 		    (p->verp_secret != NULL &&
 		     token_key_new(p->verp_secret, strlen(p->verp_secret),
-				   &w->verp) < 0)) {
+				   &w->verp) < 0) ||
+		    (p->unsubscribe_secret != NULL &&
+		     p->unsubscribe_base_url != NULL &&
+		     token_key_new(p->unsubscribe_secret,
+				   strlen(p->unsubscribe_secret),
+				   &w->unsub) < 0)) {
 			snprintf(run->w.error, sizeof(run->w.error), "%s",
 				 error);
 			for (unsigned k = 0; k <= i; k++) {
 				dkim_signer_free(&run->workers[k].dkim);
 				token_key_free(&run->workers[k].verp);
+				token_key_free(&run->workers[k].unsub);
 			}
 			free(run->workers);
 			run->workers = NULL;
@@ -375,6 +381,8 @@ static void send_drain(struct send_run *run, struct send_stats *stats)
 		message_bufs_free(&w->bufs);
 		dkim_signer_free(&w->dkim);
 		token_key_free(&w->verp);
+		token_key_free(&w->unsub);
+		buf_free(&w->unsub_url);
 	}
 	free(run->workers);
 	while (run->free != NULL) {

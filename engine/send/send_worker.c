@@ -305,8 +305,24 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 	buf_reserve(&slot->msg, room);
 	slot->msg.len = room;
 	if (recipient_vars(job->names, job->addr.data, job->addr.len,
-			   job->vars.data, job->vars.len, &w->vd, &error) < 0 ||
-	    message_render(c->tmpl, &w->vd.data, &mj, &w->bufs, &slot->msg,
+			   job->vars.data, job->vars.len, &w->vd, &error) < 0)
+		goto refused;
+	if (w->unsub != NULL) {
+		buf_reset(&w->unsub_url);
+		if (token_unsub_url(w->unsub, p->unsubscribe_base_url, c->id,
+				    job->id, job->addr.data, job->addr.len,
+				    &w->unsub_url) < 0) {
+			error = "cannot make the unsubscribe token";
+			goto transient;
+		}
+		vars_data_set_unsubscribe_url(&w->vd, w->unsub_url.data,
+					      w->unsub_url.len);
+		if (!c->transactional) {
+			mj.unsubscribe_url = w->unsub_url.data;
+			mj.unsubscribe_url_len = w->unsub_url.len;
+		}
+	}
+	if (message_render(c->tmpl, &w->vd.data, &mj, &w->bufs, &slot->msg,
 			   &error) < 0)
 		goto refused;
 	/* keys were checked at start: a failure here is OpenSSL's (memory) */

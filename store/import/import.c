@@ -295,12 +295,15 @@ out_fail:
 	return -1;
 }
 
-/* import_is_address_name - does the template name mean the address? */
+/*
+ * import_is_address_name - does the template name mean the address (or
+ * another name every recipient has, vars_builtin: {{unsubscribe_url}})?
+ */
 static bool import_is_address_name(const char *address_column,
 				   const char *name)
 {
 	return strcasecmp(name, address_column) == 0 ||
-	       strcmp(name, VARS_ADDRESS_NAME) == 0;
+	       vars_builtin(name, strlen(name));
 }
 
 /*

@@ -1,5 +1,5 @@
 /*
- * token - VERP tokens (see token.h).
+ * token - VERP and unsubscribe tokens (see token.h).
  */
 #include "token.h"
 
@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "buf.h"
 #include "xalloc.h"
 
 #define TOKEN_MAC_CHARS 10
@@ -70,10 +71,13 @@ static char *token_put_id(char *o, uint64_t v)
 	return o + (sizeof(tmp) - n);
 }
 
-/* token_mac - the MAC characters for the ids and address */
-static int token_mac(struct token_key *key, int64_t campaign_id,
-		     int64_t job_id, const char *addr, size_t addr_len,
-		     char out[TOKEN_MAC_CHARS])
+/*
+ * token_mac - nchars MAC characters for the ids and address, under a
+ * label that says what the token is for
+ */
+static int token_mac(struct token_key *key, const char *label,
+		     int64_t campaign_id, int64_t job_id, const char *addr,
+		     size_t addr_len, char *out, size_t nchars)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	char in[64 + 256];
@@ -84,7 +88,7 @@ static int token_mac(struct token_key *key, int64_t campaign_id,
 	if (addr_len > 256)
 		return -1;
 	/* a label, so this key's MACs mean nothing elsewhere */
-	n = (size_t)snprintf(in, 64, "volley-verp-1:%lld:%lld:",
+	n = (size_t)snprintf(in, 64, "%s:%lld:%lld:", label,
 			     (long long)campaign_id, (long long)job_id);
 	for (size_t i = 0; i < addr_len; i++) {
 		char c = addr[i];
@@ -95,7 +99,7 @@ static int token_mac(struct token_key *key, int64_t campaign_id,
 	    EVP_MAC_update(key->ctx, (const unsigned char *)in, n) != 1 ||
 	    EVP_MAC_final(key->ctx, md, &mdlen, sizeof(md)) != 1)
 		return -1;
-	for (size_t i = 0, k = 0; k < TOKEN_MAC_CHARS; ) {
+	for (size_t i = 0, k = 0; k < nchars; ) {
 		if (nbits < 5) {
 			bits = bits << 8 | md[i++];
 			nbits += 8;
@@ -116,7 +120,8 @@ int token_verp(struct token_key *key, int64_t campaign_id, int64_t job_id,
 	*o++ = '-';
 	o = token_put_id(o, (uint64_t)job_id);
 	*o++ = '-';
-	if (token_mac(key, campaign_id, job_id, addr, addr_len, o) < 0)
+	if (token_mac(key, "volley-verp-1", campaign_id, job_id, addr,
+		      addr_len, o, TOKEN_MAC_CHARS) < 0)
 		return -1;
 	o[TOKEN_MAC_CHARS] = '\0';
 	return 0;
@@ -142,8 +147,9 @@ static const char *token_get_id(const char *p, const char *end,
 	return p;
 }
 
-bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
-		      int64_t *job_id_r)
+/* token_parse - "C-J-" and mac_chars MAC characters */
+static bool token_parse(const char *tok, size_t len, size_t mac_chars,
+			int64_t *campaign_id_r, int64_t *job_id_r)
 {
 	const char *end = tok + len, *p;
 
@@ -151,12 +157,19 @@ bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
 	if (p == NULL || p == end)
 		return false;
 	p = token_get_id(p + 1, end, job_id_r);
-	if (p == NULL || p == end || end - (p + 1) != TOKEN_MAC_CHARS)
+	if (p == NULL || p == end || (size_t)(end - (p + 1)) != mac_chars)
 		return false;
 	for (p++; p < end; p++)
 		if (memchr(token_b32, *p, 32) == NULL || *p == '\0')
 			return false;
 	return true;
+}
+
+bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
+		      int64_t *job_id_r)
+{
+	return token_parse(tok, len, TOKEN_MAC_CHARS, campaign_id_r,
+			   job_id_r);
 }
 
 bool token_verp_check(struct token_key *key, const char *tok, size_t len,
@@ -169,4 +182,58 @@ bool token_verp_check(struct token_key *key, const char *tok, size_t len,
 	    token_verp(key, c, j, addr, addr_len, want) < 0)
 		return false;
 	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
+}
+
+/* --- unsubscribe tokens ------------------------------------------------ */
+
+int token_unsub(struct token_key *key, int64_t campaign_id, int64_t job_id,
+		const char *addr, size_t addr_len, char out[TOKEN_UNSUB_MAX])
+{
+	char *o = out;
+
+	o = token_put_id(o, (uint64_t)campaign_id);
+	*o++ = '-';
+	o = token_put_id(o, (uint64_t)job_id);
+	*o++ = '-';
+	if (token_mac(key, "volley-unsub-1", campaign_id, job_id, addr,
+		      addr_len, o, TOKEN_UNSUB_MAC_CHARS) < 0)
+		return -1;
+	o[TOKEN_UNSUB_MAC_CHARS] = '\0';
+	return 0;
+}
+
+bool token_unsub_parse(const char *tok, size_t len, int64_t *campaign_id_r,
+		       int64_t *job_id_r)
+{
+	return token_parse(tok, len, TOKEN_UNSUB_MAC_CHARS, campaign_id_r,
+			   job_id_r);
+}
+
+bool token_unsub_check(struct token_key *key, const char *tok, size_t len,
+		       const char *addr, size_t addr_len)
+{
+	char want[TOKEN_UNSUB_MAX];
+	int64_t c, j;
+
+	if (!token_unsub_parse(tok, len, &c, &j) ||
+	    token_unsub(key, c, j, addr, addr_len, want) < 0)
+		return false;
+	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
+}
+
+int token_unsub_url(struct token_key *key, const char *base,
+		    int64_t campaign_id, int64_t job_id, const char *addr,
+		    size_t addr_len, struct buf *out)
+{
+	char tok[TOKEN_UNSUB_MAX];
+	size_t blen = strlen(base);
+
+	if (token_unsub(key, campaign_id, job_id, addr, addr_len, tok) < 0)
+		return -1;
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	buf_append(out, base, blen);
+	buf_append_str(out, "/u/");
+	buf_append_str(out, tok);
+	return 0;
 }
