@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "store_addrset.h"
+#include "store_private.h"
 #include "store_schema.h"
 #include "vars.h"
 #include "xalloc.h"
@@ -45,6 +46,7 @@ enum store_stmt_id {
 	STMT_IMPORT_COUNT,
 	STMT_IMPORT_NAMES,
 	STMT_JOB_INSERT,
+	STMT_JOB_INSERT_SUPPRESSED,
 	STMT_JOB_ADDRESS,
 	STMT_KEYS_OF_CAMPAIGN,
 	STMT_JOB_COUNT,
@@ -94,16 +96,22 @@ static const char *const store_sql[STMT_COUNT] = {
 		" started_at, address_column) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[STMT_IMPORT_FINISH] =
 		"UPDATE imports SET finished_at = ?2, added = ?3,"
-		" duplicates = ?4, rejected = ?5 WHERE id = ?1",
+		" duplicates = ?4, rejected = ?5, suppressed = ?6,"
+		" suppress_seen = ?7 WHERE id = ?1",
 	[STMT_IMPORT_COUNT] =
 		"UPDATE campaign_counts SET n = n + ?2"
-		" WHERE campaign_id = ?1 AND state = 0",
+		" WHERE campaign_id = ?1 AND state = ?3",
 	[STMT_IMPORT_NAMES] =
 		"SELECT var_names, address_column FROM imports WHERE id = ?1",
 	[STMT_JOB_INSERT] =
 		"INSERT INTO jobs (campaign_id, import_id, address,"
 		" addr_flags, vars, next_attempt_at, created_at)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+	[STMT_JOB_INSERT_SUPPRESSED] =
+		"INSERT INTO jobs (campaign_id, import_id, address,"
+		" addr_flags, vars, next_attempt_at, created_at, state,"
+		" last_reply, done_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 5, ?7, ?6)",
 	[STMT_JOB_ADDRESS] = "SELECT address FROM jobs WHERE id = ?1",
 	[STMT_KEYS_OF_CAMPAIGN] =
 		"SELECT first_job_id, keys FROM address_keys"
@@ -198,26 +206,23 @@ static const char *const store_sql[STMT_COUNT] = {
 		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
 		" last_enhanced, last_reply, queue_id,"
 		" coalesce(first_attempt_at, 0), coalesce(last_attempt_at, 0),"
-		" next_attempt_at, lease_owner"
+		" next_attempt_at, lease_owner,"
+		" (SELECT category FROM bounces b WHERE b.job_id = jobs.id"
+		"  ORDER BY b.id DESC LIMIT 1),"
+		" (SELECT at FROM bounces b WHERE b.job_id = jobs.id"
+		"  ORDER BY b.id DESC LIMIT 1)"
 		" FROM jobs WHERE +campaign_id = ?1 ORDER BY id",
 	[STMT_REPORT_STATE] =
 		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
 		" last_enhanced, last_reply, queue_id,"
 		" coalesce(first_attempt_at, 0), coalesce(last_attempt_at, 0),"
-		" next_attempt_at, lease_owner"
+		" next_attempt_at, lease_owner,"
+		" (SELECT category FROM bounces b WHERE b.job_id = jobs.id"
+		"  ORDER BY b.id DESC LIMIT 1),"
+		" (SELECT at FROM bounces b WHERE b.job_id = jobs.id"
+		"  ORDER BY b.id DESC LIMIT 1)"
 		" FROM jobs WHERE +campaign_id = ?1 AND +state = ?2"
 		" ORDER BY id",
-};
-
-struct store {
-	sqlite3 *db;
-	char *path;
-	sqlite3_stmt *stmt[STMT_COUNT];
-	struct buf scratch;	/* results that outlive a statement reset */
-	char error[512];
-	bool transient;		/* the last failure may pass if tried again */
-	bool busy;		/* ... because another process holds a lock */
-	bool importing;
 };
 
 struct store_import {
@@ -238,6 +243,14 @@ struct store_import {
 	 * commit (see store_import_add). */
 	int64_t rebuild_after;
 	bool indexes_dropped;
+	/* The suppression list as it stood at the start (store_feedback.c):
+	 * entries up to sup_seen; later ones are the claims' to apply. */
+	struct store_supfilter sup;
+	char *list;
+	bool transactional;
+	int64_t sup_seen;
+	int64_t suppressed;
+	struct buf reply;
 };
 
 /*
@@ -304,8 +317,7 @@ int store_schema_version(void)
 }
 
 /* store_fail - set the store's error message and return -1 */
-__attribute__((format(printf, 3, 4)))
-static int store_fail(struct store *st, const char **error_r,
+int store_fail(struct store *st, const char **error_r,
 		      const char *fmt, ...)
 {
 	va_list ap;
@@ -335,7 +347,7 @@ static void store_classify(struct store *st, int code)
 }
 
 /* store_fail_db - fail with what SQLite said, after what we were doing */
-static int store_fail_db(struct store *st, const char **error_r,
+int store_fail_db(struct store *st, const char **error_r,
 			 const char *doing)
 {
 	int code = sqlite3_errcode(st->db) & 0xff;
@@ -351,7 +363,7 @@ static int store_fail_db(struct store *st, const char **error_r,
  * rc: a reset or a bind after it clears the connection's error, and
  * an out-of-memory must not read as "not an error"
  */
-static int store_fail_step(struct store *st, int rc, const char **error_r,
+int store_fail_step(struct store *st, int rc, const char **error_r,
 			   const char *doing)
 {
 	int code = sqlite3_errcode(st->db) & 0xff;
@@ -390,7 +402,7 @@ static sqlite3_stmt *store_stmt(struct store *st, enum store_stmt_id id,
 }
 
 /* store_exec - run SQL that returns no rows */
-static int store_exec(struct store *st, const char *sql, const char *doing,
+int store_exec(struct store *st, const char *sql, const char *doing,
 		      const char **error_r)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -398,26 +410,26 @@ static int store_exec(struct store *st, const char *sql, const char *doing,
 	return 0;
 }
 
-static int store_begin(struct store *st, const char **error_r)
+int store_begin(struct store *st, const char **error_r)
 {
 	return store_exec(st, "BEGIN IMMEDIATE", "starting a transaction",
 			  error_r);
 }
 
-static int store_commit(struct store *st, const char **error_r)
+int store_commit(struct store *st, const char **error_r)
 {
 	return store_exec(st, "COMMIT", "committing", error_r);
 }
 
 /* store_rollback - undo the open transaction, if SQLite has not already */
-static void store_rollback(struct store *st)
+void store_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* store_pragma_int - the integer value of a PRAGMA query */
-static int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
+int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
 			    const char **error_r)
 {
 	sqlite3_stmt *stmt;
@@ -620,6 +632,7 @@ int store_open(const char *path, const struct store_params *params,
 	}
 
 	st = xcalloc(1, sizeof(*st));
+	st->stmt = xcalloc(STMT_COUNT, sizeof(*st->stmt));
 	st->path = xstrdup(path);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		store_fail(st, error_r, "%s: cannot open: %s", path,
@@ -676,6 +689,8 @@ void store_close(struct store **stp)
 		return;
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	free(st->stmt);
+	store_fb_close(st);
 	sqlite3_close(st->db);
 	buf_free(&st->scratch);
 	free(st->path);
@@ -686,13 +701,13 @@ void store_close(struct store **stp)
 /* --- campaigns --------------------------------------------------------- */
 
 /* store_column_text - a text column, or NULL for SQL NULL */
-static const char *store_column_text(sqlite3_stmt *stmt, int col)
+const char *store_column_text(sqlite3_stmt *stmt, int col)
 {
 	return (const char *)sqlite3_column_text(stmt, col);
 }
 
 
-static void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
+void store_bind_text_or_null(sqlite3_stmt *stmt, int col,
 				    const char *s)
 {
 	if (s != NULL)
@@ -988,6 +1003,43 @@ static int store_import_load_keys(struct store_import *imp,
 	return ret;
 }
 
+/*
+ * store_import_load_suppressions - the keys of every suppression that
+ * stops this campaign, into imp->sup, and the highest id as sup_seen
+ */
+static int store_import_load_suppressions(struct store_import *imp,
+					  const char **error_r)
+{
+	struct store *st = imp->st;
+	sqlite3_stmt *stmt;
+	char *list = NULL;
+	bool transactional = false;
+	int rc, ret;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT list, transactional FROM"
+			       " campaigns WHERE id = ?1", -1, &stmt,
+			       NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "starting the import");
+	sqlite3_bind_int64(stmt, 1, imp->campaign_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		const char *l = store_column_text(stmt, 0);
+
+		list = xstrdup(l != NULL ? l : STORE_LIST_DEFAULT);
+		transactional = sqlite3_column_int(stmt, 1) != 0;
+	} else {
+		store_fail_step(st, rc, error_r, "starting the import");
+	}
+	sqlite3_finalize(stmt);
+	if (list == NULL)
+		return -1;
+	ret = store_supfilter_load(st, list, transactional, 0, &imp->sup,
+				   &imp->sup_seen, error_r);
+	imp->list = list;
+	imp->transactional = transactional;
+	return ret;
+}
+
 int store_import_begin(struct store *st, int64_t campaign_id,
 		       const char *source, const char *address_column,
 		       const char *const *var_names, size_t nvars,
@@ -1045,6 +1097,10 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 			store_fail_db(st, error_r, "starting the import");
 		goto out_rollback;
 	}
+	/* the same list the claims check, read in this transaction */
+	st->claim_campaign = 0;
+	if (store_import_load_suppressions(imp, error_r) < 0)
+		goto out_rollback;
 
 	stmt = store_stmt(st, STMT_IMPORT_INSERT, error_r);
 	if (stmt == NULL)
@@ -1097,6 +1153,8 @@ out_rollback:
 	sqlite3_exec(st->db, STORE_DEFAULT_CACHE, NULL, NULL, NULL);
 	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	store_addrset_free(&imp->addrs);
+	store_supfilter_free(&imp->sup);
+	free(imp->list);
 	free(imp->tmpdir);
 	free(imp);
 	return -1;
@@ -1195,6 +1253,7 @@ int store_import_add(struct store_import *imp, const char *addr,
 	struct store *st = imp->st;
 	sqlite3_stmt *stmt = st->stmt[STMT_JOB_INSERT];
 	int64_t key = store_addr_key(addr, addr_len), job_id;
+	bool suppressed = false;
 	int rc;
 
 	rc = store_import_seen(imp, key, addr, addr_len, error_r);
@@ -1204,12 +1263,35 @@ int store_import_add(struct store_import *imp, const char *addr,
 		imp->duplicates++;
 		return 0;
 	}
-	/* Columns 1, 2 and 6 stay bound for the whole import. */
+	if (store_supfilter_maybe(&imp->sup, addr, addr_len)) {
+		struct store_suppression sup;
+
+		rc = store_suppress_find(st, addr, addr_len, imp->list,
+					 imp->transactional, &sup, error_r);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			suppressed = true;
+			store_suppress_reply(&sup, &imp->reply);
+			stmt = store_stmt(st, STMT_JOB_INSERT_SUPPRESSED,
+					  error_r);
+			if (stmt == NULL)
+				return -1;
+			sqlite3_bind_int64(stmt, 1, imp->campaign_id);
+			sqlite3_bind_int64(stmt, 2, imp->import_id);
+			sqlite3_bind_int64(stmt, 6, imp->started_at);
+			sqlite3_bind_text(stmt, 7, imp->reply.data,
+					  (int)imp->reply.len, SQLITE_STATIC);
+		}
+	}
+	/* Columns 1, 2 and 6 of JOB_INSERT stay bound for the import. */
 	sqlite3_bind_text(stmt, 3, addr, (int)addr_len, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, (int)addr_flags);
 	sqlite3_bind_blob(stmt, 5, vars, (int)vars_len, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
+	if (suppressed)
+		sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail_step(st, rc, error_r, "adding a recipient");
 	job_id = sqlite3_last_insert_rowid(st->db);
@@ -1243,6 +1325,10 @@ int store_import_add(struct store_import *imp, const char *addr,
 	imp->keys.len += 8;
 	imp->keys_count++;
 	imp->added++;
+	if (suppressed) {
+		imp->suppressed++;
+		return 2;
+	}
 	return 1;
 }
 
@@ -1253,6 +1339,9 @@ static void store_import_end(struct store_import **impp)
 
 	sqlite3_clear_bindings(st->stmt[STMT_JOB_INSERT]);
 	store_addrset_free(&(*impp)->addrs);
+	store_supfilter_free(&(*impp)->sup);
+	free((*impp)->list);
+	buf_free(&(*impp)->reply);
 	free((*impp)->tmpdir);
 	buf_free(&(*impp)->keys);
 	sqlite3_exec(st->db, STORE_DEFAULT_CACHE, NULL, NULL, NULL);
@@ -1284,6 +1373,8 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 	sqlite3_bind_int64(stmt, 3, imp->added);
 	sqlite3_bind_int64(stmt, 4, imp->duplicates);
 	sqlite3_bind_int64(stmt, 5, rejected);
+	sqlite3_bind_int64(stmt, 6, imp->suppressed);
+	sqlite3_bind_int64(stmt, 7, imp->sup_seen);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
@@ -1293,13 +1384,20 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 	stmt = store_stmt(st, STMT_IMPORT_COUNT, error_r);
 	if (stmt == NULL)
 		goto out_rollback;
-	sqlite3_bind_int64(stmt, 1, imp->campaign_id);
-	sqlite3_bind_int64(stmt, 2, imp->added);
-	rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		store_fail_step(st, rc, error_r, "finishing the import");
-		goto out_rollback;
+	for (int i = 0; i < 2; i++) {
+		sqlite3_bind_int64(stmt, 1, imp->campaign_id);
+		sqlite3_bind_int64(stmt, 2, i == 0 ?
+				   imp->added - imp->suppressed :
+				   imp->suppressed);
+		sqlite3_bind_int(stmt, 3, i == 0 ? JOB_QUEUED :
+				 JOB_SUPPRESSED);
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE) {
+			store_fail_step(st, rc, error_r,
+					"finishing the import");
+			goto out_rollback;
+		}
 	}
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
@@ -1307,6 +1405,7 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 		stats_r->import_id = imp->import_id;
 		stats_r->added = imp->added;
 		stats_r->duplicates = imp->duplicates;
+		stats_r->suppressed = imp->suppressed;
 	}
 	store_import_end(impp);
 	return 0;
@@ -1378,6 +1477,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 {
 	sqlite3_stmt *stmt;
 	struct buf *arena;
+	int64_t suppressed;
 	int rc;
 
 	batch->count = 0;
@@ -1392,6 +1492,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 	stmt = store_stmt(st, STMT_CLAIM, error_r);
 	if (stmt == NULL || store_begin(st, error_r) < 0)
 		return -1;
+again:
 	sqlite3_bind_int64(stmt, 1, campaign_id);
 	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, now + lease_ms);
@@ -1436,6 +1537,15 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		store_fail_step(st, rc, error_r, "claiming jobs");
 		goto out_rollback;
 	}
+	suppressed = st->claim_suppressed;
+	if (store_claim_filter(st, campaign_id, batch, arena, now,
+			       error_r) < 0)
+		goto out_rollback;
+	/* every job due was suppressed: others may be due behind them */
+	if (batch->count == 0 && st->claim_suppressed > suppressed) {
+		buf_reset(arena);
+		goto again;
+	}
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
 	for (size_t i = 0; i < batch->count; i++) {
@@ -1450,6 +1560,40 @@ out_rollback:
 	store_rollback(st);
 	batch->count = 0;
 	return -1;
+}
+
+/*
+ * store_record_bounce - a permanent failure the bounce rules classified,
+ * recorded as a bounce of kind "reply" (once per job) in the record's
+ * transaction, so a hard one is suppressed for later campaigns
+ */
+static int store_record_bounce(struct store *st,
+			       const struct store_result *r,
+			       const char **error_r)
+{
+	struct store_job_ref ref;
+	struct store_bounce b = { 0 };
+	char key[40];
+	int rc;
+
+	rc = store_job_ref(st, r->job_id, &ref, error_r);
+	if (rc <= 0)
+		return rc;
+	snprintf(key, sizeof(key), "reply:%lld", (long long)r->job_id);
+	b.msg_key = key;
+	b.kind = "reply";
+	b.address = ref.address;
+	b.campaign_id = ref.campaign_id;
+	b.job_id = r->job_id;
+	b.matched_by = "reply";
+	b.category = r->bounce_category;
+	b.hard = r->bounce_hard;
+	b.code = r->code;
+	b.enhanced = r->enhanced;
+	b.text = r->reply;
+	b.at = r->at;
+	return store_bounce_add_locked(st, &b, &st->policy, NULL, error_r) < 0 ?
+	       -1 : 0;
 }
 
 int store_record(struct store *st, const char *owner,
@@ -1501,8 +1645,13 @@ int store_record(struct store *st, const char *owner,
 			store_fail_step(st, rc, error_r, "recording results");
 			goto out_rollback;
 		}
-		if (sqlite3_changes(st->db) == 0)
+		if (sqlite3_changes(st->db) == 0) {
 			stale++;
+			continue;
+		}
+		if (r->state == JOB_FAILED && r->bounce_category != NULL &&
+		    store_record_bounce(st, r, error_r) < 0)
+			goto out_rollback;
 	}
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
@@ -1682,6 +1831,58 @@ static int store_jobs_with_key(struct store *st, int64_t campaign_id,
 	return 0;
 }
 
+int store_job_find_address(struct store *st, const char *addr, size_t len,
+			   int64_t since_ms, struct store_job_ref *ref,
+			   const char **error_r)
+{
+	sqlite3_stmt *campaigns, *job;
+	int64_t found = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT id FROM campaigns"
+			       " WHERE created_at >= ?1 ORDER BY id DESC",
+			       -1, &campaigns, NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "finding an address");
+	if (sqlite3_prepare_v2(st->db, "SELECT id FROM jobs"
+			       " WHERE id IN (SELECT value FROM json_each(?1))"
+			       " AND address = ?2 COLLATE NOCASE"
+			       " ORDER BY id LIMIT 1", -1, &job,
+			       NULL) != SQLITE_OK) {
+		sqlite3_finalize(campaigns);
+		return store_fail_db(st, error_r, "finding an address");
+	}
+	sqlite3_bind_int64(campaigns, 1, since_ms);
+	sqlite3_bind_text(job, 2, addr, (int)len, SQLITE_STATIC);
+	while (found == 0 &&
+	       (rc = sqlite3_step(campaigns)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(campaigns, 0);
+
+		if (store_jobs_with_key(st, id, store_addr_key(addr, len),
+					error_r) < 0) {
+			rc = -1;
+			break;
+		}
+		if (st->scratch.len <= 2)	/* "[]" */
+			continue;
+		sqlite3_bind_text(job, 1, st->scratch.data,
+				  (int)st->scratch.len, SQLITE_STATIC);
+		rc = sqlite3_step(job);
+		if (rc == SQLITE_ROW)
+			found = sqlite3_column_int64(job, 0);
+		sqlite3_reset(job);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			break;
+		rc = SQLITE_ROW;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != -1)
+		store_fail_step(st, rc, error_r, "finding an address");
+	sqlite3_finalize(campaigns);
+	sqlite3_finalize(job);
+	if (found > 0)
+		return store_job_ref(st, found, ref, error_r);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int store_job_foreach(struct store *st, int64_t campaign_id,
 		      const char *address, size_t limit, store_job_fn *fn,
 		      void *ctx, const char **error_r)
@@ -1766,6 +1967,8 @@ int store_report_foreach(struct store *st, int64_t campaign_id,
 		row.last_attempt_at = sqlite3_column_int64(stmt, 9);
 		row.next_attempt_at = sqlite3_column_int64(stmt, 10);
 		row.lease_owner = store_column_text(stmt, 11);
+		row.bounce_class = store_column_text(stmt, 12);
+		row.bounced_at = sqlite3_column_int64(stmt, 13);
 		ret = fn(ctx, &row);
 		if (ret != 0)
 			break;

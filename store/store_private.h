@@ -1,0 +1,130 @@
+/*
+ * store_private - what the store's own files share (store_sqlite.c,
+ * store_feedback.c); nothing outside store/ includes it.
+ */
+#ifndef VOLLEY_STORE_PRIVATE_H
+#define VOLLEY_STORE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "store.h"
+
+/*
+ * Suppression keys, as a filter: a sorted array of the store_addr_key()
+ * hashes of suppressed addresses and "@domain"s.  A hit says "maybe":
+ * store_suppress_find() then asks the table, so a hash collision never
+ * suppresses anyone.  Checking an address costs two binary searches;
+ * an empty filter costs nothing.
+ */
+struct store_supfilter {
+	int64_t *keys;
+	size_t count;
+	size_t cap;
+};
+
+/* The feedback statements, prepared on first use (store_feedback.c). */
+enum store_fb_stmt_id {
+	FB_SUPPRESS_INSERT,
+	FB_SUPPRESS_FIND,
+	FB_SUPPRESS_MAX_ID,
+	FB_SUPPRESS_LOAD,
+	FB_JOB_REF,
+	FB_JOB_SUPPRESS,
+	FB_BOUNCE_INSERT,
+	FB_BOUNCE_SOFT_COUNT,
+	FB_CAMPAIGN_LIST,
+	FB_CAMPAIGN_SEEN,
+	FB_STMT_COUNT
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt **stmt;	/* store_sqlite.c's statements */
+	sqlite3_stmt *fb_stmt[FB_STMT_COUNT];
+	struct buf scratch;	/* results that outlive a statement reset */
+	struct buf fb_scratch;	/* the same, for store_feedback.c */
+	char error[512];
+	bool transient;		/* the last failure may pass if tried again */
+	bool busy;		/* ... because another process holds a lock */
+	bool importing;
+
+	/*
+	 * What claims check: suppressions of the claimed campaign made
+	 * after its oldest import (that import applied the earlier ones),
+	 * loaded up to id claim_sup_upto and added to as more are made.
+	 */
+	int64_t claim_campaign;
+	int64_t claim_sup_seen;
+	int64_t claim_sup_upto;
+	char *claim_list;
+	bool claim_transactional;
+	struct store_supfilter claim_sup;
+	int64_t claim_suppressed;
+
+	struct store_bounce_policy policy;	/* for store_record */
+};
+
+__attribute__((format(printf, 3, 4)))
+int store_fail(struct store *st, const char **error_r, const char *fmt,
+	       ...);
+int store_fail_db(struct store *st, const char **error_r,
+		  const char *doing);
+int store_fail_step(struct store *st, int rc, const char **error_r,
+		    const char *doing);
+int store_exec(struct store *st, const char *sql, const char *doing,
+	       const char **error_r);
+int store_begin(struct store *st, const char **error_r);
+int store_commit(struct store *st, const char **error_r);
+void store_rollback(struct store *st);
+int store_pragma_int(struct store *st, const char *sql, int64_t *v_r,
+		     const char **error_r);
+const char *store_column_text(sqlite3_stmt *stmt, int col);
+void store_bind_text_or_null(sqlite3_stmt *stmt, int col, const char *s);
+
+/* store_fb_close - finalize the feedback statements, free the caches */
+void store_fb_close(struct store *st);
+
+/*
+ * store_supfilter_load - add to f the keys of the suppressions with id
+ * above after_id that stop a campaign of list (transactional: not the
+ * unsubscribes); *max_id_r is the highest id in the table.
+ */
+int store_supfilter_load(struct store *st, const char *list,
+			 bool transactional, int64_t after_id,
+			 struct store_supfilter *f, int64_t *max_id_r,
+			 const char **error_r);
+/* store_supfilter_maybe - addr or its domain may be in f */
+bool store_supfilter_maybe(const struct store_supfilter *f,
+			   const char *addr, size_t len);
+void store_supfilter_free(struct store_supfilter *f);
+
+/*
+ * store_suppress_reply - the last reply a suppressed job is given, from
+ * the entry that stopped it, into out (reset first)
+ */
+void store_suppress_reply(const struct store_suppression *s,
+			  struct buf *out);
+
+/*
+ * store_claim_filter - in the claim's transaction: take the jobs of batch
+ * (addresses still offsets into arena) that are suppressed now out of it
+ * and mark them JOB_SUPPRESSED.
+ */
+int store_claim_filter(struct store *st, int64_t campaign_id,
+		       struct store_batch *batch, const struct buf *arena,
+		       int64_t now, const char **error_r);
+
+/*
+ * store_bounce_add_locked - store_bounce_add inside a transaction the
+ * caller holds
+ */
+int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
+			    const struct store_bounce_policy *policy,
+			    int *suppressed_r, const char **error_r);
+
+#endif
