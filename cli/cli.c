@@ -127,6 +127,8 @@ const struct cli_command cli_commands[] = {
 	  "throughput, errors", cmd_loadtest_help },
 	{ "dkim", cmd_dkim, "make a DKIM key, or check its DNS record",
 	  cmd_dkim_help },
+	{ "bounces", cmd_bounces, "read bounces and complaints; list them",
+	  cmd_bounces_help },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: volley help [COMMAND]\n" },
 	{ NULL, NULL, NULL, NULL },

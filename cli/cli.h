@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -74,6 +75,7 @@ int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_release(struct cli *cli, int argc, char **argv);
 int cmd_loadtest(struct cli *cli, int argc, char **argv);
 int cmd_dkim(struct cli *cli, int argc, char **argv);
+int cmd_bounces(struct cli *cli, int argc, char **argv);
 
 /* help texts kept beside their commands */
 extern const char cmd_sink_help[];
@@ -83,6 +85,27 @@ extern const char cmd_send_help[];
 extern const char cmd_release_help[];
 extern const char cmd_loadtest_help[];
 extern const char cmd_dkim_help[];
+extern const char cmd_bounces_help[];
+
+/*
+ * The writers of `volley report` (cmd_report.c), shared with the other
+ * commands that write CSV and JSON Lines from hostile text.
+ *
+ * report_text - append s made valid UTF-8 (ill-formed bytes become
+ * U+FFFD), each character through escape (which returns false to have
+ * it appended as it is; NULL: none).
+ */
+typedef bool report_escape_fn(struct buf *out, const unsigned char *c,
+			      size_t n);
+void report_text(struct buf *out, const char *s, report_escape_fn *escape);
+/* report_time - RFC 3339 UTC with milliseconds */
+void report_time(struct buf *out, int64_t ms);
+/* csv_field - one RFC 4180 field and its separator; NULL: empty */
+void csv_field(struct buf *out, const char *s, bool first);
+/* json_member - ,"key":"value" escaped; NULL: null */
+void json_member(struct buf *out, const char *key, const char *s);
+/* json_time - ,"key":"RFC 3339", or null when not present */
+void json_time(struct buf *out, const char *key, int64_t ms, bool present);
 
 struct dkim_keys;
 /*

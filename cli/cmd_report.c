@@ -100,11 +100,7 @@ const char cmd_report_help[] =
  * is called for each well-formed character and may append it escaped; it
  * returns false to have it appended as it is.
  */
-typedef bool report_escape_fn(struct buf *out, const unsigned char *c,
-			      size_t n);
-
-static void report_text(struct buf *out, const char *s,
-			report_escape_fn *escape)
+void report_text(struct buf *out, const char *s, report_escape_fn *escape)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t len = strlen(s), i = 0;
@@ -128,7 +124,7 @@ static void report_text(struct buf *out, const char *s,
 }
 
 /* report_time - RFC 3339 UTC with milliseconds; ms since the epoch */
-static void report_time(struct buf *out, int64_t ms)
+void report_time(struct buf *out, int64_t ms)
 {
 	int64_t secs = ms / 1000, frac = ms % 1000;
 	time_t t;
@@ -170,7 +166,7 @@ static bool csv_needs_quotes(const char *s)
 }
 
 /* csv_field - one field and its separator; NULL is an empty field */
-static void csv_field(struct buf *out, const char *s, bool first)
+void csv_field(struct buf *out, const char *s, bool first)
 {
 	if (!first)
 		buf_putc(out, ',');
@@ -255,7 +251,7 @@ static void json_key(struct buf *out, const char *key)
 }
 
 /* json_member - ,"key":value; NULL is null */
-static void json_member(struct buf *out, const char *key, const char *s)
+void json_member(struct buf *out, const char *key, const char *s)
 {
 	json_key(out, key);
 	if (s == NULL) {
@@ -267,8 +263,8 @@ static void json_member(struct buf *out, const char *key, const char *s)
 	buf_putc(out, '"');
 }
 
-static void json_time(struct buf *out, const char *key, int64_t ms,
-		      bool present)
+void json_time(struct buf *out, const char *key, int64_t ms,
+	       bool present)
 {
 	json_key(out, key);
 	if (!present) {
