@@ -31,7 +31,8 @@ const struct cli_command cli_commands[] = {
 	  "up to this version's schema.  Running it again changes nothing.\n" },
 	{ "campaign", cmd_campaign, "create and list campaigns",
 	  "usage: volley campaign create NAME [--from ADDR] [--template DIR]\n"
-	  "                              [--files DIR]\n"
+	  "                              [--files DIR] [--list LIST]\n"
+	  "                              [--transactional]\n"
 	  "       volley campaign list\n"
 	  "\n"
 	  "create   a new, empty campaign.  NAME must be unique.\n"
@@ -43,6 +44,11 @@ const struct cli_command cli_commands[] = {
 	  "         --files DIR     where attachments named by recipient\n"
 	  "                         (\"invoices/{{id}}.pdf\") are read\n"
 	  "                         from; never outside it\n"
+	  "         --list LIST     the list it goes to (default \"default\"):\n"
+	  "                         addresses suppressed for LIST or for\n"
+	  "                         every list are never sent it\n"
+	  "         --transactional receipts and the like: unsubscribes do\n"
+	  "                         not stop it; bounces and complaints do\n"
 	  "         Without --from the envelope sender is message.cfg's\n"
 	  "         return_path, else the From header's address; a campaign\n"
 	  "         with none of them is refused.\n"

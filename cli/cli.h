@@ -11,7 +11,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -86,26 +85,6 @@ extern const char cmd_release_help[];
 extern const char cmd_loadtest_help[];
 extern const char cmd_dkim_help[];
 extern const char cmd_bounces_help[];
-
-/*
- * The writers of `volley report` (cmd_report.c), shared with the other
- * commands that write CSV and JSON Lines from hostile text.
- *
- * report_text - append s made valid UTF-8 (ill-formed bytes become
- * U+FFFD), each character through escape (which returns false to have
- * it appended as it is; NULL: none).
- */
-typedef bool report_escape_fn(struct buf *out, const unsigned char *c,
-			      size_t n);
-void report_text(struct buf *out, const char *s, report_escape_fn *escape);
-/* report_time - RFC 3339 UTC with milliseconds */
-void report_time(struct buf *out, int64_t ms);
-/* csv_field - one RFC 4180 field and its separator; NULL: empty */
-void csv_field(struct buf *out, const char *s, bool first);
-/* json_member - ,"key":"value" escaped; NULL: null */
-void json_member(struct buf *out, const char *key, const char *s);
-/* json_time - ,"key":"RFC 3339", or null when not present */
-void json_time(struct buf *out, const char *key, int64_t ms, bool present);
 
 struct dkim_keys;
 /*

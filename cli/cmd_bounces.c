@@ -49,6 +49,7 @@
 #include "clock.h"
 #include "mailbox.h"
 #include "mailmsg.h"
+#include "rowfmt.h"
 #include "store.h"
 #include "token.h"
 #include "xalloc.h"
@@ -652,34 +653,34 @@ static int bounces_row(void *ctx, const struct store_bounce *b)
 	buf_reset(o);
 	if (!w->json) {
 		buf_printf(o, "%lld,", (long long)b->id);
-		report_time(o, b->at);
-		csv_field(o, b->kind, false);
-		csv_field(o, b->address, false);
-		csv_field(o, b->category, false);
+		rowfmt_time(o, b->at);
+		rowfmt_csv_field(o, b->kind, false);
+		rowfmt_csv_field(o, b->address, false);
+		rowfmt_csv_field(o, b->category, false);
 		buf_append_str(o, b->hard ? ",1" : ",0");
-		csv_field(o, campaign, false);
+		rowfmt_csv_field(o, campaign, false);
 		if (b->campaign_id > 0)
 			buf_printf(o, ",%lld,%lld", (long long)b->campaign_id,
 				   (long long)b->job_id);
 		else
 			buf_append_str(o, ",,");
-		csv_field(o, b->matched_by, false);
+		rowfmt_csv_field(o, b->matched_by, false);
 		buf_putc(o, ',');
 		if (b->code > 0)
 			buf_printf(o, "%d", b->code);
-		csv_field(o, b->enhanced, false);
-		csv_field(o, b->text, false);
-		csv_field(o, b->original_id, false);
-		csv_field(o, b->msg_key, false);
+		rowfmt_csv_field(o, b->enhanced, false);
+		rowfmt_csv_field(o, b->text, false);
+		rowfmt_csv_field(o, b->original_id, false);
+		rowfmt_csv_field(o, b->msg_key, false);
 		buf_append_str(o, "\r\n");
 	} else {
 		buf_printf(o, "{\"id\":%lld", (long long)b->id);
-		json_time(o, "at", b->at, true);
-		json_member(o, "kind", b->kind);
-		json_member(o, "address", b->address);
-		json_member(o, "category", b->category);
+		rowfmt_json_time(o, "at", b->at, true);
+		rowfmt_json_member(o, "kind", b->kind);
+		rowfmt_json_member(o, "address", b->address);
+		rowfmt_json_member(o, "category", b->category);
 		buf_printf(o, ",\"hard\":%s", b->hard ? "true" : "false");
-		json_member(o, "campaign", campaign);
+		rowfmt_json_member(o, "campaign", campaign);
 		if (b->campaign_id > 0)
 			buf_printf(o, ",\"campaign_id\":%lld,\"job_id\":%lld",
 				   (long long)b->campaign_id,
@@ -687,13 +688,13 @@ static int bounces_row(void *ctx, const struct store_bounce *b)
 		else
 			buf_append_str(o, ",\"campaign_id\":null,"
 				       "\"job_id\":null");
-		json_member(o, "matched_by", b->matched_by);
+		rowfmt_json_member(o, "matched_by", b->matched_by);
 		snprintf(num, sizeof(num), "%d", b->code);
 		buf_printf(o, ",\"code\":%s", b->code > 0 ? num : "null");
-		json_member(o, "enhanced", b->enhanced);
-		json_member(o, "text", b->text);
-		json_member(o, "original_id", b->original_id);
-		json_member(o, "msg_key", b->msg_key);
+		rowfmt_json_member(o, "enhanced", b->enhanced);
+		rowfmt_json_member(o, "text", b->text);
+		rowfmt_json_member(o, "original_id", b->original_id);
+		rowfmt_json_member(o, "msg_key", b->msg_key);
 		buf_append_str(o, "}\n");
 	}
 	errno = 0;

@@ -91,9 +91,13 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "template", required_argument, NULL, 't' },
 		{ "files", required_argument, NULL, 'F' },
+		{ "list", required_argument, NULL, 'l' },
+		{ "transactional", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *from = NULL, *template_dir = NULL, *files_dir = NULL;
+	const char *list = STORE_LIST_DEFAULT;
+	bool transactional = false;
 	const char *problem, *error, *sender;
 	char template_abs[PATH_MAX], files_abs[PATH_MAX];
 	struct snapshot snap = { 0 };
@@ -115,6 +119,12 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		case 'F':
 			files_dir = optarg;
 			break;
+		case 'l':
+			list = optarg;
+			break;
+		case 'T':
+			transactional = true;
+			break;
 		default:
 			return cli_usage_error("campaign", "bad option");
 		}
@@ -122,6 +132,16 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("campaign", "campaign create takes one "
 				       "NAME");
+	/* list names show where campaign names do, under the same rules */
+	if (campaign_name_problem(list) != NULL)
+		return cli_usage_error("campaign", "--list: a list name is 1 "
+				       "to 200 bytes of UTF-8 text without "
+				       "control characters, backslashes or a "
+				       "leading '-'");
+	if (strcmp(list, STORE_SCOPE_GLOBAL) == 0)
+		return cli_usage_error("campaign", "--list global: \"global\" "
+				       "is the scope of every list, not a "
+				       "list");
 	problem = campaign_name_problem(argv[optind]);
 	if (problem != NULL)
 		return cli_error("%s", problem);
@@ -180,7 +200,8 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		goto out;
 	if (store_campaign_create(st, argv[optind], sender,
 				  template_dir ? template_abs : NULL,
-				  files_dir ? files_abs : NULL, NULL, false,
+				  files_dir ? files_abs : NULL, list,
+				  transactional,
 				  snap.files, snap.nfiles, &id, &error) < 0) {
 		cli_error("%s", error);
 		goto out;
@@ -193,6 +214,9 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 		printf("; envelope sender %s (from %s)", sender,
 		       message_tmpl_return_path(mt) != NULL ?
 		       "return_path" : "the From header");
+	if (strcmp(list, STORE_LIST_DEFAULT) != 0 || transactional)
+		printf("; list %s%s", list, transactional ?
+		       ", transactional (unsubscribes do not stop it)" : "");
 	putchar('\n');
 	ret = 0;
 out:
@@ -222,10 +246,11 @@ static int campaign_list_one(void *ctx, const struct store_campaign *c,
 
 	(void)ctx;
 	campaign_time(created, sizeof(created), c->created_at);
-	printf("%-24s %-9s %-16s %9lld  %-30s %s\n", c->name, c->state,
-	       created, (long long)counts->total,
+	printf("%-24s %-9s %-16s %9lld  %-30s %s  list %s%s\n", c->name,
+	       c->state, created, (long long)counts->total,
 	       c->sender ? c->sender : "-",
-	       c->template_ref ? c->template_ref : "-");
+	       c->template_ref ? c->template_ref : "-", c->list,
+	       c->transactional ? " (transactional)" : "");
 	return 0;
 }
 

@@ -227,11 +227,13 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			fprintf(stderr, "... and %lld more bad rows\n",
 				(long long)(sum.rejected - IMPORT_SKIP_SHOWN));
 		printf("imported %lld recipient%s into '%s' (%lld duplicate%s "
-		       "skipped, %lld bad row%s skipped) in %.2f s",
+		       "skipped, %lld bad row%s skipped, %lld suppressed) in "
+		       "%.2f s",
 		       (long long)sum.added, sum.added == 1 ? "" : "s",
 		       o.campaign, (long long)sum.duplicates,
 		       sum.duplicates == 1 ? "" : "s", (long long)sum.rejected,
-		       sum.rejected == 1 ? "" : "s", sum.seconds);
+		       sum.rejected == 1 ? "" : "s",
+		       (long long)sum.suppressed, sum.seconds);
 		if (sum.seconds > 0 && sum.rows >= 10000)
 			printf(", %.0f rows/s", (double)sum.rows / sum.seconds);
 		putchar('\n');

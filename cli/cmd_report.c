@@ -33,8 +33,8 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "rowfmt.h"
 #include "store.h"
-#include "utf8.h"
 
 /* Flush the line buffer to the FILE once it holds this much. */
 #define REPORT_FLUSH_AT 65536
@@ -55,7 +55,7 @@ struct report_walk {
 
 static const char report_columns[] =
 	"address,state,attempts,code,enhanced,reply,queue_id,"
-	"first_attempt,last_attempt,next_attempt";
+	"first_attempt,last_attempt,next_attempt,bounce_class,bounced_at";
 
 const char cmd_report_help[] =
 	"usage: volley report CAMPAIGN [--format csv|json] [--state STATE]...\n"
@@ -66,7 +66,8 @@ const char cmd_report_help[] =
 	"header names, JSON keys):\n"
 	"\n"
 	"  address        the recipient\n"
-	"  state          queued, sending, sent, deferred or failed\n"
+	"  state          queued, sending, sent, deferred, failed or\n"
+	"                 suppressed (never sent: the reply says why)\n"
 	"  attempts       delivery attempts so far\n"
 	"  code           last SMTP reply code (e.g. 550)\n"
 	"  enhanced       last enhanced status code (e.g. 5.1.1)\n"
@@ -75,6 +76,9 @@ const char cmd_report_help[] =
 	"  first_attempt  time of the first attempt\n"
 	"  last_attempt   time of the latest attempt\n"
 	"  next_attempt   when a deferred recipient is due again\n"
+	"  bounce_class   the category of its latest bounce or complaint\n"
+	"                 (bad-mailbox, quota-issues, complaint, ...)\n"
+	"  bounced_at     when that bounce was recorded\n"
 	"\n"
 	"Times are RFC 3339 UTC with milliseconds (2026-11-29T07:40:01.123Z).\n"
 	"A value that does not exist is an empty field in CSV, null in JSON.\n"
@@ -93,209 +97,46 @@ const char cmd_report_help[] =
 	"The report streams with constant memory and is safe to run while a\n"
 	"send is going on (it shows one consistent moment).\n";
 
-/*
- * report_text - append s made valid UTF-8: each maximal ill-formed
- * subpart (the longest prefix of a character that could still have been
- * well formed, at least one byte) becomes U+FFFD.  The escape function
- * is called for each well-formed character and may append it escaped; it
- * returns false to have it appended as it is.
- */
-void report_text(struct buf *out, const char *s, report_escape_fn *escape)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t len = strlen(s), i = 0;
-
-	while (i < len) {
-		size_t n = utf8_char_len(u + i, len - i);
-
-		if (n == 0) {
-			size_t bad = 1;
-
-			while (i + bad < len && utf8_seq(u + i, bad + 1) < 0)
-				bad++;
-			buf_append_str(out, "\xef\xbf\xbd");
-			i += bad;
-			continue;
-		}
-		if (escape == NULL || !escape(out, u + i, n))
-			buf_append(out, u + i, n);
-		i += n;
-	}
-}
-
-/* report_time - RFC 3339 UTC with milliseconds; ms since the epoch */
-void report_time(struct buf *out, int64_t ms)
-{
-	int64_t secs = ms / 1000, frac = ms % 1000;
-	time_t t;
-	struct tm tm;
-
-	if (frac < 0) {
-		frac += 1000;
-		secs--;
-	}
-	t = (time_t)secs;
-	if (gmtime_r(&t, &tm) == NULL) {
-		buf_printf(out, "%lld", (long long)ms);	/* cannot happen */
-		return;
-	}
-	buf_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-		   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		   tm.tm_min, tm.tm_sec, (int)frac);
-}
-
-/* --- CSV ----------------------------------------------------------------- */
-
-static bool csv_escape(struct buf *out, const unsigned char *c, size_t n)
-{
-	if (n == 1 && c[0] == '"') {
-		buf_append_str(out, "\"\"");
-		return true;
-	}
-	return false;
-}
-
-/* csv_needs_quotes - a comma, a quote or any control character */
-static bool csv_needs_quotes(const char *s)
-{
-	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
-		if (*u == ',' || *u == '"' || *u < 0x20 || *u == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-/* csv_field - one field and its separator; NULL is an empty field */
-void csv_field(struct buf *out, const char *s, bool first)
-{
-	if (!first)
-		buf_putc(out, ',');
-	if (s == NULL)
-		return;
-	if (csv_needs_quotes(s)) {
-		buf_putc(out, '"');
-		report_text(out, s, csv_escape);
-		buf_putc(out, '"');
-	} else {
-		report_text(out, s, NULL);
-	}
-}
-
-static void csv_time(struct buf *out, int64_t ms, bool present)
-{
-	buf_putc(out, ',');
-	if (present)
-		report_time(out, ms);
-}
-
 static void report_csv_row(struct buf *out, const struct store_report_row *r)
 {
-	csv_field(out, r->address, true);
-	csv_field(out, job_state_name(r->state), false);
+	rowfmt_csv_field(out, r->address, true);
+	rowfmt_csv_field(out, job_state_name(r->state), false);
 	buf_printf(out, ",%d,", r->attempts);
 	if (r->last_code > 0)
 		buf_printf(out, "%d", r->last_code);
-	csv_field(out, r->last_enhanced, false);
-	csv_field(out, r->last_reply, false);
-	csv_field(out, r->queue_id, false);
-	csv_time(out, r->first_attempt_at, r->first_attempt_at != 0);
-	csv_time(out, r->last_attempt_at, r->last_attempt_at != 0);
-	csv_time(out, r->next_attempt_at, r->state == JOB_DEFERRED);
+	rowfmt_csv_field(out, r->last_enhanced, false);
+	rowfmt_csv_field(out, r->last_reply, false);
+	rowfmt_csv_field(out, r->queue_id, false);
+	rowfmt_csv_time(out, r->first_attempt_at, r->first_attempt_at != 0);
+	rowfmt_csv_time(out, r->last_attempt_at, r->last_attempt_at != 0);
+	rowfmt_csv_time(out, r->next_attempt_at, r->state == JOB_DEFERRED);
+	rowfmt_csv_field(out, r->bounce_class, false);
+	rowfmt_csv_time(out, r->bounced_at, r->bounce_class != NULL);
 	buf_append_str(out, "\r\n");
-}
-
-/* --- JSON Lines ---------------------------------------------------------- */
-
-static bool json_escape(struct buf *out, const unsigned char *c, size_t n)
-{
-	if (n == 1) {
-		switch (c[0]) {
-		case '"':
-			buf_append_str(out, "\\\"");
-			return true;
-		case '\\':
-			buf_append_str(out, "\\\\");
-			return true;
-		case '\n':
-			buf_append_str(out, "\\n");
-			return true;
-		case '\r':
-			buf_append_str(out, "\\r");
-			return true;
-		case '\t':
-			buf_append_str(out, "\\t");
-			return true;
-		default:
-			if (c[0] < 0x20 || c[0] == 0x7f) {
-				buf_printf(out, "\\u%04x", c[0]);
-				return true;
-			}
-			return false;
-		}
-	}
-	/* U+2028 and U+2029 end lines for some readers (JavaScript). */
-	if (n == 3 && c[0] == 0xe2 && c[1] == 0x80 &&
-	    (c[2] == 0xa8 || c[2] == 0xa9)) {
-		buf_printf(out, "\\u%04x", 0x2000 + (c[2] - 0x80));
-		return true;
-	}
-	return false;
-}
-
-/* json_key - ,"key": (keys are ours, plain ASCII) */
-static void json_key(struct buf *out, const char *key)
-{
-	buf_append_str(out, ",\"");
-	buf_append_str(out, key);
-	buf_append_str(out, "\":");
-}
-
-/* json_member - ,"key":value; NULL is null */
-void json_member(struct buf *out, const char *key, const char *s)
-{
-	json_key(out, key);
-	if (s == NULL) {
-		buf_append_str(out, "null");
-		return;
-	}
-	buf_putc(out, '"');
-	report_text(out, s, json_escape);
-	buf_putc(out, '"');
-}
-
-void json_time(struct buf *out, const char *key, int64_t ms,
-	       bool present)
-{
-	json_key(out, key);
-	if (!present) {
-		buf_append_str(out, "null");
-		return;
-	}
-	buf_putc(out, '"');
-	report_time(out, ms);
-	buf_putc(out, '"');
 }
 
 static void report_json_row(struct buf *out,
 			    const struct store_report_row *r)
 {
 	buf_append_str(out, "{\"address\":\"");
-	report_text(out, r->address, json_escape);
+	rowfmt_text(out, r->address, rowfmt_json_escape);
 	buf_printf(out, "\",\"state\":\"%s\",\"attempts\":%d,\"code\":",
 		   job_state_name(r->state), r->attempts);
 	if (r->last_code > 0)
 		buf_printf(out, "%d", r->last_code);
 	else
 		buf_append_str(out, "null");
-	json_member(out, "enhanced", r->last_enhanced);
-	json_member(out, "reply", r->last_reply);
-	json_member(out, "queue_id", r->queue_id);
-	json_time(out, "first_attempt", r->first_attempt_at,
+	rowfmt_json_member(out, "enhanced", r->last_enhanced);
+	rowfmt_json_member(out, "reply", r->last_reply);
+	rowfmt_json_member(out, "queue_id", r->queue_id);
+	rowfmt_json_time(out, "first_attempt", r->first_attempt_at,
 		  r->first_attempt_at != 0);
-	json_time(out, "last_attempt", r->last_attempt_at,
+	rowfmt_json_time(out, "last_attempt", r->last_attempt_at,
 		  r->last_attempt_at != 0);
-	json_time(out, "next_attempt", r->next_attempt_at,
+	rowfmt_json_time(out, "next_attempt", r->next_attempt_at,
 		  r->state == JOB_DEFERRED);
+	rowfmt_json_member(out, "bounce_class", r->bounce_class);
+	rowfmt_json_time(out, "bounced_at", r->bounced_at, r->bounce_class != NULL);
 	buf_append_str(out, "}\n");
 }
 

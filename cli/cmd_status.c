@@ -47,22 +47,28 @@ static int status_one(void *ctx, const struct store_campaign *c,
 		buf_printf(&w->out, ", \"queued\": %lld, \"sending\": %lld, "
 			   "\"sent\": %lld, \"deferred\": %lld, "
 			   "\"failed\": %lld, \"total\": %lld, "
-			   "\"in_doubt\": %lld}",
+			   "\"in_doubt\": %lld, \"suppressed\": %lld, "
+			   "\"list\": ",
 			   (long long)n->by_state[JOB_QUEUED],
 			   (long long)n->by_state[JOB_SENDING],
 			   (long long)n->by_state[JOB_SENT],
 			   (long long)n->by_state[JOB_DEFERRED],
 			   (long long)n->by_state[JOB_FAILED],
-			   (long long)n->total, (long long)held);
+			   (long long)n->total, (long long)held,
+			   (long long)n->by_state[JOB_SUPPRESSED]);
+		jsonw_string(&w->out, c->list, strlen(c->list));
+		buf_printf(&w->out, ", \"transactional\": %s}",
+			   c->transactional ? "true" : "false");
 	} else {
 		buf_printf(&w->out, "%-24s %10lld %10lld %10lld %10lld "
-			   "%10lld %10lld\n", c->name,
+			   "%10lld %10lld %10lld\n", c->name,
 			   (long long)n->by_state[JOB_QUEUED],
 			   (long long)n->by_state[JOB_SENDING],
 			   (long long)n->by_state[JOB_SENT],
 			   (long long)n->by_state[JOB_DEFERRED],
 			   (long long)n->by_state[JOB_FAILED],
-			   (long long)n->total);
+			   (long long)n->total,
+			   (long long)n->by_state[JOB_SUPPRESSED]);
 	}
 	w->found = true;
 	return 0;
@@ -96,9 +102,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	if (w.json)
 		buf_append_str(&w.out, "[");
 	else
-		buf_printf(&w.out, "%-24s %10s %10s %10s %10s %10s %10s\n",
-			   "CAMPAIGN", "QUEUED", "SENDING", "SENT", "DEFERRED",
-			   "FAILED", "TOTAL");
+		buf_printf(&w.out, "%-24s %10s %10s %10s %10s %10s %10s "
+			   "%10s\n", "CAMPAIGN", "QUEUED", "SENDING", "SENT",
+			   "DEFERRED", "FAILED", "TOTAL", "SUPPRESSED");
 	if (store_campaign_foreach(st, status_one, &w, &error) < 0) {
 		ret = cli_error("%s", error);
 	} else if (w.only != NULL && !w.found) {

@@ -754,6 +754,7 @@ enum import_result import_file(struct store *st, const struct import_opts *o,
 	}
 	import_place_rejects(&run);
 	sum->added = stats.added;
+	sum->suppressed = stats.suppressed;
 	sum->duplicates = stats.duplicates;
 	result = IMPORT_OK;
 out:

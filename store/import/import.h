@@ -77,6 +77,7 @@ struct import_summary {
 	int64_t added;
 	int64_t duplicates;
 	int64_t rejected;
+	int64_t suppressed;	/* of added: on the suppression list */
 	double seconds;
 	char rejects_path[4096];	/* "" if no rejects file was written */
 	/* o->names that no recipient of the file has, once it is known

@@ -377,6 +377,7 @@ for a in ann bob carl dan eve fay hal; do
 	has out.txt "$a@example.net,suppressed" "c2: $a is suppressed"
 done
 has out.txt "Kim@Example.net,suppressed" "c2: Kim is suppressed"
+equals "$(count c2 suppressed)" 8 "c2: status --json counts eight suppressed"
 lacks out.txt "ivy@" "c2: ivy (delayed only) is not suppressed"
 lacks out.txt "stranger" "c2: the unmatched one is not of c2"
 : > sink.jsonl

@@ -160,6 +160,7 @@ ok "import c2" "$VOLLEY" import c2 r.csv
 ok "report c2" "$VOLLEY" report c2
 has out.txt "gone@sink.test,suppressed" "c2: gone@ stored suppressed"
 has out.txt "ok@sink.test,queued" "c2: ok@ queued"
+equals "$(count c2 suppressed)" 1 "c2: status counts it suppressed"
 : > sink.jsonl
 ok "send c2" "$VOLLEY" send c2 --quiet
 equals "$(count c2 sent)" 1 "c2: one sent"

@@ -36,7 +36,8 @@ cat > report_check.py <<'PY'
 import csv, datetime, json, sys
 
 COLS = ["address", "state", "attempts", "code", "enhanced", "reply",
-        "queue_id", "first_attempt", "last_attempt", "next_attempt"]
+        "queue_id", "first_attempt", "last_attempt", "next_attempt",
+        "bounce_class", "bounced_at"]
 
 def text(v):
     # The report makes text valid UTF-8: each maximal ill-formed
@@ -65,6 +66,7 @@ for line in open(expect_path, encoding="ascii"):
         "enhanced": text(f[4]), "reply": text(f[5]), "queue_id": text(f[6]),
         "first_attempt": when(f[7]), "last_attempt": when(f[8]),
         "next_attempt": when(f[9]),
+        "bounce_class": None, "bounced_at": None,
     }
     order.append(f[0])
 addrs = sys.argv[4:] or order
@@ -133,9 +135,9 @@ ok "empty campaign" "$VOLLEY" campaign create empty --from news@example.org
 } > rcpts.csv
 ok "import" "$VOLLEY" import news rcpts.csv
 ok "report all queued" "$VOLLEY" report news
-equals "$(head -n 1 out.txt)" "$(printf 'address,state,attempts,code,enhanced,reply,queue_id,first_attempt,last_attempt,next_attempt\r')" \
+equals "$(head -n 1 out.txt)" "$(printf 'address,state,attempts,code,enhanced,reply,queue_id,first_attempt,last_attempt,next_attempt,bounce_class,bounced_at\r')" \
 	"CSV header, CRLF"
-equals "$(sed -n 2p out.txt)" "$(printf 'r0@example.org,queued,0,,,,,,,\r')" \
+equals "$(sed -n 2p out.txt)" "$(printf 'r0@example.org,queued,0,,,,,,,,,\r')" \
 	"a queued recipient has no reply and no times"
 equals "$(grep -c ',queued,0,' out.txt)" "10" "ten queued rows"
 ok "empty campaign, CSV" "$VOLLEY" report empty
@@ -156,7 +158,7 @@ has all.csv 'r1@example.org,sent,1,250,2.6.0,"Ok, ""queued"", as A,B","A,B""C",2
 	"a quoted CSV row"
 has all.jsonl '"reply":"rejected \u001b[31mred\u001b[0m\u0001\u007f\ttab, bell\u0007\\back\rCR"' \
 	"control characters escaped in JSON"
-has all.jsonl '"last_attempt":"2100-01-01T01:00:00.007Z","next_attempt":"2100-01-01T01:10:00.007Z"}' \
+has all.jsonl '"last_attempt":"2100-01-01T01:00:00.007Z","next_attempt":"2100-01-01T01:10:00.007Z","bounce_class":null,"bounced_at":null}' \
 	"milliseconds are zero-padded; next_attempt for deferred"
 
 # --- --state -------------------------------------------------------------
