@@ -42,7 +42,7 @@ ok "campaign with a VERP sender" "$VOLLEY" campaign create c1 \
 	--template t --from 'bounces+{{verp}}@b.example.org'
 {
 	echo "email,name"
-	for n in ann bob carl dan eve fay hal ivy gone; do
+	for n in ann bob carl dan eve fay hal ivy lee gone; do
 		echo "$n@example.net,$n"
 	done
 	echo "Kim@Example.net,kim"
@@ -55,8 +55,8 @@ cat >> volley.cfg <<CFG
 smtp = { host = "127.0.0.1"; port = $port; tls = "none"; connections = 2; };
 CFG
 ok "send" "$VOLLEY" send c1 --quiet
-equals "$(count c1 sent) $(count c1 failed)" "9 1" \
-	"nine sent, the one the sink refuses failed"
+equals "$(count c1 sent) $(count c1 failed)" "10 1" \
+	"ten sent, the one the sink refuses failed"
 
 # What the sink stored: each recipient's VERP address and Message-ID.
 python3 - sink.jsonl md > sent.txt <<'PY'
@@ -76,7 +76,7 @@ for line in open(sys.argv[1]):
 PY
 verp() { awk -v a="$1" '$1 == a { print $2 }' sent.txt; }
 mid() { awk -v a="$1" '$1 == a { print $3 }' sent.txt; }
-equals "$(wc -l < sent.txt)" 9 "the sink has nine messages"
+equals "$(wc -l < sent.txt)" 10 "the sink has ten messages"
 
 # dsn TO FAILED STATUS CODE TEXT [ORIG-MID [OWN-MID]] - a Postfix-like
 # RFC 3464 DSN sent to TO about FAILED (LF line ends)
@@ -188,16 +188,18 @@ dsn bounces@b.example.org carl@example.net 5.1.1 550 "unknown" \
 
 # hal's token with ann's job id: its MAC is then wrong, so it must not
 # match ann (or hal by token): hal is found by his address instead
-tampered=$(python3 - "$(verp hal@example.net)" "$(verp ann@example.net)" \
-	<<'PY'
+# tamper ADDR - ADDR's VERP address with ann's job id in its token
+tamper() {
+	python3 - "$(verp "$1")" "$(verp ann@example.net)" <<'PY'
 import sys
-hal, ann = sys.argv[1], sys.argv[2]
-local, dom = hal.split("@")
+own, ann = sys.argv[1], sys.argv[2]
+local, dom = own.split("@")
 c, j, mac = local.split("+")[1].split("-")
 ann_job = ann.split("@")[0].split("+")[1].split("-")[1]
 print("bounces+%s-%s-%s@%s" % (c, ann_job, mac, dom))
 PY
-)
+}
+tampered=$(tamper hal@example.net)
 dsn "$tampered" hal@example.net 5.1.1 550 "gone" > hal.eml
 
 ok "ingest a Maildir" "$VOLLEY" bounces ingest -v bm
@@ -301,6 +303,30 @@ has err.txt "(0 new)" "eml again: nothing new"
 ok "list" "$VOLLEY" bounces list --format json
 equals "$(wc -l < out.txt)" 7 "still seven bounces"
 
+# a tampered token with lee's own Message-ID quoted: by Message-ID
+dsn "$(tamper lee@example.net)" lee@example.net 5.1.1 550 "gone" \
+	"$(mid lee@example.net)" > lee.eml
+ok "a tampered token, a Message-ID" "$VOLLEY" bounces ingest -v lee.eml
+has out.txt "lee@example.net bad-mailbox (hard), campaign 'c1' job" \
+	"tampered: lee is found"
+has out.txt "by message-id" "tampered: by his Message-ID, not the token"
+equals "$(list_rows ann@example.net | wc -l)" 1 \
+	"the second tampered token recorded nothing for ann either"
+
+# ann's Message-ID quoted in a bounce about someone else: not ann's
+dsn bounces@b.example.org mallory@evil.example 5.1.1 550 "x" \
+	"$(mid ann@example.net)" > mallory.eml
+ok "a Message-ID of another address" "$VOLLEY" bounces ingest -v mallory.eml
+has out.txt "mallory@evil.example bad-mailbox (hard), unmatched" \
+	"a Message-ID whose job has another address does not match"
+# a volley Message-ID whose job is of another campaign
+sed 's/<volley\.[0-9]*\./<volley.99./' carl.eml |
+	sed 's/^Message-ID: <dsn\./Message-ID: <dsn.x/' > wrongc.eml
+ok "a Message-ID of another campaign" "$VOLLEY" bounces ingest -v wrongc.eml
+has out.txt "carl@example.net bad-mailbox (hard), campaign 'c1' job" \
+	"another campaign's id: carl is found"
+has out.txt "by address" "another campaign's id: by address, not the id"
+
 # --- soft bounces: suppress at the second (soft_limit = 2) -------------------
 dsn "$(verp fay@example.net)" fay@example.net 4.2.2 452 "mailbox full" \
 	> soft1.eml
@@ -373,16 +399,16 @@ ok "a second campaign" "$VOLLEY" campaign create c2 --template t \
 	--from 'bounces+{{verp}}@b.example.org'
 ok "import into it" "$VOLLEY" import c2 r.csv
 ok "report c2" "$VOLLEY" report c2 --state suppressed
-for a in ann bob carl dan eve fay hal; do
+for a in ann bob carl dan eve fay hal lee; do
 	has out.txt "$a@example.net,suppressed" "c2: $a is suppressed"
 done
 has out.txt "Kim@Example.net,suppressed" "c2: Kim is suppressed"
-equals "$(count c2 suppressed)" 8 "c2: status --json counts eight suppressed"
+equals "$(count c2 suppressed)" 9 "c2: status --json counts nine suppressed"
 lacks out.txt "ivy@" "c2: ivy (delayed only) is not suppressed"
 lacks out.txt "stranger" "c2: the unmatched one is not of c2"
 : > sink.jsonl
 ok "send c2" "$VOLLEY" send c2 --quiet
-for a in ann bob carl dan eve fay hal; do
+for a in ann bob carl dan eve fay hal lee; do
 	lacks sink.jsonl "\"$a@example.net\"" "c2: $a is not sent"
 done
 has sink.jsonl '"ivy@example.net"' "c2: ivy is sent"
