@@ -858,8 +858,8 @@ class Bench:
                 [VOLLEY, "import", "c", csv, "--skip-invalid", "--rejects",
                  os.path.join(store_dir, "rejects.csv")], cwd=store_dir)
             g = re.search(r"imported (\d+) recipients? .*\((\d+) "
-                          r"duplicates? skipped, (\d+) bad rows? skipped\) "
-                          r"in ([\d.]+) s", out)
+                          r"duplicates? skipped, (\d+) bad rows? skipped"
+                          r"(?:, \d+ suppressed)?\) in ([\d.]+) s", out)
             if rc != 0 or not g:
                 self.note(f"import of {n:,} rows failed")
                 return None

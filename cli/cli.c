@@ -123,6 +123,8 @@ const struct cli_command cli_commands[] = {
 	  cmd_send_help },
 	{ "release", cmd_release, "send again or drop recipients held in doubt",
 	  cmd_release_help },
+	{ "suppress", cmd_suppress, "the addresses never to send to",
+	  cmd_suppress_help },
 	{ "report", cmd_report, "one row per recipient: state and last reply",
 	  cmd_report_help },
 	{ "send-one", cmd_send_one,

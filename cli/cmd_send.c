@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bounce_rules.h"
 #include "cli.h"
 #include "dkim.h"
 #include "escape.h"
@@ -153,6 +154,10 @@ static void send_summary(const struct send_stats *st)
 	       secs > 0 ? (double)done / secs : 0.0,
 	       (unsigned long long)st->connections,
 	       st->connections == 1 ? "" : "s");
+	if (st->suppressed > 0)
+		printf("not sent, suppressed since their import: %llu "
+		       "(`volley report CAMPAIGN --state suppressed`)\n",
+		       (unsigned long long)st->suppressed);
 	if (st->reclaimed > 0)
 		printf("taken back from an earlier run that did not finish: "
 		       "%llu\n", (unsigned long long)st->reclaimed);
@@ -485,6 +490,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	struct send_loaded loaded = { 0 };
 	struct send_params sp = { 0 };
 	struct dkim_keys *keys = NULL;
+	struct bounce_rules *rules = NULL;
 	char *verp_secret = NULL;
 	struct send_stats stats;
 	struct send_opts o;
@@ -526,6 +532,13 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		}
 	}
 
+	/* permanent replies are bounces too (cli_bounce_rules) */
+	rules = bounce_rules_default(&error);
+	if (rules == NULL) {
+		cli_error("the bounce rules: %s", error);
+		goto out;
+	}
+
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {
 		cli_error("%s", error);
 		goto out;
@@ -552,6 +565,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.rate = rate;
 	sp.dkim = keys;
 	sp.verp_secret = verp_secret;
+	sp.bounce_rules = rules;
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");
@@ -591,6 +605,7 @@ out:
 		fclose(accounting);
 	ratelimit_free(&rate);
 	dkim_keys_free(&keys);
+	bounce_rules_free(rules);
 	config_secret_free(&verp_secret);
 	if (relay_open_ok)
 		relay_close(&relay);

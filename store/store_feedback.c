@@ -724,7 +724,10 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	}
 	if (reason < 0)
 		goto out;
-	buf_printf(&source, "%s %s", b->kind, b->msg_key);
+	if (strcmp(b->kind, "reply") == 0)
+		buf_append_str(&source, "reply");
+	else
+		buf_printf(&source, "%s %s", b->kind, b->msg_key);
 	if (b->code > 0)
 		buf_printf(&source, ": %d%s%s", b->code,
 			   b->enhanced != NULL ? " " : "",

@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bounce_rules.h"
 #include "dkim.h"
 #include "message.h"
 #include "ratelimit.h"
@@ -82,6 +83,14 @@ struct send_params {
 	/* the secret of {{verp}} tokens (volley.cfg verp.secret_file);
 	 * NULL when no campaign's sender has one */
 	const char *verp_secret;
+	/*
+	 * Permanent replies to RCPT and the end of data are classified by
+	 * these rules (bounces.rules_file; NULL: no classifying) and
+	 * recorded as bounces: a hard one suppresses the address for later
+	 * campaigns, soft ones count towards bounce_policy's limit.
+	 */
+	const struct bounce_rules *bounce_rules;
+	struct store_bounce_policy bounce_policy;
 	struct ratelimit *rate;		/* NULL: no limit */
 	/* connections opened again after one that ended badly (dropped, a
 	 * 421, refused), over the pool, per second; 0: no cap */
@@ -121,6 +130,7 @@ struct send_stats {
 	int64_t remaining;			/* due or queued, not claimed */
 	uint64_t connections;			/* opened */
 	uint64_t reclaimed;			/* leases taken back at start */
+	uint64_t suppressed;	/* not sent: suppressed since their import */
 	int64_t elapsed_ms;
 	/* where the time went, summed over the workers (ms) */
 	int64_t rate_wait_ms;		/* waiting for the rate limiter */

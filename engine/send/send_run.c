@@ -171,6 +171,9 @@ static void send_progress(struct send_run *run, struct send_stats *stats,
 	run->w.last_progress_ms = now;
 	stats->in_flight = in_flight;
 	stats->remaining = send_remaining(run);
+	if (run->w.st != NULL)	/* NULL when the store did not open */
+		stats->suppressed =
+			(uint64_t)store_claim_suppressed(run->w.st);
 	stats->elapsed_ms = now - run->started_ms;
 	stats->connections = atomic_load(&run->connections);
 	p->progress(p->progress_ctx, stats, false);
@@ -422,6 +425,9 @@ static void send_teardown(struct send_run *run, struct send_stats *stats,
 	stats->learned_cap = atomic_load(&run->learned_cap);
 	stats->stop_code = atomic_load(&run->stop_code);
 	stats->remaining = send_remaining(run);
+	if (run->w.st != NULL)	/* NULL when the store did not open */
+		stats->suppressed =
+			(uint64_t)store_claim_suppressed(run->w.st);
 	if (p->progress != NULL)
 		p->progress(p->progress_ctx, stats, true);
 	send_writer_close(run, detached);

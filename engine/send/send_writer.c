@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bounce_rules.h"
 #include "clock.h"
 #include "errmsg.h"
 #include "ratelimit.h"
@@ -37,6 +38,7 @@ int send_writer_open(struct send_run *run, struct send_stats *stats,
 	if (store_open(p->store_path, &p->store, &wr->st, &error) < 0)
 		return errmsg_set(error_r, "%s", error);
 	store_lease_owner_self(wr->owner, sizeof(wr->owner));
+	store_set_bounce_policy(wr->st, &p->bounce_policy);
 	/*
 	 * An import holding the lock as the run starts is normal use: wait
 	 * for it (a stop request ends the wait).  Anything else - memory,
@@ -154,6 +156,29 @@ long send_claim(struct send_run *run, const char **error_r)
 	}
 	wr->next_campaign = (wr->next_campaign + 1) % p->ncampaigns;
 	return total;
+}
+
+/*
+ * send_classify - a permanent reply to this recipient (its RCPT or its
+ * message) as a bounce for the store to record and suppress by.  A reply
+ * about the sender (invalid-sender) says nothing of the recipient and is
+ * left out, as are volley's own errors.
+ */
+static void send_classify(const struct send_params *p,
+			  const struct send_job *job, struct store_result *r)
+{
+	struct bounce_class cls;
+
+	if (p->bounce_rules == NULL || job->local || job->code < 500 ||
+	    job->code > 599 ||
+	    (job->step != SMTP_STEP_RCPT && job->step != SMTP_STEP_END))
+		return;
+	bounce_rules_classify(p->bounce_rules, job->code, r->enhanced,
+			      r->reply, &cls);
+	if (cls.category == BOUNCE_CAT_INVALID_SENDER)
+		return;
+	r->bounce_category = bounce_category_name(cls.category);
+	r->bounce_hard = cls.hard;
 }
 
 /* send_queue_id - "queued as ID" in a 250 reply, else NULL */
@@ -343,6 +368,7 @@ static void send_decide(struct send_run *run, struct send_job *job,
 		break;
 	case RETRY_FAIL:
 		r->state = JOB_FAILED;
+		send_classify(p, job, r);
 		break;
 	}
 }
