@@ -471,6 +471,27 @@ store_error:
 	return -1;
 }
 
+int cli_bounce_rules(struct cli *cli, struct bounce_rules **rules_r)
+{
+	const char *file = cli->cfg.bounces.rules_file, *error;
+
+	*rules_r = file != NULL ? bounce_rules_load_file(file, &error) :
+		   bounce_rules_default(&error);
+	if (*rules_r == NULL) {
+		cli_error("%s%s", file != NULL ? "bounces.rules_file: " :
+			  "the bounce rules: ", error);
+		return -1;
+	}
+	return 0;
+}
+
+void cli_bounce_policy(const struct cli *cli,
+		       struct store_bounce_policy *policy)
+{
+	policy->soft_limit = cli->cfg.bounces.soft_limit;
+	policy->soft_window_ms = cli->cfg.bounces.soft_window_days * DAY_MS;
+}
+
 static int ingest_load(struct ingest *in)
 {
 	struct config *cfg = &in->cli->cfg;
@@ -478,24 +499,21 @@ static int ingest_load(struct ingest *in)
 	char *secret = NULL;
 	int r;
 
-	if (cfg->bounces.rules_file != NULL)
-		in->rules = bounce_rules_load_file(cfg->bounces.rules_file,
-						   &error);
-	else
-		in->rules = bounce_rules_default(&error);
-	if (in->rules == NULL)
-		return cli_error("bounces.rules_file: %s", error);
+	if (cli_bounce_rules(in->cli, &in->rules) < 0)
+		return -1;
 	if (cfg->verp_secret_file != NULL) {
-		if (config_verp_secret(cfg, &secret, &error) < 0)
-			return cli_error("%s", error);
+		if (config_verp_secret(cfg, &secret, &error) < 0) {
+			cli_error("%s", error);
+			return -1;
+		}
 		r = token_key_new(secret, strlen(secret), &in->verp_key);
 		config_secret_free(&secret);
-		if (r < 0)
-			return cli_error("verp.secret_file: cannot make a "
-					 "key of it");
+		if (r < 0) {
+			cli_error("verp.secret_file: cannot make a key of it");
+			return -1;
+		}
 	}
-	in->policy.soft_limit = cfg->bounces.soft_limit;
-	in->policy.soft_window_ms = cfg->bounces.soft_window_days * DAY_MS;
+	cli_bounce_policy(in->cli, &in->policy);
 	in->match_since = clock_wall_ms() -
 			  cfg->bounces.match_days * DAY_MS;
 	return 0;

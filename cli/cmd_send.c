@@ -532,12 +532,9 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		}
 	}
 
-	/* permanent replies are bounces too (cli_bounce_rules) */
-	rules = bounce_rules_default(&error);
-	if (rules == NULL) {
-		cli_error("the bounce rules: %s", error);
+	/* permanent replies are bounces too, classified by the same rules */
+	if (cli_bounce_rules(cli, &rules) < 0)
 		goto out;
-	}
 
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {
 		cli_error("%s", error);
@@ -566,6 +563,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.dkim = keys;
 	sp.verp_secret = verp_secret;
 	sp.bounce_rules = rules;
+	cli_bounce_policy(cli, &sp.bounce_policy);
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");

@@ -285,7 +285,11 @@ assert a["code"] == 550 and a["enhanced"] == "5.1.1", a
 assert by["stranger@nowhere.example"]["campaign"] is None
 assert by["stranger@nowhere.example"]["job_id"] is None
 assert by["eve@example.net"]["kind"] == "complaint"
-assert len(rows) == 7, len(rows)
+# gone@'s 550 at send time, recorded by volley send itself
+g = by["gone@example.net"]
+assert g["kind"] == "reply" and g["matched_by"] == "reply", g
+assert g["category"] == "bad-mailbox" and g["hard"] is True, g
+assert len(rows) == 8, len(rows)
 PY
 then checks=$((checks + 1)); else
 	checks=$((checks + 1)); failures=$((failures + 1))
@@ -301,7 +305,7 @@ has err.txt "2 bounces (0 new), 1 unmatched, 0 suppressed" \
 ok "eml again" "$VOLLEY" bounces ingest carl.eml
 has err.txt "(0 new)" "eml again: nothing new"
 ok "list" "$VOLLEY" bounces list --format json
-equals "$(wc -l < out.txt)" 7 "still seven bounces"
+equals "$(wc -l < out.txt)" 8 "still eight bounces"
 
 # a tampered token with lee's own Message-ID quoted: by Message-ID
 dsn "$(tamper lee@example.net)" lee@example.net 5.1.1 550 "gone" \
@@ -368,6 +372,12 @@ fails 75 "stdin, a bad configuration: EX_TEMPFAIL" sh -c \
 	"'$VOLLEY' -c badcfg.cfg bounces ingest - < dan.eml"
 has err.txt "badcfg.cfg:1: setting 'bounces.soft_limit'" \
 	"a bad configuration: named"
+sed 's/verp.secret/missing.secret/' volley.cfg > nosecret.cfg
+fails 1 "a VERP secret that cannot be read" "$VOLLEY" -c nosecret.cfg \
+	bounces ingest carl.eml
+has err.txt "missing.secret" "no VERP secret: the file named"
+fails 75 "stdin, a VERP secret that cannot be read: EX_TEMPFAIL" sh -c \
+	"'$VOLLEY' -c nosecret.cfg bounces ingest - < carl.eml"
 # the store's write lock held by another process: try again later
 sed 's/path = "test.db";/path = "test.db"; busy_timeout_ms = 200;/' \
 	volley.cfg > busy.cfg
@@ -403,7 +413,8 @@ for a in ann bob carl dan eve fay hal lee; do
 	has out.txt "$a@example.net,suppressed" "c2: $a is suppressed"
 done
 has out.txt "Kim@Example.net,suppressed" "c2: Kim is suppressed"
-equals "$(count c2 suppressed)" 9 "c2: status --json counts nine suppressed"
+# nine by the bounces read, gone@ by its 550 at send time
+equals "$(count c2 suppressed)" 10 "c2: status --json counts ten suppressed"
 lacks out.txt "ivy@" "c2: ivy (delayed only) is not suppressed"
 lacks out.txt "stranger" "c2: the unmatched one is not of c2"
 : > sink.jsonl
@@ -412,6 +423,25 @@ for a in ann bob carl dan eve fay hal lee; do
 	lacks sink.jsonl "\"$a@example.net\"" "c2: $a is not sent"
 done
 has sink.jsonl '"ivy@example.net"' "c2: ivy is sent"
+
+# --- bounces.rules_file replaces the rules built in ---------------------------
+printf 'policy-related status 5.*\n' > my.rules
+sed 's/bounces = { /bounces = { rules_file = "my.rules"; /' volley.cfg \
+	> rules.cfg
+dsn bounces@b.example.org zed@nowhere.example 5.1.1 550 "unknown" \
+	> zed.eml
+ok "ingest with a rules file" "$VOLLEY" -c rules.cfg bounces ingest -v \
+	zed.eml
+has out.txt "zed@nowhere.example policy-related (soft)" \
+	"rules_file: its rules classify"
+printf 'policy-related status 5.*\nno-such-category code 5*\n' > bad.rules
+sed 's/my.rules/bad.rules/' rules.cfg > badrules.cfg
+fails 1 "a rules file with an error" "$VOLLEY" -c badrules.cfg bounces \
+	ingest zed.eml
+has err.txt "bounces.rules_file: " "a bad rules file: the setting named"
+has err.txt "bad.rules:2:" "a bad rules file: its file and line"
+fails 1 "send with a bad rules file" "$VOLLEY" -c badrules.cfg send c2
+has err.txt "bad.rules:2:" "send uses bounces.rules_file too"
 
 # --- the corpus of tests/bounces/ through the command -------------------------
 mkdir -p corpus/cur corpus/new corpus/tmp
