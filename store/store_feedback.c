@@ -116,8 +116,7 @@ void store_fb_close(struct store *st)
 	for (int i = 0; i < FB_STMT_COUNT; i++)
 		sqlite3_finalize(st->fb_stmt[i]);
 	buf_free(&st->fb_scratch);
-	store_supfilter_free(&st->claim_sup);
-	free(st->claim_list);
+	store_claim_forget(st);
 }
 
 /* --- keys ---------------------------------------------------------------- */
@@ -484,47 +483,71 @@ void store_suppress_reply(const struct store_suppression *s,
 
 /* --- claims -------------------------------------------------------------- */
 
-/* store_claim_campaign - the claim cache made for campaign_id */
-static int store_claim_campaign(struct store *st, int64_t campaign_id,
-				const char **error_r)
+/*
+ * store_claim_cache - the claim cache of campaign_id, made on its first
+ * claim; NULL on error
+ */
+static struct store_claim_cache *store_claim_cache(struct store *st,
+						   int64_t campaign_id,
+						   const char **error_r)
 {
 	sqlite3_stmt *list = store_fb_stmt(st, FB_CAMPAIGN_LIST, error_r);
 	sqlite3_stmt *seen = store_fb_stmt(st, FB_CAMPAIGN_SEEN, error_r);
+	struct store_claim_cache c = { 0 };
 	int rc;
 
+	for (size_t i = 0; i < st->claim_ncaches; i++) {
+		if (st->claim_caches[i].campaign == campaign_id)
+			return &st->claim_caches[i];
+	}
 	if (list == NULL || seen == NULL)
-		return -1;
-	st->claim_campaign = 0;
-	st->claim_sup.count = 0;
-	free(st->claim_list);
-	st->claim_list = NULL;
+		return NULL;
 	sqlite3_bind_int64(list, 1, campaign_id);
 	rc = sqlite3_step(list);
 	if (rc == SQLITE_ROW) {
-		st->claim_list = xstrdup(store_column_text(list, 0) ?
-					 store_column_text(list, 0) :
-					 STORE_LIST_DEFAULT);
-		st->claim_transactional = sqlite3_column_int(list, 1) != 0;
+		const char *l = store_column_text(list, 0);
+
+		c.list = xstrdup(l != NULL ? l : STORE_LIST_DEFAULT);
+		c.transactional = sqlite3_column_int(list, 1) != 0;
 	}
 	sqlite3_reset(list);
-	if (rc != SQLITE_ROW)
-		return store_fail_step(st, rc, error_r, "reading a campaign");
+	if (rc != SQLITE_ROW) {
+		store_fail_step(st, rc, error_r, "reading a campaign");
+		return NULL;
+	}
 	sqlite3_bind_int64(seen, 1, campaign_id);
 	rc = sqlite3_step(seen);
-	st->claim_sup_seen = rc == SQLITE_ROW ?
-			     sqlite3_column_int64(seen, 0) : 0;
+	c.upto = rc == SQLITE_ROW ? sqlite3_column_int64(seen, 0) : 0;
 	sqlite3_reset(seen);
-	if (rc != SQLITE_ROW)
-		return store_fail_step(st, rc, error_r, "reading a campaign");
-	st->claim_sup_upto = st->claim_sup_seen;
-	st->claim_campaign = campaign_id;
-	return 0;
+	if (rc != SQLITE_ROW) {
+		free(c.list);
+		store_fail_step(st, rc, error_r, "reading a campaign");
+		return NULL;
+	}
+	c.campaign = campaign_id;
+	st->claim_caches = xrealloc(st->claim_caches,
+				    (st->claim_ncaches + 1) *
+				    sizeof(*st->claim_caches));
+	st->claim_caches[st->claim_ncaches] = c;
+	return &st->claim_caches[st->claim_ncaches++];
+}
+
+void store_claim_forget(struct store *st)
+{
+	for (size_t i = 0; i < st->claim_ncaches; i++) {
+		free(st->claim_caches[i].list);
+		store_supfilter_free(&st->claim_caches[i].sup);
+	}
+	free(st->claim_caches);
+	st->claim_caches = NULL;
+	st->claim_ncaches = 0;
 }
 
 int store_claim_filter(struct store *st, int64_t campaign_id,
 		       struct store_batch *batch, const struct buf *arena,
 		       int64_t now, const char **error_r)
 {
+	struct store_claim_cache *cache;
 	sqlite3_stmt *mark;
 	struct store_suppression s;
 	struct buf reply = BUF_INIT;
@@ -532,16 +555,15 @@ int store_claim_filter(struct store *st, int64_t campaign_id,
 	size_t kept = 0;
 	int ret = 0;
 
-	if (st->claim_campaign != campaign_id &&
-	    store_claim_campaign(st, campaign_id, error_r) < 0)
-		return -1;
-	if (store_supfilter_load(st, st->claim_list, st->claim_transactional,
-				 st->claim_sup_upto, &st->claim_sup, &max_id,
+	cache = store_claim_cache(st, campaign_id, error_r);
+	if (cache == NULL ||
+	    store_supfilter_load(st, cache->list, cache->transactional,
+				 cache->upto, &cache->sup, &max_id,
 				 error_r) < 0)
 		return -1;
-	if (max_id > st->claim_sup_upto)
-		st->claim_sup_upto = max_id;
-	if (st->claim_sup.count == 0 || batch->count == 0)
+	if (max_id > cache->upto)
+		cache->upto = max_id;
+	if (cache->sup.count == 0 || batch->count == 0)
 		return 0;
 	mark = store_fb_stmt(st, FB_JOB_SUPPRESS, error_r);
 	if (mark == NULL)
@@ -551,11 +573,11 @@ int store_claim_filter(struct store *st, int64_t campaign_id,
 		const char *addr = arena->data + (uintptr_t)job->address;
 		int rc = 0;
 
-		if (store_supfilter_maybe(&st->claim_sup, addr,
+		if (store_supfilter_maybe(&cache->sup, addr,
 					  job->address_len)) {
 			rc = store_suppress_find(st, addr, job->address_len,
-						 st->claim_list,
-						 st->claim_transactional, &s,
+						 cache->list,
+						 cache->transactional, &s,
 						 error_r);
 			if (rc < 0) {
 				ret = -1;

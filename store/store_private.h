@@ -26,6 +26,19 @@ struct store_supfilter {
 	size_t cap;
 };
 
+/*
+ * What claims of one campaign check: the suppressions made after its
+ * oldest import (that import applied the earlier ones), loaded up to id
+ * upto and added to as more are made.
+ */
+struct store_claim_cache {
+	int64_t campaign;
+	int64_t upto;
+	char *list;
+	bool transactional;
+	struct store_supfilter sup;
+};
+
 /* The feedback statements, prepared on first use (store_feedback.c). */
 enum store_fb_stmt_id {
 	FB_SUPPRESS_INSERT,
@@ -53,17 +66,10 @@ struct store {
 	bool busy;		/* ... because another process holds a lock */
 	bool importing;
 
-	/*
-	 * What claims check: suppressions of the claimed campaign made
-	 * after its oldest import (that import applied the earlier ones),
-	 * loaded up to id claim_sup_upto and added to as more are made.
-	 */
-	int64_t claim_campaign;
-	int64_t claim_sup_seen;
-	int64_t claim_sup_upto;
-	char *claim_list;
-	bool claim_transactional;
-	struct store_supfilter claim_sup;
+	/* what claims check, per campaign claimed from (a run may send
+	 * several at once, claiming from each in turn) */
+	struct store_claim_cache *claim_caches;
+	size_t claim_ncaches;
 	int64_t claim_suppressed;
 
 	struct store_bounce_policy policy;	/* for store_record */
@@ -118,6 +124,10 @@ void store_suppress_reply(const struct store_suppression *s,
 int store_claim_filter(struct store *st, int64_t campaign_id,
 		       struct store_batch *batch, const struct buf *arena,
 		       int64_t now, const char **error_r);
+
+/* store_claim_forget - drop the claim caches (an import may change what
+ * they were made from) */
+void store_claim_forget(struct store *st);
 
 /*
  * store_bounce_add_locked - store_bounce_add inside a transaction the

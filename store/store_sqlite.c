@@ -1098,7 +1098,7 @@ int store_import_begin(struct store *st, int64_t campaign_id,
 		goto out_rollback;
 	}
 	/* the same list the claims check, read in this transaction */
-	st->claim_campaign = 0;
+	store_claim_forget(st);
 	if (store_import_load_suppressions(imp, error_r) < 0)
 		goto out_rollback;
 

@@ -351,6 +351,29 @@ static void test_claim_skips_a_batch_all_suppressed(void **state)
 	assert_string_equal(claimed(f, id, 2), "u2@example.org,u3@example.org");
 }
 
+/* A run claims from several campaigns in turn: each keeps its list. */
+static void test_claims_of_two_campaigns_in_turn(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const addrs[] = {
+		"u0@example.org", "u1@example.org", "u2@example.org",
+		"u3@example.org", NULL,
+	};
+	int64_t a = campaign(f, "a", "news", false);
+	int64_t b = campaign(f, "b", "promo", false);
+
+	import(f, a, addrs);
+	import(f, b, addrs);
+	suppress(f, "u1@example.org", SUPPRESS_UNSUBSCRIBED, "news");
+	suppress(f, "u2@example.org", SUPPRESS_UNSUBSCRIBED, "promo");
+	assert_string_equal(claimed(f, a, 2), "u0@example.org");
+	assert_string_equal(claimed(f, b, 2), "u0@example.org,u1@example.org");
+	suppress(f, "u3@example.org", SUPPRESS_COMPLAINT, STORE_SCOPE_GLOBAL);
+	assert_string_equal(claimed(f, a, 2), "u2@example.org");
+	assert_string_equal(claimed(f, b, 2), "");
+	assert_int_equal(store_claim_suppressed(f->st), 4);
+}
+
 /* A removed entry stops nobody, though the claim's filter knew it. */
 static void test_removed_entry_stops_nobody(void **state)
 {
@@ -661,6 +684,7 @@ int main(void)
 		T(test_transactional_ignores_unsubscribes),
 		T(test_claim_honours_entries_made_during_a_send),
 		T(test_claim_skips_a_batch_all_suppressed),
+		T(test_claims_of_two_campaigns_in_turn),
 		T(test_removed_entry_stops_nobody),
 		T(test_bounces_once_and_suppress),
 		T(test_record_classified_reply),
