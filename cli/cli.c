@@ -137,6 +137,8 @@ const struct cli_command cli_commands[] = {
 	  cmd_dkim_help },
 	{ "serve", cmd_serve, "the one-click unsubscribe server (HTTP)",
 	  cmd_serve_help },
+	{ "bounces", cmd_bounces, "read bounces and complaints; list them",
+	  cmd_bounces_help },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: volley help [COMMAND]\n" },
 	{ NULL, NULL, NULL, NULL },

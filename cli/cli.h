@@ -76,6 +76,7 @@ int cmd_suppress(struct cli *cli, int argc, char **argv);
 int cmd_loadtest(struct cli *cli, int argc, char **argv);
 int cmd_dkim(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);
+int cmd_bounces(struct cli *cli, int argc, char **argv);
 
 /* help texts kept beside their commands */
 extern const char cmd_sink_help[];
@@ -87,6 +88,19 @@ extern const char cmd_suppress_help[];
 extern const char cmd_loadtest_help[];
 extern const char cmd_dkim_help[];
 extern const char cmd_serve_help[];
+extern const char cmd_bounces_help[];
+
+struct bounce_rules;
+struct store_bounce_policy;
+/*
+ * cli_bounce_rules - the bounce rules of bounces.rules_file, else the
+ * ones built in (for bounces ingest and for send's permanent replies);
+ * -1 after saying why.  Free with bounce_rules_free.
+ */
+int cli_bounce_rules(struct cli *cli, struct bounce_rules **rules_r);
+/* cli_bounce_policy - bounces.soft_limit and soft_window_days */
+void cli_bounce_policy(const struct cli *cli,
+		       struct store_bounce_policy *policy);
 
 struct dkim_keys;
 /*

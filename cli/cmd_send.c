@@ -552,12 +552,9 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		buf_free(&what);
 	}
 
-	/* permanent replies are bounces too (cli_bounce_rules) */
-	rules = bounce_rules_default(&error);
-	if (rules == NULL) {
-		cli_error("the bounce rules: %s", error);
+	/* permanent replies are bounces too, classified by the same rules */
+	if (cli_bounce_rules(cli, &rules) < 0)
 		goto out;
-	}
 
 	if (relay_open(&cli->cfg, &relay, &error) < 0) {
 		cli_error("%s", error);
@@ -588,6 +585,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	sp.unsubscribe_secret = unsub_secret;
 	sp.unsubscribe_base_url = cli->cfg.unsubscribe.base_url;
 	sp.bounce_rules = rules;
+	cli_bounce_policy(cli, &sp.bounce_policy);
 	sp.progress_ctx = &progress;
 	if (cli->cfg.send.accounting_log != NULL) {
 		accounting = fopen(cli->cfg.send.accounting_log, "a");

@@ -89,6 +89,11 @@ static const struct config_setting_spec config_specs[] = {
 	{ "unsubscribe", KIND_GROUP },
 	{ "unsubscribe.secret_file", KIND_STRING },
 	{ "unsubscribe.base_url", KIND_STRING },
+	{ "bounces", KIND_GROUP },
+	{ "bounces.rules_file", KIND_STRING },
+	{ "bounces.soft_limit", KIND_INT },
+	{ "bounces.soft_window_days", KIND_INT },
+	{ "bounces.match_days", KIND_INT },
 	{ "dkim", KIND_LIST },
 	{ "dkim.[].domain", KIND_STRING },
 	{ "dkim.[].selector", KIND_STRING },
@@ -444,6 +449,35 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 	if (log != NULL) {
 		cfg->send.accounting_log = config_resolve_path(cfg, log);
 		free(log);
+	}
+	return 0;
+}
+
+/* config_load_bounces - the bounces group, checked */
+static int config_load_bounces(struct config *cfg, const config_t *lc,
+			       const char *file, const char **error_r)
+{
+	struct config_bounces *b = &cfg->bounces;
+	char *rules;
+
+	if (config_int(lc, "bounces.soft_limit", 3, 1, 1000, file, error_r,
+		       &b->soft_limit) < 0 ||
+	    config_int(lc, "bounces.soft_window_days", 14, 1, 3650, file,
+		       error_r, &b->soft_window_days) < 0 ||
+	    config_int(lc, "bounces.match_days", 30, 1, 3650, file, error_r,
+		       &b->match_days) < 0)
+		return -1;
+	rules = config_string(lc, "bounces.rules_file", NULL);
+	if (rules != NULL && *rules == '\0') {
+		free(rules);
+		return errmsg_set(error_r, "%s:%d: setting "
+				  "'bounces.rules_file' is empty (leave it "
+				  "out for the rules built in)", file,
+				  config_line(lc, "bounces.rules_file"));
+	}
+	if (rules != NULL) {
+		b->rules_file = config_resolve_path(cfg, rules);
+		free(rules);
 	}
 	return 0;
 }
@@ -804,7 +838,8 @@ static int config_load_file(struct config *cfg, const char *file,
 	if (config_load_smtp(cfg, &lc, file, error_r) < 0 ||
 	    config_load_send(cfg, &lc, file, error_r) < 0 ||
 	    config_load_dkim(cfg, &lc, file, error_r) < 0 ||
-	    config_load_unsubscribe(cfg, &lc, file, error_r) < 0)
+	    config_load_unsubscribe(cfg, &lc, file, error_r) < 0 ||
+	    config_load_bounces(cfg, &lc, file, error_r) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -868,6 +903,7 @@ void config_free(struct config *cfg)
 	free(cfg->smtp.xoauth2_token_file);
 	free(cfg->smtp.helo_name);
 	free(cfg->send.accounting_log);
+	free(cfg->bounces.rules_file);
 	for (size_t i = 0; i < cfg->ndkim; i++) {
 		struct dkim_key_spec *k = &cfg->dkim[i];
 

@@ -87,6 +87,14 @@ struct config {
 		bool in_doubt_hold;	/* in_doubt = "hold" (else "resend") */
 	} send;
 
+	/* bounces: what `volley bounces ingest` does with a bounce */
+	struct config_bounces {
+		char *rules_file;	/* resolved; NULL: the rules built in */
+		int soft_limit;		/* soft bounces that suppress ... */
+		int soft_window_days;	/* ... within this many days */
+		int match_days;		/* by address: campaigns this recent */
+	} bounces;
+
 	/* dkim: the signing keys, as configured (key_file resolved
 	 * against dir; every string owned) */
 	struct dkim_key_spec *dkim;

@@ -446,6 +446,58 @@ static void test_unsubscribe(void **state)
 		 "setting 'unsubscribe.base_url' must be a string");
 }
 
+/* The bounces group: defaults, values, and errors with file:line. */
+static void test_bounces(void **state)
+{
+	struct config cfg;
+	const char *err = NULL;
+	const char *path;
+	char want[160];
+
+	(void)state;
+	path = write_cfg("b0.cfg", "store = { path = \"x.db\"; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_null(cfg.bounces.rules_file);
+	assert_int_equal(cfg.bounces.soft_limit, 3);
+	assert_int_equal(cfg.bounces.soft_window_days, 14);
+	assert_int_equal(cfg.bounces.match_days, 30);
+	config_free(&cfg);
+
+	path = write_cfg("b1.cfg", "bounces = {\n rules_file = \"my.rules\";"
+			 "\n soft_limit = 5; soft_window_days = 7;\n"
+			 " match_days = 60;\n};\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	snprintf(want, sizeof(want), "%s/my.rules", dir);
+	assert_string_equal(cfg.bounces.rules_file, want);
+	assert_int_equal(cfg.bounces.soft_limit, 5);
+	assert_int_equal(cfg.bounces.soft_window_days, 7);
+	assert_int_equal(cfg.bounces.match_days, 60);
+	config_free(&cfg);
+
+	path = write_cfg("b2.cfg", "bounces = {\n soft_limit = 0;\n};\n");
+	assert_int_equal(config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err, "b2.cfg:2: setting 'bounces.soft_limit' "
+			       "must be between 1 and 1000"));
+
+	path = write_cfg("b3.cfg", "bounces = {\n\n match_days = -1; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err, "b3.cfg:3: setting 'bounces.match_days'"));
+
+	path = write_cfg("b4.cfg", "bounces = {\n rules_file = \"\"; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err, "b4.cfg:2: setting 'bounces.rules_file' "
+			       "is empty"));
+
+	path = write_cfg("b5.cfg", "bounces = {\n soft_window = 3; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err, "b5.cfg:2: unknown setting "
+			       "'bounces.soft_window'"));
+
+	path = write_cfg("b6.cfg", "bounces = {\n soft_limit = \"3\"; };\n");
+	assert_int_equal(config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err, "b6.cfg:2:"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_smtp_errors),
 		cmocka_unit_test(test_smtp_secret),
 		cmocka_unit_test(test_unsubscribe),
+		cmocka_unit_test(test_bounces),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
