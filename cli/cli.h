@@ -73,6 +73,9 @@ int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_release(struct cli *cli, int argc, char **argv);
 int cmd_suppress(struct cli *cli, int argc, char **argv);
+/* campaign_list_problem - why name cannot name a list, or NULL ("global"
+ * can: it is the scope of every list) */
+const char *campaign_list_problem(const char *name);
 int cmd_loadtest(struct cli *cli, int argc, char **argv);
 int cmd_dkim(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);

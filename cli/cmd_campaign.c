@@ -48,6 +48,15 @@ static const char *campaign_name_problem(const char *name)
 	return NULL;
 }
 
+const char *campaign_list_problem(const char *name)
+{
+	/* list names show where campaign names do, under the same rules */
+	if (campaign_name_problem(name) != NULL)
+		return "a list name is 1 to 200 bytes of UTF-8 text without "
+		       "control characters, backslashes or a leading '-'";
+	return NULL;
+}
+
 /*
  * campaign_sender - the envelope sender: --from, else message.cfg's
  * return_path, else the From header's address when it is the same for
@@ -132,12 +141,9 @@ static int campaign_create(struct cli *cli, int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("campaign", "campaign create takes one "
 				       "NAME");
-	/* list names show where campaign names do, under the same rules */
-	if (campaign_name_problem(list) != NULL)
-		return cli_usage_error("campaign", "--list: a list name is 1 "
-				       "to 200 bytes of UTF-8 text without "
-				       "control characters, backslashes or a "
-				       "leading '-'");
+	if (campaign_list_problem(list) != NULL)
+		return cli_usage_error("campaign", "--list: %s",
+				       campaign_list_problem(list));
 	if (strcmp(list, STORE_SCOPE_GLOBAL) == 0)
 		return cli_usage_error("campaign", "--list global: \"global\" "
 				       "is the scope of every list, not a "

@@ -30,9 +30,10 @@
 const char cmd_suppress_help[] =
 	"usage: volley suppress add ADDR... [--reason R] [--list LIST]\n"
 	"       volley suppress remove ADDR... [--reason R] [--list LIST]\n"
+	"       volley suppress check ADDR... [--list LIST] [--transactional]\n"
 	"       volley suppress list [--reason R] [--list LIST]\n"
 	"                            [--format csv|json]\n"
-	"       volley suppress import FILE.csv\n"
+	"       volley suppress import FILE.csv [--reason R] [--list LIST]\n"
 	"       volley suppress export [--reason R] [--list LIST]\n"
 	"                              [--format csv|json]\n"
 	"\n"
@@ -44,18 +45,27 @@ const char cmd_suppress_help[] =
 	"  --reason R   unsubscribed, hard-bounce, soft-bounce, complaint or\n"
 	"               manual (add: default manual).  Transactional\n"
 	"               campaigns ignore 'unsubscribed'.\n"
-	"  --list LIST  the list it applies to (add: default every list,\n"
-	"               written 'global'); remove and list: only that one\n"
+	"  --list LIST  the list it applies to (add, import: default every\n"
+	"               list, written 'global'); remove and list: only that\n"
+	"               one; check: a campaign of that list (default\n"
+	"               \"default\")\n"
+	"  --transactional  check: for a transactional campaign\n"
 	"  --format     csv (default; RFC 4180, header row, CRLF) or json\n"
 	"               (JSON Lines, one object per line)\n"
 	"\n"
 	"Columns (CSV header, JSON keys): email, reason, list, time (RFC 3339\n"
 	"UTC), source (where it came from), campaign, job.\n"
 	"import reads the same CSV (email required; reason, list, time and\n"
-	"source optional, defaults manual, global, now, the file and line)\n"
-	"with the recipient import's\n"
-	"strict rules: a file with any bad row adds nothing, and every bad\n"
-	"row is named by FILE:LINE.  An entry already there is left as it is.\n";
+	"source optional: an empty or missing one is --reason (else\n"
+	"manual), --list (else global), now, the file and line) with the\n"
+	"recipient import's strict rules: a file with any bad row adds\n"
+	"nothing, and every bad row is named by FILE:LINE.  An entry already\n"
+	"there is left as it is.\n"
+	"\n"
+	"check says, for each ADDR, whether a campaign of LIST would send to\n"
+	"it, and if not which entry stops it; exit 0 if none is stopped, 3 if\n"
+	"any is.  remove exits 0 even when an address was not on the list\n"
+	"(it says so): removing is idempotent.\n";
 
 enum suppress_format {
 	SUPPRESS_CSV,
@@ -66,6 +76,8 @@ struct suppress_opts {
 	const char *scope;	/* --list, or NULL */
 	enum store_suppress_reason reason;
 	bool have_reason;
+	bool have_format;
+	bool transactional;	/* check */
 	enum suppress_format format;
 };
 
@@ -78,6 +90,7 @@ static int suppress_parse_opts(int argc, char **argv,
 		{ "reason", required_argument, NULL, 'r' },
 		{ "list", required_argument, NULL, 'l' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "transactional", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -95,12 +108,16 @@ static int suppress_parse_opts(int argc, char **argv,
 			o->have_reason = true;
 			break;
 		case 'l':
-			if (optarg[0] == '\0')
-				return cli_usage_error("suppress", "--list "
-						       "needs a name");
+			if (campaign_list_problem(optarg) != NULL)
+				return cli_usage_error("suppress", "--list: "
+					"%s", campaign_list_problem(optarg));
 			o->scope = optarg;
 			break;
+		case 'T':
+			o->transactional = true;
+			break;
 		case 'f':
+			o->have_format = true;
 			if (strcmp(optarg, "csv") == 0)
 				o->format = SUPPRESS_CSV;
 			else if (strcmp(optarg, "json") == 0 ||
@@ -319,6 +336,8 @@ static bool suppress_parse_time(const char *p, size_t len, int64_t *ms_r)
 struct suppress_import {
 	const char *path;
 	long col_email, col_reason, col_list, col_time, col_source;
+	enum store_suppress_reason reason;	/* for an empty reason */
+	const char *scope;			/* for an empty list */
 	struct store_suppression *rows;
 	size_t count, cap;
 	struct buf strings;	/* the rows' texts, NUL-separated */
@@ -391,15 +410,21 @@ static void suppress_import_row(struct suppress_import *im,
 	off[0] = im->strings.len;
 	buf_append(&im->strings, email->ptr, email->len);
 	buf_putc(&im->strings, '\0');
-	if (memchr(email->ptr, '\0', email->len) != NULL ||
-	    (problem = suppress_addr_problem(im->strings.data + off[0])) !=
-	    NULL) {
-		suppress_import_bad(im, rec->line, email->len == 0 ?
-				    "no address" : "not an address or @domain:",
-				    email->ptr, email->len);
+	if (email->len == 0) {
+		suppress_import_bad(im, rec->line, "no address", "", 0);
 		return;
 	}
-	s.reason = SUPPRESS_MANUAL;
+	problem = suppress_addr_problem(im->strings.data + off[0]);
+	if (problem != NULL) {
+		struct buf why = BUF_INIT;
+
+		buf_printf(&why, "not an address or @domain (%s):", problem);
+		suppress_import_bad(im, rec->line, buf_cstr(&why), email->ptr,
+				    email->len);
+		buf_free(&why);
+		return;
+	}
+	s.reason = im->reason;
 	if (im->col_reason >= 0 && rec->fields[im->col_reason].len > 0) {
 		const struct csv_field *f = &rec->fields[im->col_reason];
 		char name[32];
@@ -419,8 +444,17 @@ static void suppress_import_row(struct suppress_import *im,
 		buf_append(&im->strings, rec->fields[im->col_list].ptr,
 			   rec->fields[im->col_list].len);
 	else
-		buf_append_str(&im->strings, STORE_SCOPE_GLOBAL);
+		buf_append_str(&im->strings, im->scope);
 	buf_putc(&im->strings, '\0');
+	if (memchr(im->strings.data + off[1], '\0',
+		   im->strings.len - 1 - off[1]) != NULL ||
+	    campaign_list_problem(im->strings.data + off[1]) != NULL) {
+		suppress_import_bad(im, rec->line, campaign_list_problem(
+				    im->strings.data + off[1]) ?: "bad list",
+				    rec->fields[im->col_list].ptr,
+				    rec->fields[im->col_list].len);
+		return;
+	}
 	if (im->col_time >= 0 && rec->fields[im->col_time].len > 0 &&
 	    !suppress_parse_time(rec->fields[im->col_time].ptr,
 				 rec->fields[im->col_time].len,
@@ -449,7 +483,8 @@ static void suppress_import_row(struct suppress_import *im,
 	im->rows[im->count++] = s;
 }
 
-static int suppress_import(struct store *st, const char *path)
+static int suppress_import(struct store *st, const char *path,
+			   const struct suppress_opts *o)
 {
 	struct suppress_import im = { 0 };
 	struct csv_reader *reader;
@@ -461,6 +496,8 @@ static int suppress_import(struct store *st, const char *path)
 	int fd, ret = 1;
 
 	im.path = path;
+	im.reason = o->reason;
+	im.scope = o->scope != NULL ? o->scope : STORE_SCOPE_GLOBAL;
 	fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
 	     open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -527,6 +564,62 @@ out:
 	return ret;
 }
 
+/*
+ * suppress_check - for each address, whether a campaign of o's list
+ * would send to it; 3 if any is stopped
+ */
+static int suppress_check(struct store *st, int argc, char **argv,
+			  const struct suppress_opts *o)
+{
+	const char *list = o->scope != NULL ? o->scope : STORE_LIST_DEFAULT;
+	struct store_suppression s;
+	const char *error;
+	struct buf reply = BUF_INIT;
+	int stopped = 0;
+
+	for (int i = 0; i < argc; i++) {
+		int rc = store_suppress_find(st, argv[i], strlen(argv[i]),
+					     list, o->transactional, &s,
+					     &error);
+
+		if (rc < 0) {
+			buf_free(&reply);
+			return cli_error("%s", error);
+		}
+		if (rc == 0) {
+			printf("%s: sent to (list %s%s)\n", argv[i], list,
+			       o->transactional ? ", transactional" : "");
+			continue;
+		}
+		store_suppress_reply(&s, &reply);
+		printf("%s: %s\n", argv[i], buf_cstr(&reply));
+		stopped = 1;
+	}
+	buf_free(&reply);
+	return stopped ? 3 : 0;
+}
+
+/*
+ * suppress_unused - the options sub does not use, said as a usage error
+ * (an option silently ignored would do what the user did not ask)
+ */
+static int suppress_unused(const char *sub, const struct suppress_opts *o)
+{
+	bool is_list = strcmp(sub, "list") == 0 || strcmp(sub, "export") == 0;
+	bool is_check = strcmp(sub, "check") == 0;
+
+	if (o->have_format && !is_list)
+		return cli_usage_error("suppress", "suppress %s has no "
+				       "--format", sub);
+	if (o->transactional && !is_check)
+		return cli_usage_error("suppress", "--transactional is for "
+				       "suppress check");
+	if (o->have_reason && is_check)
+		return cli_usage_error("suppress", "suppress check has no "
+				       "--reason: every reason stops");
+	return 0;
+}
+
 int cmd_suppress(struct cli *cli, int argc, char **argv)
 {
 	struct suppress_opts o;
@@ -536,8 +629,8 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
 
 	if (argc < 2)
 		return cli_usage_error("suppress", "suppress needs a "
-				       "subcommand: add, remove, list, import "
-				       "or export");
+				       "subcommand: add, remove, check, list, "
+				       "import or export");
 	sub = argv[1];
 	argc--;
 	argv++;
@@ -546,7 +639,11 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
 		return ret;
 	argc -= optind;
 	argv += optind;
-	if (strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0) {
+	ret = suppress_unused(sub, &o);
+	if (ret != 0)
+		return ret;
+	if (strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0 ||
+	    strcmp(sub, "check") == 0) {
 		if (argc == 0)
 			return cli_usage_error("suppress", "suppress %s needs "
 					       "at least one ADDR", sub);
@@ -570,9 +667,11 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
 	else if (strcmp(sub, "remove") == 0)
 		ret = suppress_remove(st, argc, argv, &o);
 	else if (strcmp(sub, "import") == 0)
-		ret = suppress_import(st, argv[0]);
+		ret = suppress_import(st, argv[0], &o);
+	else if (strcmp(sub, "check") == 0)
+		ret = suppress_check(st, argc, argv, &o);
 	else
 		ret = suppress_list(st, &o);
 	store_close(&st);
-	return ret != 0 ? 1 : 0;
+	return ret == 3 ? 3 : ret != 0 ? 1 : 0;
 }

@@ -264,6 +264,10 @@ struct store_job {
 struct store_batch {
 	struct store_job *jobs;
 	size_t count;
+	/* count may be 0 and more due all the same: the claim stopped after
+	 * suppressing many jobs (its write lock is not held for long);
+	 * claim again */
+	bool more;
 	/* private */
 	size_t cap;
 	void *arena;
@@ -276,9 +280,9 @@ void store_batch_free(struct store_batch *batch);
  * when queued or deferred and its next attempt time has come.  Each claim
  * counts as an attempt.  A due job whose address was suppressed since
  * its import is not returned: it is JOB_SUPPRESSED from then on, and
- * counted in *suppressed_r (may be NULL).  batch->count is 0 when nothing
- * is due (which may also be because every due job was suppressed: call
- * again).
+ * counted by store_claim_suppressed.  batch->count is 0 when nothing is
+ * due, unless batch->more says to claim again (many due jobs were all
+ * suppressed: the claim stopped so as not to hold the write lock long).
  */
 int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		int64_t now, int64_t lease_ms, size_t max,
@@ -304,6 +308,7 @@ struct store_result {
 	 * as any bounce is (see store_bounce_add) */
 	const char *bounce_category;
 	bool bounce_hard;
+	bool bounce_sender_side;	/* see store_bounce.sender_side */
 };
 
 /*
@@ -535,6 +540,15 @@ int store_suppress_find(struct store *st, const char *addr, size_t len,
 			const char *list, bool transactional,
 			struct store_suppression *s_r, const char **error_r);
 
+/*
+ * store_suppress_reply - why an entry stops a recipient, as the last
+ * reply of the jobs it suppresses: "suppressed: REASON (ADDRESS, LIST
+ * since TIME; SOURCE)", into out (reset first)
+ */
+struct buf;
+void store_suppress_reply(const struct store_suppression *s,
+			  struct buf *out);
+
 /* --- finding a recipient again (unsubscribes, bounces) ------------------ */
 
 struct store_job_ref {
@@ -588,6 +602,12 @@ struct store_bounce {
 	const char *category;	/* "bad-mailbox", ... (bounce_rules.h);
 				   "complaint" for a complaint */
 	bool hard;		/* a hard category: suppress at once */
+	/*
+	 * about the sender, not the recipient (a relay refusing our client
+	 * or content at RCPT): recorded, but it never suppresses and does
+	 * not count towards the soft limit
+	 */
+	bool sender_side;
 	int code;		/* SMTP reply code, 0 if none */
 	const char *enhanced;	/* "5.1.1", or NULL */
 	const char *text;	/* the diagnostic or reply, or NULL */
@@ -606,8 +626,8 @@ struct store_bounce_policy {
  * (SUPPRESS_HARD_BOUNCE) at once; a complaint globally
  * (SUPPRESS_COMPLAINT); a soft bounce (SUPPRESS_SOFT_BOUNCE, global) once
  * the address has policy->soft_limit soft bounces within
- * policy->soft_window_ms of b->at.  A bounce with no address suppresses
- * nothing.  policy may be NULL (the defaults).  Returns 1 if recorded, 0
+ * policy->soft_window_ms of b->at.  A bounce with no address, or about
+ * the sender (sender_side), suppresses nothing.  policy may be NULL (the defaults).  Returns 1 if recorded, 0
  * if it was already, -1 on error; *suppressed_r (may be NULL) is the
  * reason it suppressed for, or -1 if none.
  */

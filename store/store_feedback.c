@@ -17,6 +17,8 @@
 #include <time.h>
 
 #include "clock.h"
+#include "escape.h"
+#include "mailaddr.h"
 #include "store_addrset.h"
 #include "xalloc.h"
 
@@ -41,21 +43,32 @@ static const char *const store_fb_sql[FB_STMT_COUNT] = {
 		"SELECT j.id, j.campaign_id, c.name, c.list, c.transactional,"
 		" j.address, j.state FROM jobs j"
 		" JOIN campaigns c ON c.id = j.campaign_id WHERE j.id = ?1",
-	/* a claimed job given up: the attempt its claim counted undone */
+	/*
+	 * A claimed job given up: the attempt its claim counted undone (and
+	 * its times, if it had none before); what an earlier attempt got
+	 * is kept after the reason, since it may say the message was
+	 * delivered already.
+	 */
 	[FB_JOB_SUPPRESS] =
 		"UPDATE jobs SET state = 5, attempts = attempts - 1,"
-		" last_code = NULL, last_enhanced = NULL, last_reply = ?2,"
+		" first_attempt_at = CASE WHEN attempts > 1"
+		"  THEN first_attempt_at END,"
+		" last_attempt_at = CASE WHEN attempts > 1"
+		"  THEN last_attempt_at END,"
+		" last_reply = ?2 || coalesce(' (before: ' || last_reply || ')',"
+		"  ''),"
 		" done_at = ?3, lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE id = ?1 AND state = 1",
 	[FB_BOUNCE_INSERT] =
 		"INSERT OR IGNORE INTO bounces (msg_key, kind, address, key,"
 		" campaign_id, job_id, matched_by, category, hard, code,"
-		" enhanced, text, original_id, at)"
+		" enhanced, text, original_id, at, sender_side)"
 		" VALUES (?1, ?2, ?3, ?4, nullif(?5, 0), nullif(?6, 0), ?7,"
-		" ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		" ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[FB_BOUNCE_SOFT_COUNT] =
 		"SELECT count(*) FROM bounces WHERE key = ?1 AND hard = 0"
-		" AND kind <> 'complaint' AND at > ?2 AND at <= ?3",
+		" AND sender_side = 0 AND kind <> 'complaint'"
+		" AND at > ?2 AND at <= ?3",
 	[FB_CAMPAIGN_LIST] =
 		"SELECT list, transactional FROM campaigns WHERE id = ?1",
 	[FB_CAMPAIGN_SEEN] =
@@ -145,14 +158,17 @@ static const char *store_domain(const char *addr, size_t len)
 }
 
 /*
- * store_suppress_check - an entry's address is one '@'-holding mailbox
- * (the local part may be quoted) or "@domain", printable, no spaces
+ * store_suppress_check - an entry's address is a mailbox the recipient
+ * import would take (mailaddr.h: a quoted local part may hold spaces),
+ * or '@' and a domain such a mailbox could have
  */
 static int store_suppress_check(struct store *st, const char *addr,
 				const char **error_r)
 {
 	size_t len = strlen(addr);
-	const char *dom = store_domain(addr, len);
+	const char *why = NULL;
+	char probe[STORE_SUPPRESS_ADDR_MAX + 2];
+	bool ok;
 
 	if (len == 0)
 		return store_fail(st, error_r, "an empty address cannot be "
@@ -160,26 +176,50 @@ static int store_suppress_check(struct store *st, const char *addr,
 	if (len > STORE_SUPPRESS_ADDR_MAX)
 		return store_fail(st, error_r, "address too long (%zu bytes, "
 				  "at most %d)", len, STORE_SUPPRESS_ADDR_MAX);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)addr[i];
-
-		if (c <= ' ' || c == 0x7f)
-			return store_fail(st, error_r, "address %.*s holds "
-					  "a space or a control character",
-					  (int)(i < 64 ? i : 64), addr);
+	if (addr[0] == '@') {
+		/* a domain is good when x@domain is a good mailbox */
+		probe[0] = 'x';
+		memcpy(probe + 1, addr, len + 1);
+		ok = mailaddr_check(probe, len + 1, NULL, &why);
+	} else {
+		ok = mailaddr_check(addr, len, NULL, &why);
 	}
-	if (dom == NULL || dom == addr + len - 1)
-		return store_fail(st, error_r, "'%s' is not an address or "
-				  "@domain", addr);
-	if (addr[0] == '@' && dom != addr)
-		return store_fail(st, error_r, "'%s': a domain is written "
-				  "@example.org", addr);
-	for (const char *p = dom + 1; p < addr + len; p++) {
-		if (*p == '@' || *p == '"' || *p == '<' || *p == '>')
-			return store_fail(st, error_r, "'%s': the domain "
-					  "is not one", addr);
+	if (!ok) {
+		struct buf shown = BUF_INIT;
+
+		escape_text(&shown, addr, len, 100);
+		store_fail(st, error_r, "'%s' is not an address or @domain: "
+			   "%s", buf_cstr(&shown), why);
+		buf_free(&shown);
+		return -1;
 	}
 	return 0;
+}
+
+/* store_has_control - s holds a control character (C0 or DEL) */
+static bool store_has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * store_clean_source - source with its control characters made '?', into
+ * out: sources are shown in terminals and reports, and some are made
+ * from what a bounce message said
+ */
+static const char *store_clean_source(const char *source, struct buf *out)
+{
+	if (source == NULL)
+		return NULL;
+	buf_reset(out);
+	for (const char *p = source; *p != '\0' && out->len < 1000; p++)
+		buf_putc(out, (unsigned char)*p < 0x20 || *p == 0x7f ?
+			 '?' : *p);
+	return buf_cstr(out);
 }
 
 /* --- the filter ---------------------------------------------------------- */
@@ -276,6 +316,7 @@ int store_suppress_add(struct store *st, const struct store_suppression *s,
 {
 	sqlite3_stmt *stmt = store_fb_stmt(st, FB_SUPPRESS_INSERT, error_r);
 	int64_t now = clock_wall_ms();
+	struct buf source = BUF_INIT;
 	size_t added = 0;
 	int rc;
 
@@ -292,6 +333,10 @@ int store_suppress_add(struct store *st, const struct store_suppression *s,
 		if (s[i].scope == NULL || s[i].scope[0] == '\0')
 			return store_fail(st, error_r, "%s: no scope (a "
 					  "list, or global)", s[i].address);
+		if (store_has_control(s[i].scope))
+			return store_fail(st, error_r, "%s: a list name "
+					  "cannot hold control characters",
+					  s[i].address);
 	}
 	if (store_begin(st, error_r) < 0)
 		return -1;
@@ -305,7 +350,9 @@ int store_suppress_add(struct store *st, const struct store_suppression *s,
 				  SQLITE_STATIC);
 		sqlite3_bind_int(stmt, 3, (int)s[i].reason);
 		sqlite3_bind_text(stmt, 4, s[i].scope, -1, SQLITE_STATIC);
-		store_bind_text_or_null(stmt, 5, s[i].source);
+		store_bind_text_or_null(stmt, 5,
+					store_clean_source(s[i].source,
+							   &source));
 		sqlite3_bind_int64(stmt, 6, s[i].campaign_id);
 		sqlite3_bind_int64(stmt, 7, s[i].job_id);
 		sqlite3_bind_int64(stmt, 8, s[i].created_at > 0 ?
@@ -317,10 +364,12 @@ int store_suppress_add(struct store *st, const struct store_suppression *s,
 			store_fail_step(st, rc, error_r, "adding to the "
 					"suppression list");
 			store_rollback(st);
+			buf_free(&source);
 			return -1;
 		}
 		added += (size_t)sqlite3_changes(st->db);
 	}
+	buf_free(&source);
 	if (store_commit(st, error_r) < 0) {
 		store_rollback(st);
 		return -1;
@@ -700,7 +749,7 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	const char *addr = b->address != NULL ? b->address : "";
 	size_t len = strlen(addr);
 	int64_t at = b->at > 0 ? b->at : clock_wall_ms();
-	struct buf key = BUF_INIT, source = BUF_INIT;
+	struct buf key = BUF_INIT, source = BUF_INIT, clean = BUF_INIT;
 	int rc, reason, ret = -1;
 
 	if (suppressed_r != NULL)
@@ -723,6 +772,7 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	store_bind_text_or_null(stmt, 12, b->text);
 	store_bind_text_or_null(stmt, 13, b->original_id);
 	sqlite3_bind_int64(stmt, 14, at);
+	sqlite3_bind_int(stmt, 15, b->sender_side);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
@@ -736,8 +786,8 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	}
 	ret = 1;
 	/* only a mailbox is suppressed for a bounce, never a domain */
-	if (len == 0 || store_suppress_check(st, addr, NULL) < 0 ||
-	    addr[0] == '@')
+	if (len == 0 || b->sender_side ||
+	    store_suppress_check(st, addr, NULL) < 0 || addr[0] == '@')
 		goto out;
 	reason = store_bounce_reason(st, b, key.data, at, policy, error_r);
 	if (reason == -2) {
@@ -760,7 +810,8 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	sqlite3_bind_text(sup, 2, addr, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int(sup, 3, reason);
 	sqlite3_bind_text(sup, 4, STORE_SCOPE_GLOBAL, -1, SQLITE_STATIC);
-	sqlite3_bind_text(sup, 5, source.data, (int)source.len,
+	store_clean_source(buf_cstr(&source), &clean);
+	sqlite3_bind_text(sup, 5, clean.data, (int)clean.len,
 			  SQLITE_STATIC);
 	sqlite3_bind_int64(sup, 6, b->campaign_id);
 	sqlite3_bind_int64(sup, 7, b->job_id);
@@ -778,6 +829,7 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 out:
 	buf_free(&key);
 	buf_free(&source);
+	buf_free(&clean);
 	return ret;
 }
 

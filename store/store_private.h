@@ -112,12 +112,6 @@ bool store_supfilter_maybe(const struct store_supfilter *f,
 			   const char *addr, size_t len);
 void store_supfilter_free(struct store_supfilter *f);
 
-/*
- * store_suppress_reply - the last reply a suppressed job is given, from
- * the entry that stopped it, into out (reset first)
- */
-void store_suppress_reply(const struct store_suppression *s,
-			  struct buf *out);
 
 /*
  * store_claim_filter - in the claim's transaction: take the jobs of batch

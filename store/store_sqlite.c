@@ -262,6 +262,12 @@ struct store_import {
 #define STORE_REBUILD_MIN_ROWS 20000
 
 /*
+ * The most jobs one claim marks suppressed before it commits and lets
+ * its caller claim again (store_batch.more): about 50 ms of work.
+ */
+#define STORE_CLAIM_SUPPRESS_MAX 2000
+
+/*
  * Keys per address_keys row: 512 KB blobs, far below SQLite's limit on a
  * value and few enough rows that loading a campaign's keys is a scan.
  */
@@ -530,7 +536,8 @@ static int store_widen_state_check(struct store *st, const char **error_r)
 	if (store_exec(st, "UPDATE sqlite_schema SET sql = replace(sql,"
 		       " 'CHECK (state BETWEEN 0 AND 4)',"
 		       " 'CHECK (state BETWEEN 0 AND 5)')"
-		       " WHERE type = 'table' AND name = 'jobs'",
+		       " WHERE type = 'table' AND name = 'jobs'"
+		       " AND instr(sql, 'CHECK (state BETWEEN 0 AND 4)') > 0",
 		       "migrating the schema", error_r) < 0) {
 		sqlite3_exec(st->db, "PRAGMA writable_schema = OFF", NULL,
 			     NULL, NULL);
@@ -1477,10 +1484,11 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 {
 	sqlite3_stmt *stmt;
 	struct buf *arena;
-	int64_t suppressed;
+	int64_t suppressed, before = st->claim_suppressed;
 	int rc;
 
 	batch->count = 0;
+	batch->more = false;
 	if (batch->arena == NULL)
 		batch->arena = xcalloc(1, sizeof(struct buf));
 	arena = batch->arena;
@@ -1541,10 +1549,19 @@ again:
 	if (store_claim_filter(st, campaign_id, batch, arena, now,
 			       error_r) < 0)
 		goto out_rollback;
-	/* every job due was suppressed: others may be due behind them */
+	/*
+	 * Every job due was suppressed: others may be due behind them.  Go
+	 * on, but not for ever in one transaction: a list sorted by domain
+	 * with its domain suppressed during the send would hold the write
+	 * lock (and every other writer) for seconds.
+	 */
 	if (batch->count == 0 && st->claim_suppressed > suppressed) {
-		buf_reset(arena);
-		goto again;
+		if (st->claim_suppressed - before <
+		    (int64_t)STORE_CLAIM_SUPPRESS_MAX) {
+			buf_reset(arena);
+			goto again;
+		}
+		batch->more = true;
 	}
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
@@ -1559,6 +1576,8 @@ again:
 out_rollback:
 	store_rollback(st);
 	batch->count = 0;
+	batch->more = false;
+	st->claim_suppressed = before;	/* none of it happened */
 	return -1;
 }
 
@@ -1588,6 +1607,7 @@ static int store_record_bounce(struct store *st,
 	b.matched_by = "reply";
 	b.category = r->bounce_category;
 	b.hard = r->bounce_hard;
+	b.sender_side = r->bounce_sender_side;
 	b.code = r->code;
 	b.enhanced = r->enhanced;
 	b.text = r->reply;

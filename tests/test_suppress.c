@@ -174,6 +174,10 @@ static int entries(struct fixture *f, const char *scope,
 	return n;
 }
 
+static struct store_bounce bounce(const char *key, const char *addr,
+				  const char *category, bool hard,
+				  int64_t at);
+
 static void test_entries(void **state)
 {
 	struct fixture *f = *state;
@@ -372,6 +376,178 @@ static void test_claims_of_two_campaigns_in_turn(void **state)
 	assert_string_equal(claimed(f, a, 2), "u2@example.org");
 	assert_string_equal(claimed(f, b, 2), "");
 	assert_int_equal(store_claim_suppressed(f->st), 4);
+}
+
+/*
+ * A domain suppressed during the send of a list sorted by domain: the
+ * claim does not hold the write lock through all of it, and says to
+ * claim again; the jobs behind still come.
+ */
+static void test_claim_stops_after_many_suppressed(void **state)
+{
+	struct fixture *f = *state;
+	const char *names[] = { "x" };
+	const char vars[] = { VARS_FORMAT_FLAT, 0 };
+	struct store_import *imp;
+	struct store_batch b = { 0 };
+	const char *error;
+	char addr[64];
+	int64_t id = campaign(f, "big", NULL, false);
+	int rounds = 0;
+
+	assert_int_equal(store_import_begin(f->st, id, "t", "email", names, 1,
+					    &imp, &error), 0);
+	for (int i = 0; i < 5001; i++) {
+		int len = i < 5000 ?
+			snprintf(addr, sizeof(addr), "u%d@big.example", i) :
+			snprintf(addr, sizeof(addr), "last@other.example");
+
+		assert_int_equal(store_import_add(imp, addr, (size_t)len, 0,
+						  vars, sizeof(vars), &error),
+				 1);
+	}
+	assert_int_equal(store_import_commit(&imp, 0, NULL, &error), 0);
+	suppress(f, "@BIG.example", SUPPRESS_MANUAL, STORE_SCOPE_GLOBAL);
+	do {
+		assert_int_equal(store_claim(f->st, id, "me", T0, 60000, 10,
+					     &b, &error), 0);
+		assert_true(b.count == 0 || !b.more);
+		rounds++;
+	} while (b.count == 0 && b.more);
+	assert_int_equal(rounds, 3);	/* 2000, 2000, then 1000 and last */
+	assert_int_equal(b.count, 1);
+	assert_string_equal(b.jobs[0].address, "last@other.example");
+	assert_int_equal(store_claim_suppressed(f->st), 5000);
+	store_batch_free(&b);
+}
+
+/*
+ * A job in doubt (its message may have been delivered) that is then
+ * suppressed keeps what it was told before; a job never tried shows no
+ * attempt.
+ */
+static void test_suppressed_at_claim_keeps_the_past(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const addrs[] = {
+		"u0@example.org", "u1@example.org", NULL,
+	};
+	struct store_batch b = { 0 };
+	struct report r;
+	const char *error;
+	int64_t id = campaign(f, "c", NULL, false), n;
+
+	import(f, id, addrs);
+	assert_int_equal(store_claim(f->st, id, "gone", T0, 1000, 1, &b,
+				     &error), 0);
+	assert_int_equal(b.count, 1);
+	/* the lease expires: in doubt */
+	assert_int_equal(store_reclaim(f->st, T0 + 5000, false, NULL, NULL,
+				       &n, &error), 0);
+	assert_int_equal(n, 1);
+	suppress(f, "u0@example.org", SUPPRESS_UNSUBSCRIBED,
+		 STORE_SCOPE_GLOBAL);
+	suppress(f, "u1@example.org", SUPPRESS_UNSUBSCRIBED,
+		 STORE_SCOPE_GLOBAL);
+	assert_int_equal(store_claim(f->st, id, "me", T0 + 6000, 1000, 10, &b,
+				     &error), 0);
+	assert_int_equal(b.count, 0);
+	report(f, id, &r);
+	assert_string_equal(r.states, "u0@example.org=suppressed;"
+			    "u1@example.org=suppressed;");
+	assert_non_null(strstr(r.replies, "suppressed: unsubscribed "
+			       "(u0@example.org, every list since "));
+	assert_non_null(strstr(r.replies, "(before: interrupted: the lease of "
+			       "gone expired; the message may have been "
+			       "delivered)"));
+	store_batch_free(&b);
+}
+
+static int times_row(void *ctx, const struct store_report_row *row)
+{
+	int *bad = ctx;
+
+	if (row->attempts == 0 &&
+	    (row->first_attempt_at != 0 || row->last_attempt_at != 0))
+		(*bad)++;
+	return 0;
+}
+
+/* addresses the import takes can all be suppressed: quoted, with a
+ * space, and a bounce for one suppresses it */
+static void test_quoted_addresses(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const addrs[] = {
+		"\"a b\"@example.org", "c@example.org", NULL,
+	};
+	struct store_bounce b = { 0 };
+	struct store_suppression s = { 0 };
+	const char *error;
+	size_t added;
+	int sup, bad = 0;
+	int64_t id;
+
+	s.address = "\"x y\"@example.org";
+	s.reason = SUPPRESS_MANUAL;
+	s.scope = STORE_SCOPE_GLOBAL;
+	assert_int_equal(store_suppress_add(f->st, &s, 1, &added, &error), 0);
+	assert_int_equal(added, 1);
+	/* a list name or a source with control characters: refused, or
+	 * made harmless */
+	s.address = "z@example.org";
+	s.scope = "news\x1b[2J";
+	assert_int_equal(store_suppress_add(f->st, &s, 1, &added, &error),
+			 -1);
+	b.msg_key = "<q@mx>";
+	b.kind = "bounce";
+	b.address = "\"a b\"@example.org";
+	b.category = "bad-mailbox";
+	b.hard = true;
+	assert_int_equal(store_bounce_add(f->st, &b, NULL, &sup, &error), 1);
+	assert_int_equal(sup, SUPPRESS_HARD_BOUNCE);
+	id = campaign(f, "c", NULL, false);
+	assert_int_equal(import(f, id, addrs).suppressed, 1);
+	assert_int_equal(store_report_foreach(f->st, id, NULL, times_row,
+					      &bad, &error), 0);
+	assert_int_equal(bad, 0);
+}
+
+/* A refusal about the sender (sender_side) is kept, never suppresses. */
+static void test_sender_side_never_suppresses(void **state)
+{
+	struct fixture *f = *state;
+	struct store_bounce_policy policy = { 2, 86400000LL };
+	enum store_suppress_reason soft = SUPPRESS_SOFT_BOUNCE;
+	struct store_bounce b;
+	const char *error;
+	char key[16];
+	int sup;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "reply:%d", i);
+		b = bounce(key, "ann@example.org", "policy-related", false, 0);
+		b.kind = "reply";
+		b.sender_side = true;
+		assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup,
+						  &error), 1);
+		assert_int_equal(sup, -1);
+	}
+	b = bounce("<h@mx>", "ann@example.org", "other", true, 0);
+	b.sender_side = true;
+	assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup, &error),
+			 1);
+	assert_int_equal(sup, -1);
+	assert_int_equal(entries(f, NULL, NULL), 0);
+	/* two that are about the mailbox do */
+	b = bounce("<s1@mx>", "ann@example.org", "quota-issues", false, 0);
+	assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup, &error),
+			 1);
+	b = bounce("<s2@mx>", "ann@example.org", "quota-issues", false, 0);
+	assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup, &error),
+			 1);
+	assert_int_equal(sup, SUPPRESS_SOFT_BOUNCE);
+	assert_int_equal(entries(f, NULL, &soft), 1);
 }
 
 /* A removed entry stops nobody, though the claim's filter knew it. */
@@ -708,6 +884,10 @@ int main(void)
 		T(test_claim_skips_a_batch_all_suppressed),
 		T(test_claims_of_two_campaigns_in_turn),
 		T(test_removed_entry_stops_nobody),
+		T(test_claim_stops_after_many_suppressed),
+		T(test_suppressed_at_claim_keeps_the_past),
+		T(test_quoted_addresses),
+		T(test_sender_side_never_suppresses),
 		T(test_bounces_once_and_suppress),
 		T(test_record_classified_reply),
 		T(test_job_lookup),

@@ -141,6 +141,7 @@ struct send_writer {
 	uint64_t rng;			/* the retry policy's jitter */
 	size_t next_campaign;		/* claims go round the campaigns */
 	bool claimable;			/* the last claim found jobs */
+	bool claim_more;		/* ... or says more may be due */
 	int64_t last_progress_ms;
 	int64_t stop_deadline_ms;	/* 0 until the run stops */
 	char error[1200];		/* why the run failed, or "" */

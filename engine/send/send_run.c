@@ -312,14 +312,15 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 			long got = send_claim(run, &error);
 
 			/* nothing due: wait the interval before asking again */
-			wr->claimable = got > 0;
+			wr->claimable = got > 0 || wr->claim_more;
 			if (got < 0) {
 				send_claim_failed(run, error);
 			} else {
 				send_store_works(run);
 				wr->claim_retry_ms = 0;
-				if (got == 0 && nready == 0 &&
-				    in_flight == 0 && !p->follow) {
+				if (got == 0 && !wr->claim_more &&
+				    nready == 0 && in_flight == 0 &&
+				    !p->follow) {
 					pthread_mutex_lock(&run->lock);
 					send_stop_claiming(run);
 					pthread_mutex_unlock(&run->lock);

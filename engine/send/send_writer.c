@@ -124,6 +124,7 @@ long send_claim(struct send_run *run, const char **error_r)
 	for (j = run->free; j != NULL && nfree < want; j = j->next)
 		nfree++;
 	pthread_mutex_unlock(&run->lock);
+	wr->claim_more = false;
 	if (nfree < want / 2 + 1)
 		return 0;
 
@@ -136,6 +137,7 @@ long send_claim(struct send_run *run, const char **error_r)
 				p->lease_ms ? p->lease_ms : SEND_LEASE_MS,
 				nfree, &wr->batch, &error) < 0)
 			return errmsg_set(error_r, "%s", error);
+		wr->claim_more |= wr->batch.more;
 		for (size_t i = 0; i < wr->batch.count; i++) {
 			const struct store_job *sj = &wr->batch.jobs[i];
 			const struct recipient_import *nm;
@@ -160,9 +162,12 @@ long send_claim(struct send_run *run, const char **error_r)
 
 /*
  * send_classify - a permanent reply to this recipient (its RCPT or its
- * message) as a bounce for the store to record and suppress by.  A reply
- * about the sender (invalid-sender) says nothing of the recipient and is
- * left out, as are volley's own errors.
+ * message) as a bounce for the store to record and suppress by.  The
+ * server that answers is often the sender's own relay, so only what is
+ * about the recipient's mailbox counts (it does not exist, or is full);
+ * a relay that refuses the client, the content or the sender at RCPT
+ * would otherwise suppress a whole list after a few campaigns: those are
+ * recorded as about the sender.  volley's own errors are left out.
  */
 static void send_classify(const struct send_params *p,
 			  const struct send_job *job, struct store_result *r)
@@ -175,10 +180,12 @@ static void send_classify(const struct send_params *p,
 		return;
 	bounce_rules_classify(p->bounce_rules, job->code, r->enhanced,
 			      r->reply, &cls);
-	if (cls.category == BOUNCE_CAT_INVALID_SENDER)
-		return;
 	r->bounce_category = bounce_category_name(cls.category);
 	r->bounce_hard = cls.hard;
+	r->bounce_sender_side = cls.category != BOUNCE_CAT_BAD_MAILBOX &&
+				cls.category != BOUNCE_CAT_BAD_DOMAIN &&
+				cls.category != BOUNCE_CAT_INACTIVE_MAILBOX &&
+				cls.category != BOUNCE_CAT_QUOTA_ISSUES;
 }
 
 /* send_queue_id - "queued as ID" in a 250 reply, else NULL */

@@ -99,6 +99,35 @@ ok "export the other" sh -c 'cd other && "$1" suppress export' sh "$VOLLEY"
 cp out.txt all2.csv
 ok "round trip" cmp all2.csv all.csv
 
+# --reason and --list are the defaults of import's empty columns
+printf 'email,reason,list\nimp1@example.org,,\nimp2@example.org,manual,promo\n' > d.csv
+ok "import with defaults" "$VOLLEY" suppress import d.csv --list news \
+	--reason unsubscribed
+ok "list news" "$VOLLEY" suppress list --list news
+has out.txt "imp1@example.org,unsubscribed,news," "empty columns take the options"
+ok "list promo" "$VOLLEY" suppress list --list promo
+has out.txt "imp2@example.org,manual,promo," "given columns win"
+printf 'email,list\nbad@example.org,"a\033[2Jb"\n' > ctl.csv
+fails 1 "a list with control characters" "$VOLLEY" suppress import ctl.csv
+has err.txt "ctl.csv:2: a list name" "a bad list name is named by line"
+fails 2 "an option the subcommand does not use" \
+	"$VOLLEY" suppress add x@example.org --format json
+fails 2 "--transactional outside check" \
+	"$VOLLEY" suppress list --transactional
+
+# check: who would be sent, and why not
+ok "check someone not suppressed" "$VOLLEY" suppress check rita@example.org \
+	--list news
+has out.txt "rita@example.org: sent to (list news)" "check says sent to"
+fails 3 "check someone suppressed" "$VOLLEY" suppress check \
+	LEFT@example.org joe@blocked.test --list news
+has out.txt "LEFT@example.org: suppressed: unsubscribed (left@example.org, news since" \
+	"check names the entry"
+has out.txt "joe@blocked.test: suppressed: manual (domain @blocked.test" \
+	"check names a domain entry"
+ok "transactional ignores unsubscribes" "$VOLLEY" suppress check \
+	left@example.org --list news --transactional
+
 ok "remove" "$VOLLEY" suppress remove ann@EXAMPLE.org --list news
 has out.txt "1 entry removed" "remove by list, ignoring case"
 ok "remove what is not there" "$VOLLEY" suppress remove nobody@example.org
@@ -153,6 +182,30 @@ has out.txt "zed@example.org,hard-bounce,global," \
 	"a hard rejection is suppressed for every list"
 has out.txt "reply: 550 5.1.1 (bad-mailbox)" \
 	"its source says it came from the reply"
+
+# a relay refusing the client at RCPT says nothing about the recipient:
+# three campaigns of it suppress nobody
+cat > faults2 <<'F'
+rcpt * 554 5.7.1 <client.example[127.0.0.1]>: Client host rejected: Access denied
+F
+kill "$sink_pid"; wait "$sink_pid" 2>/dev/null
+start_sink s2 --log sink2.jsonl --faults faults2 || finish
+sed -i "s/port = [0-9]*;/port = $port;/" volley.cfg
+printf 'email,name\npol1@example.org,a\npol2@example.org,b\n' > pol.csv
+for n in 1 2 3; do
+	ok "policy campaign $n" "$VOLLEY" campaign create pol$n --template t
+	ok "import pol$n" "$VOLLEY" import pol$n pol.csv
+	ok "send pol$n" "$VOLLEY" send pol$n --quiet
+done
+equals "$(count pol3 failed)" 2 "the relay refused both"
+ok "policy campaign 4" "$VOLLEY" campaign create pol4 --template t
+ok "import pol4" "$VOLLEY" import pol4 pol.csv
+has out.txt "0 suppressed" "a relay's policy refusals suppress nobody"
+ok "report pol3" "$VOLLEY" report pol3 --format json
+has out.txt '"bounce_class":"policy-related"' "but they are recorded, classified"
+kill "$sink_pid"; wait "$sink_pid" 2>/dev/null
+start_sink s3 --log sink.jsonl --faults faults || finish
+sed -i "s/port = [0-9]*;/port = $port;/" volley.cfg
 
 # the next campaign: zed is suppressed at import
 ok "second news campaign" "$VOLLEY" campaign create weekly2 --template t \
