@@ -158,6 +158,40 @@ static const char *suppress_addr_problem(const char *addr)
 	return mailaddr_check(addr, len, NULL, &reason) ? NULL : reason;
 }
 
+struct suppress_list_use {
+	const char *list;
+	bool used;
+};
+
+static int suppress_list_used(void *ctx, const struct store_campaign *c,
+			      const struct store_counts *counts)
+{
+	struct suppress_list_use *u = ctx;
+
+	(void)counts;
+	if (strcmp(c->list, u->list) == 0)
+		u->used = true;
+	return 0;
+}
+
+/*
+ * suppress_list_notice - a word when list names no campaign's list: a
+ * typo ("Newz") would otherwise stop nobody, silently
+ */
+static void suppress_list_notice(struct store *st, const char *list)
+{
+	struct suppress_list_use u = { list, false };
+	const char *error;
+
+	if (list == NULL || strcmp(list, STORE_SCOPE_GLOBAL) == 0)
+		return;
+	if (store_campaign_foreach(st, suppress_list_used, &u, &error) == 0 &&
+	    !u.used)
+		fprintf(stderr, "volley: notice: no campaign is on the list "
+			"'%s' yet (lists are named at `campaign create "
+			"--list`, case counts)\n", list);
+}
+
 static int suppress_add(struct store *st, int argc, char **argv,
 			const struct suppress_opts *o)
 {
@@ -185,6 +219,8 @@ static int suppress_add(struct store *st, int argc, char **argv,
 		       added, store_suppress_reason_name(o->reason),
 		       o->scope != NULL ? o->scope : STORE_SCOPE_GLOBAL,
 		       added < n ? "; the others were on it already" : "");
+	if (ret == 0)
+		suppress_list_notice(st, o->scope);
 	free(s);
 	return ret;
 }

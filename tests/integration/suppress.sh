@@ -42,6 +42,8 @@ ok "add, every list" "$VOLLEY" suppress add Gone@Example.org @blocked.test
 has out.txt "2 added to the suppression list (manual, global)" "add says"
 ok "add to one list" "$VOLLEY" suppress add left@example.org \
 	--reason unsubscribed --list news
+has err.txt "no campaign is on the list 'news' yet" \
+	"a list no campaign uses yet is pointed out"
 ok "add again" "$VOLLEY" suppress add gone@EXAMPLE.org
 has out.txt "0 added" "the same address ignoring case is not added twice"
 fails 1 "not an address" "$VOLLEY" suppress add 'x@y@' nobody
