@@ -111,8 +111,13 @@ static int token_mac(struct token_key *key, const char *label,
 	return 0;
 }
 
-int token_verp(struct token_key *key, int64_t campaign_id, int64_t job_id,
-	       const char *addr, size_t addr_len, char out[TOKEN_VERP_MAX])
+/*
+ * token_make - "C-J-" and mac_chars characters of the MAC under label
+ * into out, NUL-ended: VERP and unsubscribe tokens differ only in both
+ */
+static int token_make(struct token_key *key, const char *label,
+		      size_t mac_chars, int64_t campaign_id, int64_t job_id,
+		      const char *addr, size_t addr_len, char *out)
 {
 	char *o = out;
 
@@ -120,11 +125,18 @@ int token_verp(struct token_key *key, int64_t campaign_id, int64_t job_id,
 	*o++ = '-';
 	o = token_put_id(o, (uint64_t)job_id);
 	*o++ = '-';
-	if (token_mac(key, "volley-verp-1", campaign_id, job_id, addr,
-		      addr_len, o, TOKEN_MAC_CHARS) < 0)
+	if (token_mac(key, label, campaign_id, job_id, addr, addr_len, o,
+		      mac_chars) < 0)
 		return -1;
-	o[TOKEN_MAC_CHARS] = '\0';
+	o[mac_chars] = '\0';
 	return 0;
+}
+
+int token_verp(struct token_key *key, int64_t campaign_id, int64_t job_id,
+	       const char *addr, size_t addr_len, char out[TOKEN_VERP_MAX])
+{
+	return token_make(key, "volley-verp-1", TOKEN_MAC_CHARS, campaign_id,
+			  job_id, addr, addr_len, out);
 }
 
 /* token_get_id - base-32 digits up to a '-' or the end */
@@ -189,17 +201,8 @@ bool token_verp_check(struct token_key *key, const char *tok, size_t len,
 int token_unsub(struct token_key *key, int64_t campaign_id, int64_t job_id,
 		const char *addr, size_t addr_len, char out[TOKEN_UNSUB_MAX])
 {
-	char *o = out;
-
-	o = token_put_id(o, (uint64_t)campaign_id);
-	*o++ = '-';
-	o = token_put_id(o, (uint64_t)job_id);
-	*o++ = '-';
-	if (token_mac(key, "volley-unsub-1", campaign_id, job_id, addr,
-		      addr_len, o, TOKEN_UNSUB_MAC_CHARS) < 0)
-		return -1;
-	o[TOKEN_UNSUB_MAC_CHARS] = '\0';
-	return 0;
+	return token_make(key, "volley-unsub-1", TOKEN_UNSUB_MAC_CHARS,
+			  campaign_id, job_id, addr, addr_len, out);
 }
 
 bool token_unsub_parse(const char *tok, size_t len, int64_t *campaign_id_r,
