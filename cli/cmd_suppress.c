@@ -380,6 +380,9 @@ struct suppress_import {
 	size_t bad;
 };
 
+/* Bad rows said one by one; past this many, only counted. */
+#define SUPPRESS_BAD_SHOWN 50
+
 /* suppress_import_bad - one bad row said, with where it is */
 static void suppress_import_bad(struct suppress_import *im,
 				unsigned long line, const char *what,
@@ -388,7 +391,7 @@ static void suppress_import_bad(struct suppress_import *im,
 	struct buf shown = BUF_INIT;
 
 	escape_text(&shown, p, len, 100);
-	if (im->bad < 50)
+	if (im->bad < SUPPRESS_BAD_SHOWN)
 		fprintf(stderr, "volley: %s:%lu: %s%s%s%s\n", im->path, line,
 			what, len > 0 ? " '" : "", buf_cstr(&shown),
 			len > 0 ? "'" : "");
@@ -559,17 +562,19 @@ static int suppress_import(struct store *st, const char *path,
 			goto out;
 		}
 		if (cs == CSV_BAD_RECORD) {
-			struct buf why = BUF_INIT;
-
-			buf_printf(&why, "column %lu: %s", cerr.column,
-				   cerr.reason);
-			suppress_import_bad(&im, cerr.line, buf_cstr(&why),
-					    "", 0);
-			buf_free(&why);
+			/* FILE:LINE:COLUMN, as the recipient import says */
+			if (im.bad < SUPPRESS_BAD_SHOWN)
+				fprintf(stderr, "volley: %s:%lu:%lu: %s\n",
+					path, cerr.line, cerr.column,
+					cerr.reason);
+			im.bad++;
 			continue;
 		}
 		suppress_import_row(&im, &rec);
 	}
+	if (im.bad > SUPPRESS_BAD_SHOWN)
+		fprintf(stderr, "... and %zu more bad rows\n",
+			im.bad - SUPPRESS_BAD_SHOWN);
 	if (im.bad > 0) {
 		cli_error("%zu bad row%s in %s; nothing added", im.bad,
 			  im.bad == 1 ? "" : "s", path);
