@@ -479,6 +479,10 @@ static void dsn_block(struct bounce_report *r, const struct mailmsg_span *b)
 			}
 		}
 	}
+	/* no Final-Recipient (McAfee writes only Original-Recipient): the
+	 * block's other address field names the same recipient */
+	if (rc != NULL && rc->final_rcpt[0] == '\0')
+		strcpy(rc->final_rcpt, rc->original_rcpt);
 }
 
 /* dsn_parse - a delivery-status part's blocks, decoded into r->work */
@@ -693,6 +697,7 @@ static const char *const list_markers[] = {
 	"the message has not yet been delivered is:",
 	"------- failure reasons",
 	"failed addresses follow:",
+	"following recipient(s) could not be reached",
 	NULL,
 };
 
@@ -707,6 +712,9 @@ static const char *const name_markers[] = {
 	"unknown user:",
 	"the following recipients returned permanent errors:",
 	"rejected recipient",
+	"undeliverable to",
+	"user mailbox exceeds allowed size:",
+	"invalid final delivery userid:",
 	NULL,
 };
 
@@ -720,6 +728,7 @@ static const char *const text_markers[] = {
 	"delivery to the following recipient",
 	"following list of recipients:", "error delivering your mail to",
 	"unable to deliver message to", "did not reach the following recipient",
+	"trouble delivering your message", "returned permanent errors",
 	NULL,
 };
 
@@ -747,6 +756,10 @@ struct text_scan {
 	bool label;		/* the last line was "because:": go on */
 	bool said;		/* a reason has come (a blank ends it) */
 	bool listed;		/* the list has named one */
+	/* ">>> RCPT TO:<a@b>" of a transcript: a recipient if the reply
+	 * on the next line is 4xx or 5xx */
+	const char *rcpt_a;
+	size_t rcpt_n;
 	int skipped;		/* lines of the list before its first */
 };
 
@@ -929,7 +942,8 @@ static bool list_line(struct bounce_report *r, struct text_scan *s,
 	}
 	if (s->list) {
 		/* a few lines of other text before the first address */
-		if (!s->listed && s->skipped++ < 3)
+		if (!s->listed && s->skipped++ < 3 &&
+		    ci_find(l, n, "address(es)") == NULL)
 			return true;
 		s->list = false;
 	}
@@ -965,10 +979,86 @@ static bool name_line(struct bounce_report *r, struct text_scan *s,
 			return true;
 		s->reason = true;
 		s->label = false;
-		s->said = false;
 		s->list = false;
 		s->collect = false;
 		diag_append(&r->rcpts[s->cur], l, n);
+		/* a reason after the address ("a@b. Reason: ..."): said */
+		s->said = false;
+		for (pos = (size_t)(a - l) + an; pos < n && !s->said; pos++)
+			s->said = isalnum((unsigned char)l[pos]);
+		return true;
+	}
+	return false;
+}
+
+/* ends_with - does l[0..n), trailing space dropped, end in tail? */
+static bool ends_with(const char *l, size_t n, const char *tail)
+{
+	size_t t = strlen(tail);
+
+	while (n > 0 && isspace((unsigned char)l[n - 1]))
+		n--;
+	return n >= t && strncasecmp(l + n - t, tail, t) == 0;
+}
+
+/*
+ * Zoho: "... could not be delivered to one or more of its recipients.
+ * This is a permanent error." ending its line, the list on the next
+ * (Exim's own text goes on, "The following address(es) failed:")
+ */
+static const char permanent_error[] = "this is a permanent error.";
+
+/*
+ * transcript_line - a Sendmail-style transcript: ">>> RCPT To:<a@b>"
+ * (Trend Micro: "Sent <<< RCPT TO:<a@b>"), then the reply, "<<< 550
+ * ..." ("Received >>> 550 ..."): a 4xx or 5xx reply makes a@b a failed
+ * recipient with the reply as its reason
+ */
+static bool transcript_line(struct bounce_report *r, struct text_scan *s,
+			    const char *l, size_t n)
+{
+	const char *hit, *a, *rcpt_a = s->rcpt_a;
+	size_t i = 0, pos, at, an;
+
+	s->rcpt_a = NULL;
+	if ((hit = ci_find(l, n, "rcpt to:")) != NULL &&
+	    (ci_find(l, (size_t)(hit - l), ">>>") ||
+	     ci_find(l, (size_t)(hit - l), "<<<"))) {
+		pos = (size_t)(hit - l) + 8;
+		while (pos < n && l[pos] == ' ')
+			pos++;
+		at = pos + 1;
+		if (pos < n && l[pos] == '<' && find_addr(l, n, &at, &a, &an) &&
+		    a == l + pos + 1 && pos + 1 + an < n &&
+		    l[pos + 1 + an] == '>') {
+			s->rcpt_a = a;
+			s->rcpt_n = an;
+			return true;
+		}
+		return false;
+	}
+	if (rcpt_a == NULL)
+		return false;
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i >= 8 && strncasecmp(l + i, "received", 8) == 0)
+		i += 8;
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i < 3 || (memcmp(l + i, "<<<", 3) != 0 &&
+			  memcmp(l + i, ">>>", 3) != 0))
+		return false;
+	i += 3;
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i >= 4 && (l[i] == '4' || l[i] == '5') &&
+	    isdigit((unsigned char)l[i + 1]) &&
+	    isdigit((unsigned char)l[i + 2]) &&
+	    (l[i + 3] == ' ' || l[i + 3] == '-')) {
+		int k = text_rcpt(r, rcpt_a, s->rcpt_n, s->action);
+
+		if (k >= 0 && r->rcpts[k].diagnostic[0] == '\0')
+			diag_append(&r->rcpts[k], l + i, n - i);
 		return true;
 	}
 	return false;
@@ -1005,8 +1095,10 @@ static void text_line(struct bounce_report *r, struct text_scan *s,
 		s->collect = false;
 		return;
 	}
+	if (transcript_line(r, s, l, n))
+		return;
 	if (ci_any_ws(win, (size_t)(l + n - win), (size_t)(l - win),
-		      list_markers)) {
+		      list_markers) || ends_with(l, n, permanent_error)) {
 		s->list = true;
 		s->listed = false;
 		s->skipped = 0;
@@ -1423,6 +1515,32 @@ static bool json_str(const char *p, size_t len, const char *key,
 }
 
 /*
+ * json_close - the end of the array or object that opens at p (its ']'
+ * or '}', or end if it is not closed before end), strings skipped
+ */
+static const char *json_close(const char *p, const char *end)
+{
+	int depth = 0;
+	bool str = false;
+
+	for (; p < end; p++) {
+		if (str) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				str = false;
+		} else if (*p == '"') {
+			str = true;
+		} else if (*p == '[' || *p == '{') {
+			depth++;
+		} else if ((*p == ']' || *p == '}') && --depth == 0) {
+			return p;
+		}
+	}
+	return end;
+}
+
+/*
  * ses_json - an Amazon SES notification mailed by SNS: JSON whose
  * "notificationType" is "Bounce" (each of "bouncedRecipients", with its
  * "action", "status" and "diagnosticCode") or "Complaint" (each of
@@ -1446,17 +1564,17 @@ static bool ses_json(struct bounce_report *r)
 	r->kind = complaint ? BOUNCE_ARF : BOUNCE_DSN;
 	arr = ci_find(p, len, complaint ? "\"complainedrecipients\"" :
 		      "\"bouncedrecipients\"");
-	end = arr != NULL ? memchr(arr, ']', len - (size_t)(arr - p)) : NULL;
-	while (arr != NULL && end != NULL) {
+	if (arr != NULL)
+		arr = memchr(arr, '[', len - (size_t)(arr - p));
+	end = arr != NULL ? json_close(arr, p + len) : NULL;
+	while (arr != NULL && arr < end) {
 		const char *o = memchr(arr, '{', (size_t)(end - arr)), *c;
 		struct bounce_rcpt *rc;
 		char tmp[BOUNCE_TEXT_MAX];
 
 		if (o == NULL)
 			break;
-		c = memchr(o, '}', (size_t)(end - o));
-		if (c == NULL)
-			c = end;
+		c = json_close(o, end);
 		if ((rc = new_rcpt(r)) == NULL)
 			break;
 		if (json_str(o, (size_t)(c - o), "emailAddress", &v, &vn))
@@ -1490,6 +1608,45 @@ static bool ses_json(struct bounce_report *r)
 	    json_str(v, len - (size_t)(v - p), "messageId", &v, &vn))
 		msgid_copy(v, vn, r->orig_message_id);
 	return true;
+}
+
+/* in_field - is a (NUL ended) one of the addresses of head's field name? */
+static bool in_field(const struct mailmsg_span *head, const char *name,
+		     const char *a)
+{
+	struct mailmsg_field f;
+	size_t pos = 0, an = strlen(a);
+
+	while (mailmsg_field_next(head, &pos, &f)) {
+		const char *x;
+		size_t at = 0, xn;
+
+		if (!mailmsg_name_is(&f, name))
+			continue;
+		while (find_addr(f.value.p, f.value.len, &at, &x, &xn))
+			if (xn == an && strncasecmp(x, a, an) == 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * text_guard - a text bounce's recipient is never the bounce's own From
+ * or To, nor the sender of the message that bounced (ours): such an
+ * address, read from a line that named it for another reason, is
+ * dropped and the recipient kept without one
+ */
+static void text_guard(struct bounce_report *r,
+		       const struct mailmsg_span *head)
+{
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		char *a = r->rcpts[i].final_rcpt;
+
+		if (a[0] != '\0' && (strcasecmp(a, r->orig_from) == 0 ||
+				      in_field(head, "From", a) ||
+				      in_field(head, "To", a)))
+			a[0] = '\0';
+	}
 }
 
 static bool is_type(const struct mailmsg_part *part, const char *type)
@@ -1602,6 +1759,8 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 		text_scan(r);
 		text_copy(r);
 	}
+	if (r->kind == BOUNCE_TEXT)
+		text_guard(r, &m->parts[0].head);
 	if (r->kind == BOUNCE_DSN || r->kind == BOUNCE_TEXT)
 		xfailed(r, &m->parts[0].head);
 	if (r->orig_message_id[0] == '\0')
