@@ -760,6 +760,7 @@ struct text_scan {
 	 * on the next line is 4xx or 5xx */
 	const char *rcpt_a;
 	size_t rcpt_n;
+	bool transcript;	/* past "Transcript of session follows" */
 	int skipped;		/* lines of the list before its first */
 };
 
@@ -1012,7 +1013,8 @@ static const char permanent_error[] = "this is a permanent error.";
  * transcript_line - a Sendmail-style transcript: ">>> RCPT To:<a@b>"
  * (Trend Micro: "Sent <<< RCPT TO:<a@b>"), then the reply, "<<< 550
  * ..." ("Received >>> 550 ..."): a 4xx or 5xx reply makes a@b a failed
- * recipient with the reply as its reason
+ * recipient with the reply as its reason; so does Sendmail's own
+ * verdict after "Transcript of session follows", "550 <a@b>... why"
  */
 static bool transcript_line(struct bounce_report *r, struct text_scan *s,
 			    const char *l, size_t n)
@@ -1021,6 +1023,24 @@ static bool transcript_line(struct bounce_report *r, struct text_scan *s,
 	size_t i = 0, pos, at, an;
 
 	s->rcpt_a = NULL;
+	if (ci_find(l, n, "transcript of session follows")) {
+		s->transcript = true;
+		return false;
+	}
+	/* Sendmail's verdict in the transcript: "550 <a@b>... reason" */
+	if (s->transcript && n > 6 && (l[0] == '4' || l[0] == '5') &&
+	    isdigit((unsigned char)l[1]) && isdigit((unsigned char)l[2]) &&
+	    l[3] == ' ' && l[4] == '<') {
+		at = 5;
+		if (find_addr(l, n, &at, &a, &an) && a == l + 5 &&
+		    n - 5 - an >= 4 && memcmp(a + an, ">...", 4) == 0) {
+			int k = text_rcpt(r, a, an, s->action);
+
+			if (k >= 0 && r->rcpts[k].diagnostic[0] == '\0')
+				diag_append(&r->rcpts[k], l, n);
+			return true;
+		}
+	}
 	if ((hit = ci_find(l, n, "rcpt to:")) != NULL &&
 	    (ci_find(l, (size_t)(hit - l), ">>>") ||
 	     ci_find(l, (size_t)(hit - l), "<<<"))) {
