@@ -3,9 +3,10 @@
  *
  * The message is split by mailmsg; then, in order: the returned
  * message's headers (what bounced), a delivery-status or feedback-report
- * part (the machine-readable facts), and only when neither is there, the
- * human-readable text, read line by line for the few shapes MTAs write
- * recipients in.  Every address comes out of find_addr, which copies
+ * part (the machine-readable facts), then the other machine-readable
+ * forms (Hotmail's complaint, SES JSON, DSN fields in the text), and
+ * only when none is there, the human-readable text, read line by line
+ * for the shapes MTAs write recipients in.  Every address comes out of find_addr, which copies
  * bytes of the message and checks them with mailaddr_check: nothing is
  * ever built from pieces.
  */
