@@ -1402,7 +1402,7 @@ static int rcpt_index(const struct bounce_report *r, const char *a)
 /*
  * xfailed - the recipients of X-Failed-Recipients: the address of the
  * one recipient found without one, when one address of the field is not
- * among the others; for a text bounce that named none, each of them
+ * among the others; for a bounce that named none, each of them
  */
 static void xfailed(struct bounce_report *r, const struct mailmsg_span *head)
 {
@@ -1422,9 +1422,9 @@ static void xfailed(struct bounce_report *r, const struct mailmsg_span *head)
 		strcpy(r->rcpts[empty].final_rcpt, first);
 		return;
 	}
-	/* a text bounce whose text named no one (when it named some, the
-	 * field adds nothing the text did not say) */
-	if (r->nrcpts > 0 || r->kind != BOUNCE_TEXT)
+	/* a bounce that named no one (when it named some, the field adds
+	 * nothing the bounce did not say) */
+	if (r->nrcpts > 0)
 		return;
 	pos = item = 0;
 	while (xfailed_next(head, &pos, &item, a))
@@ -1682,6 +1682,7 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 	int dsn = -1, arf = -1;
 	bool auto_reply = false, from_daemon = false, subject_bounce = false;
 	char orig_id[BOUNCE_ID_MAX], hotmail[BOUNCE_ADDR_MAX] = "";
+	bool read_text = false;	/* a DSN's recipients come from its text */
 
 	/* clear the facts, keep the scratch buffers */
 	r->kind = BOUNCE_NONE;
@@ -1744,6 +1745,11 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 		mailmsg_decode(&m->parts[dsn], &r->work);
 		buf_append(&r->work, "", 0);
 		dsn_parse(r);
+		/* a report with no recipient block: its text says who */
+		if (r->nrcpts == 0) {
+			text_scan(r);
+			read_text = true;
+		}
 	} else if (arf >= 0) {
 		r->kind = BOUNCE_ARF;
 		buf_reset(&r->work);
@@ -1780,7 +1786,7 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 		text_scan(r);
 		text_copy(r);
 	}
-	if (r->kind == BOUNCE_TEXT)
+	if (r->kind == BOUNCE_TEXT || read_text)
 		text_guard(r, &m->parts[0].head);
 	if (r->kind == BOUNCE_DSN || r->kind == BOUNCE_TEXT)
 		xfailed(r, &m->parts[0].head);
