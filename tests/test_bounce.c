@@ -587,6 +587,17 @@ static void test_no_guess(void **state)
 	assert_int_equal(r->nrcpts, 2);
 	assert_string_equal(r->rcpts[0].final_rcpt, "");
 	assert_string_equal(r->rcpts[1].final_rcpt, "");
+	/* X-Failed-Recipients naming the bounce's own To is not believed */
+	assert_int_equal(parse_str(
+		"X-Failed-Recipients: bounces+x@news.example.org\n"
+		"From: Mail Delivery System <Mailer-Daemon@mx.example.net>\n"
+		"To: bounces+x@news.example.org\n"
+		"Subject: Mail delivery failed: returning message to sender\n"
+		"\n"
+		"The following address(es) failed:\n\n"
+		"  save to /var/mail/one\n", r), BOUNCE_TEXT);
+	assert_int_equal(r->nrcpts, 1);
+	assert_string_equal(r->rcpts[0].final_rcpt, "");
 	/* a text that named its recipient: X-Failed-Recipients adds none */
 	assert_int_equal(parse_str(
 		"X-Failed-Recipients: other@example.net\n"

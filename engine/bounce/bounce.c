@@ -1382,6 +1382,51 @@ static bool xfailed_next(const struct mailmsg_span *head, size_t *pos,
 	return false;
 }
 
+/* in_field - is a (NUL ended) one of the addresses of head's field name? */
+static bool in_field(const struct mailmsg_span *head, const char *name,
+		     const char *a)
+{
+	struct mailmsg_field f;
+	size_t pos = 0, an = strlen(a);
+
+	while (mailmsg_field_next(head, &pos, &f)) {
+		const char *x;
+		size_t at = 0, xn;
+
+		if (!mailmsg_name_is(&f, name))
+			continue;
+		while (find_addr(f.value.p, f.value.len, &at, &x, &xn))
+			if (xn == an && strncasecmp(x, a, an) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* is_own - is a the bounce's From or To, or our sender's address? */
+static bool is_own(const struct bounce_report *r,
+		   const struct mailmsg_span *head, const char *a)
+{
+	return strcasecmp(a, r->orig_from) == 0 || in_field(head, "From", a) ||
+	       in_field(head, "To", a);
+}
+
+/*
+ * text_guard - a text bounce's recipient is never the bounce's own From
+ * or To, nor the sender of the message that bounced (ours): such an
+ * address, read from a line that named it for another reason, is
+ * dropped and the recipient kept without one
+ */
+static void text_guard(struct bounce_report *r,
+		       const struct mailmsg_span *head)
+{
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		char *a = r->rcpts[i].final_rcpt;
+
+		if (a[0] != '\0' && is_own(r, head, a))
+			a[0] = '\0';
+	}
+}
+
 /* has_xfailed - does head have an X-Failed-Recipients address? */
 static bool has_xfailed(const struct mailmsg_span *head)
 {
@@ -1416,7 +1461,8 @@ static void xfailed(struct bounce_report *r, const struct mailmsg_span *head)
 			empty = (int)i;
 		}
 	while (xfailed_next(head, &pos, &item, a))
-		if (rcpt_index(r, a) < 0 && nnew++ == 0)
+		if (rcpt_index(r, a) < 0 && !is_own(r, head, a) &&
+		    nnew++ == 0)
 			strcpy(first, a);
 	if (nempty == 1 && nnew == 1) {
 		strcpy(r->rcpts[empty].final_rcpt, first);
@@ -1428,7 +1474,7 @@ static void xfailed(struct bounce_report *r, const struct mailmsg_span *head)
 		return;
 	pos = item = 0;
 	while (xfailed_next(head, &pos, &item, a))
-		if (rcpt_index(r, a) < 0)
+		if (rcpt_index(r, a) < 0 && !is_own(r, head, a))
 			text_rcpt(r, a, strlen(a), BOUNCE_ACTION_FAILED);
 }
 
@@ -1629,45 +1675,6 @@ static bool ses_json(struct bounce_report *r)
 	    json_str(v, len - (size_t)(v - p), "messageId", &v, &vn))
 		msgid_copy(v, vn, r->orig_message_id);
 	return true;
-}
-
-/* in_field - is a (NUL ended) one of the addresses of head's field name? */
-static bool in_field(const struct mailmsg_span *head, const char *name,
-		     const char *a)
-{
-	struct mailmsg_field f;
-	size_t pos = 0, an = strlen(a);
-
-	while (mailmsg_field_next(head, &pos, &f)) {
-		const char *x;
-		size_t at = 0, xn;
-
-		if (!mailmsg_name_is(&f, name))
-			continue;
-		while (find_addr(f.value.p, f.value.len, &at, &x, &xn))
-			if (xn == an && strncasecmp(x, a, an) == 0)
-				return true;
-	}
-	return false;
-}
-
-/*
- * text_guard - a text bounce's recipient is never the bounce's own From
- * or To, nor the sender of the message that bounced (ours): such an
- * address, read from a line that named it for another reason, is
- * dropped and the recipient kept without one
- */
-static void text_guard(struct bounce_report *r,
-		       const struct mailmsg_span *head)
-{
-	for (size_t i = 0; i < r->nrcpts; i++) {
-		char *a = r->rcpts[i].final_rcpt;
-
-		if (a[0] != '\0' && (strcasecmp(a, r->orig_from) == 0 ||
-				      in_field(head, "From", a) ||
-				      in_field(head, "To", a)))
-			a[0] = '\0';
-	}
 }
 
 static bool is_type(const struct mailmsg_part *part, const char *type)
