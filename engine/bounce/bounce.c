@@ -3,9 +3,10 @@
  *
  * The message is split by mailmsg; then, in order: the returned
  * message's headers (what bounced), a delivery-status or feedback-report
- * part (the machine-readable facts), and only when neither is there, the
- * human-readable text, read line by line for the few shapes MTAs write
- * recipients in.  Every address comes out of find_addr, which copies
+ * part (the machine-readable facts), then the other machine-readable
+ * forms (Hotmail's complaint, SES JSON, DSN fields in the text), and
+ * only when none is there, the human-readable text, read line by line
+ * for the shapes MTAs write recipients in.  Every address comes out of find_addr, which copies
  * bytes of the message and checks them with mailaddr_check: nothing is
  * ever built from pieces.
  */
@@ -77,6 +78,47 @@ static bool ci_any(const char *p, size_t len, const char *const *needles)
 {
 	for (; *needles != NULL; needles++)
 		if (ci_find(p, len, *needles) != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * ci_find_ws - the first match of needle (lower case) in p[0..len) that
+ * ends after p[from], any case, each space of needle matching any run
+ * of white space (a phrase a mailer wrapped over two lines); NULL if none
+ */
+static const char *ci_find_ws(const char *p, size_t len, size_t from,
+			      const char *needle)
+{
+	for (size_t i = 0; i < len; i++) {
+		size_t k = i;
+		const char *q = needle;
+
+		while (*q != '\0' && k < len) {
+			if (*q == ' ') {
+				if (!isspace((unsigned char)p[k]))
+					break;
+				while (k < len && isspace((unsigned char)p[k]))
+					k++;
+				q++;
+			} else if (tolower((unsigned char)p[k]) == *q) {
+				k++;
+				q++;
+			} else {
+				break;
+			}
+		}
+		if (*q == '\0' && k > from)
+			return p + i;
+	}
+	return NULL;
+}
+
+static bool ci_any_ws(const char *p, size_t len, size_t from,
+		      const char *const *needles)
+{
+	for (; *needles != NULL; needles++)
+		if (ci_find_ws(p, len, from, *needles) != NULL)
 			return true;
 	return false;
 }
@@ -438,6 +480,10 @@ static void dsn_block(struct bounce_report *r, const struct mailmsg_span *b)
 			}
 		}
 	}
+	/* no Final-Recipient (McAfee writes only Original-Recipient): the
+	 * block's other address field names the same recipient */
+	if (rc != NULL && rc->final_rcpt[0] == '\0')
+		strcpy(rc->final_rcpt, rc->original_rcpt);
 }
 
 /* dsn_parse - a delivery-status part's blocks, decoded into r->work */
@@ -583,9 +629,16 @@ static void top_headers(struct bounce_report *r, const struct mailmsg_span *h,
 			if (ci_any(v, n, auto_subjects))
 				*auto_reply = true;
 		} else if (mailmsg_name_is(&f, "From")) {
+			size_t k = 0;
+
+			while (k < n && isspace((unsigned char)v[k]))
+				k++;
+			/* "From: <>": the null sender is a mailer's */
 			*from_daemon = ci_find(v, n, "mailer-daemon") ||
 				       ci_find(v, n, "postmaster") ||
-				       ci_find(v, n, "mail delivery");
+				       ci_find(v, n, "mail delivery") ||
+				       (n - k >= 2 && v[k] == '<' &&
+					v[k + 1] == '>');
 		} else if (mailmsg_name_is(&f, "X-Autoreply") ||
 			   mailmsg_name_is(&f, "X-Autorespond")) {
 			*auto_reply = true;
@@ -607,11 +660,62 @@ static void top_headers(struct bounce_report *r, const struct mailmsg_span *h,
 /* where the copy of the original message starts: the scan stops there */
 static const char *const copy_markers[] = {
 	"------ this is a copy of the message",
+	"------ this is a copy of your message",
 	"--- below this line is a copy of the message",
 	"----- original message follows -----",
 	"----- unsent message follows -----",
 	"----- original message -----",
 	"original message headers:",
+	"original message follows.",
+	"below is a copy of the original message",
+	"message headers follow.",
+	"the header of the original message is following",
+	"included is a copy of the message header",
+	"------- returned message --------",
+	"message text follows:",
+	NULL,
+};
+
+/*
+ * Phrases after which the failed recipients are listed, one a line, each
+ * line starting with its address (after white space and ">>> ", "-- " or
+ * "Recipient:"), its reason on the rest of the line and the lines after.
+ * Matched with any white space for each space, over a line and the one
+ * before it.
+ */
+static const char *const list_markers[] = {
+	"the following address failed:",
+	"the following addresses failed:",
+	"following addresses had permanent fatal errors",
+	"following addresses had transient non-fatal errors",
+	"following addresses had delivery problems",
+	"following addresses had delivery errors",
+	"following list of recipients:",
+	"did not reach the following recipient",
+	"was not delivered to:",
+	"each of the following recipients was rejected",
+	"to the following address could not be delivered",
+	"the message has not yet been delivered is:",
+	"------- failure reasons",
+	"failed addresses follow:",
+	"following recipient(s) could not be reached",
+	NULL,
+};
+
+/*
+ * Phrases that name the failed recipient right after them, on the same
+ * line ("Unable to deliver message to: <a@b>").
+ */
+static const char *const name_markers[] = {
+	"there was an error delivering your mail to ",
+	"unable to deliver message to",
+	"could not be delivered to:",
+	"unknown user:",
+	"the following recipients returned permanent errors:",
+	"rejected recipient",
+	"undeliverable to",
+	"user mailbox exceeds allowed size:",
+	"invalid final delivery userid:",
 	NULL,
 };
 
@@ -622,13 +726,18 @@ static const char *const text_markers[] = {
 	"delivery has failed to these recipients", "wasn't delivered to",
 	"failed permanently", "address(es) failed", "address(es) deferred",
 	"has not yet been delivered", "undeliverable",
-	"delivery to the following recipient", NULL,
+	"delivery to the following recipient",
+	"following list of recipients:", "error delivering your mail to",
+	"unable to deliver message to", "did not reach the following recipient",
+	"trouble delivering your message", "returned permanent errors",
+	NULL,
 };
 
 static const char *const delay_markers[] = {
 	"has not yet been delivered", "address(es) deferred",
 	"will continue to try", "still trying", "delivery is delayed",
-	"delivery delayed", "delayed mail", NULL,
+	"delivery delayed", "delayed mail", "this is a warning message only",
+	"transient non-fatal errors", NULL,
 };
 
 struct text_scan {
@@ -641,6 +750,19 @@ struct text_scan {
 	int exim;		/* 0, or the action of an Exim list */
 	int prev_addr;		/* recipient named on the last line, or -1 */
 	enum bounce_action action;
+	/* a list after a list_markers phrase, or one recipient after a
+	 * name_markers one: */
+	bool list;		/* lines starting with an address name one */
+	bool reason;		/* lines go to cur's diagnostic */
+	bool label;		/* the last line was "because:": go on */
+	bool said;		/* a reason has come (a blank ends it) */
+	bool listed;		/* the list has named one */
+	/* ">>> RCPT TO:<a@b>" of a transcript: a recipient if the reply
+	 * on the next line is 4xx or 5xx */
+	const char *rcpt_a;
+	size_t rcpt_n;
+	bool transcript;	/* past "Transcript of session follows" */
+	int skipped;		/* lines of the list before its first */
 };
 
 /* text_rcpt - the recipient for address a (existing or new), or -1 */
@@ -717,9 +839,256 @@ static void find_code(struct bounce_rcpt *rc)
 	}
 }
 
-/* text_line - one line of a human-readable bounce */
-static void text_line(struct bounce_report *r, struct text_scan *s,
+/*
+ * list_addr - the address a list line starts with (after white space
+ * and one of ">>> ", "-- ", "Recipient:", then '<' or '"'), and where
+ * its reason starts (past "> : ..."); false if the line starts with none
+ */
+static bool list_addr(const char *l, size_t n, const char **a, size_t *an,
+		      size_t *rest)
+{
+	size_t i = 0, pos, e;
+
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i >= 4 && memcmp(l + i, ">>> ", 4) == 0)
+		i += 4;
+	else if (n - i >= 3 && memcmp(l + i, "-- ", 3) == 0)
+		i += 3;
+	else if (n - i >= 10 && strncasecmp(l + i, "recipient:", 10) == 0)
+		i += 10;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	if (i < n && (l[i] == '<' || l[i] == '"'))
+		i++;
+	pos = i;
+	if (!find_addr(l, n, &pos, a, an) || *a != l + i)
+		return false;
+	e = i + *an;
+	if (e < n && !strchr(" \t>\":,;[(", l[e]))
+		return false;		/* "a@b.example/x": not an address */
+	while (e < n && (l[e] == '>' || l[e] == '"' || l[e] == ':' ||
+			 l[e] == '.'))
+		e++;
+	/* Exchange: "a@b on Thu, 29 Apr 2010 ...": a date, no reason */
+	if (n - e >= 4 && strncasecmp(l + e, " on ", 4) == 0)
+		e = n;
+	/* ">>> a@b <a@b>": the address again, no reason */
+	{
+		size_t k = e, m = n;
+
+		while (k < m && isspace((unsigned char)l[k]))
+			k++;
+		while (m > k && isspace((unsigned char)l[m - 1]))
+			m--;
+		if (m > k && l[k] == '<' && l[m - 1] == '>' &&
+		    memchr(l + k, ' ', m - k) == NULL)
+			e = n;
+	}
+	*rest = e;
+	return true;
+}
+
+/* is_rule - "----- Transcript of session follows -----": no reason */
+static bool is_rule(const char *l, size_t n)
+{
+	while (n > 0 && isspace((unsigned char)*l)) {
+		l++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char)l[n - 1]))
+		n--;
+	return n >= 4 && l[0] == '-' && l[1] == '-' && l[n - 1] == '-' &&
+	       l[n - 2] == '-';
+}
+
+/*
+ * list_line - a line while a list or a recipient's reason is read (see
+ * list_markers); false when it is not part of them and must be read as
+ * any other
+ */
+static bool list_line(struct bounce_report *r, struct text_scan *s,
+		      const char *l, size_t n, bool blank)
+{
+	const char *a;
+	size_t an, rest;
+
+	if (blank) {
+		/* blank lines before the reason; one after it ends it */
+		if (s->reason && s->said && !s->label)
+			s->reason = false;
+		return s->list || s->reason;
+	}
+	if (s->list && list_addr(l, n, &a, &an, &rest)) {
+		s->cur = text_rcpt(r, a, an, s->action);
+		s->reason = s->cur >= 0;
+		s->label = false;
+		s->listed = true;
+		s->said = false;
+		if (s->cur >= 0) {
+			diag_append(&r->rcpts[s->cur], l + rest, n - rest);
+			s->said = rest < n;
+		}
+		return true;
+	}
+	if (s->reason) {
+		if (is_rule(l, n))
+			return true;
+		/* "because:", "For the following reason:": a label */
+		s->label = l[n - 1] == ':';
+		if (!s->label) {
+			diag_append(&r->rcpts[s->cur], l, n);
+			s->said = true;
+		}
+		return true;
+	}
+	if (s->list) {
+		/* a few lines of other text before the first address */
+		if (!s->listed && s->skipped++ < 3 &&
+		    ci_find(l, n, "address(es)") == NULL)
+			return true;
+		s->list = false;
+	}
+	return false;
+}
+
+/*
+ * name_line - a line with a name_markers phrase and the address right
+ * after it: that recipient, the line and the ones after as its reason
+ */
+static bool name_line(struct bounce_report *r, struct text_scan *s,
 		      const char *l, size_t n)
+{
+	for (size_t k = 0; name_markers[k] != NULL; k++) {
+		const char *hit = ci_find(l, n, name_markers[k]), *a;
+		size_t at, pos, an;
+
+		if (hit == NULL)
+			continue;
+		at = (size_t)(hit - l) + strlen(name_markers[k]);
+		while (at < n && (l[at] == ' ' || l[at] == '\t' ||
+				  l[at] == ':'))
+			at++;
+		if (at < n && (l[at] == '<' || l[at] == '"'))
+			at++;
+		pos = at;
+		if (!find_addr(l, n, &pos, &a, &an) || a != l + at)
+			continue;
+		if (pos < n && !strchr(" \t>\":,;.", l[pos]))
+			continue;
+		s->cur = text_rcpt(r, a, an, s->action);
+		if (s->cur < 0)
+			return true;
+		s->reason = true;
+		s->label = false;
+		s->list = false;
+		s->collect = false;
+		diag_append(&r->rcpts[s->cur], l, n);
+		/* a reason after the address ("a@b. Reason: ..."): said */
+		s->said = false;
+		for (pos = (size_t)(a - l) + an; pos < n && !s->said; pos++)
+			s->said = isalnum((unsigned char)l[pos]);
+		return true;
+	}
+	return false;
+}
+
+/* ends_with - does l[0..n), trailing space dropped, end in tail? */
+static bool ends_with(const char *l, size_t n, const char *tail)
+{
+	size_t t = strlen(tail);
+
+	while (n > 0 && isspace((unsigned char)l[n - 1]))
+		n--;
+	return n >= t && strncasecmp(l + n - t, tail, t) == 0;
+}
+
+/*
+ * Zoho: "... could not be delivered to one or more of its recipients.
+ * This is a permanent error." ending its line, the list on the next
+ * (Exim's own text goes on, "The following address(es) failed:")
+ */
+static const char permanent_error[] = "this is a permanent error.";
+
+/*
+ * transcript_line - a Sendmail-style transcript: ">>> RCPT To:<a@b>"
+ * (Trend Micro: "Sent <<< RCPT TO:<a@b>"), then the reply, "<<< 550
+ * ..." ("Received >>> 550 ..."): a 4xx or 5xx reply makes a@b a failed
+ * recipient with the reply as its reason; so does Sendmail's own
+ * verdict after "Transcript of session follows", "550 <a@b>... why"
+ */
+static bool transcript_line(struct bounce_report *r, struct text_scan *s,
+			    const char *l, size_t n)
+{
+	const char *hit, *a, *rcpt_a = s->rcpt_a;
+	size_t i = 0, pos, at, an;
+
+	s->rcpt_a = NULL;
+	if (ci_find(l, n, "transcript of session follows")) {
+		s->transcript = true;
+		return false;
+	}
+	/* Sendmail's verdict in the transcript: "550 <a@b>... reason" */
+	if (s->transcript && n > 6 && (l[0] == '4' || l[0] == '5') &&
+	    isdigit((unsigned char)l[1]) && isdigit((unsigned char)l[2]) &&
+	    l[3] == ' ' && l[4] == '<') {
+		at = 5;
+		if (find_addr(l, n, &at, &a, &an) && a == l + 5 &&
+		    n - 5 - an >= 4 && memcmp(a + an, ">...", 4) == 0) {
+			int k = text_rcpt(r, a, an, s->action);
+
+			if (k >= 0 && r->rcpts[k].diagnostic[0] == '\0')
+				diag_append(&r->rcpts[k], l, n);
+			return true;
+		}
+	}
+	if ((hit = ci_find(l, n, "rcpt to:")) != NULL &&
+	    (ci_find(l, (size_t)(hit - l), ">>>") ||
+	     ci_find(l, (size_t)(hit - l), "<<<"))) {
+		pos = (size_t)(hit - l) + 8;
+		while (pos < n && l[pos] == ' ')
+			pos++;
+		at = pos + 1;
+		if (pos < n && l[pos] == '<' && find_addr(l, n, &at, &a, &an) &&
+		    a == l + pos + 1 && pos + 1 + an < n &&
+		    l[pos + 1 + an] == '>') {
+			s->rcpt_a = a;
+			s->rcpt_n = an;
+			return true;
+		}
+		return false;
+	}
+	if (rcpt_a == NULL)
+		return false;
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i >= 8 && strncasecmp(l + i, "received", 8) == 0)
+		i += 8;
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i < 3 || (memcmp(l + i, "<<<", 3) != 0 &&
+			  memcmp(l + i, ">>>", 3) != 0))
+		return false;
+	i += 3;
+	while (i < n && isspace((unsigned char)l[i]))
+		i++;
+	if (n - i >= 4 && (l[i] == '4' || l[i] == '5') &&
+	    isdigit((unsigned char)l[i + 1]) &&
+	    isdigit((unsigned char)l[i + 2]) &&
+	    (l[i + 3] == ' ' || l[i + 3] == '-')) {
+		int k = text_rcpt(r, rcpt_a, s->rcpt_n, s->action);
+
+		if (k >= 0 && r->rcpts[k].diagnostic[0] == '\0')
+			diag_append(&r->rcpts[k], l + i, n - i);
+		return true;
+	}
+	return false;
+}
+
+/* text_line - one line of a human-readable bounce; the line before it
+ * starts at win (l when none) */
+static void text_line(struct bounce_report *r, struct text_scan *s,
+		      const char *win, const char *l, size_t n)
 {
 	const char *a, *hit;
 	size_t pos, an;
@@ -741,10 +1110,26 @@ static void text_line(struct bounce_report *r, struct text_scan *s,
 		diag_append(&r->rcpts[s->cur], l, n);
 		return;
 	}
+	if (list_line(r, s, l, n, blank))
+		return;
 	if (blank) {
 		s->collect = false;
 		return;
 	}
+	if (transcript_line(r, s, l, n))
+		return;
+	if (ci_any_ws(win, (size_t)(l + n - win), (size_t)(l - win),
+		      list_markers) || ends_with(l, n, permanent_error)) {
+		s->list = true;
+		s->listed = false;
+		s->skipped = 0;
+		s->reason = false;
+		s->exim = 0;
+		s->collect = false;
+		return;
+	}
+	if (name_line(r, s, l, n))
+		return;
 	/* Exim: "The following address(es) failed:", then two spaces */
 	if (ci_find(l, n, "address(es) failed") ||
 	    ci_find(l, n, "address(es) deferred")) {
@@ -768,6 +1153,16 @@ static void text_line(struct bounce_report *r, struct text_scan *s,
 				if (s->cur >= 0 && tok < n)
 					diag_append(&r->rcpts[s->cur],
 						    l + tok, n - tok);
+				return;
+			}
+			/* "  save to xxxx", "  kijitora": no address, but
+			 * a failed recipient, whose reason follows (its
+			 * address may be in X-Failed-Recipients) */
+			if (new_rcpt(r) != NULL) {
+				s->cur = (int)(r->nrcpts - 1);
+				r->rcpts[s->cur].action = s->exim;
+				s->collect = true;
+				s->indented_only = true;
 				return;
 			}
 		}
@@ -882,7 +1277,7 @@ static void text_scan(struct bounce_report *r)
 	size_t len = r->text.len < BOUNCE_SCAN_MAX ? r->text.len :
 		     BOUNCE_SCAN_MAX;
 	struct text_scan s = { .cur = -1, .prev_addr = -1 };
-	size_t i = 0;
+	size_t i = 0, prev = 0;
 
 	s.action = ci_any(p, len, delay_markers) ? BOUNCE_ACTION_DELAYED :
 		   BOUNCE_ACTION_FAILED;
@@ -894,7 +1289,8 @@ static void text_scan(struct bounce_report *r)
 			n--;
 		if (ci_any(p + i, n, copy_markers))
 			break;
-		text_line(r, &s, p + i, n);
+		text_line(r, &s, p + prev, p + i, n);
+		prev = i;
 		i = e + 1;
 	}
 	for (size_t k = 0; k < r->nrcpts; k++)
@@ -940,6 +1336,347 @@ static void text_copy(struct bounce_report *r)
 	}
 }
 
+/*
+ * xfailed_next - the next address of the X-Failed-Recipients fields of
+ * head (Exim and Google write it: the recipients that failed, separated
+ * by commas), each item whole one address; *pos and *item keep the place
+ * (start both at 0); false at the end
+ */
+static bool xfailed_next(const struct mailmsg_span *head, size_t *pos,
+			 size_t *item, char *out)
+{
+	struct mailmsg_field f;
+	size_t at = *pos;
+
+	while (mailmsg_field_next(head, &at, &f)) {
+		if (!mailmsg_name_is(&f, "X-Failed-Recipients"))
+			continue;
+		while (*item < f.value.len) {
+			const char *v = f.value.p + *item;
+			const char *comma = memchr(v, ',', f.value.len - *item);
+			size_t n = comma != NULL ? (size_t)(comma - v) :
+				   f.value.len - *item;
+
+			*item += n + 1;
+			if (n < BOUNCE_ADDR_MAX) {
+				char tmp[BOUNCE_ADDR_MAX];
+
+				memcpy(tmp, v, n);
+				tmp[n] = '\0';
+				/* unfolded: a folded list has CRLFs */
+				for (size_t k = 0; k < n; k++)
+					if (tmp[k] == '\r' || tmp[k] == '\n')
+						tmp[k] = ' ';
+				addr_field(tmp, n, out);
+				if (out[0] != '\0') {
+					/* the field's start, to come back */
+					*pos = (size_t)(f.name.p - head->p);
+					return true;
+				}
+			}
+		}
+		*item = 0;
+		*pos = at;
+	}
+	*pos = at;
+	return false;
+}
+
+/* in_field - is a (NUL ended) one of the addresses of head's field name? */
+static bool in_field(const struct mailmsg_span *head, const char *name,
+		     const char *a)
+{
+	struct mailmsg_field f;
+	size_t pos = 0, an = strlen(a);
+
+	while (mailmsg_field_next(head, &pos, &f)) {
+		const char *x;
+		size_t at = 0, xn;
+
+		if (!mailmsg_name_is(&f, name))
+			continue;
+		while (find_addr(f.value.p, f.value.len, &at, &x, &xn))
+			if (xn == an && strncasecmp(x, a, an) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* is_own - is a the bounce's From or To, or our sender's address? */
+static bool is_own(const struct bounce_report *r,
+		   const struct mailmsg_span *head, const char *a)
+{
+	return strcasecmp(a, r->orig_from) == 0 || in_field(head, "From", a) ||
+	       in_field(head, "To", a);
+}
+
+/*
+ * text_guard - a text bounce's recipient is never the bounce's own From
+ * or To, nor the sender of the message that bounced (ours): such an
+ * address, read from a line that named it for another reason, is
+ * dropped and the recipient kept without one
+ */
+static void text_guard(struct bounce_report *r,
+		       const struct mailmsg_span *head)
+{
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		char *a = r->rcpts[i].final_rcpt;
+
+		if (a[0] != '\0' && is_own(r, head, a))
+			a[0] = '\0';
+	}
+}
+
+/* has_xfailed - does head have an X-Failed-Recipients address? */
+static bool has_xfailed(const struct mailmsg_span *head)
+{
+	char a[BOUNCE_ADDR_MAX];
+	size_t pos = 0, item = 0;
+
+	return xfailed_next(head, &pos, &item, a);
+}
+
+static int rcpt_index(const struct bounce_report *r, const char *a)
+{
+	for (size_t i = 0; i < r->nrcpts; i++)
+		if (strcasecmp(r->rcpts[i].final_rcpt, a) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * xfailed - the recipients of X-Failed-Recipients: the address of the
+ * one recipient found without one, when one address of the field is not
+ * among the others; for a bounce that named none, each of them
+ */
+static void xfailed(struct bounce_report *r, const struct mailmsg_span *head)
+{
+	char a[BOUNCE_ADDR_MAX], first[BOUNCE_ADDR_MAX] = "";
+	size_t pos = 0, item = 0, nnew = 0, nempty = 0;
+	int empty = -1;
+
+	for (size_t i = 0; i < r->nrcpts; i++)
+		if (r->rcpts[i].final_rcpt[0] == '\0') {
+			nempty++;
+			empty = (int)i;
+		}
+	while (xfailed_next(head, &pos, &item, a))
+		if (rcpt_index(r, a) < 0 && !is_own(r, head, a) &&
+		    nnew++ == 0)
+			strcpy(first, a);
+	if (nempty == 1 && nnew == 1) {
+		strcpy(r->rcpts[empty].final_rcpt, first);
+		return;
+	}
+	/* a bounce that named no one (when it named some, the field adds
+	 * nothing the bounce did not say) */
+	if (r->nrcpts > 0)
+		return;
+	pos = item = 0;
+	while (xfailed_next(head, &pos, &item, a))
+		if (rcpt_index(r, a) < 0 && !is_own(r, head, a))
+			text_rcpt(r, a, strlen(a), BOUNCE_ACTION_FAILED);
+}
+
+/*
+ * hotmail_rcpt - the X-HmXmrOriginalRecipient of the returned message in
+ * r->work (Hotmail's complaints before ARF put the complainer there)
+ */
+static void hotmail_rcpt(struct bounce_report *r, char *out)
+{
+	struct mailmsg_span head, body;
+
+	mailmsg_split(r->work.data, r->work.len, &head, &body);
+	if (mailmsg_header(&head, "X-HmXmrOriginalRecipient", &r->hdr))
+		addr_field(r->hdr.data, r->hdr.len, out);
+}
+
+/* line_find - the first line of p[0..len) that starts with name */
+static const char *line_find(const char *p, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i + n <= len; i++) {
+		if ((i == 0 || p[i - 1] == '\n') &&
+		    strncasecmp(p + i, name, n) == 0)
+			return p + i;
+		if (i + n < len) {
+			const char *nl = memchr(p + i, '\n', len - i - n);
+
+			if (nl == NULL)
+				break;
+			i = (size_t)(nl - p);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * text_dsn - the fields of a DSN written into the text itself (Amazon
+ * WorkMail's "Technical report:", old Sendmail without MIME): read from
+ * its Reporting-MTA (or the paragraph of its first Final-Recipient) as
+ * a delivery-status part; true if that gave a recipient
+ */
+static bool text_dsn(struct bounce_report *r)
+{
+	const char *p = r->text.data, *fr, *rm, *start;
+	size_t len = r->text.len < BOUNCE_SCAN_MAX ? r->text.len :
+		     BOUNCE_SCAN_MAX;
+
+	fr = line_find(p, len, "final-recipient:");
+	if (fr == NULL)
+		return false;
+	rm = line_find(p, (size_t)(fr - p), "reporting-mta:");
+	start = rm;
+	if (start == NULL) {
+		/* back to the blank line before the paragraph */
+		start = fr;
+		while (start > p && !(start[-1] == '\n' &&
+				      (start - 1 == p || start[-2] == '\n' ||
+				       (start[-2] == '\r' &&
+					(start - 2 == p || start[-3] == '\n')))))
+			start--;
+	}
+	buf_reset(&r->work);
+	buf_append(&r->work, start, len - (size_t)(start - p));
+	buf_append(&r->work, "", 0);
+	dsn_parse(r);
+	return r->nrcpts > 0;
+}
+
+/*
+ * json_str - the string value of "key" in p[0..len) (the first one),
+ * its span without the quotes, escapes left as they are; false if none
+ */
+static bool json_str(const char *p, size_t len, const char *key,
+		     const char **v, size_t *vn)
+{
+	size_t k = strlen(key), i = 0;
+
+	while (i + k + 2 < len) {
+		const char *q = memchr(p + i, '"', len - i);
+		size_t at;
+
+		if (q == NULL)
+			return false;
+		at = (size_t)(q - p) + 1;
+		i = at;
+		if (len - at < k + 1 || memcmp(p + at, key, k) != 0 ||
+		    p[at + k] != '"')
+			continue;
+		at += k + 1;
+		while (at < len && (p[at] == ' ' || p[at] == ':'))
+			at++;
+		if (at >= len || p[at] != '"')
+			continue;
+		*v = p + at + 1;
+		for (at++; at < len && p[at] != '"'; at++)
+			if (p[at] == '\\')
+				at++;
+		if (at >= len)
+			return false;
+		*vn = (size_t)(p + at - *v);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * json_close - the end of the array or object that opens at p (its ']'
+ * or '}', or end if it is not closed before end), strings skipped
+ */
+static const char *json_close(const char *p, const char *end)
+{
+	int depth = 0;
+	bool str = false;
+
+	for (; p < end; p++) {
+		if (str) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				str = false;
+		} else if (*p == '"') {
+			str = true;
+		} else if (*p == '[' || *p == '{') {
+			depth++;
+		} else if ((*p == ']' || *p == '}') && --depth == 0) {
+			return p;
+		}
+	}
+	return end;
+}
+
+/*
+ * ses_json - an Amazon SES notification mailed by SNS: JSON whose
+ * "notificationType" is "Bounce" (each of "bouncedRecipients", with its
+ * "action", "status" and "diagnosticCode") or "Complaint" (each of
+ * "complainedRecipients"); the original Message-ID from "commonHeaders"
+ */
+static bool ses_json(struct bounce_report *r)
+{
+	const char *p = r->text.data, *v, *arr, *end;
+	size_t len = r->text.len < BOUNCE_SCAN_MAX ? r->text.len :
+		     BOUNCE_SCAN_MAX, vn;
+	bool complaint;
+
+	if (!json_str(p, len, "notificationType", &v, &vn))
+		return false;
+	if (vn == 6 && memcmp(v, "Bounce", 6) == 0)
+		complaint = false;
+	else if (vn == 9 && memcmp(v, "Complaint", 9) == 0)
+		complaint = true;
+	else
+		return false;
+	r->kind = complaint ? BOUNCE_ARF : BOUNCE_DSN;
+	arr = ci_find(p, len, complaint ? "\"complainedrecipients\"" :
+		      "\"bouncedrecipients\"");
+	if (arr != NULL)
+		arr = memchr(arr, '[', len - (size_t)(arr - p));
+	end = arr != NULL ? json_close(arr, p + len) : NULL;
+	while (arr != NULL && arr < end) {
+		const char *o = memchr(arr, '{', (size_t)(end - arr)), *c;
+		struct bounce_rcpt *rc;
+		char tmp[BOUNCE_TEXT_MAX];
+
+		if (o == NULL)
+			break;
+		c = json_close(o, end);
+		if ((rc = new_rcpt(r)) == NULL)
+			break;
+		if (json_str(o, (size_t)(c - o), "emailAddress", &v, &vn))
+			addr_field(v, vn, rc->final_rcpt);
+		if (json_str(o, (size_t)(c - o), "action", &v, &vn))
+			rc->action = parse_action(v, vn);
+		if (json_str(o, (size_t)(c - o), "status", &v, &vn)) {
+			copy_text(tmp, sizeof(tmp), v, vn);
+			if (is_status(tmp, strlen(tmp)))
+				strcpy(rc->status, tmp);
+		}
+		if (json_str(o, (size_t)(c - o), "diagnosticCode", &v, &vn)) {
+			char st[16];
+
+			strip_type(&v, &vn);
+			strcpy(st, rc->status);
+			parse_reply(v, vn, &rc->reply_code, st,
+				    rc->diagnostic, sizeof(rc->diagnostic));
+			if (rc->status[0] == '\0')
+				strcpy(rc->status, st);
+		}
+		if (complaint && rc->final_rcpt[0] != '\0' &&
+		    r->arf.original_rcpt_to[0] == '\0')
+			strcpy(r->arf.original_rcpt_to, rc->final_rcpt);
+		arr = c;
+	}
+	if (complaint && json_str(p, len, "complaintFeedbackType", &v, &vn))
+		copy_text(r->arf.feedback_type, sizeof(r->arf.feedback_type),
+			  v, vn);
+	if ((v = ci_find(p, len, "\"commonheaders\"")) != NULL &&
+	    json_str(v, len - (size_t)(v - p), "messageId", &v, &vn))
+		msgid_copy(v, vn, r->orig_message_id);
+	return true;
+}
+
 static bool is_type(const struct mailmsg_part *part, const char *type)
 {
 	return strcmp(part->ct.type, type) == 0;
@@ -951,7 +1688,8 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 	struct mailmsg *m = &r->mime;
 	int dsn = -1, arf = -1;
 	bool auto_reply = false, from_daemon = false, subject_bounce = false;
-	char orig_id[BOUNCE_ID_MAX];
+	char orig_id[BOUNCE_ID_MAX], hotmail[BOUNCE_ADDR_MAX] = "";
+	bool read_text = false;	/* a DSN's recipients come from its text */
 
 	/* clear the facts, keep the scratch buffers */
 	r->kind = BOUNCE_NONE;
@@ -994,6 +1732,8 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 			buf_reset(&r->work);
 			mailmsg_decode(part, &r->work);
 			orig_headers(r, r->work.data, r->work.len);
+			if (hotmail[0] == '\0')
+				hotmail_rcpt(r, hotmail);
 		} else if (strncmp(part->ct.type, "text/plain", 10) == 0 &&
 			   part->children == 0 &&
 			   r->text.len < BOUNCE_SCAN_MAX) {
@@ -1012,6 +1752,11 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 		mailmsg_decode(&m->parts[dsn], &r->work);
 		buf_append(&r->work, "", 0);
 		dsn_parse(r);
+		/* a report with no recipient block: its text says who */
+		if (r->nrcpts == 0) {
+			text_scan(r);
+			read_text = true;
+		}
 	} else if (arf >= 0) {
 		r->kind = BOUNCE_ARF;
 		buf_reset(&r->work);
@@ -1025,15 +1770,33 @@ enum bounce_kind bounce_parse(const char *msg, size_t len,
 			strcpy(rc->final_rcpt, r->arf.original_rcpt_to[0] ?
 			       r->arf.original_rcpt_to : r->orig_to);
 		}
+	} else if (hotmail[0] != '\0') {
+		/* Hotmail's old complaint: the message, and the complainer
+		 * in its X-HmXmrOriginalRecipient */
+		r->kind = BOUNCE_ARF;
+		strcpy(r->arf.original_rcpt_to, hotmail);
+		strcpy(new_rcpt(r)->final_rcpt, hotmail);
+	} else if (ses_json(r)) {
+		/* r->kind set */
 	} else if (auto_reply && !from_daemon) {
 		r->kind = BOUNCE_NONE;
+	} else if (text_dsn(r)) {
+		r->kind = BOUNCE_DSN;
+		text_copy(r);
 	} else if (ci_any(r->text.data, r->text.len < BOUNCE_SCAN_MAX ?
 			  r->text.len : BOUNCE_SCAN_MAX, text_markers) ||
-		   (subject_bounce && from_daemon)) {
+		   ci_any(r->text.data, r->text.len < BOUNCE_SCAN_MAX ?
+			  r->text.len : BOUNCE_SCAN_MAX, list_markers) ||
+		   (subject_bounce && from_daemon) ||
+		   has_xfailed(&m->parts[0].head)) {
 		r->kind = BOUNCE_TEXT;
 		text_scan(r);
 		text_copy(r);
 	}
+	if (r->kind == BOUNCE_TEXT || read_text)
+		text_guard(r, &m->parts[0].head);
+	if (r->kind == BOUNCE_DSN || r->kind == BOUNCE_TEXT)
+		xfailed(r, &m->parts[0].head);
 	if (r->orig_message_id[0] == '\0')
 		strcpy(r->orig_message_id, orig_id);
 	return r->kind;

@@ -8,15 +8,19 @@
  *
  *   DSN   RFC 3464: a message/delivery-status part (normally inside
  *         multipart/report; report-type=delivery-status), every
- *         recipient block of it;
- *   ARF   RFC 5965: a message/feedback-report part (a complaint);
+ *         recipient block of it; the same fields written into the text;
+ *         an Amazon SES "Bounce" notification (JSON);
+ *   ARF   RFC 5965: a message/feedback-report part (a complaint); an SES
+ *         "Complaint"; Hotmail's X-HmXmrOriginalRecipient;
  *   NONE  an auto-reply (Auto-Submitted: auto-replied, X-Autoreply,
  *         "Automatic reply:", "Out of Office" ...) with neither of those:
  *         not a bounce;
  *   TEXT  a bounce written for people (Exim, qmail, old Sendmail,
- *         Postfix without DSN, Exchange, Gmail, Yahoo): recipients are
- *         taken only from the lines those MTAs write them on, with the
- *         reply text next to them;
+ *         Postfix without DSN, Exchange, Gmail, Yahoo and others):
+ *         recipients are taken only from the lines those MTAs write
+ *         them on, with the reply text next to them, or from
+ *         X-Failed-Recipients; never the bounce's own From or To, nor
+ *         the returned message's From;
  *   NONE  anything else.
  *
  * Never a guess: every address reported is bytes of the message (or of
@@ -69,7 +73,8 @@ enum bounce_action {
 };
 
 struct bounce_rcpt {
-	char final_rcpt[BOUNCE_ADDR_MAX];	/* "" if none or not valid */
+	/* Final-Recipient (else Original-Recipient); "" if none valid */
+	char final_rcpt[BOUNCE_ADDR_MAX];
 	char original_rcpt[BOUNCE_ADDR_MAX];
 	enum bounce_action action;
 	char status[16];			/* "5.1.1", or "" */
