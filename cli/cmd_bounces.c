@@ -109,6 +109,8 @@ struct ingest {
 	struct store *st;
 	struct bounce_rules *rules;
 	struct token_key *verp_key;	/* NULL: no VERP secret */
+	bool suppress_unverified;	/* bounces.suppress_unverified */
+	struct buf reported;		/* the address a report named */
 	struct store_bounce_policy policy;
 	int64_t match_since;
 	bool verbose;
@@ -329,8 +331,28 @@ static int ingest_one(struct ingest *in, const char *where, bool complaint,
 		}
 	}
 
+	buf_reset(&in->reported);
 	b.msg_key = buf_cstr(&in->key);
+	/*
+	 * Proven ours: the VERP token's MAC, or volley's Message-ID with
+	 * the job's own address.  Then the recipient is the job's address,
+	 * whatever address the report names (a forward names the mailbox
+	 * it went on to; a hostile recipient could name someone else).
+	 * Anything else anybody can write: it is kept, and suppresses only
+	 * where bounces.suppress_unverified says, or where no VERP secret
+	 * is set and the address is in a recent campaign.
+	 */
 	b.address = addr;
+	if (by != NULL && strcmp(by, "address") != 0) {
+		b.address = job.address;
+		if (addr != NULL && strcasecmp(addr, job.address) != 0) {
+			buf_reset(&in->reported);
+			buf_printf(&in->reported, "reported as %s", addr);
+		}
+	} else {
+		b.unverified = !in->suppress_unverified &&
+			       (by == NULL || in->verp_key != NULL);
+	}
 	b.campaign_id = job.found ? job.campaign_id : 0;
 	b.job_id = job.found ? job.job_id : 0;
 	b.matched_by = by;
@@ -362,6 +384,12 @@ static int ingest_one(struct ingest *in, const char *where, bool complaint,
 		b.enhanced = status[0] != '\0' ? status : NULL;
 		b.text = diag[0] != '\0' ? diag : NULL;
 	}
+	if (in->reported.len > 0) {
+		/* the report's own address goes with its text */
+		if (b.text != NULL)
+			buf_printf(&in->reported, ": %s", b.text);
+		b.text = buf_cstr(&in->reported);
+	}
 
 	r = store_bounce_add(in->st, &b, &in->policy, &suppressed, error_r);
 	if (r < 0)
@@ -374,8 +402,8 @@ static int ingest_one(struct ingest *in, const char *where, bool complaint,
 	if (suppressed >= 0)
 		in->suppressed++;
 	if (in->verbose) {
-		printf("%s: %s %s", where, addr != NULL ? addr : "-",
-		       b.category);
+		printf("%s: %s %s", where,
+		       b.address != NULL ? b.address : "-", b.category);
 		if (!complaint)
 			printf(" (%s)", b.hard ? "hard" : "soft");
 		printf(", ");
@@ -385,6 +413,11 @@ static int ingest_one(struct ingest *in, const char *where, bool complaint,
 		else
 			printf("unmatched");
 		printf(", %s", r > 0 ? "new" : "already recorded");
+		if (b.address != addr && addr != NULL &&
+		    strcasecmp(addr, b.address) != 0)
+			printf(", reported as %s", addr);
+		if (b.unverified && (complaint || b.hard))
+			printf(", not proven ours: suppresses nothing");
 		if (suppressed >= 0)
 			printf(", suppressed (%s)", store_suppress_reason_name(
 				       (enum store_suppress_reason)suppressed));
@@ -514,6 +547,7 @@ static int ingest_load(struct ingest *in)
 		}
 	}
 	cli_bounce_policy(in->cli, &in->policy);
+	in->suppress_unverified = in->cli->cfg.bounces.suppress_unverified;
 	in->match_since = clock_wall_ms() -
 			  cfg->bounces.match_days * DAY_MS;
 	return 0;
@@ -611,6 +645,7 @@ out:
 	if (in.rules != NULL)
 		bounce_rules_free(in.rules);
 	buf_free(&in.text);
+	buf_free(&in.reported);
 	buf_free(&in.key);
 	return ret;
 }

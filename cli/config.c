@@ -94,6 +94,7 @@ static const struct config_setting_spec config_specs[] = {
 	{ "bounces.soft_limit", KIND_INT },
 	{ "bounces.soft_window_days", KIND_INT },
 	{ "bounces.match_days", KIND_INT },
+	{ "bounces.suppress_unverified", KIND_BOOL },
 	{ "dkim", KIND_LIST },
 	{ "dkim.[].domain", KIND_STRING },
 	{ "dkim.[].selector", KIND_STRING },
@@ -467,6 +468,8 @@ static int config_load_bounces(struct config *cfg, const config_t *lc,
 	    config_int(lc, "bounces.match_days", 30, 1, 3650, file, error_r,
 		       &b->match_days) < 0)
 		return -1;
+	b->suppress_unverified = config_bool(lc,
+		"bounces.suppress_unverified", false);
 	rules = config_string(lc, "bounces.rules_file", NULL);
 	if (rules != NULL && *rules == '\0') {
 		free(rules);

@@ -93,6 +93,9 @@ struct config {
 		int soft_limit;		/* soft bounces that suppress ... */
 		int soft_window_days;	/* ... within this many days */
 		int match_days;		/* by address: campaigns this recent */
+		/* a bounce not proven ours (no VERP token, no volley
+		 * Message-ID with its address) suppresses too */
+		bool suppress_unverified;
 	} bounces;
 
 	/* dkim: the signing keys, as configured (key_file resolved

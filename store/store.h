@@ -608,6 +608,13 @@ struct store_bounce {
 	 * not count towards the soft limit
 	 */
 	bool sender_side;
+	/*
+	 * nothing proves it answers a message volley sent (no VERP token,
+	 * no volley Message-ID): anyone can write such a message, so it is
+	 * recorded, but it never suppresses and does not count towards the
+	 * soft limit
+	 */
+	bool unverified;
 	int code;		/* SMTP reply code, 0 if none */
 	const char *enhanced;	/* "5.1.1", or NULL */
 	const char *text;	/* the diagnostic or reply, or NULL */
@@ -626,8 +633,8 @@ struct store_bounce_policy {
  * (SUPPRESS_HARD_BOUNCE) at once; a complaint globally
  * (SUPPRESS_COMPLAINT); a soft bounce (SUPPRESS_SOFT_BOUNCE, global) once
  * the address has policy->soft_limit soft bounces within
- * policy->soft_window_ms of b->at.  A bounce with no address, or about
- * the sender (sender_side), suppresses nothing.  policy may be NULL (the defaults).  Returns 1 if recorded, 0
+ * policy->soft_window_ms of b->at.  A bounce with no address, about the
+ * sender (sender_side) or unverified suppresses nothing.  policy may be NULL (the defaults).  Returns 1 if recorded, 0
  * if it was already, -1 on error; *suppressed_r (may be NULL) is the
  * reason it suppressed for, or -1 if none.
  */

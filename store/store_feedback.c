@@ -62,12 +62,13 @@ static const char *const store_fb_sql[FB_STMT_COUNT] = {
 	[FB_BOUNCE_INSERT] =
 		"INSERT OR IGNORE INTO bounces (msg_key, kind, address, key,"
 		" campaign_id, job_id, matched_by, category, hard, code,"
-		" enhanced, text, original_id, at, sender_side)"
+		" enhanced, text, original_id, at, sender_side, unverified)"
 		" VALUES (?1, ?2, ?3, ?4, nullif(?5, 0), nullif(?6, 0), ?7,"
-		" ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+		" ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[FB_BOUNCE_SOFT_COUNT] =
 		"SELECT count(*) FROM bounces WHERE key = ?1 AND hard = 0"
-		" AND sender_side = 0 AND kind <> 'complaint'"
+		" AND sender_side = 0 AND unverified = 0"
+		" AND kind <> 'complaint'"
 		" AND at > ?2 AND at <= ?3",
 	[FB_CAMPAIGN_LIST] =
 		"SELECT list, transactional FROM campaigns WHERE id = ?1",
@@ -207,19 +208,26 @@ static bool store_has_control(const char *s)
 }
 
 /*
- * store_clean_source - source with its control characters made '?', into
- * out: sources are shown in terminals and reports, and some are made
- * from what a bounce message said
+ * store_clean - s with its control characters made '?' and cut at max
+ * bytes, into out (NULL stays NULL): sources and bounce texts are shown
+ * in terminals and reports, and many come from what a bounce message
+ * said
  */
-static const char *store_clean_source(const char *source, struct buf *out)
+static const char *store_clean(const char *s, size_t max, struct buf *out)
 {
-	if (source == NULL)
+	if (s == NULL)
 		return NULL;
 	buf_reset(out);
-	for (const char *p = source; *p != '\0' && out->len < 1000; p++)
+	for (const char *p = s; *p != '\0' && out->len < max; p++)
 		buf_putc(out, (unsigned char)*p < 0x20 || *p == 0x7f ?
 			 '?' : *p);
 	return buf_cstr(out);
+}
+
+/* store_clean_source - a source made safe (store_clean) */
+static const char *store_clean_source(const char *source, struct buf *out)
+{
+	return store_clean(source, 1000, out);
 }
 
 /* --- the filter ---------------------------------------------------------- */
@@ -750,6 +758,8 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	size_t len = strlen(addr);
 	int64_t at = b->at > 0 ? b->at : clock_wall_ms();
 	struct buf key = BUF_INIT, source = BUF_INIT, clean = BUF_INIT;
+	struct buf clean_key = BUF_INIT, clean_text = BUF_INIT;
+	struct buf clean_id = BUF_INIT, clean_enh = BUF_INIT;
 	int rc, reason, ret = -1;
 
 	if (suppressed_r != NULL)
@@ -757,7 +767,8 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	if (stmt == NULL || sup == NULL)
 		return -1;
 	store_lower(&key, addr, len);
-	sqlite3_bind_text(stmt, 1, b->msg_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, store_clean(b->msg_key, 1000, &clean_key),
+			  -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, b->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, addr, (int)len, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, key.data, (int)len, SQLITE_STATIC);
@@ -768,11 +779,15 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 			  "other", -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 9, b->hard);
 	sqlite3_bind_int(stmt, 10, b->code);
-	store_bind_text_or_null(stmt, 11, b->enhanced);
-	store_bind_text_or_null(stmt, 12, b->text);
-	store_bind_text_or_null(stmt, 13, b->original_id);
+	store_bind_text_or_null(stmt, 11, store_clean(b->enhanced, 32,
+							   &clean_enh));
+	store_bind_text_or_null(stmt, 12, store_clean(b->text, 4000,
+							   &clean_text));
+	store_bind_text_or_null(stmt, 13, store_clean(b->original_id, 1000,
+							   &clean_id));
 	sqlite3_bind_int64(stmt, 14, at);
 	sqlite3_bind_int(stmt, 15, b->sender_side);
+	sqlite3_bind_int(stmt, 16, b->unverified);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
@@ -786,7 +801,7 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	}
 	ret = 1;
 	/* only a mailbox is suppressed for a bounce, never a domain */
-	if (len == 0 || b->sender_side ||
+	if (len == 0 || b->sender_side || b->unverified ||
 	    store_suppress_check(st, addr, NULL) < 0 || addr[0] == '@')
 		goto out;
 	reason = store_bounce_reason(st, b, key.data, at, policy, error_r);
@@ -830,6 +845,10 @@ out:
 	buf_free(&key);
 	buf_free(&source);
 	buf_free(&clean);
+	buf_free(&clean_key);
+	buf_free(&clean_text);
+	buf_free(&clean_id);
+	buf_free(&clean_enh);
 	return ret;
 }
 

@@ -205,6 +205,7 @@ const char *const store_migrations[] = {
 	"  category TEXT NOT NULL,"
 	"  hard INTEGER NOT NULL DEFAULT 0,"
 	"  sender_side INTEGER NOT NULL DEFAULT 0,"
+	"  unverified INTEGER NOT NULL DEFAULT 0,"
 	"  code INTEGER NOT NULL DEFAULT 0,"
 	"  enhanced TEXT,"
 	"  text TEXT,"

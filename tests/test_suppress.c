@@ -539,6 +539,19 @@ static void test_sender_side_never_suppresses(void **state)
 			 1);
 	assert_int_equal(sup, -1);
 	assert_int_equal(entries(f, NULL, NULL), 0);
+	/* nor does one nothing proves ours, hard or complaint */
+	b = bounce("<u1@mx>", "ann@example.org", "bad-mailbox", true, 0);
+	b.unverified = true;
+	assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup, &error),
+			 1);
+	assert_int_equal(sup, -1);
+	b = bounce("<u2@fbl>", "ann@example.org", "complaint", false, 0);
+	b.kind = "complaint";
+	b.unverified = true;
+	assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup, &error),
+			 1);
+	assert_int_equal(sup, -1);
+	assert_int_equal(entries(f, NULL, NULL), 0);
 	/* two that are about the mailbox do */
 	b = bounce("<s1@mx>", "ann@example.org", "quota-issues", false, 0);
 	assert_int_equal(store_bounce_add(f->st, &b, &policy, &sup, &error),

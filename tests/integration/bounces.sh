@@ -215,8 +215,10 @@ has out.txt "suppressed (complaint)" "Maildir: a complaint suppresses"
 lacks out.txt "ivy" "Maildir: tmp/ is not read"
 
 ok "ingest an mbox" "$VOLLEY" bounces ingest -v bounces.mbox
-has err.txt "2 messages, 2 bounces (2 new), 1 unmatched, 2 suppressed" \
-	"mbox: the summary (an unknown address is suppressed too)"
+has err.txt "2 messages, 2 bounces (2 new), 1 unmatched, 1 suppressed" \
+	"mbox: the summary (an unknown address is kept, suppresses nothing)"
+has out.txt "unmatched, new, not proven ours: suppresses nothing" \
+	"mbox: a bounce anyone could write suppresses nobody"
 has out.txt "bounces.mbox:1: bob@example.net bad-mailbox (hard), campaign" \
 	"mbox: bob by VERP, named with the line of his message"
 has out.txt "stranger@nowhere.example bad-mailbox (hard), unmatched, new" \
@@ -227,6 +229,8 @@ ok "the tampered token" "$VOLLEY" bounces ingest -v hal.eml
 has out.txt "hal@example.net bad-mailbox (hard), campaign 'c1' job" \
 	"tampered: hal is found"
 has out.txt "by address" "tampered: by his address, not by the token"
+has out.txt "not proven ours: suppresses nothing" \
+	"tampered: found by address only, with VERP set: suppresses nothing"
 
 # standard input: dan, by address only (no token, no Message-ID)
 dsn bounces@b.example.org DAN@example.net 5.1.1 550 "unknown" \
@@ -235,6 +239,19 @@ ok "ingest standard input" sh -c "'$VOLLEY' bounces ingest -v - < dan.eml"
 has out.txt "DAN@example.net bad-mailbox (hard), campaign 'c1' job" \
 	"stdin: dan, whatever the case of his address"
 has out.txt "by address" "stdin: matched by address"
+has out.txt "not proven ours" "stdin: by address only: suppresses nothing"
+
+# fay's token, the report naming where her mail was forwarded: the
+# mailbox volley sent to is the one suppressed
+dsn "$(verp fay@example.net)" fay@forward.example 5.1.1 550 "no such user" \
+	> fwd.eml
+ok "a forwarded address" "$VOLLEY" bounces ingest -v fwd.eml
+has out.txt "fay@example.net bad-mailbox (hard), campaign 'c1'" \
+	"forwarded: recorded for the job's own address"
+has out.txt "reported as fay@forward.example" "forwarded: the report's address said"
+ok "suppress list after the forward" "$VOLLEY" suppress list
+lacks out.txt "forward.example" "forwarded: the report's address is not suppressed"
+has out.txt "fay@example.net,hard-bounce" "forwarded: fay is"
 ok "no PATH is standard input" sh -c "'$VOLLEY' bounces ingest < dan.eml"
 has err.txt "1 messages, 1 bounces (0 new)" "stdin again: nothing new"
 
@@ -289,7 +306,7 @@ assert by["eve@example.net"]["kind"] == "complaint"
 g = by["gone@example.net"]
 assert g["kind"] == "reply" and g["matched_by"] == "reply", g
 assert g["category"] == "bad-mailbox" and g["hard"] is True, g
-assert len(rows) == 8, len(rows)
+assert len(rows) == 9, len(rows)   # fay's forward too
 PY
 then checks=$((checks + 1)); else
 	checks=$((checks + 1)); failures=$((failures + 1))
@@ -305,7 +322,7 @@ has err.txt "2 bounces (0 new), 1 unmatched, 0 suppressed" \
 ok "eml again" "$VOLLEY" bounces ingest carl.eml
 has err.txt "(0 new)" "eml again: nothing new"
 ok "list" "$VOLLEY" bounces list --format json
-equals "$(wc -l < out.txt)" 8 "still eight bounces"
+equals "$(wc -l < out.txt)" 9 "still nine bounces"
 
 # a tampered token with lee's own Message-ID quoted: by Message-ID
 dsn "$(tamper lee@example.net)" lee@example.net 5.1.1 550 "gone" \
@@ -403,6 +420,17 @@ ok "stdin once the lock is gone" sh -c \
 	"'$VOLLEY' -c busy.cfg bounces ingest -v - < kim.eml"
 has out.txt "Kim@Example.net bad-mailbox (hard), campaign 'c1'" \
 	"after the lock: kim recorded, by VERP"
+
+# --- bounces.suppress_unverified: a bounce matched by address suppresses ----
+sed 's/bounces = { /bounces = { suppress_unverified = true; /' volley.cfg \
+	> trust.cfg
+for a in dan hal; do
+	dsn bounces@b.example.org $a@example.net 5.1.1 550 "unknown again" \
+		> trust-$a.eml
+	ok "trusted: $a" "$VOLLEY" -c trust.cfg bounces ingest -v trust-$a.eml
+	has out.txt "by address, new, suppressed (hard-bounce)" \
+		"suppress_unverified: $a, by address, is suppressed"
+done
 
 # --- the next campaign: the suppressed are stored suppressed, not sent -------
 ok "a second campaign" "$VOLLEY" campaign create c2 --template t \
