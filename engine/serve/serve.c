@@ -33,6 +33,8 @@
 #define SERVE_ONE_CLICK_KEY "List-Unsubscribe"
 #define SERVE_ONE_CLICK_VALUE "One-Click"
 #define SERVE_RETRY_AFTER "5"
+/* bytes of a body too big read (and dropped) before answering 413 */
+#define SERVE_DISCARD_MAX (64 * 1024)
 
 struct serve {
 	const struct serve_params *p;
@@ -47,6 +49,7 @@ enum serve_method { SERVE_GET, SERVE_HEAD, SERVE_POST };
 struct serve_req {
 	enum serve_method method;
 	bool too_big;
+	size_t discarded;	/* bytes of a body too big, dropped */
 	size_t len;
 	char body[SERVE_BODY_MAX + 1];
 	/* the post processor's findings */
@@ -94,6 +97,16 @@ static void serve_shown_path(struct buf *out, const char *url)
 		}
 		max = n;
 		n = 0;
+	} else {
+		/*
+		 * Any other path may hold a token too ("//u/T", a prefix a
+		 * proxy did not strip): only its first segment, cut short
+		 */
+		const char *slash = strchr(url + 1, '/');
+
+		max = slash != NULL ? (size_t)(slash - url) + 1 : strlen(url);
+		if (max > 12)
+			max = 12;
 	}
 	for (; url[n] != '\0' && n < max; n++) {
 		unsigned char ch = (unsigned char)url[n];
@@ -473,6 +486,35 @@ static enum MHD_Result serve_post(struct serve *sv,
 	return ret;
 }
 
+/* serve_count_framing - counts Content-Length and Transfer-Encoding */
+static enum MHD_Result serve_count_framing(void *cls, enum MHD_ValueKind kind,
+					   const char *key, const char *value)
+{
+	unsigned *n = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		n[0]++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		n[1]++;
+	return MHD_YES;
+}
+
+/*
+ * serve_framing_ambiguous - two lengths, or a length and a transfer
+ * coding: where the body ends is in doubt, and a proxy in front may see
+ * it end elsewhere (request smuggling, RFC 9112 6.3); refused
+ */
+static bool serve_framing_ambiguous(struct MHD_Connection *conn)
+{
+	unsigned n[2] = { 0, 0 };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, serve_count_framing,
+				  n);
+	return n[0] > 1 || n[1] > 1 || (n[0] > 0 && n[1] > 0);
+}
+
 /* --- the handler -------------------------------------------------------- */
 
 static enum MHD_Result serve_handle(void *cls, struct MHD_Connection *conn,
@@ -505,6 +547,12 @@ static enum MHD_Result serve_handle(void *cls, struct MHD_Connection *conn,
 			return serve_text(sv, conn, method, url,
 					  MHD_HTTP_NOT_FOUND,
 					  "Not found.\n", NULL, NULL);
+		if (serve_framing_ambiguous(conn))
+			return serve_text(sv, conn, method, url,
+					  MHD_HTTP_BAD_REQUEST,
+					  "The request's length is said twice."
+					  "\n", MHD_HTTP_HEADER_CONNECTION,
+					  "close");
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 			MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && (strlen(cl) > 9 ||
@@ -521,13 +569,28 @@ static enum MHD_Result serve_handle(void *cls, struct MHD_Connection *conn,
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
-		if (n > SERVE_BODY_MAX - rq->len)
-			rq->too_big = true;
-		else
-			memcpy(rq->body + rq->len, upload_data, n);
-		if (!rq->too_big)
-			rq->len += n;
 		*upload_data_size = 0;
+		if (!rq->too_big && n <= SERVE_BODY_MAX - rq->len) {
+			memcpy(rq->body + rq->len, upload_data, n);
+			rq->len += n;
+			return MHD_YES;
+		}
+		/*
+		 * Too big: read and drop a little more, so that a client
+		 * that sends a bit over gets its 413 once its body is in
+		 * (a server that closes on unread data makes the peer's
+		 * TCP discard the answer); past SERVE_DISCARD_MAX (a
+		 * chunked body has no length to refuse it by up front),
+		 * answer at once and close.
+		 */
+		rq->too_big = true;
+		rq->discarded += n;
+		if (rq->discarded > SERVE_DISCARD_MAX)
+			return serve_text(sv, conn, method, url,
+					  MHD_HTTP_CONTENT_TOO_LARGE,
+					  "The request's body is too "
+					  "large.\n", MHD_HTTP_HEADER_CONNECTION,
+					  "close");
 		return MHD_YES;
 	}
 	if (rq->method != SERVE_POST) {
@@ -665,6 +728,28 @@ static int serve_listen(const char *listen_at, char *shown, size_t size,
 	return fd;
 }
 
+/*
+ * serve_drain - stop taking connections, let those open finish (at most
+ * timeout_s seconds: an idle one is closed by then anyway), then stop
+ */
+static void serve_drain(struct MHD_Daemon *d, unsigned timeout_s)
+{
+	MHD_socket lfd = MHD_quiesce_daemon(d);
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	for (unsigned i = 0; i < timeout_s * 20; i++) {
+		const union MHD_DaemonInfo *di = MHD_get_daemon_info(
+			d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+		if (di == NULL || di->num_connections == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	MHD_stop_daemon(d);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);	/* quiesce gave it back to us */
+}
+
 int serve_run(const struct serve_params *p, const char **error_r)
 {
 	struct serve sv = { .p = p };
@@ -686,7 +771,8 @@ int serve_run(const struct serve_params *p, const char **error_r)
 			  error_r);
 	if (fd < 0)
 		goto out_store;
-	d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+	d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+			     MHD_USE_ITC,
 			     0, NULL, NULL, serve_handle, &sv,
 			     MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 			     MHD_OPTION_CONNECTION_LIMIT,
@@ -715,7 +801,7 @@ int serve_run(const struct serve_params *p, const char **error_r)
 
 		nanosleep(&ts, NULL);
 	}
-	MHD_stop_daemon(d);	/* closes the listening socket too */
+	serve_drain(d, p->timeout_s ? p->timeout_s : 10);
 	ret = 0;
 out_store:
 	store_close(&sv.st);

@@ -27,8 +27,8 @@
  * one, which alone uses the store), at most max_connections connections
  * and per_ip from one address, a connection idle for timeout_s seconds
  * is closed (slow clients), SERVE_CONN_MEMORY bytes per connection for
- * the request's head (a bigger head gets 431), a body of at most
- * SERVE_BODY_MAX bytes.
+ * the request's head and the answer (a head over about half of it gets
+ * 431), a body of at most SERVE_BODY_MAX bytes.
  *
  * Every response carries Cache-Control: no-store,
  * X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer; pages
@@ -46,7 +46,7 @@
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8025"
 #define SERVE_BODY_MAX 1024
-#define SERVE_CONN_MEMORY (16 * 1024)
+#define SERVE_CONN_MEMORY (32 * 1024)
 
 struct serve_params {
 	const char *store_path;

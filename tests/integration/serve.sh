@@ -452,8 +452,74 @@ ok "campaign create c6" "$VOLLEY" campaign create c6 --template t \
 ok "import c6" "$VOLLEY" import c6 r.csv
 equals "$(count c6 suppressed)" 2 "c6: suppressed at import"
 
+# --- framing a proxy could read otherwise; bodies refused early ------------
+cat > raw.py <<'PY'
+import socket, sys, time
+port, case, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+body = b"List-Unsubscribe=One-Click"
+head = ("POST /u/%s HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n" % token)
+if case == "two-lengths":
+    s.sendall((head + "Content-Length: %d\r\nContent-Length: 5\r\n\r\n"
+               % len(body)).encode() + body)
+elif case == "length-and-chunked":
+    s.sendall((head + "Content-Length: %d\r\nTransfer-Encoding: chunked"
+               "\r\n\r\n" % len(body)).encode() + body)
+elif case == "big-chunked":
+    s.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+    sent = 0
+    try:
+        for _ in range(2000):      # up to 2 MB, if nobody stops it
+            s.sendall(b"400\r\n" + b"x" * 1024 + b"\r\n")
+            sent += 1024
+    except OSError:
+        pass
+    print("sent", sent)
+elif case == "half-then-term":
+    s.sendall((head + "Content-Length: %d\r\n\r\n" % len(body)).encode()
+              + body[:5])
+    open("half.ready", "w").close()
+    time.sleep(1.0)                # volley serve gets SIGTERM meanwhile
+    s.sendall(body[5:])
+s.settimeout(10)
+data = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if b"\r\n\r\n" in data and case != "half-then-term":
+            break
+except OSError:
+    pass
+print(data.split(b"\r\n")[0].decode("latin-1") if data else "nothing")
+PY
+python3 raw.py "$sport" two-lengths "$token" > raw1.txt 2>&1
+has raw1.txt "HTTP/1.1 400" "two Content-Length headers: 400"
+python3 raw.py "$sport" length-and-chunked "$token" > raw2.txt 2>&1
+has raw2.txt "HTTP/1.1 400" "Content-Length and chunked: 400"
+python3 raw.py "$sport" big-chunked "$token" > raw3.txt 2>&1
+lacks raw3.txt "sent 2048000" \
+	"a 2 MB chunked body: refused before the whole body was read"
+# a path that is not /u/ but holds a token: the log has no token
+curl -s -o /dev/null "$base//u/$token" || true
+curl -s -o /dev/null "$base/x/u/$token" || true
+sleep 0.2
+tokmac=$(echo "$token" | sed 's/.*-//')
+lacks serve.err "$tokmac" "no token in the log, whatever the path"
+
 # --- SIGTERM -------------------------------------------------------------
+# a request under way when SIGTERM comes is answered
+rm -f half.ready
+python3 raw.py "$sport" half-then-term "$token" > raw4.txt 2>&1 &
+half_pid=$!
+i=0
+while [ ! -e half.ready ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 kill -TERM "$serve_pid"
+wait "$half_pid"
+has raw4.txt "HTTP/1.1 200" "a request under way at SIGTERM is answered"
 wait "$serve_pid"
 equals "$?" 0 "SIGTERM stops volley serve with status 0"
 has serve.err "volley serve: stopped" "and it says so"
