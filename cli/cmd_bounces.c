@@ -260,16 +260,29 @@ static int64_t ingest_at(const char *msg, size_t len, int64_t now)
 	return at;
 }
 
-/* ingest_key - the bounce's Message-ID, else "sha256:HEX" of its bytes */
+/*
+ * ingest_key - the bounce's Message-ID, else "sha256:HEX" of its body:
+ * the same bounce delivered twice differs in its header (Received,
+ * Delivered-To, Return-Path are added on the way), never in its body
+ */
 static void ingest_key(struct ingest *in, const char *msg, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
+	const char *body, *crlf;
 
 	buf_reset(&in->key);
 	if (in->report.message_id[0] != '\0') {
 		buf_append_str(&in->key, in->report.message_id);
 		return;
+	}
+	body = memmem(msg, len, "\n\n", 2);
+	crlf = memmem(msg, len, "\n\r\n", 3);
+	if (crlf != NULL && (body == NULL || crlf < body))
+		body = crlf;
+	if (body != NULL) {
+		len -= (size_t)(body - msg);
+		msg = body;
 	}
 	if (EVP_Digest(msg, len, md, &mdlen, EVP_sha256(), NULL) != 1)
 		mdlen = 0;	/* cannot happen; the key is then "sha256:" */

@@ -324,6 +324,19 @@ has err.txt "(0 new)" "eml again: nothing new"
 ok "list" "$VOLLEY" bounces list --format json
 equals "$(wc -l < out.txt)" 9 "still nine bounces"
 
+# a bounce with no Message-ID, delivered twice along other paths: once
+dsn bounces@b.example.org nomid@example.net 4.2.2 552 "mailbox full" |
+	grep -v '^Message-ID:' > nomid1.eml
+sed 's/^Delivered-To: .*/Delivered-To: other-path@b.example.org/' \
+	nomid1.eml | { echo "Received: from relay2.example"; cat; } \
+	> nomid2.eml
+ok "no Message-ID, first" "$VOLLEY" bounces ingest -v nomid1.eml
+has out.txt ", new" "no Message-ID: recorded"
+ok "no Message-ID, again by another path" "$VOLLEY" bounces ingest -v \
+	nomid2.eml
+has out.txt "already recorded" \
+	"no Message-ID: the same body by another path is the same bounce"
+
 # a tampered token with lee's own Message-ID quoted: by Message-ID
 dsn "$(tamper lee@example.net)" lee@example.net 5.1.1 550 "gone" \
 	"$(mid lee@example.net)" > lee.eml
