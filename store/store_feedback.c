@@ -760,12 +760,20 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	struct buf key = BUF_INIT, source = BUF_INIT, clean = BUF_INIT;
 	struct buf clean_key = BUF_INIT, clean_text = BUF_INIT;
 	struct buf clean_id = BUF_INIT, clean_enh = BUF_INIT;
+	struct buf clean_addr = BUF_INIT;
+	bool valid;
 	int rc, reason, ret = -1;
 
 	if (suppressed_r != NULL)
 		*suppressed_r = -1;
 	if (stmt == NULL || sup == NULL)
 		return -1;
+	/* what is no address is kept as text, but harmless to show */
+	valid = len > 0 && store_suppress_check(st, addr, NULL) == 0;
+	if (len > 0 && !valid) {
+		addr = store_clean(addr, STORE_SUPPRESS_ADDR_MAX, &clean_addr);
+		len = strlen(addr);
+	}
 	store_lower(&key, addr, len);
 	sqlite3_bind_text(stmt, 1, store_clean(b->msg_key, 1000, &clean_key),
 			  -1, SQLITE_STATIC);
@@ -801,8 +809,7 @@ int store_bounce_add_locked(struct store *st, const struct store_bounce *b,
 	}
 	ret = 1;
 	/* only a mailbox is suppressed for a bounce, never a domain */
-	if (len == 0 || b->sender_side || b->unverified ||
-	    store_suppress_check(st, addr, NULL) < 0 || addr[0] == '@')
+	if (!valid || b->sender_side || b->unverified || addr[0] == '@')
 		goto out;
 	reason = store_bounce_reason(st, b, key.data, at, policy, error_r);
 	if (reason == -2) {
@@ -849,6 +856,7 @@ out:
 	buf_free(&clean_text);
 	buf_free(&clean_id);
 	buf_free(&clean_enh);
+	buf_free(&clean_addr);
 	return ret;
 }
 
