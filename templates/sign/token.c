@@ -184,16 +184,29 @@ bool token_verp_parse(const char *tok, size_t len, int64_t *campaign_id_r,
 			   job_id_r);
 }
 
+/*
+ * token_check - is tok the token under label, with mac_chars of MAC, of
+ * the ids it names and addr?  (compared in constant time)
+ */
+static bool token_check(struct token_key *key, const char *label,
+			size_t mac_chars, const char *tok, size_t len,
+			const char *addr, size_t addr_len)
+{
+	char want[TOKEN_UNSUB_MAX > TOKEN_VERP_MAX ? TOKEN_UNSUB_MAX :
+		  TOKEN_VERP_MAX];
+	int64_t c, j;
+
+	if (!token_parse(tok, len, mac_chars, &c, &j) ||
+	    token_make(key, label, mac_chars, c, j, addr, addr_len, want) < 0)
+		return false;
+	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
+}
+
 bool token_verp_check(struct token_key *key, const char *tok, size_t len,
 		      const char *addr, size_t addr_len)
 {
-	char want[TOKEN_VERP_MAX];
-	int64_t c, j;
-
-	if (!token_verp_parse(tok, len, &c, &j) ||
-	    token_verp(key, c, j, addr, addr_len, want) < 0)
-		return false;
-	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
+	return token_check(key, "volley-verp-1", TOKEN_MAC_CHARS, tok, len,
+			   addr, addr_len);
 }
 
 /* --- unsubscribe tokens ------------------------------------------------ */
@@ -215,13 +228,8 @@ bool token_unsub_parse(const char *tok, size_t len, int64_t *campaign_id_r,
 bool token_unsub_check(struct token_key *key, const char *tok, size_t len,
 		       const char *addr, size_t addr_len)
 {
-	char want[TOKEN_UNSUB_MAX];
-	int64_t c, j;
-
-	if (!token_unsub_parse(tok, len, &c, &j) ||
-	    token_unsub(key, c, j, addr, addr_len, want) < 0)
-		return false;
-	return strlen(want) == len && CRYPTO_memcmp(want, tok, len) == 0;
+	return token_check(key, "volley-unsub-1", TOKEN_UNSUB_MAC_CHARS, tok,
+			   len, addr, addr_len);
 }
 
 int token_unsub_url(struct token_key *key, const char *base,
