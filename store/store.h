@@ -309,6 +309,9 @@ struct store_result {
 	const char *bounce_category;
 	bool bounce_hard;
 	bool bounce_sender_side;	/* see store_bounce.sender_side */
+	/* the job's campaign when the caller has it (the claim gave it):
+	 * saves the store reading it; 0 if not known */
+	int64_t campaign_id;
 };
 
 /*

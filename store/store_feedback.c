@@ -658,6 +658,8 @@ int store_claim_filter(struct store *st, int64_t campaign_id,
 					      "suppressing a job");
 			break;
 		}
+		store_count_move(st, campaign_id, JOB_SENDING, JOB_SUPPRESSED,
+				 sqlite3_changes(st->db));
 		st->claim_suppressed++;
 	}
 	buf_free(&reply);

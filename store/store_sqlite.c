@@ -43,7 +43,7 @@ enum store_stmt_id {
 	STMT_COUNTS,
 	STMT_IMPORT_INSERT,
 	STMT_IMPORT_FINISH,
-	STMT_IMPORT_COUNT,
+	STMT_COUNT_ADD,
 	STMT_IMPORT_NAMES,
 	STMT_JOB_INSERT,
 	STMT_JOB_INSERT_SUPPRESSED,
@@ -53,6 +53,8 @@ enum store_stmt_id {
 	STMT_KEYS_INSERT,
 	STMT_CLAIM,
 	STMT_RECORD_DONE,
+	STMT_RECORD_STATE,
+	STMT_RECORD_LATE,
 	STMT_RECORD_GIVE_BACK,
 	STMT_RELEASE,
 	STMT_RECLAIM_EXPIRED,
@@ -65,6 +67,15 @@ enum store_stmt_id {
 	STMT_REPORT_STATE,
 	STMT_COUNT
 };
+
+/* What a result sets; the WHERE differs (STMT_RECORD_DONE, _LATE). */
+#define STORE_RECORD_SET \
+	"UPDATE jobs SET state = ?2, last_code = ?3," \
+	" last_enhanced = ?4, last_reply = ?5," \
+	" queue_id = coalesce(?6, queue_id)," \
+	" next_attempt_at = ?7, doubts = doubts + ?10," \
+	" done_at = CASE WHEN ?2 IN (2, 4) THEN ?8 END," \
+	" lease_owner = NULL, lease_expires_at = NULL"
 
 /*
  * The claim takes the oldest due jobs through jobs_due.  RETURNING gives
@@ -98,7 +109,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		"UPDATE imports SET finished_at = ?2, added = ?3,"
 		" duplicates = ?4, rejected = ?5, suppressed = ?6,"
 		" suppress_seen = ?7 WHERE id = ?1",
-	[STMT_IMPORT_COUNT] =
+	[STMT_COUNT_ADD] =
 		"UPDATE campaign_counts SET n = n + ?2"
 		" WHERE campaign_id = ?1 AND state = ?3",
 	[STMT_IMPORT_NAMES] =
@@ -120,9 +131,15 @@ static const char *const store_sql[STMT_COUNT] = {
 	[STMT_KEYS_INSERT] =
 		"INSERT INTO address_keys (campaign_id, first_job_id, keys)"
 		" VALUES (?1, ?2, ?3)",
+	/*
+	 * RETURNING sees only the new row, but the counts (store_count_move)
+	 * need the state each job came from: the lease's expiry carries it,
+	 * one millisecond later for a deferred job than for a queued one.
+	 */
 	[STMT_CLAIM] =
 		"UPDATE jobs SET state = 1, lease_owner = ?2,"
-		" lease_expires_at = ?3, attempts = attempts + 1,"
+		" lease_expires_at = ?3 + (state = 3),"
+		" attempts = attempts + 1,"
 		" first_attempt_at = coalesce(first_attempt_at, ?4),"
 		" last_attempt_at = ?4"
 		" WHERE id IN (SELECT id FROM jobs"
@@ -130,20 +147,19 @@ static const char *const store_sql[STMT_COUNT] = {
 		"  AND next_attempt_at <= ?4"
 		"  ORDER BY next_attempt_at LIMIT ?5)"
 		" RETURNING id, campaign_id, import_id, address, addr_flags,"
-		" vars, attempts, first_attempt_at, doubts",
+		" vars, attempts, first_attempt_at, doubts, lease_expires_at",
 	/*
 	 * A final or deferring result applies to a job this owner holds;
-	 * "sent" applies to any job not yet sent (see store.h).
+	 * "sent" applies to any job not yet sent (see store.h): when the
+	 * job is no longer this owner's, its state is read first (for the
+	 * counts) and the same change made from that state.
 	 */
-	[STMT_RECORD_DONE] =
-		"UPDATE jobs SET state = ?2, last_code = ?3,"
-		" last_enhanced = ?4, last_reply = ?5,"
-		" queue_id = coalesce(?6, queue_id),"
-		" next_attempt_at = ?7, doubts = doubts + ?10,"
-		" done_at = CASE WHEN ?2 IN (2, 4) THEN ?8 END,"
-		" lease_owner = NULL, lease_expires_at = NULL"
-		" WHERE id = ?1 AND ((state = 1 AND lease_owner = ?9)"
-		"  OR (?2 = 2 AND state <> 2))",
+	[STMT_RECORD_DONE] = STORE_RECORD_SET
+		" WHERE id = ?1 AND state = 1 AND lease_owner = ?9",
+	[STMT_RECORD_STATE] =
+		"SELECT campaign_id, state FROM jobs WHERE id = ?1",
+	[STMT_RECORD_LATE] = STORE_RECORD_SET
+		" WHERE id = ?1 AND state = ?9 AND state <> 2",
 	/*
 	 * Giving a job back undoes the attempt its claim counted; it returns
 	 * to deferred if it had been tried before, else to queued.
@@ -156,7 +172,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" last_attempt_at = CASE WHEN attempts > 1"
 		"  THEN last_attempt_at END,"
 		" lease_owner = NULL, lease_expires_at = NULL"
-		" WHERE id = ?1 AND state = 1 AND lease_owner = ?2",
+		" WHERE id = ?1 AND state = 1 AND lease_owner = ?2"
+		" RETURNING campaign_id, state",
 	[STMT_RELEASE] =
 		"UPDATE jobs SET attempts = attempts - 1,"
 		" state = CASE WHEN attempts > 1 THEN 3 ELSE 0 END,"
@@ -166,7 +183,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		"  THEN last_attempt_at END,"
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE state = 1 AND lease_owner = ?1"
-		" AND id NOT IN (SELECT value FROM json_each(?2))",
+		" AND id NOT IN (SELECT value FROM json_each(?2))"
+		" RETURNING campaign_id, state",
 	/* a second doubt is held, whatever the mode: at most two copies */
 	[STMT_RECLAIM_EXPIRED] =
 		"UPDATE jobs SET state = 3,"
@@ -176,7 +194,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" last_reply = 'interrupted: the lease of ' || lease_owner ||"
 		"  ' expired; the message may have been delivered',"
 		" lease_owner = NULL, lease_expires_at = NULL"
-		" WHERE state = 1 AND lease_expires_at <= ?1",
+		" WHERE state = 1 AND lease_expires_at <= ?1"
+		" RETURNING campaign_id",
 	[STMT_LEASE_OWNERS] =
 		"SELECT DISTINCT lease_owner FROM jobs"
 		" WHERE state = 1 AND lease_expires_at IS NOT NULL",
@@ -188,7 +207,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" last_reply = 'interrupted: sender ' || lease_owner ||"
 		"  ' stopped; the message may have been delivered',"
 		" lease_owner = NULL, lease_expires_at = NULL"
-		" WHERE state = 1 AND lease_owner = ?2",
+		" WHERE state = 1 AND lease_owner = ?2"
+		" RETURNING campaign_id",
 	/* held in doubt: deferred, due at the end of time (STORE_HELD) */
 	[STMT_DOUBT_COUNT] =
 		"SELECT count(*) FROM jobs WHERE campaign_id = ?1"
@@ -416,20 +436,85 @@ int store_exec(struct store *st, const char *sql, const char *doing,
 	return 0;
 }
 
+void store_count_move(struct store *st, int64_t campaign,
+		      enum job_state from, enum job_state to, int64_t n)
+{
+	struct store_count_delta *d = NULL;
+
+	if (n == 0 || from == to)
+		return;
+	/* a transaction touches one campaign, rarely a few */
+	for (size_t i = st->count_ndeltas; i-- > 0;) {
+		if (st->count_deltas[i].campaign == campaign) {
+			d = &st->count_deltas[i];
+			break;
+		}
+	}
+	if (d == NULL) {
+		if (st->count_ndeltas == st->count_cap) {
+			st->count_cap = st->count_cap ? 2 * st->count_cap : 4;
+			st->count_deltas = xrealloc(st->count_deltas,
+						    st->count_cap *
+						    sizeof(*d));
+		}
+		d = &st->count_deltas[st->count_ndeltas++];
+		memset(d, 0, sizeof(*d));
+		d->campaign = campaign;
+	}
+	d->n[from] -= n;
+	d->n[to] += n;
+}
+
+/* store_count_flush - add the open transaction's moves to the counts */
+static int store_count_flush(struct store *st, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (st->count_ndeltas == 0)
+		return 0;
+	stmt = store_stmt(st, STMT_COUNT_ADD, error_r);
+	if (stmt == NULL)
+		return -1;
+	for (size_t i = 0; i < st->count_ndeltas; i++) {
+		const struct store_count_delta *d = &st->count_deltas[i];
+
+		for (int state = 0; state < JOB_STATE_COUNT; state++) {
+			int rc;
+
+			if (d->n[state] == 0)
+				continue;
+			sqlite3_bind_int64(stmt, 1, d->campaign);
+			sqlite3_bind_int64(stmt, 2, d->n[state]);
+			sqlite3_bind_int(stmt, 3, state);
+			rc = sqlite3_step(stmt);
+			sqlite3_reset(stmt);
+			if (rc != SQLITE_DONE)
+				return store_fail_step(st, rc, error_r,
+						       "counting jobs");
+		}
+	}
+	st->count_ndeltas = 0;
+	return 0;
+}
+
 int store_begin(struct store *st, const char **error_r)
 {
+	st->count_ndeltas = 0;
 	return store_exec(st, "BEGIN IMMEDIATE", "starting a transaction",
 			  error_r);
 }
 
 int store_commit(struct store *st, const char **error_r)
 {
+	if (store_count_flush(st, error_r) < 0)
+		return -1;
 	return store_exec(st, "COMMIT", "committing", error_r);
 }
 
 /* store_rollback - undo the open transaction, if SQLite has not already */
 void store_rollback(struct store *st)
 {
+	st->count_ndeltas = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -697,6 +782,7 @@ void store_close(struct store **stp)
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	free(st->stmt);
+	free(st->count_deltas);
 	store_fb_close(st);
 	sqlite3_close(st->db);
 	buf_free(&st->scratch);
@@ -1388,7 +1474,7 @@ int store_import_commit(struct store_import **impp, int64_t rejected,
 		store_fail_step(st, rc, error_r, "finishing the import");
 		goto out_rollback;
 	}
-	stmt = store_stmt(st, STMT_IMPORT_COUNT, error_r);
+	stmt = store_stmt(st, STMT_COUNT_ADD, error_r);
 	if (stmt == NULL)
 		goto out_rollback;
 	for (int i = 0; i < 2; i++) {
@@ -1485,6 +1571,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 	sqlite3_stmt *stmt;
 	struct buf *arena;
 	int64_t suppressed, before = st->claim_suppressed;
+	int64_t from_queued, from_deferred;
 	int rc;
 
 	batch->count = 0;
@@ -1501,6 +1588,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 	if (stmt == NULL || store_begin(st, error_r) < 0)
 		return -1;
 again:
+	from_queued = from_deferred = 0;
 	sqlite3_bind_int64(stmt, 1, campaign_id);
 	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, now + lease_ms);
@@ -1538,6 +1626,10 @@ again:
 		job->attempts = sqlite3_column_int(stmt, 6);
 		job->first_attempt_at = sqlite3_column_int64(stmt, 7);
 		job->doubts = sqlite3_column_int(stmt, 8);
+		if (sqlite3_column_int64(stmt, 9) > now + lease_ms)
+			from_deferred++;
+		else
+			from_queued++;
 	}
 	sqlite3_reset(stmt);
 	sqlite3_bind_null(stmt, 2);
@@ -1545,6 +1637,10 @@ again:
 		store_fail_step(st, rc, error_r, "claiming jobs");
 		goto out_rollback;
 	}
+	store_count_move(st, campaign_id, JOB_QUEUED, JOB_SENDING,
+			 from_queued);
+	store_count_move(st, campaign_id, JOB_DEFERRED, JOB_SENDING,
+			 from_deferred);
 	suppressed = st->claim_suppressed;
 	if (store_claim_filter(st, campaign_id, batch, arena, now,
 			       error_r) < 0)
@@ -1616,56 +1712,162 @@ static int store_record_bounce(struct store *st,
 	       -1 : 0;
 }
 
+/* store_bind_result - what STORE_RECORD_SET sets, from a result */
+static void store_bind_result(sqlite3_stmt *stmt,
+			      const struct store_result *r)
+{
+	sqlite3_bind_int64(stmt, 1, r->job_id);
+	sqlite3_bind_int(stmt, 2, (int)r->state);
+	if (r->code > 0)
+		sqlite3_bind_int(stmt, 3, r->code);
+	else
+		sqlite3_bind_null(stmt, 3);
+	store_bind_text_or_null(stmt, 4, r->enhanced);
+	store_bind_text_or_null(stmt, 5, r->reply);
+	store_bind_text_or_null(stmt, 6, r->queue_id);
+	sqlite3_bind_int64(stmt, 7, r->state == JOB_DEFERRED ?
+			   r->next_attempt_at : r->at);
+	sqlite3_bind_int64(stmt, 8, r->at);
+	sqlite3_bind_int(stmt, 10, r->in_doubt ? 1 : 0);
+}
+
+/*
+ * store_job_campaign - the campaign of job id: 1, or 0 if there is no
+ * such job, -1 on error
+ */
+static int store_job_campaign(struct store *st, int64_t id,
+			      int64_t *campaign_r, const char **error_r)
+{
+	sqlite3_stmt *get = store_stmt(st, STMT_RECORD_STATE, error_r);
+	int rc;
+
+	if (get == NULL)
+		return -1;
+	sqlite3_bind_int64(get, 1, id);
+	rc = sqlite3_step(get);
+	*campaign_r = sqlite3_column_int64(get, 0);
+	sqlite3_reset(get);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_fail_step(st, rc, error_r, "recording results");
+	return 1;
+}
+
+/*
+ * store_record_late - a "sent" result for a job this owner no longer
+ * holds (its lease expired and it was reclaimed, say): the delivery
+ * happened, so it is recorded from whatever state the job is in now,
+ * unless it is sent already.  1 if recorded, 0 if not, -1 on error.
+ */
+static int store_record_late(struct store *st, const struct store_result *r,
+			     const char **error_r)
+{
+	sqlite3_stmt *get = store_stmt(st, STMT_RECORD_STATE, error_r);
+	sqlite3_stmt *late = store_stmt(st, STMT_RECORD_LATE, error_r);
+	int64_t campaign;
+	int rc, state;
+
+	if (get == NULL || late == NULL)
+		return -1;
+	sqlite3_bind_int64(get, 1, r->job_id);
+	rc = sqlite3_step(get);
+	campaign = sqlite3_column_int64(get, 0);
+	state = sqlite3_column_int(get, 1);
+	sqlite3_reset(get);
+	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && state == JOB_SENT))
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_fail_step(st, rc, error_r, "recording results");
+	store_bind_result(late, r);
+	sqlite3_bind_int(late, 9, state);
+	rc = sqlite3_step(late);
+	sqlite3_reset(late);
+	if (rc != SQLITE_DONE)
+		return store_fail_step(st, rc, error_r, "recording results");
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	store_count_move(st, campaign, (enum job_state)state, JOB_SENT, 1);
+	return 1;
+}
+
+/*
+ * store_record_one - one result for a job owner holds: 1 if recorded,
+ * 0 if the job is not (or no longer) owner's, -1 on error
+ */
+static int store_record_one(struct store *st, const char *owner,
+			    const struct store_result *r,
+			    const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	bool give_back = r->state == JOB_QUEUED;
+	int64_t campaign = r->campaign_id;
+	int state = r->state, rc, rows = 0;
+
+	/*
+	 * RETURNING would give the campaign too, but it costs an ephemeral
+	 * table (a page allocated and cleared) per statement: a tenth of a
+	 * 4 KB message.  The claim gave the campaign to the caller.
+	 */
+	if (!give_back && campaign == 0) {
+		rc = store_job_campaign(st, r->job_id, &campaign, error_r);
+		if (rc <= 0)
+			return rc;
+	}
+	stmt = store_stmt(st, give_back ? STMT_RECORD_GIVE_BACK :
+			  STMT_RECORD_DONE, error_r);
+	if (stmt == NULL)
+		return -1;
+	if (give_back) {
+		sqlite3_bind_int64(stmt, 1, r->job_id);
+		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+	} else {
+		store_bind_result(stmt, r);
+		sqlite3_bind_text(stmt, 9, owner, -1, SQLITE_STATIC);
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		/* a give-back: queued, or deferred if tried before */
+		campaign = sqlite3_column_int64(stmt, 0);
+		state = sqlite3_column_int(stmt, 1);
+		rows++;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_bind_null(stmt, give_back ? 2 : 9);	/* owner: STATIC */
+	if (rc != SQLITE_DONE)
+		return store_fail_step(st, rc, error_r, "recording results");
+	if (!give_back)
+		rows = sqlite3_changes(st->db);
+	if (rows == 0)
+		return 0;
+	store_count_move(st, campaign, JOB_SENDING, (enum job_state)state, 1);
+	return 1;
+}
+
 int store_record(struct store *st, const char *owner,
 		 const struct store_result *results, size_t n,
 		 size_t *stale_r, const char **error_r)
 {
-	sqlite3_stmt *done = store_stmt(st, STMT_RECORD_DONE, error_r);
-	sqlite3_stmt *give_back = store_stmt(st, STMT_RECORD_GIVE_BACK,
-					     error_r);
 	size_t stale = 0;
 
-	if (done == NULL || give_back == NULL || store_begin(st, error_r) < 0)
+	if (store_begin(st, error_r) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_result *r = &results[i];
-		sqlite3_stmt *stmt;
 		int rc;
 
-		if (r->state == JOB_QUEUED) {
-			stmt = give_back;
-			sqlite3_bind_int64(stmt, 1, r->job_id);
-			sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
-		} else if (r->state == JOB_SENT || r->state == JOB_DEFERRED ||
-			   r->state == JOB_FAILED) {
-			stmt = done;
-			sqlite3_bind_int64(stmt, 1, r->job_id);
-			sqlite3_bind_int(stmt, 2, (int)r->state);
-			if (r->code > 0)
-				sqlite3_bind_int(stmt, 3, r->code);
-			else
-				sqlite3_bind_null(stmt, 3);
-			store_bind_text_or_null(stmt, 4, r->enhanced);
-			store_bind_text_or_null(stmt, 5, r->reply);
-			store_bind_text_or_null(stmt, 6, r->queue_id);
-			sqlite3_bind_int64(stmt, 7, r->state == JOB_DEFERRED ?
-					   r->next_attempt_at : r->at);
-			sqlite3_bind_int64(stmt, 8, r->at);
-			sqlite3_bind_text(stmt, 9, owner, -1, SQLITE_STATIC);
-			sqlite3_bind_int(stmt, 10, r->in_doubt ? 1 : 0);
-		} else {
+		if (r->state != JOB_QUEUED && r->state != JOB_SENT &&
+		    r->state != JOB_DEFERRED && r->state != JOB_FAILED) {
 			store_fail(st, error_r, "job %lld: a result cannot "
 				   "set state '%s'", (long long)r->job_id,
 				   job_state_name(r->state));
 			goto out_rollback;
 		}
-		rc = sqlite3_step(stmt);
-		sqlite3_reset(stmt);
-		if (rc != SQLITE_DONE) {
-			store_fail_step(st, rc, error_r, "recording results");
+		rc = store_record_one(st, owner, r, error_r);
+		if (rc == 0 && r->state == JOB_SENT)
+			rc = store_record_late(st, r, error_r);
+		if (rc < 0)
 			goto out_rollback;
-		}
-		if (sqlite3_changes(st->db) == 0) {
+		if (rc == 0) {
 			stale++;
 			continue;
 		}
@@ -1704,7 +1906,14 @@ int store_release(struct store *st, const char *owner, const int64_t *keep,
 	sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, st->scratch.data, (int)st->scratch.len,
 			  SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
+	n = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_count_move(st, sqlite3_column_int64(stmt, 0),
+				 JOB_SENDING,
+				 (enum job_state)sqlite3_column_int(stmt, 1),
+				 1);
+		n++;
+	}
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE) {
@@ -1712,7 +1921,6 @@ int store_release(struct store *st, const char *owner, const int64_t *keep,
 		store_rollback(st);
 		return -1;
 	}
-	n = sqlite3_changes(st->db);
 	if (store_commit(st, error_r) < 0) {
 		store_rollback(st);
 		return -1;
@@ -1732,9 +1940,12 @@ int store_in_doubt(struct store *st, int64_t campaign_id,
 		[STORE_DOUBT_DROP] = STMT_DOUBT_DROP,
 	};
 	sqlite3_stmt *stmt = store_stmt(st, stmts[action], error_r);
+	bool drop = action == STORE_DOUBT_DROP;
+	int64_t n = 0;
 	int rc;
 
-	if (stmt == NULL)
+	/* dropping moves jobs between states: counted, so a transaction */
+	if (stmt == NULL || (drop && store_begin(st, error_r) < 0))
 		return -1;
 	sqlite3_bind_int64(stmt, 1, campaign_id);
 	sqlite3_bind_int64(stmt, 2, STORE_HELD);
@@ -1742,17 +1953,41 @@ int store_in_doubt(struct store *st, int64_t campaign_id,
 		sqlite3_bind_int64(stmt, 3, now);
 	rc = sqlite3_step(stmt);
 	if (action == STORE_DOUBT_COUNT && rc == SQLITE_ROW) {
-		*n_r = sqlite3_column_int64(stmt, 0);
+		n = sqlite3_column_int64(stmt, 0);
 		rc = SQLITE_DONE;
-	} else if (rc == SQLITE_DONE && n_r != NULL) {
-		*n_r = sqlite3_changes(st->db);
+	} else if (rc == SQLITE_DONE) {
+		n = sqlite3_changes(st->db);
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
 		store_fail_step(st, rc, error_r, "jobs in doubt");
+		store_rollback(st);
 		return -1;
 	}
+	if (drop) {
+		store_count_move(st, campaign_id, JOB_DEFERRED, JOB_FAILED, n);
+		if (store_commit(st, error_r) < 0) {
+			store_rollback(st);
+			return -1;
+		}
+	}
+	if (n_r != NULL)
+		*n_r = n;
 	return 0;
+}
+
+/* store_reclaim_step - run a reclaim, counting the jobs it made deferred */
+static int store_reclaim_step(struct store *st, sqlite3_stmt *stmt,
+			      int64_t *n)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_count_move(st, sqlite3_column_int64(stmt, 0),
+				 JOB_SENDING, JOB_DEFERRED, 1);
+		(*n)++;
+	}
+	return rc;
 }
 
 int store_reclaim(struct store *st, int64_t now, bool hold,
@@ -1771,11 +2006,10 @@ int store_reclaim(struct store *st, int64_t now, bool hold,
 	sqlite3_bind_int64(expired, 1, now);
 	sqlite3_bind_int64(expired, 2, hold ? STORE_HELD : now);
 	sqlite3_bind_int64(expired, 3, STORE_HELD);
-	rc = sqlite3_step(expired);
+	rc = store_reclaim_step(st, expired, &n);
 	sqlite3_reset(expired);
 	if (rc != SQLITE_DONE)
 		goto out_db_error;
-	n += sqlite3_changes(st->db);
 
 	/* Owners are few (one per sender process), so collect them first. */
 	buf_reset(&st->scratch);
@@ -1794,11 +2028,10 @@ int store_reclaim(struct store *st, int64_t now, bool hold,
 		sqlite3_bind_int64(by_owner, 1, hold ? STORE_HELD : now);
 		sqlite3_bind_text(by_owner, 2, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(by_owner, 3, STORE_HELD);
-		rc = sqlite3_step(by_owner);
+		rc = store_reclaim_step(st, by_owner, &n);
 		sqlite3_reset(by_owner);
 		if (rc != SQLITE_DONE)
 			goto out_db_error;
-		n += sqlite3_changes(st->db);
 		off += strlen(owner) + 1;
 	}
 	sqlite3_clear_bindings(by_owner);

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "counts_check.h"
 #include "store.h"
 #include "store_addrset.h"
 #include "store_schema.h"
@@ -64,6 +65,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	store_close(&f->st);
+	assert_counts_recount(f->path);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);
@@ -741,14 +743,14 @@ static void test_record_results(void **state)
 	r[0] = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, "2.0.0",
 				      "OK queued", "ABC123", T0 + 10, 0,
 				      false, NULL,
-				      false, false };
+				      false, false, f->campaign };
 	r[1] = (struct store_result){ b.jobs[1].id, JOB_DEFERRED, 451, "4.7.1",
 				      "try later", NULL, T0 + 10, T0 + 60000,
 				      false, NULL,
-				      false, false };
+				      false, false, 0 };
 	r[2] = (struct store_result){ b.jobs[2].id, JOB_FAILED, 550, "5.1.1",
 				      "no such user", NULL, T0 + 10, 0, false, NULL,
-				      false, false };
+				      false, false, 0 };
 	assert_int_equal(store_record(f->st, "me:1", r, 3, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_counts(f, 0, 0, 1, 1, 1);
@@ -778,7 +780,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 				     2, &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_FAILED, 550, NULL, "no",
 				   NULL, T0, 0, false, NULL,
-				      false, false };
+				      false, false, 0 };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -787,7 +789,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 	/* "sent" sticks even when the lease moved on: the server has it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, NULL, "ok",
 				   NULL, T0, 0, false, NULL,
-				      false, false };
+				      false, false, 0 };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 0);
@@ -796,7 +798,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 	/* ... and a later "deferred" from the real owner cannot undo it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, NULL, "x",
 				   NULL, T0, T0, false, NULL,
-				      false, false };
+				      false, false, 0 };
 	assert_int_equal(store_record(f->st, "owner:1", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -842,7 +844,7 @@ static void test_give_back_undoes_attempt(void **state)
 				     &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_QUEUED, 0, NULL, NULL,
 				   NULL, T0, 0, false, NULL,
-				      false, false };
+				      false, false, 0 };
 	assert_int_equal(store_record(f->st, "me:1", &r, 1, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_int_equal(store_release(f->st, "me:1", NULL, 0, &n, &error), 0);
@@ -1059,7 +1061,7 @@ static void test_second_doubt_is_held(void **state)
 	/* one job's message goes in doubt again: held */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, "4.4.2",
 				   "no reply", NULL, T0 + 3, STORE_HELD, true, NULL,
-				      false, false };
+				      false, false, 0 };
 	assert_int_equal(store_record(f->st, "me:2", &r, 1, &stale, &error),
 			 0);
 	/* the other's sender dies again: held too, by reclaim */

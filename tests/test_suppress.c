@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "counts_check.h"
 #include "store.h"
 #include "store_schema.h"
 #include "vars.h"
@@ -52,6 +53,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	store_close(&f->st);
+	assert_counts_recount(f->path);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

@@ -346,6 +346,7 @@ static void send_decide(struct send_run *run, struct send_job *job,
 
 	memset(r, 0, sizeof(*r));
 	r->job_id = job->id;
+	r->campaign_id = p->campaigns[job->campaign].id;
 	r->at = now;
 	if (!job->tried) {
 		r->state = JOB_QUEUED;
