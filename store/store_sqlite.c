@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -700,6 +701,20 @@ out_rollback:
 	return -1;
 }
 
+/*
+ * store_sqlite_config - before SQLite's first use: no memory statistics.
+ * Keeping them takes a global mutex around every allocation SQLite
+ * makes, several per statement run: about 3% of a message's
+ * instructions, for figures volley never reads.
+ */
+static pthread_once_t store_config_once = PTHREAD_ONCE_INIT;
+
+static void store_sqlite_config(void)
+{
+	/* refused only once SQLite is initialised: then nothing changes */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(const char *path, const struct store_params *params,
 	       struct store **st_r, const char **error_r)
 {
@@ -723,6 +738,7 @@ int store_open(const char *path, const struct store_params *params,
 		return -1;
 	}
 
+	pthread_once(&store_config_once, store_sqlite_config);
 	st = xcalloc(1, sizeof(*st));
 	st->stmt = xcalloc(STMT_COUNT, sizeof(*st->stmt));
 	st->path = xstrdup(path);
