@@ -584,6 +584,9 @@ void *send_worker_main(void *arg)
 	struct smtp_conn_source src = {
 		.next = send_next, .event = send_event, .ctx = w,
 		.max_in_flight = w->nslots,
+		/* with messages in flight send_next never waits (it says
+		 * "later" instead) */
+		.next_returns_at_once = true,
 	};
 	const struct retry_conn_policy policy = {
 		.backoff_first_ms = 1000, .backoff_max_ms = 32000,
