@@ -387,13 +387,13 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 				(size_t)(end - p) > room ? p + room : end;
 
 			p = mime_qp_copy(p, lim, end, &o, o == line);
-			while (p < lim) {
-				k = mime_qp_class[*p];
-				if (k != QP_LIT &&
-				    (k == QP_WSP ? mime_qp_eol(p + 1, end) :
-				     k != QP_DOT || o == line))
-					break;
+			/*
+			 * It stops at all that may need encoding; of that,
+			 * only a tab inside a line goes as it is.
+			 */
+			if (p < lim && *p == '\t' && !mime_qp_eol(p + 1, end)) {
 				*o++ = (char)*p++;
+				continue;
 			}
 			if (p == end)
 				break;

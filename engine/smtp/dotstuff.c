@@ -126,6 +126,22 @@ static inline size_t dotstuff_copy_line(const char *p, size_t n, char *o)
 #ifdef __SSE2__
 	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
 
+	/* two blocks a turn: most lines are 76 bytes and a CRLF */
+	for (; n - i >= 32; i += 32) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+		__m128i y = _mm_loadu_si128((const __m128i *)(p + i + 16));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, cr),
+				     _mm_cmpeq_epi8(x, lf))) |
+			(unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(y, cr),
+				     _mm_cmpeq_epi8(y, lf))) << 16;
+
+		_mm_storeu_si128((__m128i *)(o + i), x);
+		_mm_storeu_si128((__m128i *)(o + i + 16), y);
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+	}
 	for (; n - i >= 16; i += 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
 		unsigned m = (unsigned)_mm_movemask_epi8(
