@@ -309,9 +309,9 @@ static inline size_t mime_qp_plain(const unsigned char *p, size_t n,
 
 	for (; i < n && avail - i >= 16; i += 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
-		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, ctl),
-					   _mm_or_si128(_mm_cmpeq_epi8(x, eq),
-							_mm_cmpeq_epi8(x, del)));
+		__m128i odd = _mm_or_si128(_mm_cmpeq_epi8(x, eq),
+					   _mm_cmpeq_epi8(x, del));
+		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, ctl), odd);
 		unsigned m = (unsigned)_mm_movemask_epi8(bad);
 
 		_mm_storeu_si128((__m128i *)(o + i), x);

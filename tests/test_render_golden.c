@@ -237,8 +237,10 @@ static void run_case(struct golden *g, const char *name, struct folder *f,
 			if (i == 0 && r % 2 == 0)
 				kind = 1;
 			value(&v, kind);
-			vars_pack_str(&names, var_names[i], strlen(var_names[i]));
-			vars_pack_str(&vals, v.data != NULL ? v.data : "", v.len);
+			vars_pack_str(&names, var_names[i],
+				      strlen(var_names[i]));
+			vars_pack_str(&vals, v.data != NULL ? v.data : "",
+				      v.len);
 		}
 		if (vars_data_init(&vd, names.data, names.len, "email", addr,
 				   strlen(addr), vals.data, vals.len) < 0) {
@@ -355,8 +357,8 @@ int main(int argc, char **argv)
 		a++;
 	}
 	if (argc - a != 2 || src == NULL) {
-		fprintf(stderr, "usage: VOLLEY_SOURCE_DIR=... test_render_golden"
-			" [--write] GOLDEN NEWSLETTER_DIR\n");
+		fprintf(stderr, "usage: VOLLEY_SOURCE_DIR=... "
+			"test_render_golden [--write] GOLDEN NEWSLETTER_DIR\n");
 		return 2;
 	}
 	g.fp = fopen(argv[a], g.write ? "w" : "r");
