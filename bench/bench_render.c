@@ -5,7 +5,13 @@
  * whole RFC 5322 message (headers, MIME parts, encodings, attachments)
  * written into buffers reused from message to message.
  *
- *   bench_render [-s SECONDS]     (per case and round; default 2)
+ *   bench_render [-s SECONDS] [-d DIR] [-c CASE -n COUNT]
+ *
+ * -s: seconds per case and round (default 2); -d: a folder written by
+ * bench/newsletter.py, for the newsletter-100k case (skipped without
+ * it); -c with -n: render COUNT messages of that case only, untimed,
+ * for instruction counts (valgrind --tool=callgrind with COUNT and
+ * 2 COUNT: the difference over COUNT is one message's instructions).
  *
  * Cases:
  *   text-4k       text only, about 4 KB, 6 variables, ASCII values: the
@@ -16,6 +22,10 @@
  *                 (half the recipients in Zürich), a UTF-8 subject,
  *                 List-Unsubscribe, an inline logo and a 100 KB PDF
  *                 attachment (encoded once, at load)
+ *   newsletter-100k
+ *                 bench/newsletter.py's 100 KB newsletter (issue 17):
+ *                 60 KB of HTML and 26 KB of text, both
+ *                 quoted-printable, 405 substitutions, an inline PNG
  * Five rounds run the three cases in turn; each line gives messages per
  * CPU-second of this single-threaded process (and per wall second), MB/s
  * of message produced, and how often the output buffer moved (it grows
@@ -123,6 +133,34 @@ static void bench_newsletter(struct bench_files *bf)
 		buf_putc(b, (char)(i * 31 + (i >> 8)));
 }
 
+/* bench_dir - every file of dir (a template folder) into bf */
+static void bench_dir(struct bench_files *bf, const char *dir)
+{
+	static const char *const names[] = {
+		"message.cfg", "body.html", "body.txt", "logo.png",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[4096], chunk[65536];
+		struct buf *b = bench_add(bf, names[i]);
+		FILE *fp;
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		fp = fopen(path, "rb");
+		if (fp == NULL) {
+			perror(path);
+			exit(1);
+		}
+		while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+			buf_append(b, chunk, n);
+		fclose(fp);
+	}
+}
+
+/* -n: this many messages per case, untimed; 0: timed */
+static size_t bench_fixed;
+
 /*
  * bench_case - messages per second for one case over seconds; utf8: 0
  * none, 1 every recipient, 2 every other one has a UTF-8 city.
@@ -172,6 +210,8 @@ static double bench_case(const char *label, struct bench_files *bf,
 	c0 = clock_cpu_s();
 	do {
 		for (int k = 0; k < 256; k++) {
+			if (bench_fixed > 0 && count == bench_fixed)
+				break;
 			int r = (int)(count % 16);
 			struct vars_data vd;
 			struct message_job job = {
@@ -203,9 +243,9 @@ static double bench_case(const char *label, struct bench_files *bf,
 			count++;
 		}
 		elapsed = clock_mono_s() - t0;
-	} while (elapsed < seconds);
+	} while (bench_fixed > 0 ? count < bench_fixed : elapsed < seconds);
 	cpu = clock_cpu_s() - c0;
-	printf("  %-12s  %9.0f messages per CPU-second (%9.0f per wall "
+	printf("  %-15s  %9.0f messages per CPU-second (%9.0f per wall "
 	       "second)  %7.1f MB/s  %6zu bytes/message  buffer moved %zu "
 	       "times%s\n",
 	       label, (double)count / cpu, (double)count / elapsed,
@@ -230,29 +270,59 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	struct bench_files text = { .n = 0 }, news = { .n = 0 };
+	struct bench_files big = { .n = 0 };
 	static const char *const labels[] = {
-		"text-4k", "text-4k-utf8", "newsletter",
+		"text-4k", "text-4k-utf8", "newsletter", "newsletter-100k",
 	};
-	double seconds = 2, rates[3][BENCH_ROUNDS];
-	int c;
+	struct bench_files *files[] = { &text, &text, &news, &big };
+	const int utf8[] = { 0, 1, 2, 2 };
+	const char *only = NULL;
+	double seconds = 2, rates[4][BENCH_ROUNDS];
+	int c, ncases = 3;
 
-	while ((c = getopt(argc, argv, "s:")) != -1) {
-		if (c != 's')
+	while ((c = getopt(argc, argv, "s:d:c:n:")) != -1) {
+		switch (c) {
+		case 's':
+			seconds = atof(optarg);
+			break;
+		case 'd':
+			bench_dir(&big, optarg);
+			ncases = 4;
+			break;
+		case 'c':
+			only = optarg;
+			break;
+		case 'n':
+			bench_fixed = (size_t)strtoul(optarg, NULL, 10);
+			break;
+		default:
 			return 2;
-		seconds = atof(optarg);
+		}
 	}
 	bench_text_4k(&text);
 	bench_newsletter(&news);
+	if (only != NULL) {
+		for (int k = 0; k < ncases; k++) {
+			if (strcmp(labels[k], only) == 0) {
+				bench_case(labels[k], files[k], seconds,
+					   utf8[k]);
+				return 0;
+			}
+		}
+		fprintf(stderr, "bench_render: no case %s (newsletter-100k "
+			"needs -d)\n", only);
+		return 2;
+	}
 	/* Rounds interleave the cases, so a noisy moment hits them all. */
 	for (int r = 0; r < BENCH_ROUNDS; r++) {
 		printf("round %d\n", r + 1);
-		rates[0][r] = bench_case(labels[0], &text, seconds, 0);
-		rates[1][r] = bench_case(labels[1], &text, seconds, 1);
-		rates[2][r] = bench_case(labels[2], &news, seconds, 2);
+		for (int k = 0; k < ncases; k++)
+			rates[k][r] = bench_case(labels[k], files[k], seconds,
+						 utf8[k]);
 	}
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < ncases; k++) {
 		qsort(rates[k], BENCH_ROUNDS, sizeof(double), cmp_double);
-		printf("%-12s  median %9.0f messages per CPU-second (min "
+		printf("%-15s  median %9.0f messages per CPU-second (min "
 		       "%.0f, max %.0f, %d rounds of %.1f s)\n", labels[k],
 		       rates[k][BENCH_ROUNDS / 2], rates[k][0],
 		       rates[k][BENCH_ROUNDS - 1], BENCH_ROUNDS, seconds);
@@ -261,5 +331,7 @@ int main(int argc, char **argv)
 		buf_free(&text.f[i].data);
 	for (size_t i = 0; i < news.n; i++)
 		buf_free(&news.f[i].data);
+	for (size_t i = 0; i < big.n; i++)
+		buf_free(&big.f[i].data);
 	return 0;
 }

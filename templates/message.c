@@ -1169,6 +1169,29 @@ static bool message_has_boundary_start(const char *p, size_t len)
 }
 
 /*
+ * message_qp_part - a text part whose template text is not ASCII: it can
+ * only go quoted-printable, so it is rendered once into bufs->text and
+ * encoded from there into out (not rendered into out, copied out and
+ * scanned first, as message_text_part does for the rest).
+ */
+static int message_qp_part(struct buf *out, const char *type,
+			   const struct tmpl *t, const struct tmpl_data *data,
+			   struct message_bufs *bufs)
+{
+	bool clean;
+
+	buf_reset(&bufs->text);
+	if (tmpl_render_mail(t, data, &bufs->text, &clean, &bufs->notes) < 0)
+		return -1;
+	buf_append_str(out, "Content-Type: ");
+	buf_append_str(out, type);
+	buf_append_str(out, "; charset=utf-8\r\n"
+		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	mime_qp_encode(out, bufs->text.data, bufs->text.len);
+	return 0;
+}
+
+/*
  * message_text_part - a text part's headers and body, rendered from t.
  *
  * The body is rendered straight into out under a "7bit" header, and
@@ -1185,6 +1208,8 @@ static int message_text_part(struct buf *out, const char *type,
 	const char *p;
 	bool clean, seven;
 
+	if (tmpl_text_8bit(t))
+		return message_qp_part(out, type, t, data, bufs);
 	buf_append_str(out, "Content-Type: ");
 	buf_append_str(out, type);
 	buf_append_str(out, "; charset=utf-8\r\n"

@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "base64.h"
 #include "utf8.h"
 
@@ -284,34 +288,70 @@ static inline char *mime_qp_escape(char *o, char **line, unsigned char c,
 }
 
 /*
- * mime_qp_copy8 - copy blocks of 8 bytes that need no encoding, up to lim.
- * The byte after a block must exist and not end the line, or a space at
- * the block's end might have to be encoded.
+ * mime_qp_plain - the length of the run at p (at most n bytes) of bytes
+ * that are literal wherever they are: printable ASCII but '='.  (Space,
+ * '.' and tab are not in it when they end or start a line: the caller
+ * sees to those.)  Up to avail >= n bytes may be read.  With SSE2, 16
+ * bytes at a time, each block stored to o as it is read: o has room for
+ * the run and 32 bytes more (mime_qp_encode reserves them: the run ends
+ * at most 17 bytes before the last byte stored), and what is stored past
+ * the run is written over later.
+ */
+static inline size_t mime_qp_plain(const unsigned char *p, size_t n,
+				   size_t avail, char *o)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i ctl = _mm_set1_epi8(0x20);	/* signed: 8-bit too */
+	const __m128i eq = _mm_set1_epi8('=');
+	const __m128i del = _mm_set1_epi8(0x7f);
+
+	for (; i < n && avail - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+		__m128i odd = _mm_or_si128(_mm_cmpeq_epi8(x, eq),
+					   _mm_cmpeq_epi8(x, del));
+		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, ctl), odd);
+		unsigned m = (unsigned)_mm_movemask_epi8(bad);
+
+		_mm_storeu_si128((__m128i *)(o + i), x);
+		if (m != 0) {
+			i += (size_t)__builtin_ctz(m);
+			return i < n ? i : n;
+		}
+	}
+	if (i >= n)
+		return n;
+#endif
+	for (; i < n; i++) {
+		unsigned char c = p[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '=')
+			break;
+		o[i] = (char)c;
+	}
+	return i;
+}
+
+/*
+ * mime_qp_copy - copy the literal bytes at p that fit on the line
+ * before lim, as the byte-by-byte loop would: not a '.' that starts the
+ * line, not a space that ends one.
  */
 static inline const unsigned char *
-mime_qp_copy8(const unsigned char *p, const unsigned char *lim,
-	      const unsigned char *end, char **op, bool line_start)
+mime_qp_copy(const unsigned char *p, const unsigned char *lim,
+	     const unsigned char *end, char **op, bool line_start)
 {
-	const unsigned char *k = mime_qp_class;
-	char *o = *op;
+	size_t r;
 
 	if (line_start && *p == '.')
 		return p;
-	while (lim - p >= 8 && end - p > 8) {
-		/* The first byte alone first: cheap way out for 8-bit text. */
-		if (k[p[0]] & QP_STOP)
-			break;
-		if ((k[p[1]] | k[p[2]] | k[p[3]] | k[p[4]] | k[p[5]] |
-		     k[p[6]] | k[p[7]]) & QP_STOP)
-			break;
-		if (p[8] == '\r' || p[8] == '\n')
-			break;
-		memcpy(o, p, 8);
-		o += 8;
-		p += 8;
-	}
-	*op = o;
-	return p;
+	r = mime_qp_plain(p, (size_t)(lim - p), (size_t)(end - p), *op);
+	if (r > 0 && p[r - 1] == ' ' &&
+	    (p + r == end || p[r] == '\r' || p[r] == '\n'))
+		r--;
+	*op += r;
+	return p + r;
 }
 
 /*
@@ -328,7 +368,8 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 
 	if (len == 0)
 		return;
-	buf_reserve(out, MIME_QP_WORST(len));
+	/* and room for mime_qp_plain's blocks past the end (see there) */
+	buf_reserve(out, MIME_QP_WORST(len) + 32);
 	o = mime_buf_end(out);
 	line = o;
 	while (p < end) {
@@ -345,14 +386,14 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 			const unsigned char *lim =
 				(size_t)(end - p) > room ? p + room : end;
 
-			p = mime_qp_copy8(p, lim, end, &o, o == line);
-			while (p < lim) {
-				k = mime_qp_class[*p];
-				if (k != QP_LIT &&
-				    (k == QP_WSP ? mime_qp_eol(p + 1, end) :
-				     k != QP_DOT || o == line))
-					break;
+			p = mime_qp_copy(p, lim, end, &o, o == line);
+			/*
+			 * It stops at all that may need encoding; of that,
+			 * only a tab inside a line goes as it is.
+			 */
+			if (p < lim && *p == '\t' && !mime_qp_eol(p + 1, end)) {
 				*o++ = (char)*p++;
+				continue;
 			}
 			if (p == end)
 				break;

@@ -214,6 +214,7 @@ struct tmpl {
 	char **owned;		/* CRLF copies of text ops (params->crlf) */
 	size_t nowned;
 	bool crlf;
+	bool text_8bit;		/* see tmpl_text_8bit() */
 };
 
 /* What one tmpl_compile call shares between the units it compiles. */
@@ -947,6 +948,32 @@ static void tmpl_text_crlf(struct tmpl *t)
 		}
 	}
 	t->crlf = true;
+}
+
+/*
+ * tmpl_find_8bit - does text outside every section of the template (not
+ * counting partials) hold a byte >= 0x80?  Then every rendering does.
+ */
+static bool tmpl_find_8bit(const struct tmpl *t)
+{
+	const struct tmpl_unit *u = &t->units[0];
+	size_t depth = 0;
+
+	for (size_t i = 0; i < u->nops; i++) {
+		const struct tmpl_op *op = &u->ops[i];
+
+		if (op->type == TMPL_OP_SECTION || op->type == TMPL_OP_INVERTED)
+			depth++;
+		else if (op->type == TMPL_OP_END)
+			depth--;
+		else if (op->type != TMPL_OP_TEXT || depth > 0)
+			continue;
+		for (size_t k = 0; k < op->len; k++) {
+			if ((unsigned char)op->text[k] >= 0x80)
+				return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -1833,6 +1860,7 @@ int tmpl_compile(const char *src, size_t len, const struct tmpl_params *p,
 	tmpl_number_names(t);
 	if (p->crlf)
 		tmpl_text_crlf(t);
+	t->text_8bit = tmpl_find_8bit(t);
 	*t_r = t;
 	return 0;
 }
@@ -2418,6 +2446,11 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 			break;
 		}
 	}
+}
+
+bool tmpl_text_8bit(const struct tmpl *t)
+{
+	return t->text_8bit;
 }
 
 int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,

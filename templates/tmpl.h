@@ -191,6 +191,14 @@ int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 		     struct buf *out, bool *clean_r, struct tmpl_notes *notes);
 
 /*
+ * tmpl_text_8bit - true if every rendering holds a byte >= 0x80, whatever
+ * the values: the template's own text has one outside every section.  A
+ * mail body that will be quoted-printable anyway can then be rendered
+ * where the encoder reads it, not first where a 7bit body would go.
+ */
+bool tmpl_text_8bit(const struct tmpl *t);
+
+/*
  * What renders put in place of values (see above), added up over every
  * render given the same struct tmpl_notes (zero it to start), with the
  * place of the first: a caller tells its user.  Pointers are into the

@@ -3,13 +3,18 @@
  *
  * volley's own messages already have CRLF line ends, so the common case
  * is a run of ordinary bytes up to the next CR or LF: found with memchr
- * and copied whole.  Only line starts and line ends are looked at byte
- * by byte.
+ * (or, for a whole body, 16 bytes at a time while they are copied) and
+ * copied whole.  Only line starts and line ends are looked at byte by
+ * byte.
  */
 #include "dotstuff.h"
 
 #include <stdbool.h>
 #include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* dotstuff_next_eol - the first CR or LF in p[0..len), or NULL */
 static const char *dotstuff_next_eol(const char *p, size_t len)
@@ -107,6 +112,56 @@ size_t dotstuff_len(const char *body, size_t len, bool stuff)
 }
 
 /*
+ * dotstuff_copy_line - copy p[0..n) to o up to the first CR or LF and
+ * return how many bytes that is (n if none).  Mail lines are short
+ * (76 bytes in encoded parts), so one pass that finds the line end while
+ * it copies, 16 bytes at a time, beats two memchr calls and a memcpy.
+ * Whole blocks are stored: o must have room for n bytes (the caller's
+ * output never holds fewer than its remaining input).
+ */
+static inline size_t dotstuff_copy_line(const char *p, size_t n, char *o)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	/* two blocks a turn: most lines are 76 bytes and a CRLF */
+	for (; n - i >= 32; i += 32) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+		__m128i y = _mm_loadu_si128((const __m128i *)(p + i + 16));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, cr),
+				     _mm_cmpeq_epi8(x, lf))) |
+			(unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(y, cr),
+				     _mm_cmpeq_epi8(y, lf))) << 16;
+
+		_mm_storeu_si128((__m128i *)(o + i), x);
+		_mm_storeu_si128((__m128i *)(o + i + 16), y);
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+	}
+	for (; n - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, cr),
+				     _mm_cmpeq_epi8(x, lf)));
+
+		_mm_storeu_si128((__m128i *)(o + i), x);
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+	}
+#endif
+	for (; i < n; i++) {
+		if (p[i] == '\r' || p[i] == '\n')
+			break;
+		o[i] = p[i];
+	}
+	return i;
+}
+
+/*
  * dotstuff_body - the body whole, in one pass: dotstuff_step's work
  * without a budget to keep, the hot path of every message up to a piece
  * (test_dotstuff holds the two to the same bytes).  Returns the bytes
@@ -125,15 +180,12 @@ static size_t dotstuff_body(struct buf *out, const char *body, size_t len,
 	buf_reserve(out, 2 * len + 5);
 	start = o = out->data + out->len;
 	while (p < end) {
-		const char *eol;
 		size_t run;
 
 		/* at a line start */
 		if (*p == '.' && stuff)
 			*o++ = '.';
-		eol = dotstuff_next_eol(p, (size_t)(end - p));
-		run = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
-		memcpy(o, p, run);
+		run = dotstuff_copy_line(p, (size_t)(end - p), o);
 		o += run;
 		p += run;
 		if (p == end)
