@@ -302,6 +302,49 @@ def write_import_csv(path, n):
             w(f"{a},Name {i}\n")
 
 
+def make_cert(work):
+    """A self-signed P-256 certificate for localhost and 127.0.0.1 in
+    work (made once): (cert, key) paths, for volley sink's STARTTLS."""
+    cert = os.path.join(work, "cert.pem")
+    key = os.path.join(work, "key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2",
+                        "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+    return cert, key
+
+
+def tls_cfg(cert):
+    """The smtp settings for STARTTLS + AUTH PLAIN to a volley sink
+    started with cert and --auth bench:SINK_PASSWORD (the password from
+    BENCH_PASSWORD, which the caller sets)."""
+    return (f'tls = "starttls"; tls_name = "localhost"; '
+            f'ca_file = "{cert}"; username = "bench"; '
+            'password_env = "BENCH_PASSWORD";')
+
+
+def dkim_cfg(work, *selectors):
+    """volley.cfg's dkim list signing with the keys of selectors ("rsa":
+    RSA-2048, "ed": Ed25519), made once in work/dkim-keys."""
+    keys = os.path.join(work, "dkim-keys")
+    os.makedirs(keys, exist_ok=True)
+    entries = []
+    for sel in selectors:
+        path = os.path.join(keys, sel + ".key")
+        if not os.path.exists(path):
+            subprocess.run([VOLLEY, "dkim", "keygen", "--domain",
+                            "example.org", "--selector", sel,
+                            "--algorithm", {"rsa": "rsa",
+                                            "ed": "ed25519"}[sel],
+                            "--out", path], check=True, capture_output=True)
+        entries.append(f'{{ domain = "example.org"; selector = "{sel}"; '
+                       f'key_file = "{path}"; }}')
+    return f"dkim = ( {', '.join(entries)} );\n"
+
+
 class VolleyCampaign:
     """A store with one campaign of n recipients, ready to send."""
 
@@ -783,16 +826,7 @@ class Bench:
         return sent, wall, cpu
 
     def make_cert(self):
-        cert = os.path.join(self.work, "cert.pem")
-        key = os.path.join(self.work, "key.pem")
-        if not os.path.exists(cert):
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                            "-keyout", key, "-out", cert, "-days", "2",
-                            "-subj", "/CN=localhost", "-addext",
-                            "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                           check=True, capture_output=True)
-        return cert, key
+        return make_cert(self.work)
 
     def tls(self):
         log("TLS: STARTTLS + AUTH PLAIN, volley sink")
@@ -803,9 +837,7 @@ class Bench:
         n = 5000
         conns = 8
         try:
-            auth = (f'tls = "starttls"; tls_name = "localhost"; '
-                    f'ca_file = "{cert}"; username = "bench"; '
-                    'password_env = "BENCH_PASSWORD";')
+            auth = tls_cfg(cert)
             os.environ["BENCH_PASSWORD"] = SINK_PASSWORD
             for client in ("volley", "volley-plaintext", "python-smtplib",
                            "nodemailer"):
@@ -1177,24 +1209,10 @@ class Bench:
                     d["openssl_ed25519"] = float(g.group(1))
         else:
             self.note("dkim: no openssl command: no openssl speed figures")
-        keys = os.path.join(self.work, "dkim-keys")
-        os.makedirs(keys, exist_ok=True)
-        for sel, alg in (("rsa", "rsa"), ("ed", "ed25519")):
-            path = os.path.join(keys, sel + ".key")
-            if not os.path.exists(path):
-                subprocess.run([VOLLEY, "dkim", "keygen", "--domain",
-                                "example.org", "--selector", sel,
-                                "--algorithm", alg, "--out", path],
-                               check=True, capture_output=True)
-
-        def entry(sel):
-            return (f'{{ domain = "example.org"; selector = "{sel}"; '
-                    f'key_file = "{os.path.join(keys, sel + ".key")}"; }}')
         variants = [("off", ""),
-                    ("rsa2048", f"dkim = ( {entry('rsa')} );\n"),
-                    ("ed25519", f"dkim = ( {entry('ed')} );\n"),
-                    ("rsa2048+ed25519",
-                     f"dkim = ( {entry('rsa')}, {entry('ed')} );\n")]
+                    ("rsa2048", dkim_cfg(self.work, "rsa")),
+                    ("ed25519", dkim_cfg(self.work, "ed")),
+                    ("rsa2048+ed25519", dkim_cfg(self.work, "rsa", "ed"))]
         n = 5000 if self.quick else 20000
         conns = 8
         sink, port = self.start_volley_sink()
