@@ -1461,8 +1461,8 @@ class Bench:
             out += ["## Targets", "", "| target | measured | met |",
                     "|---|---|---|"]
             for name, _, met, shown in t:
-                out.append(f"| {name} | {shown} | "
-                           f"{'-' if met is None else 'yes' if met else '**no**'} |")
+                said = "-" if met is None else "yes" if met else "**no**"
+                out.append(f"| {name} | {shown} | {said} |")
             out.append("")
         if r["e2e"]:
             out += ["## End to end, loopback, Postfix smtp-sink", "",
