@@ -56,8 +56,9 @@ It writes bench/results/<date>.md and .json (and latest.md, latest.json)
 with the machine's core count and the date, and prints the Markdown.
 Every server is started here, on loopback or in the namespaces made here,
 and stopped by its PID.  --quick runs one round of smaller counts (about
-four minutes on 2 cores); the full run takes medians of 3 rounds (about
-20 minutes on 2 cores, 5 of them the 10,000,000-recipient send).
+two minutes on 2 cores); the full run takes medians of 3 rounds (about
+20 minutes on 2 cores, 4 to 6 of them the 10,000,000-recipient campaign:
+its CSV, its import and its send; under 25 in all).
 """
 import argparse
 import datetime
@@ -1684,7 +1685,7 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="one round of smaller counts, a few minutes")
+                    help="one round of smaller counts, about two minutes")
     ap.add_argument("--only", help="comma-separated sections: micro, e2e, "
                     "newsletter, loadtest, insn, tls, latency, durable, "
                     "memory, importmem, dkim, postgres")
