@@ -10,7 +10,7 @@ out), grouped by where the code lives (volley, sqlite, libc, openssl,
 the loader, other libraries), then the top K functions.  Only the
 client runs under valgrind.  docs/performance.md keeps its output.
 
-Variants (default: all of them, about 10 minutes on 2 cores):
+Variants (default: all of them, about 75 seconds on 2 cores):
 
   text4k      the 4 KB text template of bench/run, Postfix smtp-sink
   text100k    the same template at 100 KB, smtp-sink
