@@ -403,11 +403,11 @@ static int config_load_send(struct config *cfg, const config_t *lc,
 	} ints[] = {
 #define SEND_INT(path, def, min, max, field) \
 	{ path, def, min, max, offsetof(struct config_send, field) }
-		SEND_INT("send.batch_size", 500, 1, 100000, batch_size),
+		SEND_INT("send.batch_size", 1000, 1, 100000, batch_size),
 		SEND_INT("send.lease_seconds", 600, 10, 86400, lease_seconds),
 		SEND_INT("send.commit_interval_ms", 100, 1, 60000,
 			 commit_interval_ms),
-		SEND_INT("send.commit_batch", 1000, 1, 100000, commit_batch),
+		SEND_INT("send.commit_batch", 500, 1, 100000, commit_batch),
 		SEND_INT("send.stop_timeout", 30, 1, 3600, stop_timeout),
 		SEND_INT("send.rate_per_second", 0, 0, 1000000,
 			 rate_per_second),

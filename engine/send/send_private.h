@@ -34,10 +34,10 @@
 #include "store.h"
 #include "vars_data.h"
 
-#define SEND_CLAIM_BATCH 500		/* send_params.claim_batch 0 */
+#define SEND_CLAIM_BATCH 1000		/* send_params.claim_batch 0 */
 #define SEND_LEASE_MS 600000		/* send_params.lease_ms 0 */
 #define SEND_COMMIT_INTERVAL_MS 100	/* send_params.commit_interval_ms 0 */
-#define SEND_COMMIT_BATCH 1000		/* send_params.commit_batch 0 */
+#define SEND_COMMIT_BATCH 500		/* send_params.commit_batch 0 */
 #define SEND_STOP_TIMEOUT_MS 30000	/* send_params.stop_timeout_ms 0 */
 #define SEND_CONNECT_FAILURES_MAX 3	/* per connection slot, in a row */
 #define SEND_FLUSH_RESULTS 8		/* results a worker holds at most */
