@@ -170,7 +170,7 @@ static void test_claim_mixed_and_fast_results(void **state)
 	store_batch_free(&b);
 }
 
-/* a late "sent" from each state a job can be in by then */
+/* a late "sent" from deferred and from another owner's sending */
 static void test_late_sent_from_each_state(void **state)
 {
 	struct fixture *f = *state;
@@ -185,7 +185,7 @@ static void test_late_sent_from_each_state(void **state)
 				     &b, &error), 0);
 	assert_int_equal(b.count, 4);
 	/* the leases expire: all deferred (in doubt); one re-claimed by
-	 * another owner, one dropped as failed */
+	 * another owner: late results from deferred and from sending */
 	assert_int_equal(store_reclaim(f->st, T0 + 2000, false, NULL, NULL,
 				       &n, &error), 0);
 	assert_int_equal(n, 4);
