@@ -310,7 +310,8 @@ struct store_result {
 	bool bounce_hard;
 	bool bounce_sender_side;	/* see store_bounce.sender_side */
 	/* the job's campaign when the caller has it (the claim gave it):
-	 * saves the store reading it; 0 if not known */
+	 * saves the store reading it; 0 if not known.  Checked: one that
+	 * is not the job's costs the read, never a wrong count */
 	int64_t campaign_id;
 };
 

@@ -155,8 +155,11 @@ static const char *const store_sql[STMT_COUNT] = {
 	 * job is no longer this owner's, its state is read first (for the
 	 * counts) and the same change made from that state.
 	 */
+	/* ?11: the campaign the counts will move, checked (a result that
+	 * names another one is done again with the job's own) */
 	[STMT_RECORD_DONE] = STORE_RECORD_SET
-		" WHERE id = ?1 AND state = 1 AND lease_owner = ?9",
+		" WHERE id = ?1 AND state = 1 AND lease_owner = ?9"
+		" AND campaign_id = ?11",
 	[STMT_RECORD_STATE] =
 		"SELECT campaign_id, state FROM jobs WHERE id = ?1",
 	[STMT_RECORD_LATE] = STORE_RECORD_SET
@@ -1819,12 +1822,17 @@ static int store_record_one(struct store *st, const char *owner,
 	bool give_back = r->state == JOB_QUEUED;
 	int64_t campaign = r->campaign_id;
 	int state = r->state, rc, rows = 0;
+	bool hinted = !give_back && campaign != 0;
 
 	/*
 	 * RETURNING would give the campaign too, but it costs an ephemeral
 	 * table (a page allocated and cleared) per statement: a tenth of a
-	 * 4 KB message.  The claim gave the campaign to the caller.
+	 * 4 KB message.  The claim gave the campaign to the caller; the
+	 * statement checks it, and when nothing matched the job's own is
+	 * read and the statement run again (a stale result, or a wrong
+	 * campaign: never counted against another campaign).
 	 */
+again:
 	if (!give_back && campaign == 0) {
 		rc = store_job_campaign(st, r->job_id, &campaign, error_r);
 		if (rc <= 0)
@@ -1840,6 +1848,7 @@ static int store_record_one(struct store *st, const char *owner,
 	} else {
 		store_bind_result(stmt, r);
 		sqlite3_bind_text(stmt, 9, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 11, campaign);
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		/* a give-back: queued, or deferred if tried before */
@@ -1853,6 +1862,15 @@ static int store_record_one(struct store *st, const char *owner,
 		return store_fail_step(st, rc, error_r, "recording results");
 	if (!give_back)
 		rows = sqlite3_changes(st->db);
+	if (rows == 0 && hinted) {
+		/* the campaign named is not the job's: again with its own */
+		hinted = false;
+		rc = store_job_campaign(st, r->job_id, &campaign, error_r);
+		if (rc <= 0)
+			return rc;
+		if (campaign != r->campaign_id)
+			goto again;
+	}
 	if (rows == 0)
 		return 0;
 	store_count_move(st, campaign, JOB_SENDING, (enum job_state)state, 1);

@@ -365,9 +365,24 @@ def clean_output(name, data):
     return []
 
 
+def recount(cwd, name):
+    """the store's counts of jobs per state (kept in C since schema 8)
+    against a count of the jobs: the (campaign, state, counted, real)
+    that differ"""
+    db = sqlite3.connect(os.path.join(cwd, STORE_DB.get(name, "t.db")))
+    rows = db.execute(
+        "SELECT c.campaign_id, c.state, c.n, (SELECT count(*) FROM jobs j"
+        " WHERE j.campaign_id = c.campaign_id AND j.state = c.state) AS real"
+        " FROM campaign_counts c WHERE c.n <> real").fetchall()
+    db.close()
+    return rows
+
+
 def check(name, mode, cwd):
     js, got = jobs(cwd, name), accepted(cwd)
-    bad = []
+    bad = ["counts: campaign %d, state %s: counted %d, jobs %d" %
+           (c, STATE.get(s, str(s)), n, real)
+           for c, s, n, real in recount(cwd, name)]
     spec = SCENARIOS.get(name, ())
     if len(spec) > 4 and spec[4]:
         struck = set()

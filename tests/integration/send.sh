@@ -61,6 +61,14 @@ state_of() {
 		coalesce(last_code, 0) FROM jobs WHERE address = '$1'"
 }
 
+# recount STORE - (campaign, state) pairs whose count (kept in C since
+# schema 8) differs from a count of the jobs: 0 when all agree
+recount() {
+	sqlite3 "$1" "SELECT count(*) FROM campaign_counts c WHERE c.n <>
+		(SELECT count(*) FROM jobs j WHERE j.campaign_id = c.campaign_id
+		 AND j.state = c.state)"
+}
+
 # json_count KEY - from `volley status --json`, the first campaign's KEY
 json_count() {
 	"$VOLLEY" status --json | python3 -c \
@@ -283,6 +291,7 @@ check_eq "SIGTERM: exit 143" $? 143
 check "SIGTERM: says how many remain" \
 	grep -q "stopped by SIGTERM: [0-9]* recipients remain" four.send.out
 check_eq "SIGTERM: no job left sending" "$(json_count sending)" 0
+check_eq "SIGTERM: the counts agree with the jobs" "$(recount four.db)" 0
 sent4=$(json_count sent)
 check "SIGTERM: some were sent, not all" test "$sent4" -gt 0 -a "$sent4" -lt 2000
 check_eq "SIGTERM: every stored message is recorded sent" \
@@ -313,6 +322,8 @@ check "SIGTERM, writer asleep: the four connections and no other" \
 	grep -q "volley sink: 4 connections" fourb.err
 check_eq "SIGTERM, writer asleep: every stored message is recorded sent" \
 	"$(ls fourb.md/new | wc -l)" "$(json_count sent)"
+check_eq "SIGTERM, writer asleep: the counts agree with the jobs" \
+	"$(recount fourb.db)" 0
 
 # --- 5. kill -9 at random moments, then resume: nobody lost ----------------
 start_sink_md five
@@ -328,6 +339,7 @@ for delay in 0.7 1.3 0.4 2.1; do
 	wait "$send_pid" 2>/dev/null
 done
 ok "the run after the crashes finishes" "$VOLLEY" send news --quiet
+check_eq "crash: the counts agree with the jobs" "$(recount five.db)" 0
 # A recipient caught by two kills is in doubt twice: held, never sent a
 # third time unasked (how many depends on the machine's speed).  The
 # user's release sends them again.
@@ -341,6 +353,8 @@ check_eq "crash: those held were interrupted, said so" \
 ok "crash: release those held" "$VOLLEY" release news --in-doubt
 ok "crash: the run after the release finishes" "$VOLLEY" send news --quiet
 check_eq "crash: all 20000 sent" "$(json_count sent)" 20000
+check_eq "crash: the counts still agree after the release" \
+	"$(recount five.db)" 0
 echo "  held in doubt after the crashes: $held"
 check "crash: every recipient accepted at least once, few twice" \
 	python3 - five.log <<'PY'
