@@ -236,6 +236,8 @@ const char *const store_migrations[] = {
 
 /* The migration after which store_widen_state_check() runs (6 -> 7). */
 const int store_migration_widen_state = 6;
+/* The migration that drops the counting trigger (7 -> 8). */
+const int store_migration_counts_in_c = 7;
 
 /*
  * These must stay the definitions of the latest step that made them.

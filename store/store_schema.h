@@ -12,6 +12,9 @@ extern const char *const store_migrations[];
 extern const int store_migration_count;
 /* after this step the jobs table's state CHECK is widened, in C */
 extern const int store_migration_widen_state;
+/* this step drops the counting trigger: refused while an older volley
+ * may be sending from the store (it would go on uncounted) */
+extern const int store_migration_counts_in_c;
 
 /*
  * The jobs index a large import drops and builds again at its end

@@ -651,6 +651,52 @@ static int store_widen_state_check(struct store *st, const char **error_r)
 }
 
 /*
+ * store_migrate_senders - before the counting trigger goes (7 -> 8): no
+ * older volley may be sending from this store, since the statements it
+ * has prepared would change states nobody counts from then on.  A job
+ * leased until later to an owner that may be alive says one is.  -1
+ * (the error names the owner) if so.
+ */
+static int store_migrate_senders(struct store *st, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	char self[128];
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT lease_owner,"
+			       " max(lease_expires_at), count(*) FROM jobs"
+			       " WHERE state = 1 AND lease_expires_at > ?1"
+			       " GROUP BY lease_owner", -1, &stmt,
+			       NULL) != SQLITE_OK)
+		return store_fail_db(st, error_r, "migrating the schema");
+	store_lease_owner_self(self, sizeof(self));
+	sqlite3_bind_int64(stmt, 1, clock_wall_ms());
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *owner = store_column_text(stmt, 0);
+		time_t until = (time_t)(sqlite3_column_int64(stmt, 1) / 1000);
+		char when[32];
+		struct tm tm;
+
+		if (owner == NULL || !store_lease_owner_alive(owner, self))
+			continue;
+		gmtime_r(&until, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		ret = store_fail(st, error_r, "%s: an older volley (%s) may "
+				 "still be sending from this store (%lld "
+				 "recipients leased until %s): let it finish "
+				 "or stop it, then run this volley again to "
+				 "upgrade the store", st->path, owner,
+				 (long long)sqlite3_column_int64(stmt, 2),
+				 when);
+		break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_fail_step(st, rc, error_r, "migrating the schema");
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/*
  * store_migrate - bring the schema to the current version.  The version is
  * read again inside the write transaction, so two processes opening an old
  * store at once migrate it once.
@@ -683,6 +729,10 @@ static int store_migrate(struct store *st, const char **error_r)
 		if (store_exec(st, sql, "creating the store", error_r) < 0)
 			goto out_rollback;
 	}
+	/* jobs exist from step 0 -> 1, the trigger from 1 -> 2 */
+	if (version >= 2 && version <= store_migration_counts_in_c &&
+	    store_migrate_senders(st, error_r) < 0)
+		goto out_rollback;
 	for (; version < store_migration_count; version++) {
 		if (store_exec(st, store_migrations[version],
 			       "migrating the schema", error_r) < 0)
