@@ -1067,9 +1067,10 @@ static inline void dkim_update(EVP_MD_CTX *h, const char *p, size_t n)
  * dkim_relaxed_busy - whether the DKIM_BLOCK bytes at p hold anything the
  * relaxed body canonicalization changes: a tab, or a space before a
  * space, a tab, a CR or an LF.  It reads p[DKIM_BLOCK] too, which must
- * be in the body (or the field, for dkim_field_busy).  False means the block can be hashed as it is: a
- * quoted-printable or HTML body is mostly words and single spaces, and
- * looking at each byte in turn cost 14 instructions a byte.
+ * be in the body (or the field, for dkim_field_busy).  False means the
+ * block can be hashed as it is: a quoted-printable or HTML body is
+ * mostly words and single spaces, and looking at each byte in turn cost
+ * 14 instructions a byte.
  */
 #ifdef __SSE2__
 #define DKIM_BLOCK 16
