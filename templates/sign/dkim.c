@@ -1137,8 +1137,8 @@ static inline bool dkim_field_busy(const char *p)
  * it (RFC 6376 3.4.2): name in lower case, no WSP around the colon, lines
  * unfolded, each run of WSP one space, none at the ends, then CRLF.  It
  * writes straight into room reserved once: the form is never longer than
- * the field and a CRLF (a byte-by-byte buf_putc cost 10 instructions a
- * byte, half of what signing added beyond hashing and the key).
+ * the field and a CRLF (buf_putc, byte by byte, cost 10 instructions a
+ * byte).
  */
 static void dkim_relaxed_field(struct buf *out, const char *f, size_t len,
 			       size_t name_len)
