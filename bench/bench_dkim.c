@@ -5,6 +5,8 @@
  * what is hashing.
  *
  *   bench_dkim [-s SECONDS]     (per case and round; default 1)
+ *   bench_dkim -c CASE -n CALLS (CALLS calls of one case, no timing:
+ *                                for callgrind, run with N and 2N)
  *
  * Messages (built here, CRLF, as volley's message builder writes them):
  *   4k    a newsletter's headers (encoded subject and display name,
@@ -24,8 +26,9 @@
  *   rsa2048_key, ed25519_key
  *                 the private-key operation alone on a 32-byte digest,
  *                 as dkim_sign does it (EVP_PKEY_sign with its context
- *                 kept; EVP_DigestSign on the key's own context): what
- *                 `openssl speed rsa2048 ed25519` measures
+ *                 kept; EVP_DigestSign on the key's own context,
+ *                 initialised once): what `openssl speed rsa2048
+ *                 ed25519` measures
  *   sha256_4k, sha256_100k
  *                 plain SHA-256 of the message's body (EVP_Digest): the
  *                 floor under the body hash
@@ -256,8 +259,7 @@ static void op_ed_key(void)
 	unsigned char sig[64];
 	size_t len = sizeof(sig);
 
-	if (EVP_DigestSignInit(ed_ctx, NULL, NULL, NULL, ed) != 1 ||
-	    EVP_DigestSign(ed_ctx, sig, &len, digest, sizeof(digest)) != 1)
+	if (EVP_DigestSign(ed_ctx, sig, &len, digest, sizeof(digest)) != 1)
 		exit(1);
 	sink += sig[0];
 }
@@ -322,6 +324,24 @@ static double bench_run(const struct bench_case *bc, double seconds)
 	return (double)calls / cpu;
 }
 
+/* bench_fixed - calls calls of the case named only: instructions per
+ * call are (2N's less N's) / N under callgrind */
+/* not inlined: callgrind --toggle-collect=bench_fixed counts it alone */
+__attribute__((noinline))
+static int bench_fixed(const char *only, long calls)
+{
+	for (size_t k = 0; k < BENCH_NCASES; k++) {
+		if (strcmp(cases[k].name, only) != 0)
+			continue;
+		for (long i = 0; i < calls; i++)
+			cases[k].op();
+		printf("%s: %ld calls\n", only, calls);
+		return 0;
+	}
+	fprintf(stderr, "bench_dkim: no case %s\n", only);
+	return 2;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -342,16 +362,24 @@ int main(int argc, char **argv)
 	struct dkim_key_spec specs[2] = { { 0 }, { 0 } };
 	struct dkim_keys *k_rsa, *k_ed, *k_both;
 	double seconds = 1;
+	const char *only = NULL;
+	long calls = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:")) != -1) {
-		if (c != 's') {
-			fprintf(stderr, "usage: bench_dkim [-s SECONDS]\n");
+	while ((c = getopt(argc, argv, "s:c:n:")) != -1) {
+		if (c == 's') {
+			seconds = atof(optarg);
+		} else if (c == 'c') {
+			only = optarg;
+		} else if (c == 'n') {
+			calls = atol(optarg);
+		} else {
+			fprintf(stderr, "usage: bench_dkim [-s SECONDS] "
+				"[-c CASE -n CALLS]\n");
 			return 2;
 		}
-		seconds = atof(optarg);
 	}
-	if (seconds <= 0)
+	if (seconds <= 0 || (only != NULL) != (calls > 0))
 		return 2;
 
 	strcpy(dir, "/tmp/volley-bench-dkim-XXXXXX");
@@ -382,7 +410,8 @@ int main(int argc, char **argv)
 	if (rsa_ctx == NULL || ed_ctx == NULL ||
 	    EVP_PKEY_sign_init(rsa_ctx) != 1 ||
 	    EVP_PKEY_CTX_set_rsa_padding(rsa_ctx, RSA_PKCS1_PADDING) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(rsa_ctx, EVP_sha256()) != 1)
+	    EVP_PKEY_CTX_set_signature_md(rsa_ctx, EVP_sha256()) != 1 ||
+	    EVP_DigestSignInit(ed_ctx, NULL, NULL, NULL, ed) != 1)
 		return 1;
 
 	message_4k(&msg4k);
@@ -395,6 +424,8 @@ int main(int argc, char **argv)
 	       msg4k.len - body4k, msg100k.len, msg100k.len - body100k,
 	       out.len);
 
+	if (only != NULL)
+		return bench_fixed(only, calls);
 	for (int r = 0; r < BENCH_ROUNDS; r++) {
 		printf("round %d\n", r + 1);
 		for (size_t k = 0; k < BENCH_NCASES; k++)

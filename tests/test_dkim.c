@@ -381,6 +381,89 @@ static void test_body_canonicalization_long(void **state)
 	buf_free(&field);
 }
 
+/* relaxed_body - RFC 6376 3.4.4 written plainly, line by line: WSP runs
+ * to one SP, none at a line's end, empty lines at the end dropped; every
+ * line of body ends in CRLF */
+static void relaxed_body(const char *b, size_t len, struct buf *out)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < len;) {
+		const char *eol = strstr(b + i, "\r\n");
+		size_t start = out->len;
+		bool space = false;
+
+		assert_non_null(eol);
+		for (const char *p = b + i; p < eol; p++) {
+			if (*p == ' ' || *p == '\t') {
+				space = true;
+				continue;
+			}
+			if (space)
+				buf_putc(out, ' ');
+			buf_putc(out, *p);
+			space = false;
+		}
+		buf_append_str(out, "\r\n");
+		if (out->len - start > 2)
+			keep = out->len;
+		i = (size_t)(eol - b) + 2;
+	}
+	buf_truncate(out, keep);
+}
+
+/* Prose: words and single spaces (which the signer hashes in whole
+ * blocks, untouched), with now and then a double space, a tab or
+ * trailing WSP, falling at every offset of a block and across block
+ * ends; lines of every length, empty ones, and WSP-only ones at the
+ * end. */
+static void test_body_canonicalization_prose(void **state)
+{
+	struct buf msg = BUF_INIT, relaxed = BUF_INIT, out = BUF_INIT;
+	struct buf field = BUF_INIT;
+	struct dkim_key_spec sp = spec("example.org", "p",
+				       write_key("bp.key", ed, PEM_PKCS8,
+						 0600));
+	struct dkim_keys *keys;
+	uint32_t x = 777;
+	size_t body;
+
+	(void)state;
+	keys = load(&sp, 1);
+	buf_append_str(&msg, "From: a@example.org\r\n\r\n");
+	body = msg.len;
+	for (int line = 0; line < 3000; line++) {
+		int n;
+
+		x = x * 1103515245 + 12345;
+		n = (int)((x >> 16) % 120);
+		for (int i = 0; i < n; i++) {
+			unsigned r;
+
+			x = x * 1103515245 + 12345;
+			r = (x >> 16) % 400;
+			buf_append_str(&msg, r < 60 ? " " : r == 60 ? "  " :
+				       r == 61 ? "\t" : r == 62 ? " \t" :
+				       r == 63 ? "=" : "e");
+		}
+		x = x * 1103515245 + 12345;
+		if ((x >> 16) % 9 == 0)
+			buf_append_str(&msg, (x >> 20) % 2 ? " " : " \t ");
+		buf_append_str(&msg, "\r\n");
+	}
+	buf_append_str(&msg, "  \r\n\t\r\n\r\n");
+	relaxed_body(msg.data + body, msg.len - body, &relaxed);
+	assert_int_equal(sign(keys, buf_cstr(&msg), &out), 1);
+	field_n(&out, 0, &field);
+	assert_string_equal(tag(&field, "bh"),
+			    sha256_b64(relaxed.data, relaxed.len));
+	dkim_keys_free(&keys);
+	buf_free(&msg);
+	buf_free(&relaxed);
+	buf_free(&out);
+	buf_free(&field);
+}
+
 /* --- header canonicalization and the signature, verified here --------- */
 
 /* relaxed_field - RFC 6376 3.4.2 over one field (with or without its
@@ -548,6 +631,73 @@ static void test_header_canonicalization(void **state)
 	dkim_keys_free(&keys);
 	buf_free(&out);
 	buf_free(&field);
+}
+
+/* Long header values (the signer copies blocks of words and single
+ * spaces whole) with a double space, a tab, a fold or trailing WSP at
+ * each offset in turn; one signer for all, as a worker keeps it, with an
+ * RSA and an Ed25519 key: every b= verified here. */
+static void test_header_canonicalization_long(void **state)
+{
+	static const char *const names[] = { "From", "Subject", "To" };
+	static const char *const odd[] = { "  ", "\t", "\r\n\t", " \r\n ",
+					   " \t" };
+	struct dkim_key_spec sp[2] = {
+		spec("example.org", "hr", write_key("hl1.key", rsa1024,
+						    PEM_PKCS8, 0600)),
+		spec("example.org", "he", write_key("hl2.key", ed,
+						    PEM_PKCS8, 0600)),
+	};
+	EVP_PKEY *pk[2] = { rsa1024, ed };
+	struct buf msg = BUF_INIT, hdr = BUF_INIT, out = BUF_INIT;
+	struct buf field = BUF_INIT, subj = BUF_INIT;
+	struct dkim_keys *keys;
+	struct dkim_signer *s;
+	const char *error;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		sp[i].headers = names;
+		sp[i].nheaders = 3;
+	}
+	keys = load(sp, 2);
+	assert_int_equal(dkim_signer_new(keys, &s, &error), 0);
+	for (int at = 0; at < 40; at++) {
+		buf_reset(&msg);
+		buf_reset(&hdr);
+		buf_reset(&subj);
+		buf_append_str(&subj, "Subject: ");
+		for (int i = 0; i < 90; i++)
+			buf_append_str(&subj, i == at ? odd[at % 5] :
+				       i % 6 == 5 ? " " : "w");
+		buf_append_str(&subj, at % 3 == 0 ? " \t\r\n" : "\r\n");
+		buf_append_str(&msg, "From: Someone With A Long Name "
+			       "<someone@example.org>\r\n");
+		buf_append(&msg, subj.data, subj.len);
+		buf_append_str(&msg, "To: recipient-with-a-long-local-part@"
+			       "example.net\r\n\r\nbody\r\n");
+		relaxed_field("From: Someone With A Long Name "
+			      "<someone@example.org>\r\n", 54, true, &hdr);
+		relaxed_field(subj.data, subj.len, true, &hdr);
+		relaxed_field("To: recipient-with-a-long-local-part@"
+			      "example.net\r\n", 50, true, &hdr);
+		buf_reset(&out);
+		assert_int_equal(dkim_sign(s, msg.data, msg.len, NOW, &out,
+					   &error), 2);
+		for (int i = 0; i < 2; i++) {
+			field_n(&out, i, &field);
+			if (!verify_b(pk[i], &field, hdr.data, true))
+				fail_msg("offset %d, key %d: no verify:\n%s"
+					 "\n%s", at, i, hdr.data, field.data);
+		}
+	}
+	dkim_signer_free(&s);
+	dkim_keys_free(&keys);
+	buf_free(&msg);
+	buf_free(&hdr);
+	buf_free(&out);
+	buf_free(&field);
+	buf_free(&subj);
 }
 
 /* The tags: v a c d s t (x) h bh b, t= the time given, x= days later. */
@@ -1308,7 +1458,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_body_canonicalization),
 		cmocka_unit_test(test_body_canonicalization_long),
+		cmocka_unit_test(test_body_canonicalization_prose),
 		cmocka_unit_test(test_header_canonicalization),
+		cmocka_unit_test(test_header_canonicalization_long),
 		cmocka_unit_test(test_tags),
 		cmocka_unit_test(test_key_errors),
 		cmocka_unit_test(test_keys_that_load),

@@ -26,6 +26,8 @@
 #endif
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
 #include "errmsg.h"
@@ -1095,6 +1097,103 @@ static void test_tls_write_to_closed_peer(void **state)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * digest_server - a TLS server in a child: one connection, reads len
+ * bytes, answers their SHA-256 (32 bytes) and closes.  Returns its pid;
+ * *port_r is where it listens.
+ */
+static pid_t digest_server(size_t len, char *port_r, size_t portsize)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	pid_t pid;
+
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(port_r, portsize, "%d", ntohs(a.sin_port));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		unsigned char buf[65536], out[32];
+		size_t got = 0, n;
+		SSL *ssl;
+		int fd;
+
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+		if (ctx == NULL || md == NULL ||
+		    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(ctx, key,
+						SSL_FILETYPE_PEM) != 1 ||
+		    (fd = accept(lfd, NULL, NULL)) < 0 ||
+		    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+		    SSL_accept(ssl) != 1 ||
+		    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+			_exit(1);
+		while (got < len && SSL_read_ex(ssl, buf, sizeof(buf), &n))
+			if (EVP_DigestUpdate(md, buf, n) == 1)
+				got += n;
+		if (got != len || EVP_DigestFinal_ex(md, out, NULL) != 1 ||
+		    SSL_write_ex(ssl, out, sizeof(out), &n) != 1)
+			_exit(1);
+		SSL_shutdown(ssl);
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+/*
+ * A write of several TRANSPORT_TLS_BATCHes (256 KB) and an odd tail, in
+ * one call: the records OpenSSL cuts, gathered and sent a batch at a
+ * time, arrive whole and in order.  Then a small one on the same
+ * connection, through the same (emptied) gathering buffer.
+ */
+static void test_tls_large_write(void **state)
+{
+	size_t len = 3 * 256 * 1024 + 12345;
+	char *data = malloc(len + 7), sport[16];
+	struct transport_params p = { "127.0.0.1", sport, "localhost", 5000,
+				      5000 };
+	struct transport_tls *tls = new_tls(true);
+	struct transport *t;
+	const char *err = NULL;
+	unsigned char want[32], got[32];
+	size_t have = 0;
+	ssize_t n;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < len + 7; i++)
+		data[i] = (char)(i * 7 + i / 1000);
+	EVP_Digest(data, len + 7, want, NULL, EVP_sha256(), NULL);
+	pid = digest_server(len + 7, sport, sizeof(sport));
+	assert_int_equal(transport_connect(&p, &t, &err), 0);
+	if (transport_start_tls(t, tls, &err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(transport_write(t, data, len, &err), 0);
+	assert_int_equal(transport_write(t, data + len, 7, &err), 0);
+	while (have < sizeof(got) &&
+	       (n = transport_read(t, got + have, sizeof(got) - have,
+				   &err)) > 0)
+		have += (size_t)n;
+	assert_int_equal(have, sizeof(got));
+	assert_memory_equal(got, want, sizeof(want));
+	transport_close(&t);
+	transport_tls_free(&tls);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1116,6 +1215,7 @@ int main(void)
 		cmocka_unit_test(test_no_fds_ca_file),
 		cmocka_unit_test(test_no_fds_verify),
 		cmocka_unit_test(test_tls13_resumption),
+		cmocka_unit_test(test_tls_large_write),
 		cmocka_unit_test(test_tls12_resumption),
 		cmocka_unit_test(test_tls_no_cross_name_resumption),
 		cmocka_unit_test(test_tls_no_cross_context_resumption),

@@ -32,6 +32,12 @@
 #define TRANSPORT_IO_TIMEOUT_MS 300000
 /* RFC 8305 5's recommended Connection Attempt Delay */
 #define TRANSPORT_ATTEMPT_DELAY_MS 250
+/*
+ * The most plaintext given to OpenSSL in one go while the socket BIO
+ * gathers its records (see transport_tls_write): the session's body
+ * pieces are at most 256 KB, so a piece goes out in one send().
+ */
+#define TRANSPORT_TLS_BATCH (256 * 1024)
 /* relays remembered for resumption; the least recently used goes first */
 #define TRANSPORT_SESSIONS 64
 
@@ -64,6 +70,8 @@ struct transport_tls {
 	unsigned long clock;
 };
 
+struct transport_bio;
+
 struct transport {
 	struct transport_params p;
 	char *host;
@@ -72,6 +80,7 @@ struct transport {
 	char *session_key;	/* with TLS: this connection's cache key */
 	int fd;
 	SSL *ssl;
+	struct transport_bio *bio;	/* ssl's socket BIO's state */
 	bool ssl_broken;	/* a fatal TLS error: no shutdown alert */
 	bool verify_failed;	/* the certificate did not verify */
 	enum transport_error error;	/* of the last failed call */
@@ -311,10 +320,18 @@ static int transport_new_session(SSL *ssl, SSL_SESSION *session)
  * server has closed the connection.  This one sends with MSG_NOSIGNAL (or
  * relies on SO_NOSIGPIPE, set on the socket where MSG_NOSIGNAL is
  * missing).  The fd stays the transport's: freeing the BIO leaves it open.
+ *
+ * While corked it sends nothing: the records OpenSSL writes gather in
+ * out, and transport_tls_write sends them in one go.  OpenSSL writes
+ * each record (16 KB at most) to its BIO at once, so a 100 KB message
+ * cost seven send() calls where plaintext takes one.
  */
 struct transport_bio {
 	int fd;
 	bool eof;		/* recv() returned 0 */
+	bool cork;
+	char *out;		/* records gathered while corked */
+	size_t out_len, out_cap;
 };
 
 static BIO_METHOD *transport_bio_method;
@@ -326,6 +343,19 @@ static int transport_bio_write(BIO *b, const char *data, int len)
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
+	if (tb->cork && len > 0) {
+		if (tb->out_cap - tb->out_len < (size_t)len) {
+			size_t cap = tb->out_cap ? tb->out_cap : 16384;
+
+			while (cap - tb->out_len < (size_t)len)
+				cap *= 2;
+			tb->out = xrealloc(tb->out, cap);
+			tb->out_cap = cap;
+		}
+		memcpy(tb->out + tb->out_len, data, (size_t)len);
+		tb->out_len += (size_t)len;
+		return len;
+	}
 	n = send(tb->fd, data, (size_t)len, MSG_NOSIGNAL);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 		      errno == EINTR))
@@ -378,7 +408,11 @@ static long transport_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static int transport_bio_destroy(BIO *b)
 {
-	free(BIO_get_data(b));
+	struct transport_bio *tb = BIO_get_data(b);
+
+	if (tb != NULL)
+		free(tb->out);
+	free(tb);
 	BIO_set_data(b, NULL);
 	BIO_set_init(b, 0);
 	return 1;
@@ -407,8 +441,9 @@ static void transport_bio_method_new(void)
 	transport_bio_method = m;
 }
 
-/* transport_bio_new - a BIO over fd, or NULL (OpenSSL's error queued) */
-static BIO *transport_bio_new(int fd)
+/* transport_bio_new - a BIO over fd, or NULL (OpenSSL's error queued);
+ * its state into *tb_r */
+static BIO *transport_bio_new(int fd, struct transport_bio **tb_r)
 {
 	struct transport_bio *tb;
 	BIO *b;
@@ -421,6 +456,7 @@ static BIO *transport_bio_new(int fd)
 		return NULL;
 	tb = xcalloc(1, sizeof(*tb));
 	tb->fd = fd;
+	*tb_r = tb;
 	BIO_set_data(b, tb);
 	BIO_set_init(b, 1);
 	return b;
@@ -441,6 +477,24 @@ int transport_tls_new(const struct transport_tls_params *p,
 		return -1;
 	}
 	SSL_CTX_set_min_proto_version(tls->ctx, TLS1_2_VERSION);
+	/*
+	 * Read as much as the socket has, not a record's header and then
+	 * its body: a pipelined group's replies come as one record each,
+	 * and without this every one cost two recv() (2.0 a message at
+	 * 4 KB against 0.14 in plaintext).  Only TLS records are read
+	 * ahead, never bytes from before the handshake.
+	 */
+	SSL_CTX_set_read_ahead(tls->ctx, 1);
+	/*
+	 * OpenSSL's TLS 1.3 suites, AES-128-GCM first (OpenSSL offers
+	 * AES-256 first, and servers mostly take the client's order): ten
+	 * AES rounds instead of fourteen, 2,000 instructions less per 4 KB
+	 * message on each side, and the suite every TLS 1.3 peer must have
+	 * (RFC 8446 9.1).  The same three suites: nothing is given up.
+	 */
+	SSL_CTX_set_ciphersuites(tls->ctx, "TLS_AES_128_GCM_SHA256:"
+				 "TLS_AES_256_GCM_SHA384:"
+				 "TLS_CHACHA20_POLY1305_SHA256");
 	SSL_CTX_set_session_cache_mode(tls->ctx, SSL_SESS_CACHE_CLIENT |
 				       SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(tls->ctx, transport_new_session);
@@ -871,7 +925,7 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 		transport_ssl_error(error_r, "TLS");
 		return -1;
 	}
-	bio = transport_bio_new(t->fd);
+	bio = transport_bio_new(t->fd, &t->bio);
 	if (bio == NULL) {
 		t->ssl_broken = true;
 		transport_ssl_error(error_r, "TLS");
@@ -968,33 +1022,13 @@ int transport_start_tls(struct transport *t, struct transport_tls *tls,
 	return rc == 1 ? 0 : -1;
 }
 
-int transport_write(struct transport *t, const void *data, size_t n,
-		    const char **error_r)
+/* transport_send - all n bytes to the socket by deadline, or -1 */
+static int transport_send(struct transport *t, const char *p, size_t n,
+			  long deadline, const char **error_r)
 {
-	const char *p = data;
-	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
-
 	while (n > 0) {
-		ssize_t w;
+		ssize_t w = send(t->fd, p, n, MSG_NOSIGNAL);
 
-		if (t->ssl != NULL) {
-			size_t done = 0;
-			int rc;
-
-			transport_ssl_begin();
-			rc = SSL_write_ex(t->ssl, p, n, &done);
-
-			if (rc == 1) {
-				p += done;
-				n -= done;
-				continue;
-			}
-			if (transport_ssl_wait(t, rc, deadline, "writing",
-					       error_r) <= 0)
-				return -1;
-			continue;
-		}
-		w = send(t->fd, p, n, MSG_NOSIGNAL);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
@@ -1014,6 +1048,56 @@ int transport_write(struct transport *t, const void *data, size_t n,
 		}
 	}
 	return 0;
+}
+
+/*
+ * transport_tls_write - n bytes through TLS: OpenSSL cuts them into
+ * records with the BIO corked, and what it wrote leaves in one send()
+ * per TRANSPORT_TLS_BATCH, as a plaintext write would.  Should OpenSSL
+ * want to read first (a TLS 1.2 renegotiation), what it wrote goes out,
+ * the wait is made and the same bytes are given again, as it requires.
+ */
+static int transport_tls_write(struct transport *t, const char *p, size_t n,
+			       long deadline, const char **error_r)
+{
+	struct transport_bio *tb = t->bio;
+
+	while (n > 0) {
+		size_t chunk = n < TRANSPORT_TLS_BATCH ? n :
+			       TRANSPORT_TLS_BATCH, done = 0;
+		int rc, sent;
+
+		transport_ssl_begin();
+		tb->cork = true;
+		rc = SSL_write_ex(t->ssl, p, chunk, &done);
+		tb->cork = false;
+		sent = transport_send(t, tb->out, tb->out_len, deadline,
+				      error_r);
+		tb->out_len = 0;
+		if (sent < 0) {
+			/* a record may be cut: no close_notify after it */
+			t->ssl_broken = true;
+			return -1;
+		}
+		if (rc == 1) {
+			p += done;
+			n -= done;
+		} else if (transport_ssl_wait(t, rc, deadline, "writing",
+					      error_r) <= 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int transport_write(struct transport *t, const void *data, size_t n,
+		    const char **error_r)
+{
+	long deadline = clock_mono_ms() + t->p.io_timeout_ms;
+
+	if (t->ssl != NULL)
+		return transport_tls_write(t, data, n, deadline, error_r);
+	return transport_send(t, data, n, deadline, error_r);
 }
 
 ssize_t transport_read(struct transport *t, void *buf, size_t n,

@@ -34,6 +34,14 @@
  * wherever it strikes: the name's lookup, the socket, OpenSSL reading a
  * CA file or folder (which is then no verdict on the certificate).
  *
+ * TLS costs no more system calls than plaintext: a transport_write's
+ * records leave in one send() (per 256 KB), and reads take what the
+ * socket has, many records at once (read-ahead), not a record header
+ * and then its body.  Kernel TLS is not used: OpenSSL asks its BIO to
+ * switch it on (BIO_CTRL_SET_KTLS), and ours (below) says no, so the
+ * records are made in user space; the kernels here have no TLS
+ * (CONFIG_TLS) to offer anyway (docs/performance.md).
+ *
  * Writes cannot raise SIGPIPE (send() with MSG_NOSIGNAL, for TLS too,
  * through a socket BIO of our own): a server that has closed the
  * connection makes a write fail with an error, whatever the process does
