@@ -128,10 +128,15 @@ static int message_partial(void *ctx, const char *name, struct buf *src)
 	return 1;
 }
 
-/* message_compile - one template string; label names it in errors */
+/*
+ * message_compile - one template string; label names it in errors.  A
+ * body's whole lines are also encoded quoted-printable now, for when the
+ * body goes that way (see message_qp_part).
+ */
 static int message_compile(struct message_load *ld, const char *label,
 			   const char *src, size_t len,
-			   enum tmpl_escape escape, struct tmpl **t_r)
+			   enum tmpl_escape escape, bool body,
+			   struct tmpl **t_r)
 {
 	struct tmpl_params p = {
 		.file = label, .escape = escape,
@@ -144,6 +149,8 @@ static int message_compile(struct message_load *ld, const char *label,
 		errmsg_set(ld->error_r, "%s", terr.message);
 		return -1;
 	}
+	if (body)
+		tmpl_set_encoder(*t_r, mime_qp_encode);
 	return 0;
 }
 
@@ -439,6 +446,7 @@ static int message_load_recipient_file(struct message_load *ld,
 	rf->name = NULL;
 	snprintf(label, sizeof(label), "message.cfg:%d: attachments", line);
 	if (message_compile(ld, label, name, strlen(name), TMPL_ESCAPE_NONE,
+			    false,
 			    &rf->name) < 0)
 		return -1;
 	/* its names are the recipients' to have, as any value's */
@@ -724,11 +732,11 @@ static int message_tmpl_read(message_file_fn *files, void *ctx,
 
 	if (files(ctx, "body.txt", &data, &len) == 1 &&
 	    message_compile(&ld, "body.txt", data, len, TMPL_ESCAPE_NONE,
-			    &mt->text) < 0)
+			    true, &mt->text) < 0)
 		goto out;
 	if (files(ctx, "body.html", &data, &len) == 1 &&
 	    message_compile(&ld, "body.html", data, len, TMPL_ESCAPE_HTML,
-			    &mt->html) < 0)
+			    true, &mt->html) < 0)
 		goto out;
 	if (mt->text == NULL && mt->html == NULL) {
 		errmsg_set(error_r, "the template has neither body.txt nor "
@@ -1170,25 +1178,19 @@ static bool message_has_boundary_start(const char *p, size_t len)
 
 /*
  * message_qp_part - a text part whose template text is not ASCII: it can
- * only go quoted-printable, so it is rendered once into bufs->text and
- * encoded from there into out (not rendered into out, copied out and
- * scanned first, as message_text_part does for the rest).
+ * only go quoted-printable, so it is rendered encoded straight into out,
+ * the template's whole lines copied as they were encoded when it was
+ * loaded (tmpl_render_encoded), the rest encoded through bufs->text.
  */
 static int message_qp_part(struct buf *out, const char *type,
 			   const struct tmpl *t, const struct tmpl_data *data,
 			   struct message_bufs *bufs)
 {
-	bool clean;
-
-	buf_reset(&bufs->text);
-	if (tmpl_render_mail(t, data, &bufs->text, &clean, &bufs->notes) < 0)
-		return -1;
 	buf_append_str(out, "Content-Type: ");
 	buf_append_str(out, type);
 	buf_append_str(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	mime_qp_encode(out, bufs->text.data, bufs->text.len);
-	return 0;
+	return tmpl_render_encoded(t, data, &bufs->text, out, &bufs->notes);
 }
 
 /*

@@ -77,6 +77,16 @@ struct tmpl_op {
 	size_t head;
 	size_t tail;
 	/*
+	 * TEXT ops of a template with an encoder (tmpl_set_encoder): the
+	 * whole lines in the text, from just after its first LF (mid) to
+	 * just after its last (mid + mid_len), and them encoded (enc, NULL
+	 * if there are none worth it), which tmpl_render_encoded() copies.
+	 */
+	size_t mid;
+	size_t mid_len;
+	const char *enc;
+	size_t enc_len;
+	/*
 	 * The first name segment's number among the template's distinct
 	 * first segments (-1 past TMPL_NAME_CACHE): a render looks each
 	 * root-level name up once, however often the template uses it.
@@ -211,8 +221,9 @@ struct tmpl {
 	struct tmpl_top *top;
 	size_t ntop;
 	size_t top_cap;
-	char **owned;		/* CRLF copies of text ops (params->crlf) */
+	char **owned;		/* CRLF copies and encodings of text ops */
 	size_t nowned;
+	tmpl_encode_fn *encode;	/* see tmpl_set_encoder(); or NULL */
 	bool crlf;
 	bool text_8bit;		/* see tmpl_text_8bit() */
 };
@@ -900,6 +911,14 @@ static void tmpl_text_mail(struct tmpl_op *op)
 	op->tail = line;
 }
 
+/* tmpl_own - keep b's bytes (or none) for as long as the template */
+static const char *tmpl_own(struct tmpl *t, struct buf *b)
+{
+	t->owned = xrealloc(t->owned, (t->nowned + 1) * sizeof(*t->owned));
+	t->owned[t->nowned++] = b->data;
+	return b->data;
+}
+
 /*
  * tmpl_text_crlf - give every text op with a bare LF or CR a copy whose
  * line ends are CRLF (see tmpl_params.crlf).
@@ -934,10 +953,7 @@ static void tmpl_text_crlf(struct tmpl *t)
 				else
 					buf_putc(&b, c);
 			}
-			t->owned = xrealloc(t->owned, (t->nowned + 1) *
-					    sizeof(*t->owned));
-			t->owned[t->nowned++] = b.data;
-			op->text = b.data;
+			op->text = tmpl_own(t, &b);
 			op->len = b.len;
 		}
 	}
@@ -948,6 +964,41 @@ static void tmpl_text_crlf(struct tmpl *t)
 		}
 	}
 	t->crlf = true;
+}
+
+/*
+ * Whole lines shorter than this in all are left to the render: encoding
+ * them costs less than the extra encoder call a copy needs.
+ */
+#define TMPL_ENC_MIN 32
+
+/*
+ * tmpl_set_encoder - encode each text op's whole lines once: a line of
+ * the template's own text that starts after a line end encodes the same
+ * for every recipient.
+ */
+void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode)
+{
+	t->encode = encode;
+	for (size_t u = 0; u < t->nunits; u++) {
+		for (size_t i = 0; i < t->units[u].nops; i++) {
+			struct tmpl_op *op = &t->units[u].ops[i];
+			const char *first, *last;
+			struct buf b = BUF_INIT;
+
+			if (op->type != TMPL_OP_TEXT || op->len == 0)
+				continue;
+			first = memchr(op->text, '\n', op->len);
+			last = memrchr(op->text, '\n', op->len);
+			if (first == NULL || last - first < TMPL_ENC_MIN)
+				continue;
+			op->mid = (size_t)(first + 1 - op->text);
+			op->mid_len = (size_t)(last - first);
+			t->encode(&b, op->text + op->mid, op->mid_len);
+			op->enc_len = b.len;
+			op->enc = tmpl_own(t, &b);
+		}
+	}
 }
 
 /*
@@ -2328,7 +2379,7 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 /* tmpl_run - run the ops of unit 0, and of the partials it calls */
 static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 		    struct buf *out, struct tmpl_mail *m,
-		    struct tmpl_notes *notes)
+		    struct tmpl_notes *notes, struct buf *enc)
 {
 	/*
 	 * The context stack holds the root and one value per entered
@@ -2363,6 +2414,21 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 		op = &u->ops[pc];
 		switch (op->type) {
 		case TMPL_OP_TEXT:
+			if (enc != NULL && op->enc != NULL) {
+				/*
+				 * out holds what is not encoded yet: up to
+				 * the first line end, then the encoded lines
+				 */
+				size_t rest = op->mid + op->mid_len;
+
+				buf_append(out, op->text, op->mid);
+				t->encode(enc, out->data, out->len);
+				buf_reset(out);
+				buf_append(enc, op->enc, op->enc_len);
+				buf_append(out, op->text + rest, op->len - rest);
+				pc++;
+				break;
+			}
 			buf_append(out, op->text, op->len);
 			if (m != NULL)
 				tmpl_mail_text(m, op);
@@ -2456,14 +2522,29 @@ bool tmpl_text_8bit(const struct tmpl *t)
 int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		struct buf *out)
 {
-	return tmpl_run(t, data, out, NULL, NULL);
+	return tmpl_run(t, data, out, NULL, NULL, NULL);
+}
+
+int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
+			struct buf *tmp, struct buf *out,
+			struct tmpl_notes *notes)
+{
+	int ret;
+
+	if (t->encode == NULL)
+		return -1;
+	buf_reset(tmp);
+	ret = tmpl_run(t, data, tmp, NULL, notes, out);
+	t->encode(out, tmp->data, tmp->len);
+	buf_reset(tmp);
+	return ret;
 }
 
 int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 		     struct buf *out, bool *clean_r, struct tmpl_notes *notes)
 {
 	struct tmpl_mail m = { .clean = t->crlf, .prev_eq = false, .line = 0 };
-	int ret = tmpl_run(t, data, out, &m, notes);
+	int ret = tmpl_run(t, data, out, &m, notes, NULL);
 
 	*clean_r = m.clean && m.line <= TMPL_MAIL_LINE_MAX;
 	return ret;

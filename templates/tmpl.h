@@ -191,6 +191,29 @@ int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 		     struct buf *out, bool *clean_r, struct tmpl_notes *notes);
 
 /*
+ * tmpl_set_encoder - give the template a body encoding (quoted-printable)
+ * for tmpl_render_encoded(), before any render.  It must encode the
+ * bytes after a LF the same whatever came before them (encode(a b) =
+ * encode(a) encode(b) when a ends in LF): then each run of whole lines
+ * in the template's text (from just after a LF to a LF, no tag in it) is
+ * encoded once, here, not per render.
+ */
+typedef void tmpl_encode_fn(struct buf *out, const char *p, size_t len);
+void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode);
+
+/*
+ * tmpl_render_encoded - append the rendering, encoded with the
+ * template's encoder, to out: the same bytes as tmpl_render() into tmp
+ * and encode(out, tmp), but the template's whole lines are copied as
+ * they were encoded at compile time, and only what lies between them
+ * (values and the lines they are on) is encoded per render.  tmp is
+ * scratch.  Returns as tmpl_render().  Without an encoder, -1.
+ */
+int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
+			struct buf *tmp, struct buf *out,
+			struct tmpl_notes *notes);
+
+/*
  * tmpl_text_8bit - true if every rendering holds a byte >= 0x80, whatever
  * the values: the template's own text has one outside every section.  A
  * mail body that will be quoted-printable anyway can then be rendered
