@@ -63,6 +63,7 @@ struct message_tmpl {
 	size_t nrfiles;
 	struct message_header *headers;
 	size_t nheaders;
+	bool header_dot;		/* a header's name starts with '.' */
 	struct tmpl *text;		/* body.txt, or NULL */
 	struct tmpl *html;		/* body.html, or NULL */
 	struct message_attachment *att;
@@ -648,6 +649,8 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 				}
 				mh = &mt->headers[mt->nheaders++];
 				mh->name = xstrdup(hn);
+				if (hn[0] == '.')
+					mt->header_dot = true;
 				if (message_compile_value(ld, h, hv,
 							  TMPL_ESCAPE_NONE,
 							  &mh->value) < 0)
@@ -1200,7 +1203,9 @@ static int message_qp_part(struct buf *out, const char *type,
  * tmpl_render_mail() says whether that was right; it nearly always is for
  * ASCII mail, and then the body is never copied or scanned again.
  * Otherwise the rendering is taken back out and sent 7bit after line-end
- * repair, or quoted-printable.
+ * repair, or quoted-printable (rendered again, encoded as it goes: see
+ * message_qp_part).  A body that may have a line starting with '.'
+ * clears bufs->stuffed.
  */
 static int message_text_part(struct buf *out, const char *type,
 			     const struct tmpl *t, const struct tmpl_data *data,
@@ -1208,7 +1213,7 @@ static int message_text_part(struct buf *out, const char *type,
 {
 	size_t head = out->len, body;
 	const char *p;
-	bool clean, seven;
+	bool clean, dot, seven;
 
 	if (tmpl_text_8bit(t))
 		return message_qp_part(out, type, t, data, bufs);
@@ -1217,8 +1222,10 @@ static int message_text_part(struct buf *out, const char *type,
 	buf_append_str(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	body = out->len;
-	if (tmpl_render_mail(t, data, out, &clean, &bufs->notes) < 0)
+	if (tmpl_render_mail_dot(t, data, out, &clean, &dot, &bufs->notes) < 0)
 		return -1;
+	if (dot)
+		bufs->stuffed = false;
 	if (!clean) {
 		buf_reset(&bufs->text);
 		buf_append(&bufs->text, out->data + body, out->len - body);
@@ -1233,10 +1240,11 @@ static int message_text_part(struct buf *out, const char *type,
 			       "; charset=utf-8\r\n"
 			       "Content-Transfer-Encoding: quoted-printable"
 			       "\r\n\r\n");
-		if (!seven) {
-			mime_qp_encode(out, p, bufs->text.len);
-			return 0;
-		}
+		/* the same rendering again; its notes are counted */
+		if (!seven)
+			return tmpl_render_encoded(t, data, &bufs->text, out,
+						   NULL);
+		bufs->stuffed = false;
 		body = out->len;
 		mime_crlf(out, p, bufs->text.len);
 	}
@@ -1450,6 +1458,7 @@ int message_render(const struct message_tmpl *mt,
 	size_t nattach = mt->natt - mt->ninline + mt->nrfiles;
 
 	memset(&bufs->notes, 0, sizeof(bufs->notes));
+	bufs->stuffed = !mt->header_dot;
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
 				   error_r) < 0)

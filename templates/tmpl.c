@@ -74,6 +74,7 @@ struct tmpl_op {
 	 */
 	bool mail_ok;
 	bool has_crlf;
+	bool dot_line;		/* a line after a CRLF in it starts with '.' */
 	size_t head;
 	size_t tail;
 	/*
@@ -899,6 +900,8 @@ static void tmpl_text_mail(struct tmpl_op *op)
 			op->has_crlf = true;
 			line = 0;
 			k++;
+			if (k + 1 < op->len && p[k + 1] == '.')
+				op->dot_line = true;
 			continue;
 		}
 		if (c >= 0x80 || c == 0 || c == '\r' || c == '\n' ||
@@ -2326,6 +2329,7 @@ static void tmpl_note_unsafe(const struct tmpl *t, const struct tmpl_unit *u,
  */
 struct tmpl_mail {
 	bool clean;
+	bool dot;		/* a line may start with '.' */
 	bool prev_eq;		/* the last byte out was '=' */
 	size_t line;		/* bytes on the current line so far */
 };
@@ -2335,6 +2339,9 @@ static void tmpl_mail_text(struct tmpl_mail *m, const struct tmpl_op *op)
 {
 	if (!op->mail_ok || (m->prev_eq && op->len > 0 && op->text[0] == '_'))
 		m->clean = false;
+	if (op->dot_line || (m->line == 0 && op->len > 0 &&
+			     op->text[0] == '.'))
+		m->dot = true;
 	if (op->has_crlf) {
 		if (m->line + op->head > TMPL_MAIL_LINE_MAX)
 			m->clean = false;
@@ -2366,6 +2373,8 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 		return;
 	if (m->prev_eq && p[0] == '_')
 		m->clean = false;
+	if (m->line == 0 && p[0] == '.')
+		m->dot = true;
 	for (size_t k = 0; k < n && m->clean; k++) {
 		if (!tmpl_mail_special[p[k]])
 			continue;
@@ -2540,12 +2549,22 @@ int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
 	return ret;
 }
 
-int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
-		     struct buf *out, bool *clean_r, struct tmpl_notes *notes)
+int tmpl_render_mail_dot(const struct tmpl *t, const struct tmpl_data *data,
+			 struct buf *out, bool *clean_r, bool *dot_r,
+			 struct tmpl_notes *notes)
 {
-	struct tmpl_mail m = { .clean = t->crlf, .prev_eq = false, .line = 0 };
+	struct tmpl_mail m = { .clean = t->crlf, .line = 0 };
 	int ret = tmpl_run(t, data, out, &m, notes, NULL);
 
 	*clean_r = m.clean && m.line <= TMPL_MAIL_LINE_MAX;
+	*dot_r = m.dot;
 	return ret;
+}
+
+int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
+		     struct buf *out, bool *clean_r, struct tmpl_notes *notes)
+{
+	bool dot;
+
+	return tmpl_render_mail_dot(t, data, out, clean_r, &dot, notes);
 }

@@ -191,6 +191,15 @@ int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 		     struct buf *out, bool *clean_r, struct tmpl_notes *notes);
 
 /*
+ * tmpl_render_mail_dot - tmpl_render_mail(), and *dot_r false when no
+ * line of a clean rendering starts with '.' (it may be true when none
+ * does), so SMTP DATA needs no dot-stuffing of it.
+ */
+int tmpl_render_mail_dot(const struct tmpl *t, const struct tmpl_data *data,
+			 struct buf *out, bool *clean_r, bool *dot_r,
+			 struct tmpl_notes *notes);
+
+/*
  * tmpl_set_encoder - give the template a body encoding (quoted-printable)
  * for tmpl_render_encoded(), before any render.  It must encode the
  * bytes after a LF the same whatever came before them (encode(a b) =

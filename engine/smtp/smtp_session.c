@@ -369,7 +369,13 @@ static void smtp_write_body(struct smtp_session *s, struct smtp_slot *slot,
 {
 	uint64_t start = s->out_base + s->out.len;
 
-	if (slot->m.len <= SMTP_BODY_PIECE) {
+	if (slot->m.stuffed && slot->m.len <= SMTP_BODY_PIECE) {
+		/* nothing to change: one copy, no scan */
+		buf_append(&s->out, slot->m.data, slot->m.len);
+		if (stuff)
+			buf_append(&s->out, ".\r\n", 3);
+		s->body_bytes = (size_t)(s->out_base + s->out.len - start);
+	} else if (slot->m.len <= SMTP_BODY_PIECE) {
 		if (stuff)
 			dotstuff_data(&s->out, slot->m.data, slot->m.len);
 		else
@@ -579,8 +585,10 @@ static void smtp_write_mail(struct smtp_session *s, const struct smtp_slot *slot
 /* smtp_write_bdat - the whole body as one last chunk (RFC 3030) */
 static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
 {
-	buf_printf(&s->out, "BDAT %zu LAST\r\n",
-		   dotstuff_len(slot->m.data, slot->m.len, false));
+	size_t n = slot->m.stuffed ? slot->m.len :
+		   dotstuff_len(slot->m.data, slot->m.len, false);
+
+	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
 	smtp_write_body(s, slot, SMTP_V_BDAT, false);
 }
 
