@@ -1088,6 +1088,44 @@ static void test_bdat_window(void **state)
 }
 
 /*
+ * A message that says it needs no stuffing (smtp_message.stuffed) goes
+ * as it is: DATA adds the "." line, BDAT counts its bytes; the same
+ * bytes the converting path makes for it.
+ */
+static void test_stuffed(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_d, 1, "Subject: s\r\n\r\nhi\r\n"
+				    "a.b\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	m.stuffed = true;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "Subject: s\r\n\r\nhi\r\na.b\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+
+	s = ready_with(p, chunking_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "BDAT 23 LAST\r\nSubject: s\r\n\r\nhi\r\na.b\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n250 queued\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+}
+
+/*
  * A MAIL answered 503 (the server still in a transaction volley thought
  * over) is a reason to retry, never a permanent failure.
  */
@@ -2083,6 +2121,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_bdat),
 		cmocka_unit_test(test_spent),
 		cmocka_unit_test(test_bdat_window),
+		cmocka_unit_test(test_stuffed),
 		cmocka_unit_test(test_mail_503_retried),
 		cmocka_unit_test(test_bdat_split_everywhere),
 		cmocka_unit_test(test_waiting),
