@@ -1203,9 +1203,10 @@ static int message_qp_part(struct buf *out, const char *type,
  * tmpl_render_mail() says whether that was right; it nearly always is for
  * ASCII mail, and then the body is never copied or scanned again.
  * Otherwise the rendering is taken back out and sent 7bit after line-end
- * repair, or quoted-printable (rendered again, encoded as it goes: see
- * message_qp_part).  A body that may have a line starting with '.'
- * clears bufs->stuffed.
+ * repair, or quoted-printable.  (Rendering it again encoded, as
+ * message_qp_part does, costs more than it saves for all but large
+ * templates.)  A body that may have a line starting with '.' clears
+ * bufs->stuffed.
  */
 static int message_text_part(struct buf *out, const char *type,
 			     const struct tmpl *t, const struct tmpl_data *data,
@@ -1240,10 +1241,10 @@ static int message_text_part(struct buf *out, const char *type,
 			       "; charset=utf-8\r\n"
 			       "Content-Transfer-Encoding: quoted-printable"
 			       "\r\n\r\n");
-		/* the same rendering again; its notes are counted */
-		if (!seven)
-			return tmpl_render_encoded(t, data, &bufs->text, out,
-						   NULL);
+		if (!seven) {
+			mime_qp_encode(out, p, bufs->text.len);
+			return 0;
+		}
 		bufs->stuffed = false;
 		body = out->len;
 		mime_crlf(out, p, bufs->text.len);

@@ -74,6 +74,7 @@ struct tmpl_op {
 	 */
 	bool mail_ok;
 	bool has_crlf;
+	bool dot_first;		/* it starts with '.' */
 	bool dot_line;		/* a line after a CRLF in it starts with '.' */
 	size_t head;
 	size_t tail;
@@ -888,6 +889,7 @@ static void tmpl_text_mail(struct tmpl_op *op)
 
 	op->mail_ok = true;
 	op->has_crlf = false;
+	op->dot_first = op->len > 0 && p[0] == '.';
 	for (size_t k = 0; k < op->len; k++) {
 		unsigned char c = p[k];
 
@@ -2339,8 +2341,7 @@ static void tmpl_mail_text(struct tmpl_mail *m, const struct tmpl_op *op)
 {
 	if (!op->mail_ok || (m->prev_eq && op->len > 0 && op->text[0] == '_'))
 		m->clean = false;
-	if (op->dot_line || (m->line == 0 && op->len > 0 &&
-			     op->text[0] == '.'))
+	if (op->dot_line || (op->dot_first && m->line == 0))
 		m->dot = true;
 	if (op->has_crlf) {
 		if (m->line + op->head > TMPL_MAIL_LINE_MAX)
@@ -2385,10 +2386,15 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 	m->prev_eq = p[n - 1] == '=';
 }
 
-/* tmpl_run - run the ops of unit 0, and of the partials it calls */
-static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
-		    struct buf *out, struct tmpl_mail *m,
-		    struct tmpl_notes *notes, struct buf *enc)
+/*
+ * tmpl_run - run the ops of unit 0, and of the partials it calls; into
+ * out, or (enc) encoded into enc through out.  Inlined into each caller,
+ * so that the mail and plain renders do not test for enc.
+ */
+static inline __attribute__((always_inline))
+int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
+	     struct buf *out, struct tmpl_mail *m, struct tmpl_notes *notes,
+	     struct buf *enc)
 {
 	/*
 	 * The context stack holds the root and one value per entered
