@@ -151,7 +151,7 @@ static int message_compile(struct message_load *ld, const char *label,
 		return -1;
 	}
 	if (body)
-		tmpl_set_encoder(*t_r, mime_qp_encode);
+		tmpl_set_encoder(*t_r, mime_qp_encode_from);
 	return 0;
 }
 

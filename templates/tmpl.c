@@ -79,15 +79,17 @@ struct tmpl_op {
 	size_t head;
 	size_t tail;
 	/*
-	 * TEXT ops of a template with an encoder (tmpl_set_encoder): the
-	 * whole lines in the text, from just after its first LF (mid) to
-	 * just after its last (mid + mid_len), and them encoded (enc, NULL
-	 * if there are none worth it), which tmpl_render_encoded() copies.
+	 * TEXT ops of a template with an encoder (tmpl_set_encoder): what
+	 * comes after its first LF (from mid), but its last byte when that
+	 * is no LF (from rest), encoded (enc, NULL if not worth it), and
+	 * the output column that leaves (enc_col), for
+	 * tmpl_render_encoded() to copy.
 	 */
 	size_t mid;
-	size_t mid_len;
+	size_t rest;
 	const char *enc;
 	size_t enc_len;
+	size_t enc_col;
 	/*
 	 * The first name segment's number among the template's distinct
 	 * first segments (-1 past TMPL_NAME_CACHE): a render looks each
@@ -972,15 +974,17 @@ static void tmpl_text_crlf(struct tmpl *t)
 }
 
 /*
- * Whole lines shorter than this in all are left to the render: encoding
- * them costs less than the extra encoder call a copy needs.
+ * Text shorter than this after a line end is left to the render:
+ * encoding it costs less than the extra encoder call a copy needs.
  */
 #define TMPL_ENC_MIN 32
 
 /*
- * tmpl_set_encoder - encode each text op's whole lines once: a line of
- * the template's own text that starts after a line end encodes the same
- * for every recipient.
+ * tmpl_set_encoder - encode each text op's text after its first line end
+ * once: it starts at column 0 whatever came before, so it encodes the
+ * same for every recipient.  Its last byte is left to the render when
+ * it ends no line (how a byte goes depends on the byte after it, which
+ * a value may give), the column before it kept.
  */
 void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode)
 {
@@ -988,18 +992,23 @@ void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode)
 	for (size_t u = 0; u < t->nunits; u++) {
 		for (size_t i = 0; i < t->units[u].nops; i++) {
 			struct tmpl_op *op = &t->units[u].ops[i];
-			const char *first, *last;
+			const char *first;
 			struct buf b = BUF_INIT;
 
 			if (op->type != TMPL_OP_TEXT || op->len == 0)
 				continue;
 			first = memchr(op->text, '\n', op->len);
-			last = memrchr(op->text, '\n', op->len);
-			if (first == NULL || last - first < TMPL_ENC_MIN)
+			if (first == NULL)
 				continue;
 			op->mid = (size_t)(first + 1 - op->text);
-			op->mid_len = (size_t)(last - first);
-			t->encode(&b, op->text + op->mid, op->mid_len);
+			op->rest = op->len;
+			if (op->text[op->len - 1] != '\n')
+				op->rest--;
+			if (op->rest < op->mid + TMPL_ENC_MIN)
+				continue;
+			op->enc_col = t->encode(&b, op->text + op->mid,
+						op->len - op->mid,
+						op->rest - op->mid, 0);
 			op->enc_len = b.len;
 			op->enc = tmpl_own(t, &b);
 		}
@@ -2406,6 +2415,7 @@ int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 	struct tmpl_root_cache rc;
 	size_t nctx = 1, nfr = 0, ncalls = 0;
 	size_t unit = 0, pc = 0, n = 0;
+	size_t ecol = 0;	/* enc: the output column out starts at */
 	const struct tmpl_unit *u = &t->units[0];
 	struct tmpl_value v;
 
@@ -2417,8 +2427,12 @@ int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 
 		if (pc == u->nops) {
 			/* Sections are balanced per unit: only calls remain. */
-			if (nfr == 0)
+			if (nfr == 0) {
+				if (enc != NULL)
+					t->encode(enc, out->data, out->len,
+						  out->len, ecol);
 				return 0;
+			}
 			f = &fr[--nfr];
 			ncalls--;
 			unit = f->unit;
@@ -2431,16 +2445,18 @@ int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 		case TMPL_OP_TEXT:
 			if (enc != NULL && op->enc != NULL) {
 				/*
-				 * out holds what is not encoded yet: up to
-				 * the first line end, then the encoded lines
+				 * out holds what is not encoded yet, from
+				 * column ecol: encode it up to the first
+				 * line end, then copy what was encoded
 				 */
-				size_t rest = op->mid + op->mid_len;
-
 				buf_append(out, op->text, op->mid);
-				t->encode(enc, out->data, out->len);
+				t->encode(enc, out->data, out->len, out->len,
+					  ecol);
 				buf_reset(out);
 				buf_append(enc, op->enc, op->enc_len);
-				buf_append(out, op->text + rest, op->len - rest);
+				ecol = op->enc_col;
+				buf_append(out, op->text + op->rest,
+					   op->len - op->rest);
 				pc++;
 				break;
 			}
@@ -2550,7 +2566,6 @@ int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
 		return -1;
 	buf_reset(tmp);
 	ret = tmpl_run(t, data, tmp, NULL, notes, out);
-	t->encode(out, tmp->data, tmp->len);
 	buf_reset(tmp);
 	return ret;
 }

@@ -200,14 +200,17 @@ int tmpl_render_mail_dot(const struct tmpl *t, const struct tmpl_data *data,
 			 struct tmpl_notes *notes);
 
 /*
- * tmpl_set_encoder - give the template a body encoding (quoted-printable)
- * for tmpl_render_encoded(), before any render.  It must encode the
- * bytes after a LF the same whatever came before them (encode(a b) =
- * encode(a) encode(b) when a ends in LF): then each run of whole lines
- * in the template's text (from just after a LF to a LF, no tag in it) is
+ * tmpl_set_encoder - give the template a body encoding (quoted-printable:
+ * mime_qp_encode_from) for tmpl_render_encoded(), before any render.
+ * encode appends the encoding of p[0..stop), as it is in the encoding
+ * of p[0..len), to an output line that holds col characters so far, and
+ * returns the column it ends at (adding the final line end only when
+ * stop is len); how a byte is encoded may depend on the byte after it,
+ * never on more.  Then the template's text after each line end in it is
  * encoded once, here, not per render.
  */
-typedef void tmpl_encode_fn(struct buf *out, const char *p, size_t len);
+typedef size_t tmpl_encode_fn(struct buf *out, const char *p, size_t len,
+			      size_t stop, size_t col);
 void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode);
 
 /*
