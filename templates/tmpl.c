@@ -2130,6 +2130,12 @@ static bool tmpl_truthy(const struct tmpl_data *d, const struct tmpl_value *v,
 	return true;
 }
 
+/* tmpl_html_special - the bytes tmpl_put_html escapes */
+static const bool tmpl_html_special[256] = {
+	['&'] = true, ['<'] = true, ['>'] = true, ['"'] = true,
+	['\''] = true,
+};
+
 /* tmpl_put_html - append s with & < > " ' escaped */
 static void tmpl_put_html(struct buf *out, const char *s, size_t len)
 {
@@ -2138,6 +2144,8 @@ static void tmpl_put_html(struct buf *out, const char *s, size_t len)
 	for (i = 0; i < len; i++) {
 		const char *rep;
 
+		if (!tmpl_html_special[(unsigned char)s[i]])
+			continue;
 		switch (s[i]) {
 		case '&':
 			rep = "&amp;";
@@ -2250,26 +2258,48 @@ static void tmpl_put_bare(struct buf *out, const char *s, size_t len)
 	buf_append(out, s + run, len - run);
 }
 
+/* tmpl_pct - the bytes percent-encoding encodes: all but A-Z a-z 0-9 -._~ */
+static const bool tmpl_pct[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x0_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x1_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1,	/* 0x2_ */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,	/* 0x3_ */
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x4_ */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0,	/* 0x5_ */
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x6_ */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1,	/* 0x7_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x8_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x9_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xA_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xB_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xC_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xD_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xE_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xF_ */
+};
+
 /* tmpl_put_percent - append s percent-encoded (RFC 3986, section 2) */
 static void tmpl_put_percent(struct buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t run = 0;
+	char *o;
 
+	buf_reserve(out, 3 * len);
+	o = out->data + out->len;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~')
+		if (!tmpl_pct[c]) {
+			*o++ = (char)c;
 			continue;
-		buf_append(out, s + run, i - run);
-		buf_putc(out, '%');
-		buf_putc(out, hex[c >> 4]);
-		buf_putc(out, hex[c & 15]);
-		run = i + 1;
+		}
+		o[0] = '%';
+		o[1] = hex[c >> 4];
+		o[2] = hex[c & 15];
+		o += 3;
 	}
-	buf_append(out, s + run, len - run);
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
 }
 
 /*
