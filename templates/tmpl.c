@@ -2053,7 +2053,6 @@ struct tmpl_frame {
 	size_t n;
 };
 
-/* tmpl_lookup - resolve op's name on the context stack, as the spec says */
 /*
  * What one render remembers of root-level lookups: outside sections the
  * context is the root alone, so a name's value cannot change.
@@ -2063,7 +2062,8 @@ struct tmpl_root_cache {
 	struct tmpl_value v[TMPL_NAME_CACHE];
 };
 
-static void tmpl_lookup(const struct tmpl *t, const struct tmpl_data *d,
+/* tmpl_lookup_slow - resolve op's name on the context stack (the spec) */
+static void tmpl_lookup_slow(const struct tmpl *t, const struct tmpl_data *d,
 			const struct tmpl_value *ctx, size_t nctx,
 			const struct tmpl_op *op, struct tmpl_value *v,
 			struct tmpl_root_cache *rc)
@@ -2106,6 +2106,24 @@ rest:
 			return;
 		}
 	}
+}
+
+/*
+ * tmpl_lookup - a root-level name already looked up, at the cost of a
+ * load; the rest through tmpl_lookup_slow
+ */
+static inline void tmpl_lookup(const struct tmpl *t,
+			       const struct tmpl_data *d,
+			       const struct tmpl_value *ctx, size_t nctx,
+			       const struct tmpl_op *op, struct tmpl_value *v,
+			       struct tmpl_root_cache *rc)
+{
+	if (nctx == 1 && op->nseg == 1 && op->name_id >= 0 &&
+	    (rc->have & (1ULL << op->name_id))) {
+		*v = rc->v[op->name_id];
+		return;
+	}
+	tmpl_lookup_slow(t, d, ctx, nctx, op, v, rc);
 }
 
 /* tmpl_truthy - does a section run; *n is a list's length */
