@@ -131,8 +131,8 @@ static int message_partial(void *ctx, const char *name, struct buf *src)
 
 /*
  * message_compile - one template string; label names it in errors.  A
- * body's whole lines are also encoded quoted-printable now, for when the
- * body goes that way (see message_qp_part).
+ * body's text after each line end in it is also encoded quoted-printable
+ * now, for when the body goes that way (see message_qp_part).
  */
 static int message_compile(struct message_load *ld, const char *label,
 			   const char *src, size_t len,
@@ -1181,9 +1181,10 @@ static bool message_has_boundary_start(const char *p, size_t len)
 
 /*
  * message_qp_part - a text part whose template text is not ASCII: it can
- * only go quoted-printable, so it is rendered encoded straight into out,
- * the template's whole lines copied as they were encoded when it was
- * loaded (tmpl_render_encoded), the rest encoded through bufs->text.
+ * only go quoted-printable, so it is rendered encoded straight into out:
+ * the template's text after each line end copied as it was encoded when
+ * the template was loaded, the rest encoded through bufs->text
+ * (tmpl_render_encoded).
  */
 static int message_qp_part(struct buf *out, const char *type,
 			   const struct tmpl *t, const struct tmpl_data *data,

@@ -2063,10 +2063,11 @@ struct tmpl_root_cache {
 };
 
 /* tmpl_lookup_slow - resolve op's name on the context stack (the spec) */
-static void tmpl_lookup_slow(const struct tmpl *t, const struct tmpl_data *d,
-			const struct tmpl_value *ctx, size_t nctx,
-			const struct tmpl_op *op, struct tmpl_value *v,
-			struct tmpl_root_cache *rc)
+static void tmpl_lookup_slow(const struct tmpl *t,
+			     const struct tmpl_data *d,
+			     const struct tmpl_value *ctx, size_t nctx,
+			     const struct tmpl_op *op, struct tmpl_value *v,
+			     struct tmpl_root_cache *rc)
 {
 	const struct tmpl_seg *seg;
 	struct tmpl_value obj;

@@ -216,10 +216,11 @@ void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode);
 /*
  * tmpl_render_encoded - append the rendering, encoded with the
  * template's encoder, to out: the same bytes as tmpl_render() into tmp
- * and encode(out, tmp), but the template's whole lines are copied as
- * they were encoded at compile time, and only what lies between them
- * (values and the lines they are on) is encoded per render.  tmp is
- * scratch.  Returns as tmpl_render().  Without an encoder, -1.
+ * and encode(out, tmp), but the template's text from each line end in
+ * it on is copied as tmpl_set_encoder() encoded it, and only the rest
+ * (values, and the text between them and the next line end) is encoded
+ * per render, through tmp.  Returns as tmpl_render().  Without an
+ * encoder, -1.
  */
 int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
 			struct buf *tmp, struct buf *out,
