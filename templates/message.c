@@ -63,6 +63,7 @@ struct message_tmpl {
 	size_t nrfiles;
 	struct message_header *headers;
 	size_t nheaders;
+	bool header_dot;		/* a header's name starts with '.' */
 	struct tmpl *text;		/* body.txt, or NULL */
 	struct tmpl *html;		/* body.html, or NULL */
 	struct message_attachment *att;
@@ -128,10 +129,15 @@ static int message_partial(void *ctx, const char *name, struct buf *src)
 	return 1;
 }
 
-/* message_compile - one template string; label names it in errors */
+/*
+ * message_compile - one template string; label names it in errors.  A
+ * body's text after each line end in it is also encoded quoted-printable
+ * now, for when the body goes that way (see message_qp_part).
+ */
 static int message_compile(struct message_load *ld, const char *label,
 			   const char *src, size_t len,
-			   enum tmpl_escape escape, struct tmpl **t_r)
+			   enum tmpl_escape escape, bool body,
+			   struct tmpl **t_r)
 {
 	struct tmpl_params p = {
 		.file = label, .escape = escape,
@@ -144,6 +150,8 @@ static int message_compile(struct message_load *ld, const char *label,
 		errmsg_set(ld->error_r, "%s", terr.message);
 		return -1;
 	}
+	if (body)
+		tmpl_set_encoder(*t_r, mime_qp_encode_from);
 	return 0;
 }
 
@@ -439,6 +447,7 @@ static int message_load_recipient_file(struct message_load *ld,
 	rf->name = NULL;
 	snprintf(label, sizeof(label), "message.cfg:%d: attachments", line);
 	if (message_compile(ld, label, name, strlen(name), TMPL_ESCAPE_NONE,
+			    false,
 			    &rf->name) < 0)
 		return -1;
 	/* its names are the recipients' to have, as any value's */
@@ -640,6 +649,8 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 				}
 				mh = &mt->headers[mt->nheaders++];
 				mh->name = xstrdup(hn);
+				if (hn[0] == '.')
+					mt->header_dot = true;
 				if (message_compile_value(ld, h, hv,
 							  TMPL_ESCAPE_NONE,
 							  &mh->value) < 0)
@@ -724,11 +735,11 @@ static int message_tmpl_read(message_file_fn *files, void *ctx,
 
 	if (files(ctx, "body.txt", &data, &len) == 1 &&
 	    message_compile(&ld, "body.txt", data, len, TMPL_ESCAPE_NONE,
-			    &mt->text) < 0)
+			    true, &mt->text) < 0)
 		goto out;
 	if (files(ctx, "body.html", &data, &len) == 1 &&
 	    message_compile(&ld, "body.html", data, len, TMPL_ESCAPE_HTML,
-			    &mt->html) < 0)
+			    true, &mt->html) < 0)
 		goto out;
 	if (mt->text == NULL && mt->html == NULL) {
 		errmsg_set(error_r, "the template has neither body.txt nor "
@@ -1170,25 +1181,20 @@ static bool message_has_boundary_start(const char *p, size_t len)
 
 /*
  * message_qp_part - a text part whose template text is not ASCII: it can
- * only go quoted-printable, so it is rendered once into bufs->text and
- * encoded from there into out (not rendered into out, copied out and
- * scanned first, as message_text_part does for the rest).
+ * only go quoted-printable, so it is rendered encoded straight into out:
+ * the template's text after each line end copied as it was encoded when
+ * the template was loaded, the rest encoded through bufs->text
+ * (tmpl_render_encoded).
  */
 static int message_qp_part(struct buf *out, const char *type,
 			   const struct tmpl *t, const struct tmpl_data *data,
 			   struct message_bufs *bufs)
 {
-	bool clean;
-
-	buf_reset(&bufs->text);
-	if (tmpl_render_mail(t, data, &bufs->text, &clean, &bufs->notes) < 0)
-		return -1;
 	buf_append_str(out, "Content-Type: ");
 	buf_append_str(out, type);
 	buf_append_str(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	mime_qp_encode(out, bufs->text.data, bufs->text.len);
-	return 0;
+	return tmpl_render_encoded(t, data, &bufs->text, out, &bufs->notes);
 }
 
 /*
@@ -1198,7 +1204,10 @@ static int message_qp_part(struct buf *out, const char *type,
  * tmpl_render_mail() says whether that was right; it nearly always is for
  * ASCII mail, and then the body is never copied or scanned again.
  * Otherwise the rendering is taken back out and sent 7bit after line-end
- * repair, or quoted-printable.
+ * repair, or quoted-printable.  (Rendering it again encoded, as
+ * message_qp_part does, costs more than it saves for all but large
+ * templates.)  A body that may have a line starting with '.' clears
+ * bufs->stuffed.
  */
 static int message_text_part(struct buf *out, const char *type,
 			     const struct tmpl *t, const struct tmpl_data *data,
@@ -1206,7 +1215,7 @@ static int message_text_part(struct buf *out, const char *type,
 {
 	size_t head = out->len, body;
 	const char *p;
-	bool clean, seven;
+	bool clean, dot, seven;
 
 	if (tmpl_text_8bit(t))
 		return message_qp_part(out, type, t, data, bufs);
@@ -1215,8 +1224,10 @@ static int message_text_part(struct buf *out, const char *type,
 	buf_append_str(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	body = out->len;
-	if (tmpl_render_mail(t, data, out, &clean, &bufs->notes) < 0)
+	if (tmpl_render_mail_dot(t, data, out, &clean, &dot, &bufs->notes) < 0)
 		return -1;
+	if (dot)
+		bufs->stuffed = false;
 	if (!clean) {
 		buf_reset(&bufs->text);
 		buf_append(&bufs->text, out->data + body, out->len - body);
@@ -1235,6 +1246,7 @@ static int message_text_part(struct buf *out, const char *type,
 			mime_qp_encode(out, p, bufs->text.len);
 			return 0;
 		}
+		bufs->stuffed = false;
 		body = out->len;
 		mime_crlf(out, p, bufs->text.len);
 	}
@@ -1448,6 +1460,7 @@ int message_render(const struct message_tmpl *mt,
 	size_t nattach = mt->natt - mt->ninline + mt->nrfiles;
 
 	memset(&bufs->notes, 0, sizeof(bufs->notes));
+	bufs->stuffed = !mt->header_dot;
 	message_date(out, bufs, job->date);
 	if (message_mailbox_header(mt->from, "From", data, bufs, out,
 				   error_r) < 0)

@@ -175,6 +175,14 @@ struct message_bufs {
 	 * The message is sent that way; the caller tells its user.
 	 */
 	struct tmpl_notes notes;
+	/*
+	 * The last message_render's message is its own SMTP content, as
+	 * it is: every line end CRLF, the last line ended, no line that
+	 * starts with '.'.  DATA sends it with no dot-stuffing (then the
+	 * "." line), BDAT counts its bytes as they are.  false: it may
+	 * need stuffing (a 7bit part with such a line, say).
+	 */
+	bool stuffed;
 };
 void message_bufs_free(struct message_bufs *b);
 

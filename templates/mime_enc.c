@@ -360,19 +360,24 @@ mime_qp_copy(const unsigned char *p, const unsigned char *lim,
  */
 #define MIME_QP_WORST(n) ((n) * 3 + (n) / 8 + 8)
 
-void mime_qp_encode(struct buf *out, const char *src, size_t len)
+/*
+ * mime_qp_run - encode src[0..stop) into out from column col, the bytes
+ * from stop to len read only to decide what comes before them, as
+ * mime_qp_encode reads what follows a byte; returns the column it ends
+ * at.  A line that is not ended at stop is left open.
+ */
+static size_t mime_qp_run(struct buf *out, const char *src, size_t len,
+			  size_t stop_at, size_t col0)
 {
 	const unsigned char *p = (const unsigned char *)src;
-	const unsigned char *end = p + len;
+	const unsigned char *end = p + len, *stop = p + stop_at;
 	char *o, *line;
 
-	if (len == 0)
-		return;
 	/* and room for mime_qp_plain's blocks past the end (see there) */
-	buf_reserve(out, MIME_QP_WORST(len) + 32);
+	buf_reserve(out, MIME_QP_WORST(stop_at) + 32);
 	o = mime_buf_end(out);
-	line = o;
-	while (p < end) {
+	line = o - col0;
+	while (p < stop) {
 		size_t col = (size_t)(o - line);
 		unsigned char c, k;
 		bool eol;
@@ -384,7 +389,7 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 		if (col < MIME_QP_SOFT) {
 			size_t room = MIME_QP_SOFT - col;
 			const unsigned char *lim =
-				(size_t)(end - p) > room ? p + room : end;
+				(size_t)(stop - p) > room ? p + room : stop;
 
 			p = mime_qp_copy(p, lim, end, &o, o == line);
 			/*
@@ -395,7 +400,7 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 				*o++ = (char)*p++;
 				continue;
 			}
-			if (p == end)
+			if (p == stop)
 				break;
 		}
 
@@ -415,7 +420,7 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 		case QP_ENC:
 			o = mime_qp_escape(o, &line, c, eol);
 			/* Non-ASCII text comes in runs: stay for the rest. */
-			while (p < end && mime_qp_class[*p] == QP_ENC &&
+			while (p < stop && mime_qp_class[*p] == QP_ENC &&
 			       (size_t)(o - line) + 3 <= MIME_QP_SOFT) {
 				c = *p++;
 				o[0] = '=';
@@ -440,11 +445,27 @@ void mime_qp_encode(struct buf *out, const char *src, size_t len)
 			break;
 		}
 	}
-	if (o != line) {
+	if (stop == end && o != line) {
 		*o++ = '\r';
 		*o++ = '\n';
+		line = o;
 	}
 	mime_buf_done(out, o);
+	return (size_t)(o - line);
+}
+
+void mime_qp_encode(struct buf *out, const char *src, size_t len)
+{
+	if (len > 0)
+		mime_qp_run(out, src, len, len, 0);
+}
+
+size_t mime_qp_encode_from(struct buf *out, const char *src, size_t len,
+			   size_t stop, size_t col)
+{
+	if (len == 0)
+		return col;
+	return mime_qp_run(out, src, len, stop, col);
 }
 
 void mime_base64_encode(struct buf *out, const void *src, size_t len)

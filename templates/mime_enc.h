@@ -55,6 +55,18 @@ void mime_crlf(struct buf *out, const char *p, size_t len);
 void mime_qp_encode(struct buf *out, const char *p, size_t len);
 
 /*
+ * mime_qp_encode_from - mime_qp_encode in pieces: append the encoding of
+ * p[0..stop) as it is in mime_qp_encode(p, len) when the output line
+ * already holds col characters (0 after a line end); the bytes from stop
+ * on are only looked at (what follows a byte decides how it goes).
+ * Returns the column the output ends at; the final line end is added
+ * only when stop is len.  So a text's encoding can be cut wherever its
+ * output column is known.
+ */
+size_t mime_qp_encode_from(struct buf *out, const char *p, size_t len,
+			   size_t stop, size_t col);
+
+/*
  * mime_base64_encode - base64 (RFC 2045 6.8) in lines of 76 characters,
  * each ended by CRLF, the last one included.
  */

@@ -74,8 +74,22 @@ struct tmpl_op {
 	 */
 	bool mail_ok;
 	bool has_crlf;
+	bool dot_first;		/* it starts with '.' */
+	bool dot_line;		/* a line after a CRLF in it starts with '.' */
 	size_t head;
 	size_t tail;
+	/*
+	 * TEXT ops of a template with an encoder (tmpl_set_encoder): what
+	 * comes after its first LF (from mid), but its last byte when that
+	 * is no LF (from rest), encoded (enc, NULL if not worth it), and
+	 * the output column that leaves (enc_col), for
+	 * tmpl_render_encoded() to copy.
+	 */
+	size_t mid;
+	size_t rest;
+	const char *enc;
+	size_t enc_len;
+	size_t enc_col;
 	/*
 	 * The first name segment's number among the template's distinct
 	 * first segments (-1 past TMPL_NAME_CACHE): a render looks each
@@ -211,8 +225,9 @@ struct tmpl {
 	struct tmpl_top *top;
 	size_t ntop;
 	size_t top_cap;
-	char **owned;		/* CRLF copies of text ops (params->crlf) */
+	char **owned;		/* CRLF copies and encodings of text ops */
 	size_t nowned;
+	tmpl_encode_fn *encode;	/* see tmpl_set_encoder(); or NULL */
 	bool crlf;
 	bool text_8bit;		/* see tmpl_text_8bit() */
 };
@@ -876,6 +891,7 @@ static void tmpl_text_mail(struct tmpl_op *op)
 
 	op->mail_ok = true;
 	op->has_crlf = false;
+	op->dot_first = op->len > 0 && p[0] == '.';
 	for (size_t k = 0; k < op->len; k++) {
 		unsigned char c = p[k];
 
@@ -888,6 +904,8 @@ static void tmpl_text_mail(struct tmpl_op *op)
 			op->has_crlf = true;
 			line = 0;
 			k++;
+			if (k + 1 < op->len && p[k + 1] == '.')
+				op->dot_line = true;
 			continue;
 		}
 		if (c >= 0x80 || c == 0 || c == '\r' || c == '\n' ||
@@ -898,6 +916,14 @@ static void tmpl_text_mail(struct tmpl_op *op)
 	if (first)
 		op->head = line;
 	op->tail = line;
+}
+
+/* tmpl_own - keep b's bytes (or none) for as long as the template */
+static const char *tmpl_own(struct tmpl *t, struct buf *b)
+{
+	t->owned = xrealloc(t->owned, (t->nowned + 1) * sizeof(*t->owned));
+	t->owned[t->nowned++] = b->data;
+	return b->data;
 }
 
 /*
@@ -934,10 +960,7 @@ static void tmpl_text_crlf(struct tmpl *t)
 				else
 					buf_putc(&b, c);
 			}
-			t->owned = xrealloc(t->owned, (t->nowned + 1) *
-					    sizeof(*t->owned));
-			t->owned[t->nowned++] = b.data;
-			op->text = b.data;
+			op->text = tmpl_own(t, &b);
 			op->len = b.len;
 		}
 	}
@@ -948,6 +971,48 @@ static void tmpl_text_crlf(struct tmpl *t)
 		}
 	}
 	t->crlf = true;
+}
+
+/*
+ * Text shorter than this after a line end is left to the render:
+ * encoding it costs less than the extra encoder call a copy needs.
+ */
+#define TMPL_ENC_MIN 32
+
+/*
+ * tmpl_set_encoder - encode each text op's text after its first line end
+ * once: it starts at column 0 whatever came before, so it encodes the
+ * same for every recipient.  Its last byte is left to the render when
+ * it ends no line (how a byte goes depends on the byte after it, which
+ * a value may give), the column before it kept.
+ */
+void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode)
+{
+	t->encode = encode;
+	for (size_t u = 0; u < t->nunits; u++) {
+		for (size_t i = 0; i < t->units[u].nops; i++) {
+			struct tmpl_op *op = &t->units[u].ops[i];
+			const char *first;
+			struct buf b = BUF_INIT;
+
+			if (op->type != TMPL_OP_TEXT || op->len == 0)
+				continue;
+			first = memchr(op->text, '\n', op->len);
+			if (first == NULL)
+				continue;
+			op->mid = (size_t)(first + 1 - op->text);
+			op->rest = op->len;
+			if (op->text[op->len - 1] != '\n')
+				op->rest--;
+			if (op->rest < op->mid + TMPL_ENC_MIN)
+				continue;
+			op->enc_col = t->encode(&b, op->text + op->mid,
+						op->len - op->mid,
+						op->rest - op->mid, 0);
+			op->enc_len = b.len;
+			op->enc = tmpl_own(t, &b);
+		}
+	}
 }
 
 /*
@@ -1988,7 +2053,6 @@ struct tmpl_frame {
 	size_t n;
 };
 
-/* tmpl_lookup - resolve op's name on the context stack, as the spec says */
 /*
  * What one render remembers of root-level lookups: outside sections the
  * context is the root alone, so a name's value cannot change.
@@ -1998,10 +2062,12 @@ struct tmpl_root_cache {
 	struct tmpl_value v[TMPL_NAME_CACHE];
 };
 
-static void tmpl_lookup(const struct tmpl *t, const struct tmpl_data *d,
-			const struct tmpl_value *ctx, size_t nctx,
-			const struct tmpl_op *op, struct tmpl_value *v,
-			struct tmpl_root_cache *rc)
+/* tmpl_lookup_slow - resolve op's name on the context stack (the spec) */
+static void tmpl_lookup_slow(const struct tmpl *t,
+			     const struct tmpl_data *d,
+			     const struct tmpl_value *ctx, size_t nctx,
+			     const struct tmpl_op *op, struct tmpl_value *v,
+			     struct tmpl_root_cache *rc)
 {
 	const struct tmpl_seg *seg;
 	struct tmpl_value obj;
@@ -2043,6 +2109,24 @@ rest:
 	}
 }
 
+/*
+ * tmpl_lookup - a root-level name already looked up, at the cost of a
+ * load; the rest through tmpl_lookup_slow
+ */
+static inline void tmpl_lookup(const struct tmpl *t,
+			       const struct tmpl_data *d,
+			       const struct tmpl_value *ctx, size_t nctx,
+			       const struct tmpl_op *op, struct tmpl_value *v,
+			       struct tmpl_root_cache *rc)
+{
+	if (nctx == 1 && op->nseg == 1 && op->name_id >= 0 &&
+	    (rc->have & (1ULL << op->name_id))) {
+		*v = rc->v[op->name_id];
+		return;
+	}
+	tmpl_lookup_slow(t, d, ctx, nctx, op, v, rc);
+}
+
 /* tmpl_truthy - does a section run; *n is a list's length */
 static bool tmpl_truthy(const struct tmpl_data *d, const struct tmpl_value *v,
 			size_t *n)
@@ -2065,6 +2149,12 @@ static bool tmpl_truthy(const struct tmpl_data *d, const struct tmpl_value *v,
 	return true;
 }
 
+/* tmpl_html_special - the bytes tmpl_put_html escapes */
+static const bool tmpl_html_special[256] = {
+	['&'] = true, ['<'] = true, ['>'] = true, ['"'] = true,
+	['\''] = true,
+};
+
 /* tmpl_put_html - append s with & < > " ' escaped */
 static void tmpl_put_html(struct buf *out, const char *s, size_t len)
 {
@@ -2073,6 +2163,8 @@ static void tmpl_put_html(struct buf *out, const char *s, size_t len)
 	for (i = 0; i < len; i++) {
 		const char *rep;
 
+		if (!tmpl_html_special[(unsigned char)s[i]])
+			continue;
 		switch (s[i]) {
 		case '&':
 			rep = "&amp;";
@@ -2185,26 +2277,48 @@ static void tmpl_put_bare(struct buf *out, const char *s, size_t len)
 	buf_append(out, s + run, len - run);
 }
 
+/* tmpl_pct - the bytes percent-encoding encodes: all but A-Z a-z 0-9 -._~ */
+static const bool tmpl_pct[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x0_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x1_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1,	/* 0x2_ */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,	/* 0x3_ */
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x4_ */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0,	/* 0x5_ */
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x6_ */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1,	/* 0x7_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x8_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x9_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xA_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xB_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xC_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xD_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xE_ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0xF_ */
+};
+
 /* tmpl_put_percent - append s percent-encoded (RFC 3986, section 2) */
 static void tmpl_put_percent(struct buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t run = 0;
+	char *o;
 
+	buf_reserve(out, 3 * len);
+	o = out->data + out->len;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~')
+		if (!tmpl_pct[c]) {
+			*o++ = (char)c;
 			continue;
-		buf_append(out, s + run, i - run);
-		buf_putc(out, '%');
-		buf_putc(out, hex[c >> 4]);
-		buf_putc(out, hex[c & 15]);
-		run = i + 1;
+		}
+		o[0] = '%';
+		o[1] = hex[c >> 4];
+		o[2] = hex[c & 15];
+		o += 3;
 	}
-	buf_append(out, s + run, len - run);
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
 }
 
 /*
@@ -2275,6 +2389,7 @@ static void tmpl_note_unsafe(const struct tmpl *t, const struct tmpl_unit *u,
  */
 struct tmpl_mail {
 	bool clean;
+	bool dot;		/* a line may start with '.' */
 	bool prev_eq;		/* the last byte out was '=' */
 	size_t line;		/* bytes on the current line so far */
 };
@@ -2284,6 +2399,8 @@ static void tmpl_mail_text(struct tmpl_mail *m, const struct tmpl_op *op)
 {
 	if (!op->mail_ok || (m->prev_eq && op->len > 0 && op->text[0] == '_'))
 		m->clean = false;
+	if (op->dot_line || (op->dot_first && m->line == 0))
+		m->dot = true;
 	if (op->has_crlf) {
 		if (m->line + op->head > TMPL_MAIL_LINE_MAX)
 			m->clean = false;
@@ -2315,6 +2432,8 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 		return;
 	if (m->prev_eq && p[0] == '_')
 		m->clean = false;
+	if (m->line == 0 && p[0] == '.')
+		m->dot = true;
 	for (size_t k = 0; k < n && m->clean; k++) {
 		if (!tmpl_mail_special[p[k]])
 			continue;
@@ -2325,10 +2444,15 @@ static void tmpl_mail_value(struct tmpl_mail *m, const struct buf *out,
 	m->prev_eq = p[n - 1] == '=';
 }
 
-/* tmpl_run - run the ops of unit 0, and of the partials it calls */
-static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
-		    struct buf *out, struct tmpl_mail *m,
-		    struct tmpl_notes *notes)
+/*
+ * tmpl_run - run the ops of unit 0, and of the partials it calls; into
+ * out, or (enc) encoded into enc through out.  Inlined into each caller,
+ * so that the mail and plain renders do not test for enc.
+ */
+static inline __attribute__((always_inline))
+int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
+	     struct buf *out, struct tmpl_mail *m, struct tmpl_notes *notes,
+	     struct buf *enc)
 {
 	/*
 	 * The context stack holds the root and one value per entered
@@ -2340,6 +2464,7 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 	struct tmpl_root_cache rc;
 	size_t nctx = 1, nfr = 0, ncalls = 0;
 	size_t unit = 0, pc = 0, n = 0;
+	size_t ecol = 0;	/* enc: the output column out starts at */
 	const struct tmpl_unit *u = &t->units[0];
 	struct tmpl_value v;
 
@@ -2351,8 +2476,12 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 
 		if (pc == u->nops) {
 			/* Sections are balanced per unit: only calls remain. */
-			if (nfr == 0)
+			if (nfr == 0) {
+				if (enc != NULL)
+					t->encode(enc, out->data, out->len,
+						  out->len, ecol);
 				return 0;
+			}
 			f = &fr[--nfr];
 			ncalls--;
 			unit = f->unit;
@@ -2363,6 +2492,23 @@ static int tmpl_run(const struct tmpl *t, const struct tmpl_data *data,
 		op = &u->ops[pc];
 		switch (op->type) {
 		case TMPL_OP_TEXT:
+			if (enc != NULL && op->enc != NULL) {
+				/*
+				 * out holds what is not encoded yet, from
+				 * column ecol: encode it up to the first
+				 * line end, then copy what was encoded
+				 */
+				buf_append(out, op->text, op->mid);
+				t->encode(enc, out->data, out->len, out->len,
+					  ecol);
+				buf_reset(out);
+				buf_append(enc, op->enc, op->enc_len);
+				ecol = op->enc_col;
+				buf_append(out, op->text + op->rest,
+					   op->len - op->rest);
+				pc++;
+				break;
+			}
 			buf_append(out, op->text, op->len);
 			if (m != NULL)
 				tmpl_mail_text(m, op);
@@ -2456,15 +2602,39 @@ bool tmpl_text_8bit(const struct tmpl *t)
 int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		struct buf *out)
 {
-	return tmpl_run(t, data, out, NULL, NULL);
+	return tmpl_run(t, data, out, NULL, NULL, NULL);
+}
+
+int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
+			struct buf *tmp, struct buf *out,
+			struct tmpl_notes *notes)
+{
+	int ret;
+
+	if (t->encode == NULL)
+		return -1;
+	buf_reset(tmp);
+	ret = tmpl_run(t, data, tmp, NULL, notes, out);
+	buf_reset(tmp);
+	return ret;
+}
+
+int tmpl_render_mail_dot(const struct tmpl *t, const struct tmpl_data *data,
+			 struct buf *out, bool *clean_r, bool *dot_r,
+			 struct tmpl_notes *notes)
+{
+	struct tmpl_mail m = { .clean = t->crlf, .line = 0 };
+	int ret = tmpl_run(t, data, out, &m, notes, NULL);
+
+	*clean_r = m.clean && m.line <= TMPL_MAIL_LINE_MAX;
+	*dot_r = m.dot;
+	return ret;
 }
 
 int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 		     struct buf *out, bool *clean_r, struct tmpl_notes *notes)
 {
-	struct tmpl_mail m = { .clean = t->crlf, .prev_eq = false, .line = 0 };
-	int ret = tmpl_run(t, data, out, &m, notes);
+	bool dot;
 
-	*clean_r = m.clean && m.line <= TMPL_MAIL_LINE_MAX;
-	return ret;
+	return tmpl_render_mail_dot(t, data, out, clean_r, &dot, notes);
 }

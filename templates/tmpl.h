@@ -191,6 +191,42 @@ int tmpl_render_mail(const struct tmpl *t, const struct tmpl_data *data,
 		     struct buf *out, bool *clean_r, struct tmpl_notes *notes);
 
 /*
+ * tmpl_render_mail_dot - tmpl_render_mail(), and *dot_r false when no
+ * line of a clean rendering starts with '.' (it may be true when none
+ * does), so SMTP DATA needs no dot-stuffing of it.
+ */
+int tmpl_render_mail_dot(const struct tmpl *t, const struct tmpl_data *data,
+			 struct buf *out, bool *clean_r, bool *dot_r,
+			 struct tmpl_notes *notes);
+
+/*
+ * tmpl_set_encoder - give the template a body encoding (quoted-printable:
+ * mime_qp_encode_from) for tmpl_render_encoded(), before any render.
+ * encode appends the encoding of p[0..stop), as it is in the encoding
+ * of p[0..len), to an output line that holds col characters so far, and
+ * returns the column it ends at (adding the final line end only when
+ * stop is len); how a byte is encoded may depend on the byte after it,
+ * never on more.  Then the template's text after each line end in it is
+ * encoded once, here, not per render.
+ */
+typedef size_t tmpl_encode_fn(struct buf *out, const char *p, size_t len,
+			      size_t stop, size_t col);
+void tmpl_set_encoder(struct tmpl *t, tmpl_encode_fn *encode);
+
+/*
+ * tmpl_render_encoded - append the rendering, encoded with the
+ * template's encoder, to out: the same bytes as tmpl_render() into tmp
+ * and encode(out, tmp), but the template's text from each line end in
+ * it on is copied as tmpl_set_encoder() encoded it, and only the rest
+ * (values, and the text between them and the next line end) is encoded
+ * per render, through tmp.  Returns as tmpl_render().  Without an
+ * encoder, -1.
+ */
+int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
+			struct buf *tmp, struct buf *out,
+			struct tmpl_notes *notes);
+
+/*
  * tmpl_text_8bit - true if every rendering holds a byte >= 0x80, whatever
  * the values: the template's own text has one outside every section.  A
  * mail body that will be quoted-printable anyway can then be rendered

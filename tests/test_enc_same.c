@@ -5,7 +5,8 @@
  * both are run over random text made of the bytes that matter (CR, LF,
  * dots, spaces and tabs before line ends, '=', DEL, controls, UTF-8,
  * runs long and short around the 76-column soft breaks), each input in
- * a buffer of its own size so that ASan sees any write past it.
+ * a buffer of its own size so that ASan sees any write past it; and the
+ * encoder in pieces (mime_qp_encode_from) against the old one whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -368,6 +369,44 @@ static void test_qp_same(void **state)
 	}
 }
 
+/*
+ * mime_qp_encode_from in pieces, cut anywhere but inside a CRLF, each
+ * piece from the column the one before ended at and shown one byte past
+ * its cut: the same bytes as the code as it was, in one piece (what
+ * tmpl_render_encoded relies on).
+ */
+static void test_qp_pieces_same(void **state)
+{
+	(void)state;
+	for (unsigned round = 0; round < 20000; round++) {
+		size_t len = rnd(8) == 0 ? rnd(3000) : rnd(300);
+		char *in = text(len);
+		struct buf a = BUF_INIT, b = BUF_INIT;
+		size_t at = 0, col = 0;
+
+		ref_qp_encode(&a, in, len);
+		while (at < len) {
+			size_t cut = at + 1 + rnd(rnd(4) == 0 ? 200 : 20);
+
+			if (cut > len)
+				cut = len;
+			if (cut < len && in[cut - 1] == '\r' &&
+			    in[cut] == '\n')
+				cut++;
+			/* one byte past the cut is all it may look at */
+			col = mime_qp_encode_from(&b, in + at, cut < len ?
+						  cut + 1 - at : len - at,
+						  cut - at, col);
+			at = cut;
+		}
+		assert_int_equal(col, 0);
+		same(&a, &b);
+		buf_free(&a);
+		buf_free(&b);
+		free(in);
+	}
+}
+
 static void test_dotstuff_same(void **state)
 {
 	(void)state;
@@ -400,6 +439,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_qp_same),
+		cmocka_unit_test(test_qp_pieces_same),
 		cmocka_unit_test(test_dotstuff_same),
 	};
 

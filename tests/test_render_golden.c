@@ -174,6 +174,7 @@ struct golden {
 	bool write;
 	unsigned failures;
 	unsigned messages;
+	unsigned stuffed;	/* said to need no dot-stuffing */
 };
 
 /* check - one message's line against GOLDEN, or written to it */
@@ -261,6 +262,15 @@ static void run_case(struct golden *g, const char *name, struct folder *f,
 		dotstuff_data(&ds, out.data, out.len);
 		l2 = ds.len;
 		h2 = fnv(ds.data, ds.len);
+		/* what message_bufs.stuffed claims: nothing to stuff */
+		if (bufs.stuffed &&
+		    (ds.len != out.len + 3 ||
+		     memcmp(ds.data, out.data, out.len) != 0)) {
+			fprintf(stderr, "%s %u: stuffed, but dotstuff_data "
+				"changes it\n", name, r);
+			g->failures++;
+		}
+		g->stuffed += bufs.stuffed;
 		buf_reset(&ds);
 		dotstuff_crlf(&ds, out.data, out.len);
 		l3 = ds.len;
@@ -344,6 +354,140 @@ static void small_case(struct golden *g, const char *name,
 	folder_free(&f);
 }
 
+/*
+ * Cases added with the renderer's pre-encoded lines (issue 17): constant
+ * lines that start with '.', lines at and around 76 and 998 columns,
+ * constant lines between sections and inverted sections, and partials
+ * (standalone, indented, and inline); each in a template that goes 7bit
+ * when it can and in one that is always quoted-printable (8-bit text).
+ */
+static const char text_dots[] =
+	"Hello {{first_name}}\n"
+	".a constant line that starts with a dot\n"
+	"..two dots\n"
+	".\n"
+	"{{#note}}\n"
+	".in a section {{note}}\n"
+	".a constant line in a section\n"
+	"and another\n"
+	"{{/note}}\n"
+	"{{^note}}\n"
+	".in an inverted section\n"
+	"{{/note}}\n"
+	"{{city}}\n"
+	".after a value's line\n"
+	"{{#plan}}{{plan}}{{/plan}}\n"
+	".after a section on one line\n"
+	"end {{last_name}}\n";
+
+/* lines of 74 to 78 columns, with '=', spaces and tabs at the edge */
+static void columns(struct buf *b, bool eight)
+{
+	static const char *const ends[] = { "", " ", "=", "\t", ".", "é" };
+
+	buf_append_str(b, "Dear {{first_name}},\n");
+	for (size_t n = 70; n <= 78; n++) {
+		for (size_t e = 0; e < sizeof(ends) / sizeof(ends[0]); e++) {
+			if (!eight && ends[e][0] & 0x80)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				buf_putc(b, (char)('a' + (char)(i % 26)));
+			buf_append_str(b, ends[e]);
+			buf_append_str(b, "\n");
+		}
+		buf_append_str(b, "{{city}}\n");
+	}
+	for (size_t n = 996; n <= 1000; n++) {
+		for (size_t i = 0; i < n; i++)
+			buf_putc(b, (char)(i % 80 == 79 ? ' ' : 'x'));
+		buf_append_str(b, "\n{{plan}}\n");
+	}
+	if (eight)
+		buf_append_str(b, "café\n");
+	for (size_t n = 73; n <= 77; n++) {
+		buf_append_str(b, "{{#note}}\n");
+		for (size_t i = 0; i < n; i++)
+			buf_putc(b, i + 1 == n ? '=' : 'q');
+		buf_append_str(b, "\n{{/note}}{{^note}}\n");
+		for (size_t i = 0; i < n; i++)
+			buf_putc(b, i + 1 == n ? ' ' : 'r');
+		buf_append_str(b, "\n{{/note}}\n");
+	}
+}
+
+static const char text_partials[] =
+	"Hello {{first_name}}\n"
+	"{{> footer}}\n"
+	"  {{> footer}}\n"
+	"inline: {{> footer}} then {{city}}\n"
+	"{{#note}}\n"
+	"    {{> footer}}\n"
+	"{{/note}}\n"
+	"bye\n";
+
+static const char footer[] =
+	"-- \n"
+	".the footer's constant line, dotted\n"
+	"a constant line of the footer, long enough to be worth encoding once "
+	"— and past seventy-six columns\n"
+	"{{last_name}} at {{city}}\n"
+	"its last line\n";
+
+static const char html_partials[] =
+	"<html><body>\n<p>Hello {{first_name}}</p>\n"
+	"{{> hfooter}}\n"
+	"<div>{{#note}}\n<p>{{note}}</p>\n.constant\n{{/note}}</div>\n"
+	"  {{> hfooter}}\n"
+	"</body></html>\n";
+
+static const char hfooter[] =
+	"<p style=\"margin:0;font-size:12px\">a footer — “quoted”</p>\n"
+	".<a href=\"https://e.org/u?c={{city}}\">unsubscribe</a>\n"
+	"<p>constant line after the link, long enough to be encoded once</p>\n"
+	"<p>and one more constant line</p>\n";
+
+/* files_case - a template of text and HTML with its partials */
+static void files_case(struct golden *g, const char *name, const char *text,
+		       const char *html, bool eight)
+{
+	struct folder f = { .n = 0 };
+	struct buf *b;
+
+	buf_append_str(folder_add(&f, "message.cfg"), cfg_plain);
+	if (text != NULL) {
+		b = folder_add(&f, "body.txt");
+		buf_append_str(b, text);
+		if (eight)
+			buf_append_str(b, "Grüße\n");
+	}
+	if (html != NULL) {
+		b = folder_add(&f, "body.html");
+		buf_append_str(b, html);
+		if (eight)
+			buf_append_str(b, "<p>Grüße</p>\n");
+	}
+	buf_append_str(folder_add(&f, "footer.mustache"), footer);
+	buf_append_str(folder_add(&f, "hfooter.mustache"), hfooter);
+	run_case(g, name, &f, 40);
+	folder_free(&f);
+}
+
+static void added_cases(struct golden *g)
+{
+	struct buf cols = BUF_INIT;
+
+	files_case(g, "dots-7bit", text_dots, NULL, false);
+	files_case(g, "dots-qp", text_dots, NULL, true);
+	columns(&cols, false);
+	files_case(g, "columns-7bit", buf_cstr(&cols), NULL, false);
+	buf_reset(&cols);
+	columns(&cols, true);
+	files_case(g, "columns-qp", buf_cstr(&cols), NULL, true);
+	files_case(g, "partials", text_partials, html_partials, false);
+	files_case(g, "partials-qp", text_partials, html_partials, true);
+	buf_free(&cols);
+}
+
 int main(int argc, char **argv)
 {
 	struct golden g = { .write = false };
@@ -379,6 +523,7 @@ int main(int argc, char **argv)
 	folder_read(&f, argv[a + 1]);
 	run_case(&g, "bench-newsletter", &f, 40);
 	folder_free(&f);
+	added_cases(&g);
 	if (!g.write) {
 		char extra[512];
 
@@ -388,6 +533,7 @@ int main(int argc, char **argv)
 		}
 	}
 	fclose(g.fp);
-	printf("%u messages, %u differ\n", g.messages, g.failures);
+	printf("%u messages (%u need no stuffing), %u differ\n", g.messages,
+	       g.stuffed, g.failures);
 	return g.failures == 0 ? 0 : 1;
 }

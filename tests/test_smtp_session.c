@@ -1088,6 +1088,172 @@ static void test_bdat_window(void **state)
 }
 
 /*
+ * A message that says it needs no stuffing (smtp_message.stuffed) goes
+ * as it is: DATA adds the "." line, BDAT counts its bytes; the same
+ * bytes the converting path makes for it.
+ */
+static void test_stuffed(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m = msg(rcpts_d, 1, "Subject: s\r\n\r\nhi\r\n"
+				    "a.b\r\n", (void *)1);
+	struct smtp_event ev;
+
+	(void)state;
+	m.stuffed = true;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	out_is(s, "Subject: s\r\n\r\nhi\r\na.b\r\n.\r\n");
+	feed(s, "250 queued\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+
+	s = ready_with(p, chunking_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "BDAT 23 LAST\r\nSubject: s\r\n\r\nhi\r\na.b\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n250 queued\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+}
+
+/* big_body - a message of about 70 KB with no line starting with '.' */
+static char *big_body(size_t *len)
+{
+	struct buf b = BUF_INIT;
+
+	buf_append_str(&b, "Subject: big\r\n\r\n");
+	for (int i = 0; b.len < 70000; i++)
+		buf_printf(&b, "line %d of a large body, not stuffed.\r\n", i);
+	*len = b.len;
+	return b.data;
+}
+
+/*
+ * drain - take what the session has to send in writes of at most chunk
+ * bytes into got; true if some write came from inside [m, m + len)
+ * (the message's own bytes, not a copy)
+ */
+static bool drain(struct smtp_session *s, struct buf *got, size_t chunk,
+		  const char *m, size_t len)
+{
+	bool direct = false;
+
+	for (;;) {
+		const char *data;
+		size_t n;
+
+		smtp_session_output(s, &data, &n);
+		if (n == 0)
+			return direct;
+		if (n > chunk)
+			n = chunk;
+		if (data >= m && data < m + len)
+			direct = true;
+		buf_append(got, data, n);
+		smtp_session_sent(s, n);
+	}
+}
+
+/*
+ * A large message that needs no stuffing goes out from its own bytes,
+ * written in pieces of any size: DATA with its "." line after it, BDAT
+ * two in a window; replies match as ever.  A connection lost in the
+ * middle of it leaves it not sent and not in doubt; lost after it, in
+ * doubt.
+ */
+static void test_stuffed_direct(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_session *s = ready(pipelining_ehlo);
+	struct smtp_message m, m2;
+	struct buf got = BUF_INIT, want = BUF_INIT;
+	struct smtp_event ev;
+	const char *data;
+	size_t len, n;
+	char *body = big_body(&len);
+
+	(void)state;
+	m = msg(rcpts_d, 1, body, (void *)1);
+	m.stuffed = true;
+	m2 = m;
+	m2.ctx = (void *)2;
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	out_is(s, "MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+		  "DATA\r\n");
+	feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+	next_event(s, SMTP_EV_RCPT);
+	assert_true(drain(s, &got, 999, body, len));
+	buf_append(&want, body, len);
+	buf_append_str(&want, ".\r\n");
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	feed_unsent(s, "250 queued\r\n");
+	ev = next_event(s, SMTP_EV_DONE);
+	assert_true(ev.sent);
+	smtp_session_free(&s);
+
+	s = ready_with(p, chunking_ehlo);
+	assert_int_equal(smtp_session_submit(s, &m), 0);
+	assert_int_equal(smtp_session_submit(s, &m2), 0);
+	buf_reset(&got);
+	assert_true(drain(s, &got, 1 << 20, body, len));
+	buf_reset(&want);
+	for (int i = 0; i < 2; i++) {
+		buf_printf(&want, "%sMAIL FROM:<a@x.example>\r\n"
+			   "RCPT TO:<d@y.example>\r\nBDAT %zu LAST\r\n",
+			   i ? "RSET\r\n" : "", len);
+		buf_append(&want, body, len);
+	}
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	feed_unsent(s, "250 ok\r\n250 ok\r\n250 one\r\n250 reset\r\n"
+		    "250 ok\r\n250 ok\r\n250 two\r\n");
+	for (int i = 0; i < 2; i++) {
+		next_event(s, SMTP_EV_RCPT);
+		ev = next_event(s, SMTP_EV_DONE);
+		assert_true(ev.sent);
+	}
+	smtp_session_free(&s);
+
+	/* lost in the middle, then lost after the whole body */
+	for (int whole = 0; whole < 2; whole++) {
+		s = ready(pipelining_ehlo);
+		assert_int_equal(smtp_session_submit(s, &m), 0);
+		out_is(s, "MAIL FROM:<a@x.example>\r\n"
+			  "RCPT TO:<d@y.example>\r\nDATA\r\n");
+		feed(s, "250 ok\r\n250 ok\r\n354 go\r\n");
+		next_event(s, SMTP_EV_RCPT);
+		smtp_session_output(s, &data, &n);
+		assert_ptr_equal(data, body);
+		if (whole) {
+			buf_reset(&got);
+			drain(s, &got, n, body, len);
+		} else {
+			smtp_session_sent(s, n / 2);
+		}
+		smtp_session_abort(s, "lost", false);
+		ev = next_event(s, SMTP_EV_DONE);
+		assert_false(ev.sent);
+		assert_int_equal(ev.in_doubt, whole);
+		next_event(s, SMTP_EV_FAILED);
+		smtp_session_free(&s);
+	}
+	buf_free(&got);
+	buf_free(&want);
+	free(body);
+}
+
+/*
  * A MAIL answered 503 (the server still in a transaction volley thought
  * over) is a reason to retry, never a permanent failure.
  */
@@ -2083,6 +2249,8 @@ int main(void)
 		cmocka_unit_test(test_too_many_bdat),
 		cmocka_unit_test(test_spent),
 		cmocka_unit_test(test_bdat_window),
+		cmocka_unit_test(test_stuffed),
+		cmocka_unit_test(test_stuffed_direct),
 		cmocka_unit_test(test_mail_503_retried),
 		cmocka_unit_test(test_bdat_split_everywhere),
 		cmocka_unit_test(test_waiting),

@@ -339,6 +339,7 @@ static bool send_render(struct send_worker *w, struct send_slot *slot,
 		.data = slot->msg.data + start, .len = slot->msg.len - start,
 		.ctx = slot,
 		.smtputf8 = (job->addr_flags & STORE_ADDR_SMTPUTF8) != 0,
+		.stuffed = w->bufs.stuffed,
 	};
 	return true;
 

@@ -36,6 +36,12 @@
 
 /* the most of a body converted at once: see smtp_session.body */
 #define SMTP_BODY_PIECE (256 * 1024)
+/*
+ * A body that needs no stuffing (smtp_message.stuffed) at least this
+ * large is written from the message itself, not copied: a write of its
+ * own costs about what copying this much does.
+ */
+#define SMTP_BODY_DIRECT (64 * 1024)
 
 /*
  * The session's states.  smtp_set_state is their one writer; with
@@ -179,10 +185,14 @@ struct smtp_session {
 	 * A body larger than SMTP_BODY_PIECE goes out a piece at a time
 	 * from the caller's message, converted as it goes (dotstuff_step):
 	 * a connection holds one piece, not a second copy of the message.
-	 * While one is under way nothing else is written.
+	 * A large body that needs no stuffing (direct) is not copied at
+	 * all: smtp_session_output hands out the message's own bytes once
+	 * s->out is sent, and its "." line follows.  While one is under
+	 * way nothing else is written.
 	 */
 	struct {
 		bool active;
+		bool direct;
 		const char *data;
 		size_t len;
 		bool stuff;		/* DATA (dots doubled, "." line) */
@@ -362,14 +372,29 @@ static void smtp_push_cmd(struct smtp_session *s, enum smtp_verb verb,
 /*
  * smtp_write_body - the slot's message as DATA content (stuff) or BDAT
  * content, and its end-of-data command: whole into s->out when small,
- * else its first piece, the rest as s->out drains (smtp_session_sent)
+ * else its first piece, the rest as s->out drains (smtp_session_sent),
+ * or, large and needing no stuffing, from the message itself
  */
 static void smtp_write_body(struct smtp_session *s, struct smtp_slot *slot,
 			    enum smtp_verb verb, bool stuff)
 {
 	uint64_t start = s->out_base + s->out.len;
 
-	if (slot->m.len <= SMTP_BODY_PIECE) {
+	if (slot->m.stuffed && slot->m.len >= SMTP_BODY_DIRECT) {
+		s->body_bytes = slot->m.len + (stuff ? 3 : 0);
+		s->body.active = true;
+		s->body.direct = true;
+		s->body.data = slot->m.data;
+		s->body.len = slot->m.len;
+		s->body.stuff = stuff;
+		memset(&s->body.pos, 0, sizeof(s->body.pos));
+	} else if (slot->m.stuffed && slot->m.len <= SMTP_BODY_PIECE) {
+		/* nothing to change: one copy, no scan */
+		buf_append(&s->out, slot->m.data, slot->m.len);
+		if (stuff)
+			buf_append(&s->out, ".\r\n", 3);
+		s->body_bytes = (size_t)(s->out_base + s->out.len - start);
+	} else if (slot->m.len <= SMTP_BODY_PIECE) {
 		if (stuff)
 			dotstuff_data(&s->out, slot->m.data, slot->m.len);
 		else
@@ -579,8 +604,10 @@ static void smtp_write_mail(struct smtp_session *s, const struct smtp_slot *slot
 /* smtp_write_bdat - the whole body as one last chunk (RFC 3030) */
 static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
 {
-	buf_printf(&s->out, "BDAT %zu LAST\r\n",
-		   dotstuff_len(slot->m.data, slot->m.len, false));
+	size_t n = slot->m.stuffed ? slot->m.len :
+		   dotstuff_len(slot->m.data, slot->m.len, false);
+
+	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
 	smtp_write_body(s, slot, SMTP_V_BDAT, false);
 }
 
@@ -915,6 +942,7 @@ static void smtp_vfail(struct smtp_session *s, const struct smtp_reply *r421,
 	s->ncmds = 0;
 	s->owed_rcpts = 0;
 	s->body.active = false;
+	s->body.direct = false;
 	buf_reset(&s->out);
 	s->out_sent = 0;
 	s->traced = 0;
@@ -1584,15 +1612,49 @@ void smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 	}
 }
 
+/* smtp_direct_now - is a direct body what goes out next? */
+static bool smtp_direct_now(const struct smtp_session *s)
+{
+	return s->body.active && s->body.direct && s->out_sent == s->out.len;
+}
+
 void smtp_session_output(struct smtp_session *s, const char **data,
 			 size_t *len)
 {
+	if (smtp_direct_now(s)) {
+		*data = s->body.data + s->body.pos.in;
+		*len = s->body.len - s->body.pos.in;
+		return;
+	}
 	*data = s->out.data ? s->out.data + s->out_sent : "";
 	*len = s->out.len - s->out_sent;
 }
 
+/*
+ * smtp_direct_sent - n bytes of a direct body went; after its last, its
+ * "." line and what waited behind it
+ */
+static void smtp_direct_sent(struct smtp_session *s, size_t n)
+{
+	s->body.pos.in += n;
+	if (s->body.pos.in < s->body.len)
+		return;
+	smtp_session_enter(s);
+	s->out_base += s->body.len;
+	s->body.active = false;
+	s->body.direct = false;
+	if (s->body.stuff)
+		buf_append(&s->out, ".\r\n", 3);
+	s->traced = s->out.len;
+	smtp_pump(s);
+}
+
 void smtp_session_sent(struct smtp_session *s, size_t n)
 {
+	if (smtp_direct_now(s)) {
+		smtp_direct_sent(s, n);
+		return;
+	}
 	s->out_sent += n;
 	/* Every write is traced before a call returns: the mark resets. */
 	if (s->out_sent >= s->out.len) {
@@ -1605,7 +1667,7 @@ void smtp_session_sent(struct smtp_session *s, size_t n)
 		s->traced = 0;
 		/* the next piece of a large body (already traced); after
 		 * its last, what waited behind it */
-		if (s->body.active) {
+		if (s->body.active && !s->body.direct) {
 			smtp_session_enter(s);
 			dotstuff_step(&s->out, s->body.data, s->body.len,
 				      s->body.stuff, &s->body.pos,

@@ -108,6 +108,13 @@ struct smtp_message {
 	 * rcpts are found by the session itself) */
 	bool smtputf8;
 	bool eightbit;			/* the body has 8-bit bytes */
+	/*
+	 * data is its own content, the caller vouches: every line end
+	 * CRLF, the last line ended, no line starting with '.'.  It then
+	 * goes out as it is, not through dot-stuffing (DATA adds the "."
+	 * line; BDAT counts len).
+	 */
+	bool stuffed;
 };
 
 /*

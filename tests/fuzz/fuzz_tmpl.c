@@ -17,7 +17,11 @@
  * out raw ('&', '=' and "{{{" absent), no '<' reaches the output unless
  * the template wrote it; a render that tmpl_render_mail calls clean is
  * clean 7bit mail text; what it notes as replaced URLs is in the output
- * and placed inside a source, as every name tmpl_names reports is.
+ * and placed inside a source, as every name tmpl_names reports is; a
+ * clean render it says has no line starting with '.' has none, and the
+ * render encoded quoted-printable (tmpl_render_encoded, the template's
+ * text after line ends encoded at compile time) is the render encoded
+ * whole.
  * Lookups have a budget, so sections over lists nested deep end in
  * reasonable time.
  */
@@ -29,6 +33,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "mime_enc.h"
 #include "tmpl.h"
 #include "vars.h"
 #include "vars_data.h"
@@ -344,7 +349,7 @@ static bool no_raw_output(const struct piece *pieces)
 
 static int render(const struct tmpl *t, struct budget *b,
 		  const struct tmpl_data *inner, bool mail, struct buf *out,
-		  bool *clean, struct tmpl_notes *notes)
+		  bool *clean, bool *dot, struct tmpl_notes *notes)
 {
 	b->inner = inner;
 	b->left = LOOKUP_BUDGET;
@@ -358,9 +363,31 @@ static int render(const struct tmpl *t, struct budget *b,
 	buf_append_str(out, PREFIX);
 	*clean = false;
 	memset(notes, 0, sizeof(*notes));
+	*dot = true;
 	if (mail)
-		return tmpl_render_mail(t, &b->data, out, clean, notes);
+		return tmpl_render_mail_dot(t, &b->data, out, clean, dot,
+					    notes);
 	return tmpl_render(t, &b->data, out);
+}
+
+/*
+ * check_encoded - tmpl_render_encoded gives the rendering s[0..n)
+ * quoted-printable, as mime_qp_encode does it whole
+ */
+static void check_encoded(const struct tmpl *t, struct budget *b,
+			  const char *s, size_t n)
+{
+	struct buf want = BUF_INIT, have = BUF_INIT, tmp = BUF_INIT;
+
+	b->left = LOOKUP_BUDGET;
+	mime_qp_encode(&want, s, n);
+	if (tmpl_render_encoded(t, &b->data, &tmp, &have, NULL) != 0 ||
+	    want.len != have.len ||
+	    (want.len > 0 && memcmp(want.data, have.data, want.len) != 0))
+		abort();
+	buf_free(&want);
+	buf_free(&have);
+	buf_free(&tmp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -376,7 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tmpl_notes notes1, notes2, *notes;
 	struct tmpl *t;
 	const char *in, *end;
-	bool clean1, clean2, mail;
+	bool clean1, clean2, dot1, dot2, mail;
 	int flags, k, rc1, rc2;
 
 	if (size == 0)
@@ -409,6 +436,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_error(&err, pieces);
 		return 0;
 	}
+	tmpl_set_encoder(t, mime_qp_encode_from);
 	tmpl_top_names(t, check_top_name, &pieces[0]);
 	tmpl_names(t, check_name, pieces);
 
@@ -426,8 +454,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
-	rc1 = render(t, &b, &vd.data, mail, &out1, &clean1, &notes1);
-	rc2 = render(t, &b, &vd.data, !mail, &out2, &clean2, &notes2);
+	rc1 = render(t, &b, &vd.data, mail, &out1, &clean1, &dot1, &notes1);
+	rc2 = render(t, &b, &vd.data, !mail, &out2, &clean2, &dot2, &notes2);
 	notes = mail ? &notes1 : &notes2;
 	if ((rc1 != 0 && rc1 != -1) || rc1 != rc2 || out1.len != out2.len ||
 	    memcmp(out1.data, out2.data, out1.len) != 0 ||
@@ -441,6 +469,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_clean(s, n);
 		else if (mail ? clean1 : clean2)
 			abort();	/* only a crlf template is clean */
+		/* clean and no dot: no line starts with '.' */
+		if ((mail ? clean1 && !dot1 : clean2 && !dot2) &&
+		    ((n > 0 && s[0] == '.') || memmem(s, n, "\n.", 2)))
+			abort();
+		if (b.left > 0)
+			check_encoded(t, &b, s, n);
 		if ((flags & (F_HTML | F_URL)) == F_HTML &&
 		    no_raw_output(pieces) && memchr(s, '<', n) != NULL)
 			abort();
