@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 	double t0, early = 0, late = 0;
 	int c;
 
+	store_process_init();
 	while ((c = getopt_long(argc, argv, "n:d:", opts, NULL)) != -1) {
 		if (c == 'n')
 			jobs = atol(optarg);

@@ -27,6 +27,7 @@ int main(int argc, char **argv)
 
 	/* A relay that hangs up must fail one write, not end the run. */
 	signal(SIGPIPE, SIG_IGN);
+	store_process_init();
 
 	/* "+": stop at the command; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {

@@ -76,6 +76,13 @@ struct store_params {
 };
 
 /*
+ * store_process_init - once, at the start of a program, before any thread
+ * but the first exists: settings SQLite takes only before its first use
+ * (the store works without, a little slower).
+ */
+void store_process_init(void);
+
+/*
  * store_open - open (and with params->create, create) the store at path,
  * migrating its schema forward to the current version.  On failure *st_r
  * is NULL and *error_r says why (valid until the next store_open() in the

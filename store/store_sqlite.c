@@ -13,7 +13,6 @@
 #include "store.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -755,16 +754,14 @@ out_rollback:
 }
 
 /*
- * store_sqlite_config - before SQLite's first use: no memory statistics.
- * Keeping them takes a global mutex around every allocation SQLite
- * makes, several per statement run: about 3% of a message's
- * instructions, for figures volley never reads.
+ * No memory statistics: keeping them takes a global mutex around every
+ * allocation SQLite makes, several per statement run (about 3% of a
+ * message's instructions), for figures volley never reads.  SQLite
+ * takes this only before its first use, from one thread.
  */
-static pthread_once_t store_config_once = PTHREAD_ONCE_INIT;
-
-static void store_sqlite_config(void)
+void store_process_init(void)
 {
-	/* refused only once SQLite is initialised: then nothing changes */
+	/* refused once SQLite is initialised: then nothing changes */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
@@ -791,7 +788,6 @@ int store_open(const char *path, const struct store_params *params,
 		return -1;
 	}
 
-	pthread_once(&store_config_once, store_sqlite_config);
 	st = xcalloc(1, sizeof(*st));
 	st->stmt = xcalloc(STMT_COUNT, sizeof(*st->stmt));
 	st->path = xstrdup(path);
