@@ -336,6 +336,19 @@ static int sink_tls_open(struct sink *s, const char **error_r)
 	 * is the session's, never OpenSSL's.
 	 */
 	SSL_CTX_set_read_ahead(s->tls, 1);
+	/*
+	 * TLS 1.3: OpenSSL's three suites, AES-128-GCM first and chosen
+	 * by the sink's order, as volley's client offers them (transport.c):
+	 * Python and Node.js offer AES-256 first, fourteen AES rounds for
+	 * ten, 2,000 instructions more a 4 KB message on each side.  A
+	 * client that puts ChaCha20 first (no AES in its hardware) still
+	 * gets it.  Nothing is given up: the same suites as before.
+	 */
+	SSL_CTX_set_ciphersuites(s->tls, "TLS_AES_128_GCM_SHA256:"
+				 "TLS_AES_256_GCM_SHA384:"
+				 "TLS_CHACHA20_POLY1305_SHA256");
+	SSL_CTX_set_options(s->tls, SSL_OP_CIPHER_SERVER_PREFERENCE |
+			    SSL_OP_PRIORITIZE_CHACHA);
 	pthread_once(&sink_bio_once, sink_bio_method_new);
 	if (sink_bio_method == NULL)
 		return errmsg_set(error_r, "TLS: %s",
