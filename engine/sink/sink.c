@@ -561,13 +561,10 @@ static ssize_t sink_conn_tls_read(struct sink_conn *c, char *p, size_t n)
 
 		k = SSL_read(c->ssl, p + got, left > INT_MAX ? INT_MAX :
 			     (int)left);
-		if (k <= 0) {
-			/* the next call sees an error or the end again;
-			 * a record not all there is no error */
-			if (SSL_get_error(c->ssl, k) == SSL_ERROR_WANT_READ)
-				ERR_clear_error();
+		/* a record not all there (WANT_READ, nothing queued),
+		 * or an error or the end, which the next call sees again */
+		if (k <= 0)
 			break;
-		}
 		got += (size_t)k;
 	}
 	c->tls_nowait = false;
