@@ -549,6 +549,38 @@ static void test_sequence_errors(void **state)
 	conv_free(c);
 }
 
+/*
+ * Verbs in any case, and words that only look like one (sink_verb_of
+ * compares four bytes at once); the numbers of the replies every message
+ * gets (made without snprintf), zero among them.
+ */
+static void test_verbs_and_numbers(void **state)
+{
+	struct sink_params p = params();
+	struct conv *c;
+
+	(void)state;
+	p.store = false;
+	c = conv_ready(&p, NULL);
+	SEND(c, "mAiL FROM:<a@x>\r\nRcPt TO:<b@y>\r\nbdat 0\r\n"
+	     "BdAt 3 LAST\r\nabc");
+	EXPECT(c, "250 2.1.0 Sender ok\r\n250 2.1.5 Recipient ok\r\n"
+		  "250 2.0.0 0 octets received\r\n250 2.0.0 Ok: 3 bytes\r\n");
+	SEND(c, "M@IL FROM:<a@x>\r\nMAI\r\nMAILS\r\nMA\x09L\r\n"
+	     "m\xc1il\r\nSTARTTLX\r\n");
+	EXPECT(c, "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n");
+	SEND(c, "noop\r\nRSet\r\nstartTLS\r\nvrfy x\r\n");
+	EXPECT(c, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		  "502 5.5.1 STARTTLS not available\r\n"
+		  "252 2.1.5 Cannot VRFY user, but will accept the message\r\n");
+	conv_free(c);
+}
+
 static void test_line_too_long(void **state)
 {
 	struct sink_params p = params();
@@ -1009,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_split_everywhere),
 		cmocka_unit_test(test_sequence_errors),
+		cmocka_unit_test(test_verbs_and_numbers),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_data_with_no_recipient),
 		cmocka_unit_test(test_starttls),
