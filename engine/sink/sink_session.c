@@ -738,6 +738,16 @@ static bool sink_prefix(const char *line, size_t len, const char *word)
  * address's offset and length; returns the bytes used, or 0 if it is
  * not a path.  Quoted local parts may hold '>'.  *utf8_r: non-ASCII.
  */
+/*
+ * the bytes of a path that need sink_path's attention; every other one
+ * is skipped with one look-up (seven tests each cost 900 instructions
+ * for a message's two addresses)
+ */
+static const bool sink_path_special[256] = {
+	[0 ... 0x20] = true, ['"'] = true, ['>'] = true, ['\\'] = true,
+	[0x7f ... 0xff] = true,
+};
+
 static size_t sink_path(const char *p, size_t len, size_t *off_r,
 			size_t *alen_r, bool *utf8_r)
 {
@@ -753,6 +763,8 @@ static size_t sink_path(const char *p, size_t len, size_t *off_r,
 	for (; i < len; i++) {
 		unsigned char c = (unsigned char)p[i];
 
+		if (!sink_path_special[c])
+			continue;
 		if (c == '\\' && quoted && i + 1 < len) {
 			i++;
 			continue;
@@ -1402,10 +1414,9 @@ static void sink_cmd_data(struct sink_session *s, size_t arglen)
 static void sink_cmd_bdat(struct sink_session *s, const char *arg,
 			  size_t len)
 {
-	unsigned long long n;
-	const char *p = arg, *end = arg + len;
+	unsigned long long n = 0;
+	const char *p = arg, *end = arg + len, *stop;
 	bool last = false;
-	char *stop;
 
 	if (!s->p->chunking) {
 		sink_reply(s, 502, "5.5.1", "BDAT not available");
@@ -1413,9 +1424,12 @@ static void sink_cmd_bdat(struct sink_session *s, const char *arg,
 	}
 	if (len == 0 || *p < '0' || *p > '9')
 		goto syntax;
-	n = strtoull(p, &stop, 10);
-	if (stop - p > 15)
-		goto syntax;
+	/* at most 15 digits: no overflow (strtoull cost 110 instructions) */
+	for (stop = p; stop < end && *stop >= '0' && *stop <= '9'; stop++) {
+		if (stop - p == 15)
+			goto syntax;
+		n = n * 10 + (unsigned)(*stop - '0');
+	}
 	p = stop;
 	if (p < end) {
 		if (*p != ' ')
