@@ -817,6 +817,11 @@ static void sink_conn_run(struct sink_conn *c, char *in)
 	if (c->ssl != NULL) {
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
+		/* this thread serves other connections next: an error of
+		 * this one (a read that failed) must not be reported as
+		 * theirs (a handshake's failure reads the queue) */
+		if (ERR_peek_error() != 0)
+			ERR_clear_error();
 	}
 	sink_conn_unlink(c);
 	close(c->fd);
