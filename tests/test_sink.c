@@ -549,6 +549,57 @@ static void test_sequence_errors(void **state)
 	conv_free(c);
 }
 
+/*
+ * Verbs in any case, and words that only look like one (sink_verb_of
+ * compares four bytes at once); the numbers of the replies every message
+ * gets (made without snprintf), zero among them; BDAT's sizes (parsed
+ * without strtoull) and paths (most bytes skipped by a table).
+ */
+static void test_verbs_and_numbers(void **state)
+{
+	struct sink_params p = params();
+	struct conv *c;
+
+	(void)state;
+	p.store = false;
+	c = conv_ready(&p, NULL);
+	SEND(c, "mAiL FROM:<a@x>\r\nRcPt TO:<b@y>\r\nbdat 0\r\n"
+	     "BdAt 3 LAST\r\nabc");
+	EXPECT(c, "250 2.1.0 Sender ok\r\n250 2.1.5 Recipient ok\r\n"
+		  "250 2.0.0 0 octets received\r\n250 2.0.0 Ok: 3 bytes\r\n");
+	SEND(c, "M@IL FROM:<a@x>\r\nMAI\r\nMAILS\r\nMA\x09L\r\n"
+	     "m\xc1il\r\nSTARTTLX\r\n");
+	EXPECT(c, "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n"
+		  "500 5.5.2 Command unrecognized\r\n");
+	/* BDAT sizes of 15 digits at most; paths byte by byte */
+	SEND(c, "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"
+	     "BDAT 0000000000000001234\r\nBDAT 000000000000003 LAST\r\n"
+	     "abc");
+	EXPECT(c, "250 2.1.0 Sender ok\r\n250 2.1.5 Recipient ok\r\n"
+		  "501 5.5.4 Syntax: BDAT size [LAST]\r\n"
+		  "250 2.0.0 Ok: 3 bytes\r\n");
+	SEND(c, "MAIL FROM:<\"a\\\">b\"@x>\r\nRCPT TO:<b c@y>\r\n"
+	     "RCPT TO:<b\x7f@y>\r\nRCPT TO:<b\x01@y>\r\nRCPT TO:<b@y\r\n"
+	     "RCPT TO:<\"b c\"@y> \r\nRCPT TO:<\xc3\xa9@y>\r\nRSET\r\n");
+	EXPECT(c, "250 2.1.0 Sender ok\r\n"
+		  "501 5.5.4 Syntax: RCPT TO:<address>\r\n"
+		  "501 5.5.4 Syntax: RCPT TO:<address>\r\n"
+		  "501 5.5.4 Syntax: RCPT TO:<address>\r\n"
+		  "501 5.5.4 Syntax: RCPT TO:<address>\r\n"
+		  "250 2.1.5 Recipient ok\r\n"
+		  "553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n"
+		  "250 2.0.0 Ok\r\n");
+	SEND(c, "noop\r\nRSet\r\nstartTLS\r\nvrfy x\r\n");
+	EXPECT(c, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		  "502 5.5.1 STARTTLS not available\r\n"
+		  "252 2.1.5 Cannot VRFY user, but will accept the message\r\n");
+	conv_free(c);
+}
+
 static void test_line_too_long(void **state)
 {
 	struct sink_params p = params();
@@ -1009,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_split_everywhere),
 		cmocka_unit_test(test_sequence_errors),
+		cmocka_unit_test(test_verbs_and_numbers),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_data_with_no_recipient),
 		cmocka_unit_test(test_starttls),

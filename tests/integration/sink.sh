@@ -271,6 +271,43 @@ def c_implicit(port, cafile, maildir):
     check(len(newest(maildir, before)) == 1, "implicit TLS: stored")
 
 
+def c_tls_pipelined(port, cafile, maildir, n=120):
+    """implicit TLS: n transactions in one pipelined write, so that many
+    records (and transactions cut across them) wait at once; the sink
+    drains every record it has read before answering, and must answer
+    each command once, in order, and store each message byte for byte"""
+    ctx = ssl.create_default_context(cafile=cafile)
+    before = files(maildir)
+    r = Raw(port, ctx)
+    # Python offers AES-256 first: the sink's order picks AES-128
+    check(r.sock.version() != "TLSv1.3" or
+          r.sock.cipher()[0] == "TLS_AES_128_GCM_SHA256",
+          "TLS 1.3: the sink picks AES-128-GCM", repr(r.sock.cipher()))
+    r.reply()
+    r.cmd("EHLO client.test")
+    code, _ = r.cmd("AUTH PLAIN AHVzZXIAc2VjcmV0")
+    check(code == 235, "TLS pipelined: AUTH PLAIN", str(code))
+    want, out = set(), b""
+    for i in range(n):
+        body = b"Subject: %d\r\n\r\n" % i + b"y" * (1000 + 97 * i)
+        want.add(body)
+        out += (b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+                b"BDAT %d LAST\r\n" % len(body) + body)
+    r.send(out + b"NOOP\r\n")
+    codes = [r.reply(timeout=20)[0] for _ in range(3 * n + 1)]
+    check(codes == [250] * (3 * n + 1), "TLS pipelined: %d transactions "
+          "(%d bytes in one write) answered in order" % (n, len(out)),
+          repr(codes[:12]))
+    check(r.cmd("QUIT")[0] == 221, "TLS pipelined: QUIT after them")
+    r.close()
+    stored = set()
+    for name in newest(maildir, before):
+        with open(os.path.join(maildir, "new", name), "rb") as f:
+            stored.add(f.read())
+    check(stored == want, "TLS pipelined: %d messages stored byte for "
+          "byte" % n, "%d stored" % len(stored))
+
+
 def c_improper(port, log):
     """--no-pipelining: a command sent early gets 554 and a close"""
     r = Raw(port)
@@ -493,6 +530,8 @@ def main():
             c_login(port, *args)
         elif name == "implicit":
             c_implicit(port, *args)
+        elif name == "tls-pipelined":
+            c_tls_pipelined(port, *args)
         elif name == "improper":
             c_improper(port, *args)
         elif name == "faults":
@@ -555,6 +594,7 @@ implicit_port=$(sed -n '2s/.*:\([0-9][0-9]*\)$/\1/p' tls.out)
 check starttls "$tls_port" cert.pem tlsmd tls.log
 check login "$tls_port" cert.pem
 check implicit "$implicit_port" cert.pem tlsmd
+check tls-pipelined "$implicit_port" cert.pem tlsmd
 # EHLO must end a group (RFC 2920): the QUIT waits for its reply.
 # -ign_eof: the QUIT, not the end of input, ends the conversation.
 s_client_in="printf 'EHLO client.test\\r\\n'; sleep 1; printf 'QUIT\\r\\n'"
