@@ -1797,11 +1797,11 @@ static void store_bind_result(sqlite3_stmt *stmt,
 }
 
 /*
- * store_job_campaign - the campaign of job id: 1, or 0 if there is no
- * such job, -1 on error
+ * store_job_now - the campaign and state of job id: 1, or 0 if there is
+ * no such job, -1 on error
  */
-static int store_job_campaign(struct store *st, int64_t id,
-			      int64_t *campaign_r, const char **error_r)
+static int store_job_now(struct store *st, int64_t id, int64_t *campaign_r,
+			 int *state_r, const char **error_r)
 {
 	sqlite3_stmt *get = store_stmt(st, STMT_RECORD_STATE, error_r);
 	int rc;
@@ -1810,7 +1810,10 @@ static int store_job_campaign(struct store *st, int64_t id,
 		return -1;
 	sqlite3_bind_int64(get, 1, id);
 	rc = sqlite3_step(get);
-	*campaign_r = sqlite3_column_int64(get, 0);
+	if (rc == SQLITE_ROW) {
+		*campaign_r = sqlite3_column_int64(get, 0);
+		*state_r = sqlite3_column_int(get, 1);
+	}
 	sqlite3_reset(get);
 	if (rc == SQLITE_DONE)
 		return 0;
@@ -1828,22 +1831,15 @@ static int store_job_campaign(struct store *st, int64_t id,
 static int store_record_late(struct store *st, const struct store_result *r,
 			     const char **error_r)
 {
-	sqlite3_stmt *get = store_stmt(st, STMT_RECORD_STATE, error_r);
 	sqlite3_stmt *late = store_stmt(st, STMT_RECORD_LATE, error_r);
 	int64_t campaign;
 	int rc, state;
 
-	if (get == NULL || late == NULL)
+	if (late == NULL)
 		return -1;
-	sqlite3_bind_int64(get, 1, r->job_id);
-	rc = sqlite3_step(get);
-	campaign = sqlite3_column_int64(get, 0);
-	state = sqlite3_column_int(get, 1);
-	sqlite3_reset(get);
-	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && state == JOB_SENT))
-		return 0;
-	if (rc != SQLITE_ROW)
-		return store_fail_step(st, rc, error_r, "recording results");
+	rc = store_job_now(st, r->job_id, &campaign, &state, error_r);
+	if (rc <= 0 || state == JOB_SENT)
+		return rc < 0 ? -1 : 0;
 	store_bind_result(late, r);
 	sqlite3_bind_int(late, 9, state);
 	rc = sqlite3_step(late);
@@ -1867,7 +1863,7 @@ static int store_record_one(struct store *st, const char *owner,
 	sqlite3_stmt *stmt;
 	bool give_back = r->state == JOB_QUEUED;
 	int64_t campaign = r->campaign_id;
-	int state = r->state, rc, rows = 0;
+	int state = r->state, rc, rows = 0, now_state;
 	bool hinted = !give_back && campaign != 0;
 
 	/*
@@ -1880,7 +1876,8 @@ static int store_record_one(struct store *st, const char *owner,
 	 */
 again:
 	if (!give_back && campaign == 0) {
-		rc = store_job_campaign(st, r->job_id, &campaign, error_r);
+		rc = store_job_now(st, r->job_id, &campaign, &now_state,
+				   error_r);
 		if (rc <= 0)
 			return rc;
 	}
@@ -1911,7 +1908,8 @@ again:
 	if (rows == 0 && hinted) {
 		/* the campaign named is not the job's: again with its own */
 		hinted = false;
-		rc = store_job_campaign(st, r->job_id, &campaign, error_r);
+		rc = store_job_now(st, r->job_id, &campaign, &now_state,
+				   error_r);
 		if (rc <= 0)
 			return rc;
 		if (campaign != r->campaign_id)
