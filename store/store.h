@@ -19,6 +19,12 @@
  * always kept, because the server took the message and forgetting that
  * would only cause a duplicate.
  *
+ * Deferred jobs are leased one by one: they are "sending" until their
+ * result.  Queued jobs are leased by a range of ids, one row for the
+ * whole claim, so that a job is written once, by its result: they stay
+ * "queued" in the counts and the report until then, and their attempt
+ * is counted with it (or by the reclaim that finds them in doubt).
+ *
  * Times are milliseconds since the Unix epoch (clock_wall_ms(), clock.h).
  *
  * Thread rules:
@@ -261,6 +267,10 @@ struct store_job {
 	int attempts;		/* including the one this claim starts */
 	int64_t first_attempt_at;	/* ms; this claim's time if first */
 	int doubts;		/* times its message went in doubt before */
+	/* the claim whose range holds it (a queued job, leased with its
+	 * claim), or 0 (a deferred job, leased by itself); its results must
+	 * say it (store_result.claim_id) */
+	int64_t claim_id;
 };
 
 /*
@@ -320,13 +330,16 @@ struct store_result {
 	 * saves the store reading it; 0 if not known.  Checked: one that
 	 * is not the job's costs the read, never a wrong count */
 	int64_t campaign_id;
+	/* the job's store_job.claim_id, from its claim */
+	int64_t claim_id;
 };
 
 /*
  * store_record - record n results in one transaction.  Results for jobs
  * that owner no longer holds are skipped and counted in *stale_r, except
  * JOB_SENT (see the top of this file).  A QUEUED result gives back the
- * attempt the claim counted.
+ * attempt the claim counted; for a job of a claim's range it changes
+ * nothing: the job stays queued in its claim, which store_release frees.
  */
 int store_record(struct store *st, const char *owner,
 		 const struct store_result *results, size_t n,
@@ -377,8 +390,9 @@ bool store_lease_owner_alive(const char *owner, const char *self);
  * the end of a run for jobs it claimed but never tried), except the nkeep
  * in keep: jobs whose message may have left but whose result the store
  * did not take stay leased, for the next run's store_reclaim to treat as
- * in doubt.  Undoes the attempt each released claim counted.  *n_r (may
- * be NULL) is the number released.
+ * in doubt.  Undoes the attempt each released claim counted.  A claim of
+ * queued jobs with some still queued becomes free: the next claim takes
+ * it first.  *n_r (may be NULL) is the number released.
  */
 int store_release(struct store *st, const char *owner, const int64_t *keep,
 		  size_t nkeep, int64_t *n_r, const char **error_r);

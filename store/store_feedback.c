@@ -59,6 +59,12 @@ static const char *const store_fb_sql[FB_STMT_COUNT] = {
 		"  ''),"
 		" done_at = ?3, lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE id = ?1 AND state = 1",
+	/* a job of a claim's range: its attempt was never counted */
+	[FB_JOB_SUPPRESS_QUEUED] =
+		"UPDATE jobs SET state = 5,"
+		" last_reply = ?2 || coalesce(' (before: ' || last_reply || ')',"
+		"  ''),"
+		" done_at = ?3 WHERE id = ?1 AND state = 0",
 	[FB_BOUNCE_INSERT] =
 		"INSERT OR IGNORE INTO bounces (msg_key, kind, address, key,"
 		" campaign_id, job_id, matched_by, category, hard, code,"
@@ -605,7 +611,7 @@ int store_claim_filter(struct store *st, int64_t campaign_id,
 		       int64_t now, const char **error_r)
 {
 	struct store_claim_cache *cache;
-	sqlite3_stmt *mark;
+	sqlite3_stmt *mark, *mark_queued, *stmt;
 	struct store_suppression s;
 	struct buf reply = BUF_INIT;
 	int64_t max_id;
@@ -623,7 +629,8 @@ int store_claim_filter(struct store *st, int64_t campaign_id,
 	if (cache->sup.count == 0 || batch->count == 0)
 		return 0;
 	mark = store_fb_stmt(st, FB_JOB_SUPPRESS, error_r);
-	if (mark == NULL)
+	mark_queued = store_fb_stmt(st, FB_JOB_SUPPRESS_QUEUED, error_r);
+	if (mark == NULL || mark_queued == NULL)
 		return -1;
 	for (size_t i = 0; i < batch->count; i++) {
 		struct store_job *job = &batch->jobs[i];
@@ -646,19 +653,21 @@ int store_claim_filter(struct store *st, int64_t campaign_id,
 			continue;
 		}
 		store_suppress_reply(&s, &reply);
-		sqlite3_bind_int64(mark, 1, job->id);
-		sqlite3_bind_text(mark, 2, reply.data, (int)reply.len,
+		stmt = job->claim_id != 0 ? mark_queued : mark;
+		sqlite3_bind_int64(stmt, 1, job->id);
+		sqlite3_bind_text(stmt, 2, reply.data, (int)reply.len,
 				  SQLITE_STATIC);
-		sqlite3_bind_int64(mark, 3, now);
-		rc = sqlite3_step(mark);
-		sqlite3_reset(mark);
-		sqlite3_clear_bindings(mark);
+		sqlite3_bind_int64(stmt, 3, now);
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
 		if (rc != SQLITE_DONE) {
 			ret = store_fail_step(st, rc, error_r,
 					      "suppressing a job");
 			break;
 		}
-		store_count_move(st, campaign_id, JOB_SENDING, JOB_SUPPRESSED,
+		store_count_move(st, campaign_id, job->claim_id != 0 ?
+				 JOB_QUEUED : JOB_SENDING, JOB_SUPPRESSED,
 				 sqlite3_changes(st->db));
 		st->claim_suppressed++;
 	}

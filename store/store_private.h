@@ -47,6 +47,7 @@ enum store_fb_stmt_id {
 	FB_SUPPRESS_LOAD,
 	FB_JOB_REF,
 	FB_JOB_SUPPRESS,
+	FB_JOB_SUPPRESS_QUEUED,
 	FB_BOUNCE_INSERT,
 	FB_BOUNCE_SOFT_COUNT,
 	FB_CAMPAIGN_LIST,
@@ -64,6 +65,21 @@ enum store_fb_stmt_id {
 struct store_count_delta {
 	int64_t campaign;
 	int64_t n[JOB_STATE_COUNT];
+};
+
+/*
+ * A claim store_record checked in its open transaction: that it is the
+ * owner's, with its range and when it was made.  Nobody else can change
+ * it before the commit (the write lock), so once per claim suffices.
+ */
+struct store_checked_claim {
+	int64_t id;
+	int64_t campaign;
+	int64_t first_job;
+	int64_t last_job;
+	int64_t claimed_at;
+	int64_t expires_at;
+	bool mine;
 };
 
 struct store {
@@ -88,6 +104,14 @@ struct store {
 	int64_t claim_suppressed;
 
 	struct store_bounce_policy policy;	/* for store_record */
+
+	/* the last claim store_record checked, valid in its transaction */
+	struct store_checked_claim checked;
+	/* the claims the open transaction recorded results of: one left
+	 * with no queued job goes before it commits (store_claims_done) */
+	int64_t *touched;
+	size_t ntouched;
+	size_t touched_cap;
 
 	/* the open transaction's moves between states (store_count_move) */
 	struct store_count_delta *count_deltas;

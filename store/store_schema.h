@@ -15,6 +15,9 @@ extern const int store_migration_widen_state;
 /* this step drops the counting trigger: refused while an older volley
  * may be sending from the store (it would go on uncounted) */
 extern const int store_migration_counts_in_c;
+/* this step brings leases per claim: refused likewise (an older volley
+ * would lease queued jobs that a claim holds) */
+extern const int store_migration_claims;
 
 /*
  * The jobs index a large import drops and builds again at its end

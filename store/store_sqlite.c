@@ -52,6 +52,21 @@ enum store_stmt_id {
 	STMT_JOB_COUNT,
 	STMT_KEYS_INSERT,
 	STMT_CLAIM,
+	STMT_CLAIM_CURSOR,
+	STMT_CLAIM_FRESH,
+	STMT_CLAIM_INSERT,
+	STMT_CLAIM_FREE_GET,
+	STMT_CLAIM_TAKE,
+	STMT_CLAIM_DELETE,
+	STMT_CLAIM_MINE,
+	STMT_CLAIM_LEFT,
+	STMT_CLAIM_OF_JOB,
+	STMT_CLAIM_HOLDS,
+	STMT_CLAIMS_OF_OWNER,
+	STMT_CLAIMS_HELD,
+	STMT_CLAIM_FREE,
+	STMT_CLAIM_QUEUED,
+	STMT_RECORD_FRESH,
 	STMT_RECORD_DONE,
 	STMT_RECORD_STATE,
 	STMT_RECORD_LATE,
@@ -60,6 +75,8 @@ enum store_stmt_id {
 	STMT_RECLAIM_EXPIRED,
 	STMT_LEASE_OWNERS,
 	STMT_RECLAIM_OWNER,
+	STMT_RECLAIM_RANGE,
+	STMT_RELEASE_KEEP,
 	STMT_DOUBT_COUNT,
 	STMT_DOUBT_RELEASE,
 	STMT_DOUBT_DROP,
@@ -78,9 +95,30 @@ enum store_stmt_id {
 	" lease_owner = NULL, lease_expires_at = NULL"
 
 /*
- * The claim takes the oldest due jobs through jobs_due.  RETURNING gives
- * the leased rows back from the same statement, so the batch is read and
- * leased in one pass inside one transaction.
+ * The report shows a job as the counts see it: a queued job that a claim
+ * with an owner holds is being sent, its attempt made at the claim's
+ * time (ranges of a campaign never overlap: one claim at most).
+ */
+#define STORE_REPORT_COLUMNS \
+	"SELECT jobs.id, address," \
+	" CASE WHEN c.id IS NULL THEN state ELSE 1 END AS state_now," \
+	" attempts + (c.id IS NOT NULL), coalesce(last_code, 0)," \
+	" last_enhanced, last_reply, queue_id," \
+	" coalesce(first_attempt_at, c.claimed_at, 0)," \
+	" coalesce(c.claimed_at, last_attempt_at, 0)," \
+	" next_attempt_at, coalesce(lease_owner, c.owner)," \
+	" (SELECT category FROM bounces b WHERE b.job_id = jobs.id" \
+	"  ORDER BY b.id DESC LIMIT 1)," \
+	" (SELECT at FROM bounces b WHERE b.job_id = jobs.id" \
+	"  ORDER BY b.id DESC LIMIT 1)" \
+	" FROM jobs LEFT JOIN claims c ON jobs.state = 0" \
+	"  AND c.campaign_id = jobs.campaign_id AND c.owner IS NOT NULL" \
+	"  AND jobs.id BETWEEN c.first_job AND c.last_job"
+
+/*
+ * A claim takes the oldest due deferred jobs through jobs_retry, leasing
+ * each (RETURNING gives the leased rows back from the same statement),
+ * then queued ones through jobs_fresh by a range of ids: one claims row.
  */
 static const char *const store_sql[STMT_COUNT] = {
 	[STMT_CAMPAIGN_INSERT] =
@@ -131,23 +169,80 @@ static const char *const store_sql[STMT_COUNT] = {
 	[STMT_KEYS_INSERT] =
 		"INSERT INTO address_keys (campaign_id, first_job_id, keys)"
 		" VALUES (?1, ?2, ?3)",
-	/*
-	 * RETURNING sees only the new row, but the counts (store_count_move)
-	 * need the state each job came from: the lease's expiry carries it,
-	 * one millisecond later for a deferred job than for a queued one.
-	 */
+	/* deferred jobs come due one by one: leased one by one */
 	[STMT_CLAIM] =
 		"UPDATE jobs SET state = 1, lease_owner = ?2,"
-		" lease_expires_at = ?3 + (state = 3),"
+		" lease_expires_at = ?3,"
 		" attempts = attempts + 1,"
 		" first_attempt_at = coalesce(first_attempt_at, ?4),"
 		" last_attempt_at = ?4"
 		" WHERE id IN (SELECT id FROM jobs"
-		"  WHERE campaign_id = ?1 AND state IN (0, 3)"
+		"  WHERE campaign_id = ?1 AND state = 3"
 		"  AND next_attempt_at <= ?4"
 		"  ORDER BY next_attempt_at LIMIT ?5)"
 		" RETURNING id, campaign_id, import_id, address, addr_flags,"
-		" vars, attempts, first_attempt_at, doubts, lease_expires_at",
+		" vars, attempts, first_attempt_at, doubts",
+	/*
+	 * Queued jobs are claimed by ranges of ids (schema 9): every queued
+	 * job up to the campaign's highest claimed id is in some claim.
+	 */
+	[STMT_CLAIM_CURSOR] =
+		"SELECT max(last_job) FROM claims WHERE campaign_id = ?1",
+	[STMT_CLAIM_FRESH] =
+		"SELECT id, import_id, address, addr_flags, vars, attempts,"
+		" first_attempt_at, doubts FROM jobs"
+		" WHERE campaign_id = ?1 AND state = 0"
+		" AND id > ?2 AND id <= ?3 ORDER BY id LIMIT ?4",
+	[STMT_CLAIM_INSERT] =
+		"INSERT INTO claims (campaign_id, first_job, last_job, owner,"
+		" claimed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[STMT_CLAIM_FREE_GET] =
+		"SELECT id, first_job, last_job FROM claims"
+		" WHERE campaign_id = ?1 AND owner IS NULL ORDER BY id LIMIT 1",
+	[STMT_CLAIM_TAKE] =
+		"UPDATE claims SET owner = ?2, claimed_at = ?3,"
+		" expires_at = ?4, first_job = ?5, last_job = ?6 WHERE id = ?1",
+	[STMT_CLAIM_DELETE] = "DELETE FROM claims WHERE id = ?1",
+	[STMT_CLAIM_MINE] =
+		"SELECT campaign_id, first_job, last_job, claimed_at,"
+		" expires_at FROM claims WHERE id = ?1 AND owner = ?2",
+	/* a queued job left in claim ?1's range */
+	[STMT_CLAIM_LEFT] =
+		"SELECT 1 FROM claims c, jobs j WHERE c.id = ?1"
+		" AND j.campaign_id = c.campaign_id AND j.state = 0"
+		" AND j.id BETWEEN c.first_job AND c.last_job LIMIT 1",
+	[STMT_CLAIM_OF_JOB] =
+		"SELECT id FROM claims WHERE owner = ?2"
+		" AND first_job <= ?1 AND last_job >= ?1",
+	/* the claim with the lowest last id at or past job's: it holds the
+	 * job if any does (ranges of a campaign never overlap) */
+	[STMT_CLAIM_HOLDS] =
+		"SELECT 1 FROM (SELECT first_job, owner FROM claims"
+		"  WHERE campaign_id = ?1 AND last_job >= ?2"
+		"  ORDER BY last_job LIMIT 1)"
+		" WHERE first_job <= ?2 AND owner IS NOT NULL",
+	[STMT_CLAIMS_OF_OWNER] =
+		"SELECT id, campaign_id, first_job, last_job, claimed_at,"
+		" expires_at, owner FROM claims WHERE owner = ?1",
+	[STMT_CLAIMS_HELD] =
+		"SELECT id, campaign_id, first_job, last_job, claimed_at,"
+		" expires_at, owner FROM claims WHERE owner IS NOT NULL",
+	[STMT_CLAIM_FREE] =
+		"UPDATE claims SET owner = NULL, expires_at = NULL WHERE id = ?1",
+	[STMT_CLAIM_QUEUED] =
+		"SELECT count(*) FROM jobs WHERE campaign_id = ?1 AND state = 0"
+		" AND id BETWEEN ?2 AND ?3",
+	/*
+	 * A result for a job of a claim: the attempt is counted now (the
+	 * claim wrote nothing to the job), at the claim's time (?12).  The
+	 * caller checked that the claim is the owner's and holds the job;
+	 * a job still queued in it is still the claim's.
+	 */
+	[STMT_RECORD_FRESH] = STORE_RECORD_SET
+		", attempts = attempts + 1,"
+		" first_attempt_at = coalesce(first_attempt_at, ?12),"
+		" last_attempt_at = ?12"
+		" WHERE id = ?1 AND state = 0 AND campaign_id = ?11",
 	/*
 	 * A final or deferring result applies to a job this owner holds;
 	 * "sent" applies to any job not yet sent (see store.h): when the
@@ -212,6 +307,31 @@ static const char *const store_sql[STMT_COUNT] = {
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE state = 1 AND lease_owner = ?2"
 		" RETURNING campaign_id",
+	/*
+	 * The queued jobs of a claim whose owner is gone or whose lease
+	 * expired, as RECLAIM_EXPIRED and RECLAIM_OWNER do with jobs leased
+	 * one by one; the attempt the claim made is counted here.  ?6: why.
+	 */
+	[STMT_RECLAIM_RANGE] =
+		"UPDATE jobs SET state = 3,"
+		" next_attempt_at = CASE WHEN doubts > 0 THEN ?5 ELSE ?4 END,"
+		" doubts = doubts + 1, attempts = attempts + 1,"
+		" first_attempt_at = coalesce(first_attempt_at, ?7),"
+		" last_attempt_at = ?7,"
+		" last_code = NULL, last_enhanced = NULL, last_reply = ?6"
+		" WHERE campaign_id = ?1 AND state = 0"
+		" AND id BETWEEN ?2 AND ?3",
+	/*
+	 * Released with its claim, a job whose message may have left stays
+	 * leased, one by one, for the next run's reclaim to find in doubt.
+	 */
+	[STMT_RELEASE_KEEP] =
+		"UPDATE jobs SET state = 1, lease_owner = ?4,"
+		" lease_expires_at = ?5, attempts = attempts + 1,"
+		" first_attempt_at = coalesce(first_attempt_at, ?6),"
+		" last_attempt_at = ?6"
+		" WHERE campaign_id = ?1 AND state = 0 AND id BETWEEN ?2 AND ?3"
+		" AND id IN (SELECT value FROM json_each(?7))",
 	/* held in doubt: deferred, due at the end of time (STORE_HELD) */
 	[STMT_DOUBT_COUNT] =
 		"SELECT count(*) FROM jobs WHERE campaign_id = ?1"
@@ -224,28 +344,12 @@ static const char *const store_sql[STMT_COUNT] = {
 		" last_reply = coalesce(last_reply, '') ||"
 		"  ' (dropped while in doubt: it may have been delivered)'"
 		" WHERE campaign_id = ?1 AND state = 3 AND next_attempt_at = ?2",
-	/* "+campaign_id": walk in rowid order instead of sorting by id. */
-	[STMT_REPORT_ALL] =
-		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
-		" last_enhanced, last_reply, queue_id,"
-		" coalesce(first_attempt_at, 0), coalesce(last_attempt_at, 0),"
-		" next_attempt_at, lease_owner,"
-		" (SELECT category FROM bounces b WHERE b.job_id = jobs.id"
-		"  ORDER BY b.id DESC LIMIT 1),"
-		" (SELECT at FROM bounces b WHERE b.job_id = jobs.id"
-		"  ORDER BY b.id DESC LIMIT 1)"
-		" FROM jobs WHERE +campaign_id = ?1 ORDER BY id",
-	[STMT_REPORT_STATE] =
-		"SELECT id, address, state, attempts, coalesce(last_code, 0),"
-		" last_enhanced, last_reply, queue_id,"
-		" coalesce(first_attempt_at, 0), coalesce(last_attempt_at, 0),"
-		" next_attempt_at, lease_owner,"
-		" (SELECT category FROM bounces b WHERE b.job_id = jobs.id"
-		"  ORDER BY b.id DESC LIMIT 1),"
-		" (SELECT at FROM bounces b WHERE b.job_id = jobs.id"
-		"  ORDER BY b.id DESC LIMIT 1)"
-		" FROM jobs WHERE +campaign_id = ?1 AND +state = ?2"
-		" ORDER BY id",
+	/* "+jobs.campaign_id": walk in rowid order instead of sorting by id */
+	[STMT_REPORT_ALL] = STORE_REPORT_COLUMNS
+		" WHERE +jobs.campaign_id = ?1 ORDER BY jobs.id",
+	[STMT_REPORT_STATE] = STORE_REPORT_COLUMNS
+		" WHERE +jobs.campaign_id = ?1 AND state_now = ?2"
+		" ORDER BY jobs.id",
 };
 
 struct store_import {
@@ -503,6 +607,8 @@ static int store_count_flush(struct store *st, const char **error_r)
 int store_begin(struct store *st, const char **error_r)
 {
 	st->count_ndeltas = 0;
+	st->checked.id = 0;
+	st->ntouched = 0;
 	return store_exec(st, "BEGIN IMMEDIATE", "starting a transaction",
 			  error_r);
 }
@@ -518,6 +624,8 @@ int store_commit(struct store *st, const char **error_r)
 void store_rollback(struct store *st)
 {
 	st->count_ndeltas = 0;
+	st->checked.id = 0;
+	st->ntouched = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -650,9 +758,10 @@ static int store_widen_state_check(struct store *st, const char **error_r)
 }
 
 /*
- * store_migrate_senders - before the counting trigger goes (7 -> 8): no
- * older volley may be sending from this store, since the statements it
- * has prepared would change states nobody counts from then on.  A job
+ * store_migrate_senders - before the counting trigger goes (7 -> 8) and
+ * before leases per claim (8 -> 9): no older volley may be sending from
+ * this store, since the statements it has prepared would change states
+ * nobody counts from then on, and lease queued jobs a claim holds.  A job
  * leased until later to an owner that may be alive says one is.  -1
  * (the error names the owner) if so.
  */
@@ -729,7 +838,7 @@ static int store_migrate(struct store *st, const char **error_r)
 			goto out_rollback;
 	}
 	/* jobs exist from step 0 -> 1, the trigger from 1 -> 2 */
-	if (version >= 2 && version <= store_migration_counts_in_c &&
+	if (version >= 2 && version <= store_migration_claims &&
 	    store_migrate_senders(st, error_r) < 0)
 		goto out_rollback;
 	for (; version < store_migration_count; version++) {
@@ -848,6 +957,7 @@ void store_close(struct store **stp)
 		sqlite3_finalize(st->stmt[i]);
 	free(st->stmt);
 	free(st->count_deltas);
+	free(st->touched);
 	store_fb_close(st);
 	sqlite3_close(st->db);
 	buf_free(&st->scratch);
@@ -1629,14 +1739,267 @@ void store_batch_free(struct store_batch *batch)
 	memset(batch, 0, sizeof(*batch));
 }
 
+/*
+ * store_claim_job - the job in the current row of a claim's statement
+ * (columns from first on: import_id, address, addr_flags, vars,
+ * attempts, first_attempt_at, doubts), appended to batch with its
+ * address and variables in arena as offsets (the arena may move as it
+ * grows: pointers are made once every row is in).  0, or -1 when SQLite
+ * could not make the text (out of memory).
+ */
+static int store_claim_job(sqlite3_stmt *stmt, int first, int64_t id,
+			   int64_t campaign_id, int64_t now, bool counted,
+			   struct store_batch *batch, struct buf *arena)
+{
+	struct store_job *job = &batch->jobs[batch->count];
+	size_t alen = (size_t)sqlite3_column_bytes(stmt, first + 1);
+	const unsigned char *addr = sqlite3_column_text(stmt, first + 1);
+	size_t vlen;
+
+	if (addr == NULL)
+		return -1;
+	batch->count++;
+	job->id = id;
+	job->campaign_id = campaign_id;
+	job->import_id = sqlite3_column_int64(stmt, first);
+	job->address = (const char *)(uintptr_t)arena->len;
+	job->address_len = alen;
+	buf_append(arena, addr, alen);
+	buf_putc(arena, '\0');
+	job->addr_flags = (unsigned)sqlite3_column_int(stmt, first + 2);
+	vlen = (size_t)sqlite3_column_bytes(stmt, first + 3);
+	job->vars = (const void *)(uintptr_t)arena->len;
+	job->vars_len = vlen;
+	if (vlen > 0)
+		buf_append(arena, sqlite3_column_blob(stmt, first + 3), vlen);
+	/* a claim of a range counts the attempt only with the result */
+	job->attempts = sqlite3_column_int(stmt, first + 4) + !counted;
+	job->first_attempt_at = sqlite3_column_int64(stmt, first + 5);
+	if (job->first_attempt_at == 0)
+		job->first_attempt_at = now;
+	job->doubts = sqlite3_column_int(stmt, first + 6);
+	job->claim_id = 0;
+	return 0;
+}
+
+/*
+ * store_claim_deferred - lease up to max due deferred jobs one by one,
+ * appended to batch; -1 on error
+ */
+static int store_claim_deferred(struct store *st, int64_t campaign_id,
+				const char *owner, int64_t now,
+				int64_t lease_ms, size_t max,
+				struct store_batch *batch, struct buf *arena,
+				const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM, error_r);
+	size_t before = batch->count;
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, now + lease_ms);
+	sqlite3_bind_int64(stmt, 4, now);
+	sqlite3_bind_int64(stmt, 5, (int64_t)max);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW &&
+	       batch->count - before < max) {
+		if (store_claim_job(stmt, 2, sqlite3_column_int64(stmt, 0),
+				    sqlite3_column_int64(stmt, 1), now, true,
+				    batch, arena) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_reset(stmt);
+	sqlite3_bind_null(stmt, 2);
+	if (rc != SQLITE_DONE)	/* LIMIT makes a row past max impossible */
+		return store_fail_step(st, rc, error_r, "claiming jobs");
+	store_count_move(st, campaign_id, JOB_DEFERRED, JOB_SENDING,
+			 (int64_t)(batch->count - before));
+	return 0;
+}
+
+/*
+ * store_claim_range - the queued jobs of campaign with ids in
+ * (after, upto], at most max, lowest first, appended to batch (their
+ * claim_id is the caller's to set); the number, or -1 on error
+ */
+static long store_claim_range(struct store *st, int64_t campaign_id,
+			      int64_t after, int64_t upto, size_t max,
+			      int64_t now, struct store_batch *batch,
+			      struct buf *arena, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_FRESH, error_r);
+	size_t before = batch->count;
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, campaign_id);
+	sqlite3_bind_int64(stmt, 2, after);
+	sqlite3_bind_int64(stmt, 3, upto);
+	sqlite3_bind_int64(stmt, 4, (int64_t)max);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW &&
+	       batch->count - before < max) {
+		if (store_claim_job(stmt, 1, sqlite3_column_int64(stmt, 0),
+				    campaign_id, now, false, batch,
+				    arena) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail_step(st, rc, error_r, "claiming jobs");
+	return (long)(batch->count - before);
+}
+
+/* store_step_done - run a statement that returns no row, and reset it */
+static int store_step_done(struct store *st, sqlite3_stmt *stmt,
+			   const char *doing, const char **error_r)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail_step(st, rc, error_r, doing);
+	return 0;
+}
+
+/* store_claim_delete - the claims row id goes (no job of it is queued) */
+static int store_claim_delete(struct store *st, int64_t id,
+			      const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_DELETE, error_r);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	return store_step_done(st, stmt, "claiming jobs", error_r);
+}
+
+/*
+ * store_claim_free_take - take the oldest free claim of the campaign (one
+ * its owner gave back) with its queued jobs, at most max of them; the
+ * rest of its range stays free.  1 if one was taken (batch may have
+ * gained no job: then it is gone), 0 if none is free, -1 on error.
+ */
+static int store_claim_free_take(struct store *st, int64_t campaign_id,
+				 const char *owner, int64_t now,
+				 int64_t lease_ms, size_t max,
+				 struct store_batch *batch, struct buf *arena,
+				 const char **error_r)
+{
+	sqlite3_stmt *get = store_stmt(st, STMT_CLAIM_FREE_GET, error_r);
+	sqlite3_stmt *take = store_stmt(st, STMT_CLAIM_TAKE, error_r);
+	sqlite3_stmt *ins = store_stmt(st, STMT_CLAIM_INSERT, error_r);
+	int64_t id = 0, first = 0, last = 0, took;
+	size_t before = batch->count;
+	long n;
+	int rc;
+
+	if (get == NULL || take == NULL || ins == NULL)
+		return -1;
+	sqlite3_bind_int64(get, 1, campaign_id);
+	rc = sqlite3_step(get);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(get, 0);
+		first = sqlite3_column_int64(get, 1);
+		last = sqlite3_column_int64(get, 2);
+	}
+	sqlite3_reset(get);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_fail_step(st, rc, error_r, "claiming jobs");
+	n = store_claim_range(st, campaign_id, first - 1, last, max, now,
+			      batch, arena, error_r);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return store_claim_delete(st, id, error_r) < 0 ? -1 : 1;
+	took = batch->jobs[batch->count - 1].id;
+	if (took < last) {	/* the rest stays free, as a claim of its own */
+		sqlite3_bind_int64(ins, 1, campaign_id);
+		sqlite3_bind_int64(ins, 2, took + 1);
+		sqlite3_bind_int64(ins, 3, last);
+		sqlite3_bind_null(ins, 4);
+		sqlite3_bind_int64(ins, 5, now);
+		sqlite3_bind_null(ins, 6);
+		if (store_step_done(st, ins, "claiming jobs", error_r) < 0)
+			return -1;
+	}
+	sqlite3_bind_int64(take, 1, id);
+	sqlite3_bind_text(take, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(take, 3, now);
+	sqlite3_bind_int64(take, 4, now + lease_ms);
+	sqlite3_bind_int64(take, 5, batch->jobs[before].id);
+	sqlite3_bind_int64(take, 6, took);
+	rc = store_step_done(st, take, "claiming jobs", error_r);
+	sqlite3_bind_null(take, 2);
+	if (rc < 0)
+		return -1;
+	for (size_t i = before; i < batch->count; i++)
+		batch->jobs[i].claim_id = id;
+	return 1;
+}
+
+/*
+ * store_claim_fresh - claim the queued jobs past the campaign's highest
+ * claimed id, at most max, as one new claims row; -1 on error
+ */
+static int store_claim_fresh(struct store *st, int64_t campaign_id,
+			     const char *owner, int64_t now,
+			     int64_t lease_ms, size_t max,
+			     struct store_batch *batch, struct buf *arena,
+			     const char **error_r)
+{
+	sqlite3_stmt *cur = store_stmt(st, STMT_CLAIM_CURSOR, error_r);
+	sqlite3_stmt *ins = store_stmt(st, STMT_CLAIM_INSERT, error_r);
+	size_t before = batch->count;
+	int64_t after = 0, id;
+	long n;
+	int rc;
+
+	if (cur == NULL || ins == NULL)
+		return -1;
+	sqlite3_bind_int64(cur, 1, campaign_id);
+	rc = sqlite3_step(cur);
+	if (rc == SQLITE_ROW)
+		after = sqlite3_column_int64(cur, 0);	/* NULL: 0 */
+	sqlite3_reset(cur);
+	if (rc != SQLITE_ROW)
+		return store_fail_step(st, rc, error_r, "claiming jobs");
+	n = store_claim_range(st, campaign_id, after, INT64_MAX, max, now,
+			      batch, arena, error_r);
+	if (n <= 0)
+		return (int)n;
+	sqlite3_bind_int64(ins, 1, campaign_id);
+	sqlite3_bind_int64(ins, 2, batch->jobs[before].id);
+	sqlite3_bind_int64(ins, 3, batch->jobs[batch->count - 1].id);
+	sqlite3_bind_text(ins, 4, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 5, now);
+	sqlite3_bind_int64(ins, 6, now + lease_ms);
+	rc = store_step_done(st, ins, "claiming jobs", error_r);
+	sqlite3_bind_null(ins, 4);
+	if (rc < 0)
+		return -1;
+	id = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = before; i < batch->count; i++)
+		batch->jobs[i].claim_id = id;
+	return 0;
+}
+
 int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		int64_t now, int64_t lease_ms, size_t max,
 		struct store_batch *batch, const char **error_r)
 {
-	sqlite3_stmt *stmt;
 	struct buf *arena;
 	int64_t suppressed, before = st->claim_suppressed;
-	int64_t from_queued, from_deferred;
+	size_t ncreated;
+	int64_t *created = NULL, ranged = 0;
 	int rc;
 
 	batch->count = 0;
@@ -1649,67 +2012,47 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		batch->jobs = xrealloc(batch->jobs, max * sizeof(*batch->jobs));
 		batch->cap = max;
 	}
-	stmt = store_stmt(st, STMT_CLAIM, error_r);
-	if (stmt == NULL || store_begin(st, error_r) < 0)
+	if (store_begin(st, error_r) < 0)
 		return -1;
 again:
-	from_queued = from_deferred = 0;
-	sqlite3_bind_int64(stmt, 1, campaign_id);
-	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, now + lease_ms);
-	sqlite3_bind_int64(stmt, 4, now);
-	sqlite3_bind_int64(stmt, 5, (int64_t)max);
-	/*
-	 * The arena may move as it grows, so rows first record offsets into
-	 * it, and pointers are made once every row is in.
-	 */
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW &&
-	       batch->count < max) {
-		struct store_job *job = &batch->jobs[batch->count++];
-		size_t alen = (size_t)sqlite3_column_bytes(stmt, 3);
-		const unsigned char *addr = sqlite3_column_text(stmt, 3);
-		size_t vlen;
-
-		/* NULL when SQLite could not make the text */
-		if (addr == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		job->id = sqlite3_column_int64(stmt, 0);
-		job->campaign_id = sqlite3_column_int64(stmt, 1);
-		job->import_id = sqlite3_column_int64(stmt, 2);
-		job->address = (const char *)(uintptr_t)arena->len;
-		job->address_len = alen;
-		buf_append(arena, addr, alen);
-		buf_putc(arena, '\0');
-		job->addr_flags = (unsigned)sqlite3_column_int(stmt, 4);
-		vlen = (size_t)sqlite3_column_bytes(stmt, 5);
-		job->vars = (const void *)(uintptr_t)arena->len;
-		job->vars_len = vlen;
-		if (vlen > 0)
-			buf_append(arena, sqlite3_column_blob(stmt, 5), vlen);
-		job->attempts = sqlite3_column_int(stmt, 6);
-		job->first_attempt_at = sqlite3_column_int64(stmt, 7);
-		job->doubts = sqlite3_column_int(stmt, 8);
-		if (sqlite3_column_int64(stmt, 9) > now + lease_ms)
-			from_deferred++;
-		else
-			from_queued++;
-	}
-	sqlite3_reset(stmt);
-	sqlite3_bind_null(stmt, 2);
-	if (rc != SQLITE_DONE) {	/* LIMIT makes a row past max impossible */
-		store_fail_step(st, rc, error_r, "claiming jobs");
+	if (store_claim_deferred(st, campaign_id, owner, now, lease_ms, max,
+				 batch, arena, error_r) < 0)
 		goto out_rollback;
+	/* queued jobs: what claims gave back first, then new ranges */
+	while (batch->count < max) {
+		rc = store_claim_free_take(st, campaign_id, owner, now,
+					   lease_ms, max - batch->count,
+					   batch, arena, error_r);
+		if (rc < 0)
+			goto out_rollback;
+		if (rc == 0)
+			break;
 	}
-	store_count_move(st, campaign_id, JOB_QUEUED, JOB_SENDING,
-			 from_queued);
-	store_count_move(st, campaign_id, JOB_DEFERRED, JOB_SENDING,
-			 from_deferred);
+	if (batch->count < max &&
+	    store_claim_fresh(st, campaign_id, owner, now, lease_ms,
+			      max - batch->count, batch, arena, error_r) < 0)
+		goto out_rollback;
+	/* the claims made, to drop any the filter leaves with no job */
+	free(created);
+	created = xcalloc(batch->count + 1, sizeof(*created));
+	ncreated = 0;
+	for (size_t i = 0; i < batch->count; i++)
+		if (batch->jobs[i].claim_id != 0 &&
+		    (ncreated == 0 ||
+		     created[ncreated - 1] != batch->jobs[i].claim_id))
+			created[ncreated++] = batch->jobs[i].claim_id;
 	suppressed = st->claim_suppressed;
 	if (store_claim_filter(st, campaign_id, batch, arena, now,
 			       error_r) < 0)
 		goto out_rollback;
+	for (size_t k = 0; k < ncreated; k++) {
+		bool kept = false;
+
+		for (size_t i = 0; i < batch->count && !kept; i++)
+			kept = batch->jobs[i].claim_id == created[k];
+		if (!kept && store_claim_delete(st, created[k], error_r) < 0)
+			goto out_rollback;
+	}
 	/*
 	 * Every job due was suppressed: others may be due behind them.  Go
 	 * on, but not for ever in one transaction: a list sorted by domain
@@ -1724,8 +2067,12 @@ again:
 		}
 		batch->more = true;
 	}
+	for (size_t i = 0; i < batch->count; i++)
+		ranged += batch->jobs[i].claim_id != 0;
+	store_count_move(st, campaign_id, JOB_QUEUED, JOB_SENDING, ranged);
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
+	free(created);
 	for (size_t i = 0; i < batch->count; i++) {
 		struct store_job *job = &batch->jobs[i];
 
@@ -1735,6 +2082,7 @@ again:
 	return 0;
 
 out_rollback:
+	free(created);
 	store_rollback(st);
 	batch->count = 0;
 	batch->more = false;
@@ -1823,6 +2171,27 @@ static int store_job_now(struct store *st, int64_t id, int64_t *campaign_r,
 }
 
 /*
+ * store_claim_holds - whether a claim with an owner holds job (queued) of
+ * campaign: 1 if so, 0 if not, -1 on error
+ */
+static int store_claim_holds(struct store *st, int64_t campaign,
+			     int64_t job, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_HOLDS, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, campaign);
+	sqlite3_bind_int64(stmt, 2, job);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail_step(st, rc, error_r, "recording results");
+	return rc == SQLITE_ROW;
+}
+
+/*
  * store_record_late - a "sent" result for a job this owner no longer
  * holds (its lease expired and it was reclaimed, say): the delivery
  * happened, so it is recorded from whatever state the job is in now,
@@ -1834,12 +2203,21 @@ static int store_record_late(struct store *st, const struct store_result *r,
 	sqlite3_stmt *late = store_stmt(st, STMT_RECORD_LATE, error_r);
 	int64_t campaign;
 	int rc, state;
+	enum job_state counted;
 
 	if (late == NULL)
 		return -1;
 	rc = store_job_now(st, r->job_id, &campaign, &state, error_r);
 	if (rc <= 0 || state == JOB_SENT)
 		return rc < 0 ? -1 : 0;
+	counted = (enum job_state)state;
+	/* queued in a claim some owner holds: "sending" in the counts */
+	if (state == JOB_QUEUED) {
+		rc = store_claim_holds(st, campaign, r->job_id, error_r);
+		if (rc < 0)
+			return -1;
+		counted = rc ? JOB_SENDING : JOB_QUEUED;
+	}
 	store_bind_result(late, r);
 	sqlite3_bind_int(late, 9, state);
 	rc = sqlite3_step(late);
@@ -1848,7 +2226,253 @@ static int store_record_late(struct store *st, const struct store_result *r,
 		return store_fail_step(st, rc, error_r, "recording results");
 	if (sqlite3_changes(st->db) == 0)
 		return 0;
-	store_count_move(st, campaign, (enum job_state)state, JOB_SENT, 1);
+	store_count_move(st, campaign, counted, JOB_SENT, 1);
+	return 1;
+}
+
+/*
+ * store_claim_check - whether claim id is owner's and holds job: 1 if
+ * so (st->checked then has its campaign and time), 0 if not, -1 on
+ * error.  Asked of the table once per claim and transaction.
+ */
+static int store_claim_check(struct store *st, const char *owner,
+			     int64_t id, int64_t job, const char **error_r)
+{
+	struct store_checked_claim *c = &st->checked;
+
+	if (c->id != id) {
+		sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_MINE, error_r);
+		int rc;
+
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+		c->mine = rc == SQLITE_ROW;
+		if (c->mine) {
+			c->campaign = sqlite3_column_int64(stmt, 0);
+			c->first_job = sqlite3_column_int64(stmt, 1);
+			c->last_job = sqlite3_column_int64(stmt, 2);
+			c->claimed_at = sqlite3_column_int64(stmt, 3);
+			c->expires_at = sqlite3_column_int64(stmt, 4);
+		}
+		sqlite3_reset(stmt);
+		sqlite3_bind_null(stmt, 2);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return store_fail_step(st, rc, error_r,
+					       "recording results");
+		c->id = id;
+	}
+	return c->mine && job >= c->first_job && job <= c->last_job;
+}
+
+static int store_claim_of_job(struct store *st, const char *owner,
+			      int64_t job, int64_t *id_r,
+			      const char **error_r);
+
+/* store_claim_touch - the open transaction recorded a job of claim id */
+static void store_claim_touch(struct store *st, int64_t id)
+{
+	for (size_t i = st->ntouched; i > 0; i--)
+		if (st->touched[i - 1] == id)
+			return;
+	if (st->ntouched == st->touched_cap) {
+		st->touched_cap = st->touched_cap ? 2 * st->touched_cap : 8;
+		st->touched = xrealloc(st->touched,
+				       st->touched_cap * sizeof(*st->touched));
+	}
+	st->touched[st->ntouched++] = id;
+}
+
+/*
+ * store_claim_put - a claims row: a new one (id 0; its id is returned)
+ * or id's range and owner changed (owner NULL: free); -1 on error
+ */
+static int64_t store_claim_put(struct store *st, int64_t id,
+			       int64_t campaign, int64_t first, int64_t last,
+			       const char *owner, int64_t claimed_at,
+			       int64_t expires_at, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, id ? STMT_CLAIM_TAKE :
+					STMT_CLAIM_INSERT, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	if (id) {
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_int64(stmt, 3, claimed_at);
+		sqlite3_bind_int64(stmt, 5, first);
+		sqlite3_bind_int64(stmt, 6, last);
+	} else {
+		sqlite3_bind_int64(stmt, 1, campaign);
+		sqlite3_bind_int64(stmt, 2, first);
+		sqlite3_bind_int64(stmt, 3, last);
+		sqlite3_bind_int64(stmt, 5, claimed_at);
+	}
+	if (owner != NULL) {
+		sqlite3_bind_text(stmt, id ? 2 : 4, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, id ? 4 : 6, expires_at);
+	} else {
+		sqlite3_bind_null(stmt, id ? 2 : 4);
+		sqlite3_bind_null(stmt, id ? 4 : 6);
+	}
+	rc = store_step_done(st, stmt, "recording results", error_r);
+	sqlite3_clear_bindings(stmt);
+	if (rc < 0)
+		return -1;
+	return id ? id : sqlite3_last_insert_rowid(st->db);
+}
+
+/*
+ * store_claim_give_back - job, queued in the owner's claim st->checked,
+ * is handed back untried: its range is cut out of the claim as a free
+ * claim of its own, for the next claim to take at once
+ */
+static int store_claim_give_back(struct store *st, const char *owner,
+				 int64_t job, const char **error_r)
+{
+	const struct store_checked_claim c = st->checked;
+	int64_t expires_at = c.expires_at;
+
+	st->checked.id = 0;	/* its range changes */
+	if (c.first_job == job && c.last_job == job)
+		return store_claim_put(st, c.id, c.campaign, job, job, NULL,
+				       c.claimed_at, 0, error_r) < 0 ? -1 : 0;
+	if (store_claim_put(st, 0, c.campaign, job, job, NULL, c.claimed_at,
+			    0, error_r) < 0)
+		return -1;
+	/* the claim keeps its id for the part before the job, if any */
+	if (c.first_job < job &&
+	    store_claim_put(st, c.id, c.campaign, c.first_job, job - 1,
+			    owner, c.claimed_at, expires_at, error_r) < 0)
+		return -1;
+	if (job < c.last_job &&
+	    store_claim_put(st, c.first_job < job ? 0 : c.id, c.campaign,
+			    job + 1, c.last_job, owner, c.claimed_at,
+			    expires_at, error_r) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * store_record_ranged - a result for a job of a claim's range (see
+ * store_record_one); claim is the one the result named, or 0
+ */
+static int store_record_ranged(struct store *st, const char *owner,
+			       const struct store_result *r, int64_t claim,
+			       const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc = claim ? store_claim_check(st, owner, claim, r->job_id,
+					   error_r) : 0;
+
+	/* not that claim's: the job's own (a give-back cut the range) */
+	if (rc == 0) {
+		int64_t own = 0;
+
+		rc = store_claim_of_job(st, owner, r->job_id, &own, error_r);
+		if (rc > 0 && own != claim)
+			rc = store_claim_check(st, owner, own, r->job_id,
+					       error_r);
+		else if (rc > 0)
+			rc = 0;
+	}
+	if (rc <= 0)
+		return rc;
+	stmt = store_stmt(st, r->state == JOB_QUEUED ? STMT_CLAIM_QUEUED :
+			  STMT_RECORD_FRESH, error_r);
+	if (stmt == NULL)
+		return -1;
+	if (r->state == JOB_QUEUED) {
+		/* handed back untried: queued again, free to claim */
+		int64_t queued = 0;
+
+		sqlite3_bind_int64(stmt, 1, st->checked.campaign);
+		sqlite3_bind_int64(stmt, 2, r->job_id);
+		sqlite3_bind_int64(stmt, 3, r->job_id);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW)
+			queued = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_ROW)
+			return store_fail_step(st, rc, error_r,
+					       "recording results");
+		if (queued == 0)
+			return 0;
+		store_count_move(st, st->checked.campaign, JOB_SENDING,
+				 JOB_QUEUED, 1);
+		return store_claim_give_back(st, owner, r->job_id,
+					     error_r) < 0 ? -1 : 1;
+	}
+	store_bind_result(stmt, r);
+	sqlite3_bind_int64(stmt, 11, st->checked.campaign);
+	sqlite3_bind_int64(stmt, 12, st->checked.claimed_at);
+	if (store_step_done(st, stmt, "recording results", error_r) < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	store_count_move(st, st->checked.campaign, JOB_SENDING,
+			 (enum job_state)r->state, 1);
+	store_claim_touch(st, st->checked.id);
+	return 1;
+}
+
+/*
+ * store_claims_done - before a record commits: each claim it recorded
+ * results of that has no queued job left goes.  One probe of
+ * jobs_fresh per claim (a few per transaction).
+ */
+static int store_claims_done(struct store *st, const char **error_r)
+{
+	sqlite3_stmt *left = store_stmt(st, STMT_CLAIM_LEFT, error_r);
+
+	if (left == NULL)
+		return -1;
+	for (size_t i = 0; i < st->ntouched; i++) {
+		int rc;
+
+		sqlite3_bind_int64(left, 1, st->touched[i]);
+		rc = sqlite3_step(left);
+		sqlite3_reset(left);
+		if (rc == SQLITE_DONE) {
+			if (store_claim_delete(st, st->touched[i],
+					       error_r) < 0)
+				return -1;
+		} else if (rc != SQLITE_ROW) {
+			return store_fail_step(st, rc, error_r,
+					       "recording results");
+		}
+	}
+	st->ntouched = 0;
+	return 0;
+}
+
+/*
+ * store_claim_of_job - the claim of owner whose range holds job, for a
+ * result that did not say it: 1 (*id_r set), 0 if none, -1 on error
+ */
+static int store_claim_of_job(struct store *st, const char *owner,
+			      int64_t job, int64_t *id_r,
+			      const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_OF_JOB, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, job);
+	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*id_r = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	sqlite3_bind_null(stmt, 2);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_fail_step(st, rc, error_r, "recording results");
 	return 1;
 }
 
@@ -1865,6 +2489,9 @@ static int store_record_one(struct store *st, const char *owner,
 	int64_t campaign = r->campaign_id;
 	int state = r->state, rc, rows = 0, now_state;
 	bool hinted = !give_back && campaign != 0;
+
+	if (r->claim_id != 0)
+		return store_record_ranged(st, owner, r, r->claim_id, error_r);
 
 	/*
 	 * RETURNING would give the campaign too, but it costs an ephemeral
@@ -1915,8 +2542,15 @@ again:
 		if (campaign != r->campaign_id)
 			goto again;
 	}
-	if (rows == 0)
-		return 0;
+	if (rows == 0) {
+		/* not leased by itself: a claim's, the result not saying */
+		int64_t claim = 0;
+
+		rc = store_claim_of_job(st, owner, r->job_id, &claim, error_r);
+		if (rc <= 0)
+			return rc;
+		return store_record_ranged(st, owner, r, claim, error_r);
+	}
 	store_count_move(st, campaign, JOB_SENDING, (enum job_state)state, 1);
 	return 1;
 }
@@ -1953,7 +2587,8 @@ int store_record(struct store *st, const char *owner,
 		    store_record_bounce(st, r, error_r) < 0)
 			goto out_rollback;
 	}
-	if (store_commit(st, error_r) < 0)
+	if (store_claims_done(st, error_r) < 0 ||
+	    store_commit(st, error_r) < 0)
 		goto out_rollback;
 	if (stale_r != NULL)
 		*stale_r = stale;
@@ -1965,6 +2600,135 @@ out_rollback:
 }
 
 /* --- leases ------------------------------------------------------------ */
+
+/* A claims row, as store_claims_read reads it. */
+struct store_claim_row {
+	int64_t id;
+	int64_t campaign;
+	int64_t first_job;
+	int64_t last_job;
+	int64_t claimed_at;
+	int64_t expires_at;
+	size_t owner;		/* offset of the owner's name in names */
+};
+
+/*
+ * store_claims_read - the claims stmt (STMT_CLAIMS_OF_OWNER or _HELD,
+ * bound) selects, read whole before any is changed, into *rows_r (to
+ * free), owners' names into names; the number, or -1 on error
+ */
+static long store_claims_read(struct store *st, sqlite3_stmt *stmt,
+			      struct store_claim_row **rows_r,
+			      struct buf *names, const char **error_r)
+{
+	struct store_claim_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *owner = store_column_text(stmt, 6);
+
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			rows = xrealloc(rows, cap * sizeof(*rows));
+		}
+		rows[n].id = sqlite3_column_int64(stmt, 0);
+		rows[n].campaign = sqlite3_column_int64(stmt, 1);
+		rows[n].first_job = sqlite3_column_int64(stmt, 2);
+		rows[n].last_job = sqlite3_column_int64(stmt, 3);
+		rows[n].claimed_at = sqlite3_column_int64(stmt, 4);
+		rows[n].expires_at = sqlite3_column_int64(stmt, 5);
+		rows[n].owner = names->len;
+		buf_append(names, owner ? owner : "",
+			   (owner ? strlen(owner) : 0) + 1);
+		n++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		free(rows);
+		return store_fail_step(st, rc, error_r, "reading claims");
+	}
+	*rows_r = rows;
+	return (long)n;
+}
+
+/*
+ * store_release_claims - store_release's part for owner's claims of
+ * ranges, in its transaction: the kept jobs (the JSON list in
+ * st->scratch, when keep is set) become leased one by one, and each
+ * claim with queued jobs left becomes free, the others go.  *n_r grows
+ * by the jobs given back.
+ */
+static int store_release_claims(struct store *st, const char *owner,
+				bool keep, int64_t *n_r,
+				const char **error_r)
+{
+	sqlite3_stmt *mine = store_stmt(st, STMT_CLAIMS_OF_OWNER, error_r);
+	sqlite3_stmt *hold = store_stmt(st, STMT_RELEASE_KEEP, error_r);
+	sqlite3_stmt *queued = store_stmt(st, STMT_CLAIM_QUEUED, error_r);
+	sqlite3_stmt *free_it = store_stmt(st, STMT_CLAIM_FREE, error_r);
+	struct store_claim_row *rows = NULL;
+	struct buf names = BUF_INIT;
+	long n;
+	int ret = 0;
+
+	if (mine == NULL || hold == NULL || queued == NULL || free_it == NULL)
+		return -1;
+	sqlite3_bind_text(mine, 1, owner, -1, SQLITE_STATIC);
+	n = store_claims_read(st, mine, &rows, &names, error_r);
+	sqlite3_bind_null(mine, 1);
+	if (n < 0) {
+		buf_free(&names);
+		return -1;
+	}
+	for (long i = 0; i < n && ret == 0; i++) {
+		const struct store_claim_row *c = &rows[i];
+		int64_t left = 0;
+		int rc;
+
+		if (keep) {
+			sqlite3_bind_int64(hold, 1, c->campaign);
+			sqlite3_bind_int64(hold, 2, c->first_job);
+			sqlite3_bind_int64(hold, 3, c->last_job);
+			sqlite3_bind_text(hold, 4, owner, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(hold, 5, c->expires_at);
+			sqlite3_bind_int64(hold, 6, c->claimed_at);
+			sqlite3_bind_text(hold, 7, st->scratch.data,
+					  (int)st->scratch.len, SQLITE_STATIC);
+			ret = store_step_done(st, hold, "releasing leases",
+					      error_r);
+			sqlite3_clear_bindings(hold);
+			if (ret < 0)
+				break;
+			/* "sending" in the counts before and after */
+		}
+		sqlite3_bind_int64(queued, 1, c->campaign);
+		sqlite3_bind_int64(queued, 2, c->first_job);
+		sqlite3_bind_int64(queued, 3, c->last_job);
+		rc = sqlite3_step(queued);
+		if (rc == SQLITE_ROW)
+			left = sqlite3_column_int64(queued, 0);
+		sqlite3_reset(queued);
+		if (rc != SQLITE_ROW) {
+			ret = store_fail_step(st, rc, error_r,
+					      "releasing leases");
+			break;
+		}
+		if (left == 0) {
+			ret = store_claim_delete(st, c->id, error_r);
+			continue;
+		}
+		sqlite3_bind_int64(free_it, 1, c->id);
+		ret = store_step_done(st, free_it, "releasing leases",
+				      error_r);
+		store_count_move(st, c->campaign, JOB_SENDING, JOB_QUEUED,
+				 left);
+		*n_r += left;
+	}
+	free(rows);
+	buf_free(&names);
+	return ret;
+}
 
 int store_release(struct store *st, const char *owner, const int64_t *keep,
 		  size_t nkeep, int64_t *n_r, const char **error_r)
@@ -1999,7 +2763,9 @@ int store_release(struct store *st, const char *owner, const int64_t *keep,
 		store_rollback(st);
 		return -1;
 	}
-	if (store_commit(st, error_r) < 0) {
+	/* the keep list stays in st->scratch for the claims' turn */
+	if (store_release_claims(st, owner, nkeep > 0, &n, error_r) < 0 ||
+	    store_commit(st, error_r) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -2068,6 +2834,70 @@ static int store_reclaim_step(struct store *st, sqlite3_stmt *stmt,
 	return rc;
 }
 
+/*
+ * store_reclaim_claims - store_reclaim's part for claims of ranges, in
+ * its transaction: the queued jobs of every claim whose lease expired or
+ * whose owner is gone are in doubt, and the claim goes
+ */
+static int store_reclaim_claims(struct store *st, int64_t now, bool hold,
+				store_owner_alive_fn *alive, void *ctx,
+				int64_t *n_r, const char **error_r)
+{
+	sqlite3_stmt *held = store_stmt(st, STMT_CLAIMS_HELD, error_r);
+	sqlite3_stmt *doubt = store_stmt(st, STMT_RECLAIM_RANGE, error_r);
+	struct store_claim_row *rows = NULL;
+	struct buf names = BUF_INIT, why = BUF_INIT;
+	long n;
+	int ret = 0;
+
+	if (held == NULL || doubt == NULL)
+		return -1;
+	n = store_claims_read(st, held, &rows, &names, error_r);
+	if (n < 0) {
+		buf_free(&names);
+		return -1;
+	}
+	for (long i = 0; i < n && ret == 0; i++) {
+		const struct store_claim_row *c = &rows[i];
+		const char *owner = names.data + c->owner;
+		bool expired = c->expires_at <= now;
+		int64_t moved;
+
+		if (!expired && (alive == NULL || alive(ctx, owner)))
+			continue;
+		buf_reset(&why);
+		if (expired)
+			buf_printf(&why, "interrupted: the lease of %s "
+				   "expired; the message may have been "
+				   "delivered", owner);
+		else
+			buf_printf(&why, "interrupted: sender %s stopped; "
+				   "the message may have been delivered",
+				   owner);
+		sqlite3_bind_int64(doubt, 1, c->campaign);
+		sqlite3_bind_int64(doubt, 2, c->first_job);
+		sqlite3_bind_int64(doubt, 3, c->last_job);
+		sqlite3_bind_int64(doubt, 4, hold ? STORE_HELD : now);
+		sqlite3_bind_int64(doubt, 5, STORE_HELD);
+		sqlite3_bind_text(doubt, 6, why.data, (int)why.len,
+				  SQLITE_STATIC);
+		sqlite3_bind_int64(doubt, 7, c->claimed_at);
+		ret = store_step_done(st, doubt, "reclaiming leases", error_r);
+		sqlite3_clear_bindings(doubt);
+		if (ret < 0)
+			break;
+		moved = sqlite3_changes(st->db);
+		store_count_move(st, c->campaign, JOB_SENDING, JOB_DEFERRED,
+				 moved);
+		*n_r += moved;
+		ret = store_claim_delete(st, c->id, error_r);
+	}
+	free(rows);
+	buf_free(&names);
+	buf_free(&why);
+	return ret;
+}
+
 int store_reclaim(struct store *st, int64_t now, bool hold,
 		  store_owner_alive_fn *alive, void *ctx, int64_t *n_r,
 		  const char **error_r)
@@ -2113,6 +2943,8 @@ int store_reclaim(struct store *st, int64_t now, bool hold,
 		off += strlen(owner) + 1;
 	}
 	sqlite3_clear_bindings(by_owner);
+	if (store_reclaim_claims(st, now, hold, alive, ctx, &n, error_r) < 0)
+		goto out_rollback;
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
 	if (n_r != NULL)

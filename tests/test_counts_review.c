@@ -124,10 +124,8 @@ static void assert_recount_now(struct store *st)
 	int bad = 0;
 
 	assert_int_equal(sqlite3_prepare_v2(st->db,
-		"SELECT count(*) FROM campaign_counts c WHERE c.n <>"
-		" (SELECT count(*) FROM jobs j WHERE j.campaign_id ="
-		"  c.campaign_id AND j.state = c.state)", -1, &stmt, NULL),
-		SQLITE_OK);
+		"SELECT count(*) FROM (" COUNTS_RECOUNT_SQL ")", -1, &stmt,
+		NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
 	bad = sqlite3_column_int(stmt, 0);
 	sqlite3_finalize(stmt);

@@ -301,7 +301,7 @@ static int64_t job_with_address(struct fixture *f, const char *addr)
 /*
  * A large import drops the jobs indexes and builds them again at its end:
  * afterwards they are defined exactly as before, the claim still uses
- * jobs_due, and its many address keys (more than one address_keys row)
+ * jobs_fresh, and its many address keys (more than one address_keys row)
  * all count for the next import's duplicates.
  */
 static void test_large_import_rebuilds_indexes(void **state)
@@ -318,7 +318,7 @@ static void test_large_import_rebuilds_indexes(void **state)
 
 	import_n(f, 70000);
 	after = index_sql(f->path);
-	assert_non_null(strstr(before, "jobs_due"));
+	assert_non_null(strstr(before, "jobs_fresh"));
 	assert_string_equal(before, after);
 	assert_counts(f, 70000, 0, 0, 0, 0);
 
@@ -743,14 +743,14 @@ static void test_record_results(void **state)
 	r[0] = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, "2.0.0",
 				      "OK queued", "ABC123", T0 + 10, 0,
 				      false, NULL,
-				      false, false, f->campaign };
+				      false, false, f->campaign, 0 };
 	r[1] = (struct store_result){ b.jobs[1].id, JOB_DEFERRED, 451, "4.7.1",
 				      "try later", NULL, T0 + 10, T0 + 60000,
 				      false, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	r[2] = (struct store_result){ b.jobs[2].id, JOB_FAILED, 550, "5.1.1",
 				      "no such user", NULL, T0 + 10, 0, false, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	assert_int_equal(store_record(f->st, "me:1", r, 3, &stale, &error), 0);
 	assert_int_equal(stale, 0);
 	assert_counts(f, 0, 0, 1, 1, 1);
@@ -780,7 +780,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 				     2, &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_FAILED, 550, NULL, "no",
 				   NULL, T0, 0, false, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -789,7 +789,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 	/* "sent" sticks even when the lease moved on: the server has it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_SENT, 250, NULL, "ok",
 				   NULL, T0, 0, false, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	assert_int_equal(store_record(f->st, "intruder:2", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 0);
@@ -798,7 +798,7 @@ static void test_record_from_non_owner_is_stale_except_sent(void **state)
 	/* ... and a later "deferred" from the real owner cannot undo it. */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, NULL, "x",
 				   NULL, T0, T0, false, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	assert_int_equal(store_record(f->st, "owner:1", &r, 1, &stale,
 				      &error), 0);
 	assert_int_equal(stale, 1);
@@ -844,9 +844,10 @@ static void test_give_back_undoes_attempt(void **state)
 				     &b, &error), 0);
 	r = (struct store_result){ b.jobs[0].id, JOB_QUEUED, 0, NULL, NULL,
 				   NULL, T0, 0, false, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	assert_int_equal(store_record(f->st, "me:1", &r, 1, &stale, &error), 0);
 	assert_int_equal(stale, 0);
+	assert_counts(f, 1, 1, 0, 0, 0);
 	assert_int_equal(store_release(f->st, "me:1", NULL, 0, &n, &error), 0);
 	assert_int_equal(n, 1);
 	assert_counts(f, 2, 0, 0, 0, 0);
@@ -1061,7 +1062,7 @@ static void test_second_doubt_is_held(void **state)
 	/* one job's message goes in doubt again: held */
 	r = (struct store_result){ b.jobs[0].id, JOB_DEFERRED, 451, "4.4.2",
 				   "no reply", NULL, T0 + 3, STORE_HELD, true, NULL,
-				      false, false, 0 };
+				      false, false, 0, 0 };
 	assert_int_equal(store_record(f->st, "me:2", &r, 1, &stale, &error),
 			 0);
 	/* the other's sender dies again: held too, by reclaim */
@@ -1634,29 +1635,61 @@ static void test_concurrent_handles(void **state)
 	store_close(&other);
 }
 
-/* The claim must read jobs_due, so its cost does not grow with the table. */
-static void test_claim_uses_due_index(void **state)
+/* query_plan - EXPLAIN QUERY PLAN of sql on the fixture's store */
+static char *query_plan(struct fixture *f, const char *sql)
 {
-	struct fixture *f = *state;
 	sqlite3 *db;
 	sqlite3_stmt *stmt;
 	struct buf plan = BUF_INIT;
+	char *ret;
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"EXPLAIN QUERY PLAN SELECT id FROM jobs"
-		" WHERE campaign_id = 1 AND state IN (0, 3)"
-		" AND next_attempt_at <= 5 ORDER BY next_attempt_at LIMIT 10",
-		-1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL),
+			 SQLITE_OK);
 	while (sqlite3_step(stmt) == SQLITE_ROW) {
 		buf_append_str(&plan, (const char *)sqlite3_column_text(stmt, 3));
 		buf_putc(&plan, '\n');
 	}
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
-	assert_non_null(strstr(buf_cstr(&plan), "jobs_due"));
-	assert_null(strstr(buf_cstr(&plan), "TEMP B-TREE"));
+	ret = strdup(buf_cstr(&plan));
 	buf_free(&plan);
+	return ret;
+}
+
+/*
+ * A claim reads only the rows it takes, so that its cost does not grow
+ * with the table: queued jobs past a claimed id through jobs_fresh (in
+ * id order, no sort), due deferred ones through jobs_retry (oldest
+ * first, no sort); a reclaim of a claim's range reads jobs_fresh.
+ */
+static void test_claim_uses_due_index(void **state)
+{
+	struct fixture *f = *state;
+	char *plan;
+
+	plan = query_plan(f, "EXPLAIN QUERY PLAN SELECT id FROM jobs"
+			  " WHERE campaign_id = 1 AND state = 0"
+			  " AND id > 5 AND id <= 100 ORDER BY id LIMIT 10");
+	assert_non_null(strstr(plan, "jobs_fresh"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+	free(plan);
+	plan = query_plan(f, "EXPLAIN QUERY PLAN SELECT id FROM jobs"
+			  " WHERE campaign_id = 1 AND state = 3"
+			  " AND next_attempt_at <= 5"
+			  " ORDER BY next_attempt_at LIMIT 10");
+	assert_non_null(strstr(plan, "jobs_retry"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+	free(plan);
+	plan = query_plan(f, "EXPLAIN QUERY PLAN UPDATE jobs SET state = 3"
+			  " WHERE campaign_id = 1 AND state = 0"
+			  " AND id BETWEEN 5 AND 100");
+	assert_non_null(strstr(plan, "jobs_fresh"));
+	free(plan);
+	plan = query_plan(f, "EXPLAIN QUERY PLAN SELECT max(last_job)"
+			  " FROM claims WHERE campaign_id = 1");
+	assert_non_null(strstr(plan, "claims_campaign"));
+	free(plan);
 }
 
 static void test_job_state_names(void **state)

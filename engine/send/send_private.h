@@ -57,6 +57,7 @@ struct send_job {
 	int attempts;
 	int doubts;			/* in doubt before this claim */
 	int64_t first_attempt_at;
+	int64_t claim_id;		/* store_job.claim_id */
 	const struct recipient_import *names;
 	struct buf addr;		/* NUL-terminated */
 	struct buf vars;

@@ -93,6 +93,7 @@ static void send_job_load(struct send_job *j, const struct store_job *sj,
 	j->attempts = sj->attempts;
 	j->doubts = sj->doubts;
 	j->first_attempt_at = sj->first_attempt_at;
+	j->claim_id = sj->claim_id;
 	j->names = nm;
 	buf_reset(&j->addr);
 	buf_append(&j->addr, sj->address, sj->address_len);
@@ -347,6 +348,7 @@ static void send_decide(struct send_run *run, struct send_job *job,
 	memset(r, 0, sizeof(*r));
 	r->job_id = job->id;
 	r->campaign_id = p->campaigns[job->campaign].id;
+	r->claim_id = job->claim_id;
 	r->at = now;
 	if (!job->tried) {
 		r->state = JOB_QUEUED;

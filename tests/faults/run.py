@@ -367,13 +367,17 @@ def clean_output(name, data):
 
 def recount(cwd, name):
     """the store's counts of jobs per state (kept in C since schema 8)
-    against a count of the jobs: the (campaign, state, counted, real)
-    that differ"""
+    against a count of the jobs (a queued job in the range of a claim
+    with an owner is sending, since schema 9): the (campaign, state,
+    counted, real) that differ"""
     db = sqlite3.connect(os.path.join(cwd, STORE_DB.get(name, "t.db")))
     rows = db.execute(
         "SELECT c.campaign_id, c.state, c.n, (SELECT count(*) FROM jobs j"
-        " WHERE j.campaign_id = c.campaign_id AND j.state = c.state) AS real"
-        " FROM campaign_counts c WHERE c.n <> real").fetchall()
+        " WHERE j.campaign_id = c.campaign_id AND CASE WHEN j.state = 0"
+        " AND EXISTS (SELECT 1 FROM claims k WHERE k.campaign_id ="
+        " j.campaign_id AND k.owner IS NOT NULL AND j.id BETWEEN"
+        " k.first_job AND k.last_job) THEN 1 ELSE j.state END = c.state)"
+        " AS real FROM campaign_counts c WHERE c.n <> real").fetchall()
     db.close()
     return rows
 

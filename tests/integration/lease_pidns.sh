@@ -70,9 +70,11 @@ run() {
 	pids="$pids $!"
 }
 
-# leased - how many jobs are leased (sending) right now
+# leased - how many leases are held right now: deferred jobs leased one
+# by one, and claims of queued jobs (with an owner)
 leased() {
-	sqlite3 test.db "SELECT count(*) FROM jobs WHERE state = 1" \
+	sqlite3 test.db "SELECT (SELECT count(*) FROM jobs WHERE state = 1)
+		+ (SELECT count(*) FROM claims WHERE owner IS NOT NULL)" \
 		2>/dev/null || echo 0
 }
 
@@ -86,7 +88,8 @@ check_a=$(leased)
 run b
 # the owners while both hold leases, for the log
 sleep 0.5
-sqlite3 test.db "SELECT DISTINCT lease_owner FROM jobs WHERE state = 1" \
+sqlite3 test.db "SELECT lease_owner FROM jobs WHERE state = 1
+	UNION SELECT owner FROM claims WHERE owner IS NOT NULL" \
 	> owners.txt 2>/dev/null
 sed 's/^/  lease owner: /' owners.txt
 wait "$(cat a.bg)"

@@ -62,11 +62,15 @@ state_of() {
 }
 
 # recount STORE - (campaign, state) pairs whose count (kept in C since
-# schema 8) differs from a count of the jobs: 0 when all agree
+# schema 8) differs from a count of the jobs: 0 when all agree (a queued
+# job in the range of a claim with an owner is sending, since schema 9)
 recount() {
 	sqlite3 "$1" "SELECT count(*) FROM campaign_counts c WHERE c.n <>
 		(SELECT count(*) FROM jobs j WHERE j.campaign_id = c.campaign_id
-		 AND j.state = c.state)"
+		 AND CASE WHEN j.state = 0 AND EXISTS (SELECT 1 FROM claims k
+		  WHERE k.campaign_id = j.campaign_id AND k.owner IS NOT NULL
+		  AND j.id BETWEEN k.first_job AND k.last_job)
+		 THEN 1 ELSE j.state END = c.state)"
 }
 
 # json_count KEY - from `volley status --json`, the first campaign's KEY
