@@ -82,6 +82,9 @@ static size_t bench_cycle(struct store *st, int64_t campaign, size_t batch,
 			.job_id = b->jobs[i].id, .state = JOB_SENT, .code = 250,
 			.enhanced = "2.0.0", .reply = "OK queued as ABC",
 			.queue_id = "ABC", .at = now,
+			/* as volley send gives them, from the claim */
+			.campaign_id = b->jobs[i].campaign_id,
+			.claim_id = b->jobs[i].claim_id,
 		};
 	}
 	if (b->count > 0 &&

@@ -68,18 +68,27 @@ int send_writer_open(struct send_run *run, struct send_stats *stats,
 	return 0;
 }
 
-/* send_ready - a claimed job joins the ready list, for the workers */
-static void send_ready(struct send_run *run, struct send_job *j)
+/*
+ * send_ready - a claim's n jobs, first to last, join the ready list for
+ * the workers: one lock and one wake-up for the batch (a lock and a
+ * signal per job made the workers contend with the writer for the lock
+ * a thousand times a claim)
+ */
+static void send_ready(struct send_run *run, struct send_job *first,
+		       struct send_job *last, size_t n)
 {
+	if (n == 0)
+		return;
+	last->next = NULL;
 	pthread_mutex_lock(&run->lock);
 	if (run->ready_tail != NULL)
-		run->ready_tail->next = j;
+		run->ready_tail->next = first;
 	else
-		run->ready = j;
-	run->ready_tail = j;
-	run->nready++;
-	run->in_flight++;
-	pthread_cond_signal(&run->work);
+		run->ready = first;
+	run->ready_tail = last;
+	run->nready += n;
+	run->in_flight += n;
+	pthread_cond_broadcast(&run->work);
 	pthread_mutex_unlock(&run->lock);
 }
 
@@ -112,6 +121,21 @@ static void send_job_load(struct send_job *j, const struct store_job *sj,
 	buf_reset(&j->reply);
 }
 
+/* send_unclaimed - job objects taken for a claim and not used go back */
+static void send_unclaimed(struct send_run *run, struct send_job *chain)
+{
+	struct send_job *last = chain;
+
+	if (chain == NULL)
+		return;
+	while (last->next != NULL)
+		last = last->next;
+	pthread_mutex_lock(&run->lock);
+	last->next = run->free;
+	run->free = chain;
+	pthread_mutex_unlock(&run->lock);
+}
+
 long send_claim(struct send_run *run, const char **error_r)
 {
 	const struct send_params *p = run->p;
@@ -119,7 +143,7 @@ long send_claim(struct send_run *run, const char **error_r)
 	size_t want = p->claim_batch ? p->claim_batch : SEND_CLAIM_BATCH;
 	size_t nfree = 0;
 	long total = 0;
-	struct send_job *j;
+	struct send_job *j, *first, *last, *spare;
 
 	pthread_mutex_lock(&run->lock);
 	for (j = run->free; j != NULL && nfree < want; j = j->next)
@@ -139,21 +163,41 @@ long send_claim(struct send_run *run, const char **error_r)
 				nfree, &wr->batch, &error) < 0)
 			return errmsg_set(error_r, "%s", error);
 		wr->claim_more |= wr->batch.more;
+		if (wr->batch.count == 0)
+			continue;
+		/* free job objects for the batch, detached at once (only
+		 * this thread takes from the free list: nfree are there) */
+		pthread_mutex_lock(&run->lock);
+		spare = j = run->free;
+		for (size_t i = 1; i < wr->batch.count; i++)
+			j = j->next;
+		run->free = j->next;
+		j->next = NULL;
+		pthread_mutex_unlock(&run->lock);
+		first = last = NULL;
 		for (size_t i = 0; i < wr->batch.count; i++) {
 			const struct store_job *sj = &wr->batch.jobs[i];
 			const struct recipient_import *nm;
 
 			nm = recipient_import_get(&wr->names, wr->st,
 						  sj->import_id, error_r);
-			if (nm == NULL)
+			if (nm == NULL) {
+				/* the rest stay leased: the drain gives
+				 * them back (store_release) */
+				send_ready(run, first, last, i);
+				send_unclaimed(run, spare);
 				return -1;
-			pthread_mutex_lock(&run->lock);
-			j = run->free;
-			run->free = j->next;
-			pthread_mutex_unlock(&run->lock);
-			send_job_load(j, sj, ci, nm);
-			send_ready(run, j);
+			}
+			j = spare;
+			spare = j->next;
+			send_job_load(j, sj, ci, nm);	/* j->next = NULL */
+			if (last != NULL)
+				last->next = j;
+			else
+				first = j;
+			last = j;
 		}
+		send_ready(run, first, last, wr->batch.count);
 		nfree -= wr->batch.count;
 		total += (long)wr->batch.count;
 	}
