@@ -58,6 +58,8 @@ enum store_stmt_id {
 	STMT_CLAIM_FREE_GET,
 	STMT_CLAIM_TAKE,
 	STMT_CLAIM_DELETE,
+	STMT_CLAIM_FREE_BEFORE,
+	STMT_CLAIM_FREE_GROW,
 	STMT_CLAIM_MINE,
 	STMT_CLAIM_LEFT,
 	STMT_CLAIM_OF_JOB,
@@ -203,6 +205,10 @@ static const char *const store_sql[STMT_COUNT] = {
 		"UPDATE claims SET owner = ?2, claimed_at = ?3,"
 		" expires_at = ?4, first_job = ?5, last_job = ?6 WHERE id = ?1",
 	[STMT_CLAIM_DELETE] = "DELETE FROM claims WHERE id = ?1",
+	[STMT_CLAIM_FREE_BEFORE] =
+		"SELECT id FROM claims WHERE campaign_id = ?1"
+		" AND last_job = ?2 AND owner IS NULL",
+	[STMT_CLAIM_FREE_GROW] = "UPDATE claims SET last_job = ?2 WHERE id = ?1",
 	[STMT_CLAIM_MINE] =
 		"SELECT campaign_id, first_job, last_job, claimed_at,"
 		" expires_at FROM claims WHERE id = ?1 AND owner = ?2",
@@ -2336,13 +2342,40 @@ static int store_claim_give_back(struct store *st, const char *owner,
 	const struct store_checked_claim c = st->checked;
 	int64_t expires_at = c.expires_at;
 
+	sqlite3_stmt *prev = store_stmt(st, STMT_CLAIM_FREE_BEFORE, error_r);
+	sqlite3_stmt *grow = store_stmt(st, STMT_CLAIM_FREE_GROW, error_r);
+	int64_t free_id = 0;
+	int rc;
+
+	if (prev == NULL || grow == NULL)
+		return -1;
 	st->checked.id = 0;	/* its range changes */
 	if (c.first_job == job && c.last_job == job)
 		return store_claim_put(st, c.id, c.campaign, job, job, NULL,
 				       c.claimed_at, 0, error_r) < 0 ? -1 : 0;
-	if (store_claim_put(st, 0, c.campaign, job, job, NULL, c.claimed_at,
-			    0, error_r) < 0)
+	/*
+	 * A run that stops gives back many jobs in a row: each joins the
+	 * free claim that ends just before it, so the next claim takes them
+	 * as one range rather than one claim each.
+	 */
+	sqlite3_bind_int64(prev, 1, c.campaign);
+	sqlite3_bind_int64(prev, 2, job - 1);
+	rc = sqlite3_step(prev);
+	if (rc == SQLITE_ROW)
+		free_id = sqlite3_column_int64(prev, 0);
+	sqlite3_reset(prev);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail_step(st, rc, error_r, "recording results");
+	if (free_id != 0) {
+		sqlite3_bind_int64(grow, 1, free_id);
+		sqlite3_bind_int64(grow, 2, job);
+		if (store_step_done(st, grow, "recording results",
+				    error_r) < 0)
+			return -1;
+	} else if (store_claim_put(st, 0, c.campaign, job, job, NULL,
+				   c.claimed_at, 0, error_r) < 0) {
 		return -1;
+	}
 	/* the claim keeps its id for the part before the job, if any */
 	if (c.first_job < job &&
 	    store_claim_put(st, c.id, c.campaign, c.first_job, job - 1,
