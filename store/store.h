@@ -19,11 +19,12 @@
  * always kept, because the server took the message and forgetting that
  * would only cause a duplicate.
  *
- * Deferred jobs are leased one by one: they are "sending" until their
- * result.  Queued jobs are leased by a range of ids, one row for the
- * whole claim, so that a job is written once, by its result: they stay
- * "queued" in the counts and the report until then, and their attempt
- * is counted with it (or by the reclaim that finds them in doubt).
+ * Deferred jobs are leased one by one.  Queued jobs are leased by a
+ * range of ids, one row for the whole claim (schema 9), so that a job's
+ * row is written once, by its result: until then the row says queued,
+ * and its attempt is written with the result (or by the reclaim that
+ * finds it in doubt).  The counts and the report show it as it is:
+ * "sending", attempted at the claim's time.
  *
  * Times are milliseconds since the Unix epoch (clock_wall_ms(), clock.h).
  *
@@ -338,8 +339,8 @@ struct store_result {
  * store_record - record n results in one transaction.  Results for jobs
  * that owner no longer holds are skipped and counted in *stale_r, except
  * JOB_SENT (see the top of this file).  A QUEUED result gives back the
- * attempt the claim counted; for a job of a claim's range it changes
- * nothing: the job stays queued in its claim, which store_release frees.
+ * attempt the claim counted: the job is queued again and the next claim
+ * takes it first.
  */
 int store_record(struct store *st, const char *owner,
 		 const struct store_result *results, size_t n,

@@ -217,13 +217,16 @@ static const char *const store_sql[STMT_COUNT] = {
 		"SELECT 1 FROM claims c, jobs j WHERE c.id = ?1"
 		" AND j.campaign_id = c.campaign_id AND j.state = 0"
 		" AND j.id BETWEEN c.first_job AND c.last_job LIMIT 1",
+	/* ids of campaigns imported in turns interleave: the job's own */
 	[STMT_CLAIM_OF_JOB] =
-		"SELECT id FROM claims WHERE owner = ?2"
-		" AND first_job <= ?1 AND last_job >= ?1",
+		"SELECT c.id FROM claims c, jobs j WHERE j.id = ?1"
+		" AND c.campaign_id = j.campaign_id AND c.owner = ?2"
+		" AND c.first_job <= ?1 AND c.last_job >= ?1",
 	/* the claim with the lowest last id at or past job's: it holds the
 	 * job if any does (ranges of a campaign never overlap) */
 	[STMT_CLAIM_HOLDS] =
-		"SELECT 1 FROM (SELECT first_job, owner FROM claims"
+		"SELECT claimed_at FROM (SELECT first_job, owner, claimed_at"
+		"  FROM claims"
 		"  WHERE campaign_id = ?1 AND last_job >= ?2"
 		"  ORDER BY last_job LIMIT 1)"
 		" WHERE first_job <= ?2 AND owner IS NOT NULL",
@@ -2181,7 +2184,8 @@ static int store_job_now(struct store *st, int64_t id, int64_t *campaign_r,
  * campaign: 1 if so, 0 if not, -1 on error
  */
 static int store_claim_holds(struct store *st, int64_t campaign,
-			     int64_t job, const char **error_r)
+			     int64_t job, int64_t *claimed_at_r,
+			     const char **error_r)
 {
 	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_HOLDS, error_r);
 	int rc;
@@ -2191,6 +2195,8 @@ static int store_claim_holds(struct store *st, int64_t campaign,
 	sqlite3_bind_int64(stmt, 1, campaign);
 	sqlite3_bind_int64(stmt, 2, job);
 	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*claimed_at_r = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail_step(st, rc, error_r, "recording results");
@@ -2217,15 +2223,29 @@ static int store_record_late(struct store *st, const struct store_result *r,
 	if (rc <= 0 || state == JOB_SENT)
 		return rc < 0 ? -1 : 0;
 	counted = (enum job_state)state;
-	/* queued in a claim some owner holds: "sending" in the counts */
+	/*
+	 * Queued in a claim some owner holds: "sending" in the counts, and
+	 * its attempt (made at the claim's time) is counted with the result
+	 */
 	if (state == JOB_QUEUED) {
-		rc = store_claim_holds(st, campaign, r->job_id, error_r);
+		int64_t claimed_at = 0;
+
+		rc = store_claim_holds(st, campaign, r->job_id, &claimed_at,
+				       error_r);
 		if (rc < 0)
 			return -1;
-		counted = rc ? JOB_SENDING : JOB_QUEUED;
+		if (rc > 0) {
+			counted = JOB_SENDING;
+			late = store_stmt(st, STMT_RECORD_FRESH, error_r);
+			if (late == NULL)
+				return -1;
+			sqlite3_bind_int64(late, 11, campaign);
+			sqlite3_bind_int64(late, 12, claimed_at);
+		}
 	}
 	store_bind_result(late, r);
-	sqlite3_bind_int(late, 9, state);
+	if (counted != JOB_SENDING || state != JOB_QUEUED)
+		sqlite3_bind_int(late, 9, state);
 	rc = sqlite3_step(late);
 	sqlite3_reset(late);
 	if (rc != SQLITE_DONE)
@@ -2376,44 +2396,41 @@ static int store_claim_give_back(struct store *st, const char *owner,
 				   c.claimed_at, 0, error_r) < 0) {
 		return -1;
 	}
-	/* the claim keeps its id for the part before the job, if any */
+	/*
+	 * The claim keeps its id for the part before the job, if any.  Both
+	 * parts are looked at before the commit: one with no queued job
+	 * left (its others had results) goes, as any claim does.
+	 */
 	if (c.first_job < job &&
 	    store_claim_put(st, c.id, c.campaign, c.first_job, job - 1,
 			    owner, c.claimed_at, expires_at, error_r) < 0)
 		return -1;
-	if (job < c.last_job &&
-	    store_claim_put(st, c.first_job < job ? 0 : c.id, c.campaign,
-			    job + 1, c.last_job, owner, c.claimed_at,
-			    expires_at, error_r) < 0)
-		return -1;
+	store_claim_touch(st, c.id);
+	if (job < c.last_job) {
+		int64_t id = store_claim_put(st, c.first_job < job ? 0 : c.id,
+					     c.campaign, job + 1, c.last_job,
+					     owner, c.claimed_at, expires_at,
+					     error_r);
+
+		if (id < 0)
+			return -1;
+		store_claim_touch(st, id);
+	}
 	return 0;
 }
 
 /*
- * store_record_ranged - a result for a job of a claim's range (see
- * store_record_one); claim is the one the result named, or 0
+ * store_record_in_claim - a result for job, queued in the owner's claim
+ * st->checked: 1 if recorded, 0 if the job is not queued in it
  */
-static int store_record_ranged(struct store *st, const char *owner,
-			       const struct store_result *r, int64_t claim,
-			       const char **error_r)
+static int store_record_in_claim(struct store *st, const char *owner,
+				 const struct store_result *r,
+				 const char **error_r)
 {
+	const struct store_checked_claim c = st->checked;
 	sqlite3_stmt *stmt;
-	int rc = claim ? store_claim_check(st, owner, claim, r->job_id,
-					   error_r) : 0;
+	int rc;
 
-	/* not that claim's: the job's own (a give-back cut the range) */
-	if (rc == 0) {
-		int64_t own = 0;
-
-		rc = store_claim_of_job(st, owner, r->job_id, &own, error_r);
-		if (rc > 0 && own != claim)
-			rc = store_claim_check(st, owner, own, r->job_id,
-					       error_r);
-		else if (rc > 0)
-			rc = 0;
-	}
-	if (rc <= 0)
-		return rc;
 	stmt = store_stmt(st, r->state == JOB_QUEUED ? STMT_CLAIM_QUEUED :
 			  STMT_RECORD_FRESH, error_r);
 	if (stmt == NULL)
@@ -2422,7 +2439,7 @@ static int store_record_ranged(struct store *st, const char *owner,
 		/* handed back untried: queued again, free to claim */
 		int64_t queued = 0;
 
-		sqlite3_bind_int64(stmt, 1, st->checked.campaign);
+		sqlite3_bind_int64(stmt, 1, c.campaign);
 		sqlite3_bind_int64(stmt, 2, r->job_id);
 		sqlite3_bind_int64(stmt, 3, r->job_id);
 		rc = sqlite3_step(stmt);
@@ -2434,22 +2451,52 @@ static int store_record_ranged(struct store *st, const char *owner,
 					       "recording results");
 		if (queued == 0)
 			return 0;
-		store_count_move(st, st->checked.campaign, JOB_SENDING,
-				 JOB_QUEUED, 1);
+		store_count_move(st, c.campaign, JOB_SENDING, JOB_QUEUED, 1);
 		return store_claim_give_back(st, owner, r->job_id,
 					     error_r) < 0 ? -1 : 1;
 	}
 	store_bind_result(stmt, r);
-	sqlite3_bind_int64(stmt, 11, st->checked.campaign);
-	sqlite3_bind_int64(stmt, 12, st->checked.claimed_at);
+	sqlite3_bind_int64(stmt, 11, c.campaign);
+	sqlite3_bind_int64(stmt, 12, c.claimed_at);
 	if (store_step_done(st, stmt, "recording results", error_r) < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
 		return 0;
-	store_count_move(st, st->checked.campaign, JOB_SENDING,
-			 (enum job_state)r->state, 1);
-	store_claim_touch(st, st->checked.id);
+	store_count_move(st, c.campaign, JOB_SENDING, (enum job_state)r->state,
+			 1);
+	store_claim_touch(st, c.id);
 	return 1;
+}
+
+/*
+ * store_record_ranged - a result for a job of a claim's range (see
+ * store_record_one); claim is the one the result named, or 0
+ */
+static int store_record_ranged(struct store *st, const char *owner,
+			       const struct store_result *r, int64_t claim,
+			       const char **error_r)
+{
+	for (int looked = 0;; looked++) {
+		int64_t own = 0;
+		int rc = claim ? store_claim_check(st, owner, claim, r->job_id,
+						   error_r) : 0;
+
+		if (rc > 0)
+			rc = store_record_in_claim(st, owner, r, error_r);
+		if (rc != 0)
+			return rc;
+		/*
+		 * Not that claim's job, or not queued in it: the job's own
+		 * claim, if it is another (a give-back cut the range, or the
+		 * claim named is of a campaign whose ids interleave).
+		 */
+		if (looked)
+			return 0;
+		rc = store_claim_of_job(st, owner, r->job_id, &own, error_r);
+		if (rc <= 0 || own == claim)
+			return rc < 0 ? -1 : 0;
+		claim = own;
+	}
 }
 
 /*

@@ -15,25 +15,19 @@
  * store_private.h is included only for the store's connection, to make
  * its COMMIT fail (sqlite3_commit_hook), as test_counts_review does.
  *
- * Five tests fail on the store as of schema 9 (a1cc671):
+ * Five of these found faults in the first version of schema 9 (a1cc671),
+ * since fixed:
  *
  *  - test_split_claim_with_two_campaigns, test_claim_id_zero_with_two_
  *    campaigns: a result whose claim is looked up (claim_id 0, or the
- *    original id of a claim a give-back has split) finds the owner's
- *    claim by id range alone (STMT_CLAIM_OF_JOB has no campaign), so
- *    when the same run holds a claim of another campaign whose range
- *    spans the job's id, it takes that claim, the update finds no job
- *    of that campaign, and a "failed" or "deferred" result is dropped
- *    as stale; the job stays queued and is sent again after a release.
+ *    original id of a claim a give-back has split) must find the claim
+ *    of the job's own campaign, not another campaign's whose range of
+ *    ids spans the job's (imports in turns interleave ids).
  *  - test_give_back_of_the_last_queued_job, test_give_back_with_the_
- *    rest_in_one_record: a give-back leaves the owner's part(s) of the
- *    split claim behind when none of their jobs is queued (they are not
- *    among the claims the record checks before it commits); the rows
- *    go only with the owner's release or a reclaim.
+ *    rest_in_one_record: the owner's part(s) of a claim a give-back
+ *    split go with the record when none of their jobs is queued.
  *  - test_late_sent_keeps_the_attempt: a late "sent" for a job another
- *    owner's claim holds leaves it sent with attempts 0 and no attempt
- *    time (the claim's attempt, shown as "sending" a moment before, is
- *    lost).
+ *    owner's claim holds counts the claim's attempt, at its time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
