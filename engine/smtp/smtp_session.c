@@ -592,8 +592,10 @@ static void smtp_write_mail(struct smtp_session *s, const struct smtp_slot *slot
 	buf_append_str(&s->out, "MAIL FROM:<");
 	buf_append_str(&s->out, slot->m.from);
 	buf_append_str(&s->out, ">");
-	if (s->caps.size)
-		buf_printf(&s->out, " SIZE=%zu", slot->m.len);
+	if (s->caps.size) {
+		buf_append(&s->out, " SIZE=", 6);
+		buf_append_u64(&s->out, slot->m.len);
+	}
 	if (slot->utf8)
 		buf_append_str(&s->out, " SMTPUTF8");
 	else if (slot->m.eightbit)
@@ -607,7 +609,9 @@ static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
 	size_t n = slot->m.stuffed ? slot->m.len :
 		   dotstuff_len(slot->m.data, slot->m.len, false);
 
-	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
+	buf_append(&s->out, "BDAT ", 5);
+	buf_append_u64(&s->out, n);
+	buf_append(&s->out, " LAST\r\n", 7);
 	smtp_write_body(s, slot, SMTP_V_BDAT, false);
 }
 
