@@ -62,6 +62,12 @@ static inline void buf_putc(struct buf *b, char c)
 }
 
 void buf_append_str(struct buf *b, const char *s);
+/*
+ * buf_append_lit - append a string literal, its length known when
+ * compiling: no strlen and no call for the commands and headers written
+ * for every message.  ("" lit makes anything but a literal an error.)
+ */
+#define buf_append_lit(b, lit) buf_append((b), "" lit, sizeof(lit) - 1)
 void buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)

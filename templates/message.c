@@ -1141,7 +1141,7 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 				  "list_unsubscribe_mailto", error_r) < 0)
 			return -1;
 		if (bufs->tmp.len > 0)
-			buf_append_str(&bufs->tmp, ", ");
+			buf_append_lit(&bufs->tmp, ", ");
 		/* "mailto:" is optional in message.cfg */
 		if (message_url(&bufs->tmp,
 				strncasecmp(buf_cstr(&bufs->value), "mailto:",
@@ -1161,7 +1161,7 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 		return -1;
 	}
 	if (post)
-		buf_append_str(out, "List-Unsubscribe-Post: "
+		buf_append_lit(out, "List-Unsubscribe-Post: "
 			       "List-Unsubscribe=One-Click\r\n");
 	return 0;
 }
@@ -1190,9 +1190,9 @@ static int message_qp_part(struct buf *out, const char *type,
 			   const struct tmpl *t, const struct tmpl_data *data,
 			   struct message_bufs *bufs)
 {
-	buf_append_str(out, "Content-Type: ");
+	buf_append_lit(out, "Content-Type: ");
 	buf_append_str(out, type);
-	buf_append_str(out, "; charset=utf-8\r\n"
+	buf_append_lit(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	return tmpl_render_encoded(t, data, &bufs->text, out, &bufs->notes);
 }
@@ -1219,9 +1219,9 @@ static int message_text_part(struct buf *out, const char *type,
 
 	if (tmpl_text_8bit(t))
 		return message_qp_part(out, type, t, data, bufs);
-	buf_append_str(out, "Content-Type: ");
+	buf_append_lit(out, "Content-Type: ");
 	buf_append_str(out, type);
-	buf_append_str(out, "; charset=utf-8\r\n"
+	buf_append_lit(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	body = out->len;
 	if (tmpl_render_mail_dot(t, data, out, &clean, &dot, &bufs->notes) < 0)
@@ -1235,7 +1235,7 @@ static int message_text_part(struct buf *out, const char *type,
 		p = buf_cstr(&bufs->text);
 		seven = mime_is_7bit(p, bufs->text.len) &&
 			!message_has_boundary_start(p, bufs->text.len);
-		buf_append_str(out, "Content-Type: ");
+		buf_append_lit(out, "Content-Type: ");
 		buf_append_str(out, type);
 		buf_append_str(out, seven ? "; charset=utf-8\r\n"
 			       "Content-Transfer-Encoding: 7bit\r\n\r\n" :
@@ -1251,14 +1251,14 @@ static int message_text_part(struct buf *out, const char *type,
 		mime_crlf(out, p, bufs->text.len);
 	}
 	if (out->len > body && out->data[out->len - 1] != '\n')
-		buf_append_str(out, "\r\n");
+		buf_append_lit(out, "\r\n");
 	return 0;
 }
 
 static void message_boundary(struct buf *out, const struct message_job *job,
 			     int level)
 {
-	buf_append_str(out, "=_volley_");
+	buf_append_lit(out, "=_volley_");
 	message_put_uint(out, (uint64_t)job->job_id, 16);
 	buf_putc(out, '_');
 	buf_putc(out, (char)('0' + level));
@@ -1268,13 +1268,13 @@ static void message_boundary(struct buf *out, const struct message_job *job,
 static void message_multipart_open(struct buf *out, const char *subtype,
 				   const struct message_job *job, int level)
 {
-	buf_append_str(out, "Content-Type: multipart/");
+	buf_append_lit(out, "Content-Type: multipart/");
 	buf_append_str(out, subtype);
-	buf_append_str(out, ";\r\n boundary=\"");
+	buf_append_lit(out, ";\r\n boundary=\"");
 	message_boundary(out, job, level);
-	buf_append_str(out, "\"\r\n\r\n--");
+	buf_append_lit(out, "\"\r\n\r\n--");
 	message_boundary(out, job, level);
-	buf_append_str(out, "\r\n");
+	buf_append_lit(out, "\r\n");
 }
 
 /*
@@ -1287,7 +1287,7 @@ static void message_multipart_next(struct buf *out,
 				   const struct message_job *job, int level,
 				   bool last)
 {
-	buf_append_str(out, "\r\n--");
+	buf_append_lit(out, "\r\n--");
 	message_boundary(out, job, level);
 	buf_append_str(out, last ? "--\r\n" : "\r\n");
 }
@@ -1467,7 +1467,7 @@ int message_render(const struct message_tmpl *mt,
 		return -1;
 	/* From's address is in bufs->value still: its domain names us. */
 	at = memrchr(bufs->value.data, '@', bufs->value.len);
-	buf_append_str(out, "Message-ID: <volley.");
+	buf_append_lit(out, "Message-ID: <volley.");
 	message_put_uint(out, (uint64_t)job->campaign_id, 10);
 	buf_putc(out, '.');
 	message_put_uint(out, (uint64_t)job->job_id, 10);
@@ -1482,9 +1482,9 @@ int message_render(const struct message_tmpl *mt,
 			end--;
 		buf_append(out, at + 1, (size_t)(end - at - 1));
 	} else {
-		buf_append_str(out, "volley.invalid");
+		buf_append_lit(out, "volley.invalid");
 	}
-	buf_append_str(out, ">\r\n");
+	buf_append_lit(out, ">\r\n");
 	if (message_to_header(mt, data, job, bufs, out, error_r) < 0)
 		return -1;
 	if (message_value(mt->subject, data, bufs, "subject", error_r) < 0)
@@ -1527,7 +1527,7 @@ int message_render(const struct message_tmpl *mt,
 			return -1;
 		}
 	}
-	buf_append_str(out, "MIME-Version: 1.0\r\n");
+	buf_append_lit(out, "MIME-Version: 1.0\r\n");
 
 	if (nattach == 0) {
 		if (message_body_part(mt, data, job, bufs, out) < 0)
