@@ -73,6 +73,14 @@ struct message_tmpl {
 	char *cfg;
 	struct message_cfg_value *values;
 	size_t nvalues;
+	/*
+	 * From written once, at load, when its template is constant
+	 * (tmpl_constant) and makes a valid header: the header's bytes, and
+	 * the rendered value (Message-ID takes its domain from it).  Empty:
+	 * From is rendered for every message.
+	 */
+	struct buf from_header;
+	struct buf from_value;
 };
 
 /* Headers volley writes itself, which message.cfg may not override. */
@@ -705,6 +713,45 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 	return 0;
 }
 
+static bool message_no_value(const struct tmpl_data *d,
+			     const struct tmpl_value *obj, const char *name,
+			     size_t len, struct tmpl_value *out)
+{
+	(void)d, (void)obj, (void)name, (void)len, (void)out;
+	return false;
+}
+
+static int message_split_mailbox(const char *v, size_t len,
+				 struct buf *display, const char **addr_r,
+				 size_t *addr_len_r, const char *what,
+				 const char **error_r);
+
+/*
+ * message_cache_from - write From once if no message can change it (see
+ * message_tmpl.from_header); if it would fail, it is left to fail for
+ * each message, as it did, with the message's error
+ */
+static void message_cache_from(struct message_tmpl *mt)
+{
+	struct tmpl_data none = { .get = message_no_value,
+				  .root = { .kind = TMPL_OBJECT } };
+	struct buf display = BUF_INIT;
+	const char *addr, *error;
+	size_t addr_len;
+
+	if (!tmpl_constant(mt->from) ||
+	    tmpl_render(mt->from, &none, &mt->from_value) < 0 ||
+	    message_split_mailbox(buf_cstr(&mt->from_value),
+				  mt->from_value.len, &display, &addr,
+				  &addr_len, "From", &error) < 0 ||
+	    mime_header_mailbox(&mt->from_header, "From", buf_cstr(&display),
+				display.len, addr, addr_len) < 0) {
+		buf_free(&mt->from_header);
+		buf_free(&mt->from_value);
+	}
+	buf_free(&display);
+}
+
 /* message_tmpl_read - message_tmpl_load's work, inside the guard */
 static int message_tmpl_read(message_file_fn *files, void *ctx,
 			     struct message_tmpl **mt_r, const char **error_r)
@@ -762,6 +809,7 @@ static int message_tmpl_read(message_file_fn *files, void *ctx,
 	list = config_lookup(&lc, "attachments");
 	if (list != NULL && message_load_list(&ld, mt, list, false) < 0)
 		goto out;
+	message_cache_from(mt);
 	*mt_r = mt;
 	mt = NULL;
 	ret = 0;
@@ -837,6 +885,8 @@ void message_tmpl_free(struct message_tmpl **mtp)
 		free(mt->values[i].setting);
 	free(mt->values);
 	free(mt->cfg);
+	buf_free(&mt->from_header);
+	buf_free(&mt->from_value);
 	free(mt);
 	*mtp = NULL;
 }
@@ -1462,9 +1512,15 @@ int message_render(const struct message_tmpl *mt,
 	memset(&bufs->notes, 0, sizeof(bufs->notes));
 	bufs->stuffed = !mt->header_dot;
 	message_date(out, bufs, job->date);
-	if (message_mailbox_header(mt->from, "From", data, bufs, out,
-				   error_r) < 0)
+	if (mt->from_header.len > 0) {
+		buf_append(out, mt->from_header.data, mt->from_header.len);
+		buf_reset(&bufs->value);
+		buf_append(&bufs->value, buf_cstr(&mt->from_value),
+			   mt->from_value.len);
+	} else if (message_mailbox_header(mt->from, "From", data, bufs, out,
+					  error_r) < 0) {
 		return -1;
+	}
 	/* From's address is in bufs->value still: its domain names us. */
 	at = memrchr(bufs->value.data, '@', bufs->value.len);
 	buf_append_lit(out, "Message-ID: <volley.");
@@ -1555,14 +1611,6 @@ int message_render(const struct message_tmpl *mt,
 out_too_deep:
 	errmsg_set(error_r, "body: sections nest too deep");
 	return -1;
-}
-
-static bool message_no_value(const struct tmpl_data *d,
-			     const struct tmpl_value *obj, const char *name,
-			     size_t len, struct tmpl_value *out)
-{
-	(void)d, (void)obj, (void)name, (void)len, (void)out;
-	return false;
 }
 
 static void message_count_name(void *ctx, const char *name, size_t len,
