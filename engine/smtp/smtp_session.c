@@ -778,6 +778,13 @@ static void smtp_pump(struct smtp_session *s)
 			return;
 		if (w == SMTP_WROTE_ALL)
 			s->writing++;
+		/*
+		 * That message's BDAT body is large (s->body): the next
+		 * message waits for its end too, or it would take s->body
+		 * and this body's bytes would never be sent.
+		 */
+		if (s->body.active)
+			return;
 	}
 	if (s->state == SMTP_S_READY && s->quit_asked && s->nslots == 0 &&
 	    s->ncmds == 0) {
