@@ -69,6 +69,18 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 }
 
+void buf_append_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];		/* UINT64_MAX has 20 digits */
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
 void buf_truncate(struct buf *b, size_t len)
 {
 	if (len >= b->len)

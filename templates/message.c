@@ -73,6 +73,14 @@ struct message_tmpl {
 	char *cfg;
 	struct message_cfg_value *values;
 	size_t nvalues;
+	/*
+	 * From written once, at load, when its template is constant
+	 * (tmpl_constant) and makes a valid header: the header's bytes, and
+	 * the rendered value (Message-ID takes its domain from it).  Empty:
+	 * From is rendered for every message.
+	 */
+	struct buf from_header;
+	struct buf from_value;
 };
 
 /* Headers volley writes itself, which message.cfg may not override. */
@@ -705,6 +713,45 @@ static int message_load_cfg(struct message_load *ld, struct message_tmpl *mt,
 	return 0;
 }
 
+static bool message_no_value(const struct tmpl_data *d,
+			     const struct tmpl_value *obj, const char *name,
+			     size_t len, struct tmpl_value *out)
+{
+	(void)d, (void)obj, (void)name, (void)len, (void)out;
+	return false;
+}
+
+static int message_split_mailbox(const char *v, size_t len,
+				 struct buf *display, const char **addr_r,
+				 size_t *addr_len_r, const char *what,
+				 const char **error_r);
+
+/*
+ * message_cache_from - write From once if no message can change it (see
+ * message_tmpl.from_header); if it would fail, it is left to fail for
+ * each message, as it did, with the message's error
+ */
+static void message_cache_from(struct message_tmpl *mt)
+{
+	struct tmpl_data none = { .get = message_no_value,
+				  .root = { .kind = TMPL_OBJECT } };
+	struct buf display = BUF_INIT;
+	const char *addr, *error;
+	size_t addr_len;
+
+	if (!tmpl_constant(mt->from) ||
+	    tmpl_render(mt->from, &none, &mt->from_value) < 0 ||
+	    message_split_mailbox(buf_cstr(&mt->from_value),
+				  mt->from_value.len, &display, &addr,
+				  &addr_len, "From", &error) < 0 ||
+	    mime_header_mailbox(&mt->from_header, "From", buf_cstr(&display),
+				display.len, addr, addr_len) < 0) {
+		buf_free(&mt->from_header);
+		buf_free(&mt->from_value);
+	}
+	buf_free(&display);
+}
+
 /* message_tmpl_read - message_tmpl_load's work, inside the guard */
 static int message_tmpl_read(message_file_fn *files, void *ctx,
 			     struct message_tmpl **mt_r, const char **error_r)
@@ -762,6 +809,7 @@ static int message_tmpl_read(message_file_fn *files, void *ctx,
 	list = config_lookup(&lc, "attachments");
 	if (list != NULL && message_load_list(&ld, mt, list, false) < 0)
 		goto out;
+	message_cache_from(mt);
 	*mt_r = mt;
 	mt = NULL;
 	ret = 0;
@@ -837,6 +885,8 @@ void message_tmpl_free(struct message_tmpl **mtp)
 		free(mt->values[i].setting);
 	free(mt->values);
 	free(mt->cfg);
+	buf_free(&mt->from_header);
+	buf_free(&mt->from_value);
 	free(mt);
 	*mtp = NULL;
 }
@@ -1141,7 +1191,7 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 				  "list_unsubscribe_mailto", error_r) < 0)
 			return -1;
 		if (bufs->tmp.len > 0)
-			buf_append_str(&bufs->tmp, ", ");
+			buf_append_lit(&bufs->tmp, ", ");
 		/* "mailto:" is optional in message.cfg */
 		if (message_url(&bufs->tmp,
 				strncasecmp(buf_cstr(&bufs->value), "mailto:",
@@ -1161,7 +1211,7 @@ static int message_list_unsubscribe(const struct message_tmpl *mt,
 		return -1;
 	}
 	if (post)
-		buf_append_str(out, "List-Unsubscribe-Post: "
+		buf_append_lit(out, "List-Unsubscribe-Post: "
 			       "List-Unsubscribe=One-Click\r\n");
 	return 0;
 }
@@ -1190,9 +1240,9 @@ static int message_qp_part(struct buf *out, const char *type,
 			   const struct tmpl *t, const struct tmpl_data *data,
 			   struct message_bufs *bufs)
 {
-	buf_append_str(out, "Content-Type: ");
+	buf_append_lit(out, "Content-Type: ");
 	buf_append_str(out, type);
-	buf_append_str(out, "; charset=utf-8\r\n"
+	buf_append_lit(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	return tmpl_render_encoded(t, data, &bufs->text, out, &bufs->notes);
 }
@@ -1219,9 +1269,9 @@ static int message_text_part(struct buf *out, const char *type,
 
 	if (tmpl_text_8bit(t))
 		return message_qp_part(out, type, t, data, bufs);
-	buf_append_str(out, "Content-Type: ");
+	buf_append_lit(out, "Content-Type: ");
 	buf_append_str(out, type);
-	buf_append_str(out, "; charset=utf-8\r\n"
+	buf_append_lit(out, "; charset=utf-8\r\n"
 		       "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	body = out->len;
 	if (tmpl_render_mail_dot(t, data, out, &clean, &dot, &bufs->notes) < 0)
@@ -1235,7 +1285,7 @@ static int message_text_part(struct buf *out, const char *type,
 		p = buf_cstr(&bufs->text);
 		seven = mime_is_7bit(p, bufs->text.len) &&
 			!message_has_boundary_start(p, bufs->text.len);
-		buf_append_str(out, "Content-Type: ");
+		buf_append_lit(out, "Content-Type: ");
 		buf_append_str(out, type);
 		buf_append_str(out, seven ? "; charset=utf-8\r\n"
 			       "Content-Transfer-Encoding: 7bit\r\n\r\n" :
@@ -1251,14 +1301,14 @@ static int message_text_part(struct buf *out, const char *type,
 		mime_crlf(out, p, bufs->text.len);
 	}
 	if (out->len > body && out->data[out->len - 1] != '\n')
-		buf_append_str(out, "\r\n");
+		buf_append_lit(out, "\r\n");
 	return 0;
 }
 
 static void message_boundary(struct buf *out, const struct message_job *job,
 			     int level)
 {
-	buf_append_str(out, "=_volley_");
+	buf_append_lit(out, "=_volley_");
 	message_put_uint(out, (uint64_t)job->job_id, 16);
 	buf_putc(out, '_');
 	buf_putc(out, (char)('0' + level));
@@ -1268,13 +1318,13 @@ static void message_boundary(struct buf *out, const struct message_job *job,
 static void message_multipart_open(struct buf *out, const char *subtype,
 				   const struct message_job *job, int level)
 {
-	buf_append_str(out, "Content-Type: multipart/");
+	buf_append_lit(out, "Content-Type: multipart/");
 	buf_append_str(out, subtype);
-	buf_append_str(out, ";\r\n boundary=\"");
+	buf_append_lit(out, ";\r\n boundary=\"");
 	message_boundary(out, job, level);
-	buf_append_str(out, "\"\r\n\r\n--");
+	buf_append_lit(out, "\"\r\n\r\n--");
 	message_boundary(out, job, level);
-	buf_append_str(out, "\r\n");
+	buf_append_lit(out, "\r\n");
 }
 
 /*
@@ -1287,7 +1337,7 @@ static void message_multipart_next(struct buf *out,
 				   const struct message_job *job, int level,
 				   bool last)
 {
-	buf_append_str(out, "\r\n--");
+	buf_append_lit(out, "\r\n--");
 	message_boundary(out, job, level);
 	buf_append_str(out, last ? "--\r\n" : "\r\n");
 }
@@ -1462,12 +1512,18 @@ int message_render(const struct message_tmpl *mt,
 	memset(&bufs->notes, 0, sizeof(bufs->notes));
 	bufs->stuffed = !mt->header_dot;
 	message_date(out, bufs, job->date);
-	if (message_mailbox_header(mt->from, "From", data, bufs, out,
-				   error_r) < 0)
+	if (mt->from_header.len > 0) {
+		buf_append(out, mt->from_header.data, mt->from_header.len);
+		buf_reset(&bufs->value);
+		buf_append(&bufs->value, buf_cstr(&mt->from_value),
+			   mt->from_value.len);
+	} else if (message_mailbox_header(mt->from, "From", data, bufs, out,
+					  error_r) < 0) {
 		return -1;
+	}
 	/* From's address is in bufs->value still: its domain names us. */
 	at = memrchr(bufs->value.data, '@', bufs->value.len);
-	buf_append_str(out, "Message-ID: <volley.");
+	buf_append_lit(out, "Message-ID: <volley.");
 	message_put_uint(out, (uint64_t)job->campaign_id, 10);
 	buf_putc(out, '.');
 	message_put_uint(out, (uint64_t)job->job_id, 10);
@@ -1482,9 +1538,9 @@ int message_render(const struct message_tmpl *mt,
 			end--;
 		buf_append(out, at + 1, (size_t)(end - at - 1));
 	} else {
-		buf_append_str(out, "volley.invalid");
+		buf_append_lit(out, "volley.invalid");
 	}
-	buf_append_str(out, ">\r\n");
+	buf_append_lit(out, ">\r\n");
 	if (message_to_header(mt, data, job, bufs, out, error_r) < 0)
 		return -1;
 	if (message_value(mt->subject, data, bufs, "subject", error_r) < 0)
@@ -1527,7 +1583,7 @@ int message_render(const struct message_tmpl *mt,
 			return -1;
 		}
 	}
-	buf_append_str(out, "MIME-Version: 1.0\r\n");
+	buf_append_lit(out, "MIME-Version: 1.0\r\n");
 
 	if (nattach == 0) {
 		if (message_body_part(mt, data, job, bufs, out) < 0)
@@ -1555,14 +1611,6 @@ int message_render(const struct message_tmpl *mt,
 out_too_deep:
 	errmsg_set(error_r, "body: sections nest too deep");
 	return -1;
-}
-
-static bool message_no_value(const struct tmpl_data *d,
-			     const struct tmpl_value *obj, const char *name,
-			     size_t len, struct tmpl_value *out)
-{
-	(void)d, (void)obj, (void)name, (void)len, (void)out;
-	return false;
 }
 
 static void message_count_name(void *ctx, const char *name, size_t len,

@@ -928,11 +928,21 @@ int mime_header_text(struct buf *out, const char *name, const char *value,
 {
 	struct mime_fold f;
 	unsigned char seen;
+	size_t prefix = strlen(name) + 2;
 
 	if (mime_scan((const unsigned char *)value, len, &seen) < 0)
 		return -1;
 	mime_fold_start(&f, out, name);
-	mime_text_put(&f, value, len, strlen(name) + 2);
+	/*
+	 * No word of printable ASCII without "=?" that fits on one line
+	 * with "Name: " needs encoding (mime_text_word_ew): mime_text_put
+	 * would find no run in its two passes and write it all plain.
+	 */
+	if (!(seen & (H_CTL | H_8BIT)) && len + prefix <= MIME_HEADER_HARD_MAX &&
+	    !mime_has_ew_start((const unsigned char *)value, len))
+		mime_fold_plain(&f, value, len);
+	else
+		mime_text_put(&f, value, len, prefix);
 	if (mime_fold_end(&f) == 0)
 		return 0;
 	/*

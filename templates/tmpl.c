@@ -2599,6 +2599,16 @@ bool tmpl_text_8bit(const struct tmpl *t)
 	return t->text_8bit;
 }
 
+bool tmpl_constant(const struct tmpl *t)
+{
+	const struct tmpl_unit *u = &t->units[0];
+
+	for (size_t i = 0; i < u->nops; i++)
+		if (u->ops[i].type != TMPL_OP_TEXT)
+			return false;
+	return true;
+}
+
 int tmpl_render(const struct tmpl *t, const struct tmpl_data *data,
 		struct buf *out)
 {

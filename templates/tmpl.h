@@ -235,6 +235,13 @@ int tmpl_render_encoded(const struct tmpl *t, const struct tmpl_data *data,
 bool tmpl_text_8bit(const struct tmpl *t);
 
 /*
+ * tmpl_constant - true if the template is text alone: no tag that looks
+ * anything up ({{.}} included), no section, no partial.  Every rendering
+ * is then the same bytes, whatever the data, and never fails.
+ */
+bool tmpl_constant(const struct tmpl *t);
+
+/*
  * What renders put in place of values (see above), added up over every
  * render given the same struct tmpl_notes (zero it to start), with the
  * place of the first: a caller tells its user.  Pointers are into the

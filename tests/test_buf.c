@@ -1,10 +1,12 @@
 /*
  * test_buf - the byte buffer and the packed variable format.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +54,40 @@ static void test_buf_reuse_keeps_storage(void **state)
 		buf_append(&b, big, sizeof(big) - (size_t)i);
 	}
 	assert_ptr_equal(b.data, before);
+	buf_free(&b);
+}
+
+/* buf_append_u64 writes what printf's PRIu64 would, after what is there */
+static void test_buf_append_u64_matches_printf(void **state)
+{
+	static const uint64_t fixed[] = {
+		0, 1, 9, 10, 99, 100, 4096, 65535, 262144, 4294967295u,
+		4294967296u, UINT64_MAX / 10, UINT64_MAX - 1, UINT64_MAX,
+	};
+	struct buf b = BUF_INIT;
+	char want[32];
+	uint64_t p10 = 1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		buf_reset(&b);
+		buf_append_str(&b, "x=");
+		buf_append_u64(&b, fixed[i]);
+		snprintf(want, sizeof(want), "x=%" PRIu64, fixed[i]);
+		assert_string_equal(buf_cstr(&b), want);
+		assert_int_equal(b.len, strlen(want));
+	}
+	/* every power of ten, and the numbers either side of it */
+	for (int d = 0; d < 20; d++, p10 *= 10) {
+		for (int k = -1; k <= 1; k++) {
+			uint64_t v = p10 + (uint64_t)(int64_t)k;
+
+			buf_reset(&b);
+			buf_append_u64(&b, v);
+			snprintf(want, sizeof(want), "%" PRIu64, v);
+			assert_string_equal(buf_cstr(&b), want);
+		}
+	}
 	buf_free(&b);
 }
 
@@ -105,6 +141,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_grows_and_stays_terminated),
 		cmocka_unit_test(test_buf_reuse_keeps_storage),
+		cmocka_unit_test(test_buf_append_u64_matches_printf),
 		cmocka_unit_test(test_vars_round_trip),
 		cmocka_unit_test(test_vars_refuses_corrupt),
 	};

@@ -3,8 +3,8 @@
  * message_render writes it, where the template engine alone cannot say:
  * List-Unsubscribe's values percent-encoded, a missing partial refused,
  * message.cfg's errors and names placed in message.cfg, every name the
- * template uses found with its file, and a replaced URL reported in
- * message_bufs.
+ * template uses found with its file, a replaced URL reported in
+ * message_bufs, and a constant From written once as it would be each time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -396,6 +396,84 @@ static void test_unsafe_url_reported(void **state)
 	buf_free(&out);
 }
 
+/* --- From written once ------------------------------------------------ */
+
+/*
+ * A constant From is written once, at load (message.c's
+ * message_cache_from); it must give the bytes, and the errors, that
+ * rendering the same value for each message gives.
+ */
+static void test_constant_from(void **state)
+{
+	static const char *const froms[] = {
+		"News <news@example.org>",
+		"news@example.org",
+		"<news@example.org>",
+		"\"Smith, John\" <john@example.org>",
+		"Zo\xc3\xab \xc3\x9cn\xc3\xaf" "code <z@example.org>",
+		"A Display Name Long Enough That The From Header Has To Be "
+		"Folded Somewhere <long.address@example.org>",
+		"=?utf-8?q?x?= <x@example.org>",
+		"not an address",
+		"News <news@example.org",
+		"",
+	};
+	struct message_bufs bufs = { 0 };
+	struct buf cfg = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+	struct message_tmpl *fixed, *per;
+	const char *err_a, *err_b;
+	struct file folder[] = {
+		{ "message.cfg", NULL },
+		{ "body.txt", "Hello {{name}}\n" },
+		{ NULL, NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(froms) / sizeof(froms[0]); i++) {
+		int rc_a, rc_b;
+
+		buf_reset(&cfg);
+		buf_append_str(&cfg, "subject = \"Hi\";\nfrom = \"");
+		for (const char *p = froms[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_putc(&cfg, '\\');
+			buf_putc(&cfg, *p);
+		}
+		buf_append_str(&cfg, "\";\n");
+		folder[0].text = buf_cstr(&cfg);
+		fixed = load(folder);
+		folder[0].text = "subject = \"Hi\";\nfrom = \"{{{f}}}\";\n";
+		per = load(folder);
+		err_a = err_b = NULL;
+		rc_a = render(fixed, &bufs, &a, &err_a, "r@example.net",
+			      "name", "Ann", "f", froms[i], NULL);
+		rc_b = render(per, &bufs, &b, &err_b, "r@example.net",
+			      "name", "Ann", "f", froms[i], NULL);
+		assert_int_equal(rc_a, rc_b);
+		if (rc_a == 0) {
+			assert_int_equal(a.len, b.len);
+			assert_memory_equal(a.data, b.data, a.len);
+			assert_non_null(strstr(a.data, "\r\nFrom: "));
+		} else {
+			assert_string_equal(err_a, err_b);
+		}
+		/* and again: what the first render left must not matter */
+		rc_a = render(fixed, &bufs, &a, &err_a, "s@example.net",
+			      "name", "Bo", "f", froms[i], NULL);
+		rc_b = render(per, &bufs, &b, &err_b, "s@example.net",
+			      "name", "Bo", "f", froms[i], NULL);
+		assert_int_equal(rc_a, rc_b);
+		if (rc_a == 0)
+			assert_memory_equal(a.data, b.data, a.len);
+		message_tmpl_free(&fixed);
+		message_tmpl_free(&per);
+	}
+	message_bufs_free(&bufs);
+	buf_free(&cfg);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_cfg_error_position),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_unsafe_url_reported),
+		cmocka_unit_test(test_constant_from),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

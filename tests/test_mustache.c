@@ -542,6 +542,47 @@ static void test_partial_errors(void **state)
 	json_decref(parts);
 }
 
+/* tmpl_constant: text alone, whatever the delimiters and comments */
+static void test_constant(void **state)
+{
+	static const struct {
+		const char *src;
+		bool constant;
+	} cases[] = {
+		{ "", true },
+		{ "News <news@example.org>", true },
+		{ "a {{! a comment }}b\n", true },
+		{ "{{=<% %>=}}{{x}}", true },
+		{ "{{x}}", false },
+		{ "a {{{x}}} b", false },
+		{ "{{&x}}", false },
+		{ "{{.}}", false },
+		{ "{{#a}}{{/a}}", false },
+		{ "{{^a}}no{{/a}}", false },
+		{ "{{> footer}}", false },
+	};
+	struct jpartials jp = { NULL, 0 };
+	struct tmpl_params p = {
+		"from", TMPL_ESCAPE_NONE, jpartial, &jp, false, NULL,
+	};
+	json_t *parts = json_pack("{s:s}", "footer", "constant too");
+	struct tmpl_error err;
+	struct tmpl *t;
+
+	(void)state;
+	jp.obj = parts;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(tmpl_compile(cases[i].src,
+					      strlen(cases[i].src), &p, &t,
+					      &err), 0);
+		if (tmpl_constant(t) != cases[i].constant)
+			fail_msg("tmpl_constant(\"%s\") is not %d",
+				 cases[i].src, cases[i].constant);
+		tmpl_free(&t);
+	}
+	json_decref(parts);
+}
+
 /* --- rendering ---------------------------------------------------------- */
 
 static void test_escape_html_and_none(void **state)
@@ -1276,6 +1317,7 @@ int main(void)
 		cmocka_unit_test(test_spec_partials),
 		cmocka_unit_test(test_compile_errors),
 		cmocka_unit_test(test_partial_errors),
+		cmocka_unit_test(test_constant),
 		cmocka_unit_test(test_escape_html_and_none),
 		cmocka_unit_test(test_order_receipt),
 		cmocka_unit_test(test_truthiness_and_values),

@@ -2127,6 +2127,78 @@ static void test_large_body_in_pieces(void **state)
 	free(big);
 }
 
+/*
+ * With CHUNKING, messages waiting in the window behind a large body (one
+ * written from the message itself, or one converted in pieces) each go
+ * with their own body once it is out: every "BDAT n LAST" is followed by
+ * its n bytes, never by the next message's commands.
+ */
+static void test_bdat_window_behind_large_body(void **state)
+{
+	struct smtp_session_params p = { .pipelining = true,
+					 .chunking = true };
+	struct smtp_message m[4];
+	struct buf got = BUF_INIT, want = BUF_INIT, conv = BUF_INIT;
+	struct smtp_session *s;
+	struct smtp_event ev;
+	size_t direct_len, pieces_len = 300 * 1024, largest;
+	char *direct = big_body(&direct_len);
+	char *pieces = malloc(pieces_len + 1);
+
+	(void)state;
+	assert_non_null(pieces);
+	/* bare LF line ends: converted, a piece at a time */
+	for (size_t i = 0; i < pieces_len; i++)
+		pieces[i] = i % 70 == 69 ? '\n' : 'p';
+	pieces[pieces_len] = '\0';
+	for (int kind = 0; kind < 2; kind++) {
+		const char *body = kind ? pieces : direct;
+
+		buf_reset(&conv);
+		if (kind)
+			dotstuff_crlf(&conv, pieces, pieces_len);
+		else
+			buf_append(&conv, direct, direct_len);
+		s = ready_with(p, chunking_ehlo);
+		for (int i = 0; i < 4; i++) {
+			m[i] = msg(rcpts_d, 1, body, (void *)(uintptr_t)(i + 1));
+			if (kind)
+				m[i].len = pieces_len;
+			else
+				m[i].stuffed = true;
+			assert_int_equal(smtp_session_submit(s, &m[i]), 0);
+		}
+		buf_reset(&got);
+		largest = 0;
+		take_all(s, &got, &largest);
+		buf_reset(&want);
+		for (int i = 0; i < 4; i++) {
+			buf_printf(&want, "%sMAIL FROM:<a@x.example>\r\n"
+				   "RCPT TO:<d@y.example>\r\nBDAT %zu LAST\r\n",
+				   i ? "RSET\r\n" : "", conv.len);
+			buf_append(&want, conv.data, conv.len);
+		}
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.data, want.data, want.len);
+		feed_unsent(s, "250 ok\r\n250 ok\r\n250 one\r\n");
+		for (int i = 1; i < 4; i++)
+			feed_unsent(s, "250 reset\r\n250 ok\r\n250 ok\r\n"
+				    "250 queued\r\n");
+		for (int i = 0; i < 4; i++) {
+			next_event(s, SMTP_EV_RCPT);
+			ev = next_event(s, SMTP_EV_DONE);
+			assert_ptr_equal(ev.ctx, (void *)(uintptr_t)(i + 1));
+			assert_true(ev.sent);
+		}
+		smtp_session_free(&s);
+	}
+	buf_free(&got);
+	buf_free(&want);
+	buf_free(&conv);
+	free(direct);
+	free(pieces);
+}
+
 /* 534: this mechanism is too weak; the next one offered is tried */
 static void test_auth_534_next_mechanism(void **state)
 {
@@ -2251,6 +2323,7 @@ int main(void)
 		cmocka_unit_test(test_bdat_window),
 		cmocka_unit_test(test_stuffed),
 		cmocka_unit_test(test_stuffed_direct),
+		cmocka_unit_test(test_bdat_window_behind_large_body),
 		cmocka_unit_test(test_mail_503_retried),
 		cmocka_unit_test(test_bdat_split_everywhere),
 		cmocka_unit_test(test_waiting),

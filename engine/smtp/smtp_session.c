@@ -508,12 +508,13 @@ const char *smtp_session_state(const struct smtp_session *s)
 
 /* --- writing commands -------------------------------------------------- */
 
-static void smtp_write_line(struct smtp_session *s, const char *verb,
-			    const char *arg)
+/* smtp_write_line - inline, so a literal verb's length is known */
+static inline void smtp_write_line(struct smtp_session *s, const char *verb,
+				   const char *arg)
 {
-	buf_append_str(&s->out, verb);
-	buf_append_str(&s->out, arg);
-	buf_append_str(&s->out, "\r\n");
+	buf_append(&s->out, verb, strlen(verb));
+	buf_append(&s->out, arg, strlen(arg));
+	buf_append_lit(&s->out, "\r\n");
 }
 
 /* smtp_has_8bit - a byte outside ASCII in str */
@@ -589,16 +590,18 @@ static void smtp_rcpt_refuse_local(struct smtp_session *s,
 /* smtp_write_mail - MAIL FROM with the parameters the message needs */
 static void smtp_write_mail(struct smtp_session *s, const struct smtp_slot *slot)
 {
-	buf_append_str(&s->out, "MAIL FROM:<");
+	buf_append_lit(&s->out, "MAIL FROM:<");
 	buf_append_str(&s->out, slot->m.from);
-	buf_append_str(&s->out, ">");
-	if (s->caps.size)
-		buf_printf(&s->out, " SIZE=%zu", slot->m.len);
+	buf_append_lit(&s->out, ">");
+	if (s->caps.size) {
+		buf_append_lit(&s->out, " SIZE=");
+		buf_append_u64(&s->out, slot->m.len);
+	}
 	if (slot->utf8)
-		buf_append_str(&s->out, " SMTPUTF8");
+		buf_append_lit(&s->out, " SMTPUTF8");
 	else if (slot->m.eightbit)
-		buf_append_str(&s->out, " BODY=8BITMIME");
-	buf_append_str(&s->out, "\r\n");
+		buf_append_lit(&s->out, " BODY=8BITMIME");
+	buf_append_lit(&s->out, "\r\n");
 }
 
 /* smtp_write_bdat - the whole body as one last chunk (RFC 3030) */
@@ -607,7 +610,9 @@ static void smtp_write_bdat(struct smtp_session *s, struct smtp_slot *slot)
 	size_t n = slot->m.stuffed ? slot->m.len :
 		   dotstuff_len(slot->m.data, slot->m.len, false);
 
-	buf_printf(&s->out, "BDAT %zu LAST\r\n", n);
+	buf_append_lit(&s->out, "BDAT ");
+	buf_append_u64(&s->out, n);
+	buf_append_lit(&s->out, " LAST\r\n");
 	smtp_write_body(s, slot, SMTP_V_BDAT, false);
 }
 
@@ -678,9 +683,9 @@ static enum smtp_written smtp_write_commands(struct smtp_session *s,
 					return SMTP_WROTE_NONE;
 				continue;
 			}
-			buf_append_str(&s->out, "RCPT TO:<");
+			buf_append_lit(&s->out, "RCPT TO:<");
 			buf_append_str(&s->out, slot->m.rcpts[i]);
-			buf_append_str(&s->out, ">\r\n");
+			buf_append_lit(&s->out, ">\r\n");
 			smtp_push_cmd(s, SMTP_V_RCPT, idx, i);
 			break;
 		}
@@ -773,6 +778,13 @@ static void smtp_pump(struct smtp_session *s)
 			return;
 		if (w == SMTP_WROTE_ALL)
 			s->writing++;
+		/*
+		 * That message's BDAT body is large (s->body): the next
+		 * message waits for its end too, or it would take s->body
+		 * and this body's bytes would never be sent.
+		 */
+		if (s->body.active)
+			return;
 	}
 	if (s->state == SMTP_S_READY && s->quit_asked && s->nslots == 0 &&
 	    s->ncmds == 0) {
