@@ -252,6 +252,8 @@ static bool send_loop(struct send_run *run, struct send_stats *stats)
 		pthread_mutex_lock(&run->lock);
 		if (run->ndone < (p->commit_batch ? p->commit_batch :
 				  SEND_COMMIT_BATCH) &&
+		    (run->ndone == 0 || run->ndone < run->in_flight ||
+		     wr->store_failing) &&
 		    run->workers_running > 0 &&
 		    (run->nready > run->low_water || run->stopping ||
 		     !wr->claimable || wr->store_failing))

@@ -41,8 +41,11 @@ static void send_flush(struct send_worker *w)
 	last->next = run->done;
 	run->done = w->results;
 	run->ndone += w->nresults;
+	/* a batch to commit, or the last results of all in flight: no
+	 * reason to wait for the commit interval (at the end of a run it
+	 * was up to 100 ms more before the last results were recorded) */
 	if (run->ndone >= (run->p->commit_batch ? run->p->commit_batch :
-			   SEND_COMMIT_BATCH))
+			   SEND_COMMIT_BATCH) || run->ndone == run->in_flight)
 		pthread_cond_signal(&run->results);
 	pthread_mutex_unlock(&run->lock);
 	w->results = NULL;
