@@ -1889,6 +1889,90 @@ static int store_claim_delete(struct store *st, int64_t id,
 	return store_step_done(st, stmt, "claiming jobs", error_r);
 }
 
+/* store_claim_touch - the open transaction recorded a job of claim id */
+static void store_claim_touch(struct store *st, int64_t id)
+{
+	for (size_t i = st->ntouched; i > 0; i--)
+		if (st->touched[i - 1] == id)
+			return;
+	if (st->ntouched == st->touched_cap) {
+		st->touched_cap = st->touched_cap ? 2 * st->touched_cap : 8;
+		st->touched = xrealloc(st->touched,
+				       st->touched_cap * sizeof(*st->touched));
+	}
+	st->touched[st->ntouched++] = id;
+}
+
+/*
+ * store_claim_put - a claims row: a new one (id 0; its id is returned)
+ * or id's range and owner changed (owner NULL: free); -1 on error
+ */
+static int64_t store_claim_put(struct store *st, int64_t id,
+			       int64_t campaign, int64_t first, int64_t last,
+			       const char *owner, int64_t claimed_at,
+			       int64_t expires_at, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, id ? STMT_CLAIM_TAKE :
+					STMT_CLAIM_INSERT, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	if (id) {
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_int64(stmt, 3, claimed_at);
+		sqlite3_bind_int64(stmt, 5, first);
+		sqlite3_bind_int64(stmt, 6, last);
+	} else {
+		sqlite3_bind_int64(stmt, 1, campaign);
+		sqlite3_bind_int64(stmt, 2, first);
+		sqlite3_bind_int64(stmt, 3, last);
+		sqlite3_bind_int64(stmt, 5, claimed_at);
+	}
+	if (owner != NULL) {
+		sqlite3_bind_text(stmt, id ? 2 : 4, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, id ? 4 : 6, expires_at);
+	} else {
+		sqlite3_bind_null(stmt, id ? 2 : 4);
+		sqlite3_bind_null(stmt, id ? 4 : 6);
+	}
+	rc = store_step_done(st, stmt, "writing a claim", error_r);
+	sqlite3_clear_bindings(stmt);
+	if (rc < 0)
+		return -1;
+	return id ? id : sqlite3_last_insert_rowid(st->db);
+}
+
+/*
+ * store_claims_done - each claim the open transaction touched (recorded
+ * results of, or made and then filtered) that has no queued job left
+ * goes.  One probe of jobs_fresh per claim, a few per transaction.
+ */
+static int store_claims_done(struct store *st, const char **error_r)
+{
+	sqlite3_stmt *left = store_stmt(st, STMT_CLAIM_LEFT, error_r);
+
+	if (left == NULL)
+		return -1;
+	for (size_t i = 0; i < st->ntouched; i++) {
+		int rc;
+
+		sqlite3_bind_int64(left, 1, st->touched[i]);
+		rc = sqlite3_step(left);
+		sqlite3_reset(left);
+		if (rc == SQLITE_DONE) {
+			if (store_claim_delete(st, st->touched[i],
+					       error_r) < 0)
+				return -1;
+		} else if (rc != SQLITE_ROW) {
+			return store_fail_step(st, rc, error_r,
+					       "recording results");
+		}
+	}
+	st->ntouched = 0;
+	return 0;
+}
+
 /*
  * store_claim_free_take - take the oldest free claim of the campaign (one
  * its owner gave back) with its queued jobs, at most max of them; the
@@ -1902,14 +1986,12 @@ static int store_claim_free_take(struct store *st, int64_t campaign_id,
 				 const char **error_r)
 {
 	sqlite3_stmt *get = store_stmt(st, STMT_CLAIM_FREE_GET, error_r);
-	sqlite3_stmt *take = store_stmt(st, STMT_CLAIM_TAKE, error_r);
-	sqlite3_stmt *ins = store_stmt(st, STMT_CLAIM_INSERT, error_r);
 	int64_t id = 0, first = 0, last = 0, took;
 	size_t before = batch->count;
 	long n;
 	int rc;
 
-	if (get == NULL || take == NULL || ins == NULL)
+	if (get == NULL)
 		return -1;
 	sqlite3_bind_int64(get, 1, campaign_id);
 	rc = sqlite3_step(get);
@@ -1930,28 +2012,17 @@ static int store_claim_free_take(struct store *st, int64_t campaign_id,
 	if (n == 0)
 		return store_claim_delete(st, id, error_r) < 0 ? -1 : 1;
 	took = batch->jobs[batch->count - 1].id;
-	if (took < last) {	/* the rest stays free, as a claim of its own */
-		sqlite3_bind_int64(ins, 1, campaign_id);
-		sqlite3_bind_int64(ins, 2, took + 1);
-		sqlite3_bind_int64(ins, 3, last);
-		sqlite3_bind_null(ins, 4);
-		sqlite3_bind_int64(ins, 5, now);
-		sqlite3_bind_null(ins, 6);
-		if (store_step_done(st, ins, "claiming jobs", error_r) < 0)
-			return -1;
-	}
-	sqlite3_bind_int64(take, 1, id);
-	sqlite3_bind_text(take, 2, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(take, 3, now);
-	sqlite3_bind_int64(take, 4, now + lease_ms);
-	sqlite3_bind_int64(take, 5, batch->jobs[before].id);
-	sqlite3_bind_int64(take, 6, took);
-	rc = store_step_done(st, take, "claiming jobs", error_r);
-	sqlite3_bind_null(take, 2);
-	if (rc < 0)
+	/* the rest stays free, as a claim of its own */
+	if (took < last &&
+	    store_claim_put(st, 0, campaign_id, took + 1, last, NULL, now, 0,
+			    error_r) < 0)
+		return -1;
+	if (store_claim_put(st, id, campaign_id, batch->jobs[before].id, took,
+			    owner, now, now + lease_ms, error_r) < 0)
 		return -1;
 	for (size_t i = before; i < batch->count; i++)
 		batch->jobs[i].claim_id = id;
+	store_claim_touch(st, id);
 	return 1;
 }
 
@@ -1966,13 +2037,12 @@ static int store_claim_fresh(struct store *st, int64_t campaign_id,
 			     const char **error_r)
 {
 	sqlite3_stmt *cur = store_stmt(st, STMT_CLAIM_CURSOR, error_r);
-	sqlite3_stmt *ins = store_stmt(st, STMT_CLAIM_INSERT, error_r);
 	size_t before = batch->count;
 	int64_t after = 0, id;
 	long n;
 	int rc;
 
-	if (cur == NULL || ins == NULL)
+	if (cur == NULL)
 		return -1;
 	sqlite3_bind_int64(cur, 1, campaign_id);
 	rc = sqlite3_step(cur);
@@ -1985,19 +2055,14 @@ static int store_claim_fresh(struct store *st, int64_t campaign_id,
 			      batch, arena, error_r);
 	if (n <= 0)
 		return (int)n;
-	sqlite3_bind_int64(ins, 1, campaign_id);
-	sqlite3_bind_int64(ins, 2, batch->jobs[before].id);
-	sqlite3_bind_int64(ins, 3, batch->jobs[batch->count - 1].id);
-	sqlite3_bind_text(ins, 4, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(ins, 5, now);
-	sqlite3_bind_int64(ins, 6, now + lease_ms);
-	rc = store_step_done(st, ins, "claiming jobs", error_r);
-	sqlite3_bind_null(ins, 4);
-	if (rc < 0)
+	id = store_claim_put(st, 0, campaign_id, batch->jobs[before].id,
+			     batch->jobs[batch->count - 1].id, owner, now,
+			     now + lease_ms, error_r);
+	if (id < 0)
 		return -1;
-	id = sqlite3_last_insert_rowid(st->db);
 	for (size_t i = before; i < batch->count; i++)
 		batch->jobs[i].claim_id = id;
+	store_claim_touch(st, id);
 	return 0;
 }
 
@@ -2007,8 +2072,7 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 {
 	struct buf *arena;
 	int64_t suppressed, before = st->claim_suppressed;
-	size_t ncreated;
-	int64_t *created = NULL, ranged = 0;
+	int64_t ranged = 0;
 	int rc;
 
 	batch->count = 0;
@@ -2041,27 +2105,12 @@ again:
 	    store_claim_fresh(st, campaign_id, owner, now, lease_ms,
 			      max - batch->count, batch, arena, error_r) < 0)
 		goto out_rollback;
-	/* the claims made, to drop any the filter leaves with no job */
-	free(created);
-	created = xcalloc(batch->count + 1, sizeof(*created));
-	ncreated = 0;
-	for (size_t i = 0; i < batch->count; i++)
-		if (batch->jobs[i].claim_id != 0 &&
-		    (ncreated == 0 ||
-		     created[ncreated - 1] != batch->jobs[i].claim_id))
-			created[ncreated++] = batch->jobs[i].claim_id;
 	suppressed = st->claim_suppressed;
+	/* a claim the filter left with no job goes (store_claims_done) */
 	if (store_claim_filter(st, campaign_id, batch, arena, now,
-			       error_r) < 0)
+			       error_r) < 0 ||
+	    store_claims_done(st, error_r) < 0)
 		goto out_rollback;
-	for (size_t k = 0; k < ncreated; k++) {
-		bool kept = false;
-
-		for (size_t i = 0; i < batch->count && !kept; i++)
-			kept = batch->jobs[i].claim_id == created[k];
-		if (!kept && store_claim_delete(st, created[k], error_r) < 0)
-			goto out_rollback;
-	}
 	/*
 	 * Every job due was suppressed: others may be due behind them.  Go
 	 * on, but not for ever in one transaction: a list sorted by domain
@@ -2081,7 +2130,6 @@ again:
 	store_count_move(st, campaign_id, JOB_QUEUED, JOB_SENDING, ranged);
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
-	free(created);
 	for (size_t i = 0; i < batch->count; i++) {
 		struct store_job *job = &batch->jobs[i];
 
@@ -2091,7 +2139,6 @@ again:
 	return 0;
 
 out_rollback:
-	free(created);
 	store_rollback(st);
 	batch->count = 0;
 	batch->more = false;
@@ -2297,60 +2344,6 @@ static int store_claim_of_job(struct store *st, const char *owner,
 			      int64_t job, int64_t *id_r,
 			      const char **error_r);
 
-/* store_claim_touch - the open transaction recorded a job of claim id */
-static void store_claim_touch(struct store *st, int64_t id)
-{
-	for (size_t i = st->ntouched; i > 0; i--)
-		if (st->touched[i - 1] == id)
-			return;
-	if (st->ntouched == st->touched_cap) {
-		st->touched_cap = st->touched_cap ? 2 * st->touched_cap : 8;
-		st->touched = xrealloc(st->touched,
-				       st->touched_cap * sizeof(*st->touched));
-	}
-	st->touched[st->ntouched++] = id;
-}
-
-/*
- * store_claim_put - a claims row: a new one (id 0; its id is returned)
- * or id's range and owner changed (owner NULL: free); -1 on error
- */
-static int64_t store_claim_put(struct store *st, int64_t id,
-			       int64_t campaign, int64_t first, int64_t last,
-			       const char *owner, int64_t claimed_at,
-			       int64_t expires_at, const char **error_r)
-{
-	sqlite3_stmt *stmt = store_stmt(st, id ? STMT_CLAIM_TAKE :
-					STMT_CLAIM_INSERT, error_r);
-	int rc;
-
-	if (stmt == NULL)
-		return -1;
-	if (id) {
-		sqlite3_bind_int64(stmt, 1, id);
-		sqlite3_bind_int64(stmt, 3, claimed_at);
-		sqlite3_bind_int64(stmt, 5, first);
-		sqlite3_bind_int64(stmt, 6, last);
-	} else {
-		sqlite3_bind_int64(stmt, 1, campaign);
-		sqlite3_bind_int64(stmt, 2, first);
-		sqlite3_bind_int64(stmt, 3, last);
-		sqlite3_bind_int64(stmt, 5, claimed_at);
-	}
-	if (owner != NULL) {
-		sqlite3_bind_text(stmt, id ? 2 : 4, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, id ? 4 : 6, expires_at);
-	} else {
-		sqlite3_bind_null(stmt, id ? 2 : 4);
-		sqlite3_bind_null(stmt, id ? 4 : 6);
-	}
-	rc = store_step_done(st, stmt, "recording results", error_r);
-	sqlite3_clear_bindings(stmt);
-	if (rc < 0)
-		return -1;
-	return id ? id : sqlite3_last_insert_rowid(st->db);
-}
-
 /*
  * store_claim_give_back - job, queued in the owner's claim st->checked,
  * is handed back untried: its range is cut out of the claim as a free
@@ -2497,36 +2490,6 @@ static int store_record_ranged(struct store *st, const char *owner,
 			return rc < 0 ? -1 : 0;
 		claim = own;
 	}
-}
-
-/*
- * store_claims_done - before a record commits: each claim it recorded
- * results of that has no queued job left goes.  One probe of
- * jobs_fresh per claim (a few per transaction).
- */
-static int store_claims_done(struct store *st, const char **error_r)
-{
-	sqlite3_stmt *left = store_stmt(st, STMT_CLAIM_LEFT, error_r);
-
-	if (left == NULL)
-		return -1;
-	for (size_t i = 0; i < st->ntouched; i++) {
-		int rc;
-
-		sqlite3_bind_int64(left, 1, st->touched[i]);
-		rc = sqlite3_step(left);
-		sqlite3_reset(left);
-		if (rc == SQLITE_DONE) {
-			if (store_claim_delete(st, st->touched[i],
-					       error_r) < 0)
-				return -1;
-		} else if (rc != SQLITE_ROW) {
-			return store_fail_step(st, rc, error_r,
-					       "recording results");
-		}
-	}
-	st->ntouched = 0;
-	return 0;
 }
 
 /*
