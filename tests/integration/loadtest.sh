@@ -73,6 +73,11 @@ def over(name, us):
     return sum(n for v, n in ph(name)["histogram"] if v >= us)
 
 
+def rcpts(code):
+    """How many RCPTs the sink answered with code, by its own log."""
+    return sum(1 for r in log for t in r.get("rcpts", []) if t["code"] == code)
+
+
 bad = 0
 for expr in sys.argv[3:]:
     try:
@@ -195,17 +200,26 @@ ok "loadtest against refusals" $LT --server "127.0.0.1:$port" \
 	--connections 2 --count 100 --messages-per-connection 20 --quiet \
 	--json errors.json
 stop_sink
+# Which messages the dropped connection held is a matter of timing: on a
+# busy machine the first connection may already have handed out rcpt1x
+# when the second one drops, and those recipients are then lost, never
+# answered. So the client's counts are held to the sink's own log, and
+# the injected refusals to 10 each less what was lost.
 check "errors counted as injected" errors.json errors.log \
-	'j["replies"]["451"] == 10 and j["replies"]["550"] == 10' \
-	'j["rcpt_replies"]["451"] == 10 and j["rcpt_replies"]["550"] == 10' \
+	'j["rcpt_replies"]["451"] == rcpts(451) and j["rcpt_replies"]["550"] == rcpts(550)' \
+	'j["replies"]["451"] == rcpts(451) and j["replies"]["550"] == rcpts(550)' \
+	'10 - j["messages"]["lost"] <= rcpts(451) <= 10' \
+	'10 - j["messages"]["lost"] <= rcpts(550) <= 10' \
+	'rcpts(451) + rcpts(550) >= 20 - j["messages"]["lost"]' \
 	'j["replies"]["250"] == j["messages"]["sent"] == delivered' \
-	'j["messages"]["refused"] == 20' \
+	'j["messages"]["refused"] == rcpts(451) + rcpts(550)' \
 	'j["errors"]["reset"] == 1' \
 	'sum(j["errors"].values()) == 1' \
 	'1 <= j["messages"]["lost"] <= 2' \
 	'j["messages"]["sent"] + j["messages"]["refused"] + j["messages"]["lost"] == 100' \
 	'j["fatal"] is None'
-has out.txt "451 x10" "the report's reply codes"
+n451=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["replies"]["451"])' errors.json)
+has out.txt "451 x$n451 550" "the report's reply codes"
 
 echo "== nothing listening: refused, and exit 1"
 free_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
