@@ -400,6 +400,20 @@ static size_t mime_qp_run(struct buf *out, const char *src, size_t len,
 				*o++ = (char)*p++;
 				continue;
 			}
+			/*
+			 * and an '=' (every HTML attribute has one) that fits
+			 * on the line as =3D: what the escape below would
+			 * write, without its look at what follows
+			 */
+			if (p < lim && *p == '=' &&
+			    (size_t)(o - line) + 3 <= MIME_QP_SOFT) {
+				o[0] = '=';
+				o[1] = '3';
+				o[2] = 'D';
+				o += 3;
+				p++;
+				continue;
+			}
 			if (p == stop)
 				break;
 		}
