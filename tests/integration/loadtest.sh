@@ -110,16 +110,18 @@ start_sink delay --faults delay.txt --log delay.log || exit 1
 ok "loadtest closed loop" $LT --server "127.0.0.1:$port" --connections 4 \
 	--count 100 --quiet --json closed.json
 stop_sink
+# the upper bounds leave a scheduler's hiccup on a loaded 2-core CI
+# machine room (ASan runs this too); a delay lost or doubled still fails
 check "closed loop: delays, count, sink's log" closed.json delay.log \
 	'j["mode"] == "closed"' \
 	'j["messages"]["attempted"] == 100' \
 	'j["messages"]["sent"] == 100' \
 	'ph("transaction")["count"] == 100' \
 	'delivered == 100 and len(log) == 100' \
-	'50.0 <= ms("transaction", "p50") <= 60.0' \
-	'50.0 <= ms("transaction", "p90") <= 60.0' \
-	'200.0 <= ms("transaction", "p99") <= 215.0' \
-	'200.0 <= ms("transaction", "max") <= 215.0' \
+	'50.0 <= ms("transaction", "p50") <= 65.0' \
+	'50.0 <= ms("transaction", "p90") <= 65.0' \
+	'200.0 <= ms("transaction", "p99") <= 230.0' \
+	'200.0 <= ms("transaction", "max") <= 230.0' \
 	'over("transaction", 150000) == 4' \
 	'j["replies"] == {"250": 100}' \
 	'sum(j["errors"].values()) == 0' \
