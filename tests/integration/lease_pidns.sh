@@ -29,7 +29,9 @@ SRC=$(cd "$here/../.." && pwd)
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 
-N=40
+# 80 at 200 ms through run a's 2 connections: 8 s alone, so that run b,
+# however slow to start (ASan, a loaded machine), finds work to share
+N=80
 printf 'message delay 200\n' > slow.faults
 start_sink sink --log sink.log --faults slow.faults || exit 1
 

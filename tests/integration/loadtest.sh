@@ -110,18 +110,18 @@ start_sink delay --faults delay.txt --log delay.log || exit 1
 ok "loadtest closed loop" $LT --server "127.0.0.1:$port" --connections 4 \
 	--count 100 --quiet --json closed.json
 stop_sink
-# the upper bounds leave a scheduler's hiccup on a loaded 2-core CI
-# machine room (ASan runs this too); a delay lost or doubled still fails
+# the upper bounds leave a loaded 2-core CI machine (ASan runs this too)
+# room for its scheduler; a delay lost or doubled still fails
 check "closed loop: delays, count, sink's log" closed.json delay.log \
 	'j["mode"] == "closed"' \
 	'j["messages"]["attempted"] == 100' \
 	'j["messages"]["sent"] == 100' \
 	'ph("transaction")["count"] == 100' \
 	'delivered == 100 and len(log) == 100' \
-	'50.0 <= ms("transaction", "p50") <= 65.0' \
-	'50.0 <= ms("transaction", "p90") <= 65.0' \
-	'200.0 <= ms("transaction", "p99") <= 230.0' \
-	'200.0 <= ms("transaction", "max") <= 230.0' \
+	'50.0 <= ms("transaction", "p50") < 95.0' \
+	'50.0 <= ms("transaction", "p90") < 95.0' \
+	'200.0 <= ms("transaction", "p99") < 380.0' \
+	'200.0 <= ms("transaction", "max") < 380.0' \
 	'over("transaction", 150000) == 4' \
 	'j["replies"] == {"250": 100}' \
 	'sum(j["errors"].values()) == 0' \
@@ -142,16 +142,17 @@ check "as many connections as messages" few.json few.log \
 	'ph("connect")["count"] == 3 and ph("ehlo")["count"] == 3'
 
 echo "== a share per connection: the next connections open as fast as before"
-printf 'message delay 200\n' > d200.txt
-start_sink share --faults d200.txt || exit 1
+printf 'message delay 1000\n' > d1000.txt
+start_sink share --faults d1000.txt || exit 1
 ok "loadtest --messages-per-connection 1 --count 16" $LT \
 	--server "127.0.0.1:$port" --connections 8 --messages-per-connection 1 \
 	--count 16 --quiet --json share.json
 stop_sink
-# two waves of 8 connections, 200 ms each: a wave left out would be 600 ms
+# two waves of 8 connections, 1 s each: a wave left out would be 3 s
+# (a second a wave leaves a loaded machine room for 16 connections)
 check "16 connections in two waves" share.json - \
 	'j["messages"]["sent"] == 16 and j["connections_opened"] == 16' \
-	'0.39 <= j["elapsed_s"] <= 0.58'
+	'1.95 <= j["elapsed_s"] < 2.8'
 
 echo "== a relay with a recipient limit: messages split, each recipient once"
 start_sink limit --limits RCPTMAX=2 --log limit.log || exit 1
@@ -176,13 +177,16 @@ ok "loadtest open loop" $LT --server "127.0.0.1:$port" --connections 1 \
 ok "loadtest closed loop, same fault" $LT --server "127.0.0.1:$port" \
 	--connections 1 --count 600 --quiet --json closed2.json
 stop_sink
-# due during the stall: 200; those due in its first half wait >= 500 ms
+# due during the stall: 200; those due in its first half wait >= 500 ms.
+# The upper bounds are what was due during the stall, plus the backlog's
+# draining, which a loaded machine slows (latency counts from each
+# message's due time): a stall that did not show would fail the lower.
 check "open loop: the stall on every message due during it" open.json - \
 	'j["mode"] == "open"' \
 	'j["messages"]["sent"] == 600' \
-	'80 <= over("transaction", 500000) <= 125' \
-	'120 <= over("transaction", 250000) <= 185' \
-	'950.0 <= ms("transaction", "max") <= 1100.0' \
+	'80 <= over("transaction", 500000) <= 200' \
+	'120 <= over("transaction", 250000) <= 230' \
+	'950.0 <= ms("transaction", "max") < 1500.0' \
 	'ph("start_lag")["count"] == 600' \
 	'2.7 <= j["elapsed_s"] <= 4.5'
 check "closed loop: the stall on one message" closed2.json - \

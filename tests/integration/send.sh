@@ -250,7 +250,14 @@ ts = sorted(json.loads(l)["t"] for l in open(sys.argv[1])
             if json.loads(l)["msg"] == 1)
 gaps = [b - a for a, b in zip(ts[4:], ts[5:])]
 print("connections %d, gaps between reconnects (ms): %s" % (len(ts), gaps))
-sys.exit(0 if len(ts) >= 8 and min(gaps) >= 80 else 1)
+# The median and the whole span, not each gap: one of the first four
+# connections, slow to reach MAIL on a loaded machine, may be logged
+# among the reconnects and cut one gap in two; a pool that reconnects
+# all at once still has gaps near 0.
+gaps.sort()
+ok = (len(ts) >= 8 and gaps[len(gaps) // 2] >= 80 and
+      sum(gaps) >= 80 * len(gaps))
+sys.exit(0 if ok else 1)
 PY
 check_eq "reconnects: nobody sent, nobody failed" \
 	"$(json_count sent) $(json_count failed)" "0 0"
@@ -275,11 +282,28 @@ for i, t in enumerate(ts):
     worst = max(worst, j - i)
 span = (ts[-1] - ts[0]) / 1000
 print("busiest second:", worst, "span:", span)
-sys.exit(0 if worst <= 22 and span >= 2.5 else 1)
+# The limiter's bound is 20 + its burst of 2 per second of slots
+# (test_ratelimit checks that exactly); the sink stamps the end of data,
+# so a stall of a client or sink thread can bunch a few more into one
+# second of stamps: 2 more allowed, and the long-run rate held to 20.
+sys.exit(0 if worst <= 24 and span >= 2.5 and
+         (len(ts) - 1) / span <= 21 else 1)
 PY
 stop_sink
 
 # --- 4. SIGTERM: stop cleanly, nothing left in sending ---------------------
+# wait_four DIR - until the sink stored messages from four connections
+# (its file names say which: ...CconnNmsg...), 20 s at most: a signal
+# sent after a fixed sleep could land before a slow start (ASan, a loaded
+# machine) had its four connections
+wait_four() {
+	i=0
+	while [ "$(ls "$1" 2>/dev/null | sed -n 's/.*C\([0-9]*\)N.*/\1/p' |
+		sort -u | wc -l)" -lt 4 ] && [ $i -lt 200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
 printf 'message delay 20\n' > four.faults
 start_sink_md four --faults four.faults
 config four
@@ -288,7 +312,7 @@ recipients 2000 four.csv
 campaign four.csv
 "$VOLLEY" send news --quiet >four.send.out 2>&1 &
 send_pid=$!
-sleep 1
+wait_four four.md/new
 kill -TERM "$send_pid"
 wait "$send_pid"
 check_eq "SIGTERM: exit 143" $? 143
@@ -317,7 +341,7 @@ recipients 50000 fourb.csv
 campaign fourb.csv
 "$VOLLEY" send news --quiet >fourb.send.out 2>&1 &
 send_pid=$!
-sleep 1
+wait_four fourb.md/new
 kill -TERM "$send_pid"
 wait "$send_pid"
 check_eq "SIGTERM, writer asleep: exit 143" $? 143
