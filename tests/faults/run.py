@@ -133,6 +133,27 @@ def drive_locked(volley, cwd, log):
     return bad
 
 
+def wait_accepted(cwd, n, timeout=20.0):
+    """until the server has logged n messages accepted (or timeout s): a
+    run has then started and claimed, however slow its start was"""
+    path = os.path.join(cwd, "accepted.jsonl")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if os.path.exists(path):
+            with open(path) as f:
+                if sum(1 for _ in f) >= n:
+                    return
+        time.sleep(0.05)
+
+
+def accepted_count(cwd):
+    path = os.path.join(cwd, "accepted.jsonl")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return sum(1 for _ in f)
+
+
 def drive_stop_locked(volley, cwd, log):
     """stopped (SIGTERM) while the store is locked: the run gives up on
     the store; what may have left stays leased, never back as untried"""
@@ -140,11 +161,12 @@ def drive_stop_locked(volley, cwd, log):
     p = subprocess.Popen([volley, "send", "news"], cwd=cwd,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(0.6)
+    wait_accepted(cwd, 1)
     db = sqlite3.connect(os.path.join(cwd, "t.db"), timeout=10,
                          isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
-    time.sleep(0.6)
+    # a message accepted while the store is locked: its result waits
+    wait_accepted(cwd, accepted_count(cwd) + 1, timeout=10)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     db.execute("ROLLBACK")
@@ -178,7 +200,7 @@ def drive_full(volley, cwd, log):
     p = subprocess.Popen([volley, "send", "news"], cwd=cwd,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(0.5)
+    wait_accepted(cwd, 1)
     filler = fill_disk(cwd)
     time.sleep(2)
     os.unlink(filler)

@@ -337,17 +337,25 @@ a.sendall(b"GET /u/x HTTP/1.1\r\nHost: loc")
 b = socket.create_connection(("127.0.0.1", port))
 b.sendall(b"POST /u/x HTTP/1.1\r\nHost: l\r\nContent-Length: 26\r\n\r\nList-")
 held += [a, b]
+open("held.ready", "w").close()
 time.sleep(2.5)
 print("held")
 PY
 slow_pid=$!
 pids="$pids $slow_pid"
-sleep 0.3
+# the two dawdlers are connected before the GET is timed
+i=0
+while [ ! -e held.ready ] && [ $i -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
 t0=$(date +%s%N)
 equals "$(status GET "$u2")" 200 "a GET while two clients dawdle"
 t1=$(date +%s%N)
 ms=$(( (t1 - t0) / 1000000 ))
-if [ "$ms" -gt 1000 ]; then
+# a server held up by the dawdlers answers after its 3 s --timeout; the
+# bound leaves a loaded machine room for curl's own start
+if [ "$ms" -gt 2500 ]; then
 	echo "FAIL: the GET took $ms ms while others held connections"
 	failures=$((failures + 1))
 fi
@@ -386,6 +394,13 @@ except OSError:
     print("closed")
 PY
 equals "$(cat perip.txt)" closed "a 9th connection from one address: closed"
+# the held sockets' closing and this GET may reach the server in one
+# wake-up, where the 9th is still counted: it recovers, not at once
+i=0
+while [ "$(status GET "$u2")" != 200 ] && [ $i -lt 20 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 equals "$(status GET "$u2")" 200 "and the server still answers"
 
 # --- DKIM covers the headers ---------------------------------------------
