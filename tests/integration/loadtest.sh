@@ -136,10 +136,12 @@ start_sink few --log few.log || exit 1
 ok "loadtest --count 3 --connections 8" $LT --server "127.0.0.1:$port" \
 	--connections 8 --count 3 --quiet --json few.json
 stop_sink
-check "as many connections as messages" few.json few.log \
+# never more connections than messages; fewer when one connection's
+# thread took two before another's was scheduled (a loaded machine)
+check "no more connections than messages" few.json few.log \
 	'j["messages"]["sent"] == 3 == delivered' \
-	'j["connections_opened"] == 3' \
-	'ph("connect")["count"] == 3 and ph("ehlo")["count"] == 3'
+	'1 <= j["connections_opened"] <= 3' \
+	'ph("connect")["count"] == j["connections_opened"] == ph("ehlo")["count"]'
 
 echo "== a share per connection: the next connections open as fast as before"
 printf 'message delay 1000\n' > d1000.txt
@@ -244,13 +246,24 @@ check "gives up after two refusals, not sixteen" refused1.json - \
 	'j["errors"]["refused"] == j["connections_opened"] == 2' \
 	'j["elapsed_s"] < 1.5'
 
+# wait_lines FILE N - until FILE holds N lines (20 s at most): a run has
+# then sent something, however slow its start (a fixed sleep may not be)
+wait_lines() {
+	i=0
+	while [ "$(cat "$1" 2>/dev/null | wc -l)" -lt "$2" ] && [ $i -lt 400 ]
+	do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
 echo "== the sink goes away in the middle of a run"
-start_sink gone || exit 1
+start_sink gone --log gone.log || exit 1
 $LT --server "127.0.0.1:$port" --connections 2 --duration 2.5 --quiet \
 	--json gone.json >gone.out 2>gone.err &
 lt_pid=$!
 pids="$pids $lt_pid"
-sleep 1
+wait_lines gone.log 1
 stop_sink
 wait "$lt_pid"
 equals "$?" 0 "a run whose server went away still completes"
@@ -320,20 +333,23 @@ check "JSON keys" closed.json - \
 
 start_sink plain --log plain.log || exit 1
 ok "progress lines" $LT --server "127.0.0.1:$port" --connections 2 \
-	--rate 100 --duration 2.3 --size 2k:60,16k:30,64k:10
+	--rate 100 --duration 3.5 --size 2k:60,16k:30,64k:10
 checks=$((checks + 1))
 if [ "$(grep -c 'msg/s  sent' err.txt)" -ge 2 ]; then :; else
+	# (3.5 s: the second line's tick at 2 s has room on a loaded machine)
 	echo "FAIL: a progress line a second"; sed 's/^/  | /' err.txt
 	failures=$((failures + 1))
 fi
 has out.txt "open loop" "the mode in the report"
 has out.txt "start_lag" "open loop reports the start lag"
 
+before=$(cat plain.log | wc -l)
 $LT --server "127.0.0.1:$port" --connections 2 --duration 60 --quiet \
 	--json sigint.json >sigint.out 2>sigint.err &
 lt_pid=$!
 pids="$pids $lt_pid"
-sleep 1
+wait_lines plain.log $((before + 1))
+sleep 0.2
 kill -INT "$lt_pid"
 wait "$lt_pid"
 equals "$?" 0 "SIGINT stops the run and exits 0"
