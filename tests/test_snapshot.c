@@ -90,8 +90,14 @@ static void test_swapped_for_a_link(void **state)
 		write_file(f, PUBLIC);
 	}
 	assert_int_equal(pthread_create(&t, NULL, swap, &s), 0);
+	/*
+	 * A second of reads, longer (up to 10 s) until both states were met:
+	 * on a loaded machine the swapping thread may barely run at first.
+	 */
 	until = clock_mono_s() + 1.0;
-	while (leaked == NULL && clock_mono_s() < until) {
+	while (leaked == NULL && (clock_mono_s() < until ||
+				  ((read_ok == 0 || refused == 0) &&
+				   clock_mono_s() < until + 9.0))) {
 		struct snapshot snap;
 		const char *error;
 
