@@ -115,6 +115,24 @@ start_sink() {
 	echo "started sink $name on port $port"
 }
 
+# wait_until SECONDS CMD... - run CMD every 50 ms until it succeeds or
+# SECONDS pass; its status is the last run's.  Tests wait for what they
+# need (a log line, a file) this way rather than sleep a fixed time,
+# which a slow start (ASan, a loaded machine) can outlast.
+wait_until() {
+	wu_end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -gt "$wu_end" ] && return 1
+		sleep 0.05
+	done
+}
+
+# has_lines FILE N - FILE holds at least N lines
+has_lines() {
+	[ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ]
+}
+
 # finish - print the tally the way CTest logs show it, and exit
 finish() {
 	echo "$((checks - failures)) passed, $failures failed"

@@ -246,24 +246,14 @@ check "gives up after two refusals, not sixteen" refused1.json - \
 	'j["errors"]["refused"] == j["connections_opened"] == 2' \
 	'j["elapsed_s"] < 1.5'
 
-# wait_lines FILE N - until FILE holds N lines (20 s at most): a run has
-# then sent something, however slow its start (a fixed sleep may not be)
-wait_lines() {
-	i=0
-	while [ "$(cat "$1" 2>/dev/null | wc -l)" -lt "$2" ] && [ $i -lt 400 ]
-	do
-		sleep 0.05
-		i=$((i + 1))
-	done
-}
-
 echo "== the sink goes away in the middle of a run"
 start_sink gone --log gone.log || exit 1
 $LT --server "127.0.0.1:$port" --connections 2 --duration 2.5 --quiet \
 	--json gone.json >gone.out 2>gone.err &
 lt_pid=$!
 pids="$pids $lt_pid"
-wait_lines gone.log 1
+# the run has sent something before the sink goes
+wait_until 20 has_lines gone.log 1
 stop_sink
 wait "$lt_pid"
 equals "$?" 0 "a run whose server went away still completes"
@@ -348,7 +338,7 @@ $LT --server "127.0.0.1:$port" --connections 2 --duration 60 --quiet \
 	--json sigint.json >sigint.out 2>sigint.err &
 lt_pid=$!
 pids="$pids $lt_pid"
-wait_lines plain.log $((before + 1))
+wait_until 20 has_lines plain.log $((before + 1))
 sleep 0.2
 kill -INT "$lt_pid"
 wait "$lt_pid"

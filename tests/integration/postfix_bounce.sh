@@ -198,12 +198,8 @@ ok "send c3 through Postfix" "$VOLLEY" send c3 --quiet
 for f in test.db test.db-wal test.db-shm; do
 	[ -e "$f" ] && chmod 666 "$f"
 done
-deadline=$(($(date +%s) + 60))
-until "$VOLLEY" bounces list c3 | grep -q gone2@sink.test ||
-	[ "$(date +%s)" -gt "$deadline" ]
-do
-	sleep 0.1
-done
+bounced_c3() { "$VOLLEY" bounces list c3 | grep -q gone2@sink.test; }
+wait_until 60 bounced_c3
 ok "list c3" "$VOLLEY" bounces list c3
 has out.txt "gone2@sink.test,bad-mailbox,1,c3" \
 	"pipe: the DSN reached volley through pipe(8), matched, hard"

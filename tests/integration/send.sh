@@ -292,17 +292,12 @@ PY
 stop_sink
 
 # --- 4. SIGTERM: stop cleanly, nothing left in sending ---------------------
-# wait_four DIR - until the sink stored messages from four connections
-# (its file names say which: ...CconnNmsg...), 20 s at most: a signal
-# sent after a fixed sleep could land before a slow start (ASan, a loaded
-# machine) had its four connections
-wait_four() {
-	i=0
-	while [ "$(ls "$1" 2>/dev/null | sed -n 's/.*C\([0-9]*\)N.*/\1/p' |
-		sort -u | wc -l)" -lt 4 ] && [ $i -lt 200 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+# four_conns DIR - the sink stored messages from four connections (its
+# file names say which: ...CconnNmsg...): the signal below must not land
+# before a slow start had them
+four_conns() {
+	[ "$(ls "$1" 2>/dev/null | sed -n 's/.*C\([0-9]*\)N.*/\1/p' |
+		sort -u | wc -l)" -ge 4 ]
 }
 printf 'message delay 20\n' > four.faults
 start_sink_md four --faults four.faults
@@ -312,7 +307,7 @@ recipients 2000 four.csv
 campaign four.csv
 "$VOLLEY" send news --quiet >four.send.out 2>&1 &
 send_pid=$!
-wait_four four.md/new
+wait_until 20 four_conns four.md/new
 kill -TERM "$send_pid"
 wait "$send_pid"
 check_eq "SIGTERM: exit 143" $? 143
@@ -341,7 +336,7 @@ recipients 50000 fourb.csv
 campaign fourb.csv
 "$VOLLEY" send news --quiet >fourb.send.out 2>&1 &
 send_pid=$!
-wait_four fourb.md/new
+wait_until 20 four_conns fourb.md/new
 kill -TERM "$send_pid"
 wait "$send_pid"
 check_eq "SIGTERM, writer asleep: exit 143" $? 143

@@ -344,11 +344,7 @@ PY
 slow_pid=$!
 pids="$pids $slow_pid"
 # the two dawdlers are connected before the GET is timed
-i=0
-while [ ! -e held.ready ] && [ $i -lt 200 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+wait_until 10 test -e held.ready
 t0=$(date +%s%N)
 equals "$(status GET "$u2")" 200 "a GET while two clients dawdle"
 t1=$(date +%s%N)
