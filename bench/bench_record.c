@@ -1,10 +1,13 @@
 /*
  * bench_record - what shape of SQL records a batch of results cheapest:
  * one UPDATE per result (the store's STMT_RECORD_FRESH, prepared once,
- * twelve values bound each time), or one UPDATE ... FROM json_each() per
- * batch (the batch's results as one JSON array).
+ * twelve values bound each time), one UPDATE ... FROM json_each() per
+ * batch (the batch's results as one JSON array), or one INSERT per result
+ * into a narrow table of results keyed by job id (the jobs row left as it
+ * is: what an append-only record of results would cost, the state then
+ * read from both tables).
  *
- *   bench_record [--jobs N] [--dir DIR]
+ *   bench_record [--jobs N] [--dir DIR] [--only 0|1|2]
  *
  * Fills a fresh store with N queued jobs (default 200,000) through the
  * import API for each shape, then records every job as sent, 500 results
@@ -116,9 +119,23 @@ static const char bench_batch_sql[] =
 	"  value ->> 2 AS qid, value ->> 3 AS at FROM json_each(?1)) AS r"
 	" WHERE jobs.id = r.id AND +jobs.state = 0 AND +jobs.campaign_id = 1";
 
+/*
+ * A narrow row of its own for each result, ids ascending as claims hand
+ * them out: SQLite appends to the table's last page.
+ */
+static const char bench_append_table[] =
+	"CREATE TABLE results (job_id INTEGER PRIMARY KEY,"
+	" state INTEGER NOT NULL, code INTEGER, enhanced TEXT, reply TEXT,"
+	" queue_id TEXT, at INTEGER NOT NULL)";
+static const char bench_append_sql[] =
+	"INSERT INTO results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+enum bench_shape { BENCH_ONE, BENCH_BATCH_JSON, BENCH_APPEND, BENCH_SHAPES };
+
 /* bench_run - record jobs 1..n as sent; results per second */
-static double bench_run(const char *path, long n, bool batch)
+static double bench_run(const char *path, long n, enum bench_shape shape)
 {
+	bool batch = shape == BENCH_BATCH_JSON;
 	sqlite3 *db;
 	sqlite3_stmt *stmt;
 	struct buf json = BUF_INIT;
@@ -129,7 +146,10 @@ static double bench_run(const char *path, long n, bool batch)
 		bench_die(path, "cannot open");
 	bench_sql(db, "PRAGMA journal_mode = WAL");
 	bench_sql(db, "PRAGMA synchronous = FULL");
-	stmt = bench_prepare(db, batch ? bench_batch_sql : bench_one_sql);
+	if (shape == BENCH_APPEND)
+		bench_sql(db, bench_append_table);
+	stmt = bench_prepare(db, shape == BENCH_APPEND ? bench_append_sql :
+			     batch ? bench_batch_sql : bench_one_sql);
 	t0 = clock_mono_s();
 	for (long base = 1; base <= n; base += BENCH_BATCH) {
 		long end = base + BENCH_BATCH <= n + 1 ? base + BENCH_BATCH :
@@ -144,6 +164,22 @@ static double bench_run(const char *path, long n, bool batch)
 			if (batch) {
 				buf_printf(&json, "%s[%ld,\"%s\",null,5]",
 					   id == base ? "" : ",", id, reply);
+				continue;
+			}
+			if (shape == BENCH_APPEND) {
+				sqlite3_bind_int64(stmt, 1, id);
+				sqlite3_bind_int(stmt, 2, JOB_SENT);
+				sqlite3_bind_int(stmt, 3, 250);
+				sqlite3_bind_text(stmt, 4, "2.0.0", -1,
+						  SQLITE_STATIC);
+				sqlite3_bind_text(stmt, 5, reply, -1,
+						  SQLITE_STATIC);
+				sqlite3_bind_null(stmt, 6);
+				sqlite3_bind_int64(stmt, 7, 5);
+				if (sqlite3_step(stmt) != SQLITE_DONE)
+					bench_die("record",
+						  sqlite3_errmsg(db));
+				sqlite3_reset(stmt);
 				continue;
 			}
 			sqlite3_bind_int64(stmt, 1, id);
@@ -185,17 +221,20 @@ int main(int argc, char **argv)
 	const char *dir = "/tmp";
 	char path[512];
 	long jobs = 200000;
-	int c;
+	int c, only = -1;
 
 	store_process_init();
 	while ((c = getopt_long(argc, argv, "", (const struct option[]){
 			{ "jobs", required_argument, NULL, 'n' },
 			{ "dir", required_argument, NULL, 'd' },
+			{ "only", required_argument, NULL, 'o' },
 			{ NULL, 0, NULL, 0 } }, NULL)) != -1) {
 		if (c == 'n')
 			jobs = atol(optarg);
 		else if (c == 'd')
 			dir = optarg;
+		else if (c == 'o')
+			only = atoi(optarg);
 		else
 			return 2;
 	}
@@ -203,12 +242,19 @@ int main(int argc, char **argv)
 		return 2;
 	snprintf(path, sizeof(path), "%s/bench_record.%d.db", dir,
 		 (int)getpid());
-	for (int batch = 0; batch < 2; batch++) {
+	for (int shape = 0; shape < BENCH_SHAPES; shape++) {
+		static const char *const name[] = {
+			"one UPDATE a result (the store's):",
+			"one UPDATE ... FROM json_each a batch:",
+			"one INSERT a result, narrow table:",
+		};
+
+		if (only >= 0 && shape != only)
+			continue;
 		bench_fresh(path, jobs);
 		printf("%-38s %10.0f results/s (%ld, %d a transaction)\n",
-		       batch ? "one UPDATE ... FROM json_each a batch:" :
-		       "one UPDATE a result (the store's):",
-		       bench_run(path, jobs, batch), jobs, BENCH_BATCH);
+		       name[shape], bench_run(path, jobs, shape), jobs,
+		       BENCH_BATCH);
 	}
 	for (int i = 0; i < 3; i++) {
 		static const char *const ext[] = { "", "-wal", "-shm" };
