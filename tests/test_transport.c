@@ -78,20 +78,18 @@ static int free_port6(void)
 	return p;
 }
 
-/*
- * start_server - openssl s_server -rev with certificate crt and key k on
- * a free loopback port (into port_r), with one more option if extra is
- * not NULL; waits until it listens.  Each line sent comes back reversed;
- * "CLOSE" closes.
- */
-static pid_t start_server(char *port_r, size_t portsize, const char *crt,
-			  const char *k, const char *extra)
+/* start_server_once - start_server on one free port; -1 if s_server
+ * died there (the port was taken) */
+static pid_t start_server_once(char *port_r, size_t portsize,
+			       const char *crt, const char *k,
+			       const char *extra)
 {
 	char accept[64];
 	const char *err;
 	struct transport_params p = { "127.0.0.1", port_r, NULL, 1000, 1000 };
 	struct transport *t = NULL;
 	pid_t pid;
+	int status;
 
 	snprintf(port_r, portsize, "%d", free_port());
 	snprintf(accept, sizeof(accept), "127.0.0.1:%s", port_r);
@@ -111,15 +109,42 @@ static pid_t start_server(char *port_r, size_t portsize, const char *crt,
 		       extra, (char *)NULL);
 		_exit(127);
 	}
-	/* Wait until it listens. */
+	/*
+	 * Wait until it listens - or has died: a test running beside this
+	 * one took the port between free_port() and s_server's bind, and
+	 * what answers there is not s_server.
+	 */
 	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return -1;
 		if (transport_connect(&p, &t, &err) == 0)
 			break;
 		usleep(50000);
 	}
 	assert_non_null(t);
 	transport_close(&t);
+	if (waitpid(pid, &status, WNOHANG) == pid)
+		return -1;
 	return pid;
+}
+
+/*
+ * start_server - openssl s_server -rev with certificate crt and key k on
+ * a free loopback port (into port_r), with one more option if extra is
+ * not NULL; waits until it listens, on another port if the first was
+ * taken.  Each line sent comes back reversed; "CLOSE" closes.
+ */
+static pid_t start_server(char *port_r, size_t portsize, const char *crt,
+			  const char *k, const char *extra)
+{
+	for (int tries = 0; tries < 5; tries++) {
+		pid_t pid = start_server_once(port_r, portsize, crt, k, extra);
+
+		if (pid > 0)
+			return pid;
+	}
+	fail_msg("openssl s_server did not start on any of five ports");
+	return -1;
 }
 
 static int setup(void **state)

@@ -230,8 +230,8 @@ n451=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["replies"
 has out.txt "451 x$n451 550" "the report's reply codes"
 
 echo "== nothing listening: refused, and exit 1"
-free_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-fails 1 "loadtest with nothing listening" $LT --server "127.0.0.1:$free_port" \
+hold_closed_port closed || { echo "FAIL: no closed port"; exit 1; }
+fails 1 "loadtest with nothing listening" $LT --server "127.0.0.1:$closed_port" \
 	--connections 2 --count 10 --quiet --json refused.json
 has err.txt "refused" "the reason"
 equals "$(wc -l < err.txt | tr -d ' ')" 1 "a one-line reason"
@@ -240,7 +240,7 @@ check "refused counted" refused.json - \
 	'j["messages"]["attempted"] == 0' \
 	'j["fatal"] is not None'
 fails 1 "nothing listening, one message, eight connections" \
-	$LT --server "127.0.0.1:$free_port" --connections 8 --count 1 --quiet \
+	$LT --server "127.0.0.1:$closed_port" --connections 8 --count 1 --quiet \
 	--json refused1.json
 check "gives up after two refusals, not sixteen" refused1.json - \
 	'j["errors"]["refused"] == j["connections_opened"] == 2' \
