@@ -69,6 +69,16 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 	for (size_t i = 0; i < run->npool; i++) {
 		struct send_job *j = xcalloc(1, sizeof(*j));
 
+		/*
+		 * Room for a usual address, its variables and a reply now,
+		 * so that no message allocates, the first ones included:
+		 * they would each grow three buffers of a job object the
+		 * pool hands out for the first time (a pool of a thousand
+		 * and more, each used once before any is used again).
+		 */
+		buf_reserve(&j->addr, 63);
+		buf_reserve(&j->vars, 127);
+		buf_reserve(&j->reply, 127);
 		j->next = run->free;
 		run->free = j;
 	}
