@@ -44,107 +44,101 @@ static char port12[16];		/* s_server -tls1_2 */
 static char port_cn[16];	/* s_server with cn_cert */
 static pid_t server = -1, server12 = -1, server_cn = -1;
 
-/* free_port - a loopback port nobody listens on right now */
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	p = ntohs(a.sin_port);
-	close(fd);
-	return p;
-}
-
 static int listener(int family, int backlog, struct sockaddr_storage *a_r);
 
-/* free_port6 - the same on ::1, or -1 when there is no IPv6 loopback */
-static int free_port6(void)
+/* ipv6_loopback - whether ::1 can be bound here */
+static bool ipv6_loopback(void)
 {
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
 				  .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET6, SOCK_STREAM, 0), p = -1;
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	bool ok;
 
 	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		p = ntohs(a.sin6_port);
+		return false;
+	ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	close(fd);
-	return p;
+	return ok;
 }
 
-/* start_server_once - start_server on one free port; -1 if s_server
- * died there (the port was taken) */
-static pid_t start_server_once(char *port_r, size_t portsize,
-			       const char *crt, const char *k,
-			       const char *extra)
+/* file_has - whether the file at path holds text (read whole) */
+static bool file_has(const char *path, const char *text)
 {
-	char accept[64];
-	const char *err;
-	struct transport_params p = { "127.0.0.1", port_r, NULL, 1000, 1000 };
-	struct transport *t = NULL;
-	pid_t pid;
-	int status;
+	char buf[65536];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
 
-	snprintf(port_r, portsize, "%d", free_port());
-	snprintf(accept, sizeof(accept), "127.0.0.1:%s", port_r);
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/*
+ * accepted_port - the port an s_server started with "-accept ADDR:0"
+ * listens on, from the "ACCEPT 127.0.0.1:PORT" (or "ACCEPT [::1]:PORT")
+ * line it prints to out once it listens; waits up to 5 s.  The kernel
+ * picks the port as s_server binds, so no other program can hold it: a
+ * port picked first and bound later could be taken in between, and
+ * whatever answered there would not be s_server.
+ */
+static void accepted_port(const char *out, char *port_r, size_t portsize)
+{
+	for (int i = 0; i < 100; i++) {
+		char line[256];
+		FILE *f = fopen(out, "r");
+
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+			const char *colon = strrchr(line, ':');
+
+			if (strncmp(line, "ACCEPT ", 7) != 0 || colon == NULL)
+				continue;
+			fclose(f);
+			snprintf(port_r, portsize, "%d", atoi(colon + 1));
+			assert_true(atoi(port_r) > 0);
+			return;
+		}
+		if (f != NULL)
+			fclose(f);
+		usleep(50000);
+	}
+	fail_msg("openssl s_server wrote no ACCEPT line to %s", out);
+}
+
+/*
+ * start_server - openssl s_server -rev with certificate crt and key k on
+ * a loopback port of its choosing (into port_r), with one more option
+ * if extra is not NULL; returns once it listens.  Each line sent comes
+ * back reversed; "CLOSE" closes.
+ */
+static pid_t start_server(char *port_r, size_t portsize, const char *crt,
+			  const char *k, const char *extra)
+{
+	static int n;
+	char out[128];
+	pid_t pid;
+
+	snprintf(out, sizeof(out), "%s/server-%d.out", dir, n++);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int devnull = open("/dev/null", 1);
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 #ifdef __linux__
 		/* Gone with the test, even when a crash skips teardown. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		execlp("openssl", "openssl", "s_server", "-quiet", "-rev",
-		       "-accept", accept, "-cert", crt, "-key", k,
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("openssl", "openssl", "s_server", "-rev",
+		       "-accept", "127.0.0.1:0", "-cert", crt, "-key", k,
 		       extra, (char *)NULL);
 		_exit(127);
 	}
-	/*
-	 * Wait until it listens - or has died: a test running beside this
-	 * one took the port between free_port() and s_server's bind, and
-	 * what answers there is not s_server.
-	 */
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return -1;
-		if (transport_connect(&p, &t, &err) == 0)
-			break;
-		usleep(50000);
-	}
-	assert_non_null(t);
-	transport_close(&t);
-	if (waitpid(pid, &status, WNOHANG) == pid)
-		return -1;
+	accepted_port(out, port_r, portsize);
 	return pid;
-}
-
-/*
- * start_server - openssl s_server -rev with certificate crt and key k on
- * a free loopback port (into port_r), with one more option if extra is
- * not NULL; waits until it listens, on another port if the first was
- * taken.  Each line sent comes back reversed; "CLOSE" closes.
- */
-static pid_t start_server(char *port_r, size_t portsize, const char *crt,
-			  const char *k, const char *extra)
-{
-	for (int tries = 0; tries < 5; tries++) {
-		pid_t pid = start_server_once(port_r, portsize, crt, k, extra);
-
-		if (pid > 0)
-			return pid;
-	}
-	fail_msg("openssl s_server did not start on any of five ports");
-	return -1;
 }
 
 static int setup(void **state)
@@ -310,29 +304,15 @@ static void test_tls_cn_only(void **state)
 					   NULL, &err), 0);
 }
 
-/* file_has - whether the file at path holds text (read whole) */
-static bool file_has(const char *path, const char *text)
-{
-	char buf[65536];
-	size_t n = 0;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, text) != NULL;
-}
-
 /*
  * sni_sent - one verified TLS connection to host (127.0.0.1, ::1 or
- * localhost), served by an s_server of its own listening on addr:
+ * localhost), served by an s_server of its own listening on addr (a
+ * port of its choosing):
  * whether the client's hello carried a server_name extension.  The
  * server prints every extension it gets (-tlsextdebug) and exits after
  * that one connection, so its output is whole when it has gone.
  */
-static bool sni_sent(const char *host, const char *addr, int srv_port)
+static bool sni_sent(const char *host, const char *addr)
 {
 	static int n;
 	char out[128], accept[64], sport[16];
@@ -341,9 +321,8 @@ static bool sni_sent(const char *host, const char *addr, int srv_port)
 	int status, i;
 
 	snprintf(out, sizeof(out), "%s/sni-%d.out", dir, n++);
-	snprintf(sport, sizeof(sport), "%d", srv_port);
-	snprintf(accept, sizeof(accept), strchr(addr, ':') ? "[%s]:%s" :
-		 "%s:%s", addr, sport);
+	snprintf(accept, sizeof(accept), strchr(addr, ':') ? "[%s]:0" :
+		 "%s:0", addr);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -359,9 +338,7 @@ static bool sni_sent(const char *host, const char *addr, int srv_port)
 		       "-cert", cert, "-key", key, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 100 && !file_has(out, "ACCEPT"); i++)
-		usleep(50000);
-	assert_true(i < 100);
+	accepted_port(out, sport, sizeof(sport));
 	if (tls_round_trip_to(sport, host, NULL, true, cert, &err) < 0)
 		fail_msg("TLS with %s: %s", host, err);
 	for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
@@ -380,18 +357,16 @@ static bool sni_sent(const char *host, const char *addr, int srv_port)
 static void test_sni_ipv4(void **state)
 {
 	(void)state;
-	assert_false(sni_sent("127.0.0.1", "127.0.0.1", free_port()));
-	assert_true(sni_sent("localhost", "127.0.0.1", free_port()));
+	assert_false(sni_sent("127.0.0.1", "127.0.0.1"));
+	assert_true(sni_sent("localhost", "127.0.0.1"));
 }
 
 static void test_sni_ipv6(void **state)
 {
-	int p6 = free_port6();
-
 	(void)state;
-	if (p6 < 0)
+	if (!ipv6_loopback())
 		skip();		/* no IPv6 loopback here */
-	assert_false(sni_sent("::1", "::1", p6));
+	assert_false(sni_sent("::1", "::1"));
 }
 
 /* A name SNI cannot carry (over 255 bytes) fails, not goes unsent. */
