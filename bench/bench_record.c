@@ -233,8 +233,18 @@ int main(int argc, char **argv)
 			jobs = atol(optarg);
 		else if (c == 'd')
 			dir = optarg;
-		else if (c == 'o')
-			only = atoi(optarg);
+		else if (c == 'o') {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 0 ||
+			    v >= BENCH_SHAPES) {
+				fprintf(stderr, "bench_record: --only takes "
+					"0 to %d\n", BENCH_SHAPES - 1);
+				return 2;
+			}
+			only = (int)v;
+		}
 		else
 			return 2;
 	}

@@ -29,6 +29,7 @@ void buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = '\0';	/* a new buffer reads as "" at once */
 }
 
 void buf_append_slow(struct buf *b, const void *data, size_t len)

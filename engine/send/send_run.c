@@ -48,6 +48,20 @@ static size_t send_window(const struct send_params *p)
 	       p->conn.session.chunking_window : 8;
 }
 
+/* send_pool_free - the job objects not in use (all, once stopped) */
+static void send_pool_free(struct send_run *run)
+{
+	while (run->free != NULL) {
+		struct send_job *j = run->free;
+
+		run->free = j->next;
+		buf_free(&j->addr);
+		buf_free(&j->vars);
+		buf_free(&j->reply);
+		free(j);
+	}
+}
+
 /*
  * send_start - open the store (taking back a dead run's leases), make
  * the job pool and start the workers.  -1 (run->w.error set) if the run
@@ -92,6 +106,7 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 		if (ratelimit_new(&rp, &run->reconnects, &error) < 0) {
 			snprintf(run->w.error, sizeof(run->w.error),
 				 "reconnects per second: %s", error);
+			send_pool_free(run);
 			return -1;
 		}
 	}
@@ -121,6 +136,7 @@ static int send_start(struct send_run *run, struct send_stats *stats)
 			}
 			free(run->workers);
 			run->workers = NULL;
+			send_pool_free(run);
 			return -1;
 		}
 	}
@@ -398,15 +414,7 @@ static void send_drain(struct send_run *run, struct send_stats *stats)
 		buf_free(&w->unsub_url);
 	}
 	free(run->workers);
-	while (run->free != NULL) {
-		struct send_job *j = run->free;
-
-		run->free = j->next;
-		buf_free(&j->addr);
-		buf_free(&j->vars);
-		buf_free(&j->reply);
-		free(j);
-	}
+	send_pool_free(run);
 }
 
 /*

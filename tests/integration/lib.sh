@@ -128,19 +128,21 @@ wait_until() {
 	done
 }
 
-# hold_closed_port NAME - a loopback port that refuses connections,
-# held until the caller's trap kills its holder (its PID goes into
-# $pids): a process binds it and never listens.  A port picked and let
-# go could be taken meanwhile by a test running beside this one, and
-# then answer.  Sets $closed_port.
+# hold_closed_port NAME - a loopback port that refuses connections: a
+# process binds it and never listens.  A port picked and let go could
+# be taken meanwhile by a test running beside this one, and then
+# answer.  The holder goes with the caller's trap (its PID goes into
+# $pids), or by itself once the test's shell is gone (a shell killed by
+# a signal runs no EXIT trap).  Sets $closed_port.
 hold_closed_port() {
-	python3 -c 'import socket, time
+	python3 -c 'import os, socket, time
+parent = os.getppid()
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1], flush=True)
-time.sleep(900)' >"$1.port" &
+while os.getppid() == parent:
+    time.sleep(0.5)' >"$1.port" &
 	pids="${pids:-} $!"
-	closed_port=1
 	wait_until 10 has_lines "$1.port" 1 || return 1
 	closed_port=$(cat "$1.port")
 }
