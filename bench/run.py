@@ -525,30 +525,26 @@ class Bench:
         return float(m.group(1)) if m and float(m.group(1)) > 0 else wall
 
     def repeat(self, fn, *a, **kw):
-        rates, cpus = [], []
-        for _ in range(self.rounds):
-            r = fn(*a, **kw)
-            if r is None:
-                continue
-            ok, wall, cpu = r
-            rates.append(ok / wall)
-            cpus.append(cpu * 1000.0 / ok)
-        return stats(rates), stats(cpus)
+        """self.rounds runs of fn, which returns (ok, seconds, CPU
+        seconds) or None: stats of the rates and of CPU s / 1,000."""
+        rates, cpus, _ = self.repeat_on(None, fn, *a, **kw)
+        return rates, cpus
 
     def repeat_on(self, sink, fn, *a, **kw):
-        """repeat() of a client of sink (a Popen): its rates and CPU s /
-        1,000, and the sink's CPU s / 1,000 messages during each run
-        (what a ceiling on two shared cores is made of)."""
+        """repeat(), and with sink (a Popen; None: none) the sink's CPU
+        s / 1,000 messages during each run (what a ceiling on two shared
+        cores is made of) as a third stats, else None."""
         rates, cpus, sinks = [], [], []
         for _ in range(self.rounds):
-            before = proc_cpu(sink.pid)
+            before = proc_cpu(sink.pid) if sink else 0
             r = fn(*a, **kw)
             if r is None:
                 continue
             ok, wall, cpu = r
             rates.append(ok / wall)
             cpus.append(cpu * 1000.0 / ok)
-            sinks.append((proc_cpu(sink.pid) - before) * 1000.0 / ok)
+            if sink:
+                sinks.append((proc_cpu(sink.pid) - before) * 1000.0 / ok)
         return stats(rates), stats(cpus), stats(sinks)
 
     def start_smtp_sink(self, host="127.0.0.1", netns=None):
