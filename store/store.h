@@ -26,6 +26,12 @@
  * finds it in doubt).  The counts and the report show it as it is:
  * "sending", attempted at the claim's time.
  *
+ * A final result (sent, failed) for such a job is appended to a journal,
+ * the results table (schema 10), instead of rewriting the job's row,
+ * which then still says queued: read jobs' states from the view jobs_now,
+ * which applies the journal, never from the jobs table.  Every function
+ * here already does.
+ *
  * Times are milliseconds since the Unix epoch (clock_wall_ms(), clock.h).
  *
  * Thread rules:

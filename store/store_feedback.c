@@ -41,8 +41,9 @@ static const char *const store_fb_sql[FB_STMT_COUNT] = {
 		" AND scope IN ('global', ?2) AND (?3 = 0 OR reason <> 0)",
 	[FB_JOB_REF] =
 		"SELECT j.id, j.campaign_id, c.name, c.list, c.transactional,"
-		" j.address, j.state FROM jobs j"
-		" JOIN campaigns c ON c.id = j.campaign_id WHERE j.id = ?1",
+		" j.address, coalesce(r.state, j.state) FROM jobs j"
+		" JOIN campaigns c ON c.id = j.campaign_id"
+		" LEFT JOIN results r ON r.job_id = j.id WHERE j.id = ?1",
 	/*
 	 * A claimed job given up: the attempt its claim counted undone (and
 	 * its times, if it had none before); what an earlier attempt got
@@ -64,7 +65,8 @@ static const char *const store_fb_sql[FB_STMT_COUNT] = {
 		"UPDATE jobs SET state = 5,"
 		" last_reply = ?2 || coalesce(' (before: ' || last_reply || ')',"
 		"  ''),"
-		" done_at = ?3 WHERE id = ?1 AND state = 0",
+		" done_at = ?3 WHERE id = ?1 AND state = 0"
+		" AND NOT EXISTS (SELECT 1 FROM results WHERE job_id = ?1)",
 	[FB_BOUNCE_INSERT] =
 		"INSERT OR IGNORE INTO bounces (msg_key, kind, address, key,"
 		" campaign_id, job_id, matched_by, category, hard, code,"

@@ -82,6 +82,23 @@ struct store_checked_claim {
 	bool mine;
 };
 
+/*
+ * A claim this connection made whose range held nothing but queued jobs
+ * of its campaign when it committed (a claim of consecutive ids).  Until
+ * another connection writes to the store, the only changes to those jobs
+ * are this connection's own results, so a job of it with no result yet
+ * (its bit clear in had_result) is still queued: its final result is
+ * appended without reading the job first (5,000 instructions a result,
+ * bench/profile.py).  A bit once set stays set: the job's next result
+ * takes the checked way.
+ */
+struct store_known_claim {
+	int64_t id;
+	int64_t first_job;
+	int64_t last_job;
+	uint64_t *had_result;	/* bit i: job first_job + i */
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -112,6 +129,18 @@ struct store {
 	int64_t *touched;
 	size_t ntouched;
 	size_t touched_cap;
+
+	/* claims whose queued jobs this connection knows (cleared when
+	 * PRAGMA data_version says another connection wrote) */
+	struct store_known_claim *known;
+	size_t nknown;
+	size_t known_cap;
+	int64_t data_version;
+	/* the claims the open claim made, with their ranges before the
+	 * suppression filter: known after the commit if still whole */
+	struct store_known_claim *made;
+	size_t nmade;
+	size_t made_cap;
 
 	/* the open transaction's moves between states (store_count_move) */
 	struct store_count_delta *count_deltas;

@@ -270,6 +270,71 @@ const char *const store_migrations[] = {
 	"CREATE INDEX jobs_fresh ON jobs(campaign_id) WHERE state = 0;"
 	"CREATE INDEX jobs_retry ON jobs(campaign_id, next_attempt_at)"
 	"  WHERE state = 3;",
+
+	/*
+	 * 9 -> 10: the journal of results.  A final result (sent, failed)
+	 * for a job queued in its owner's claim is appended to results
+	 * instead of rewriting the job's row: the rewrite of a twenty-column
+	 * row with its partial indexes cost about 12,600 instructions more
+	 * than the append (bench/bench_record), a quarter of a 4 KB message.
+	 * Such a job's row still says queued (state 0) and stays in
+	 * jobs_fresh; "queued" is therefore state 0 with no results row, and
+	 * jobs_now shows every job as it is, the journal applied: read
+	 * states from it, never from jobs.  A job whose result comes again
+	 * (a late "sent" after "failed") is folded first: its journal row is
+	 * written into the job's row and removed (store_job_fold), so every
+	 * other change to a job goes to jobs as before.
+	 *
+	 * Claims are deleted when none of their jobs is queued, and new
+	 * claims start past the highest claimed id; with sent jobs left in
+	 * jobs_fresh, a new claim after its campaign's claims were all
+	 * deleted would walk every sent job again.  claim_cursor keeps the
+	 * highest last_job a deleted claim had (a trigger, so no deletion
+	 * can forget it).
+	 *
+	 * results.job_id declares no foreign key: its check cost 1,300
+	 * instructions a result (bench/profile.py), and nothing deletes
+	 * jobs.  Whatever comes to delete jobs must delete their results.
+	 */
+	"CREATE TABLE results ("
+	"  job_id INTEGER PRIMARY KEY,"
+	"  state INTEGER NOT NULL CHECK (state IN (2, 4)),"
+	"  code INTEGER,"
+	"  enhanced TEXT,"
+	"  reply TEXT,"
+	"  queue_id TEXT,"
+	"  done_at INTEGER NOT NULL,"
+	"  attempt_at INTEGER NOT NULL,"
+	"  doubts INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE VIEW jobs_now AS SELECT j.id AS id,"
+	"  j.campaign_id AS campaign_id, j.import_id AS import_id,"
+	"  j.address AS address, j.addr_flags AS addr_flags, j.vars AS vars,"
+	"  coalesce(r.state, j.state) AS state,"
+	"  j.attempts + (r.job_id IS NOT NULL) AS attempts,"
+	"  coalesce(r.done_at, j.next_attempt_at) AS next_attempt_at,"
+	"  j.lease_owner AS lease_owner,"
+	"  j.lease_expires_at AS lease_expires_at,"
+	"  CASE WHEN r.job_id IS NULL THEN j.last_code ELSE r.code END"
+	"    AS last_code,"
+	"  CASE WHEN r.job_id IS NULL THEN j.last_enhanced ELSE r.enhanced END"
+	"    AS last_enhanced,"
+	"  CASE WHEN r.job_id IS NULL THEN j.last_reply ELSE r.reply END"
+	"    AS last_reply,"
+	"  coalesce(r.queue_id, j.queue_id) AS queue_id,"
+	"  j.created_at AS created_at,"
+	"  coalesce(j.first_attempt_at, r.attempt_at) AS first_attempt_at,"
+	"  coalesce(r.attempt_at, j.last_attempt_at) AS last_attempt_at,"
+	"  coalesce(r.done_at, j.done_at) AS done_at,"
+	"  j.doubts + coalesce(r.doubts, 0) AS doubts,"
+	"  r.job_id IS NOT NULL AS journaled"
+	"  FROM jobs j LEFT JOIN results r ON r.job_id = j.id;"
+	"ALTER TABLE campaigns ADD COLUMN claim_cursor INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"CREATE TRIGGER claims_cursor AFTER DELETE ON claims BEGIN"
+	"  UPDATE campaigns SET claim_cursor = old.last_job"
+	"    WHERE id = old.campaign_id AND claim_cursor < old.last_job;"
+	"END;",
 };
 
 /* The migration after which store_widen_state_check() runs (6 -> 7). */
@@ -278,6 +343,8 @@ const int store_migration_widen_state = 6;
 const int store_migration_counts_in_c = 7;
 /* The migration to leases per claim (8 -> 9). */
 const int store_migration_claims = 8;
+/* The migration to the journal of results (9 -> 10). */
+const int store_migration_journal = 9;
 
 /*
  * These must stay the definitions of the latest step that made them.

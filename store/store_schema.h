@@ -18,6 +18,9 @@ extern const int store_migration_counts_in_c;
 /* this step brings leases per claim: refused likewise (an older volley
  * would lease queued jobs that a claim holds) */
 extern const int store_migration_claims;
+/* this step brings the journal of results: refused likewise (an older
+ * volley would claim again jobs whose result is in the journal) */
+extern const int store_migration_journal;
 
 /*
  * The jobs index a large import drops and builds again at its end

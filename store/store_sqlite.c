@@ -54,6 +54,7 @@ enum store_stmt_id {
 	STMT_CLAIM,
 	STMT_CLAIM_CURSOR,
 	STMT_CLAIM_FRESH,
+	STMT_CLAIM_RELOAD,
 	STMT_CLAIM_INSERT,
 	STMT_CLAIM_FREE_GET,
 	STMT_CLAIM_TAKE,
@@ -69,10 +70,15 @@ enum store_stmt_id {
 	STMT_CLAIM_FREE,
 	STMT_CLAIM_QUEUED,
 	STMT_RECORD_FRESH,
+	STMT_RECORD_APPEND,
+	STMT_RECORD_APPEND_KNOWN,
+	STMT_DATA_VERSION,
 	STMT_RECORD_DONE,
 	STMT_RECORD_STATE,
 	STMT_RECORD_LATE,
 	STMT_RECORD_GIVE_BACK,
+	STMT_JOB_FOLD,
+	STMT_JOB_UNJOURNAL,
 	STMT_RELEASE,
 	STMT_RECLAIM_EXPIRED,
 	STMT_LEASE_OWNERS,
@@ -87,6 +93,13 @@ enum store_stmt_id {
 	STMT_COUNT
 };
 
+/*
+ * A job of table t with no result in the journal (schema 10): with state
+ * 0, a job still queued.  A probe of results' primary key.
+ */
+#define STORE_NO_RESULT(t) \
+	" AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = " t ".id)"
+
 /* What a result sets; the WHERE differs (STMT_RECORD_DONE, _LATE). */
 #define STORE_RECORD_SET \
 	"UPDATE jobs SET state = ?2, last_code = ?3," \
@@ -97,9 +110,10 @@ enum store_stmt_id {
 	" lease_owner = NULL, lease_expires_at = NULL"
 
 /*
- * The report shows a job as the counts see it: a queued job that a claim
- * with an owner holds is being sent, its attempt made at the claim's
- * time (ranges of a campaign never overlap: one claim at most).
+ * The report shows a job as the counts see it, its result in the
+ * journal applied (jobs_now): a queued job that a claim with an owner
+ * holds is being sent, its attempt made at the claim's time (ranges of
+ * a campaign never overlap: one claim at most).
  */
 #define STORE_REPORT_COLUMNS \
 	"SELECT jobs.id, address," \
@@ -113,7 +127,7 @@ enum store_stmt_id {
 	"  ORDER BY b.id DESC LIMIT 1)," \
 	" (SELECT at FROM bounces b WHERE b.job_id = jobs.id" \
 	"  ORDER BY b.id DESC LIMIT 1)" \
-	" FROM jobs LEFT JOIN claims c ON jobs.state = 0" \
+	" FROM jobs_now jobs LEFT JOIN claims c ON jobs.state = 0" \
 	"  AND c.campaign_id = jobs.campaign_id AND c.owner IS NOT NULL" \
 	"  AND jobs.id BETWEEN c.first_job AND c.last_job"
 
@@ -189,12 +203,26 @@ static const char *const store_sql[STMT_COUNT] = {
 	 * job up to the campaign's highest claimed id is in some claim.
 	 */
 	[STMT_CLAIM_CURSOR] =
-		"SELECT max(last_job) FROM claims WHERE campaign_id = ?1",
+		"SELECT max(coalesce((SELECT max(last_job) FROM claims"
+		"  WHERE campaign_id = ?1), 0),"
+		" (SELECT claim_cursor FROM campaigns WHERE id = ?1))",
+	/*
+	 * Past the cursor no job was ever in a claim, so none has a result
+	 * in the journal (schema 10): the claim of a new range need not
+	 * look there.  A freed range's reload must.
+	 */
 	[STMT_CLAIM_FRESH] =
 		"SELECT id, import_id, address, addr_flags, vars, attempts,"
 		" first_attempt_at, doubts FROM jobs"
 		" WHERE campaign_id = ?1 AND state = 0"
 		" AND id > ?2 AND id <= ?3 ORDER BY id LIMIT ?4",
+	[STMT_CLAIM_RELOAD] =
+		"SELECT id, import_id, address, addr_flags, vars, attempts,"
+		" first_attempt_at, doubts FROM jobs"
+		" WHERE campaign_id = ?1 AND state = 0"
+		" AND id > ?2 AND id <= ?3"
+		STORE_NO_RESULT("jobs")
+		" ORDER BY id LIMIT ?4",
 	[STMT_CLAIM_INSERT] =
 		"INSERT INTO claims (campaign_id, first_job, last_job, owner,"
 		" claimed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -212,11 +240,17 @@ static const char *const store_sql[STMT_COUNT] = {
 	[STMT_CLAIM_MINE] =
 		"SELECT campaign_id, first_job, last_job, claimed_at,"
 		" expires_at FROM claims WHERE id = ?1 AND owner = ?2",
-	/* a queued job left in claim ?1's range */
+	/*
+	 * A queued job left in claim ?1's range.  Jobs with a result in the
+	 * journal are still in jobs_fresh: the highest ids first, since
+	 * results come in about the order a claim handed its jobs out.
+	 */
 	[STMT_CLAIM_LEFT] =
 		"SELECT 1 FROM claims c, jobs j WHERE c.id = ?1"
 		" AND j.campaign_id = c.campaign_id AND j.state = 0"
-		" AND j.id BETWEEN c.first_job AND c.last_job LIMIT 1",
+		" AND j.id BETWEEN c.first_job AND c.last_job"
+		STORE_NO_RESULT("j")
+		" ORDER BY j.id DESC LIMIT 1",
 	/* ids of campaigns imported in turns interleave: the job's own */
 	[STMT_CLAIM_OF_JOB] =
 		"SELECT c.id FROM claims c, jobs j WHERE j.id = ?1"
@@ -240,7 +274,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		"UPDATE claims SET owner = NULL, expires_at = NULL WHERE id = ?1",
 	[STMT_CLAIM_QUEUED] =
 		"SELECT count(*) FROM jobs WHERE campaign_id = ?1 AND state = 0"
-		" AND id BETWEEN ?2 AND ?3",
+		" AND id BETWEEN ?2 AND ?3"
+		STORE_NO_RESULT("jobs"),
 	/*
 	 * A result for a job of a claim: the attempt is counted now (the
 	 * claim wrote nothing to the job), at the claim's time (?12).  The
@@ -251,7 +286,32 @@ static const char *const store_sql[STMT_COUNT] = {
 		", attempts = attempts + 1,"
 		" first_attempt_at = coalesce(first_attempt_at, ?12),"
 		" last_attempt_at = ?12"
-		" WHERE id = ?1 AND state = 0 AND campaign_id = ?11",
+		" WHERE id = ?1 AND state = 0 AND campaign_id = ?11"
+		STORE_NO_RESULT("jobs"),
+	/*
+	 * A final result for a job of the owner's claim is appended to the
+	 * journal (schema 10), the job's row left as it is; the same checks
+	 * as STMT_RECORD_FRESH, and a job with a result already gets none.
+	 * (Asking jobs_fresh instead of the row measured 1,900 instructions
+	 * more a result: one more cursor, and the table's opened anyway.)
+	 */
+	[STMT_RECORD_APPEND] =
+		"INSERT INTO results (job_id, state, code, enhanced, reply,"
+		" queue_id, done_at, attempt_at, doubts)"
+		" SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8, ?12, ?10 FROM jobs"
+		" WHERE id = ?1 AND state = 0 AND campaign_id = ?11"
+		" ON CONFLICT (job_id) DO NOTHING",
+	/*
+	 * The same for a job this connection knows to be queued in the
+	 * claim (struct store_known_claim): the job's row is not read.
+	 */
+	[STMT_RECORD_APPEND_KNOWN] =
+		"INSERT INTO results (job_id, state, code, enhanced, reply,"
+		" queue_id, done_at, attempt_at, doubts)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?12, ?10)"
+		" ON CONFLICT (job_id) DO NOTHING",
+	/* changes when another connection commits, never for our own */
+	[STMT_DATA_VERSION] = "PRAGMA data_version",
 	/*
 	 * A final or deferring result applies to a job this owner holds;
 	 * "sent" applies to any job not yet sent (see store.h): when the
@@ -264,7 +324,9 @@ static const char *const store_sql[STMT_COUNT] = {
 		" WHERE id = ?1 AND state = 1 AND lease_owner = ?9"
 		" AND campaign_id = ?11",
 	[STMT_RECORD_STATE] =
-		"SELECT campaign_id, state FROM jobs WHERE id = ?1",
+		"SELECT j.campaign_id, coalesce(r.state, j.state),"
+		" r.job_id IS NOT NULL FROM jobs j"
+		" LEFT JOIN results r ON r.job_id = j.id WHERE j.id = ?1",
 	[STMT_RECORD_LATE] = STORE_RECORD_SET
 		" WHERE id = ?1 AND state = ?9 AND state <> 2",
 	/*
@@ -281,6 +343,15 @@ static const char *const store_sql[STMT_COUNT] = {
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE id = ?1 AND state = 1 AND lease_owner = ?2"
 		" RETURNING campaign_id, state",
+	/* the job's journal row written into its row, then removed */
+	[STMT_JOB_FOLD] =
+		"UPDATE jobs SET (state, attempts, next_attempt_at, last_code,"
+		" last_enhanced, last_reply, queue_id, first_attempt_at,"
+		" last_attempt_at, done_at, doubts) = (SELECT state, attempts,"
+		" next_attempt_at, last_code, last_enhanced, last_reply,"
+		" queue_id, first_attempt_at, last_attempt_at, done_at, doubts"
+		" FROM jobs_now WHERE id = ?1) WHERE id = ?1",
+	[STMT_JOB_UNJOURNAL] = "DELETE FROM results WHERE job_id = ?1",
 	[STMT_RELEASE] =
 		"UPDATE jobs SET attempts = attempts - 1,"
 		" state = CASE WHEN attempts > 1 THEN 3 ELSE 0 END,"
@@ -329,7 +400,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" last_attempt_at = ?7,"
 		" last_code = NULL, last_enhanced = NULL, last_reply = ?6"
 		" WHERE campaign_id = ?1 AND state = 0"
-		" AND id BETWEEN ?2 AND ?3",
+		" AND id BETWEEN ?2 AND ?3"
+		STORE_NO_RESULT("jobs"),
 	/*
 	 * Released with its claim, a job whose message may have left stays
 	 * leased, one by one, for the next run's reclaim to find in doubt.
@@ -340,7 +412,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" first_attempt_at = coalesce(first_attempt_at, ?6),"
 		" last_attempt_at = ?6"
 		" WHERE campaign_id = ?1 AND state = 0 AND id BETWEEN ?2 AND ?3"
-		" AND id IN (SELECT value FROM json_each(?7))",
+		" AND id IN (SELECT value FROM json_each(?7))"
+		STORE_NO_RESULT("jobs"),
 	/* held in doubt: deferred, due at the end of time (STORE_HELD) */
 	[STMT_DOUBT_COUNT] =
 		"SELECT count(*) FROM jobs WHERE campaign_id = ?1"
@@ -767,23 +840,35 @@ static int store_widen_state_check(struct store *st, const char **error_r)
 }
 
 /*
- * store_migrate_senders - before the counting trigger goes (7 -> 8) and
- * before leases per claim (8 -> 9): no older volley may be sending from
- * this store, since the statements it has prepared would change states
- * nobody counts from then on, and lease queued jobs a claim holds.  A job
- * leased until later to an owner that may be alive says one is.  -1
- * (the error names the owner) if so.
+ * store_migrate_senders - before the counting trigger goes (7 -> 8),
+ * before leases per claim (8 -> 9) and before the journal of results
+ * (9 -> 10): no older volley may be sending from this store, since the
+ * statements it has prepared would change states nobody counts from then
+ * on, lease queued jobs a claim holds, and claim jobs whose result is in
+ * the journal.  A job or (from schema 9) a claim leased until later to an
+ * owner that may be alive says one is.  -1 (the error names the owner)
+ * if so.
  */
-static int store_migrate_senders(struct store *st, const char **error_r)
+static int store_migrate_senders(struct store *st, int64_t version,
+				 const char **error_r)
 {
 	sqlite3_stmt *stmt;
 	char self[128];
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT lease_owner,"
+	if (sqlite3_prepare_v2(st->db, version <= store_migration_claims ?
+			       "SELECT lease_owner,"
 			       " max(lease_expires_at), count(*) FROM jobs"
 			       " WHERE state = 1 AND lease_expires_at > ?1"
-			       " GROUP BY lease_owner", -1, &stmt,
+			       " GROUP BY lease_owner" :
+			       "SELECT owner, max(until), sum(n) FROM"
+			       " (SELECT lease_owner AS owner,"
+			       "   lease_expires_at AS until, 1 AS n FROM jobs"
+			       "   WHERE state = 1 AND lease_expires_at > ?1"
+			       "  UNION ALL SELECT owner, expires_at,"
+			       "   last_job - first_job + 1 FROM claims"
+			       "   WHERE owner IS NOT NULL AND expires_at > ?1)"
+			       " GROUP BY owner", -1, &stmt,
 			       NULL) != SQLITE_OK)
 		return store_fail_db(st, error_r, "migrating the schema");
 	store_lease_owner_self(self, sizeof(self));
@@ -847,8 +932,8 @@ static int store_migrate(struct store *st, const char **error_r)
 			goto out_rollback;
 	}
 	/* jobs exist from step 0 -> 1, the trigger from 1 -> 2 */
-	if (version >= 2 && version <= store_migration_claims &&
-	    store_migrate_senders(st, error_r) < 0)
+	if (version >= 2 && version <= store_migration_journal &&
+	    store_migrate_senders(st, version, error_r) < 0)
 		goto out_rollback;
 	for (; version < store_migration_count; version++) {
 		if (store_exec(st, store_migrations[version],
@@ -956,6 +1041,8 @@ out_fail:
 	return -1;
 }
 
+static void store_known_forget(struct store *st, int64_t id);
+
 void store_close(struct store **stp)
 {
 	struct store *st = *stp;
@@ -967,6 +1054,9 @@ void store_close(struct store **stp)
 	free(st->stmt);
 	free(st->count_deltas);
 	free(st->touched);
+	store_known_forget(st, 0);
+	free(st->known);
+	free(st->made);
 	store_fb_close(st);
 	sqlite3_close(st->db);
 	buf_free(&st->scratch);
@@ -1833,14 +1923,18 @@ static int store_claim_deferred(struct store *st, int64_t campaign_id,
 /*
  * store_claim_range - the queued jobs of campaign with ids in
  * (after, upto], at most max, lowest first, appended to batch (their
- * claim_id is the caller's to set); the number, or -1 on error
+ * claim_id is the caller's to set); the number, or -1 on error.  fresh:
+ * the range lies past the claim cursor, where no job has a result in
+ * the journal.
  */
 static long store_claim_range(struct store *st, int64_t campaign_id,
-			      int64_t after, int64_t upto, size_t max,
-			      int64_t now, struct store_batch *batch,
-			      struct buf *arena, const char **error_r)
+			      bool fresh, int64_t after, int64_t upto,
+			      size_t max, int64_t now,
+			      struct store_batch *batch, struct buf *arena,
+			      const char **error_r)
 {
-	sqlite3_stmt *stmt = store_stmt(st, STMT_CLAIM_FRESH, error_r);
+	sqlite3_stmt *stmt = store_stmt(st, fresh ? STMT_CLAIM_FRESH :
+					STMT_CLAIM_RELOAD, error_r);
 	size_t before = batch->count;
 	int rc;
 
@@ -1877,6 +1971,117 @@ static int store_step_done(struct store *st, sqlite3_stmt *stmt,
 	return 0;
 }
 
+/* --- claims this connection knows (struct store_known_claim) ---------- */
+
+static struct store_known_claim *store_known_find(struct store *st,
+						  int64_t id)
+{
+	for (size_t i = 0; i < st->nknown; i++)
+		if (st->known[i].id == id)
+			return &st->known[i];
+	return NULL;
+}
+
+/* store_known_forget - claim id is no longer known (0: none is) */
+static void store_known_forget(struct store *st, int64_t id)
+{
+	for (size_t i = st->nknown; i > 0; i--) {
+		if (id != 0 && st->known[i - 1].id != id)
+			continue;
+		free(st->known[i - 1].had_result);
+		st->known[i - 1] = st->known[--st->nknown];
+	}
+}
+
+/*
+ * store_known_check - in a transaction just begun: if another connection
+ * has committed since this one last looked, what this one knew of its
+ * claims may be wrong (a late result from another sender, a reclaim):
+ * it is forgotten.  -1 on error.
+ */
+static int store_known_check(struct store *st, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_stmt(st, STMT_DATA_VERSION, error_r);
+	int64_t version;
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	version = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail_step(st, rc, error_r, "reading the store");
+	if (version != st->data_version)
+		store_known_forget(st, 0);
+	st->data_version = version;
+	return 0;
+}
+
+/*
+ * store_known_job - whether job, of claim id, is one this connection
+ * knows to be queued with no result yet; either way it is one with a
+ * result from now on
+ */
+static bool store_known_job(struct store *st, int64_t id, int64_t job)
+{
+	struct store_known_claim *k = store_known_find(st, id);
+	uint64_t i, bit;
+	bool fresh;
+
+	if (k == NULL || job < k->first_job || job > k->last_job)
+		return false;
+	i = (uint64_t)(job - k->first_job);
+	bit = UINT64_C(1) << (i % 64);
+	fresh = (k->had_result[i / 64] & bit) == 0;
+	k->had_result[i / 64] |= bit;
+	return fresh;
+}
+
+/* store_made_add - the open claim made (or took) claim id for this range */
+static void store_made_add(struct store *st, int64_t id, int64_t first,
+			   int64_t last)
+{
+	if (st->nmade == st->made_cap) {
+		st->made_cap = st->made_cap ? 2 * st->made_cap : 4;
+		st->made = xrealloc(st->made, st->made_cap * sizeof(*st->made));
+	}
+	st->made[st->nmade++] = (struct store_known_claim){
+		.id = id, .first_job = first, .last_job = last,
+	};
+}
+
+/*
+ * store_known_adopt - after the claim's commit: each claim it made whose
+ * whole range is in batch (consecutive ids, none suppressed) is known
+ */
+static void store_known_adopt(struct store *st,
+			      const struct store_batch *batch)
+{
+	for (size_t m = 0; m < st->nmade; m++) {
+		const struct store_known_claim *c = &st->made[m];
+		int64_t kept = 0;
+		size_t words;
+
+		for (size_t i = 0; i < batch->count; i++)
+			kept += batch->jobs[i].claim_id == c->id;
+		if (kept != c->last_job - c->first_job + 1)
+			continue;
+		store_known_forget(st, c->id);
+		if (st->nknown == st->known_cap) {
+			st->known_cap = st->known_cap ? 2 * st->known_cap : 8;
+			st->known = xrealloc(st->known, st->known_cap *
+					     sizeof(*st->known));
+		}
+		words = (size_t)(kept + 63) / 64;
+		st->known[st->nknown] = *c;
+		st->known[st->nknown].had_result =
+			xcalloc(words, sizeof(uint64_t));
+		st->nknown++;
+	}
+	st->nmade = 0;
+}
+
 /* store_claim_delete - the claims row id goes (no job of it is queued) */
 static int store_claim_delete(struct store *st, int64_t id,
 			      const char **error_r)
@@ -1885,6 +2090,7 @@ static int store_claim_delete(struct store *st, int64_t id,
 
 	if (stmt == NULL)
 		return -1;
+	store_known_forget(st, id);
 	sqlite3_bind_int64(stmt, 1, id);
 	return store_step_done(st, stmt, "claiming jobs", error_r);
 }
@@ -2005,8 +2211,8 @@ static int store_claim_free_take(struct store *st, int64_t campaign_id,
 		return 0;
 	if (rc != SQLITE_ROW)
 		return store_fail_step(st, rc, error_r, "claiming jobs");
-	n = store_claim_range(st, campaign_id, first - 1, last, max, now,
-			      batch, arena, error_r);
+	n = store_claim_range(st, campaign_id, false, first - 1, last, max,
+			      now, batch, arena, error_r);
 	if (n < 0)
 		return -1;
 	if (n == 0)
@@ -2023,6 +2229,7 @@ static int store_claim_free_take(struct store *st, int64_t campaign_id,
 	for (size_t i = before; i < batch->count; i++)
 		batch->jobs[i].claim_id = id;
 	store_claim_touch(st, id);
+	store_made_add(st, id, batch->jobs[before].id, took);
 	return 1;
 }
 
@@ -2051,8 +2258,8 @@ static int store_claim_fresh(struct store *st, int64_t campaign_id,
 	sqlite3_reset(cur);
 	if (rc != SQLITE_ROW)
 		return store_fail_step(st, rc, error_r, "claiming jobs");
-	n = store_claim_range(st, campaign_id, after, INT64_MAX, max, now,
-			      batch, arena, error_r);
+	n = store_claim_range(st, campaign_id, true, after, INT64_MAX, max,
+			      now, batch, arena, error_r);
 	if (n <= 0)
 		return (int)n;
 	id = store_claim_put(st, 0, campaign_id, batch->jobs[before].id,
@@ -2063,6 +2270,8 @@ static int store_claim_fresh(struct store *st, int64_t campaign_id,
 	for (size_t i = before; i < batch->count; i++)
 		batch->jobs[i].claim_id = id;
 	store_claim_touch(st, id);
+	store_made_add(st, id, batch->jobs[before].id,
+		       batch->jobs[batch->count - 1].id);
 	return 0;
 }
 
@@ -2085,8 +2294,11 @@ int store_claim(struct store *st, int64_t campaign_id, const char *owner,
 		batch->jobs = xrealloc(batch->jobs, max * sizeof(*batch->jobs));
 		batch->cap = max;
 	}
+	st->nmade = 0;
 	if (store_begin(st, error_r) < 0)
 		return -1;
+	if (store_known_check(st, error_r) < 0)
+		goto out_rollback;
 again:
 	if (store_claim_deferred(st, campaign_id, owner, now, lease_ms, max,
 				 batch, arena, error_r) < 0)
@@ -2130,6 +2342,7 @@ again:
 	store_count_move(st, campaign_id, JOB_QUEUED, JOB_SENDING, ranged);
 	if (store_commit(st, error_r) < 0)
 		goto out_rollback;
+	store_known_adopt(st, batch);
 	for (size_t i = 0; i < batch->count; i++) {
 		struct store_job *job = &batch->jobs[i];
 
@@ -2143,6 +2356,7 @@ out_rollback:
 	batch->count = 0;
 	batch->more = false;
 	st->claim_suppressed = before;	/* none of it happened */
+	st->nmade = 0;
 	return -1;
 }
 
@@ -2201,11 +2415,12 @@ static void store_bind_result(sqlite3_stmt *stmt,
 }
 
 /*
- * store_job_now - the campaign and state of job id: 1, or 0 if there is
- * no such job, -1 on error
+ * store_job_now - the campaign and state of job id, its result in the
+ * journal applied (*journaled_r, if not NULL, says whether it has one):
+ * 1, or 0 if there is no such job, -1 on error
  */
 static int store_job_now(struct store *st, int64_t id, int64_t *campaign_r,
-			 int *state_r, const char **error_r)
+			 int *state_r, bool *journaled_r, const char **error_r)
 {
 	sqlite3_stmt *get = store_stmt(st, STMT_RECORD_STATE, error_r);
 	int rc;
@@ -2217,6 +2432,8 @@ static int store_job_now(struct store *st, int64_t id, int64_t *campaign_r,
 	if (rc == SQLITE_ROW) {
 		*campaign_r = sqlite3_column_int64(get, 0);
 		*state_r = sqlite3_column_int(get, 1);
+		if (journaled_r != NULL)
+			*journaled_r = sqlite3_column_int(get, 2) != 0;
 	}
 	sqlite3_reset(get);
 	if (rc == SQLITE_DONE)
@@ -2224,6 +2441,26 @@ static int store_job_now(struct store *st, int64_t id, int64_t *campaign_r,
 	if (rc != SQLITE_ROW)
 		return store_fail_step(st, rc, error_r, "recording results");
 	return 1;
+}
+
+/*
+ * store_job_fold - job id's result in the journal is written into its
+ * row and leaves the journal, so that a statement that changes the row
+ * (a late result) starts from the job's real state.  The counts do not
+ * move: they counted the journal's state already.
+ */
+static int store_job_fold(struct store *st, int64_t id, const char **error_r)
+{
+	sqlite3_stmt *fold = store_stmt(st, STMT_JOB_FOLD, error_r);
+	sqlite3_stmt *drop = store_stmt(st, STMT_JOB_UNJOURNAL, error_r);
+
+	if (fold == NULL || drop == NULL)
+		return -1;
+	sqlite3_bind_int64(fold, 1, id);
+	sqlite3_bind_int64(drop, 1, id);
+	if (store_step_done(st, fold, "recording results", error_r) < 0)
+		return -1;
+	return store_step_done(st, drop, "recording results", error_r);
 }
 
 /*
@@ -2260,15 +2497,22 @@ static int store_record_late(struct store *st, const struct store_result *r,
 			     const char **error_r)
 {
 	sqlite3_stmt *late = store_stmt(st, STMT_RECORD_LATE, error_r);
-	int64_t campaign;
-	int rc, state;
+	int64_t campaign = 0;
+	int rc, state = 0;
+	bool journaled = false;
 	enum job_state counted;
 
 	if (late == NULL)
 		return -1;
-	rc = store_job_now(st, r->job_id, &campaign, &state, error_r);
+	rc = store_job_now(st, r->job_id, &campaign, &state, &journaled,
+			   error_r);
 	if (rc <= 0 || state == JOB_SENT)
 		return rc < 0 ? -1 : 0;
+	/* failed, in the journal: the row says so first, as it did before */
+	if (journaled && store_job_fold(st, r->job_id, error_r) < 0)
+		return -1;
+	/* it may be queued in a claim this connection knows: known no more */
+	store_known_forget(st, 0);
 	counted = (enum job_state)state;
 	/*
 	 * Queued in a claim some owner holds: "sending" in the counts, and
@@ -2363,6 +2607,7 @@ static int store_claim_give_back(struct store *st, const char *owner,
 	if (prev == NULL || grow == NULL)
 		return -1;
 	st->checked.id = 0;	/* its range changes */
+	store_known_forget(st, c.id);
 	if (c.first_job == job && c.last_job == job)
 		return store_claim_put(st, c.id, c.campaign, job, job, NULL,
 				       c.claimed_at, 0, error_r) < 0 ? -1 : 0;
@@ -2424,8 +2669,17 @@ static int store_record_in_claim(struct store *st, const char *owner,
 	sqlite3_stmt *stmt;
 	int rc;
 
-	stmt = store_stmt(st, r->state == JOB_QUEUED ? STMT_CLAIM_QUEUED :
-			  STMT_RECORD_FRESH, error_r);
+	/* final results are appended; a deferred job must reach jobs_retry */
+	if (r->state == JOB_QUEUED)
+		stmt = store_stmt(st, STMT_CLAIM_QUEUED, error_r);
+	else if (!store_known_job(st, c.id, r->job_id))
+		stmt = store_stmt(st, r->state == JOB_DEFERRED ?
+				  STMT_RECORD_FRESH : STMT_RECORD_APPEND,
+				  error_r);
+	else
+		stmt = store_stmt(st, r->state == JOB_DEFERRED ?
+				  STMT_RECORD_FRESH : STMT_RECORD_APPEND_KNOWN,
+				  error_r);
 	if (stmt == NULL)
 		return -1;
 	if (r->state == JOB_QUEUED) {
@@ -2547,7 +2801,7 @@ static int store_record_one(struct store *st, const char *owner,
 again:
 	if (!give_back && campaign == 0) {
 		rc = store_job_now(st, r->job_id, &campaign, &now_state,
-				   error_r);
+				   NULL, error_r);
 		if (rc <= 0)
 			return rc;
 	}
@@ -2579,7 +2833,7 @@ again:
 		/* the campaign named is not the job's: again with its own */
 		hinted = false;
 		rc = store_job_now(st, r->job_id, &campaign, &now_state,
-				   error_r);
+				   NULL, error_r);
 		if (rc <= 0)
 			return rc;
 		if (campaign != r->campaign_id)
@@ -2606,6 +2860,8 @@ int store_record(struct store *st, const char *owner,
 
 	if (store_begin(st, error_r) < 0)
 		return -1;
+	if (store_known_check(st, error_r) < 0)
+		goto out_rollback;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_result *r = &results[i];
 		int rc;
@@ -2782,6 +3038,7 @@ int store_release(struct store *st, const char *owner, const int64_t *keep,
 
 	if (stmt == NULL || store_begin(st, error_r) < 0)
 		return -1;
+	store_known_forget(st, 0);	/* its claims go or are freed */
 	buf_reset(&st->scratch);
 	buf_putc(&st->scratch, '[');
 	for (size_t i = 0; i < nkeep; i++)
@@ -2954,6 +3211,7 @@ int store_reclaim(struct store *st, int64_t now, bool hold,
 	if (expired == NULL || owners == NULL || by_owner == NULL ||
 	    store_begin(st, error_r) < 0)
 		return -1;
+	store_known_forget(st, 0);	/* claims may go in doubt */
 	sqlite3_bind_int64(expired, 1, now);
 	sqlite3_bind_int64(expired, 2, hold ? STORE_HELD : now);
 	sqlite3_bind_int64(expired, 3, STORE_HELD);
@@ -3104,13 +3362,13 @@ int store_job_foreach(struct store *st, int64_t campaign_id,
 		return -1;
 	if (sqlite3_prepare_v2(st->db, address != NULL ?
 			       "SELECT id, campaign_id, import_id, address,"
-			       " addr_flags, vars, attempts FROM jobs"
+			       " addr_flags, vars, attempts FROM jobs_now"
 			       " WHERE id IN (SELECT value FROM json_each(?4))"
 			       " AND campaign_id = ?1"
 			       " AND address = ?2 COLLATE NOCASE"
 			       " ORDER BY id LIMIT ?3" :
 			       "SELECT id, campaign_id, import_id, address,"
-			       " addr_flags, vars, attempts FROM jobs"
+			       " addr_flags, vars, attempts FROM jobs_now"
 			       " WHERE +campaign_id = ?1 ORDER BY id LIMIT ?3",
 			       -1, &stmt, NULL) != SQLITE_OK)
 		return store_fail_db(st, error_r, "reading jobs");

@@ -24,7 +24,7 @@
  */
 #define COUNTS_RECOUNT_SQL \
 		"SELECT c.campaign_id, c.state, c.n," \
-		" (SELECT count(*) FROM jobs j" \
+		" (SELECT count(*) FROM jobs_now j" \
 		"  WHERE j.campaign_id = c.campaign_id" \
 		"  AND CASE WHEN j.state = 0 AND EXISTS (SELECT 1 FROM claims k" \
 		"   WHERE k.campaign_id = j.campaign_id AND k.owner IS NOT NULL" \

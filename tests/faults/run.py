@@ -339,8 +339,13 @@ def jobs(cwd, name):
     db = sqlite3.connect(os.path.join(cwd, STORE_DB.get(name, "t.db")))
     cols = [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
     doubts = "doubts" if "doubts" in cols else "0"
+    # since schema 10 a result may be in the journal: jobs_now applies it
+    table = "jobs_now" if db.execute(
+        "SELECT 1 FROM sqlite_schema WHERE name = 'jobs_now'").fetchone() \
+        else "jobs"
     rows = db.execute("SELECT id, address, state, attempts, queue_id, "
-                      "next_attempt_at, last_reply, %s FROM jobs" % doubts)
+                      "next_attempt_at, last_reply, %s FROM %s"
+                      % (doubts, table))
     out = {}
     for r in rows:
         out[r[0]] = {"address": r[1], "state": r[2], "attempts": r[3],
@@ -394,7 +399,7 @@ def recount(cwd, name):
     counted, real) that differ"""
     db = sqlite3.connect(os.path.join(cwd, STORE_DB.get(name, "t.db")))
     rows = db.execute(
-        "SELECT c.campaign_id, c.state, c.n, (SELECT count(*) FROM jobs j"
+        "SELECT c.campaign_id, c.state, c.n, (SELECT count(*) FROM jobs_now j"
         " WHERE j.campaign_id = c.campaign_id AND CASE WHEN j.state = 0"
         " AND EXISTS (SELECT 1 FROM claims k WHERE k.campaign_id ="
         " j.campaign_id AND k.owner IS NOT NULL AND j.id BETWEEN"

@@ -111,7 +111,7 @@ equals "$(cat b.pid)" 1 "run b is PID 1 of its namespace"
 lacks a.out "taken back" "run a reclaims nothing"
 lacks b.out "taken back" "run b reclaims nothing"
 equals "$(count news sent)" "$N" "every recipient is sent"
-equals "$(sqlite3 test.db "SELECT count(*) FROM jobs WHERE doubts > 0 OR
+equals "$(sqlite3 test.db "SELECT count(*) FROM jobs_now WHERE doubts > 0 OR
 	last_reply LIKE 'interrupted%'")" 0 "no job was taken back in doubt"
 
 checks=$((checks + 1))
