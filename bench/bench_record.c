@@ -1,8 +1,8 @@
 /*
  * bench_record - what shape of SQL records a batch of results cheapest:
- * one UPDATE per result (the store's STMT_RECORD_FRESH, which recorded
- * every result before schema 10 and records deferrals since, prepared
- * once, twelve values bound each time), one UPDATE ... FROM json_each()
+ * one UPDATE per result (schema 9's STMT_RECORD_FRESH, which recorded
+ * every result then; since schema 10 it records deferrals, with a check
+ * of the journal added; prepared once, twelve values bound each time), one UPDATE ... FROM json_each()
  * per batch (the batch's results as one JSON array), or one INSERT per
  * result into the store's journal of results, keyed by job id (the jobs
  * row left as it is: how the store records a final result since schema
@@ -90,7 +90,7 @@ static sqlite3_stmt *bench_prepare(sqlite3 *db, const char *sql)
 	return stmt;
 }
 
-/* the store's record of one result (store_sqlite.c, STMT_RECORD_FRESH) */
+/* schema 9's record of one result (store_sqlite.c, STMT_RECORD_FRESH) */
 static const char bench_one_sql[] =
 	"UPDATE jobs SET state = ?2, last_code = ?3,"
 	" last_enhanced = ?4, last_reply = ?5,"
@@ -175,7 +175,8 @@ static double bench_run(const char *path, long n, enum bench_shape shape)
 						  SQLITE_STATIC);
 				sqlite3_bind_null(stmt, 6);
 				sqlite3_bind_int64(stmt, 7, 5);
-				if (sqlite3_step(stmt) != SQLITE_DONE)
+				if (sqlite3_step(stmt) != SQLITE_DONE ||
+				    sqlite3_changes(db) != 1)
 					bench_die("record",
 						  sqlite3_errmsg(db));
 				sqlite3_reset(stmt);

@@ -20,11 +20,11 @@
  * would only cause a duplicate.
  *
  * Deferred jobs are leased one by one.  Queued jobs are leased by a
- * range of ids, one row for the whole claim (schema 9), so that a job's
- * row is written once, by its result: until then the row says queued,
- * and its attempt is written with the result (or by the reclaim that
- * finds it in doubt).  The counts and the report show it as it is:
- * "sending", attempted at the claim's time.
+ * range of ids, one row for the whole claim (schema 9), so that the
+ * claim writes no job's row: until its result the row says queued, and
+ * its attempt is written with the result (or by the reclaim that finds
+ * it in doubt).  The counts and the report show it as it is: "sending",
+ * attempted at the claim's time.
  *
  * A final result (sent, failed) for such a job is appended to a journal,
  * the results table (schema 10), instead of rewriting the job's row,
@@ -345,8 +345,9 @@ struct store_result {
  * store_record - record n results in one transaction.  Results for jobs
  * that owner no longer holds are skipped and counted in *stale_r, except
  * JOB_SENT (see the top of this file).  A QUEUED result gives back the
- * attempt the claim counted: the job is queued again and the next claim
- * takes it first.
+ * attempt the claim counted: a job of a claim's range is queued again
+ * and the next claim takes it first; a job leased by itself is deferred,
+ * due when it was.
  */
 int store_record(struct store *st, const char *owner,
 		 const struct store_result *results, size_t n,
@@ -399,7 +400,9 @@ bool store_lease_owner_alive(const char *owner, const char *self);
  * did not take stay leased, for the next run's store_reclaim to treat as
  * in doubt.  Undoes the attempt each released claim counted.  A claim of
  * queued jobs with some still queued becomes free: the next claim takes
- * it first.  *n_r (may be NULL) is the number released.
+ * it first; a job leased by itself is deferred, due when it was (since
+ * schema 10 also one whose only attempt that lease was).  *n_r (may be
+ * NULL) is the number released.
  */
 int store_release(struct store *st, const char *owner, const int64_t *keep,
 		  size_t nkeep, int64_t *n_r, const char **error_r);

@@ -5,11 +5,15 @@
  * and its indexes compact at 10^7 rows.  Times are Unix milliseconds.
  *
  * Indexes, and the query each one serves:
- *   jobs_fresh    partial, only queued jobs, by campaign (and id): a claim
- *                 reads exactly the rows it takes past the campaign's
- *                 highest claimed id, and a reclaim the queued jobs of a
- *                 claim's range, so their cost is O(batch) however many
- *                 jobs are sent or failed.
+ *   jobs_fresh    partial, jobs whose row says queued, by campaign (and
+ *                 id): a claim reads exactly the rows it takes past the
+ *                 campaign's claim cursor, so its cost is O(batch)
+ *                 however many jobs are sent or failed.  Since schema
+ *                 10 it also holds the jobs whose final result is in the
+ *                 journal (their row still says queued), for good: the
+ *                 statements that read a claim's range (reclaim,
+ *                 release, the reload of a freed range) walk those too,
+ *                 O(range) with one probe of results each.
  *   jobs_retry    partial, only deferred jobs, by campaign and next
  *                 attempt time: the due ones, oldest first.
  *   jobs_leased   partial, only jobs leased one by one (deferred ones),
@@ -293,8 +297,10 @@ const char *const store_migrations[] = {
 	 * can forget it).
 	 *
 	 * results.job_id declares no foreign key: its check cost 1,300
-	 * instructions a result (bench/profile.py), and nothing deletes
-	 * jobs.  Whatever comes to delete jobs must delete their results.
+	 * instructions a result (bench/profile.py).  Nothing deletes jobs
+	 * today; a trigger deletes a deleted job's result, so that a job
+	 * imported later under the same id (jobs' ids can be used again)
+	 * starts with none.
 	 */
 	"CREATE TABLE results ("
 	"  job_id INTEGER PRIMARY KEY,"
@@ -331,6 +337,9 @@ const char *const store_migrations[] = {
 	"  FROM jobs j LEFT JOIN results r ON r.job_id = j.id;"
 	"ALTER TABLE campaigns ADD COLUMN claim_cursor INTEGER NOT NULL"
 	"  DEFAULT 0;"
+	"CREATE TRIGGER jobs_results_delete AFTER DELETE ON jobs BEGIN"
+	"  DELETE FROM results WHERE job_id = old.id;"
+	"END;"
 	"CREATE TRIGGER claims_cursor AFTER DELETE ON claims BEGIN"
 	"  UPDATE campaigns SET claim_cursor = old.last_job"
 	"    WHERE id = old.campaign_id AND claim_cursor < old.last_job;"

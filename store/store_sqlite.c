@@ -100,6 +100,22 @@ enum store_stmt_id {
 #define STORE_NO_RESULT(t) \
 	" AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = " t ".id)"
 
+/*
+ * Giving back a job leased by itself undoes the attempt its lease counted,
+ * and the job is deferred, due when it was: a job whose only attempt
+ * that was (one a release kept in doubt) is deferred too, not queued,
+ * since a queued job outside every claim below the campaign's claim
+ * cursor would never be claimed again (schema 10).  The WHERE differs
+ * (STMT_RECORD_GIVE_BACK, STMT_RELEASE).
+ */
+#define STORE_GIVE_BACK_SET \
+	"UPDATE jobs SET attempts = attempts - 1, state = 3," \
+	" first_attempt_at = CASE WHEN attempts > 1" \
+	"  THEN first_attempt_at END," \
+	" last_attempt_at = CASE WHEN attempts > 1" \
+	"  THEN last_attempt_at END," \
+	" lease_owner = NULL, lease_expires_at = NULL"
+
 /* What a result sets; the WHERE differs (STMT_RECORD_DONE, _LATE). */
 #define STORE_RECORD_SET \
 	"UPDATE jobs SET state = ?2, last_code = ?3," \
@@ -200,7 +216,8 @@ static const char *const store_sql[STMT_COUNT] = {
 		" vars, attempts, first_attempt_at, doubts",
 	/*
 	 * Queued jobs are claimed by ranges of ids (schema 9): every queued
-	 * job up to the campaign's highest claimed id is in some claim.
+	 * job up to the campaign's claim cursor (the highest id any claim of
+	 * it ever reached, schema 10) is in some claim.
 	 */
 	[STMT_CLAIM_CURSOR] =
 		"SELECT max(coalesce((SELECT max(last_job) FROM claims"
@@ -329,18 +346,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		" LEFT JOIN results r ON r.job_id = j.id WHERE j.id = ?1",
 	[STMT_RECORD_LATE] = STORE_RECORD_SET
 		" WHERE id = ?1 AND state = ?9 AND state <> 2",
-	/*
-	 * Giving a job back undoes the attempt its claim counted; it returns
-	 * to deferred if it had been tried before, else to queued.
-	 */
-	[STMT_RECORD_GIVE_BACK] =
-		"UPDATE jobs SET attempts = attempts - 1,"
-		" state = CASE WHEN attempts > 1 THEN 3 ELSE 0 END,"
-		" first_attempt_at = CASE WHEN attempts > 1"
-		"  THEN first_attempt_at END,"
-		" last_attempt_at = CASE WHEN attempts > 1"
-		"  THEN last_attempt_at END,"
-		" lease_owner = NULL, lease_expires_at = NULL"
+	[STMT_RECORD_GIVE_BACK] = STORE_GIVE_BACK_SET
 		" WHERE id = ?1 AND state = 1 AND lease_owner = ?2"
 		" RETURNING campaign_id, state",
 	/* the job's journal row written into its row, then removed */
@@ -352,14 +358,7 @@ static const char *const store_sql[STMT_COUNT] = {
 		" queue_id, first_attempt_at, last_attempt_at, done_at, doubts"
 		" FROM jobs_now WHERE id = ?1) WHERE id = ?1",
 	[STMT_JOB_UNJOURNAL] = "DELETE FROM results WHERE job_id = ?1",
-	[STMT_RELEASE] =
-		"UPDATE jobs SET attempts = attempts - 1,"
-		" state = CASE WHEN attempts > 1 THEN 3 ELSE 0 END,"
-		" first_attempt_at = CASE WHEN attempts > 1"
-		"  THEN first_attempt_at END,"
-		" last_attempt_at = CASE WHEN attempts > 1"
-		"  THEN last_attempt_at END,"
-		" lease_owner = NULL, lease_expires_at = NULL"
+	[STMT_RELEASE] = STORE_GIVE_BACK_SET
 		" WHERE state = 1 AND lease_owner = ?1"
 		" AND id NOT IN (SELECT value FROM json_each(?2))"
 		" RETURNING campaign_id, state",
@@ -2152,7 +2151,9 @@ static int64_t store_claim_put(struct store *st, int64_t id,
 /*
  * store_claims_done - each claim the open transaction touched (recorded
  * results of, or made and then filtered) that has no queued job left
- * goes.  One probe of jobs_fresh per claim, a few per transaction.
+ * goes.  A walk of jobs_fresh down from the claim's highest id, past the
+ * jobs with a result in the journal (usually none: results come in
+ * about the order of ids), per claim, a few per transaction.
  */
 static int store_claims_done(struct store *st, const char **error_r)
 {

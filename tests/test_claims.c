@@ -409,6 +409,14 @@ static bool alive_except_a(void *ctx, const char *owner)
 	return strcmp(owner, "a") != 0;
 }
 
+/*
+ * An owner name of another host's run: alive as far as this host can
+ * tell (store_lease_owner_alive), so a lease of it may be in use.
+ */
+static const char ELSEWHERE[] = "elsewhere pid 4242 run 0123456789abcdef"
+	" boot 00000000-0000-4000-8000-000000000000 pidns 4026531836"
+	" start 12345";
+
 /* as volley send asks: ctx is this run's own owner name */
 static bool alive_by_name(void *ctx, const char *owner)
 {
@@ -1599,9 +1607,6 @@ static void test_migration_from_8(void **state)
 static void test_migration_from_8_refused_while_sending(void **state)
 {
 	struct fixture *f = *state;
-	static const char owner[] = "elsewhere pid 4242 run 0123456789abcdef"
-		" boot 00000000-0000-4000-8000-000000000000 pidns 4026531836"
-		" start 12345";
 	char path[128], sql[512], self[300];
 	struct store *st = (struct store *)1;	/* made NULL on failure */
 	struct store_counts c;
@@ -1611,7 +1616,7 @@ static void test_migration_from_8_refused_while_sending(void **state)
 	int64_t n;
 
 	store_lease_owner_self(self, sizeof(self));
-	assert_true(store_lease_owner_alive(owner, self));
+	assert_true(store_lease_owner_alive(ELSEWHERE, self));
 	snprintf(path, sizeof(path), "%s/eight-live.db", f->dir);
 	make_store_8(path, &db);
 	snprintf(sql, sizeof(sql), "INSERT INTO jobs (id, campaign_id,"
@@ -1619,7 +1624,7 @@ static void test_migration_from_8_refused_while_sending(void **state)
 		 " attempts, first_attempt_at, last_attempt_at, lease_owner,"
 		 " lease_expires_at) VALUES"
 		 " (1, 1, 1, 'a@x.org', 1, 1, 1, 1, 3, 3, '%s', %lld)",
-		 owner, (long long)(clock_wall_ms() + 3600000));
+		 ELSEWHERE, (long long)(clock_wall_ms() + 3600000));
 	exec_sql(db, sql);
 	exec_sql(db, "INSERT INTO jobs (id, campaign_id, import_id, address,"
 		 " next_attempt_at, created_at) VALUES"
@@ -1629,7 +1634,7 @@ static void test_migration_from_8_refused_while_sending(void **state)
 
 	assert_int_equal(store_open(path, NULL, &st, &error), -1);
 	assert_null(st);
-	assert_non_null(strstr(error, owner));
+	assert_non_null(strstr(error, ELSEWHERE));
 	assert_non_null(strstr(error, "an older volley"));
 	assert_int_equal(q_int(path, "PRAGMA user_version"), 8);
 	assert_int_equal(q_int(path, "SELECT count(*) FROM sqlite_schema"
@@ -2429,6 +2434,65 @@ static void test_journal_release_all_kept(void **state)
 	assert_int_equal(job_row(f->path, j + 1).doubts, 0);
 	assert_int_equal(job_row(f->path, j + 3).doubts, 0);
 	assert_counts(f, f->campaign, 0, 0, 2, 1, 1, 0);
+}
+
+/*
+ * A job a release kept (leased by itself, its only attempt that lease)
+ * handed back afterwards, by a second release of the same owner or by a
+ * give-back naming no claim: its claim is gone and the claim cursor
+ * stands past it, so were it queued again no claim would ever take it
+ * (found in review: the campaign would never finish).  It is deferred,
+ * due at once, with no attempt counted, and the next claim takes it.
+ */
+static void test_journal_kept_job_given_back(void **state)
+{
+	struct fixture *f = *state;
+	struct job_row row;
+	struct got a, b;
+	const char *error;
+	int64_t j, keep[2], n;
+
+	j = import_n(f, f->campaign, "u", 4) - 1;
+	a = claim(f->st, f->campaign, "a", T0, 60000, 4);
+	assert_int_equal(a.count, 4);
+	assert_int_equal(record1(f->st, "a", j + 1, a.claim[0], JOB_SENT), 0);
+	assert_int_equal(record1(f->st, "a", j + 2, a.claim[1], JOB_SENT), 0);
+	keep[0] = j + 3;
+	keep[1] = j + 4;
+	assert_int_equal(store_release(f->st, "a", keep, 2, &n, &error), 0);
+	assert_string_equal(claims(f, j + 1), "");
+	assert_int_equal(cursor_of(f, f->campaign), j + 4);
+	assert_counts(f, f->campaign, 0, 2, 2, 0, 0, 0);
+	assert_recount_now(f);
+
+	/* the same owner releases again, keeping nothing */
+	assert_int_equal(store_release(f->st, "a", NULL, 0, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_counts(f, f->campaign, 0, 0, 2, 2, 0, 0);
+	assert_recount_now(f);
+	for (int64_t id = j + 3; id <= j + 4; id++) {
+		row = job_row(f->path, id);
+		assert_int_equal(row.state, JOB_DEFERRED);
+		assert_int_equal(row.attempts, 0);
+		assert_int_equal(row.first_attempt_at, 0);
+		assert_string_equal(row.owner, "");
+		assert_true(row.next_attempt_at <= T0 + 1);
+	}
+	b = claim(f->st, f->campaign, "b", T0 + 1, 60000, 10);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.id[0] + b.id[1], 2 * j + 7);
+	assert_int_equal(b.claim[0], 0);	/* leased by themselves */
+	/* one given back by a result that names no claim: deferred again */
+	assert_int_equal(record1(f->st, "b", j + 3, 0, JOB_QUEUED), 0);
+	assert_int_equal(job_row(f->path, j + 3).state, JOB_DEFERRED);
+	assert_int_equal(job_row(f->path, j + 3).attempts, 0);
+	assert_int_equal(record1(f->st, "b", j + 4, 0, JOB_SENT), 0);
+	b = claim(f->st, f->campaign, "c", T0 + 2, 60000, 10);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.id[0], j + 3);
+	assert_int_equal(record1(f->st, "c", j + 3, 0, JOB_SENT), 0);
+	assert_counts(f, f->campaign, 0, 0, 4, 0, 0, 0);
+	assert_int_equal(job_row(f->path, j + 3).attempts, 1);
 }
 
 /*
@@ -3283,9 +3347,6 @@ static void make_store_9(const char *path, sqlite3 **db_r)
 static void test_migration_from_9(void **state)
 {
 	struct fixture *f = *state;
-	static const char live[] = "elsewhere pid 4242 run 0123456789abcdef"
-		" boot 00000000-0000-4000-8000-000000000000 pidns 4026531836"
-		" start 12345";
 	char path[128], sql[1024], self[300], dead[300];
 	struct store_result r[16];
 	struct store_counts c;
@@ -3296,7 +3357,7 @@ static void test_migration_from_9(void **state)
 	int64_t n;
 
 	dead_owner(dead, sizeof(dead), self, sizeof(self));
-	assert_true(store_lease_owner_alive(live, self));
+	assert_true(store_lease_owner_alive(ELSEWHERE, self));
 	snprintf(path, sizeof(path), "%s/nine.db", f->dir);
 	make_store_9(path, &db);
 	exec_sql(db, "BEGIN");
@@ -3314,7 +3375,7 @@ static void test_migration_from_9(void **state)
 	snprintf(sql, sizeof(sql), "INSERT INTO claims (id, campaign_id,"
 		 " first_job, last_job, owner, claimed_at, expires_at) VALUES"
 		 " (1, 1, 1, 3, '%s', 3, 9e15), (2, 1, 4, 5, '%s', 3, 1000),"
-		 " (3, 1, 6, 6, NULL, 3, NULL)", dead, live);
+		 " (3, 1, 6, 6, NULL, 3, NULL)", dead, ELSEWHERE);
 	exec_sql(db, sql);
 	/* as schema 9 counts: a queued job a held claim holds is sending */
 	exec_sql(db, "UPDATE campaign_counts SET n = CASE state"
@@ -3395,9 +3456,6 @@ static void test_migration_from_9(void **state)
 static void test_migration_from_9_refused_while_sending(void **state)
 {
 	struct fixture *f = *state;
-	static const char owner[] = "elsewhere pid 4242 run 0123456789abcdef"
-		" boot 00000000-0000-4000-8000-000000000000 pidns 4026531836"
-		" start 12345";
 	char path[128], sql[512], self[300];
 	struct store *st = (struct store *)1;	/* made NULL on failure */
 	struct store_result r[4];
@@ -3408,7 +3466,7 @@ static void test_migration_from_9_refused_while_sending(void **state)
 	int64_t n;
 
 	store_lease_owner_self(self, sizeof(self));
-	assert_true(store_lease_owner_alive(owner, self));
+	assert_true(store_lease_owner_alive(ELSEWHERE, self));
 	snprintf(path, sizeof(path), "%s/nine-live.db", f->dir);
 	make_store_9(path, &db);
 	exec_sql(db, "INSERT INTO jobs (id, campaign_id, import_id, address,"
@@ -3417,7 +3475,7 @@ static void test_migration_from_9_refused_while_sending(void **state)
 		 " (3, 1, 1, 'c@x.org', 1, 1)");
 	snprintf(sql, sizeof(sql), "INSERT INTO claims (id, campaign_id,"
 		 " first_job, last_job, owner, claimed_at, expires_at) VALUES"
-		 " (1, 1, 1, 2, '%s', 3, %lld)", owner,
+		 " (1, 1, 1, 2, '%s', 3, %lld)", ELSEWHERE,
 		 (long long)(clock_wall_ms() + 3600000));
 	exec_sql(db, sql);
 	exec_sql(db, "UPDATE campaign_counts SET n = CASE state"
@@ -3426,7 +3484,7 @@ static void test_migration_from_9_refused_while_sending(void **state)
 
 	assert_int_equal(store_open(path, NULL, &st, &error), -1);
 	assert_null(st);
-	assert_non_null(strstr(error, owner));
+	assert_non_null(strstr(error, ELSEWHERE));
 	assert_non_null(strstr(error, "an older volley"));
 	assert_non_null(strstr(error, "2 recipients"));
 	assert_int_equal(q_int(path, "PRAGMA user_version"), 9);
@@ -3493,6 +3551,7 @@ int main(void)
 		T(test_journal_write_refused),
 		T(test_journal_release),
 		T(test_journal_release_all_kept),
+		T(test_journal_kept_job_given_back),
 		T(test_journal_reclaim),
 		T(test_journal_give_back),
 		T(test_journal_claim_rounds),
