@@ -89,14 +89,17 @@ struct store_checked_claim {
  * are this connection's own results, so a job of it with no result yet
  * (its bit clear in had_result) is still queued: its final result is
  * appended without reading the job first (5,000 instructions a result,
- * bench/profile.py).  A bit once set stays set: the job's next result
- * takes the checked way.
+ * bench/profile.py), and once every bit is set the claim has no queued
+ * job left without a walk of its range.  A bit once set stays set: the
+ * job's next result takes the checked way.  A transaction rolled back
+ * forgets every known claim (its bits may name results that never were).
  */
 struct store_known_claim {
 	int64_t id;
 	int64_t first_job;
 	int64_t last_job;
 	uint64_t *had_result;	/* bit i: job first_job + i */
+	int64_t results;	/* bits set */
 };
 
 struct store {

@@ -685,6 +685,8 @@ static int store_count_flush(struct store *st, const char **error_r)
 	return 0;
 }
 
+static void store_known_forget(struct store *st, int64_t id);
+
 int store_begin(struct store *st, const char **error_r)
 {
 	st->count_ndeltas = 0;
@@ -707,6 +709,7 @@ void store_rollback(struct store *st)
 	st->count_ndeltas = 0;
 	st->checked.id = 0;
 	st->ntouched = 0;
+	store_known_forget(st, 0);	/* its results never were */
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -1039,8 +1042,6 @@ out_fail:
 	store_close(&st);
 	return -1;
 }
-
-static void store_known_forget(struct store *st, int64_t id);
 
 void store_close(struct store **stp)
 {
@@ -2034,6 +2035,7 @@ static bool store_known_job(struct store *st, int64_t id, int64_t job)
 	bit = UINT64_C(1) << (i % 64);
 	fresh = (k->had_result[i / 64] & bit) == 0;
 	k->had_result[i / 64] |= bit;
+	k->results += fresh;
 	return fresh;
 }
 
@@ -2162,8 +2164,22 @@ static int store_claims_done(struct store *st, const char **error_r)
 	if (left == NULL)
 		return -1;
 	for (size_t i = 0; i < st->ntouched; i++) {
+		const struct store_known_claim *k =
+			store_known_find(st, st->touched[i]);
 		int rc;
 
+		/*
+		 * Known: a job with no result through this connection is
+		 * still queued, and the walk down the range (through every
+		 * job with a result, for a claim nearly done: 2,300
+		 * instructions a message, callgrind) is not needed.
+		 */
+		if (k != NULL) {
+			if (k->results == k->last_job - k->first_job + 1 &&
+			    store_claim_delete(st, k->id, error_r) < 0)
+				return -1;
+			continue;
+		}
 		sqlite3_bind_int64(left, 1, st->touched[i]);
 		rc = sqlite3_step(left);
 		sqlite3_reset(left);

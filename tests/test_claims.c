@@ -2303,6 +2303,53 @@ static void test_journal_write_refused(void **state)
 }
 
 /*
+ * A known claim (made by this connection, consecutive ids) whose record
+ * of two of its three jobs is refused at COMMIT: what the connection had
+ * noted (those two with a result) never was, so when the third is
+ * recorded the claim must stay, the two still queued in it; were it
+ * deleted, they would lie below the claim cursor in no claim, and nobody
+ * would ever send them.
+ */
+static void test_journal_known_claim_refused_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store_result r[3];
+	const char *error;
+	struct got a, b;
+	size_t stale;
+	int64_t j;
+	int refusals;
+
+	j = import_n(f, f->campaign, "u", 3) - 1;
+	a = claim(f->st, f->campaign, "a", T0, 60000, 3);
+	assert_int_equal(a.count, 3);
+	for (int i = 0; i < 3; i++)
+		r[i] = result(a.id[i], a.claim[i], JOB_SENT);
+	sqlite3_commit_hook(f->st->db, refuse_commit, &refusals);
+	refusals = 1;
+	assert_int_equal(store_record(f->st, "a", r, 2, &stale, &error), -1);
+	sqlite3_commit_hook(f->st->db, NULL, NULL);
+	assert_string_equal(claims(f, j + 1), "1-3:a");
+	assert_counts(f, f->campaign, 0, 3, 0, 0, 0, 0);
+
+	assert_int_equal(record(f->st, "a", &r[2], 1), 0);
+	assert_string_equal(claims(f, j + 1), "1-3:a");
+	assert_counts(f, f->campaign, 0, 2, 1, 0, 0, 0);
+	assert_recount_now(f);
+	/* the owner releases them; untried, they are claimed next */
+	assert_int_equal(store_release(f->st, "a", NULL, 0, NULL, &error), 0);
+	b = claim(f->st, f->campaign, "b", T0 + 1, 60000, 10);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.id[0], j + 1);
+	assert_int_equal(b.id[1], j + 2);
+	r[0] = result(b.id[0], b.claim[0], JOB_SENT);
+	r[1] = result(b.id[1], b.claim[1], JOB_SENT);
+	assert_int_equal(record(f->st, "b", r, 2), 0);
+	assert_counts(f, f->campaign, 0, 0, 3, 0, 0, 0);
+	assert_string_equal(claims(f, j + 1), "");
+}
+
+/*
  * A release with some jobs of the claim journaled, some not, some kept:
  * the next claim, by another owner, gets exactly the unrecorded unkept
  * ones (then the ones past the claim), never a journaled one; the kept
@@ -3549,6 +3596,7 @@ int main(void)
 		T(test_journal_sent_and_failed),
 		T(test_journal_duplicate_results),
 		T(test_journal_write_refused),
+		T(test_journal_known_claim_refused_commit),
 		T(test_journal_release),
 		T(test_journal_release_all_kept),
 		T(test_journal_kept_job_given_back),
