@@ -2,8 +2,9 @@
  * bench_record - what shape of SQL records a batch of results cheapest:
  * one UPDATE per result (schema 9's STMT_RECORD_FRESH, which recorded
  * every result then; since schema 10 it records deferrals, with a check
- * of the journal added; prepared once, twelve values bound each time), one UPDATE ... FROM json_each()
- * per batch (the batch's results as one JSON array), or one INSERT per
+ * of the journal added; prepared once, twelve values bound each time),
+ * one UPDATE ... FROM json_each() per batch (the batch's results as one
+ * JSON array), or one INSERT per
  * result into the store's journal of results, keyed by job id (the jobs
  * row left as it is: how the store records a final result since schema
  * 10, STMT_RECORD_APPEND_KNOWN).

@@ -394,7 +394,7 @@ void store_lease_owner_self(char *dst, size_t size);
 bool store_lease_owner_alive(const char *owner, const char *self);
 
 /*
- * store_release - hand every job owner holds back to the queue (used at
+ * store_release - hand every job owner holds back (used at
  * the end of a run for jobs it claimed but never tried), except the nkeep
  * in keep: jobs whose message may have left but whose result the store
  * did not take stay leased, for the next run's store_reclaim to treat as

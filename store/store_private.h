@@ -133,8 +133,10 @@ struct store {
 	size_t ntouched;
 	size_t touched_cap;
 
-	/* claims whose queued jobs this connection knows (cleared when
-	 * PRAGMA data_version says another connection wrote) */
+	/* claims whose queued jobs this connection knows: forgotten when
+	 * PRAGMA data_version says another connection wrote, when a
+	 * transaction rolls back, and by a release, a reclaim, a late
+	 * result (every claim) or a give-back (its claim) */
 	struct store_known_claim *known;
 	size_t nknown;
 	size_t known_cap;

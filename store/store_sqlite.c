@@ -2153,7 +2153,8 @@ static int64_t store_claim_put(struct store *st, int64_t id,
 /*
  * store_claims_done - each claim the open transaction touched (recorded
  * results of, or made and then filtered) that has no queued job left
- * goes.  A walk of jobs_fresh down from the claim's highest id, past the
+ * goes: a known claim when every job of it had a result through this
+ * connection (its bits), any other when SQL finds none queued.  A walk of jobs_fresh down from the claim's highest id, past the
  * jobs with a result in the journal (usually none: results come in
  * about the order of ids), per claim, a few per transaction.
  */
@@ -2350,6 +2351,7 @@ again:
 		if (st->claim_suppressed - before <
 		    (int64_t)STORE_CLAIM_SUPPRESS_MAX) {
 			buf_reset(arena);
+			st->nmade = 0;	/* those claims went: nothing kept */
 			goto again;
 		}
 		batch->more = true;

@@ -2350,6 +2350,51 @@ static void test_journal_known_claim_refused_commit(void **state)
 }
 
 /*
+ * A known claim finished by results of every kind, in two records: a
+ * deferral (into the job's row: it must reach jobs_retry), a sent and a
+ * failed one (the journal); the claim stays while its last job is
+ * queued, goes with that job's result, and the deferred job comes back
+ * when due, leased by itself, once.
+ */
+static void test_journal_known_claim_mixed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_result r[3];
+	struct got a, b;
+	int64_t j;
+
+	j = import_n(f, f->campaign, "u", 4) - 1;
+	a = claim(f->st, f->campaign, "a", T0, 60000, 4);
+	assert_int_equal(a.count, 4);
+	r[0] = result(a.id[0], a.claim[0], JOB_DEFERRED);
+	r[1] = result(a.id[1], a.claim[1], JOB_SENT);
+	r[2] = result(a.id[2], a.claim[2], JOB_FAILED);
+	assert_int_equal(record(f->st, "a", r, 3), 0);
+	assert_string_equal(claims(f, j + 1), "1-4:a");
+	assert_counts(f, f->campaign, 0, 1, 1, 1, 1, 0);
+	assert_int_equal(journal_rows(f->path, j + 1), 0);
+	assert_int_equal(raw_state(f->path, j + 1), JOB_DEFERRED);
+	assert_int_equal(journal_rows(f->path, j + 2), 1);
+	assert_int_equal(journal_rows(f->path, j + 3), 1);
+	assert_recount_now(f);
+	assert_int_equal(record1(f->st, "a", j + 4, a.claim[3], JOB_SENT), 0);
+	assert_string_equal(claims(f, j + 1), "");
+	assert_counts(f, f->campaign, 0, 0, 2, 1, 1, 0);
+	/* not due yet; then due, alone, leased by itself */
+	assert_int_equal(claim(f->st, f->campaign, "b", T0 + 1, 60000,
+			       10).count, 0);
+	b = claim(f->st, f->campaign, "b", T0 + 3600000, 60000, 10);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.id[0], j + 1);
+	assert_int_equal(b.claim[0], 0);
+	assert_int_equal(b.attempts[0], 2);
+	assert_int_equal(record1(f->st, "b", j + 1, 0, JOB_SENT), 0);
+	assert_counts(f, f->campaign, 0, 0, 3, 0, 1, 0);
+	assert_int_equal(claim(f->st, f->campaign, "c", T0 + 7200000, 60000,
+			       10).count, 0);
+}
+
+/*
  * A release with some jobs of the claim journaled, some not, some kept:
  * the next claim, by another owner, gets exactly the unrecorded unkept
  * ones (then the ones past the claim), never a journaled one; the kept
@@ -3597,6 +3642,7 @@ int main(void)
 		T(test_journal_duplicate_results),
 		T(test_journal_write_refused),
 		T(test_journal_known_claim_refused_commit),
+		T(test_journal_known_claim_mixed),
 		T(test_journal_release),
 		T(test_journal_release_all_kept),
 		T(test_journal_kept_job_given_back),
