@@ -4,12 +4,13 @@
  * every result then; since schema 10 it records deferrals, with a check
  * of the journal added; prepared once, twelve values bound each time),
  * one UPDATE ... FROM json_each() per batch (the batch's results as one
- * JSON array), or one INSERT per
- * result into the store's journal of results, keyed by job id (the jobs
- * row left as it is: how the store records a final result since schema
- * 10, STMT_RECORD_APPEND_KNOWN).
+ * JSON array), one INSERT per result into the store's journal of
+ * results, keyed by job id (the jobs row left as it is: how the store
+ * records a final result since schema 10, STMT_RECORD_APPEND_KNOWN), or
+ * one INSERT of 25 results (what batching the journal's rows would
+ * save).
  *
- *   bench_record [--jobs N] [--dir DIR] [--only 0|1|2]
+ *   bench_record [--jobs N] [--dir DIR] [--only 0|1|2|3]
  *
  * Fills a fresh store with N queued jobs (default 200,000) through the
  * import API for each shape, then records every job as sent, 500 results
@@ -132,24 +133,53 @@ static const char bench_append_sql[] =
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0)"
 	" ON CONFLICT (job_id) DO NOTHING";
 
-enum bench_shape { BENCH_ONE, BENCH_BATCH_JSON, BENCH_APPEND, BENCH_SHAPES };
+/* the same, BENCH_ROWS rows a statement (BENCH_BATCH a multiple of it) */
+#define BENCH_ROWS 25
+
+enum bench_shape {
+	BENCH_ONE, BENCH_BATCH_JSON, BENCH_APPEND, BENCH_APPEND_ROWS,
+	BENCH_SHAPES
+};
+
+/* bench_rows_sql - bench_append_sql with BENCH_ROWS rows of VALUES */
+static void bench_rows_sql(struct buf *sql)
+{
+	buf_append_str(sql, "INSERT INTO results (job_id, state, code,"
+		       " enhanced, reply, queue_id, done_at, attempt_at,"
+		       " doubts) VALUES ");
+	for (int i = 0; i < BENCH_ROWS; i++)
+		buf_printf(sql, "%s(?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, 0)",
+			   i ? ", " : "", 7 * i + 1, 7 * i + 2, 7 * i + 3,
+			   7 * i + 4, 7 * i + 5, 7 * i + 6, 7 * i + 7,
+			   7 * i + 7);
+	buf_append_str(sql, " ON CONFLICT (job_id) DO NOTHING");
+}
 
 /* bench_run - record jobs 1..n as sent; results per second */
 static double bench_run(const char *path, long n, enum bench_shape shape)
 {
 	bool batch = shape == BENCH_BATCH_JSON;
+	bool rows = shape == BENCH_APPEND_ROWS;
 	sqlite3 *db;
 	sqlite3_stmt *stmt;
 	struct buf json = BUF_INIT;
-	char reply[64];
+	char reply[BENCH_ROWS][64];
 	double t0;
 
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		bench_die(path, "cannot open");
 	bench_sql(db, "PRAGMA journal_mode = WAL");
 	bench_sql(db, "PRAGMA synchronous = FULL");
-	stmt = bench_prepare(db, shape == BENCH_APPEND ? bench_append_sql :
-			     batch ? bench_batch_sql : bench_one_sql);
+	if (rows) {
+		if (n % BENCH_ROWS != 0)
+			bench_die("--jobs", "a multiple of 25 for this shape");
+		bench_rows_sql(&json);
+		stmt = bench_prepare(db, json.data);
+	} else {
+		stmt = bench_prepare(db, shape == BENCH_APPEND ?
+				     bench_append_sql : batch ?
+				     bench_batch_sql : bench_one_sql);
+	}
 	t0 = clock_mono_s();
 	for (long base = 1; base <= n; base += BENCH_BATCH) {
 		long end = base + BENCH_BATCH <= n + 1 ? base + BENCH_BATCH :
@@ -159,11 +189,34 @@ static double bench_run(const char *path, long n, enum bench_shape shape)
 		buf_reset(&json);
 		buf_putc(&json, '[');
 		for (long id = base; id < end; id++) {
-			snprintf(reply, sizeof(reply),
+			int slot = (int)((id - base) % BENCH_ROWS);
+
+			snprintf(reply[slot], sizeof(reply[slot]),
 				 "250 2.0.0 Ok: queued as Q%ld", id);
+			if (rows) {
+				int k = 7 * slot;
+
+				sqlite3_bind_int64(stmt, k + 1, id);
+				sqlite3_bind_int(stmt, k + 2, JOB_SENT);
+				sqlite3_bind_int(stmt, k + 3, 250);
+				sqlite3_bind_text(stmt, k + 4, "2.0.0", -1,
+						  SQLITE_STATIC);
+				sqlite3_bind_text(stmt, k + 5, reply[slot], -1,
+						  SQLITE_STATIC);
+				sqlite3_bind_null(stmt, k + 6);
+				sqlite3_bind_int64(stmt, k + 7, 5);
+				if (slot < BENCH_ROWS - 1)
+					continue;
+				if (sqlite3_step(stmt) != SQLITE_DONE ||
+				    sqlite3_changes(db) != BENCH_ROWS)
+					bench_die("record",
+						  sqlite3_errmsg(db));
+				sqlite3_reset(stmt);
+				continue;
+			}
 			if (batch) {
 				buf_printf(&json, "%s[%ld,\"%s\",null,5]",
-					   id == base ? "" : ",", id, reply);
+					   id == base ? "" : ",", id, reply[slot]);
 				continue;
 			}
 			if (shape == BENCH_APPEND) {
@@ -172,7 +225,7 @@ static double bench_run(const char *path, long n, enum bench_shape shape)
 				sqlite3_bind_int(stmt, 3, 250);
 				sqlite3_bind_text(stmt, 4, "2.0.0", -1,
 						  SQLITE_STATIC);
-				sqlite3_bind_text(stmt, 5, reply, -1,
+				sqlite3_bind_text(stmt, 5, reply[slot], -1,
 						  SQLITE_STATIC);
 				sqlite3_bind_null(stmt, 6);
 				sqlite3_bind_int64(stmt, 7, 5);
@@ -187,7 +240,7 @@ static double bench_run(const char *path, long n, enum bench_shape shape)
 			sqlite3_bind_int(stmt, 2, JOB_SENT);
 			sqlite3_bind_int(stmt, 3, 250);
 			sqlite3_bind_text(stmt, 4, "2.0.0", -1, SQLITE_STATIC);
-			sqlite3_bind_text(stmt, 5, reply, -1, SQLITE_STATIC);
+			sqlite3_bind_text(stmt, 5, reply[slot], -1, SQLITE_STATIC);
 			sqlite3_bind_null(stmt, 6);
 			sqlite3_bind_int64(stmt, 7, 5);
 			sqlite3_bind_int64(stmt, 8, 5);
@@ -258,6 +311,7 @@ int main(int argc, char **argv)
 			"one UPDATE a result (schema 9):",
 			"one UPDATE ... FROM json_each a batch:",
 			"one INSERT a result (schema 10):",
+			"one INSERT of 25 results (schema 10):",
 		};
 
 		if (only >= 0 && shape != only)
