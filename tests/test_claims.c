@@ -370,6 +370,17 @@ static size_t record(struct store *st, const char *owner,
 	return stale;
 }
 
+/* record_got - a result of state for every job claim g gave; stale */
+static size_t record_got(struct store *st, const char *owner,
+			 const struct got *g, enum job_state state)
+{
+	struct store_result r[64];
+
+	for (size_t i = 0; i < g->count; i++)
+		r[i] = result(g->id[i], g->claim[i], state);
+	return record(st, owner, r, g->count);
+}
+
 static size_t record1(struct store *st, const char *owner, int64_t job,
 		      int64_t claim_id, enum job_state state)
 {
@@ -523,19 +534,13 @@ static void test_claims_never_overlap(void **state)
 	/* nothing is left to claim; the last batches get their results */
 	g = claim(f->st, f->campaign, "a", T0 + 20, 60000, 10);
 	assert_int_equal(g.count, 0);
-	for (size_t i = 0; i < prev_a.count; i++)
-		r[i] = result(prev_a.id[i], prev_a.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "a", r, prev_a.count), 0);
-	for (size_t i = 0; i < prev_b.count; i++)
-		r[i] = result(prev_b.id[i], prev_b.claim[i], JOB_SENT);
-	assert_int_equal(record(o, "b", r, prev_b.count), 0);
+	assert_int_equal(record_got(f->st, "a", &prev_a, JOB_SENT), 0);
+	assert_int_equal(record_got(o, "b", &prev_b, JOB_SENT), 0);
 	assert_string_equal(claims(f, first), "");
 	/* the other campaign's claim is untouched meanwhile */
 	assert_string_equal(claims_of(f->path, f->other, ofirst), "1-10:a");
 	assert_counts(f, f->other, 0, 10, 0, 0, 0, 0);
-	for (size_t i = 0; i < x.count; i++)
-		r[i] = result(x.id[i], x.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "a", r, x.count), 0);
+	assert_int_equal(record_got(f->st, "a", &x, JOB_SENT), 0);
 	assert_int_equal(q_int(f->path, "SELECT count(*) FROM claims"), 0);
 	assert_int_equal(q_int(f->path, "SELECT count(*) FROM jobs_now"
 			       " WHERE state NOT IN (2, 4)"), 0);
@@ -1036,9 +1041,7 @@ static void test_release_with_keep(void **state)
 		assert_non_null(strstr(row.reply, "interrupted: sender a "
 				       "stopped"));
 	}
-	for (size_t i = 0; i < b.count; i++)
-		r[i] = result(b.id[i], b.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "b", r, b.count), 0);
+	assert_int_equal(record_got(f->st, "b", &b, JOB_SENT), 0);
 	/* the kept ones are due again, leased one by one */
 	c = claim(f->st, f->campaign, "b", T0 + 3, 60000, 10);
 	assert_int_equal(c.count, 2);
@@ -1326,7 +1329,6 @@ static void test_suppressed_in_a_range(void **state)
 {
 	struct fixture *f = *state;
 	struct got a;
-	struct store_result r[8];
 	struct job_row row;
 	int64_t j;
 
@@ -1344,9 +1346,7 @@ static void test_suppressed_in_a_range(void **state)
 	/* a result for it is stale; even "sent" does not unsuppress it */
 	assert_int_equal(record1(f->st, "a", j + 3, a.claim[0], JOB_FAILED),
 			 1);
-	for (size_t i = 0; i < a.count; i++)
-		r[i] = result(a.id[i], a.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "a", r, a.count), 0);
+	assert_int_equal(record_got(f->st, "a", &a, JOB_SENT), 0);
 	assert_counts(f, f->campaign, 0, 0, 5, 0, 0, 1);
 	assert_string_equal(claims(f, j + 1), "");
 }
@@ -2475,9 +2475,7 @@ static void test_journal_release(void **state)
 	assert_int_equal(job_row(f->path, j + 5).doubts, 0);
 	assert_counts(f, f->campaign, 0, 4, 2, 1, 1, 0);
 
-	for (size_t i = 0; i < b.count; i++)
-		r[i] = result(b.id[i], b.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "b", r, b.count), 0);
+	assert_int_equal(record_got(f->st, "b", &b, JOB_SENT), 0);
 	assert_string_equal(claims(f, j + 1), "");
 	c = claim(f->st, f->campaign, "c", T0 + 3, 60000, 10);
 	assert_int_equal(c.count, 1);
@@ -2880,9 +2878,7 @@ static void test_journal_free_claim_tail(void **state)
 	assert_recount_now(f);
 
 	assert_int_equal(record1(f->st, "b", j + 1, b.claim[0], JOB_SENT), 0);
-	for (size_t i = 0; i < c.count; i++)
-		r[i] = result(c.id[i], c.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "c", r, c.count), 0);
+	assert_int_equal(record_got(f->st, "c", &c, JOB_SENT), 0);
 	assert_string_equal(claims(f, j + 1), "");
 	assert_counts(f, f->campaign, 0, 0, 7, 0, 1, 0);
 	assert_int_equal(claim(f->st, f->campaign, "d", T0 + 3, 60000,
@@ -3079,9 +3075,7 @@ static void test_journal_interleaved_campaigns(void **state)
 	assert_int_equal(x.count, 2);
 	assert_int_equal(x.id[0], v1);
 	assert_int_equal(x.id[1], v1 + 1);
-	for (size_t i = 0; i < y.count; i++)
-		r[i] = result(y.id[i], y.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "b", r, y.count), 0);
+	assert_int_equal(record_got(f->st, "b", &y, JOB_SENT), 0);
 	for (size_t i = 0; i < x.count; i++)
 		r[i] = result(x.id[i], 0, JOB_SENT);
 	assert_int_equal(record(f->st, "b", r, x.count), 0);
@@ -3222,7 +3216,6 @@ static void test_journal_known_claim_and_another_connection(void **state)
 {
 	struct fixture *f = *state;
 	struct store_params p = { .busy_timeout_ms = 2000 };
-	struct store_result r[4];
 	struct store *o;
 	struct got a, g;
 	const char *error;
@@ -3266,9 +3259,7 @@ static void test_journal_known_claim_and_another_connection(void **state)
 	assert_true(got_has(&g, j + 3) >= 0);
 	assert_true(got_has(&g, j + 5) >= 0);
 	assert_true(got_has(&g, j + 6) >= 0);
-	for (size_t i = 0; i < g.count; i++)
-		r[i] = result(g.id[i], g.claim[i], JOB_SENT);
-	assert_int_equal(record(o, "c", r, g.count), 0);
+	assert_int_equal(record_got(o, "c", &g, JOB_SENT), 0);
 	assert_counts(f, f->campaign, 0, 0, 6, 0, 0, 0);
 	assert_string_equal(claims(f, j + 1), "");
 	store_close(&o);
@@ -3283,7 +3274,6 @@ static void test_journal_known_claim_and_another_connection(void **state)
 static void test_journal_known_claim_one_connection(void **state)
 {
 	struct fixture *f = *state;
-	struct store_result r[4];
 	struct got a, b;
 	const char *error;
 	int64_t j, n;
@@ -3313,10 +3303,8 @@ static void test_journal_known_claim_one_connection(void **state)
 	assert_int_equal(record1(f->st, "a", j + 2, a.claim[1], JOB_SENT), 0);
 	assert_int_equal(journal_rows(f->path, j + 2), 0);	/* folded */
 	assert_int_equal(record1(f->st, "a", j + 1, a.claim[0], JOB_SENT), 1);
-	for (size_t i = 0; i < b.count; i++)
-		r[i] = result(b.id[i], b.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "a", r, b.count), 0);
-	assert_int_equal(record(f->st, "a", r, b.count), b.count);
+	assert_int_equal(record_got(f->st, "a", &b, JOB_SENT), 0);
+	assert_int_equal(record_got(f->st, "a", &b, JOB_SENT), b.count);
 	assert_counts(f, f->campaign, 0, 0, 5, 0, 0, 0);
 	assert_string_equal(claims(f, j + 1), "");
 	assert_int_equal(claim(f->st, f->campaign, "a", T0 + 2, 60000,
@@ -3380,7 +3368,6 @@ static void test_journal_deferred_then_final(void **state)
 static void test_journal_kept_job_in_a_retaken_claim(void **state)
 {
 	struct fixture *f = *state;
-	struct store_result r[4];
 	struct got a, b, g;
 	const char *error;
 	int64_t j, keep, n;
@@ -3402,9 +3389,7 @@ static void test_journal_kept_job_in_a_retaken_claim(void **state)
 	assert_int_equal(raw_state(f->path, j + 2), JOB_SENT);
 	assert_string_equal(job_row(f->path, j + 2).owner, "");
 	assert_counts(f, f->campaign, 0, 3, 1, 0, 0, 0);
-	for (size_t i = 0; i < b.count; i++)
-		r[i] = result(b.id[i], b.claim[i], JOB_SENT);
-	assert_int_equal(record(f->st, "a", r, b.count), 0);
+	assert_int_equal(record_got(f->st, "a", &b, JOB_SENT), 0);
 	assert_counts(f, f->campaign, 0, 0, 4, 0, 0, 0);
 	/* the owner is gone: nothing of it is in doubt, nothing is due */
 	assert_int_equal(store_reclaim(f->st, T0 + 2, false, alive_except_a,
@@ -3440,7 +3425,6 @@ static void test_migration_from_9(void **state)
 {
 	struct fixture *f = *state;
 	char path[128], sql[1024], self[300], dead[300];
-	struct store_result r[16];
 	struct store_counts c;
 	struct store *st;
 	const char *error;
@@ -3523,9 +3507,7 @@ static void test_migration_from_9(void **state)
 	assert_true(got_has(&g, 8) >= 0);
 	assert_int_not_equal(g.claim[got_has(&g, 8)], 0);
 	assert_int_equal(got_has(&g, 7), -1);
-	for (size_t i = 0; i < g.count; i++)
-		r[i] = result(g.id[i], g.claim[i], JOB_SENT);
-	assert_int_equal(record(st, "new", r, g.count), 0);
+	assert_int_equal(record_got(st, "new", &g, JOB_SENT), 0);
 	assert_int_equal(q_int(path, "SELECT count(*) FROM results"
 			       " WHERE job_id IN (6, 8)"), 2);
 	assert_int_equal(claim(st, 1, "new", T0 + 1, 60000, 16).count, 0);
@@ -3550,7 +3532,6 @@ static void test_migration_from_9_refused_while_sending(void **state)
 	struct fixture *f = *state;
 	char path[128], sql[512], self[300];
 	struct store *st = (struct store *)1;	/* made NULL on failure */
-	struct store_result r[4];
 	struct store_counts c;
 	struct got g;
 	const char *error;
@@ -3599,9 +3580,7 @@ static void test_migration_from_9_refused_while_sending(void **state)
 	assert_true(got_has(&g, 1) >= 0 && got_has(&g, 2) >= 0);
 	assert_int_equal(g.id[2], 3);
 	assert_int_not_equal(g.claim[2], 0);
-	for (size_t i = 0; i < g.count; i++)
-		r[i] = result(g.id[i], g.claim[i], JOB_SENT);
-	assert_int_equal(record(st, "new", r, g.count), 0);
+	assert_int_equal(record_got(st, "new", &g, JOB_SENT), 0);
 	assert_int_equal(store_counts(st, 1, &c, &error), 0);
 	assert_int_equal(c.by_state[JOB_SENT], 3);
 	assert_int_equal(c.total, 3);
