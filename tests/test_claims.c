@@ -1598,6 +1598,24 @@ static void test_migration_from_8(void **state)
 }
 
 /*
+ * assert_upgrade_refused - opening the store at path, of schema version,
+ * is refused because ELSEWHERE may be sending from it: the error names
+ * it, and the store stays at its version.  The error, for more checks.
+ */
+static const char *assert_upgrade_refused(const char *path, int version)
+{
+	struct store *st = (struct store *)1;	/* made NULL on failure */
+	const char *error;
+
+	assert_int_equal(store_open(path, NULL, &st, &error), -1);
+	assert_null(st);
+	assert_non_null(strstr(error, ELSEWHERE));
+	assert_non_null(strstr(error, "an older volley"));
+	assert_int_equal(q_int(path, "PRAGMA user_version"), version);
+	return error;
+}
+
+/*
  * A store of schema 8 with a job leased until later to an owner that may
  * be alive (another host's run): an older volley may be sending from it,
  * so the upgrade is refused, naming that owner, and nothing changes;
@@ -1632,11 +1650,7 @@ static void test_migration_from_8_refused_while_sending(void **state)
 	exec_sql(db, "UPDATE campaign_counts SET n = 1"
 		 " WHERE campaign_id = 1 AND state IN (0, 1)");
 
-	assert_int_equal(store_open(path, NULL, &st, &error), -1);
-	assert_null(st);
-	assert_non_null(strstr(error, ELSEWHERE));
-	assert_non_null(strstr(error, "an older volley"));
-	assert_int_equal(q_int(path, "PRAGMA user_version"), 8);
+	assert_upgrade_refused(path, 8);
 	assert_int_equal(q_int(path, "SELECT count(*) FROM sqlite_schema"
 			       " WHERE name = 'claims'"), 0);
 	assert_int_equal(q_int(path, "SELECT state FROM jobs WHERE id = 1"),
@@ -3555,12 +3569,8 @@ static void test_migration_from_9_refused_while_sending(void **state)
 		 " WHEN 0 THEN 1 WHEN 1 THEN 2 ELSE 0 END"
 		 " WHERE campaign_id = 1");
 
-	assert_int_equal(store_open(path, NULL, &st, &error), -1);
-	assert_null(st);
-	assert_non_null(strstr(error, ELSEWHERE));
-	assert_non_null(strstr(error, "an older volley"));
-	assert_non_null(strstr(error, "2 recipients"));
-	assert_int_equal(q_int(path, "PRAGMA user_version"), 9);
+	assert_non_null(strstr(assert_upgrade_refused(path, 9),
+			       "2 recipients"));
 	assert_int_equal(q_int(path, "SELECT count(*) FROM sqlite_schema"
 			       " WHERE name IN ('results', 'jobs_now')"), 0);
 	assert_int_equal(q_int(path, "SELECT count(*) FROM claims"), 1);
